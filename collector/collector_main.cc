@@ -1,1 +1,86 @@
-int main() { return 0; }
+// netvigil-collector: receives agents' results, keeps the history in
+// PostgreSQL and answers queries.
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "collector/collector.h"
+#include "common/collector_config.h"
+#include "common/logging.h"
+#include "common/version.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+int Run(const std::string& config_path, bool insecure) {
+  auto config = netvigil::LoadCollectorConfig(config_path);
+  if (!config.ok()) {
+    std::fprintf(stderr, "netvigil-collector: %s\n",
+                 std::string(config.status().message()).c_str());
+    return 2;
+  }
+  // Block the stop signals before any thread starts so that only sigwait
+  // below sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  netvigil::collector::Collector collector(*config, insecure);
+  absl::Status s = collector.Start();
+  if (!s.ok()) {
+    std::fprintf(stderr, "netvigil-collector: %s\n",
+                 std::string(s.message()).c_str());
+    return 1;
+  }
+  sd_notify(0, "READY=1");
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("collector_stopping signal={}", sig);
+  sd_notify(0, "STOPPING=1");
+  collector.Shutdown();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"netvigil-collector: keeps the home network's history and "
+               "compares it"};
+  app.set_version_flag("--version", netvigil::kVersion);
+  std::string config_path = "/etc/netvigil/collector.yaml";
+  std::string log_level = "info";
+  bool insecure = false;
+  app.add_option("-c,--config", config_path, "configuration file")
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+  app.add_flag("--insecure", insecure,
+               "plain text, no client certificates (tests only)");
+
+  auto* check = app.add_subcommand(
+      "check-config", "validate a configuration file without starting");
+  std::string check_path;
+  check->add_option("file", check_path, "the file (default: --config)");
+
+  CLI11_PARSE(app, argc, argv);
+  netvigil::InitLogging("collector", log_level);
+
+  if (*check) {
+    const std::string path = check_path.empty() ? config_path : check_path;
+    auto config = netvigil::LoadCollectorConfig(path);
+    if (!config.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(config.status().message()).c_str());
+      return 2;
+    }
+    std::printf("%s: OK (%d path targets, %d watched folders)\n", path.c_str(),
+                config->plan.path().targets_size(),
+                config->plan.files().watched_dirs_size());
+    return 0;
+  }
+  return Run(config_path, insecure);
+}

@@ -1,0 +1,135 @@
+#include "collector/collector.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "common/backoff.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "spdlog/spdlog.h"
+
+namespace netvigil::collector {
+namespace {
+
+constexpr int kStorePoolSize = 4;
+
+}  // namespace
+
+Collector::Collector(CollectorConfig config, bool insecure)
+    : config_(std::move(config)),
+      insecure_(insecure),
+      store_(config_.database_dsn, kStorePoolSize) {}
+
+Collector::~Collector() { Shutdown(); }
+
+absl::Status Collector::Start() {
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  AgentServiceOptions agent_options;
+  agent_options.plan = config_.plan;
+  agent_options.heartbeat_timeout = config_.heartbeat_timeout;
+  agent_options.insecure = insecure_;
+  agent_service_ = std::make_unique<AgentService>(agent_options, store_,
+                                                  RealClock(), sessions_);
+  QueryServiceOptions query_options;
+  query_options.heartbeat_timeout = config_.heartbeat_timeout;
+  query_service_ = std::make_unique<QueryService>(query_options, store_,
+                                                  RealClock(), sessions_);
+
+  if (!insecure_) {
+    return absl::FailedPreconditionError(
+        "TLS for the Agent service is not set up in this build; start with "
+        "--insecure (plain text, tests only)");
+  }
+  spdlog::warn("insecure_mode agent_listen={} detail=\"plain text without "
+               "client certificates: for tests only\"",
+               config_.agent_listen);
+
+  {
+    grpc::ServerBuilder b;
+    int port = 0;
+    b.AddListeningPort(config_.agent_listen, grpc::InsecureServerCredentials(),
+                       &port);
+    b.RegisterService(agent_service_.get());
+    // Agents ping every 10 s to notice a dead collector; allow it.
+    b.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                         5000);
+    b.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+    b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+    b.SetMaxReceiveMessageSize(64 << 20);
+    agent_server_ = b.BuildAndStart();
+    if (!agent_server_ || port == 0) {
+      return absl::UnavailableError(absl::StrCat(
+          "cannot listen for agents on ", config_.agent_listen,
+          " (address in use or not available)"));
+    }
+  }
+  {
+    const std::filesystem::path sock(config_.query_socket);
+    std::error_code ec;
+    std::filesystem::create_directories(sock.parent_path(), ec);
+    if (ec) {
+      return absl::UnavailableError(absl::StrCat(
+          "cannot create the folder of ", config_.query_socket, ": ",
+          ec.message()));
+    }
+    // A socket left by a collector that died: nobody listens on it.
+    std::filesystem::remove(sock, ec);
+    grpc::ServerBuilder b;
+    b.AddListeningPort(absl::StrCat("unix:", config_.query_socket),
+                       grpc::InsecureServerCredentials());
+    b.RegisterService(query_service_.get());
+    query_server_ = b.BuildAndStart();
+    if (!query_server_) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen on ", config_.query_socket));
+    }
+    // File permissions are the access control: owner and group only.
+    chmod(config_.query_socket.c_str(), 0660);
+  }
+  spdlog::info("collector_listening agents={} query=unix:{}",
+               config_.agent_listen, config_.query_socket);
+  migrator_ = std::thread([this] { MigrateLoop(); });
+  return absl::OkStatus();
+}
+
+void Collector::MigrateLoop() {
+  Backoff backoff({absl::Milliseconds(500), absl::Seconds(30), 2.0});
+  std::string last_error;
+  while (!stop_.HasBeenNotified()) {
+    absl::Status s = store_.Migrate();
+    if (s.ok()) {
+      spdlog::info("database_ready");
+      return;
+    }
+    if (std::string(s.message()) != last_error) {
+      last_error = std::string(s.message());
+      spdlog::error("database_unavailable retrying=yes error=\"{}\"",
+                    last_error);
+    }
+    if (absl::IsFailedPrecondition(s) || absl::IsInvalidArgument(s)) {
+      // A schema newer than this binary: retrying will not help, but the
+      // Query service stays up to say so.
+      spdlog::error("database_schema_incompatible error=\"{}\"", last_error);
+      return;
+    }
+    stop_.WaitForNotificationWithTimeout(backoff.Next());
+  }
+}
+
+void Collector::Shutdown() {
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  const auto deadline =
+      std::chrono::system_clock::now() + std::chrono::seconds(2);
+  if (agent_server_) agent_server_->Shutdown(deadline);
+  if (query_server_) query_server_->Shutdown(deadline);
+  if (migrator_.joinable()) migrator_.join();
+  agent_server_.reset();
+  query_server_.reset();
+}
+
+}  // namespace netvigil::collector

@@ -1,0 +1,48 @@
+// The collector process: store, Agent and Query services, their servers, and
+// the background work (migrations with retry). Thread-safe: Start() once,
+// then Shutdown() from any thread.
+#ifndef NETVIGIL_COLLECTOR_COLLECTOR_H_
+#define NETVIGIL_COLLECTOR_COLLECTOR_H_
+
+#include <memory>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/notification.h"
+#include "collector/ingest/agent_service.h"
+#include "collector/ingest/session_registry.h"
+#include "collector/query/query_service.h"
+#include "collector/store/pg_store.h"
+#include "common/collector_config.h"
+#include "grpcpp/server.h"
+
+namespace netvigil::collector {
+
+class Collector {
+ public:
+  Collector(CollectorConfig config, bool insecure);
+  ~Collector();
+
+  // Binds both listeners and starts the database work; a database that is
+  // down is not an error here (it is retried), a port in use is.
+  absl::Status Start();
+  void Shutdown();
+
+ private:
+  void MigrateLoop();
+
+  const CollectorConfig config_;
+  const bool insecure_;
+  PgStore store_;
+  SessionRegistry sessions_;
+  std::unique_ptr<AgentService> agent_service_;
+  std::unique_ptr<QueryService> query_service_;
+  std::unique_ptr<grpc::Server> agent_server_;
+  std::unique_ptr<grpc::Server> query_server_;
+  absl::Notification stop_;
+  std::thread migrator_;
+};
+
+}  // namespace netvigil::collector
+
+#endif  // NETVIGIL_COLLECTOR_COLLECTOR_H_

@@ -1,0 +1,200 @@
+#include "collector/ingest/agent_service.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "collector/ingest/validation.h"
+#include "common/version.h"
+#include "grpcpp/grpcpp.h"
+#include "spdlog/spdlog.h"
+
+namespace netvigil::collector {
+namespace {
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
+                      std::string(s.message()));
+}
+
+}  // namespace
+
+AgentService::AgentService(AgentServiceOptions options, Store& store,
+                           Clock& clock, SessionRegistry& sessions)
+    : options_(std::move(options)),
+      store_(store),
+      clock_(clock),
+      sessions_(sessions),
+      reaper_([this] { ReapLoop(); }) {}
+
+AgentService::~AgentService() {
+  stop_.Notify();
+  reaper_.join();
+}
+
+void AgentService::ReapLoop() {
+  // A killed host's TCP connection can stay open for minutes; the heartbeat
+  // timeout is what frees its name and marks it offline.
+  while (!stop_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
+    int n = sessions_.CancelSilent(clock_.Now(), options_.heartbeat_timeout);
+    if (n > 0) spdlog::info("sessions_cancelled reason=heartbeat_timeout n={}", n);
+  }
+}
+
+absl::StatusOr<std::string> AgentService::Identity(grpc::ServerContext* ctx,
+                                                   const v1::Hello& hello) {
+  auto auth = ctx->auth_context();
+  if (auth && auth->IsPeerAuthenticated()) {
+    auto cn = auth->FindPropertyValues("x509_common_name");
+    if (cn.empty()) {
+      return absl::PermissionDeniedError(
+          "the client certificate has no common name");
+    }
+    std::string name(cn[0].data(), cn[0].size());
+    if (!hello.agent_name().empty() && hello.agent_name() != name) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("hello names agent '", hello.agent_name(),
+                       "' but the certificate is for '", name, "'"));
+    }
+    return name;
+  }
+  if (!options_.insecure) {
+    return absl::UnauthenticatedError(
+        "a client certificate is required (the collector is not --insecure)");
+  }
+  return hello.agent_name();
+}
+
+grpc::Status AgentService::Stream(
+    grpc::ServerContext* ctx,
+    grpc::ServerReaderWriter<v1::CollectorMessage, v1::AgentMessage>* stream) {
+  const std::string peer = ctx->peer();
+  v1::AgentMessage msg;
+  if (!stream->Read(&msg)) {
+    return grpc::Status(grpc::StatusCode::CANCELLED, "stream closed before hello");
+  }
+  if (!msg.has_hello()) {
+    spdlog::warn("agent_refused peer={} reason=first_message_not_hello", peer);
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "the first message must be a hello");
+  }
+  v1::Hello hello = msg.hello();
+  if (absl::Status s = ValidateHello(hello, DefaultLimits()); !s.ok()) {
+    spdlog::warn("agent_refused peer={} reason=invalid_hello detail=\"{}\"",
+                 peer, std::string(s.message()));
+    return ToGrpc(s);
+  }
+  absl::StatusOr<std::string> name = Identity(ctx, hello);
+  if (!name.ok()) {
+    spdlog::warn("agent_refused peer={} reason=identity detail=\"{}\"", peer,
+                 std::string(name.status().message()));
+    return ToGrpc(name.status());
+  }
+  hello.set_agent_name(*name);
+
+  const std::string session_id =
+      absl::StrCat(getpid(), "-", absl::ToUnixMillis(clock_.Now()), "-",
+                   next_session_.fetch_add(1));
+  auto session = std::make_shared<AgentSession>(
+      *name, session_id, peer,
+      [stream](const v1::CollectorMessage& m) { return stream->Write(m); },
+      [ctx] { ctx->TryCancel(); }, clock_.Now());
+  if (absl::Status s = sessions_.Claim(session, clock_.Now(),
+                                       options_.heartbeat_timeout);
+      !s.ok()) {
+    spdlog::warn("agent_refused name={} peer={} reason=already_connected", *name,
+                 peer);
+    return ToGrpc(s);
+  }
+  auto release = [&] {
+    sessions_.Release(*session);
+    absl::Status s = store_.AgentDisconnected(*name, session_id, clock_.Now());
+    if (!s.ok()) {
+      spdlog::warn("agent_disconnect_not_recorded name={} error=\"{}\"", *name,
+                   std::string(s.message()));
+    }
+  };
+
+  absl::StatusOr<uint64_t> acked =
+      store_.AgentConnected(hello, session_id, clock_.Now());
+  if (!acked.ok()) {
+    sessions_.Release(*session);
+    spdlog::warn("agent_refused name={} peer={} reason=database error=\"{}\"",
+                 *name, peer, std::string(acked.status().message()));
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        absl::StrCat("collector database unavailable: ",
+                                     acked.status().message()));
+  }
+  v1::CollectorMessage welcome;
+  welcome.mutable_welcome()->set_collector_version(kVersion);
+  *welcome.mutable_welcome()->mutable_plan() = options_.plan;
+  welcome.mutable_welcome()->set_acked_through_seq(*acked);
+  welcome.mutable_welcome()->set_agent_name(*name);
+  if (!session->Send(welcome)) {
+    release();
+    return grpc::Status(grpc::StatusCode::CANCELLED, "stream closed");
+  }
+  spdlog::info("agent_connected name={} peer={} version={} session={} "
+               "acked_through={}",
+               *name, peer, hello.version(), session_id, *acked);
+
+  grpc::Status result = grpc::Status::OK;
+  while (stream->Read(&msg)) {
+    session->Touch(clock_.Now());
+    switch (msg.msg_case()) {
+      case v1::AgentMessage::kHeartbeat: {
+        absl::Status s = store_.AgentSeen(*name, session_id, clock_.Now());
+        if (!s.ok()) {
+          spdlog::warn("heartbeat_not_recorded name={} error=\"{}\"", *name,
+                       std::string(s.message()));
+        }
+        break;
+      }
+      case v1::AgentMessage::kResult: {
+        const v1::Result& r = msg.result();
+        absl::Status valid = ValidateResult(
+            r, absl::ToUnixSeconds(clock_.Now()), DefaultLimits());
+        if (!valid.ok()) {
+          spdlog::warn("result_refused name={} seq={} error=\"{}\"", *name,
+                       r.seq(), std::string(valid.message()));
+          result = ToGrpc(valid);
+          break;
+        }
+        absl::StatusOr<uint64_t> through = store_.StoreResults(*name, {r});
+        if (!through.ok()) {
+          spdlog::warn("result_not_stored name={} seq={} error=\"{}\"", *name,
+                       r.seq(), std::string(through.status().message()));
+          // Not acknowledged: the agent keeps it and sends it again.
+          result = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                absl::StrCat("collector database unavailable: ",
+                                             through.status().message()));
+          break;
+        }
+        v1::CollectorMessage ack;
+        ack.mutable_ack()->set_acked_through_seq(*through);
+        session->Send(ack);
+        if (observer_) observer_(*name, r);
+        break;
+      }
+      case v1::AgentMessage::kCommandStatus:
+        if (status_observer_) status_observer_(*name, msg.command_status());
+        break;
+      case v1::AgentMessage::kHello:
+        result = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              "hello sent twice on one stream");
+        break;
+      case v1::AgentMessage::MSG_NOT_SET:
+        result = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              "empty agent message");
+        break;
+    }
+    if (!result.ok()) break;
+  }
+  release();
+  spdlog::info("agent_disconnected name={} peer={} session={} status=\"{}\"",
+               *name, peer, session_id,
+               result.ok() ? "ok" : result.error_message());
+  return result;
+}
+
+}  // namespace netvigil::collector

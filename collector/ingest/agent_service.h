@@ -1,0 +1,77 @@
+// The Agent gRPC service: one bidirectional stream per agent (Envoy HDS
+// style). Hello, then the Welcome with the plan and the last committed
+// sequence number; then heartbeats and results up, acknowledgements and
+// commands down. A result is acknowledged only after the transaction holding
+// it has committed. Reading the next message waits for the current one to be
+// stored, which is the back-pressure on a slow database.
+// Thread-safe: gRPC calls Stream() from many threads.
+#ifndef NETVIGIL_COLLECTOR_INGEST_AGENT_SERVICE_H_
+#define NETVIGIL_COLLECTOR_INGEST_AGENT_SERVICE_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "collector/ingest/session_registry.h"
+#include "collector/store/store.h"
+#include "common/clock.h"
+#include "netvigil/v1/agent.grpc.pb.h"
+
+namespace netvigil::collector {
+
+struct AgentServiceOptions {
+  v1::ProbePlan plan;
+  absl::Duration heartbeat_timeout = absl::Seconds(20);
+  // Without TLS the agent's name comes from its Hello (tests only).
+  bool insecure = false;
+};
+
+class AgentService final : public v1::Agent::Service {
+ public:
+  // `store`, `clock` and `sessions` are not owned and must outlive this.
+  AgentService(AgentServiceOptions options, Store& store, Clock& clock,
+               SessionRegistry& sessions);
+  ~AgentService() override;
+
+  grpc::Status Stream(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<v1::CollectorMessage, v1::AgentMessage>* stream)
+      override;
+
+  // Called for every committed result (analysis, command replies).
+  void SetResultObserver(
+      std::function<void(const std::string& agent, const v1::Result&)> fn) {
+    observer_ = std::move(fn);
+  }
+  // Called for every command status an agent sends.
+  void SetCommandStatusObserver(
+      std::function<void(const std::string& agent, const v1::CommandStatus&)>
+          fn) {
+    status_observer_ = std::move(fn);
+  }
+
+ private:
+  // The agent's identity: from its verified certificate, or (insecure) its
+  // Hello.
+  absl::StatusOr<std::string> Identity(grpc::ServerContext* ctx,
+                                       const v1::Hello& hello);
+  void ReapLoop();
+
+  const AgentServiceOptions options_;
+  Store& store_;
+  Clock& clock_;
+  SessionRegistry& sessions_;
+  std::function<void(const std::string&, const v1::Result&)> observer_;
+  std::function<void(const std::string&, const v1::CommandStatus&)>
+      status_observer_;
+  std::atomic<uint64_t> next_session_{1};
+  absl::Notification stop_;
+  std::thread reaper_;
+};
+
+}  // namespace netvigil::collector
+
+#endif  // NETVIGIL_COLLECTOR_INGEST_AGENT_SERVICE_H_

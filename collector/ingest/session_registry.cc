@@ -1,0 +1,88 @@
+#include "collector/ingest/session_registry.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace netvigil::collector {
+
+AgentSession::AgentSession(std::string name, std::string id, std::string peer,
+                           Writer writer, std::function<void()> cancel,
+                           absl::Time now)
+    : name_(std::move(name)),
+      id_(std::move(id)),
+      peer_(std::move(peer)),
+      writer_(std::move(writer)),
+      cancel_(std::move(cancel)),
+      last_heard_(now) {}
+
+bool AgentSession::Send(const v1::CollectorMessage& msg) {
+  absl::MutexLock l(&write_mu_);
+  return writer_(msg);
+}
+
+void AgentSession::Touch(absl::Time now) {
+  absl::MutexLock l(&mu_);
+  last_heard_ = now;
+}
+
+absl::Time AgentSession::last_heard() const {
+  absl::MutexLock l(&mu_);
+  return last_heard_;
+}
+
+absl::Status SessionRegistry::Claim(std::shared_ptr<AgentSession> session,
+                                    absl::Time now, absl::Duration timeout) {
+  std::shared_ptr<AgentSession> stale;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = sessions_.find(session->name());
+    if (it != sessions_.end()) {
+      if (now - it->second->last_heard() <= timeout) {
+        return absl::AlreadyExistsError(absl::StrCat(
+            "agent '", session->name(), "' is already connected from ",
+            it->second->peer(), "; the first session is kept"));
+      }
+      stale = it->second;
+    }
+    sessions_[session->name()] = session;
+  }
+  if (stale) stale->Cancel();
+  return absl::OkStatus();
+}
+
+void SessionRegistry::Release(const AgentSession& session) {
+  absl::MutexLock l(&mu_);
+  auto it = sessions_.find(session.name());
+  if (it != sessions_.end() && it->second.get() == &session) {
+    sessions_.erase(it);
+  }
+}
+
+std::shared_ptr<AgentSession> SessionRegistry::Find(const std::string& name) {
+  absl::MutexLock l(&mu_);
+  auto it = sessions_.find(name);
+  return it == sessions_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<AgentSession>> SessionRegistry::All() {
+  absl::MutexLock l(&mu_);
+  std::vector<std::shared_ptr<AgentSession>> out;
+  for (auto& [name, s] : sessions_) out.push_back(s);
+  return out;
+}
+
+int SessionRegistry::CancelSilent(absl::Time now, absl::Duration timeout) {
+  int n = 0;
+  for (auto& s : All()) {
+    if (now - s->last_heard() > timeout) {
+      s->Cancel();
+      ++n;
+    }
+  }
+  return n;
+}
+
+void SessionRegistry::CancelByName(const std::string& name) {
+  if (auto s = Find(name)) s->Cancel();
+}
+
+}  // namespace netvigil::collector

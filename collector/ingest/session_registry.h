@@ -1,0 +1,74 @@
+// Which agent streams this collector holds, by agent name. One session per
+// name: a second stream claiming a live name is refused and the first keeps
+// its session; a session silent past the heartbeat timeout is cancelled so
+// its name is free again. Thread-safe.
+#ifndef NETVIGIL_COLLECTOR_INGEST_SESSION_REGISTRY_H_
+#define NETVIGIL_COLLECTOR_INGEST_SESSION_REGISTRY_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "netvigil/v1/agent.pb.h"
+
+namespace netvigil::collector {
+
+// One agent's stream. Send() may be called from any thread.
+class AgentSession {
+ public:
+  using Writer = std::function<bool(const v1::CollectorMessage&)>;
+  AgentSession(std::string name, std::string id, std::string peer,
+               Writer writer, std::function<void()> cancel, absl::Time now);
+
+  const std::string& name() const { return name_; }
+  const std::string& id() const { return id_; }
+  const std::string& peer() const { return peer_; }
+
+  // Writes one message; false when the stream is gone.
+  bool Send(const v1::CollectorMessage& msg) ABSL_LOCKS_EXCLUDED(write_mu_);
+  void Cancel() { cancel_(); }
+
+  void Touch(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Time last_heard() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  const std::string name_;
+  const std::string id_;
+  const std::string peer_;
+  absl::Mutex write_mu_;
+  Writer writer_ ABSL_GUARDED_BY(write_mu_);
+  std::function<void()> cancel_;
+  mutable absl::Mutex mu_;
+  absl::Time last_heard_ ABSL_GUARDED_BY(mu_);
+};
+
+class SessionRegistry {
+ public:
+  // Registers `session` under its name unless a live session holds the name
+  // (ALREADY_EXISTS naming the holder). A session silent for longer than
+  // `timeout` does not count as live: it is cancelled and replaced.
+  absl::Status Claim(std::shared_ptr<AgentSession> session, absl::Time now,
+                     absl::Duration timeout);
+  // Removes `session` if it is still the one registered under its name.
+  void Release(const AgentSession& session);
+  std::shared_ptr<AgentSession> Find(const std::string& name);
+  std::vector<std::shared_ptr<AgentSession>> All();
+  // Cancels every session silent for longer than `timeout`; returns how many.
+  int CancelSilent(absl::Time now, absl::Duration timeout);
+  // Cancels every session whose name matches (revocation).
+  void CancelByName(const std::string& name);
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<AgentSession>> sessions_
+      ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace netvigil::collector
+
+#endif  // NETVIGIL_COLLECTOR_INGEST_SESSION_REGISTRY_H_

@@ -1,0 +1,325 @@
+#include "collector/store/pg_store.h"
+
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "collector/store/migrations.h"
+#include "google/protobuf/util/time_util.h"
+#include "spdlog/spdlog.h"
+
+namespace netvigil::collector {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+// Arbitrary but fixed: every netvigil collector takes this lock to migrate.
+constexpr int64_t kMigrationLockKey = 0x6e76'6d69'6772;  // "nvmigr"
+
+int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
+
+google::protobuf::Timestamp TimestampFromMicros(int64_t us) {
+  return TimeUtil::MicrosecondsToTimestamp(us);
+}
+
+// A PostgreSQL array literal of plain strings.
+std::string TextArray(const google::protobuf::RepeatedPtrField<std::string>& v) {
+  std::string out = "{";
+  for (int i = 0; i < v.size(); ++i) {
+    if (i) out += ",";
+    out += "\"";
+    for (char c : v[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += "\"";
+  }
+  return out + "}";
+}
+
+const char* KindOf(const v1::Result& r) {
+  switch (r.payload_case()) {
+    case v1::Result::kPath: return "path";
+    case v1::Result::kSockets: return "sockets";
+    case v1::Result::kFiles: return "files";
+    case v1::Result::kSpeed: return "speed";
+    case v1::Result::kGap: return "gap";
+    case v1::Result::PAYLOAD_NOT_SET: break;
+  }
+  return "none";
+}
+
+}  // namespace
+
+PgStore::PgStore(std::string dsn, int pool_size)
+    : dsn_(std::move(dsn)), free_slots_(pool_size) {}
+
+PgStore::~PgStore() = default;
+
+std::unique_ptr<pqxx::connection> PgStore::Take() {
+  absl::MutexLock l(&mu_);
+  mu_.Await(absl::Condition(
+      +[](PgStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) {
+        return s->free_slots_ > 0 || !s->idle_.empty();
+      },
+      this));
+  if (!idle_.empty()) {
+    auto c = std::move(idle_.back());
+    idle_.pop_back();
+    return c;
+  }
+  --free_slots_;
+  return nullptr;  // The caller connects.
+}
+
+void PgStore::Give(std::unique_ptr<pqxx::connection> c) {
+  absl::MutexLock l(&mu_);
+  if (c) {
+    idle_.push_back(std::move(c));
+  } else {
+    ++free_slots_;
+  }
+}
+
+absl::Status PgStore::WithConnection(
+    const std::function<void(pqxx::connection&)>& fn) {
+  std::unique_ptr<pqxx::connection> c = Take();
+  absl::Status status;
+  try {
+    if (!c || !c->is_open()) {
+      c = std::make_unique<pqxx::connection>(dsn_);
+    }
+    fn(*c);
+  } catch (const pqxx::broken_connection& e) {
+    c.reset();
+    status = absl::UnavailableError(
+        absl::StrCat("database unavailable: ", absl::StripAsciiWhitespace(e.what())));
+  } catch (const pqxx::sql_error& e) {
+    // A connection that failed mid-transaction may be unusable; start anew.
+    if (c && !c->is_open()) c.reset();
+    status = absl::InternalError(absl::StrCat(
+        "database error: ", absl::StripAsciiWhitespace(e.what()),
+        " (query: ", e.query().substr(0, 200), ")"));
+  } catch (const pqxx::failure& e) {
+    c.reset();
+    status = absl::UnavailableError(
+        absl::StrCat("database unavailable: ", absl::StripAsciiWhitespace(e.what())));
+  } catch (const std::exception& e) {
+    c.reset();
+    status = absl::InternalError(absl::StrCat("database client error: ", e.what()));
+  }
+  Give(std::move(c));
+  return status;
+}
+
+absl::Status PgStore::NotReady() {
+  absl::MutexLock l(&reason_mu_);
+  return absl::UnavailableError(not_ready_reason_);
+}
+
+absl::Status PgStore::Migrate() {
+  absl::Status s = MigrateOnce();
+  if (s.ok()) {
+    ready_.store(true);
+  } else {
+    absl::MutexLock l(&reason_mu_);
+    not_ready_reason_ = std::string(s.message());
+  }
+  return s;
+}
+
+absl::Status PgStore::MigrateOnce() {
+  auto ordered = OrderMigrations(EmbeddedMigrations());
+  if (!ordered.ok()) return ordered.status();
+  absl::Status result;
+  absl::Status s = WithConnection([&](pqxx::connection& c) {
+    pqxx::nontransaction lock(c);
+    lock.exec_params("SELECT pg_advisory_lock($1)", kMigrationLockKey);
+    try {
+      {
+        pqxx::work tx(c);
+        tx.exec0(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " name text PRIMARY KEY,"
+            " applied_at timestamptz NOT NULL DEFAULT now())");
+        tx.commit();
+      }
+      std::vector<std::string> applied;
+      {
+        pqxx::read_transaction tx(c);
+        for (const auto& row : tx.exec("SELECT name FROM schema_migrations")) {
+          applied.push_back(row[0].as<std::string>());
+        }
+      }
+      auto pending = PendingMigrations(*ordered, applied);
+      if (!pending.ok()) {
+        result = pending.status();
+      } else {
+        for (const Migration& m : *pending) {
+          pqxx::work tx(c);
+          tx.exec(m.sql);
+          tx.exec_params("INSERT INTO schema_migrations (name) VALUES ($1)",
+                         m.name);
+          tx.commit();
+          spdlog::info("migration_applied name={}", m.name);
+        }
+      }
+    } catch (...) {
+      try {
+        pqxx::nontransaction unlock(c);
+        unlock.exec_params("SELECT pg_advisory_unlock($1)", kMigrationLockKey);
+      } catch (...) {
+      }
+      throw;
+    }
+    pqxx::nontransaction unlock(c);
+    unlock.exec_params("SELECT pg_advisory_unlock($1)", kMigrationLockKey);
+  });
+  if (!s.ok()) return s;
+  return result;
+}
+
+absl::Status PgStore::Ping() {
+  if (!ready_.load()) return NotReady();
+
+  return WithConnection([](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    tx.exec("SELECT 1");
+  });
+}
+
+absl::StatusOr<uint64_t> PgStore::AgentConnected(const v1::Hello& hello,
+                                                 const std::string& session_id,
+                                                 absl::Time now) {
+  if (!ready_.load()) return NotReady();
+
+  uint64_t acked = 0;
+  absl::Status s = WithConnection([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    pqxx::row row = tx.exec_params1(
+        "INSERT INTO agents (name, hostname, addresses, version, boot_id,"
+        "  first_seen, last_seen, connected_since, session_id)"
+        " VALUES ($1, $2, $3::text[], $4, $5, to_timestamp($6 / 1e6),"
+        "  to_timestamp($6 / 1e6), to_timestamp($6 / 1e6), $7)"
+        " ON CONFLICT (name) DO UPDATE SET hostname = EXCLUDED.hostname,"
+        "  addresses = EXCLUDED.addresses, version = EXCLUDED.version,"
+        "  boot_id = EXCLUDED.boot_id, last_seen = EXCLUDED.last_seen,"
+        "  connected_since = EXCLUDED.connected_since,"
+        "  session_id = EXCLUDED.session_id"
+        " RETURNING acked_through_seq",
+        hello.agent_name(), hello.hostname(), TextArray(hello.addresses()),
+        hello.version(), hello.boot_id(), Micros(now), session_id);
+    acked = row[0].as<int64_t>();
+    tx.commit();
+  });
+  if (!s.ok()) return s;
+  return acked;
+}
+
+absl::Status PgStore::AgentSeen(const std::string& name,
+                                const std::string& session_id,
+                                absl::Time now) {
+  if (!ready_.load()) return NotReady();
+
+  return WithConnection([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params(
+        "UPDATE agents SET last_seen = to_timestamp($3 / 1e6)"
+        " WHERE name = $1 AND session_id = $2",
+        name, session_id, Micros(now));
+    tx.commit();
+  });
+}
+
+absl::Status PgStore::AgentDisconnected(const std::string& name,
+                                        const std::string& session_id,
+                                        absl::Time now) {
+  if (!ready_.load()) return NotReady();
+
+  return WithConnection([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params(
+        "UPDATE agents SET session_id = NULL, connected_since = NULL,"
+        "  last_seen = to_timestamp($3 / 1e6)"
+        " WHERE name = $1 AND session_id = $2",
+        name, session_id, Micros(now));
+    tx.commit();
+  });
+}
+
+absl::StatusOr<std::vector<v1::AgentInfo>> PgStore::ListAgents(
+    absl::Duration timeout) {
+  if (!ready_.load()) return NotReady();
+
+  std::vector<v1::AgentInfo> out;
+  absl::Status s = WithConnection([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    pqxx::result rows = tx.exec_params(
+        "SELECT name, hostname, array_to_string(addresses, ' '), version,"
+        "  boot_id,"
+        "  (extract(epoch FROM first_seen) * 1e6)::bigint,"
+        "  (extract(epoch FROM last_seen) * 1e6)::bigint,"
+        "  COALESCE((extract(epoch FROM connected_since) * 1e6)::bigint, 0),"
+        "  session_id IS NOT NULL"
+        "   AND last_seen > now() - make_interval(secs => $1)"
+        " FROM agents ORDER BY name",
+        absl::ToDoubleSeconds(timeout));
+    for (const auto& row : rows) {
+      v1::AgentInfo a;
+      a.set_name(row[0].as<std::string>());
+      a.set_hostname(row[1].as<std::string>());
+      for (absl::string_view addr :
+           absl::StrSplit(row[2].as<std::string>(), ' ', absl::SkipEmpty())) {
+        a.add_addresses(std::string(addr));
+      }
+      a.set_version(row[3].as<std::string>());
+      a.set_boot_id(row[4].as<std::string>());
+      *a.mutable_first_seen() = TimestampFromMicros(row[5].as<int64_t>());
+      *a.mutable_last_seen() = TimestampFromMicros(row[6].as<int64_t>());
+      const bool online = row[8].as<bool>();
+      a.set_online(online);
+      if (online && row[7].as<int64_t>() != 0) {
+        *a.mutable_connected_since() = TimestampFromMicros(row[7].as<int64_t>());
+      }
+      out.push_back(std::move(a));
+    }
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<uint64_t> PgStore::StoreResults(
+    const std::string& agent, const std::vector<v1::Result>& results) {
+  if (!ready_.load()) return NotReady();
+
+  uint64_t acked = 0;
+  absl::Status s = WithConnection([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    pqxx::row id_row = tx.exec_params1(
+        "SELECT id, acked_through_seq FROM agents WHERE name = $1 FOR UPDATE",
+        agent);
+    const int64_t agent_id = id_row[0].as<int64_t>();
+    uint64_t max_seq = id_row[1].as<int64_t>();
+    for (const v1::Result& r : results) {
+      std::string bytes;
+      r.SerializeToString(&bytes);
+      tx.exec_params(
+          "INSERT INTO results (agent_id, seq, kind, produced_at, command_id,"
+          "  payload) VALUES ($1, $2, $3, to_timestamp($4 / 1e6), $5, $6)"
+          " ON CONFLICT (agent_id, seq) DO NOTHING",
+          agent_id, static_cast<int64_t>(r.seq()), KindOf(r),
+          TimeUtil::TimestampToMicroseconds(r.produced_at()), r.command_id(),
+          pqxx::binarystring(bytes));
+      max_seq = std::max<uint64_t>(max_seq, r.seq());
+    }
+    tx.exec_params("UPDATE agents SET acked_through_seq = $2 WHERE id = $1",
+                   agent_id, static_cast<int64_t>(max_seq));
+    tx.commit();
+    acked = max_seq;
+  });
+  if (!s.ok()) return s;
+  return acked;
+}
+
+}  // namespace netvigil::collector

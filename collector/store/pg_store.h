@@ -1,0 +1,75 @@
+// PostgreSQL implementation of Store through libpqxx. A small pool of
+// connections; a connection that breaks is dropped and made anew on next
+// use, so a database restart needs no collector restart. libpqxx exceptions
+// stop here and become absl::Status. Thread-safe.
+#ifndef NETVIGIL_COLLECTOR_STORE_PG_STORE_H_
+#define NETVIGIL_COLLECTOR_STORE_PG_STORE_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <pqxx/connection>
+
+#include "absl/synchronization/mutex.h"
+#include "collector/store/store.h"
+
+
+namespace netvigil::collector {
+
+class PgStore final : public Store {
+ public:
+  // Does not connect: the first use does, and so does every use after a
+  // failure.
+  PgStore(std::string dsn, int pool_size);
+  ~PgStore() override;
+
+  // Applies pending migrations under an advisory lock, so collectors sharing
+  // one database never race on the schema.
+  absl::Status Migrate();
+  // Until Migrate() has succeeded every other call returns UNAVAILABLE with
+  // the reason, so nothing touches a schema that is not there yet.
+  bool ready() const { return ready_.load(); }
+
+  absl::Status Ping() override;
+  absl::StatusOr<uint64_t> AgentConnected(const v1::Hello& hello,
+                                          const std::string& session_id,
+                                          absl::Time now) override;
+  absl::Status AgentSeen(const std::string& name,
+                         const std::string& session_id,
+                         absl::Time now) override;
+  absl::Status AgentDisconnected(const std::string& name,
+                                 const std::string& session_id,
+                                 absl::Time now) override;
+  absl::StatusOr<std::vector<v1::AgentInfo>> ListAgents(
+      absl::Duration timeout) override;
+  absl::StatusOr<uint64_t> StoreResults(
+      const std::string& agent,
+      const std::vector<v1::Result>& results) override;
+
+  // Runs `fn` with a pooled connection, turning libpqxx exceptions into a
+  // Status (UNAVAILABLE for a broken connection). For store code only.
+  absl::Status WithConnection(const std::function<void(pqxx::connection&)>& fn);
+
+ private:
+  std::unique_ptr<pqxx::connection> Take();
+  void Give(std::unique_ptr<pqxx::connection> c);
+
+  absl::Status NotReady();
+  absl::Status MigrateOnce();
+
+  const std::string dsn_;
+  std::atomic<bool> ready_{false};
+  absl::Mutex reason_mu_;
+  std::string not_ready_reason_ ABSL_GUARDED_BY(reason_mu_) =
+      "migrations not applied yet";
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_ ABSL_GUARDED_BY(mu_);
+  int free_slots_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace netvigil::collector
+
+#endif  // NETVIGIL_COLLECTOR_STORE_PG_STORE_H_

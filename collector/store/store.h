@@ -1,0 +1,53 @@
+// The collector's storage interface: everything the collector keeps is in
+// PostgreSQL behind this seam, so services are tested with a fake and the
+// collector itself holds no state that the database does not have.
+// Implementations are thread-safe.
+#ifndef NETVIGIL_COLLECTOR_STORE_STORE_H_
+#define NETVIGIL_COLLECTOR_STORE_STORE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "netvigil/v1/agent.pb.h"
+#include "netvigil/v1/query.pb.h"
+
+namespace netvigil::collector {
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Cheap round trip; UNAVAILABLE when the database cannot be reached.
+  virtual absl::Status Ping() = 0;
+
+  // Records a connecting agent (creating it on first contact) as held by
+  // `session_id`; returns the highest sequence number committed for it.
+  virtual absl::StatusOr<uint64_t> AgentConnected(const v1::Hello& hello,
+                                                  const std::string& session_id,
+                                                  absl::Time now) = 0;
+  // A heartbeat: last_seen = now, if the session still holds the agent.
+  virtual absl::Status AgentSeen(const std::string& name,
+                                 const std::string& session_id,
+                                 absl::Time now) = 0;
+  // The stream ended; a newer session is left alone.
+  virtual absl::Status AgentDisconnected(const std::string& name,
+                                         const std::string& session_id,
+                                         absl::Time now) = 0;
+
+  // Agents by name; online = held by a session and seen within `timeout`.
+  virtual absl::StatusOr<std::vector<v1::AgentInfo>> ListAgents(
+      absl::Duration timeout) = 0;
+
+  // Stores results in one transaction, idempotently on (agent, seq); returns
+  // the agent's acked-through sequence number after the commit.
+  virtual absl::StatusOr<uint64_t> StoreResults(
+      const std::string& agent, const std::vector<v1::Result>& results) = 0;
+};
+
+}  // namespace netvigil::collector
+
+#endif  // NETVIGIL_COLLECTOR_STORE_STORE_H_

@@ -1,0 +1,431 @@
+#include "common/collector_config.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/util/time_util.h"
+#include "yaml-cpp/yaml.h"
+
+namespace netvigil {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+google::protobuf::Duration ToProto(absl::Duration d) {
+  return TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(d));
+}
+
+// Walks one YAML mapping, remembering which keys were read so that the rest
+// can be reported as unknown. The first error wins; later reads are no-ops.
+class Fields {
+ public:
+  Fields(const YAML::Node& node, std::string path, const std::string& source,
+         absl::Status* error)
+      : node_(node), path_(std::move(path)), source_(source), error_(error) {
+    if (node_ && !node_.IsNull() && !node_.IsMap()) {
+      Fail(node_, "", "expected a mapping of keys");
+    }
+  }
+
+  bool ok() const { return error_->ok(); }
+
+  // The child mapping `key` (possibly absent: every field then defaults).
+  Fields Map(const std::string& key) {
+    return Fields(Child(key), Join(key), source_, error_);
+  }
+
+  YAML::Node Child(const std::string& key) {
+    seen_.insert(key);
+    if (!ok() || !node_ || !node_.IsMap()) return YAML::Node();
+    return node_[key];
+  }
+
+  void String(const std::string& key, std::string* out) {
+    YAML::Node n = Child(key);
+    if (!ok() || !n || n.IsNull()) return;
+    if (!n.IsScalar()) return Fail(n, key, "expected a string");
+    *out = n.Scalar();
+  }
+
+  void Bool(const std::string& key, bool* out) {
+    YAML::Node n = Child(key);
+    if (!ok() || !n || n.IsNull()) return;
+    bool v;
+    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) {
+      return Fail(n, key, absl::StrCat("expected true or false, got '",
+                                       Text(n), "'"));
+    }
+    *out = v;
+  }
+
+  void Uint(const std::string& key, uint64_t lo, uint64_t hi, uint32_t* out) {
+    uint64_t v = *out;
+    Uint64(key, lo, hi, &v);
+    *out = static_cast<uint32_t>(v);
+  }
+
+  void Uint64(const std::string& key, uint64_t lo, uint64_t hi,
+              uint64_t* out) {
+    YAML::Node n = Child(key);
+    if (!ok() || !n || n.IsNull()) return;
+    const std::string text = Text(n);
+    uint64_t v = 0;
+    bool digits = n.IsScalar() && !text.empty() &&
+                  text.find_first_not_of("0123456789") == std::string::npos &&
+                  text.size() < 20;
+    if (!digits) {
+      return Fail(n, key,
+                  absl::StrCat("expected a whole number, got '", text, "'"));
+    }
+    v = std::stoull(text);
+    if (v < lo || v > hi) {
+      return Fail(n, key, absl::StrCat("must be between ", lo, " and ", hi,
+                                       ", got ", v));
+    }
+    *out = v;
+  }
+
+  // Durations are written as "30s", "5m", "1h30m", "250ms".
+  void Duration(const std::string& key, absl::Duration lo, absl::Duration hi,
+                absl::Duration* out) {
+    YAML::Node n = Child(key);
+    if (!ok() || !n || n.IsNull()) return;
+    absl::Duration d;
+    if (!n.IsScalar() || !absl::ParseDuration(n.Scalar(), &d) ||
+        n.Scalar() == "inf" || n.Scalar() == "-inf") {
+      return Fail(n, key,
+                  absl::StrCat("expected a duration such as 30s, 5m or 1h, "
+                               "got '",
+                               Text(n), "'"));
+    }
+    if (d < lo || d > hi) {
+      return Fail(n, key,
+                  absl::StrCat("must be between ", absl::FormatDuration(lo),
+                               " and ", absl::FormatDuration(hi), ", got ",
+                               absl::FormatDuration(d)));
+    }
+    *out = d;
+  }
+
+  // A sequence; each element is handed to `each` with its own path.
+  template <typename F>
+  void Sequence(const std::string& key, F each) {
+    YAML::Node n = Child(key);
+    if (!ok() || !n || n.IsNull()) return;
+    if (!n.IsSequence()) return Fail(n, key, "expected a list");
+    for (size_t i = 0; i < n.size() && ok(); ++i) {
+      each(n[i], absl::StrCat(Join(key), "[", i, "]"));
+    }
+  }
+
+  // Reports the first key that no reader asked for.
+  void Finish() {
+    if (!ok() || !node_ || !node_.IsMap()) return;
+    for (const auto& kv : node_) {
+      const std::string key = kv.first.Scalar();
+      if (seen_.count(key) == 0) {
+        std::vector<std::string> known(seen_.begin(), seen_.end());
+        *error_ = absl::InvalidArgumentError(absl::StrCat(
+            Where(kv.first), "unknown field '", Join(key), "' (known here: ",
+            absl::StrJoin(known, ", "), ")"));
+        return;
+      }
+    }
+  }
+
+  void Fail(const YAML::Node& n, const std::string& key,
+            const std::string& what) {
+    if (!ok()) return;
+    *error_ = absl::InvalidArgumentError(
+        absl::StrCat(Where(n), "field '", key.empty() ? path_ : Join(key),
+                     "': ", what));
+  }
+
+  std::string Where(const YAML::Node& n) const {
+    const YAML::Mark m = n.Mark();
+    if (m.line < 0) return absl::StrCat(source_, ": ");
+    return absl::StrCat(source_, ":", m.line + 1, ":", m.column + 1, ": ");
+  }
+
+  std::string Join(const std::string& key) const {
+    return path_.empty() ? key : absl::StrCat(path_, ".", key);
+  }
+
+  const std::string& source() const { return source_; }
+  absl::Status* error() const { return error_; }
+
+ private:
+  static std::string Text(const YAML::Node& n) {
+    if (n.IsScalar()) return n.Scalar();
+    if (n.IsSequence()) return "a list";
+    if (n.IsMap()) return "a mapping";
+    return "nothing";
+  }
+
+  YAML::Node node_;
+  std::string path_;
+  const std::string& source_;
+  absl::Status* error_;
+  std::set<std::string> seen_;
+};
+
+bool IsAbsolutePath(const std::string& p) { return !p.empty() && p[0] == '/'; }
+
+void ParsePath(Fields f, CollectorConfig& c) {
+  v1::PathPlan& p = *c.plan.mutable_path();
+  bool enabled = p.enabled();
+  f.Bool("enabled", &enabled);
+  p.set_enabled(enabled);
+  absl::Duration every = absl::Seconds(60), interval = absl::Seconds(1);
+  f.Duration("every", absl::Seconds(1), absl::Hours(24), &every);
+  f.Duration("interval", absl::Milliseconds(10), absl::Seconds(60), &interval);
+  uint32_t count = p.count(), max_ttl = p.max_ttl(), size = p.payload_bytes();
+  f.Uint("count", 1, 1000, &count);
+  f.Uint("max_ttl", 1, 64, &max_ttl);
+  f.Uint("payload_bytes", 0, 1400, &size);
+  bool resolve = p.resolve_names();
+  f.Bool("resolve_names", &resolve);
+  p.set_count(count);
+  p.set_max_ttl(max_ttl);
+  p.set_payload_bytes(size);
+  p.set_resolve_names(resolve);
+  *p.mutable_every() = ToProto(every);
+  *p.mutable_round_interval() = ToProto(interval);
+  std::set<std::string> names;
+  f.Sequence("targets", [&](const YAML::Node& n, const std::string& path) {
+    Fields t(n, path, f.source(), f.error());
+    if (!n.IsMap()) {
+      return t.Fail(n, "", "expected a mapping with name and address");
+    }
+    v1::PathTarget target;
+    t.String("name", target.mutable_name());
+    t.String("address", target.mutable_address());
+    if (t.ok() && target.address().empty()) {
+      t.Fail(n, "address", "is required");
+    }
+    if (target.name().empty()) target.set_name(target.address());
+    if (t.ok() && !names.insert(target.name()).second) {
+      t.Fail(n, "name", absl::StrCat("duplicate target name '",
+                                     target.name(), "'"));
+    }
+    t.Finish();
+    *p.add_targets() = target;
+  });
+  f.Finish();
+}
+
+void ParseSockets(Fields f, CollectorConfig& c) {
+  v1::SocketsPlan& s = *c.plan.mutable_sockets();
+  bool enabled = s.enabled();
+  f.Bool("enabled", &enabled);
+  s.set_enabled(enabled);
+  absl::Duration every = absl::Seconds(60);
+  f.Duration("every", absl::Seconds(1), absl::Hours(24), &every);
+  *s.mutable_every() = ToProto(every);
+  f.Finish();
+}
+
+void ParseFiles(Fields f, CollectorConfig& c) {
+  v1::FilesPlan& p = *c.plan.mutable_files();
+  bool enabled = p.enabled();
+  f.Bool("enabled", &enabled);
+  p.set_enabled(enabled);
+  absl::Duration every = absl::Minutes(5);
+  f.Duration("every", absl::Seconds(1), absl::Hours(24), &every);
+  *p.mutable_every() = ToProto(every);
+  bool given = false;
+  std::vector<std::string> dirs;
+  f.Sequence("watched_dirs", [&](const YAML::Node& n, const std::string& path) {
+    given = true;
+    Fields d(YAML::Node(), path, f.source(), f.error());
+    if (!n.IsScalar() || !IsAbsolutePath(n.Scalar())) {
+      return d.Fail(n, "", "expected an absolute folder path");
+    }
+    dirs.push_back(n.Scalar());
+  });
+  if (given) {
+    p.clear_watched_dirs();
+    for (auto& d : dirs) p.add_watched_dirs(d);
+  }
+  f.Finish();
+}
+
+void ParseSpeed(Fields f, CollectorConfig& c) {
+  v1::SpeedPlan& s = *c.plan.mutable_speed();
+  bool enabled = s.enabled();
+  f.Bool("enabled", &enabled);
+  s.set_enabled(enabled);
+  f.Duration("period", absl::Seconds(10), absl::Hours(24 * 7), &c.speed_period);
+  f.Duration("duration", absl::Seconds(1), absl::Seconds(60),
+             &c.speed_test_duration);
+  f.Uint("max_concurrent_tests", 1, 64, &c.max_concurrent_speed_tests);
+  f.Uint("port", 1, 65535, &c.speed_port);
+  uint64_t bitrate = s.max_bitrate_bps();
+  f.Uint64("max_bitrate_bps", 0, 100'000'000'000ull, &bitrate);
+  s.set_max_bitrate_bps(bitrate);
+  absl::Duration max_duration = absl::Seconds(30);
+  f.Duration("max_duration", absl::Seconds(1), absl::Seconds(300),
+             &max_duration);
+  *s.mutable_max_duration() = ToProto(max_duration);
+  std::set<std::string> names;
+  f.Sequence("external_targets", [&](const YAML::Node& n,
+                                     const std::string& path) {
+    Fields t(n, path, f.source(), f.error());
+    if (!n.IsMap()) {
+      return t.Fail(n, "", "expected a mapping with name, address, port");
+    }
+    v1::ExternalSpeedTarget target;
+    t.String("name", target.mutable_name());
+    t.String("address", target.mutable_address());
+    uint32_t port = 5201;
+    t.Uint("port", 1, 65535, &port);
+    target.set_port(port);
+    if (t.ok() && target.address().empty()) t.Fail(n, "address", "is required");
+    if (target.name().empty()) target.set_name(target.address());
+    if (t.ok() && !names.insert(target.name()).second) {
+      t.Fail(n, "name", absl::StrCat("duplicate target name '",
+                                     target.name(), "'"));
+    }
+    t.Finish();
+    *s.add_external_targets() = target;
+  });
+  f.Finish();
+  if (f.ok() && c.speed_test_duration > max_duration) {
+    *f.error() = absl::InvalidArgumentError(absl::StrCat(
+        c.source, ": field 'probes.speed.duration' (",
+        absl::FormatDuration(c.speed_test_duration),
+        ") exceeds probes.speed.max_duration (",
+        absl::FormatDuration(max_duration), ")"));
+  }
+}
+
+}  // namespace
+
+CollectorConfig DefaultCollectorConfig() {
+  CollectorConfig c;
+  *c.plan.mutable_heartbeat_interval() = ToProto(c.heartbeat_interval);
+  v1::PathPlan& path = *c.plan.mutable_path();
+  path.set_enabled(true);
+  *path.mutable_every() = ToProto(absl::Seconds(60));
+  path.set_count(10);
+  *path.mutable_round_interval() = ToProto(absl::Seconds(1));
+  path.set_max_ttl(30);
+  path.set_payload_bytes(56);
+  c.plan.mutable_sockets()->set_enabled(true);
+  *c.plan.mutable_sockets()->mutable_every() = ToProto(absl::Seconds(60));
+  v1::FilesPlan& files = *c.plan.mutable_files();
+  files.set_enabled(true);
+  *files.mutable_every() = ToProto(absl::Minutes(5));
+  files.add_watched_dirs("/home");
+  files.add_watched_dirs("/root");
+  v1::SpeedPlan& speed = *c.plan.mutable_speed();
+  speed.set_enabled(true);
+  *speed.mutable_max_duration() = ToProto(absl::Seconds(30));
+  return c;
+}
+
+absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
+                                                     absl::string_view source) {
+  CollectorConfig c = DefaultCollectorConfig();
+  c.source = std::string(source);
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::ParserException& e) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ":", e.mark.line + 1, ":", e.mark.column + 1,
+        ": not valid YAML: ", e.msg));
+  }
+  absl::Status error;
+  Fields top(root, "", c.source, &error);
+  {
+    Fields db = top.Map("database");
+    db.String("dsn", &c.database_dsn);
+    db.Finish();
+  }
+  {
+    Fields l = top.Map("listen");
+    l.String("agents", &c.agent_listen);
+    l.String("query_socket", &c.query_socket);
+    l.String("query_tcp", &c.query_tcp);
+    l.Finish();
+  }
+  top.String("state_dir", &c.state_dir);
+  {
+    Fields a = top.Map("agents");
+    a.Duration("heartbeat_interval", absl::Milliseconds(100), absl::Minutes(10),
+               &c.heartbeat_interval);
+    a.Duration("heartbeat_timeout", absl::Milliseconds(300), absl::Hours(1),
+               &c.heartbeat_timeout);
+    a.Finish();
+    if (error.ok() && c.heartbeat_timeout < 2 * c.heartbeat_interval) {
+      error = absl::InvalidArgumentError(absl::StrCat(
+          c.source, ": field 'agents.heartbeat_timeout' (",
+          absl::FormatDuration(c.heartbeat_timeout),
+          ") must be at least twice agents.heartbeat_interval (",
+          absl::FormatDuration(c.heartbeat_interval), ")"));
+    }
+    *c.plan.mutable_heartbeat_interval() = ToProto(c.heartbeat_interval);
+  }
+  {
+    Fields p = top.Map("probes");
+    ParsePath(p.Map("path"), c);
+    ParseSockets(p.Map("sockets"), c);
+    ParseFiles(p.Map("files"), c);
+    ParseSpeed(p.Map("speed"), c);
+    p.Finish();
+  }
+  {
+    Fields a = top.Map("analysis");
+    a.Duration("learning_period", absl::ZeroDuration(), absl::Hours(24 * 365),
+               &c.learning_period);
+    a.Finish();
+  }
+  {
+    Fields r = top.Map("retention");
+    r.Uint("raw_days", 1, 3650, &c.raw_days);
+    r.Uint("hourly_days", 1, 36500, &c.hourly_days);
+    r.Finish();
+    if (error.ok() && c.hourly_days < c.raw_days) {
+      error = absl::InvalidArgumentError(absl::StrCat(
+          c.source, ": field 'retention.hourly_days' must not be less than "
+                    "retention.raw_days"));
+    }
+  }
+  {
+    Fields a = top.Map("alerts");
+    a.String("log_file", &c.alert_log);
+    a.Finish();
+  }
+  top.Finish();
+  if (!error.ok()) return error;
+  if (c.database_dsn.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(c.source, ": field 'database.dsn' must not be empty"));
+  }
+  if (c.query_socket.empty() && c.query_tcp.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        c.source, ": field 'listen.query_socket': the Query service needs a "
+                  "UNIX socket or listen.query_tcp"));
+  }
+  return c;
+}
+
+absl::StatusOr<CollectorConfig> LoadCollectorConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot read config file ", path, ": ", strerror(errno)));
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return ParseCollectorConfig(buf.str(), path);
+}
+
+}  // namespace netvigil
