@@ -1,0 +1,44 @@
+// The CLI's connection to the collector's Query service: a UNIX socket by
+// default. Turns gRPC failures into one clear line and an exit code.
+// Thread-compatible.
+#ifndef NETVIGIL_COLLECTOR_CLI_QUERY_CLIENT_H_
+#define NETVIGIL_COLLECTOR_CLI_QUERY_CLIENT_H_
+
+#include <memory>
+#include <string>
+
+#include "grpcpp/grpcpp.h"
+#include "netvigil/v1/query.grpc.pb.h"
+
+namespace netvigil::cli {
+
+// Exit codes of the `netvigil` command.
+enum ExitCode {
+  kExitOk = 0,
+  kExitFailure = 1,      // the request failed for another reason
+  kExitUsage = 2,        // bad flags or arguments
+  kExitUnreachable = 3,  // no collector at the socket or address
+  kExitUnavailable = 4,  // the collector answered but cannot serve (database down)
+  kExitNotFound = 5,     // an unknown host, target or alert id
+  kExitInvalid = 6,      // the collector refused the request's arguments
+};
+
+struct ClientOptions {
+  std::string socket = "/run/netvigil/query.sock";
+  absl::Duration timeout = absl::Seconds(10);
+};
+
+// The default socket: $NETVIGIL_QUERY_SOCKET, else /run/netvigil/query.sock.
+std::string DefaultSocket();
+
+std::unique_ptr<v1::Query::Stub> MakeStub(const ClientOptions& options);
+
+// Sets a deadline on `ctx` from the options.
+void SetDeadline(grpc::ClientContext& ctx, const ClientOptions& options);
+
+// One line for stderr and the exit code that goes with the status.
+int ReportError(const grpc::Status& status, const ClientOptions& options);
+
+}  // namespace netvigil::cli
+
+#endif  // NETVIGIL_COLLECTOR_CLI_QUERY_CLIENT_H_
