@@ -1,0 +1,524 @@
+#include "agent/probes/path_probe.h"
+
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <future>
+#include <map>
+#include <optional>
+#include <set>
+#include <unordered_map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "agent/probes/icmp_packet.h"
+#include "google/protobuf/util/time_util.h"
+#include "spdlog/spdlog.h"
+
+namespace netvigil::agent {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+// While names are being resolved the loop wakes this often to start the
+// targets whose names have come back.
+constexpr absl::Duration kResolvePoll = absl::Milliseconds(5);
+
+class SystemNames final : public PathNameService {
+ public:
+  absl::StatusOr<std::string> Resolve(const std::string& name,
+                                      int ip_version) override {
+    addrinfo hints{};
+    hints.ai_family = ip_version == 4   ? AF_INET
+                      : ip_version == 6 ? AF_INET6
+                                        : AF_UNSPEC;
+    hints.ai_socktype = SOCK_RAW;
+    addrinfo* res = nullptr;
+    int rc = getaddrinfo(name.c_str(), nullptr, &hints, &res);
+    if (rc != 0) {
+      return absl::NotFoundError(
+          absl::StrCat("name does not resolve: ", name, ": ",
+                       rc == EAI_SYSTEM ? std::strerror(errno)
+                                        : gai_strerror(rc)));
+    }
+    std::string packed;
+    for (addrinfo* a = res; a != nullptr && packed.empty(); a = a->ai_next) {
+      if (a->ai_family == AF_INET) {
+        const auto* sin = reinterpret_cast<const sockaddr_in*>(a->ai_addr);
+        packed.assign(reinterpret_cast<const char*>(&sin->sin_addr), 4);
+      } else if (a->ai_family == AF_INET6) {
+        const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(a->ai_addr);
+        packed.assign(reinterpret_cast<const char*>(&sin6->sin6_addr), 16);
+      }
+    }
+    freeaddrinfo(res);
+    if (packed.empty()) {
+      return absl::NotFoundError(
+          absl::StrCat("name does not resolve: ", name, ": no IP address"));
+    }
+    return packed;
+  }
+
+  std::string ReverseLookup(absl::string_view packed) override {
+    sockaddr_storage ss{};
+    socklen_t len;
+    if (packed.size() == 4) {
+      auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+      sin->sin_family = AF_INET;
+      std::memcpy(&sin->sin_addr, packed.data(), 4);
+      len = sizeof(*sin);
+    } else if (packed.size() == 16) {
+      auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+      sin6->sin6_family = AF_INET6;
+      std::memcpy(&sin6->sin6_addr, packed.data(), 16);
+      len = sizeof(*sin6);
+    } else {
+      return "";
+    }
+    char host[NI_MAXHOST];
+    if (getnameinfo(reinterpret_cast<sockaddr*>(&ss), len, host, sizeof(host),
+                    nullptr, 0, NI_NAMEREQD) != 0) {
+      return "";
+    }
+    return host;
+  }
+};
+
+// One reply's contribution to a hop.
+struct Reply {
+  uint32_t round;
+  double rtt_ms;
+};
+
+struct HopState {
+  uint32_t sent = 0;
+  std::vector<Reply> replies;
+  // Address -> replies, in order of first appearance.
+  std::vector<std::pair<std::string, uint32_t>> addresses;
+  std::set<std::string> errors;
+};
+
+struct TargetState {
+  v1::PathRun run;
+  std::string address;  // packed
+  int ip_version = 0;
+  uint16_t identifier = 0;
+  bool started = false;
+  bool done = false;
+  uint32_t rounds_sent = 0;
+  absl::Time first_round;
+  uint32_t dest_ttl = 0;         // lowest TTL that got an echo reply
+  uint32_t unreachable_ttl = 0;  // lowest TTL that got a dest unreachable
+  std::string unreachable_reason;
+  uint32_t sends_failed = 0;
+  std::string send_error;
+  absl::Duration max_rtt = -absl::InfiniteDuration();  // no reply yet
+  bool any_reply = false;
+  uint32_t outstanding = 0;
+  std::vector<HopState> hops;
+  std::optional<std::future<absl::StatusOr<std::string>>> resolving;
+};
+
+struct Outstanding {
+  size_t target;
+  uint32_t ttl;
+  uint32_t round;
+  absl::Time sent_at;
+};
+
+uint32_t Key(int ip_version, uint16_t sequence) {
+  return (static_cast<uint32_t>(ip_version) << 16) | sequence;
+}
+
+void Finish(TargetState& t, absl::Time now) {
+  t.done = true;
+  *t.run.mutable_finished_at() = TimeUtil::NanosecondsToTimestamp(
+      absl::ToUnixNanos(now));
+}
+
+void FillHop(uint32_t ttl, const HopState& h, v1::PathHop& hop) {
+  hop.set_ttl(ttl);
+  for (const auto& [addr, n] : h.addresses) {
+    v1::HopAddress* a = hop.add_addresses();
+    a->set_address(AddressToString(addr));
+    a->set_received(n);
+  }
+  hop.set_sent(h.sent);
+  hop.set_received(static_cast<uint32_t>(h.replies.size()));
+  hop.set_loss_percent(
+      h.sent == 0 ? 0.0
+                  : 100.0 * (h.sent - std::min<uint32_t>(h.sent, h.replies.size())) /
+                        h.sent);
+  for (const std::string& e : h.errors) hop.add_errors(e);
+  if (h.replies.empty()) return;
+  double sum = 0, best = h.replies[0].rtt_ms, worst = best;
+  uint32_t last_round = 0;
+  double last = best;
+  for (const Reply& r : h.replies) {
+    sum += r.rtt_ms;
+    best = std::min(best, r.rtt_ms);
+    worst = std::max(worst, r.rtt_ms);
+    if (r.round >= last_round) {
+      last_round = r.round;
+      last = r.rtt_ms;
+    }
+  }
+  double n = static_cast<double>(h.replies.size());
+  double avg = sum / n;
+  double ssd = 0;
+  for (const Reply& r : h.replies) ssd += (r.rtt_ms - avg) * (r.rtt_ms - avg);
+  // Sample standard deviation, as mtr's report computes it.
+  hop.set_stdev_ms(h.replies.size() > 1 ? std::sqrt(ssd / (n - 1)) : 0.0);
+  hop.set_last_ms(last);
+  hop.set_avg_ms(avg);
+  hop.set_best_ms(best);
+  hop.set_worst_ms(worst);
+}
+
+// Turns a finished target's counters into its hop list and error.
+void Summarise(TargetState& t, PathNameService& names, bool resolve_names) {
+  if (!t.started) return;  // failed before probing; error already set
+  uint32_t max_ttl = static_cast<uint32_t>(t.hops.size());
+  uint32_t last;
+  if (t.dest_ttl > 0) {
+    last = t.dest_ttl;
+  } else if (t.unreachable_ttl > 0) {
+    last = t.unreachable_ttl;
+  } else {
+    // As mtr: up to the last hop that answered, plus one silent hop to show
+    // where answers stop.
+    uint32_t answered = 0;
+    for (uint32_t ttl = 1; ttl <= max_ttl; ++ttl) {
+      if (!t.hops[ttl - 1].replies.empty()) answered = ttl;
+    }
+    last = std::min(max_ttl, answered + 1);
+  }
+  std::map<std::string, std::string> names_cache;
+  for (uint32_t ttl = 1; ttl <= last; ++ttl) {
+    v1::PathHop* hop = t.run.add_hops();
+    FillHop(ttl, t.hops[ttl - 1], *hop);
+    if (resolve_names) {
+      for (int i = 0; i < hop->addresses_size(); ++i) {
+        const std::string& packed = t.hops[ttl - 1].addresses[i].first;
+        auto it = names_cache.find(packed);
+        if (it == names_cache.end()) {
+          it = names_cache.emplace(packed, names.ReverseLookup(packed)).first;
+        }
+        hop->mutable_addresses(i)->set_hostname(it->second);
+      }
+    }
+  }
+  if (t.dest_ttl > 0) {
+    v1::PathHop* dest = t.run.mutable_hops(static_cast<int>(last - 1));
+    dest->set_is_destination(true);
+    t.run.set_destination_reached(true);
+    *t.run.mutable_destination() = *dest;
+    return;
+  }
+  if (!t.unreachable_reason.empty()) {
+    t.run.set_error(t.unreachable_reason);
+  } else if (t.sends_failed > 0 && !t.any_reply) {
+    t.run.set_error(absl::StrCat("cannot send probes: ", t.send_error));
+  } else if (last > 1) {
+    t.run.set_error(absl::StrCat("destination not reached: no reply beyond hop ",
+                                 last - 1));
+  } else {
+    t.run.set_error("destination not reached: no reply from any hop");
+  }
+}
+
+}  // namespace
+
+PathNameService& SystemPathNameService() {
+  static SystemNames* names = new SystemNames();
+  return *names;
+}
+
+absl::Duration PathProbeTimeout(absl::Duration max_rtt) {
+  if (max_rtt < absl::ZeroDuration()) return kPathTimeoutCap;
+  return std::clamp(3 * max_rtt, kPathTimeoutFloor, kPathTimeoutCap);
+}
+
+absl::StatusOr<std::unique_ptr<PathProbe>> PathProbe::Create() {
+  return Create(IcmpSocketChoice::kAuto);
+}
+
+absl::StatusOr<std::unique_ptr<PathProbe>> PathProbe::Create(
+    IcmpSocketChoice choice) {
+  absl::StatusOr<std::unique_ptr<IcmpTransport>> transport =
+      OpenIcmpTransport(choice);
+  if (!transport.ok()) return transport.status();
+  return std::make_unique<PathProbe>(std::move(*transport), RealClock(),
+                                     SystemPathNameService());
+}
+
+PathProbe::PathProbe(std::unique_ptr<IcmpTransport> transport, Clock& clock,
+                     PathNameService& names)
+    : transport_(std::move(transport)),
+      clock_(clock),
+      names_(names),
+      // Raw sockets see every ICMP reply on the host: start our identifiers
+      // away from other mtr/ping instances, which use their pid.
+      identifier_base_(static_cast<uint16_t>(
+          (static_cast<uint32_t>(getpid()) * 2654435761u) >> 16)) {}
+
+v1::PathRun PathProbe::Run(const std::string& target, const PathOptions& opts) {
+  return RunMany({target}, opts).front();
+}
+
+std::vector<v1::PathRun> PathProbe::RunMany(
+    const std::vector<std::string>& targets, const PathOptions& in_opts) {
+  PathOptions opts = in_opts;
+  opts.count = std::clamp<uint32_t>(opts.count, 1, kPathMaxCount);
+  opts.max_ttl = std::clamp<uint32_t>(opts.max_ttl, 1, kPathMaxTtl);
+  opts.payload_bytes = std::min(opts.payload_bytes, kPathMaxPayload);
+  if (opts.interval < absl::ZeroDuration()) opts.interval = absl::ZeroDuration();
+
+  const absl::Time start = clock_.Now();
+  std::vector<TargetState> ts(targets.size());
+  for (size_t i = 0; i < targets.size(); ++i) {
+    TargetState& t = ts[i];
+    v1::PathRun& run = t.run;
+    run.set_target(targets[i]);
+    run.set_count(opts.count);
+    run.set_interval_s(absl::ToDoubleSeconds(opts.interval));
+    run.set_max_ttl(opts.max_ttl);
+    run.set_payload_bytes(opts.payload_bytes);
+    run.set_socket_kind(transport_->kind());
+    *run.mutable_started_at() =
+        TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(start));
+    t.identifier = static_cast<uint16_t>(identifier_base_ + i);
+    t.hops.resize(opts.max_ttl);
+    absl::StatusOr<std::string> literal = ParseAddress(targets[i]);
+    if (literal.ok()) {
+      t.address = *literal;
+    } else {
+      // Resolution may block for seconds on a dead resolver: do it off the
+      // probing thread so the other targets start at once.
+      PathNameService* names = &names_;
+      std::string name = targets[i];
+      int v = opts.ip_version;
+      t.resolving = std::async(std::launch::async, [names, name, v] {
+        return names->Resolve(name, v);
+      });
+    }
+  }
+
+  std::unordered_map<uint32_t, Outstanding> outstanding;
+  size_t remaining = ts.size();
+  std::vector<IcmpPacketIn> packets;
+  uint64_t skipped = 0;
+
+  auto start_target = [&](TargetState& t, absl::Time now) {
+    t.ip_version = t.address.size() == 4 ? 4 : 6;
+    t.run.set_resolved_address(AddressToString(t.address));
+    t.run.set_ip_version(static_cast<uint32_t>(t.ip_version));
+    if (opts.ip_version != 0 && opts.ip_version != t.ip_version) {
+      t.run.set_error(absl::StrCat("address ", t.run.resolved_address(),
+                                   " is not IPv", opts.ip_version));
+    } else if (!transport_->SupportsIpVersion(t.ip_version)) {
+      t.run.set_error(absl::StrCat("no IPv", t.ip_version,
+                                   " ICMP socket on this host"));
+    } else {
+      t.started = true;
+      t.first_round = now;
+      return;
+    }
+    Finish(t, now);
+    --remaining;
+  };
+
+  auto send_round = [&](size_t index, absl::Time now) {
+    TargetState& t = ts[index];
+    uint32_t limit = opts.max_ttl;
+    if (t.dest_ttl > 0) limit = std::min(limit, t.dest_ttl);
+    if (t.unreachable_ttl > 0) limit = std::min(limit, t.unreachable_ttl);
+    uint32_t failed = 0;
+    for (uint32_t ttl = 1; ttl <= limit; ++ttl) {
+      uint16_t seq = next_sequence_++;
+      // Skip sequence numbers still in flight after a wrap-around.
+      for (int guard = 0; guard < 65536 && outstanding.count(
+                                               Key(t.ip_version, seq));
+           ++guard) {
+        seq = next_sequence_++;
+      }
+      std::string packet =
+          BuildEchoRequest(t.ip_version, t.identifier, seq, opts.payload_bytes);
+      absl::Time sent_at = clock_.Now();
+      absl::Status s =
+          transport_->Send(t.address, static_cast<int>(ttl), packet);
+      t.hops[ttl - 1].sent++;
+      if (!s.ok()) {
+        ++failed;
+        t.send_error = std::string(s.message());
+        continue;  // counted as sent and lost, as mtr does
+      }
+      outstanding[Key(t.ip_version, seq)] =
+          Outstanding{index, ttl, t.rounds_sent, sent_at};
+      ++t.outstanding;
+    }
+    t.sends_failed += failed;
+    ++t.rounds_sent;
+    if (failed == limit && t.rounds_sent == 1) {
+      // Nothing left the host (no route, ...): no point in more rounds.
+      t.run.set_error(absl::StrCat("cannot send probes to ",
+                                   t.run.resolved_address(), ": ",
+                                   t.send_error));
+      t.started = false;
+      Finish(t, now);
+      --remaining;
+    }
+  };
+
+  auto handle = [&](const IcmpPacketIn& p, absl::Time now) {
+    absl::StatusOr<IcmpMessage> msg =
+        p.from_error_queue
+            ? ParseErrorQueueQuote(p.ip_version, p.error_type, p.error_code,
+                                   p.data)
+        : p.has_ip_header ? ParseIpv4Packet(p.data)
+                          : ParseIcmp(p.ip_version, p.data);
+    if (!msg.ok()) {
+      ++skipped;
+      return;
+    }
+    if (msg->kind == IcmpKind::kEchoRequest || msg->kind == IcmpKind::kOther) {
+      return;
+    }
+    auto it = outstanding.find(Key(msg->ip_version, msg->sequence));
+    if (it == outstanding.end()) return;  // late, or another program's
+    const Outstanding o = it->second;
+    TargetState& t = ts[o.target];
+    if (!transport_->KernelSetsIdentifier() &&
+        msg->identifier != t.identifier) {
+      return;  // another program's probe with the same sequence
+    }
+    if (!msg->quoted_destination.empty() &&
+        msg->quoted_destination != t.address) {
+      return;
+    }
+    outstanding.erase(it);
+    --t.outstanding;
+    std::string source = msg->source.empty() ? p.source : msg->source;
+    absl::Time at = p.received_at;
+    if (at < o.sent_at || at > now) at = now;
+    absl::Duration rtt = at - o.sent_at;
+    t.max_rtt = std::max(t.max_rtt, rtt);
+    t.any_reply = true;
+    HopState& hop = t.hops[o.ttl - 1];
+    hop.replies.push_back(Reply{o.round, absl::ToDoubleMilliseconds(rtt)});
+    auto a = std::find_if(hop.addresses.begin(), hop.addresses.end(),
+                          [&](const auto& e) { return e.first == source; });
+    if (a == hop.addresses.end()) {
+      hop.addresses.emplace_back(source, 1);
+    } else {
+      ++a->second;
+    }
+    if (msg->kind == IcmpKind::kEchoReply) {
+      if (t.dest_ttl == 0 || o.ttl < t.dest_ttl) t.dest_ttl = o.ttl;
+    } else if (msg->kind == IcmpKind::kDestUnreachable) {
+      std::string what = DescribeIcmp(msg->ip_version, msg->type, msg->code);
+      hop.errors.insert(what);
+      if (t.unreachable_ttl == 0 || o.ttl < t.unreachable_ttl) {
+        t.unreachable_ttl = o.ttl;
+        t.unreachable_reason =
+            absl::StrCat("destination unreachable: ", what, " (from ",
+                         AddressToString(source), " at hop ", o.ttl, ")");
+      }
+    }
+  };
+
+  while (remaining > 0) {
+    absl::Time now = clock_.Now();
+    absl::Time wake = absl::InfiniteFuture();
+    bool resolving = false;
+
+    for (size_t i = 0; i < ts.size(); ++i) {
+      TargetState& t = ts[i];
+      if (t.done) continue;
+      if (!t.started && t.resolving.has_value()) {
+        if (t.resolving->wait_for(std::chrono::seconds(0)) !=
+            std::future_status::ready) {
+          resolving = true;
+          continue;
+        }
+        absl::StatusOr<std::string> addr = t.resolving->get();
+        t.resolving.reset();
+        if (!addr.ok()) {
+          t.run.set_error(std::string(addr.status().message()));
+          Finish(t, now);
+          --remaining;
+          continue;
+        }
+        t.address = *addr;
+        start_target(t, now);
+        if (t.done) continue;
+      } else if (!t.started) {
+        start_target(t, now);
+        if (t.done) continue;
+      }
+      if (t.rounds_sent < opts.count) {
+        absl::Time due = t.first_round + opts.interval * t.rounds_sent;
+        if (due <= now) {
+          send_round(i, now);
+          if (t.done) continue;
+          due = t.first_round + opts.interval * t.rounds_sent;
+        }
+        if (t.rounds_sent < opts.count) wake = std::min(wake, due);
+      }
+    }
+
+    // Expire probes past their path's timeout; drop those beyond a known
+    // destination, which the report leaves out anyway.
+    for (auto it = outstanding.begin(); it != outstanding.end();) {
+      TargetState& t = ts[it->second.target];
+      bool beyond = (t.dest_ttl > 0 && it->second.ttl > t.dest_ttl) ||
+                    (t.unreachable_ttl > 0 && it->second.ttl > t.unreachable_ttl);
+      absl::Time deadline = it->second.sent_at + PathProbeTimeout(t.max_rtt);
+      if (beyond || deadline <= now) {
+        --t.outstanding;
+        it = outstanding.erase(it);
+      } else {
+        wake = std::min(wake, deadline);
+        ++it;
+      }
+    }
+
+    for (TargetState& t : ts) {
+      if (t.done || !t.started) continue;
+      if (t.rounds_sent >= opts.count && t.outstanding == 0) {
+        Summarise(t, names_, opts.resolve_names);
+        Finish(t, now);
+        --remaining;
+      }
+    }
+    if (remaining == 0) break;
+
+    absl::Duration wait = wake - now;
+    if (resolving) wait = std::min(wait, kResolvePoll);
+    if (wait == absl::InfiniteDuration()) wait = kResolvePoll;
+    packets.clear();
+    absl::Status s = transport_->Receive(std::max(wait, absl::ZeroDuration()),
+                                         packets);
+    if (!s.ok()) {
+      spdlog::warn("event=path_receive_failed error=\"{}\"", s.ToString());
+    }
+    absl::Time after = clock_.Now();
+    for (const IcmpPacketIn& p : packets) handle(p, after);
+  }
+  if (skipped > 0) {
+    spdlog::debug("event=path_packets_skipped count={}", skipped);
+  }
+
+  std::vector<v1::PathRun> runs;
+  runs.reserve(ts.size());
+  for (TargetState& t : ts) runs.push_back(std::move(t.run));
+  return runs;
+}
+
+}  // namespace netvigil::agent
