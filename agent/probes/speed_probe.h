@@ -1,0 +1,56 @@
+// The speed probe: runs Debian's `iperf3 -c ... --json` through a
+// ProcessRunner and turns its JSON into a v1::SpeedResult. Every failure
+// (busy, refused, timeout, no route, bad output, iperf3 missing) is a result
+// with outcome FAILED and a reason, never dropped. Thread-safe (stateless;
+// the runner and clock are thread-safe).
+#ifndef NETVIGIL_AGENT_PROBES_SPEED_PROBE_H_
+#define NETVIGIL_AGENT_PROBES_SPEED_PROBE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "agent/sys/process_runner.h"
+#include "common/clock.h"
+#include "netvigil/v1/agent.pb.h"
+#include "netvigil/v1/probes.pb.h"
+
+namespace netvigil::agent {
+
+// Error prefixes RunSpeedTest puts in SpeedResult.error, so the collector's
+// scheduler (and people) can tell a busy server, to retry later, from a
+// dead one.
+inline constexpr absl::string_view kSpeedErrorBusy = "server busy";
+inline constexpr absl::string_view kSpeedErrorRefused = "connection refused";
+inline constexpr absl::string_view kSpeedErrorNoRoute = "no route";
+inline constexpr absl::string_view kSpeedErrorTimeout = "timeout";
+
+// Parses one `iperf3 -c --json` document. Pure. A document carrying iperf3's
+// own "error" is a FAILED result (with the classified reason); a document
+// that is not iperf3 JSON, or has no end summary, is InvalidArgument.
+// Fills udp, reverse, bidirectional, server_address/port, started_at (from
+// iperf3's timestamp), duration_s and the figures: `forward` is client to
+// server, `reverse_figures` server to client (-R, or the second half of
+// --bidir).
+absl::StatusOr<v1::SpeedResult> ParseIperf3Json(absl::string_view json);
+
+// The iperf3 client command line for `test`. Pure.
+std::vector<std::string> Iperf3ClientArgv(const v1::SpeedTest& test,
+                                          bool bidirectional = false);
+
+// How long RunSpeedTest lets iperf3 run beyond the test's own duration
+// (connect, parameter exchange, the final summary) before ending it.
+inline constexpr absl::Duration kSpeedTestSlack = absl::Seconds(15);
+
+// Runs one client test and always returns a result. `client` is left empty
+// for the caller (the agent knows its own name); started_at and finished_at
+// come from `clock`. The call blocks for about the test's duration and must
+// run on a thread that outlives it (see ProcessRunner::Start).
+v1::SpeedResult RunSpeedTest(ProcessRunner& runner, const v1::SpeedTest& test,
+                             Clock& clock, bool bidirectional = false);
+
+}  // namespace netvigil::agent
+
+#endif  // NETVIGIL_AGENT_PROBES_SPEED_PROBE_H_
