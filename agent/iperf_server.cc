@@ -1,0 +1,141 @@
+#include "agent/iperf_server.h"
+
+#include <signal.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+
+namespace netvigil::agent {
+
+IperfServer::IperfServer(ProcessRunner& runner, Clock& clock, uint16_t port,
+                         Backoff::Options backoff)
+    : runner_(runner), clock_(clock), port_(port), backoff_options_(backoff) {}
+
+IperfServer::~IperfServer() { Stop(); }
+
+void IperfServer::Start() {
+  absl::MutexLock lifecycle(&lifecycle_mu_);
+  if (supervisor_.joinable()) return;
+  {
+    absl::MutexLock l(&mu_);
+    stopping_ = false;
+  }
+  supervisor_ = std::thread([this] { Supervise(); });
+}
+
+void IperfServer::Stop() {
+  absl::MutexLock lifecycle(&lifecycle_mu_);
+  if (!supervisor_.joinable()) return;
+  pid_t pid;
+  {
+    absl::MutexLock l(&mu_);
+    stopping_ = true;
+    pid = pid_;
+  }
+  // The supervisor is blocked in Wait on this PID; ending the child wakes it.
+  // A child started after this read sees stopping_ and ends itself.
+  if (pid > 0) {
+    absl::Status s = runner_.Terminate(pid, absl::Seconds(2));
+    if (!s.ok() && !absl::IsNotFound(s)) {
+      spdlog::warn("iperf3_server_stop port={} pid={} error=\"{}\"", port_, pid,
+                   std::string(s.message()));
+    }
+  }
+  supervisor_.join();
+  supervisor_ = std::thread();
+}
+
+bool IperfServer::running() const {
+  absl::MutexLock l(&mu_);
+  return pid_ > 0;
+}
+
+pid_t IperfServer::child_pid() const {
+  absl::MutexLock l(&mu_);
+  return pid_;
+}
+
+int IperfServer::starts() const {
+  absl::MutexLock l(&mu_);
+  return starts_;
+}
+
+bool IperfServer::stopping() const {
+  absl::MutexLock l(&mu_);
+  return stopping_;
+}
+
+void IperfServer::SleepUnlessStopped(absl::Duration d) {
+  const absl::Duration step = absl::Milliseconds(50);
+  while (d > absl::ZeroDuration() && !stopping()) {
+    const absl::Duration s = std::min(d, step);
+    clock_.SleepFor(s);
+    d -= s;
+  }
+}
+
+void IperfServer::Supervise() {
+  Backoff backoff(backoff_options_);
+  const std::string port = absl::StrCat(port_);
+  // --forceflush: iperf3 buffers its report when writing to a pipe, and a
+  // log line an hour late is no log line.
+  const std::vector<std::string> argv = {"iperf3", "-s", "-p", port,
+                                         "--forceflush"};
+  while (!stopping()) {
+    const absl::Time started = clock_.MonotonicNow();
+    absl::StatusOr<pid_t> pid = runner_.Start(
+        argv, [port = port_](ProcessRunner::Stream stream, absl::string_view line) {
+          if (line.empty() || line.find_first_not_of("- ") == absl::string_view::npos) {
+            return;  // iperf3's separator lines carry nothing
+          }
+          if (stream == ProcessRunner::Stream::kStderr) {
+            spdlog::warn("iperf3_server port={} stream=stderr line=\"{}\"", port, std::string_view(line.data(), line.size()));
+          } else {
+            spdlog::info("iperf3_server port={} stream=stdout line=\"{}\"", port, std::string_view(line.data(), line.size()));
+          }
+        });
+    if (!pid.ok()) {
+      const absl::Duration delay = backoff.Next();
+      spdlog::error("iperf3_server_start_failed port={} error=\"{}\" retry_in={}",
+                    port_, std::string(pid.status().message()), absl::FormatDuration(delay));
+      SleepUnlessStopped(delay);
+      continue;
+    }
+    bool stop_now;
+    {
+      absl::MutexLock l(&mu_);
+      pid_ = *pid;
+      ++starts_;
+      stop_now = stopping_;
+    }
+    spdlog::info("iperf3_server_started port={} pid={}", port_, *pid);
+    if (stop_now) (void)runner_.Terminate(*pid, absl::Seconds(2));
+
+    absl::StatusOr<ProcessExit> exit = runner_.Wait(*pid, absl::InfiniteDuration());
+    {
+      absl::MutexLock l(&mu_);
+      pid_ = 0;
+    }
+    if (stopping()) {
+      spdlog::info("iperf3_server_stopped port={} pid={}", port_, *pid);
+      break;
+    }
+    if (clock_.MonotonicNow() - started >= kStableUptime) backoff.Reset();
+    const absl::Duration delay = backoff.Next();
+    if (exit.ok()) {
+      spdlog::warn("iperf3_server_exited port={} pid={} exit_code={} signal={} restart_in={}",
+                   port_, *pid, exit->exit_code, exit->term_signal,
+                   absl::FormatDuration(delay));
+    } else {
+      spdlog::error("iperf3_server_wait_failed port={} pid={} error=\"{}\" restart_in={}",
+                    port_, *pid, std::string(exit.status().message()), absl::FormatDuration(delay));
+    }
+    SleepUnlessStopped(delay);
+  }
+}
+
+}  // namespace netvigil::agent
