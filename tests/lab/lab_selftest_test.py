@@ -46,17 +46,23 @@ def ping_loss(lab, node, dst, count=300, interval="0.004", extra=()):
 
 
 def in_parallel(*fns):
-    """Runs the callables in threads; their results in order."""
-    results = [None] * len(fns)
+    """Runs the callables in threads; their results in order (re-raising
+    the first exception of any)."""
+    results, errors = [None] * len(fns), []
 
     def call(i, fn):
-        results[i] = fn()
+        try:
+            results[i] = fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            errors.append(e)
     threads = [threading.Thread(target=call, args=(i, f))
                for i, f in enumerate(fns)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    if errors:
+        raise errors[0]
     return results
 
 
@@ -148,7 +154,7 @@ class LabTopologyTest(unittest.TestCase):
             lambda: ping_loss(lab, "h2", r2.hop_ipv4))
         self.assertAlmostEqual(through, 30, delta=10)
         self.assertEqual(to_r2, 0)
-        lab.clear_loss("router:r2")
+        lab.clear_loss("r2")
         self.assertEqual(ping_loss(lab, "h1", lab.target.ipv4, count=100), 0)
 
     def test_loss_on_the_last_link(self):
@@ -167,8 +173,8 @@ class LabTopologyTest(unittest.TestCase):
             out = lab.exec("h3", ["ping", "-n", "-c", "3", "-i", "0.05", "-W",
                                   "1", "-t", str(ttl), dst],
                            capture_output=True, text=True).stdout
-            return set(re.findall(r"From (\S+) icmp_seq=\d+ Time (?:to live|exceeded)",
-                                  out))
+            return set(re.findall(
+                r"From (\S+) icmp_seq=\d+ Time (?:to live|exceeded)", out))
         self.assertEqual(answers(2, lab.target.ipv4), {"198.18.2.2"})
         lab.drop_time_exceeded("r2")
         self.assertEqual(answers(2, lab.target.ipv4), set())
@@ -214,7 +220,8 @@ class LabTopologyTest(unittest.TestCase):
         def iperf(client, server, port):
             srv = lab.popen(server, ["iperf3", "-s", "-1", "-B", server.ipv4,
                                      "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
             try:
                 for _ in range(50):  # wait for the server's socket
                     if lab.exec(server, ["ss", "-Htln", f"sport = :{port}"],
@@ -223,7 +230,8 @@ class LabTopologyTest(unittest.TestCase):
                     time.sleep(0.05)
                 out = lab.run(client, ["iperf3", "-c", server.ipv4, "-p",
                                        str(port), "-t", "2", "-J"], timeout=30)
-                return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e6
+                end = json.loads(out)["end"]
+                return end["sum_received"]["bits_per_second"] / 1e6
             finally:
                 lab.stop(srv)
         lab.set_rate("h1", 50)
@@ -237,6 +245,15 @@ class LabTopologyTest(unittest.TestCase):
         self.assertGreater(free, 250)
         lab.clear_rate("h1")
         self.assertGreater(iperf(h1, h2, 5304), 250)
+
+    def test_unreachable_target_gets_icmp_unreachable(self):
+        lab = self.lab
+        for dst in (lab.unreachable.ipv4, lab.unreachable.ipv6):
+            out = lab.exec("h1", ["ping", "-n", "-c", "1", "-W", "2", dst],
+                           capture_output=True, text=True, timeout=10).stdout
+            self.assertRegex(
+                out, r"From (198\.18\.4\.2|fd4e:7669:6c00:4::2) icmp_seq=1 "
+                r"Destination (Host )?[Uu]nreachable", dst)
 
     def test_state_file_describes_the_lab(self):
         lab = self.lab
@@ -262,7 +279,9 @@ class LabTopologyTest(unittest.TestCase):
             lab.drop_all("h1")
         with self.assertRaisesRegex(nvlab.LabError, "0..100"):
             lab.set_loss("h1", 120)
-        with self.assertRaisesRegex(nvlab.LabError, r"ip netns exec .*-h1 ip link set nosuchdev up: Cannot find device"):
+        with self.assertRaisesRegex(
+                nvlab.LabError, r"ip netns exec .*-h1 ip link set nosuchdev "
+                r"up: Cannot find device"):
             lab.run("h1", ["ip", "link", "set", "nosuchdev", "up"])
 
 
@@ -295,7 +314,8 @@ class LabLifecycleTest(unittest.TestCase):
             # SIGINT as in an interactive run even if our parent ignores it.
             code = ("import signal, sys, time; sys.path.insert(0, sys.argv[1]);"
                     "signal.signal(signal.SIGINT, signal.default_int_handler);"
-                    "import nvlab; lab = nvlab.Lab(hosts=1, state_file=sys.argv[2]);"
+                    "import nvlab;"
+                    "lab = nvlab.Lab(hosts=1, state_file=sys.argv[2]);"
                     "print('ready', flush=True); time.sleep(600)")
             errors = open(os.path.join(tmp, "stderr"), "w+")
             child = subprocess.Popen([sys.executable, "-c", code, HERE, state],
@@ -375,6 +395,31 @@ class LabLifecycleTest(unittest.TestCase):
             finally:
                 subprocess.run(["ip", "netns", "del", foreign], check=True)
             self.assertGone(prefix)
+
+    def test_down_leaves_a_namespace_that_is_not_the_recorded_one(self):
+        # As if the lab's switch had gone (a reboot) and another namespace of
+        # that name had been made since: its identity differs from the record.
+        with tempfile.TemporaryDirectory() as tmp:
+            state = os.path.join(tmp, "lab.json")
+            subprocess.run([*NVLAB, "up", "--hosts", "1", "--state", state],
+                           check=True, capture_output=True, timeout=60)
+            with open(state) as f:
+                data = json.load(f)
+            switch = data["switch"]["ns"]
+            data["namespace_ids"][switch] += 1
+            with open(state, "w") as f:
+                json.dump(data, f)
+            try:
+                down = subprocess.run([*NVLAB, "down", "--state", state],
+                                      capture_output=True, text=True,
+                                      timeout=60)
+                self.assertEqual(down.returncode, 0, down.stderr)
+                self.assertIn(f"{switch} is not the namespace this lab made",
+                              down.stderr)
+                self.assertEqual(namespaces_with(data["prefix"]), [switch])
+            finally:
+                subprocess.run(["ip", "netns", "del", switch], check=True)
+            self.assertGone(data["prefix"])
 
     def test_bad_state_file_is_a_clear_error(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -35,17 +35,17 @@ Address plan (only 198.18.0.0/15, RFC 2544's benchmarking range, and the ULA
 prefix fd4e:7669:6c00::/48 are ever used):
 
     network          IPv4              IPv6                       addresses
-    LAN              198.18.1.0/24     fd4e:7669:6c00:1::/64      r1 .1 / ::1,
-                                                                  server .2 / ::2,
-                                                                  hK .(10+K) / ::(10+K)
-    r1-r2            198.18.2.0/30     fd4e:7669:6c00:2::/64      r1 .1, r2 .2
-    r2-r3            198.18.3.0/30     fd4e:7669:6c00:3::/64      r2 .1, r3 .2
-    r3-internet      198.18.4.0/30     fd4e:7669:6c00:4::/64      r3 .1, internet .2
-    target           198.19.0.1/32     fd4e:7669:6c00:100::1/128
-    extra target K   198.19.(1+K//250).(1+K%250)
-                                       fd4e:7669:6c00:101::(K+1, hex)
-    unreachable      rest of 198.19.0.0/16 and fd4e:7669:6c00:100::/56
-                     (the internet namespace answers ICMP unreachable)
+    network       IPv4            IPv6 (F = fd4e:7669:6c00)  addresses
+    LAN           198.18.1.0/24   F:1::/64     r1 .1 ::1, server .2 ::2,
+                                               hK .(10+K) ::(10+K)
+    r1-r2         198.18.2.0/30   F:2::/64     r1 .1 ::1, r2 .2 ::2
+    r2-r3         198.18.3.0/30   F:3::/64     r2 .1 ::1, r3 .2 ::2
+    r3-internet   198.18.4.0/30   F:4::/64     r3 .1 ::1, internet .2 ::2
+    target        198.19.0.1/32   F:100::1/128 on internet's loopback
+    extra target  198.19.(1+K//250).(1+K%250)  F:101::(K+1 in hex), K=0..
+    unreachable   the rest of 198.19.0.0/16 and F:100::/56: the internet
+                  namespace answers ICMP unreachable (Lab.unreachable is
+                  198.19.255.254 and F:1ff::fe)
 
 (the IPv6 host part repeats the IPv4 last octet's decimal digits, so h1 is
 198.18.1.11 and fd4e:7669:6c00:1::11). A router answers time-exceeded with
@@ -59,62 +59,76 @@ Python API (Debian's /usr/bin/python3, standard library only)::
     sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "lab"))
     import nvlab
     with nvlab.Lab(hosts=3, icmp_ratelimit=0) as lab:
-        h1 = lab.hosts[0]              # Node: .name .ns .ipv4 .ipv6 .link .ifname .home
-        lab.server                     # Node on the LAN (where the collector runs)
-        lab.routers                    # [r1, r2, r3]: Router .hop_ipv4 .hop_ipv6 .interfaces
-        lab.target                     # Target: .ipv4 .ipv6 .ns ; lab.extra_targets: [Target]
-        lab.exec("h1", ["ping", "-c1", lab.target.ipv4], capture_output=True)
-        proc = lab.popen(h1, ["iperf3", "-s"])      # tracked, ended by PID at teardown
-        lab.set_loss("h1", 20)         # or a router "r2", or a link "r2-r3"
-        lab.set_rate("h1", 50)         # tbf, Mbit/s, both directions
+        h1 = lab.hosts[0]    # Node: .name .ns .ipv4 .ipv6 .link .ifname .home
+        lab.server           # Node on the LAN (where the collector runs)
+        lab.routers          # [r1, r2, r3]: Router: .hop_ipv4 .hop_ipv6 ...
+        lab.target           # Target: .ipv4 .ipv6 .ns
+        lab.extra_targets    # [Target], Lab(extra_targets=K)
+        lab.unreachable      # Target answered by ICMP unreachable
+        lab.exec("h1", ["ping", "-c1", lab.target.ipv4])  # subprocess.run
+        lab.run(h1, argv)    # its stdout, or LabError with stderr
+        proc = lab.popen(h1, ["iperf3", "-s"])  # tracked; lab.stop(proc)
+        lab.set_loss("h1", 20)       # h1's LAN link; or "r2"; or "r2-r3"
+        lab.set_rate("h1", 50)       # tbf, Mbit/s, both directions
         lab.drop_time_exceeded("r2"); lab.drop_all("r3")
-        lab.clear_faults()             # every fault everywhere
+        lab.clear_faults()           # every fault everywhere
+        lab.state()                  # JSON-able description
 
 The teardown (Lab.close(), also run by the context manager, by atexit and by
 SIGTERM/SIGINT handlers) ends the tracked processes by PID, then every process
 still inside one of the lab's namespaces (by PID, from `ip netns pids`), then
 deletes exactly the namespaces recorded in the lab's state file (which the
 veth pairs and the bridge die with). A namespace is recorded before it is
-created, so even a lab that crashed halfway can be removed with
-`nvlab.py down --state FILE`; namespaces not in the file are never touched.
+created, and with its identity (nsfs inode) once created, so even a lab that
+crashed halfway can be removed with `nvlab.py down --state FILE`, and no
+namespace outside the record (or a later one reusing a recorded name) is
+ever touched.
 
-Fault semantics (all faults are nftables or tc state inside the namespaces, so
-any process attached to the lab, e.g. through the command line, can clear them):
+Links are named "h1".."hN" and "server" (a LAN member's veth to the switch),
+"lan-r1" (r1's port on the switch), "r1-r2", "r2-r3", "r3-internet". "Up" is
+the direction away from the LAN member / towards the internet.
 
-    set_loss(where, percent, direction="both")   nftables `numgen random mod 100 < P drop`
-      where = a LAN member ("h1", "server", "r1" or a Node): in the switch's bridge
-              forward hook, packets leaving the member through its port ("up") and
-              packets going to it ("down");
-      where = a router ("r1", "r2", "r3" as a Router object or "router:r2"): every packet
-              the router forwards ("up" = towards the internet, "down" = towards the
-              LAN); the router's own ICMP replies are not dropped;
-      where = a point-to-point link "r1-r2", "r2-r3", "r3-internet": every packet
-              crossing the link, dropped at its lower (LAN side) router.
-      "both" drops each direction independently with P, so a round trip through
-      the fault is lost with 1 - (1 - P/100)**2; use direction="up" for exactly P.
-      A name "r1" means the LAN link of r1 (a LAN member); routers are named with a
-      Router object or "router:NAME".
-    set_rate(link, mbit, direction="both")       tc tbf on the egress of the link's
-      ends ("up" = the LAN member's / lower router's end); netem is not available.
-    drop_time_exceeded(router)                   the router sends no ICMP/ICMPv6
-      time-exceeded (the middle-hop "loss" that is not loss); everything else flows.
-    drop_all(router)                             the router drops everything.
-    set_icmp_ratelimit(router, ms)               net.ipv4.icmp_ratelimit and
-      net.ipv6.icmp.ratelimit; 0 also lifts the global ICMP budget
-      (icmp_msgs_per_sec/burst) so that every probe is answered.
-    clear_loss(where), clear_rate(link), clear_faults(node=None)
+Faults are nftables or tc state inside the namespaces, so any process that
+attaches to the lab (e.g. the command line) can set or clear them:
+
+  set_loss(where, percent, direction="both")
+      nftables `numgen random mod 10000 < percent*100 drop`.
+      where = a link of a LAN member ("h1", "server", "lan-r1", or a Node):
+        dropped in the switch's bridge forward hook, "up" = frames coming
+        from the member's port, "down" = frames going to it;
+      where = a router ("r1", "r2", "r3", or a Router): packets it forwards
+        ("up" towards the internet, "down" towards the LAN); its own ICMP
+        replies (time-exceeded, echo replies) are not dropped;
+      where = "r1-r2", "r2-r3", "r3-internet": every packet crossing the
+        link, dropped by its lower router (forward, input and output hooks).
+      "both" drops each direction independently, so a round trip through
+      the fault is lost with 1 - (1 - P/100)**2; direction="up" gives P.
+  set_rate(link, mbit, direction="both")
+      tc tbf on the egress of the link's ends (netem is not in this kernel).
+  drop_time_exceeded(router)
+      the router sends no ICMP/ICMPv6 time-exceeded and forwards everything
+      (the middle-hop "loss" that is not loss); allow_time_exceeded undoes.
+  drop_all(router)
+      the router drops everything (but loopback); allow_all undoes.
+  set_icmp_ratelimit(router, ms)
+      net.ipv4.icmp_ratelimit and net.ipv6.icmp.ratelimit; 0 also lifts the
+      global ICMP budget (icmp_msgs_per_sec/burst) so every probe is
+      answered; Lab(icmp_ratelimit=MS) sets it on r1..r3 and "internet".
+  clear_loss(where), clear_rate(link), clear_faults(node=None)
 
 Command line::
 
-    nvlab.py up --hosts 3 --state FILE [--icmp-ratelimit MS] [--extra-targets K]
-                [--prefix P] [--dir DIR]      build a lab that outlives the command
-    nvlab.py down --state FILE                remove exactly what FILE records
-    nvlab.py exec --state FILE NODE -- ARGV   run ARGV inside NODE's namespace
-    nvlab.py ns --state FILE NODE             print NODE's namespace name
-    nvlab.py show --state FILE                print the state JSON
+    nvlab.py up --hosts 3 --state FILE [--icmp-ratelimit MS]
+                [--extra-targets K] [--prefix P] [--dir DIR]
+        build a lab that outlives the command; FILE gets its description
+    nvlab.py down --state FILE          remove exactly what FILE records
+    nvlab.py exec --state FILE NODE -- ARGV...
+        exec ARGV inside NODE's namespace (same PID, its exit code)
+    nvlab.py ns --state FILE NODE       print NODE's namespace name
+    nvlab.py show --state FILE          print the state JSON
     nvlab.py loss --state FILE WHERE PERCENT [--direction D]
     nvlab.py rate --state FILE LINK MBIT [--direction D]
-    nvlab.py clear --state FILE [WHERE]       clear faults (of one node, or all)
+    nvlab.py clear --state FILE [NODE]  clear faults (of one node, or all)
 """
 
 import argparse
@@ -180,7 +194,8 @@ def _ip_batch(ns: str, lines: List[str]) -> None:
         # ip reports "Command failed -:LINE"; name the command itself.
         m = re.search(r"Command failed -:(\d+)", done.stderr)
         cmd = lines[int(m.group(1)) - 1] if m else "; ".join(lines)
-        raise LabError(f"command failed: ip -n {ns} {cmd}: {done.stderr.strip()}")
+        raise LabError(
+            f"command failed: ip -n {ns} {cmd}: {done.stderr.strip()}")
 
 
 def _sysctl(ns: str, settings: Dict[str, object]) -> None:
@@ -192,6 +207,15 @@ def _sysctl(ns: str, settings: Dict[str, object]) -> None:
 def _netns_list() -> List[str]:
     out = _run(["ip", "netns", "list"])
     return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def _netns_id(ns: str) -> int:
+    """The identity of a named namespace: the nsfs inode behind its name
+    (0 when the name does not exist)."""
+    try:
+        return os.stat(os.path.join("/run/netns", ns)).st_ino
+    except OSError:
+        return 0
 
 
 def _netns_pids(ns: str) -> List[int]:
@@ -244,7 +268,7 @@ class Node:
     """A host, the server, the switch or the internet namespace."""
     name: str
     ns: str
-    role: str                        # host | server | switch | internet | router
+    role: str                        # host|server|switch|internet
     ipv4: Optional[str] = None
     ipv6: Optional[str] = None
     ifname: Optional[str] = None     # interface inside ns facing the lab
@@ -347,7 +371,8 @@ def _teardown_all() -> None:
         try:
             lab.close()
         except Exception as e:  # noqa: BLE001 - keep tearing down the others
-            print(f"nvlab: teardown of {lab.prefix} failed: {e}", file=sys.stderr)
+            print(f"nvlab: teardown of {lab.prefix} failed: {e}",
+                  file=sys.stderr)
 
 
 def _on_signal(signum, frame):
@@ -387,8 +412,8 @@ class Lab:
 
     def __init__(self, hosts: int = 3, prefix: Optional[str] = None,
                  icmp_ratelimit: Optional[int] = None, extra_targets: int = 0,
-                 state_file: Optional[str] = None, workdir: Optional[str] = None,
-                 _attach: Optional[dict] = None):
+                 state_file: Optional[str] = None,
+                 workdir: Optional[str] = None, _attach: Optional[dict] = None):
         self._procs: List[subprocess.Popen] = []
         self._closed = False
         self._owner_pid = os.getpid()
@@ -398,7 +423,8 @@ class Lab:
         if not 1 <= hosts <= MAX_HOSTS:
             raise LabError(f"hosts must be 1..{MAX_HOSTS}, got {hosts}")
         if not 0 <= extra_targets <= 5000:
-            raise LabError(f"extra_targets must be 0..5000, got {extra_targets}")
+            raise LabError(
+                f"extra_targets must be 0..5000, got {extra_targets}")
         self.prefix = self._pick_prefix(prefix)
         self._owns_dir = workdir is None
         self.dir = workdir or tempfile.mkdtemp(prefix=f"nvlab-{self.prefix}-")
@@ -407,6 +433,7 @@ class Lab:
         self._owns_state_file = state_file is None
         self.icmp_ratelimit = icmp_ratelimit
         self.namespaces: List[str] = []
+        self._ns_ids: Dict[str, int] = {}
         self._describe(hosts, extra_targets)
         self._owned = True
         with _live_lock:
@@ -425,9 +452,11 @@ class Lab:
         existing = _netns_list()
         if prefix is not None:
             if not re.fullmatch(r"[a-z][a-z0-9]{1,7}", prefix):
-                raise LabError(f"bad prefix {prefix!r}: want [a-z][a-z0-9]{{1,7}}")
+                raise LabError(
+                    f"bad prefix {prefix!r}: want [a-z][a-z0-9]{{1,7}}")
             if any(n.startswith(prefix + "-") for n in existing):
-                raise LabError(f"namespaces with prefix {prefix}- exist already")
+                raise LabError(
+                    f"namespaces with prefix {prefix}- exist already")
             return prefix
         for _ in range(100):
             candidate = f"nv{os.urandom(2).hex()}"
@@ -466,12 +495,15 @@ class Lab:
         self.target = Target("198.19.0.1", f"{V6}:100::1", self.internet.ns)
         self.extra_targets = [_extra_target(i, self.internet.ns)
                               for i in range(extra_targets)]
+        # Routed to the internet namespace, which answers ICMP unreachable.
+        self.unreachable = Target("198.19.255.254", f"{V6}:1ff::fe",
+                                  self.internet.ns)
         self.links: Dict[str, Link] = {}
         for member in [*self.hosts, self.server]:
             self.links[member.name] = Link(member.name, "lan", self.switch.ns,
                                            member.link, member.ns, "eth0")
-        self.links["r1"] = Link("r1", "lan", self.switch.ns, "r1",
-                                self._ns("r1"), "lan")
+        self.links["lan-r1"] = Link("lan-r1", "lan", self.switch.ns, "r1",
+                                    self._ns("r1"), "lan")
         for lower, upper, _ in P2P:
             self.links[f"{lower}-{upper}"] = Link(
                 f"{lower}-{upper}", "p2p", self._ns(lower), upper,
@@ -531,6 +563,7 @@ class Lab:
             self.namespaces.remove(node.ns)  # not ours: never delete it
             self._write_state()
             raise
+        self._ns_ids[node.ns] = _netns_id(node.ns)
         settings = {"net.ipv6.conf.all.accept_dad": 0,
                     "net.ipv6.conf.default.accept_dad": 0,
                     "net.ipv6.conf.all.accept_ra": 0,
@@ -565,6 +598,7 @@ class Lab:
             "dir": self.dir,
             "owns_dir": self._owns_dir,
             "namespaces": list(self.namespaces),
+            "namespace_ids": dict(self._ns_ids),
             "icmp_ratelimit": self.icmp_ratelimit,
             "hosts": [node(h) for h in self.hosts],
             "server": node(self.server),
@@ -572,7 +606,9 @@ class Lab:
             "routers": [node(r) for r in self.routers],
             "internet": node(self.internet),
             "target": dataclasses.asdict(self.target),
-            "extra_targets": [dataclasses.asdict(t) for t in self.extra_targets],
+            "extra_targets": [dataclasses.asdict(t)
+                              for t in self.extra_targets],
+            "unreachable": dataclasses.asdict(self.unreachable),
             "links": {k: dataclasses.asdict(v) for k, v in self.links.items()},
             "path_ipv4": self.expected_path(4),
             "path_ipv6": self.expected_path(6),
@@ -614,6 +650,8 @@ class Lab:
             self._owns_state_file = True
             self.icmp_ratelimit = data.get("icmp_ratelimit")
             self.namespaces = list(data["namespaces"])
+            self._ns_ids = {k: int(v) for k, v in
+                            data.get("namespace_ids", {}).items()}
             fields = {f.name for f in dataclasses.fields(Node)}
             mk = lambda d: Node(**{k: v for k, v in d.items() if k in fields})
             self.hosts = [mk(h) for h in data["hosts"]]
@@ -625,6 +663,7 @@ class Lab:
                             for r in data["routers"]]
             self.target = Target(**data["target"])
             self.extra_targets = [Target(**t) for t in data["extra_targets"]]
+            self.unreachable = Target(**data["unreachable"])
             self.links = {k: Link(**v) for k, v in data["links"].items()}
         except (KeyError, TypeError) as e:
             raise LabError(f"{state_file}: malformed lab state: {e}") from e
@@ -642,8 +681,6 @@ class Lab:
                        f"(have {', '.join(n.name for n in self._all_nodes())})")
 
     def router(self, name: Union[str, Router]) -> Router:
-        if isinstance(name, str) and name.startswith("router:"):
-            name = name[len("router:"):]
         r = self.node(name)
         if not isinstance(r, Router):
             raise LabError(f"{name!r} is not a router (r1, r2, r3)")
@@ -670,7 +707,8 @@ class Lab:
     def _argv(self, node, argv: Sequence[str]) -> List[str]:
         return ["ip", "netns", "exec", self.node(node).ns, *argv]
 
-    def exec(self, node, argv: Sequence[str], **kw) -> subprocess.CompletedProcess:
+    def exec(self, node, argv: Sequence[str],
+             **kw) -> subprocess.CompletedProcess:
         """subprocess.run(argv, **kw) inside node's namespace."""
         return subprocess.run(self._argv(node, argv), **kw)
 
@@ -709,7 +747,8 @@ class Lab:
         for hook, hook_rules in rules.items():
             chain = f"{key}__{hook}"
             lines += [f"add chain {family} {NFT_TABLE} {chain} "
-                      f"{{ type filter hook {hook} priority 0; policy accept; }}",
+                      f"{{ type filter hook {hook} priority 0; "
+                      "policy accept; }",
                       f"flush chain {family} {NFT_TABLE} {chain}"]
             lines += [f"add rule {family} {NFT_TABLE} {chain} {r}"
                       for r in hook_rules]
@@ -745,8 +784,7 @@ class Lab:
         if direction not in DIRECTIONS:
             raise LabError(f"direction must be one of {DIRECTIONS}")
         up, down = direction in ("both", "up"), direction in ("both", "down")
-        if isinstance(where, Router) or (isinstance(where, str)
-                                         and where.startswith("router:")):
+        if isinstance(where, Router) or where in ROUTERS:
             r = self.router(where)
             matches = ([f'oifname "{r.upper_if}"'] if up else []) + \
                       ([f'oifname "{r.lower_if}"'] if down else [])
@@ -772,11 +810,11 @@ class Lab:
 
     def set_loss(self, where, percent: float, direction: str = "both") -> None:
         """Drops percent% of the packets at `where` (see the module docstring:
-        a LAN member's link, "router:NAME"/a Router, or a router link)."""
+        a LAN link, a router's forwarding, or a link between routers)."""
         if not 0 <= percent <= 100:
             raise LabError(f"loss percent must be 0..100, got {percent}")
         ns, family, key, hooks = self._loss_plan(where, direction)
-        rule = f"numgen random mod 100 < {int(round(percent))} drop"
+        rule = f"numgen random mod 10000 < {int(round(percent * 100))} drop"
         self._nft_clear(ns, family, key)
         self._nft_apply(ns, family, key, {
             hook: [f"{m} {rule}".strip() for m in matches]
@@ -815,13 +853,13 @@ class Lab:
         if direction not in DIRECTIONS:
             raise LabError(f"direction must be one of {DIRECTIONS}")
         # "up" leaves the LAN member (b, its eth0) or the lower router (a).
-        up_end = (link.b_ns, link.b_if) if link.kind == "lan" else (link.a_ns, link.a_if)
-        down_end = (link.a_ns, link.a_if) if link.kind == "lan" else (link.b_ns, link.b_if)
+        a, b = (link.a_ns, link.a_if), (link.b_ns, link.b_if)
+        up_end, down_end = (b, a) if link.kind == "lan" else (a, b)
         return ([up_end] if direction in ("both", "up") else []) + \
                ([down_end] if direction in ("both", "down") else [])
 
     def set_rate(self, link, mbit: float, direction: str = "both") -> None:
-        """Limits a link to mbit Mbit/s with tc tbf on the egress of its ends."""
+        """Limits a link to mbit Mbit/s: tc tbf on the egress of its ends."""
         if not 0.1 <= mbit <= 100000:
             raise LabError(f"rate must be 0.1..100000 Mbit/s, got {mbit}")
         l = self.link(link)
@@ -844,9 +882,9 @@ class Lab:
         global ICMP budget so that every probe gets its answer."""
         if ms < 0:
             raise LabError(f"icmp ratelimit must be >= 0 ms, got {ms}")
-        n = self.node(router.split(":", 1)[-1] if isinstance(router, str)
-                      else router)
-        settings = {"net.ipv4.icmp_ratelimit": ms, "net.ipv6.icmp.ratelimit": ms}
+        n = self.node(router)
+        settings = {"net.ipv4.icmp_ratelimit": ms,
+                    "net.ipv6.icmp.ratelimit": ms}
         if ms == 0:
             settings.update({"net.ipv4.icmp_msgs_per_sec": 1000000,
                              "net.ipv4.icmp_msgs_burst": 1000000})
@@ -880,24 +918,18 @@ class Lab:
         every step is tried even when an earlier one fails."""
         if self._closed or not self._owned or os.getpid() != self._owner_pid:
             return
-        errors = []
-        procs, self._procs = list(self._procs), []
-        _kill_pids([p.pid for p in procs if p.poll() is None])
-        for p in procs:
-            try:
-                p.wait(1)
-            except subprocess.TimeoutExpired:
-                pass
+        self._end_tracked_processes()
         existing = set(_netns_list())
+        errors = []
         for ns in list(self.namespaces):
-            if ns in existing:
-                try:
-                    _kill_pids(_netns_pids(ns))
-                    _run(["ip", "netns", "del", ns], ok_errors=("No such file",))
-                except LabError as e:
-                    errors.append(str(e))
-                    continue
+            try:
+                if ns in existing:
+                    self._remove_namespace(ns)
+            except LabError as e:
+                errors.append(str(e))
+                continue
             self.namespaces.remove(ns)
+            self._ns_ids.pop(ns, None)
         if errors:
             self._write_state()  # keep the record of what is left
             raise LabError("teardown incomplete: " + "; ".join(errors))
@@ -906,14 +938,30 @@ class Lab:
             if self in _live_labs:
                 _live_labs.remove(self)
         if self._owns_state_file:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.state_file)
-            except FileNotFoundError:
-                pass
         else:
             self._write_state()
         if self._owns_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _end_tracked_processes(self) -> None:
+        procs, self._procs = list(self._procs), []
+        _kill_pids([p.pid for p in procs if p.poll() is None])
+        for p in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(1)
+
+    def _remove_namespace(self, ns: str) -> None:
+        recorded, actual = self._ns_ids.get(ns), _netns_id(ns)
+        if recorded is not None and recorded != actual:
+            # Same name, another namespace (ours went away, e.g. with a
+            # reboot, and someone made a new one): not ours to delete.
+            print(f"nvlab: {ns} is not the namespace this lab made; left alone",
+                  file=sys.stderr)
+            return
+        _kill_pids(_netns_pids(ns))
+        _run(["ip", "netns", "del", ns], ok_errors=("No such file",))
 
     def __enter__(self) -> "Lab":
         return self
@@ -1026,7 +1074,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     s.add_argument("node", nargs="?")
     args = p.parse_args(argv)
     if os.geteuid() != 0:
-        print("nvlab.py: must run as root (network namespaces)", file=sys.stderr)
+        print("nvlab.py: must run as root (network namespaces)",
+              file=sys.stderr)
         return 2
     try:
         return args.fn(args)
