@@ -1,0 +1,23 @@
+// The `probe speed HOST` subcommand of netvigil-agent: one iperf3 client test
+// printed as a short table or as proto3 JSON. Thread-compatible.
+#ifndef NETVIGIL_AGENT_PROBES_SPEED_COMMAND_H_
+#define NETVIGIL_AGENT_PROBES_SPEED_COMMAND_H_
+
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "netvigil/v1/probes.pb.h"
+
+namespace netvigil::agent {
+
+// Adds `speed HOST [-p PORT] [--reverse] [--bidir] [--udp] [-b BPS]
+// [-t SECONDS] [--json]` under `probe`. A failed test prints its reason to
+// stderr (and the result, with --json) and throws CLI::RuntimeError(1).
+void RegisterSpeedProbeCommand(CLI::App& probe);
+
+// The table `probe speed` prints: one row per direction tested. Pure.
+std::string FormatSpeedTable(const v1::SpeedResult& result);
+
+}  // namespace netvigil::agent
+
+#endif  // NETVIGIL_AGENT_PROBES_SPEED_COMMAND_H_
