@@ -346,6 +346,35 @@ class LabLifecycleTest(unittest.TestCase):
     def test_sigint_tears_down(self):
         self._child_lab(signal.SIGINT)
 
+    def test_reap_removes_the_lab_of_a_killed_owner(self):
+        code = ("import sys, time; sys.path.insert(0, sys.argv[1]);"
+                "import nvlab; lab = nvlab.Lab(hosts=1);"
+                "print(lab.prefix, flush=True); time.sleep(600)")
+        child = subprocess.Popen([sys.executable, "-c", code, HERE],
+                                 stdout=subprocess.PIPE, text=True)
+        with child:
+            prefix = child.stdout.readline().strip()
+            child.kill()  # SIGKILL: no handler, no atexit
+            child.wait()
+        self.assertEqual(len(namespaces_with(prefix)), 7)
+        with tempfile.TemporaryDirectory() as tmp:
+            state = os.path.join(tmp, "lab.json")  # a detached lab: kept
+            subprocess.run([*NVLAB, "up", "--hosts", "1", "--state", state],
+                           check=True, capture_output=True, timeout=60)
+            with open(state) as f:
+                detached = json.load(f)["prefix"]
+            with nvlab.Lab(hosts=1) as alive:  # its owner (we) lives: kept
+                reap = subprocess.run([*NVLAB, "reap"], capture_output=True,
+                                      text=True, timeout=60)
+                self.assertEqual(reap.returncode, 0, reap.stderr)
+                self.assertIn(f"lab {prefix} reaped", reap.stdout)
+                self.assertGone(prefix)
+                self.assertEqual(len(namespaces_with(alive.prefix)), 7)
+                self.assertEqual(len(namespaces_with(detached)), 7)
+            subprocess.run([*NVLAB, "down", "--state", state], check=True,
+                           capture_output=True, timeout=60)
+            self.assertGone(detached)
+
     def test_command_line_up_exec_down(self):
         with tempfile.TemporaryDirectory() as tmp:
             state = os.path.join(tmp, "lab.json")

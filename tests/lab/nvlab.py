@@ -129,12 +129,15 @@ Command line::
     nvlab.py loss --state FILE WHERE PERCENT [--direction D]
     nvlab.py rate --state FILE LINK MBIT [--direction D]
     nvlab.py clear --state FILE [NODE]  clear faults (of one node, or all)
+    nvlab.py reap [--dir DIR]           tear down labs whose owner process
+                                        died (not detached `up` labs)
 """
 
 import argparse
 import atexit
 import contextlib
 import dataclasses
+import glob
 import json
 import os
 import re
@@ -207,6 +210,16 @@ def _sysctl(ns: str, settings: Dict[str, object]) -> None:
 def _netns_list() -> List[str]:
     out = _run(["ip", "netns", "list"])
     return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def _proc_start(pid: int) -> int:
+    """A process's start time (clock ticks since boot), 0 if it is gone:
+    with the PID, it names a process even after PIDs wrap."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def _netns_id(ns: str) -> int:
@@ -417,6 +430,9 @@ class Lab:
         self._procs: List[subprocess.Popen] = []
         self._closed = False
         self._owner_pid = os.getpid()
+        self._owner = {"pid": self._owner_pid,
+                       "start": _proc_start(self._owner_pid)}
+        self._detached = False
         if _attach is not None:
             self._load(_attach, state_file)
             return
@@ -597,6 +613,8 @@ class Lab:
             "prefix": self.prefix,
             "dir": self.dir,
             "owns_dir": self._owns_dir,
+            "owner": self._owner,        # the process whose exit ends it
+            "detached": self._detached,  # outlives its owner (nvlab.py up)
             "namespaces": list(self.namespaces),
             "namespace_ids": dict(self._ns_ids),
             "icmp_ratelimit": self.icmp_ratelimit,
@@ -646,6 +664,8 @@ class Lab:
             self.prefix = data["prefix"]
             self.dir = data["dir"]
             self._owns_dir = bool(data.get("owns_dir"))
+            self._owner = data.get("owner") or {"pid": 0, "start": 0}
+            self._detached = bool(data.get("detached", True))
             self.state_file = state_file
             self._owns_state_file = True
             self.icmp_ratelimit = data.get("icmp_ratelimit")
@@ -908,9 +928,11 @@ class Lab:
     def detach(self) -> None:
         """Leaves the lab running past this process (no teardown at exit)."""
         self._owned = False
+        self._detached = True
         with _live_lock:
             if self in _live_labs:
                 _live_labs.remove(self)
+        self._write_state()
 
     def close(self) -> None:
         """Tears the lab down: tracked processes, then every process left in
@@ -968,6 +990,29 @@ class Lab:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def reap(directory: Optional[str] = None) -> List[str]:
+    """Tears down the labs whose owner process died without doing so (e.g.
+    a test killed by SIGKILL): every DIR/nvlab-*/lab.json (DIR defaults to
+    the temp folder) that is not detached and whose owner is gone. Only what
+    each state file records is removed. Returns the prefixes reaped."""
+    reaped = []
+    pattern = os.path.join(directory or tempfile.gettempdir(),
+                           "nvlab-*", "lab.json")
+    for path in sorted(glob.glob(pattern)):
+        try:
+            with open(path) as f:
+                data = json.load(f)
+            owner = data.get("owner") or {}
+            alive = _proc_start(int(owner.get("pid", 0))) == owner.get("start")
+            if data.get("detached", True) or alive:
+                continue
+            Lab.attach(path, own=True).close()
+            reaped.append(data.get("prefix", path))
+        except (OSError, ValueError, LabError) as e:
+            print(f"nvlab: cannot reap {path}: {e}", file=sys.stderr)
+    return reaped
 
 
 # --------------------------------------------------------------------------
@@ -1033,6 +1078,12 @@ def _cmd_rate(args) -> int:
     return 0
 
 
+def _cmd_reap(args) -> int:
+    for prefix in reap(args.dir):
+        print(f"lab {prefix} reaped")
+    return 0
+
+
 def _cmd_clear(args) -> int:
     Lab.attach(args.state).clear_faults(args.node)
     return 0
@@ -1072,6 +1123,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     s.add_argument("--direction", choices=DIRECTIONS, default="both")
     s = cmd("clear", _cmd_clear, "clear faults (of one node, or all)")
     s.add_argument("node", nargs="?")
+    s = sub.add_parser("reap", help="tear down labs whose owner died")
+    s.add_argument("--dir", default=None, help="where lab folders are")
+    s.set_defaults(fn=_cmd_reap)
     args = p.parse_args(argv)
     if os.geteuid() != 0:
         print("nvlab.py: must run as root (network namespaces)",
