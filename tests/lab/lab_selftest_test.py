@@ -304,7 +304,7 @@ class LabLifecycleTest(unittest.TestCase):
                 raise RuntimeError("test body fails")
         self.assertGone(prefix)
         self.assertFalse(os.path.exists(workdir))
-        self.assertIsNotNone(tracked.poll())
+        self.assertEqual(tracked.poll(), -signal.SIGTERM)
         self.assertIsNotNone(untracked.wait(5))
 
     def _child_lab(self, sig):

@@ -258,17 +258,12 @@ def _kill_pids(pids: Sequence[int], grace: float = 3.0) -> None:
 
 
 def _pid_alive(pid: int) -> bool:
-    try:
-        # Reap it if it is our child, so that it does not linger as a zombie.
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass
+    """True while pid runs. A zombie counts as ended, and is not reaped here:
+    its parent's Popen object must still get its exit status."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[-1][:1] != "Z"
-    except OSError:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
         return False
 
 
@@ -532,29 +527,48 @@ class Lab:
     def _build(self) -> None:
         for node in self._all_nodes():
             self._add_namespace(node)
-        _ip_batch(self.switch.ns, ["link add br0 type bridge",
+        self._build_links()
+        for node in [self.server, *self.hosts]:
+            self._configure_lan_member(node)
+        for r in self.routers:
+            self._configure_router(r)
+        self._configure_internet()
+        if self.icmp_ratelimit is not None:
+            for node in [*self.routers, self.internet]:
+                self.set_icmp_ratelimit(node, self.icmp_ratelimit)
+        self._write_state()
+
+    def _build_links(self) -> None:
+        """The switch's bridge and every veth pair, each end created right
+        in its namespace (never in the host's own)."""
+        _ip_batch(self.switch.ns, ["link set lo up",
+                                   "link add br0 type bridge",
                                    "link set br0 up"])
         for link in self.links.values():
             _run(["ip", "link", "add", link.a_if, "netns", link.a_ns, "type",
                   "veth", "peer", "name", link.b_if, "netns", link.b_ns])
         _ip_batch(self.switch.ns, [
-            f"link set {l.a_if} master br0 up"
-            for l in self.links.values() if l.kind == "lan"])
-        for node in [self.server, *self.hosts]:
-            _ip_batch(node.ns, [
-                "link set lo up", "link set eth0 up",
-                f"addr add {node.ipv4}/24 dev eth0",
-                f"addr add {node.ipv6}/64 dev eth0 nodad",
-                *_routes("host")])
-            os.makedirs(node.home, exist_ok=True)
-        for r in self.routers:
-            lines = ["link set lo up"]
-            for ifname, addr in r.interfaces.items():
-                plen = 24 if ifname == "lan" else 30
-                lines += [f"link set {ifname} up",
-                          f"addr add {addr['ipv4']}/{plen} dev {ifname}",
-                          f"addr add {addr['ipv6']}/64 dev {ifname} nodad"]
-            _ip_batch(r.ns, lines + _routes(r.name))
+            f"link set {link.a_if} master br0 up"
+            for link in self.links.values() if link.kind == "lan"])
+
+    def _configure_lan_member(self, node: Node) -> None:
+        _ip_batch(node.ns, [
+            "link set lo up", "link set eth0 up",
+            f"addr add {node.ipv4}/24 dev eth0",
+            f"addr add {node.ipv6}/64 dev eth0 nodad",
+            *_routes("host")])
+        os.makedirs(node.home, exist_ok=True)
+
+    def _configure_router(self, r: Router) -> None:
+        lines = ["link set lo up"]
+        for ifname, addr in r.interfaces.items():
+            plen = 24 if ifname == "lan" else 30
+            lines += [f"link set {ifname} up",
+                      f"addr add {addr['ipv4']}/{plen} dev {ifname}",
+                      f"addr add {addr['ipv6']}/64 dev {ifname} nodad"]
+        _ip_batch(r.ns, lines + _routes(r.name))
+
+    def _configure_internet(self) -> None:
         inet = self.internet
         lines = ["link set lo up", "link set r3 up",
                  f"addr add {inet.ipv4}/30 dev r3",
@@ -563,11 +577,6 @@ class Lab:
             lines += [f"addr add {t.ipv4}/32 dev lo",
                       f"addr add {t.ipv6}/128 dev lo nodad"]
         _ip_batch(inet.ns, lines + _routes("internet"))
-        _ip_batch(self.switch.ns, ["link set lo up"])
-        if self.icmp_ratelimit is not None:
-            for node in [*self.routers, self.internet]:
-                self.set_icmp_ratelimit(node, self.icmp_ratelimit)
-        self._write_state()
 
     def _add_namespace(self, node) -> None:
         # Record first: a crash right after `ip netns add` must not leak it.
@@ -580,6 +589,7 @@ class Lab:
             self._write_state()
             raise
         self._ns_ids[node.ns] = _netns_id(node.ns)
+        self._write_state()
         settings = {"net.ipv6.conf.all.accept_dad": 0,
                     "net.ipv6.conf.default.accept_dad": 0,
                     "net.ipv6.conf.all.accept_ra": 0,
@@ -967,12 +977,19 @@ class Lab:
         if self._owns_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def _end_tracked_processes(self) -> None:
-        procs, self._procs = list(self._procs), []
-        _kill_pids([p.pid for p in procs if p.poll() is None])
+    def _end_tracked_processes(self, grace: float = 3.0) -> None:
+        """SIGTERM to every tracked process (by PID), SIGKILL after grace."""
+        procs, self._procs = [p for p in self._procs if p.poll() is None], []
         for p in procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(1)
+            with contextlib.suppress(ProcessLookupError):
+                p.terminate()
+        deadline = time.monotonic() + grace
+        for p in procs:
+            try:
+                p.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
 
     def _remove_namespace(self, ns: str) -> None:
         recorded, actual = self._ns_ids.get(ns), _netns_id(ns)
