@@ -5,18 +5,17 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstring>
-#include <future>
+#include <thread>
 #include <map>
-#include <optional>
 #include <set>
 #include <unordered_map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "agent/probes/icmp_packet.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
@@ -90,6 +89,15 @@ class SystemNames final : public PathNameService {
   }
 };
 
+// A name being resolved on a thread of its own. The thread may outlive the
+// run when the resolver hangs, so it shares this with the run.
+struct Resolution {
+  absl::Mutex mu;
+  bool done ABSL_GUARDED_BY(mu) = false;
+  absl::StatusOr<std::string> address ABSL_GUARDED_BY(mu) =
+      absl::UnknownError("not resolved");
+};
+
 // One reply's contribution to a hop.
 struct Reply {
   uint32_t round;
@@ -122,7 +130,8 @@ struct TargetState {
   bool any_reply = false;
   uint32_t outstanding = 0;
   std::vector<HopState> hops;
-  std::optional<std::future<absl::StatusOr<std::string>>> resolving;
+  std::shared_ptr<Resolution> resolving;  // set while the name resolves
+  absl::Time resolve_deadline;
 };
 
 struct Outstanding {
@@ -301,12 +310,16 @@ std::vector<v1::PathRun> PathProbe::RunMany(
     } else {
       // Resolution may block for seconds on a dead resolver: do it off the
       // probing thread so the other targets start at once.
+      auto r = std::make_shared<Resolution>();
+      t.resolving = r;
+      t.resolve_deadline = start + kPathResolveTimeout;
       PathNameService* names = &names_;
-      std::string name = targets[i];
-      int v = opts.ip_version;
-      t.resolving = std::async(std::launch::async, [names, name, v] {
-        return names->Resolve(name, v);
-      });
+      std::thread([r, names, name = targets[i], v = opts.ip_version] {
+        absl::StatusOr<std::string> address = names->Resolve(name, v);
+        absl::MutexLock l(&r->mu);
+        r->address = std::move(address);
+        r->done = true;
+      }).detach();
     }
   }
 
@@ -441,13 +454,22 @@ std::vector<v1::PathRun> PathProbe::RunMany(
     for (size_t i = 0; i < ts.size(); ++i) {
       TargetState& t = ts[i];
       if (t.done) continue;
-      if (!t.started && t.resolving.has_value()) {
-        if (t.resolving->wait_for(std::chrono::seconds(0)) !=
-            std::future_status::ready) {
-          resolving = true;
-          continue;
+      if (!t.started && t.resolving != nullptr) {
+        absl::StatusOr<std::string> addr = absl::UnknownError("");
+        {
+          absl::MutexLock l(&t.resolving->mu);
+          if (t.resolving->done) {
+            addr = t.resolving->address;
+          } else if (now >= t.resolve_deadline) {
+            addr = absl::DeadlineExceededError(absl::StrCat(
+                "name does not resolve: ", t.run.target(), ": no answer in ",
+                absl::FormatDuration(kPathResolveTimeout)));
+          } else {
+            resolving = true;
+            wake = std::min(wake, t.resolve_deadline);
+            continue;
+          }
         }
-        absl::StatusOr<std::string> addr = t.resolving->get();
         t.resolving.reset();
         if (!addr.ok()) {
           t.run.set_error(std::string(addr.status().message()));

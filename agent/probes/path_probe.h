@@ -37,6 +37,8 @@ struct PathOptions {
 
 inline constexpr absl::Duration kPathTimeoutFloor = absl::Milliseconds(100);
 inline constexpr absl::Duration kPathTimeoutCap = absl::Seconds(2);
+// A name that has not resolved by then fails its run; the others go on.
+inline constexpr absl::Duration kPathResolveTimeout = absl::Seconds(5);
 inline constexpr uint32_t kPathMaxCount = 1000;
 inline constexpr uint32_t kPathMaxTtl = 64;
 inline constexpr uint32_t kPathMaxPayload = 65000;
@@ -45,8 +47,8 @@ inline constexpr uint32_t kPathMaxPayload = 65000;
 class PathNameService {
  public:
   virtual ~PathNameService() = default;
-  // A packed address (4 or 16 bytes) for `name` of `ip_version` (0: any of
-  // `allowed_versions`). May block; called off the probing thread.
+  // A packed address (4 or 16 bytes) for `name` of `ip_version` (0: any).
+  // May block; called on a thread of its own, so it must be thread-safe.
   virtual absl::StatusOr<std::string> Resolve(const std::string& name,
                                               int ip_version) = 0;
   // The name of a packed address, or "" when it has none.
@@ -67,7 +69,8 @@ class PathProbe {
   static absl::StatusOr<std::unique_ptr<PathProbe>> Create(
       IcmpSocketChoice choice);
 
-  // `clock` and `names` are not owned and must outlive the probe.
+  // `clock` and `names` are not owned; `names` must outlive the probe and
+  // any resolution it gave up on (SystemPathNameService() is never freed).
   PathProbe(std::unique_ptr<IcmpTransport> transport, Clock& clock,
             PathNameService& names);
 

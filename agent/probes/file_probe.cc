@@ -1,0 +1,204 @@
+#include "agent/probes/file_probe.h"
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "agent/sys/proc_parse.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace netvigil::agent {
+namespace {
+
+// Collects one process's entries; the process identity is read lazily, once
+// something of the process lies under a watched folder.
+class ProcessScan {
+ public:
+  ProcessScan(ProcReader& proc, int pid,
+              const std::vector<std::string>& dirs, v1::FileSnapshot* snap)
+      : proc_(proc), pid_(pid), dirs_(dirs), snap_(snap) {}
+
+  bool Watched(absl::string_view path) const {
+    for (const std::string& dir : dirs_) {
+      if (PathIsUnder(path, dir)) return true;
+    }
+    return false;
+  }
+
+  // Adds an entry for `raw_path` (as the kernel wrote it, maybe with
+  // " (deleted)") when it is watched. Returns the entry or null.
+  v1::FileEntry* Add(std::string raw_path, v1::FileAccessKind kind, int fd) {
+    bool deleted = StripDeletedSuffix(&raw_path);
+    if (!Watched(raw_path)) return nullptr;
+    if (!LoadProcess()) return nullptr;
+    v1::FileEntry* e = snap_->add_entries();
+    *e->mutable_process() = *ref_;
+    e->set_path(std::move(raw_path));
+    e->set_kind(kind);
+    e->set_fd(fd);
+    e->set_deleted(deleted);
+    return e;
+  }
+
+  bool gone() const { return gone_; }
+
+ private:
+  bool LoadProcess() {
+    if (ref_.has_value()) return true;
+    if (gone_) return false;
+    absl::StatusOr<v1::ProcessRef> ref = ReadProcessRef(proc_, pid_);
+    if (!ref.ok()) {
+      gone_ = true;
+      return false;
+    }
+    ref_ = std::move(*ref);
+    return true;
+  }
+
+  ProcReader& proc_;
+  const int pid_;
+  const std::vector<std::string>& dirs_;
+  v1::FileSnapshot* snap_;
+  std::optional<v1::ProcessRef> ref_;
+  bool gone_ = false;
+};
+
+}  // namespace
+
+FileProbe::FileProbe(ProcReader& proc) : proc_(proc) {}
+
+std::unique_ptr<FileProbe> FileProbe::CreateReal() {
+  std::unique_ptr<ProcReader> proc = CreateRealProcReader();
+  auto probe = std::make_unique<FileProbe>(*proc);
+  probe->owned_proc_ = std::move(proc);
+  return probe;
+}
+
+absl::StatusOr<v1::FileSnapshot> FileProbe::Collect(
+    const std::vector<std::string>& watched_dirs) {
+  const absl::Time start = absl::Now();
+  v1::FileSnapshot snap;
+  *snap.mutable_taken_at() =
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+          absl::ToUnixNanos(start));
+  std::vector<std::string> dirs;
+  for (std::string dir : watched_dirs) {
+    if (!absl::StartsWith(dir, "/")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("watched folder is not an absolute path: ", dir));
+    }
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    snap.add_watched_dirs(dir);
+    dirs.push_back(std::move(dir));
+  }
+
+  absl::StatusOr<std::vector<int>> pids = proc_.ListPids();
+  if (!pids.ok()) return pids.status();
+  uint32_t unreadable = 0;
+  std::vector<std::pair<int, std::string>> hits;  // Watched fds of a process.
+  for (int pid : *pids) {
+    ProcessScan scan(proc_, pid, dirs, &snap);
+    hits.clear();
+    absl::Status st = proc_.ForEachFd(
+        pid,
+        [&](int fd, absl::string_view target) {
+          if (!absl::StartsWith(target, "/")) return;  // socket:, pipe:, ...
+          absl::string_view path = target;
+          absl::ConsumeSuffix(&path, " (deleted)");
+          if (scan.Watched(path)) hits.emplace_back(fd, std::string(target));
+        },
+        &unreadable);
+    if (absl::IsNotFound(st)) {
+      snap.set_skipped_processes(snap.skipped_processes() + 1);
+      continue;
+    }
+    if (!st.ok()) ++unreadable;  // fd table hidden; cwd and maps may still be.
+
+    const int first_entry = snap.entries_size();
+    for (auto& [fd, target] : hits) {
+      v1::FileEntry* e = scan.Add(std::move(target), v1::FILE_ACCESS_FD, fd);
+      if (e == nullptr) break;
+      absl::StatusOr<std::string> info =
+          proc_.ReadFile(pid, absl::StrCat("fdinfo/", fd));
+      absl::StatusOr<std::string> mode =
+          info.ok() ? ParseFdinfoMode(*info) : info.status();
+      if (mode.ok()) {
+        e->set_mode(*mode);
+      } else {
+        ++unreadable;  // Closed since the readlink: keep it, mode unknown.
+      }
+    }
+    absl::StatusOr<std::string> cwd = proc_.ReadLink(pid, "cwd");
+    if (cwd.ok()) {
+      scan.Add(std::move(*cwd), v1::FILE_ACCESS_CWD, -1);
+    } else if (!absl::IsNotFound(cwd.status())) {
+      ++unreadable;
+    }
+    absl::StatusOr<std::string> exe = proc_.ReadLink(pid, "exe");
+    std::string exe_path;
+    if (exe.ok()) {
+      exe_path = *exe;
+      scan.Add(std::move(*exe), v1::FILE_ACCESS_EXE, -1);
+    } else if (!absl::IsNotFound(exe.status())) {
+      ++unreadable;
+    }
+    absl::StatusOr<std::string> maps = proc_.ReadFile(pid, "maps");
+    if (maps.ok()) {
+      for (std::string& path : ParseMapsPaths(*maps)) {
+        // The executable is also mapped; like lsof, report it once, as exe.
+        if (path == exe_path) continue;
+        scan.Add(std::move(path), v1::FILE_ACCESS_MMAP, -1);
+      }
+    } else if (!absl::IsNotFound(maps.status())) {
+      ++unreadable;
+    }
+    if (scan.gone() || (absl::IsNotFound(cwd.status()) &&
+                        absl::IsNotFound(maps.status()))) {
+      // Exited mid-scan: drop what was half collected.
+      snap.mutable_entries()->DeleteSubrange(
+          first_entry, snap.entries_size() - first_entry);
+      snap.set_skipped_processes(snap.skipped_processes() + 1);
+    }
+  }
+  snap.set_unreadable_entries(unreadable);
+  snap.set_duration_ms(absl::ToDoubleMilliseconds(absl::Now() - start));
+  return snap;
+}
+
+namespace {
+
+std::string LsofFd(const v1::FileEntry& e) {
+  switch (e.kind()) {
+    case v1::FILE_ACCESS_FD:
+      return absl::StrCat(e.fd(), e.mode());
+    case v1::FILE_ACCESS_CWD:
+      return "cwd";
+    case v1::FILE_ACCESS_EXE:
+      return "txt";
+    case v1::FILE_ACCESS_MMAP:
+      return e.deleted() ? "DEL" : "mem";
+    case v1::FILE_ACCESS_ROOT:
+      return "rtd";
+    default:
+      return "?";
+  }
+}
+
+}  // namespace
+
+std::string FormatFilesTable(const v1::FileSnapshot& snapshot) {
+  std::string out = absl::StrFormat("%-15s %8s %6s %5s %s\n", "COMMAND", "PID",
+                                    "UID", "FD", "NAME");
+  for (const v1::FileEntry& e : snapshot.entries()) {
+    absl::StrAppendFormat(&out, "%-15s %8d %6d %5s %s%s\n", e.process().name(),
+                          e.process().pid(), e.process().uid(), LsofFd(e),
+                          e.path(), e.deleted() ? " (deleted)" : "");
+  }
+  return out;
+}
+
+}  // namespace netvigil::agent

@@ -1,0 +1,17 @@
+// The `probe files [--dir D]... [--json]` subcommand of netvigil-agent: one
+// open-file snapshot printed as an lsof-like table or as proto3 JSON.
+// Thread-compatible.
+#ifndef NETVIGIL_AGENT_PROBES_FILES_COMMAND_H_
+#define NETVIGIL_AGENT_PROBES_FILES_COMMAND_H_
+
+#include "CLI/CLI.hpp"
+
+namespace netvigil::agent {
+
+// Adds `files` under `probe`; the folders default to /home and /root. On
+// error the callback prints to stderr and throws CLI::RuntimeError(1).
+void RegisterFilesProbeCommand(CLI::App& probe);
+
+}  // namespace netvigil::agent
+
+#endif  // NETVIGIL_AGENT_PROBES_FILES_COMMAND_H_

@@ -1,0 +1,167 @@
+#include "agent/probes/socket_probe.h"
+
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "agent/sys/netlink_inet_diag.h"
+#include "agent/sys/proc_parse.h"
+#include "common/status_macros.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace netvigil::agent {
+namespace {
+
+std::string InterfaceName(uint32_t index) {
+  char name[IF_NAMESIZE];
+  if (if_indextoname(index, name) == nullptr) return absl::StrCat(index);
+  return name;
+}
+
+}  // namespace
+
+SocketProbe::SocketProbe(NetlinkSource& netlink, ProcReader& proc)
+    : netlink_(netlink), proc_(proc) {}
+
+std::unique_ptr<SocketProbe> SocketProbe::CreateReal() {
+  std::unique_ptr<NetlinkSource> netlink = CreateRealNetlinkSource();
+  std::unique_ptr<ProcReader> proc = CreateRealProcReader();
+  auto probe = std::make_unique<SocketProbe>(*netlink, *proc);
+  probe->owned_netlink_ = std::move(netlink);
+  probe->owned_proc_ = std::move(proc);
+  return probe;
+}
+
+absl::StatusOr<v1::SocketSnapshot> SocketProbe::Collect() {
+  const absl::Time start = absl::Now();
+  v1::SocketSnapshot snap;
+  *snap.mutable_taken_at() =
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+          absl::ToUnixNanos(start));
+
+  struct Dump {
+    uint8_t family;
+    uint8_t protocol;
+    v1::Transport transport;
+  };
+  constexpr Dump kDumps[] = {
+      {AF_INET, IPPROTO_TCP, v1::TRANSPORT_TCP},
+      {AF_INET6, IPPROTO_TCP, v1::TRANSPORT_TCP},
+      {AF_INET, IPPROTO_UDP, v1::TRANSPORT_UDP},
+      {AF_INET6, IPPROTO_UDP, v1::TRANSPORT_UDP},
+  };
+  for (const Dump& d : kDumps) {
+    bool done = false;
+    NV_RETURN_IF_ERROR(netlink_.DumpInet(
+        d.family, d.protocol, [&](absl::string_view chunk) -> absl::Status {
+          NV_ASSIGN_OR_RETURN(done, ParseInetDiagChunk(chunk, d.transport,
+                                                       InterfaceName, &snap));
+          return absl::OkStatus();
+        }));
+    if (!done) {
+      return absl::DataLossError(
+          absl::StrCat("inet_diag dump for family ", d.family, " protocol ",
+                       d.protocol, " ended without NLMSG_DONE"));
+    }
+  }
+
+  // Inode -> index of its entry. TIME-WAIT and request sockets have inode 0
+  // and no owner.
+  absl::flat_hash_map<uint64_t, int> by_inode;
+  by_inode.reserve(snap.sockets_size());
+  for (int i = 0; i < snap.sockets_size(); ++i) {
+    if (snap.sockets(i).inode() != 0) by_inode.emplace(snap.sockets(i).inode(), i);
+  }
+
+  // One pass over every process's fds. A process is read (comm, exe, uid)
+  // only once it is seen to hold one of the dumped sockets.
+  absl::StatusOr<std::vector<int>> pids = proc_.ListPids();
+  if (!pids.ok()) return pids.status();
+  uint32_t unreadable = 0;
+  std::vector<int> owned;  // Entry indexes held by the current process.
+  for (int pid : *pids) {
+    owned.clear();
+    absl::Status st = proc_.ForEachFd(
+        pid,
+        [&](int fd, absl::string_view target) {
+          std::optional<uint64_t> inode = ParseSocketInode(target);
+          if (!inode) return;
+          auto it = by_inode.find(*inode);
+          if (it != by_inode.end()) owned.push_back(it->second);
+        },
+        &unreadable);
+    if (absl::IsNotFound(st)) {
+      snap.set_skipped_processes(snap.skipped_processes() + 1);
+      continue;
+    }
+    if (!st.ok()) {
+      ++unreadable;
+      continue;
+    }
+    if (owned.empty()) continue;
+    absl::StatusOr<v1::ProcessRef> ref = ReadProcessRef(proc_, pid);
+    if (!ref.ok()) {
+      snap.set_skipped_processes(snap.skipped_processes() + 1);
+      continue;
+    }
+    // A process holding one socket through several fds is listed once.
+    int last = -1;
+    std::sort(owned.begin(), owned.end());
+    for (int index : owned) {
+      if (index == last) continue;
+      last = index;
+      *snap.mutable_sockets(index)->add_processes() = *ref;
+    }
+  }
+  snap.set_unreadable_entries(unreadable);
+  snap.set_duration_ms(absl::ToDoubleMilliseconds(absl::Now() - start));
+  return snap;
+}
+
+namespace {
+
+// ss's "address:port": IPv6 in brackets, "*" for port 0, "%dev" when bound.
+std::string Endpoint(const std::string& address, uint32_t port, int family,
+                     const std::string& interface) {
+  std::string out = family == 6 ? absl::StrCat("[", address, "]") : address;
+  if (!interface.empty()) absl::StrAppend(&out, "%", interface);
+  absl::StrAppend(&out, ":", port == 0 ? std::string("*") : absl::StrCat(port));
+  return out;
+}
+
+}  // namespace
+
+std::string FormatSocketsTable(const v1::SocketSnapshot& snapshot) {
+  std::string out = absl::StrFormat("%-5s %-10s %-40s %-40s %s\n", "Netid",
+                                    "State", "Local Address:Port",
+                                    "Peer Address:Port", "Process");
+  for (const v1::SocketEntry& e : snapshot.sockets()) {
+    std::string users;
+    if (e.processes_size() > 0) {
+      users = "users:(";
+      for (int i = 0; i < e.processes_size(); ++i) {
+        const v1::ProcessRef& p = e.processes(i);
+        absl::StrAppend(&users, i > 0 ? "," : "", "(\"", p.name(),
+                        "\",pid=", p.pid(), ")");
+      }
+      users += ")";
+    }
+    absl::StrAppendFormat(
+        &out, "%-5s %-10s %-40s %-40s %s\n",
+        e.proto() == v1::TRANSPORT_TCP ? "tcp" : "udp", e.state(),
+        Endpoint(e.local_address(), e.local_port(), e.family(), e.interface()),
+        Endpoint(e.remote_address(), e.remote_port(), e.family(), ""), users);
+  }
+  return out;
+}
+
+}  // namespace netvigil::agent

@@ -1,0 +1,39 @@
+// SocketProbe: lists TCP and UDP sockets (IPv4 and IPv6, every state) through
+// NETLINK_SOCK_DIAG with their owning processes from /proc/PID/fd, as
+// `ss -tanup` does. Thread-compatible: one Collect() at a time.
+#ifndef NETVIGIL_AGENT_PROBES_SOCKET_PROBE_H_
+#define NETVIGIL_AGENT_PROBES_SOCKET_PROBE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "agent/sys/netlink_source.h"
+#include "agent/sys/proc_reader.h"
+#include "netvigil/v1/probes.pb.h"
+
+namespace netvigil::agent {
+
+class SocketProbe {
+ public:
+  SocketProbe(NetlinkSource& netlink, ProcReader& proc);
+  // A probe over the real kernel and /proc; it owns both sources.
+  static std::unique_ptr<SocketProbe> CreateReal();
+
+  // One snapshot. Fails only when a netlink dump fails; processes that exit
+  // mid-scan and unreadable fds are counted in the snapshot instead.
+  absl::StatusOr<v1::SocketSnapshot> Collect();
+
+ private:
+  NetlinkSource& netlink_;  // Not owned.
+  ProcReader& proc_;        // Not owned.
+  std::unique_ptr<NetlinkSource> owned_netlink_;
+  std::unique_ptr<ProcReader> owned_proc_;
+};
+
+// A table like `ss -tanup`'s (without the queue columns).
+std::string FormatSocketsTable(const v1::SocketSnapshot& snapshot);
+
+}  // namespace netvigil::agent
+
+#endif  // NETVIGIL_AGENT_PROBES_SOCKET_PROBE_H_

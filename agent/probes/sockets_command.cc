@@ -1,0 +1,39 @@
+#include "agent/probes/sockets_command.h"
+
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "agent/probes/socket_probe.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace netvigil::agent {
+
+void RegisterSocketsProbeCommand(CLI::App& probe) {
+  CLI::App* cmd = probe.add_subcommand(
+      "sockets", "List TCP and UDP sockets with their processes, like ss -tanup");
+  auto json = std::make_shared<bool>(false);
+  cmd->add_flag("--json", *json, "Print the snapshot as proto3 JSON");
+  cmd->callback([json] {
+    absl::StatusOr<v1::SocketSnapshot> snap = SocketProbe::CreateReal()->Collect();
+    if (!snap.ok()) {
+      std::cerr << "netvigil-agent probe sockets: " << snap.status() << "\n";
+      throw CLI::RuntimeError(1);
+    }
+    if (!*json) {
+      std::cout << FormatSocketsTable(*snap);
+      return;
+    }
+    std::string out;
+    google::protobuf::util::JsonPrintOptions options;
+    options.add_whitespace = true;
+    auto st = google::protobuf::util::MessageToJsonString(*snap, &out, options);
+    if (!st.ok()) {
+      std::cerr << "netvigil-agent probe sockets: " << st.ToString() << "\n";
+      throw CLI::RuntimeError(1);
+    }
+    std::cout << out;
+  });
+}
+
+}  // namespace netvigil::agent

@@ -1,0 +1,106 @@
+// Tests of FileProbe over recorded /proc trees.
+#include "agent/probes/file_probe.h"
+
+#include <set>
+#include <tuple>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/fake_proc_reader.h"
+#include "tests/testing/fixtures.h"
+#include "tests/testing/status_matchers.h"
+
+namespace netvigil::agent {
+namespace {
+
+using ::netvigil::testing::FakeProcReader;
+using ::netvigil::testing::IsOk;
+using ::netvigil::testing::ReadFixture;
+using ::netvigil::testing::StatusIs;
+using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAre;
+
+// (path, kind, fd, mode, deleted) of each entry.
+using Row = std::tuple<std::string, v1::FileAccessKind, int, std::string, bool>;
+std::vector<Row> Rows(const v1::FileSnapshot& snap) {
+  std::vector<Row> rows;
+  for (const v1::FileEntry& e : snap.entries()) {
+    rows.emplace_back(e.path(), e.kind(), e.fd(), e.mode(), e.deleted());
+  }
+  return rows;
+}
+
+TEST(FileProbeTest, RecordedProcessUnderWatchedFolder) {
+  FakeProcReader proc(ReadFixture("proc/sockets_and_files.txt"));
+  FileProbe probe(proc);
+  absl::StatusOr<v1::FileSnapshot> snap = probe.Collect({"/tmp/nvfix/"});
+  ASSERT_THAT(snap, IsOk());
+  EXPECT_THAT(snap->watched_dirs(), UnorderedElementsAre("/tmp/nvfix"));
+  EXPECT_THAT(
+      Rows(*snap),
+      UnorderedElementsAre(
+          Row{"/tmp/nvfix/read.txt", v1::FILE_ACCESS_FD, 9, "r", false},
+          Row{"/tmp/nvfix/write.log", v1::FILE_ACCESS_FD, 11, "w", false},
+          Row{"/tmp/nvfix/both.db", v1::FILE_ACCESS_FD, 12, "u", false},
+          Row{"/tmp/nvfix/gone.tmp", v1::FILE_ACCESS_FD, 13, "u", true},
+          Row{"/tmp/nvfix", v1::FILE_ACCESS_CWD, -1, "", false},
+          Row{"/tmp/nvfix/mapped.bin", v1::FILE_ACCESS_MMAP, -1, "", false}));
+  for (const v1::FileEntry& e : snap->entries()) {
+    EXPECT_EQ(e.process().pid(), 14295u);
+    EXPECT_EQ(e.process().name(), "recorder");
+  }
+  EXPECT_EQ(snap->skipped_processes(), 0u);
+  EXPECT_EQ(snap->unreadable_entries(), 0u);
+}
+
+TEST(FileProbeTest, NothingOutsideTheWatchedFolders) {
+  FakeProcReader proc(ReadFixture("proc/sockets_and_files.txt"));
+  absl::StatusOr<v1::FileSnapshot> snap =
+      FileProbe(proc).Collect({"/home", "/tmp/nvfi"});
+  ASSERT_THAT(snap, IsOk());
+  EXPECT_EQ(snap->entries_size(), 0);
+}
+
+TEST(FileProbeTest, DeletedExeAndMapsVanishedAndHiddenProcesses) {
+  FakeProcReader proc(ReadFixture("proc/vanishing.txt"));
+  absl::StatusOr<v1::FileSnapshot> snap = FileProbe(proc).Collect({"/home"});
+  ASSERT_THAT(snap, IsOk());
+  // The deleted executable is reported once, as exe, not again as a mapping.
+  EXPECT_THAT(
+      Rows(*snap),
+      UnorderedElementsAre(
+          Row{"/home/alice/notes.txt", v1::FILE_ACCESS_FD, 3, "u", false},
+          Row{"/home/alice", v1::FILE_ACCESS_CWD, -1, "", false},
+          Row{"/home/alice/bin/editor", v1::FILE_ACCESS_EXE, -1, "", true},
+          Row{"/home/alice/cache.bin", v1::FILE_ACCESS_MMAP, -1, "", true}));
+  for (const v1::FileEntry& e : snap->entries()) {
+    EXPECT_EQ(e.process().pid(), 100u);
+    EXPECT_TRUE(e.process().exe_deleted());
+  }
+  // 200 gone before its fds, 400 gone after them.
+  EXPECT_EQ(snap->skipped_processes(), 2u);
+  // 100's fd 5; 300's fd table and exe. 400 was found gone before its
+  // fdinfo was read, so that is a skipped process, not an unreadable entry.
+  EXPECT_EQ(snap->unreadable_entries(), 3u);
+}
+
+TEST(FileProbeTest, RelativeFolderIsRejected) {
+  FakeProcReader proc("");
+  EXPECT_THAT(FileProbe(proc).Collect({"home"}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(FileProbeTest, TableLooksLikeLsof) {
+  FakeProcReader proc(ReadFixture("proc/vanishing.txt"));
+  absl::StatusOr<v1::FileSnapshot> snap = FileProbe(proc).Collect({"/home"});
+  ASSERT_THAT(snap, IsOk());
+  std::string table = FormatFilesTable(*snap);
+  EXPECT_THAT(table, HasSubstr("COMMAND"));
+  EXPECT_THAT(table, HasSubstr("3u /home/alice/notes.txt"));
+  EXPECT_THAT(table, HasSubstr("cwd /home/alice\n"));
+  EXPECT_THAT(table, HasSubstr("txt /home/alice/bin/editor (deleted)"));
+  EXPECT_THAT(table, HasSubstr("DEL /home/alice/cache.bin (deleted)"));
+}
+
+}  // namespace
+}  // namespace netvigil::agent

@@ -1,0 +1,151 @@
+// Tests of the inet_diag dump parser on dumps recorded from this machine.
+#include <linux/netlink.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <string>
+
+#include "agent/sys/netlink_inet_diag.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/fixtures.h"
+#include "tests/testing/status_matchers.h"
+
+namespace netvigil::agent {
+namespace {
+
+using ::netvigil::testing::IsOk;
+using ::netvigil::testing::ReadFixture;
+using ::netvigil::testing::StatusIs;
+
+std::string NoName(uint32_t index) { return "if" + std::to_string(index); }
+
+TEST(InetDiagParseTest, RecordedTcp4DumpHasListenerPairAndTimeWait) {
+  v1::SocketSnapshot snap;
+  ASSERT_THAT(ParseInetDiagDump(ReadFixture("sock_diag/tcp4.bin"),
+                                v1::TRANSPORT_TCP, NoName, &snap),
+              IsOk());
+  ASSERT_EQ(snap.sockets_size(), 4);
+  const v1::SocketEntry& listener = snap.sockets(0);
+  EXPECT_EQ(listener.proto(), v1::TRANSPORT_TCP);
+  EXPECT_EQ(listener.family(), 4u);
+  EXPECT_EQ(listener.state(), "LISTEN");
+  EXPECT_EQ(listener.local_address(), "127.0.0.1");
+  EXPECT_EQ(listener.local_port(), 44299u);
+  EXPECT_EQ(listener.remote_address(), "0.0.0.0");
+  EXPECT_EQ(listener.remote_port(), 0u);
+  EXPECT_EQ(listener.inode(), 53958u);
+  EXPECT_EQ(listener.interface(), "");
+
+  const v1::SocketEntry& client = snap.sockets(1);
+  EXPECT_EQ(client.state(), "ESTAB");
+  EXPECT_EQ(client.local_port(), 37992u);
+  EXPECT_EQ(client.remote_address(), "127.0.0.1");
+  EXPECT_EQ(client.remote_port(), 44299u);
+  EXPECT_EQ(client.inode(), 53959u);
+
+  // A TIME-WAIT minisocket has no inode and so no owner.
+  EXPECT_EQ(snap.sockets(2).state(), "TIME-WAIT");
+  EXPECT_EQ(snap.sockets(2).inode(), 0u);
+  EXPECT_EQ(snap.sockets(3).local_port(), 44299u);
+  EXPECT_EQ(snap.sockets(3).remote_port(), 37992u);
+}
+
+TEST(InetDiagParseTest, RecordedIpv6AndUdpDumps) {
+  v1::SocketSnapshot snap;
+  ASSERT_THAT(ParseInetDiagDump(ReadFixture("sock_diag/tcp6.bin"),
+                                v1::TRANSPORT_TCP, NoName, &snap),
+              IsOk());
+  ASSERT_THAT(ParseInetDiagDump(ReadFixture("sock_diag/udp4.bin"),
+                                v1::TRANSPORT_UDP, NoName, &snap),
+              IsOk());
+  ASSERT_THAT(ParseInetDiagDump(ReadFixture("sock_diag/udp6.bin"),
+                                v1::TRANSPORT_UDP, NoName, &snap),
+              IsOk());
+  ASSERT_EQ(snap.sockets_size(), 3);
+  EXPECT_EQ(snap.sockets(0).family(), 6u);
+  EXPECT_EQ(snap.sockets(0).local_address(), "::1");
+  EXPECT_EQ(snap.sockets(0).remote_address(), "::");
+  EXPECT_EQ(snap.sockets(0).state(), "LISTEN");
+  // An unconnected UDP socket is TCP_CLOSE in the kernel, UNCONN in ss.
+  EXPECT_EQ(snap.sockets(1).proto(), v1::TRANSPORT_UDP);
+  EXPECT_EQ(snap.sockets(1).state(), "UNCONN");
+  EXPECT_EQ(snap.sockets(1).local_address(), "0.0.0.0");
+  EXPECT_EQ(snap.sockets(1).local_port(), 40811u);
+  // A connected UDP socket is ESTAB.
+  EXPECT_EQ(snap.sockets(2).state(), "ESTAB");
+  EXPECT_EQ(snap.sockets(2).remote_address(), "::1");
+  EXPECT_EQ(snap.sockets(2).remote_port(), 55857u);
+}
+
+TEST(InetDiagParseTest, ChunkWithoutDoneIsNotTheEnd) {
+  std::string dump = ReadFixture("sock_diag/udp4.bin");
+  // The first message alone (the DONE is the last 20 bytes).
+  std::string first = dump.substr(0, dump.size() - 20);
+  v1::SocketSnapshot snap;
+  absl::StatusOr<bool> done =
+      ParseInetDiagChunk(first, v1::TRANSPORT_UDP, NoName, &snap);
+  ASSERT_THAT(done, IsOk());
+  EXPECT_FALSE(*done);
+  EXPECT_EQ(snap.sockets_size(), 1);
+  EXPECT_THAT(ParseInetDiagDump(first, v1::TRANSPORT_UDP, NoName, &snap),
+              StatusIs(absl::StatusCode::kDataLoss));
+}
+
+TEST(InetDiagParseTest, TruncatedBytesAreDataLossNotACrash) {
+  std::string dump = ReadFixture("sock_diag/tcp4.bin");
+  for (size_t cut : {size_t{3}, size_t{16}, size_t{40}, size_t{123}}) {
+    v1::SocketSnapshot snap;
+    EXPECT_THAT(ParseInetDiagDump(dump.substr(0, cut), v1::TRANSPORT_TCP,
+                                  NoName, &snap),
+                StatusIs(absl::StatusCode::kDataLoss))
+        << "cut at " << cut;
+  }
+}
+
+TEST(InetDiagParseTest, BoundInterfaceIsNamed) {
+  std::string dump = ReadFixture("sock_diag/udp4.bin");
+  // idiag_if sits after the header (16), family..retrans (4), ports (4) and
+  // two 16-byte addresses.
+  const uint32_t lo = 1;
+  std::memcpy(dump.data() + 16 + 4 + 4 + 32, &lo, sizeof(lo));
+  v1::SocketSnapshot snap;
+  ASSERT_THAT(ParseInetDiagDump(dump, v1::TRANSPORT_UDP, NoName, &snap),
+              IsOk());
+  EXPECT_EQ(snap.sockets(0).interface(), "if1");
+}
+
+TEST(InetDiagParseTest, KernelErrorBecomesItsErrno) {
+  struct {
+    nlmsghdr h;
+    nlmsgerr e;
+  } msg{};
+  msg.h.nlmsg_len = sizeof(msg);
+  msg.h.nlmsg_type = NLMSG_ERROR;
+  msg.e.error = -EPERM;
+  std::string bytes(reinterpret_cast<const char*>(&msg), sizeof(msg));
+  v1::SocketSnapshot snap;
+  EXPECT_THAT(ParseInetDiagDump(bytes, v1::TRANSPORT_TCP, NoName, &snap),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
+TEST(InetDiagParseTest, ForeignMessageTypeIsRejected) {
+  std::string dump = ReadFixture("sock_diag/udp4.bin");
+  const uint16_t type = 99;
+  std::memcpy(dump.data() + 4, &type, sizeof(type));
+  v1::SocketSnapshot snap;
+  EXPECT_THAT(ParseInetDiagDump(dump, v1::TRANSPORT_UDP, NoName, &snap),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(InetDiagParseTest, StateNamesFollowSs) {
+  EXPECT_EQ(SocketStateName(v1::TRANSPORT_TCP, 1), "ESTAB");
+  EXPECT_EQ(SocketStateName(v1::TRANSPORT_TCP, 7), "CLOSE");
+  EXPECT_EQ(SocketStateName(v1::TRANSPORT_UDP, 7), "UNCONN");
+  EXPECT_EQ(SocketStateName(v1::TRANSPORT_TCP, 12), "SYN-RECV");
+  EXPECT_EQ(SocketStateName(v1::TRANSPORT_TCP, 200), "STATE-200");
+}
+
+}  // namespace
+}  // namespace netvigil::agent

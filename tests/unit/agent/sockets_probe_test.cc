@@ -1,0 +1,125 @@
+// Tests of SocketProbe's owner mapping and accounting over recorded dumps and
+// a recorded /proc tree.
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "agent/probes/socket_probe.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/fake_netlink_source.h"
+#include "tests/testing/fake_proc_reader.h"
+#include "tests/testing/fixtures.h"
+#include "tests/testing/status_matchers.h"
+
+namespace netvigil::agent {
+namespace {
+
+using ::netvigil::testing::FakeNetlinkSource;
+using ::netvigil::testing::FakeProcReader;
+using ::netvigil::testing::IsOk;
+using ::netvigil::testing::ReadFixture;
+using ::netvigil::testing::StatusIs;
+using ::testing::HasSubstr;
+
+void LoadRecordedDumps(FakeNetlinkSource& netlink) {
+  netlink.Set(AF_INET, IPPROTO_TCP, ReadFixture("sock_diag/tcp4.bin"));
+  netlink.Set(AF_INET6, IPPROTO_TCP, ReadFixture("sock_diag/tcp6.bin"));
+  netlink.Set(AF_INET, IPPROTO_UDP, ReadFixture("sock_diag/udp4.bin"));
+  netlink.Set(AF_INET6, IPPROTO_UDP, ReadFixture("sock_diag/udp6.bin"));
+}
+
+TEST(SocketProbeTest, OwnerComesFromTheInodeInProcFd) {
+  FakeNetlinkSource netlink;
+  LoadRecordedDumps(netlink);
+  FakeProcReader proc(ReadFixture("proc/sockets_and_files.txt"));
+  SocketProbe probe(netlink, proc);
+  absl::StatusOr<v1::SocketSnapshot> snap = probe.Collect();
+  ASSERT_THAT(snap, IsOk());
+  ASSERT_EQ(snap->sockets_size(), 7);
+  int owned = 0;
+  for (const v1::SocketEntry& e : snap->sockets()) {
+    if (e.inode() == 0) {
+      EXPECT_EQ(e.processes_size(), 0) << "TIME-WAIT has no owner";
+      continue;
+    }
+    ASSERT_EQ(e.processes_size(), 1) << e.ShortDebugString();
+    EXPECT_EQ(e.processes(0).pid(), 14295u);
+    EXPECT_EQ(e.processes(0).name(), "recorder");
+    EXPECT_EQ(e.processes(0).exe(), "/usr/bin/nvfixture");
+    EXPECT_EQ(e.processes(0).uid(), 0u);
+    ++owned;
+  }
+  EXPECT_EQ(owned, 6);
+  EXPECT_EQ(snap->skipped_processes(), 0u);
+  EXPECT_EQ(snap->unreadable_entries(), 0u);
+  EXPECT_TRUE(snap->has_taken_at());
+}
+
+TEST(SocketProbeTest, DumpSplitIntoManyChunksGivesTheSameSnapshot) {
+  FakeNetlinkSource whole, split;
+  LoadRecordedDumps(whole);
+  LoadRecordedDumps(split);
+  split.set_chunk_size(1);  // One message per chunk.
+  FakeProcReader proc(ReadFixture("proc/sockets_and_files.txt"));
+  absl::StatusOr<v1::SocketSnapshot> a = SocketProbe(whole, proc).Collect();
+  absl::StatusOr<v1::SocketSnapshot> b = SocketProbe(split, proc).Collect();
+  ASSERT_THAT(a, IsOk());
+  ASSERT_THAT(b, IsOk());
+  ASSERT_EQ(a->sockets_size(), b->sockets_size());
+  for (int i = 0; i < a->sockets_size(); ++i) {
+    EXPECT_EQ(a->sockets(i).SerializeAsString(),
+              b->sockets(i).SerializeAsString());
+  }
+}
+
+TEST(SocketProbeTest, VanishedAndHiddenProcessesAreCountedNotFatal) {
+  FakeNetlinkSource netlink;
+  LoadRecordedDumps(netlink);
+  FakeProcReader proc(ReadFixture("proc/vanishing.txt"));
+  SocketProbe probe(netlink, proc);
+  absl::StatusOr<v1::SocketSnapshot> snap = probe.Collect();
+  ASSERT_THAT(snap, IsOk());
+  // 200 gone before its fds were listed; 400's fds hold no dumped socket.
+  EXPECT_EQ(snap->skipped_processes(), 1u);
+  // 100's fd 5 vanished; 300's fd table is hidden.
+  EXPECT_EQ(snap->unreadable_entries(), 2u);
+  for (const v1::SocketEntry& e : snap->sockets()) {
+    EXPECT_EQ(e.processes_size(), 0);
+  }
+}
+
+TEST(SocketProbeTest, NetlinkFailureIsAnError) {
+  FakeNetlinkSource netlink;
+  netlink.SetError(absl::PermissionDeniedError("denied"));
+  FakeProcReader proc("");
+  SocketProbe probe(netlink, proc);
+  EXPECT_THAT(probe.Collect(), StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
+TEST(SocketProbeTest, DumpWithoutDoneIsDataLoss) {
+  FakeNetlinkSource netlink;
+  std::string dump = ReadFixture("sock_diag/udp4.bin");
+  netlink.Set(AF_INET, IPPROTO_UDP, dump.substr(0, dump.size() - 20));
+  FakeProcReader proc("");
+  SocketProbe probe(netlink, proc);
+  EXPECT_THAT(probe.Collect(), StatusIs(absl::StatusCode::kDataLoss));
+}
+
+TEST(SocketProbeTest, TableLooksLikeSs) {
+  FakeNetlinkSource netlink;
+  LoadRecordedDumps(netlink);
+  FakeProcReader proc(ReadFixture("proc/sockets_and_files.txt"));
+  absl::StatusOr<v1::SocketSnapshot> snap = SocketProbe(netlink, proc).Collect();
+  ASSERT_THAT(snap, IsOk());
+  std::string table = FormatSocketsTable(*snap);
+  EXPECT_THAT(table, HasSubstr("Local Address:Port"));
+  EXPECT_THAT(table, HasSubstr("127.0.0.1:44299"));
+  EXPECT_THAT(table, HasSubstr("0.0.0.0:*"));
+  EXPECT_THAT(table, HasSubstr("[::1]:55857"));
+  EXPECT_THAT(table, HasSubstr("[::]:*"));
+  EXPECT_THAT(table, HasSubstr("UNCONN"));
+  EXPECT_THAT(table, HasSubstr("users:((\"recorder\",pid=14295))"));
+}
+
+}  // namespace
+}  // namespace netvigil::agent
