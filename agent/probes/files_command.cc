@@ -1,12 +1,11 @@
 #include "agent/probes/files_command.h"
 
-#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "agent/probes/file_probe.h"
-#include "google/protobuf/util/json_util.h"
+#include "agent/probes/sockets_command.h"
 
 namespace netvigil::agent {
 
@@ -23,23 +22,9 @@ void RegisterFilesProbeCommand(CLI::App& probe) {
     if (watched.empty()) watched = {"/home", "/root"};
     absl::StatusOr<v1::FileSnapshot> snap =
         FileProbe::CreateReal()->Collect(watched);
-    if (!snap.ok()) {
-      std::cerr << "netvigil-agent probe files: " << snap.status() << "\n";
-      throw CLI::RuntimeError(1);
-    }
-    if (!*json) {
-      std::cout << FormatFilesTable(*snap);
-      return;
-    }
-    std::string out;
-    google::protobuf::util::JsonPrintOptions options;
-    options.add_whitespace = true;
-    auto st = google::protobuf::util::MessageToJsonString(*snap, &out, options);
-    if (!st.ok()) {
-      std::cerr << "netvigil-agent probe files: " << st.ToString() << "\n";
-      throw CLI::RuntimeError(1);
-    }
-    std::cout << out;
+    const v1::FileSnapshot empty;
+    PrintProbeSnapshot("files", snap.status(), snap.ok() ? *snap : empty,
+                       *json, [&] { return FormatFilesTable(*snap); });
   });
 }
 

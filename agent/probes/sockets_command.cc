@@ -9,6 +9,29 @@
 
 namespace netvigil::agent {
 
+void PrintProbeSnapshot(absl::string_view command, const absl::Status& status,
+                        const google::protobuf::Message& snapshot, bool json,
+                        absl::FunctionRef<std::string()> table) {
+  if (!status.ok()) {
+    std::cerr << "netvigil-agent probe " << command << ": " << status << "\n";
+    throw CLI::RuntimeError(1);
+  }
+  if (!json) {
+    std::cout << table();
+    return;
+  }
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  auto st = google::protobuf::util::MessageToJsonString(snapshot, &out, options);
+  if (!st.ok()) {
+    std::cerr << "netvigil-agent probe " << command << ": " << st.ToString()
+              << "\n";
+    throw CLI::RuntimeError(1);
+  }
+  std::cout << out;
+}
+
 void RegisterSocketsProbeCommand(CLI::App& probe) {
   CLI::App* cmd = probe.add_subcommand(
       "sockets", "List TCP and UDP sockets with their processes, like ss -tanup");
@@ -16,23 +39,9 @@ void RegisterSocketsProbeCommand(CLI::App& probe) {
   cmd->add_flag("--json", *json, "Print the snapshot as proto3 JSON");
   cmd->callback([json] {
     absl::StatusOr<v1::SocketSnapshot> snap = SocketProbe::CreateReal()->Collect();
-    if (!snap.ok()) {
-      std::cerr << "netvigil-agent probe sockets: " << snap.status() << "\n";
-      throw CLI::RuntimeError(1);
-    }
-    if (!*json) {
-      std::cout << FormatSocketsTable(*snap);
-      return;
-    }
-    std::string out;
-    google::protobuf::util::JsonPrintOptions options;
-    options.add_whitespace = true;
-    auto st = google::protobuf::util::MessageToJsonString(*snap, &out, options);
-    if (!st.ok()) {
-      std::cerr << "netvigil-agent probe sockets: " << st.ToString() << "\n";
-      throw CLI::RuntimeError(1);
-    }
-    std::cout << out;
+    const v1::SocketSnapshot empty;
+    PrintProbeSnapshot("sockets", snap.status(), snap.ok() ? *snap : empty,
+                       *json, [&] { return FormatSocketsTable(*snap); });
   });
 }
 
