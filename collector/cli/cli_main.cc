@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
                "when"};
   app.set_version_flag("--version", netvigil::kVersion);
   app.require_subcommand(1);
+  app.fallthrough();
   ClientOptions options;
   options.socket = DefaultSocket();
   double timeout_s = 10;

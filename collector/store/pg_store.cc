@@ -134,8 +134,12 @@ absl::Status PgStore::MigrateOnce() {
   if (!ordered.ok()) return ordered.status();
   absl::Status result;
   absl::Status s = WithConnection([&](pqxx::connection& c) {
-    pqxx::nontransaction lock(c);
-    lock.exec_params("SELECT pg_advisory_lock($1)", kMigrationLockKey);
+    // Session-level lock: held across the transactions below until
+    // unlocked (or the connection ends).
+    {
+      pqxx::nontransaction lock(c);
+      lock.exec_params("SELECT pg_advisory_lock($1)", kMigrationLockKey);
+    }
     try {
       {
         pqxx::work tx(c);

@@ -1,0 +1,90 @@
+#include "agent/agent.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "agent/host_info.h"
+#include "agent/probe_registry.h"
+#include "common/version.h"
+#include "spdlog/spdlog.h"
+
+namespace netvigil::agent {
+
+AgentProcess::AgentProcess(AgentOptions options)
+    : options_(std::move(options)) {}
+
+AgentProcess::~AgentProcess() { Stop(); }
+
+absl::Status AgentProcess::Init() {
+  std::error_code ec;
+  std::filesystem::create_directories(options_.state_dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot create the state folder ", options_.state_dir, ": ",
+        ec.message()));
+  }
+  Spool::Options spool_options;
+  spool_options.path = options_.state_dir + "/spool.db";
+  spool_options.max_bytes = options_.spool_max_bytes;
+  auto spool = Spool::Open(spool_options, RealClock());
+  if (!spool.ok()) {
+    return absl::Status(spool.status().code(),
+                        absl::StrCat("cannot open the spool ",
+                                     spool_options.path, ": ",
+                                     spool.status().message()));
+  }
+  outbox_ = std::make_unique<SpoolOutbox>(std::move(*spool));
+  runner_ = std::make_unique<ProbeRunner>(*outbox_, RealClock());
+  ProbeRegistryOptions probe_options;
+  probe_options.agent_name = options_.name;
+  probe_options.iperf_port = options_.iperf_port;
+  probe_options.iperf_server = options_.iperf_server;
+  auto state = RegisterProbes(probe_options, *runner_);
+  if (!state.ok()) return state.status();
+  probe_state_ = *state;
+
+  LinkOptions link;
+  link.collector = options_.collector;
+  link.credentials = grpc::InsecureChannelCredentials();
+  if (!options_.insecure) {
+    return absl::FailedPreconditionError(
+        "TLS to the collector is not set up in this build; start with "
+        "--insecure (plain text, tests only)");
+  }
+  link.hello.set_agent_name(options_.name);
+  link.hello.set_boot_id(BootId());
+  link.hello.set_version(kVersion);
+  link.hello.set_hostname(HostName());
+  for (const auto& a : HostAddresses()) link.hello.add_addresses(a);
+  link.hello.set_iperf_port(options_.iperf_port);
+  link_ = std::make_unique<CollectorLink>(link, *outbox_, *this, RealClock());
+  return absl::OkStatus();
+}
+
+void AgentProcess::Run() {
+  spdlog::info("agent_started name={} collector={} spool_pending={} "
+               "next_seq={}",
+               options_.name, options_.collector, outbox_->pending(),
+               outbox_->next_seq());
+  runner_->Start();
+  link_->Run();
+}
+
+void AgentProcess::Stop() {
+  if (link_) link_->Stop();
+  if (runner_) runner_->Stop();
+}
+
+void AgentProcess::OnWelcome(const v1::Welcome& welcome) {
+  runner_->SetPlan(welcome.plan());
+}
+
+void AgentProcess::OnPlanUpdate(const v1::ProbePlan& plan) {
+  runner_->SetPlan(plan);
+}
+
+v1::CommandStatus AgentProcess::OnCommand(const v1::Command& command) {
+  return runner_->Handle(command);
+}
+
+}  // namespace netvigil::agent

@@ -1,0 +1,154 @@
+"""Shared support for netvigil's Python integration and lab tests.
+
+Real parts only: a private PostgreSQL cluster (deploy/pgcluster.sh), the real
+netvigil binaries from the build folder, and the lab (tests/lab/nvlab.py).
+Every process started here is ended by its PID.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Callable, List, Optional, Sequence
+
+SOURCE_DIR = os.environ.get(
+    "NETVIGIL_SOURCE_DIR",
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+BUILD_DIR = os.environ.get("NETVIGIL_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
+sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "lab"))
+
+COLLECTOR = os.path.join(BUILD_DIR, "collector", "netvigil-collector")
+CLI = os.path.join(BUILD_DIR, "collector", "netvigil")
+AGENT = os.path.join(BUILD_DIR, "agent", "netvigil-agent")
+PGCLUSTER = os.path.join(SOURCE_DIR, "deploy", "pgcluster.sh")
+
+
+def wait_until(fn: Callable[[], object], timeout: float, what: str,
+               interval: float = 0.2):
+    """Polls fn until it returns something true; that value, or AssertionError
+    naming `what` and the last value seen."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            last = fn()
+        except Exception as e:  # a poll may fail while things come up
+            last = e
+        if last and not isinstance(last, Exception):
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+        time.sleep(interval)
+
+
+def scratch_dir(tag: str) -> str:
+    """A temp folder the postgres user can reach (not under /root)."""
+    d = tempfile.mkdtemp(prefix=f"netvigil-{tag}-", dir="/var/tmp")
+    os.chmod(d, 0o755)
+    return d
+
+
+class Postgres:
+    """A private PostgreSQL cluster on a UNIX socket in `dir`."""
+
+    def __init__(self, dir: str):
+        self.dir = dir
+        subprocess.run([PGCLUSTER, "init", dir], check=True)
+        self.dsn = subprocess.run([PGCLUSTER, "dsn", dir], check=True,
+                                  capture_output=True, text=True).stdout.strip()
+
+    def start(self):
+        subprocess.run([PGCLUSTER, "start", self.dir], check=True)
+
+    def stop(self, mode: str = "fast"):
+        subprocess.run([PGCLUSTER, "stop", self.dir, mode], check=True)
+
+    def psql(self, sql: str) -> str:
+        argv = ["psql", "-h", self.dir, "-U", "postgres", "-d", "netvigil",
+                "-tAXq", "-c", sql]
+        if os.getuid() == 0:
+            argv = ["runuser", "-u", "postgres", "--"] + argv
+        return subprocess.run(argv, check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+
+def collector_yaml(dsn: str, agent_listen: str, query_socket: str,
+                   heartbeat: str = "1s", timeout: str = "4s",
+                   extra: str = "") -> str:
+    return f"""# written by a test
+database:
+  dsn: "{dsn}"
+listen:
+  agents: "{agent_listen}"
+  query_socket: {query_socket}
+agents:
+  heartbeat_interval: {heartbeat}
+  heartbeat_timeout: {timeout}
+{extra}"""
+
+
+class Process:
+    """A process of ours with its log in a file; ended by PID."""
+
+    def __init__(self, argv: Sequence[str], log_path: str, lab=None, node=None):
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.lab = lab
+        self.node = node
+        self.proc: Optional[subprocess.Popen] = None
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        if self.lab is not None:
+            self.proc = self.lab.popen(self.node, self.argv, stdout=self.log,
+                                       stderr=subprocess.STDOUT)
+        else:
+            self.proc = subprocess.Popen(self.argv, stdout=self.log,
+                                         stderr=subprocess.STDOUT)
+        return self
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, grace: float = 5.0) -> Optional[int]:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+    def kill9(self):
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.log.close()
+
+    def output(self) -> str:
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+
+def cli(socket: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, "--socket", socket, *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def agents_json(socket: str) -> dict:
+    """name -> AgentInfo (proto3 JSON) from `netvigil agents --json`."""
+    r = cli(socket, "agents", "--json")
+    if r.returncode != 0:
+        raise RuntimeError(f"netvigil agents: rc={r.returncode} {r.stderr.strip()}")
+    return {a["name"]: a for a in json.loads(r.stdout).get("agents", [])}
