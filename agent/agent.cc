@@ -75,12 +75,22 @@ void AgentProcess::Stop() {
   if (runner_) runner_->Stop();
 }
 
+v1::ProbePlan AgentProcess::Localise(v1::ProbePlan plan) const {
+  if (!options_.watch_dirs.empty()) {
+    plan.mutable_files()->clear_watched_dirs();
+    for (const auto& d : options_.watch_dirs) {
+      plan.mutable_files()->add_watched_dirs(d);
+    }
+  }
+  return plan;
+}
+
 void AgentProcess::OnWelcome(const v1::Welcome& welcome) {
-  runner_->SetPlan(welcome.plan());
+  runner_->SetPlan(Localise(welcome.plan()));
 }
 
 void AgentProcess::OnPlanUpdate(const v1::ProbePlan& plan) {
-  runner_->SetPlan(plan);
+  runner_->SetPlan(Localise(plan));
 }
 
 v1::CommandStatus AgentProcess::OnCommand(const v1::Command& command) {

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "agent/collector_link.h"
@@ -21,6 +22,10 @@ struct AgentOptions {
   uint32_t iperf_port = 5201;
   bool iperf_server = true;
   uint64_t spool_max_bytes = 256ull << 20;
+  // When set, replaces the plan's watched folders on this host only: for a
+  // host whose homes live elsewhere, and for lab hosts, which share one
+  // filesystem and so each watch a folder of their own.
+  std::vector<std::string> watch_dirs;
 };
 
 class AgentProcess : public LinkHandler {
@@ -40,6 +45,8 @@ class AgentProcess : public LinkHandler {
   v1::CommandStatus OnCommand(const v1::Command& command) override;
 
  private:
+  v1::ProbePlan Localise(v1::ProbePlan plan) const;
+
   const AgentOptions options_;
   std::unique_ptr<SpoolOutbox> outbox_;
   std::unique_ptr<ProbeRunner> runner_;

@@ -79,6 +79,9 @@ int main(int argc, char** argv) {
   run->add_option("--spool-max-mb", spool_mb, "spool size cap in MiB")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
+  run->add_option("--watch", options.watch_dirs,
+                  "watch this folder instead of the plan's (repeatable)")
+      ->check(CLI::ExistingDirectory);
   run->add_flag("--insecure", options.insecure,
                 "plain text, no certificates (tests only)");
 

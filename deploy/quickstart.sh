@@ -1,0 +1,157 @@
+#!/bin/bash
+# netvigil's main job in one command, on a fresh Debian 12 machine, as root:
+# installs the packages, builds, starts a private PostgreSQL (UNIX socket
+# only), builds a lab home network of network namespaces (three hosts, a
+# home router and two upstream routers, an "internet" target), starts the
+# collector on the lab's home server and an agent on every lab host, waits
+# for the first results and prints what netvigil sees.
+#
+#   deploy/quickstart.sh           start (or show again, if already running)
+#   deploy/quickstart.sh --stop    end everything it started, by PID, and
+#                                  remove the lab
+#
+# Everything lives in $NETVIGIL_QUICKSTART_DIR (default
+# /var/tmp/netvigil-quickstart). The CLI afterwards:
+#   build/collector/netvigil --socket /var/tmp/netvigil-quickstart/query.sock agents
+# Packets go only to addresses inside the lab's own namespaces.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SRC=$(pwd)
+BUILD=${NETVIGIL_BUILD_DIR:-$SRC/build}
+STATE=${NETVIGIL_QUICKSTART_DIR:-/var/tmp/netvigil-quickstart}
+LAB="/usr/bin/python3 $SRC/tests/lab/nvlab.py"
+HOSTS=3
+AGENT_PORT=7411
+CLI="$BUILD/collector/netvigil --socket $STATE/query.sock"
+
+log() { echo "quickstart: $*" >&2; }
+
+# Ends one process we started, by the PID we recorded.
+stop_pid() {
+  local file=$1 pid
+  [ -f "$file" ] || return 0
+  pid=$(cat "$file")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$file"
+}
+
+stop_all() {
+  for f in "$STATE"/agent-*.pid; do [ -e "$f" ] && stop_pid "$f"; done
+  stop_pid "$STATE/collector.pid"
+  if [ -f "$STATE/lab.json" ]; then
+    $LAB down --state "$STATE/lab.json" && rm -f "$STATE/lab.json"
+  fi
+  if [ -d "$STATE/pg" ]; then
+    "$SRC/deploy/pgcluster.sh" stop "$STATE/pg" || true
+  fi
+  log "stopped; state kept in $STATE (remove it to start from scratch)"
+}
+
+if [ "$(id -u)" != 0 ]; then
+  echo "quickstart.sh: run as root (the lab makes network namespaces)" >&2
+  exit 1
+fi
+
+case "${1:-}" in
+  --stop) stop_all; exit 0 ;;
+  "") ;;
+  *) sed -n '2,20p' "$0" >&2; exit 2 ;;
+esac
+
+if [ -f "$STATE/collector.pid" ] && kill -0 "$(cat "$STATE/collector.pid")" 2>/dev/null; then
+  log "already running; showing it again (deploy/quickstart.sh --stop to end it)"
+  $CLI agents
+  exit 0
+fi
+
+deploy/install-deps.sh
+log "building in $BUILD"
+cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+ninja -C "$BUILD" netvigil-collector netvigil-agent netvigil
+
+mkdir -p "$STATE"
+chmod 755 "$STATE"
+# Whatever a previous run left behind is ended first.
+stop_all >/dev/null 2>&1 || true
+
+log "starting a private PostgreSQL in $STATE/pg"
+deploy/pgcluster.sh init "$STATE/pg"
+deploy/pgcluster.sh start "$STATE/pg"
+DSN=$(deploy/pgcluster.sh dsn "$STATE/pg")
+
+log "building the lab: $HOSTS hosts, routers r1-r3, an internet target"
+$LAB up --hosts $HOSTS --icmp-ratelimit 0 --state "$STATE/lab.json" --dir "$STATE/lab" >/dev/null
+lab_get() { /usr/bin/python3 -c "import json,sys; d=json.load(open('$STATE/lab.json')); print(eval(sys.argv[1]))" "$1"; }
+SERVER=$(lab_get "d['server']['ipv4']")
+TARGET=$(lab_get "d['target']['ipv4']")
+GATEWAY=$(lab_get "d['routers'][0]['hop_ipv4']")
+
+cat >"$STATE/collector.yaml" <<YAML
+# Written by deploy/quickstart.sh for its lab; see deploy/collector.yaml for
+# every key with its meaning.
+database:
+  dsn: "$DSN"
+listen:
+  agents: "$SERVER:$AGENT_PORT"
+  query_socket: $STATE/query.sock
+agents:
+  heartbeat_interval: 2s
+  heartbeat_timeout: 8s
+probes:
+  path:
+    every: 20s
+    count: 10
+    interval: 100ms
+    targets:
+      - name: gateway
+        address: $GATEWAY
+      - name: internet
+        address: $TARGET
+  sockets:
+    every: 15s
+  files:
+    every: 30s
+  speed:
+    period: 2m
+    duration: 2s
+analysis:
+  learning_period: 0s
+YAML
+
+log "starting the collector on the lab's home server ($SERVER:$AGENT_PORT)"
+$LAB exec --state "$STATE/lab.json" server -- \
+  "$BUILD/collector/netvigil-collector" --config "$STATE/collector.yaml" --insecure \
+  >"$STATE/collector.log" 2>&1 &
+echo $! >"$STATE/collector.pid"
+
+for k in $(seq $HOSTS); do
+  home=$(lab_get "d['hosts'][$((k-1))]['home']")
+  log "starting the agent on h$k (watching $home)"
+  $LAB exec --state "$STATE/lab.json" "h$k" -- \
+    "$BUILD/agent/netvigil-agent" run --insecure --name "h$k" \
+      --collector "$SERVER:$AGENT_PORT" --state-dir "$STATE/agent-h$k" \
+      --watch "$home" \
+    >"$STATE/agent-h$k.log" 2>&1 &
+  echo $! >"$STATE/agent-h$k.pid"
+done
+
+log "waiting for every agent to come online"
+for _ in $(seq 120); do
+  online=$($CLI agents --json 2>/dev/null | grep -c '"online": true' || true)
+  [ "$online" -ge $HOSTS ] && break
+  sleep 0.5
+done
+if [ "${online:-0}" -lt $HOSTS ]; then
+  log "only ${online:-0} of $HOSTS agents came online; logs are in $STATE"
+  exit 1
+fi
+
+echo
+$CLI agents
+echo
+log "running; the CLI is: $CLI <command>"
+log "stop everything with: deploy/quickstart.sh --stop"
