@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <thread>
@@ -145,12 +146,6 @@ uint32_t Key(int ip_version, uint16_t sequence) {
   return (static_cast<uint32_t>(ip_version) << 16) | sequence;
 }
 
-void Finish(TargetState& t, absl::Time now) {
-  t.done = true;
-  *t.run.mutable_finished_at() = TimeUtil::NanosecondsToTimestamp(
-      absl::ToUnixNanos(now));
-}
-
 void FillHop(uint32_t ttl, const HopState& h, v1::PathHop& hop) {
   hop.set_ttl(ttl);
   for (const auto& [addr, n] : h.addresses) {
@@ -254,6 +249,322 @@ absl::Duration PathProbeTimeout(absl::Duration max_rtt) {
   return std::clamp(3 * max_rtt, kPathTimeoutFloor, kPathTimeoutCap);
 }
 
+namespace {
+
+// Process-wide, so that PathProbe instances sharing the host's raw ICMP
+// traffic never hand out the same identifier at once.
+std::atomic<uint32_t> next_identifier{0};
+
+// One RunMany: the targets' states, the probes in flight and the loop that
+// drives them. Single-threaded (name resolution aside).
+class RunLoop {
+ public:
+  RunLoop(IcmpTransport& transport, Clock& clock, PathNameService& names,
+          uint16_t& next_sequence, const PathOptions& opts)
+      : transport_(transport),
+        clock_(clock),
+        names_(names),
+        next_sequence_(next_sequence),
+        opts_(opts) {}
+
+  std::vector<v1::PathRun> Run(const std::vector<std::string>& targets);
+
+ private:
+  void Begin(const std::vector<std::string>& targets);
+  // Moves a target forward: resolution, then rounds when due. Lowers `wake`
+  // to when it next needs attention.
+  void Step(size_t index, absl::Time now, absl::Time& wake, bool& resolving);
+  void Start(TargetState& t, absl::Time now);
+  void SendRound(size_t index, absl::Time now);
+  void Handle(const IcmpPacketIn& p, absl::Time now);
+  // Drops probes past their timeout or beyond a known end of the path.
+  void Expire(absl::Time now, absl::Time& wake);
+  void Fail(TargetState& t, std::string error, absl::Time now);
+  void Done(TargetState& t, absl::Time now);
+
+  IcmpTransport& transport_;
+  Clock& clock_;
+  PathNameService& names_;
+  uint16_t& next_sequence_;
+  const PathOptions& opts_;
+  std::vector<TargetState> ts_;
+  std::unordered_map<uint32_t, Outstanding> outstanding_;
+  size_t remaining_ = 0;
+  uint64_t skipped_ = 0;
+};
+
+std::vector<v1::PathRun> RunLoop::Run(const std::vector<std::string>& targets) {
+  Begin(targets);
+  std::vector<IcmpPacketIn> packets;
+  while (remaining_ > 0) {
+    absl::Time now = clock_.Now();
+    absl::Time wake = absl::InfiniteFuture();
+    bool resolving = false;
+    for (size_t i = 0; i < ts_.size(); ++i) Step(i, now, wake, resolving);
+    Expire(now, wake);
+    for (TargetState& t : ts_) {
+      if (!t.done && t.started && t.rounds_sent >= opts_.count &&
+          t.outstanding == 0) {
+        Summarise(t, names_, opts_.resolve_names);
+        Done(t, now);
+      }
+    }
+    if (remaining_ == 0) break;
+
+    absl::Duration wait = wake - now;
+    if (resolving) wait = std::min(wait, kResolvePoll);
+    if (wait == absl::InfiniteDuration()) wait = kResolvePoll;
+    packets.clear();
+    absl::Status s =
+        transport_.Receive(std::max(wait, absl::ZeroDuration()), packets);
+    if (!s.ok()) {
+      spdlog::warn("event=path_receive_failed error=\"{}\"", s.ToString());
+    }
+    absl::Time after = clock_.Now();
+    for (const IcmpPacketIn& p : packets) Handle(p, after);
+  }
+  if (skipped_ > 0) {
+    spdlog::debug("event=path_packets_skipped count={}", skipped_);
+  }
+  std::vector<v1::PathRun> runs;
+  runs.reserve(ts_.size());
+  for (TargetState& t : ts_) runs.push_back(std::move(t.run));
+  return runs;
+}
+
+void RunLoop::Begin(const std::vector<std::string>& targets) {
+  const absl::Time start = clock_.Now();
+  const uint32_t first_id = next_identifier.fetch_add(
+      static_cast<uint32_t>(targets.size()));
+  // Raw sockets see every ICMP reply on the host: keep our identifiers away
+  // from other mtr/ping instances, which use their pid.
+  const uint32_t process_base =
+      (static_cast<uint32_t>(getpid()) * 2654435761u) >> 16;
+  ts_.resize(targets.size());
+  remaining_ = targets.size();
+  for (size_t i = 0; i < targets.size(); ++i) {
+    TargetState& t = ts_[i];
+    v1::PathRun& run = t.run;
+    run.set_target(targets[i]);
+    run.set_count(opts_.count);
+    run.set_interval_s(absl::ToDoubleSeconds(opts_.interval));
+    run.set_max_ttl(opts_.max_ttl);
+    run.set_payload_bytes(opts_.payload_bytes);
+    run.set_socket_kind(transport_.kind());
+    *run.mutable_started_at() =
+        TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(start));
+    t.identifier = static_cast<uint16_t>(process_base + first_id + i);
+    t.hops.resize(opts_.max_ttl);
+    absl::StatusOr<std::string> literal = ParseAddress(targets[i]);
+    if (literal.ok()) {
+      t.address = *literal;
+      continue;
+    }
+    // Resolution may block for seconds on a dead resolver: do it off the
+    // probing thread so the other targets start at once.
+    auto r = std::make_shared<Resolution>();
+    t.resolving = r;
+    t.resolve_deadline = start + kPathResolveTimeout;
+    PathNameService* names = &names_;
+    std::thread([r, names, name = targets[i], v = opts_.ip_version] {
+      absl::StatusOr<std::string> address = names->Resolve(name, v);
+      absl::MutexLock l(&r->mu);
+      r->address = std::move(address);
+      r->done = true;
+    }).detach();
+  }
+}
+
+void RunLoop::Step(size_t index, absl::Time now, absl::Time& wake,
+                   bool& resolving) {
+  TargetState& t = ts_[index];
+  if (t.done) return;
+  if (!t.started && t.resolving != nullptr) {
+    absl::StatusOr<std::string> addr = absl::UnknownError("");
+    {
+      absl::MutexLock l(&t.resolving->mu);
+      if (t.resolving->done) {
+        addr = t.resolving->address;
+      } else if (now >= t.resolve_deadline) {
+        addr = absl::DeadlineExceededError(absl::StrCat(
+            "name does not resolve: ", t.run.target(), ": no answer in ",
+            absl::FormatDuration(kPathResolveTimeout)));
+      } else {
+        resolving = true;
+        wake = std::min(wake, t.resolve_deadline);
+        return;
+      }
+    }
+    t.resolving.reset();
+    if (!addr.ok()) return Fail(t, std::string(addr.status().message()), now);
+    t.address = *addr;
+  }
+  if (!t.started) {
+    Start(t, now);
+    if (t.done) return;
+  }
+  if (t.rounds_sent >= opts_.count) return;
+  absl::Time due = t.first_round + opts_.interval * t.rounds_sent;
+  if (due <= now) {
+    SendRound(index, now);
+    if (t.done) return;
+    due = t.first_round + opts_.interval * t.rounds_sent;
+  }
+  if (t.rounds_sent < opts_.count) wake = std::min(wake, due);
+}
+
+void RunLoop::Start(TargetState& t, absl::Time now) {
+  t.ip_version = t.address.size() == 4 ? 4 : 6;
+  t.run.set_resolved_address(AddressToString(t.address));
+  t.run.set_ip_version(static_cast<uint32_t>(t.ip_version));
+  if (opts_.ip_version != 0 && opts_.ip_version != t.ip_version) {
+    return Fail(t,
+                absl::StrCat("address ", t.run.resolved_address(),
+                             " is not IPv", opts_.ip_version),
+                now);
+  }
+  if (!transport_.SupportsIpVersion(t.ip_version)) {
+    return Fail(t,
+                absl::StrCat("no IPv", t.ip_version,
+                             " ICMP socket on this host"),
+                now);
+  }
+  t.started = true;
+  t.first_round = now;
+}
+
+void RunLoop::SendRound(size_t index, absl::Time now) {
+  TargetState& t = ts_[index];
+  // Round one puts every TTL in flight; once the end of the path is known,
+  // later rounds stop there.
+  uint32_t limit = opts_.max_ttl;
+  if (t.dest_ttl > 0) limit = std::min(limit, t.dest_ttl);
+  if (t.unreachable_ttl > 0) limit = std::min(limit, t.unreachable_ttl);
+  uint32_t failed = 0;
+  for (uint32_t ttl = 1; ttl <= limit; ++ttl) {
+    uint16_t seq = next_sequence_++;
+    // Skip sequence numbers still in flight after a wrap-around.
+    for (int guard = 0;
+         guard < 65536 && outstanding_.count(Key(t.ip_version, seq)) > 0;
+         ++guard) {
+      seq = next_sequence_++;
+    }
+    std::string packet =
+        BuildEchoRequest(t.ip_version, t.identifier, seq, opts_.payload_bytes);
+    absl::Time sent_at = clock_.Now();
+    absl::Status s = transport_.Send(t.address, static_cast<int>(ttl), packet);
+    t.hops[ttl - 1].sent++;
+    if (!s.ok()) {
+      ++failed;
+      t.send_error = std::string(s.message());
+      continue;  // counted as sent and lost, as mtr does
+    }
+    outstanding_[Key(t.ip_version, seq)] =
+        Outstanding{index, ttl, t.rounds_sent, sent_at};
+    ++t.outstanding;
+  }
+  t.sends_failed += failed;
+  ++t.rounds_sent;
+  if (failed == limit && t.rounds_sent == 1) {
+    // Nothing left the host (no route, ...): no point in more rounds.
+    t.started = false;
+    Fail(t,
+         absl::StrCat("cannot send probes to ", t.run.resolved_address(), ": ",
+                      t.send_error),
+         now);
+  }
+}
+
+void RunLoop::Handle(const IcmpPacketIn& p, absl::Time now) {
+  absl::StatusOr<IcmpMessage> msg =
+      p.from_error_queue
+          ? ParseErrorQueueQuote(p.ip_version, p.error_type, p.error_code,
+                                 p.data)
+      : p.has_ip_header ? ParseIpv4Packet(p.data)
+                        : ParseIcmp(p.ip_version, p.data);
+  if (!msg.ok()) {
+    ++skipped_;
+    return;
+  }
+  if (msg->kind == IcmpKind::kEchoRequest || msg->kind == IcmpKind::kOther) {
+    return;
+  }
+  auto it = outstanding_.find(Key(msg->ip_version, msg->sequence));
+  if (it == outstanding_.end()) return;  // late, or another program's
+  const Outstanding o = it->second;
+  TargetState& t = ts_[o.target];
+  if (!transport_.KernelSetsIdentifier() && msg->identifier != t.identifier) {
+    return;  // another program's probe with the same sequence
+  }
+  if (!msg->quoted_destination.empty() &&
+      msg->quoted_destination != t.address) {
+    return;
+  }
+  outstanding_.erase(it);
+  --t.outstanding;
+  std::string source = msg->source.empty() ? p.source : msg->source;
+  absl::Time at = p.received_at;
+  if (at < o.sent_at || at > now) at = now;  // no kernel time stamp
+  absl::Duration rtt = at - o.sent_at;
+  t.max_rtt = std::max(t.max_rtt, rtt);
+  t.any_reply = true;
+  HopState& hop = t.hops[o.ttl - 1];
+  hop.replies.push_back(Reply{o.round, absl::ToDoubleMilliseconds(rtt)});
+  auto a = std::find_if(hop.addresses.begin(), hop.addresses.end(),
+                        [&](const auto& e) { return e.first == source; });
+  if (a == hop.addresses.end()) {
+    hop.addresses.emplace_back(source, 1);
+  } else {
+    ++a->second;
+  }
+  if (msg->kind == IcmpKind::kEchoReply) {
+    if (t.dest_ttl == 0 || o.ttl < t.dest_ttl) t.dest_ttl = o.ttl;
+  } else if (msg->kind == IcmpKind::kDestUnreachable) {
+    std::string what = DescribeIcmp(msg->ip_version, msg->type, msg->code);
+    hop.errors.insert(what);
+    if (t.unreachable_ttl == 0 || o.ttl < t.unreachable_ttl) {
+      t.unreachable_ttl = o.ttl;
+      t.unreachable_reason =
+          absl::StrCat("destination unreachable: ", what, " (from ",
+                       AddressToString(source), " at hop ", o.ttl, ")");
+    }
+  }
+}
+
+void RunLoop::Expire(absl::Time now, absl::Time& wake) {
+  for (auto it = outstanding_.begin(); it != outstanding_.end();) {
+    TargetState& t = ts_[it->second.target];
+    bool beyond = (t.dest_ttl > 0 && it->second.ttl > t.dest_ttl) ||
+                  (t.unreachable_ttl > 0 && it->second.ttl > t.unreachable_ttl);
+    absl::Time deadline = it->second.sent_at + PathProbeTimeout(t.max_rtt);
+    if (beyond || deadline <= now) {
+      --t.outstanding;
+      it = outstanding_.erase(it);
+    } else {
+      wake = std::min(wake, deadline);
+      ++it;
+    }
+  }
+}
+
+void RunLoop::Fail(TargetState& t, std::string error, absl::Time now) {
+  t.run.set_error(std::move(error));
+  Done(t, now);
+}
+
+void RunLoop::Done(TargetState& t, absl::Time now) {
+  t.done = true;
+  --remaining_;
+  *t.run.mutable_finished_at() =
+      TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(now));
+  spdlog::debug(
+      "event=path_run_done target={} address={} reached={} hops={} error=\"{}\"",
+      t.run.target(), t.run.resolved_address(), t.run.destination_reached(),
+      t.run.hops_size(), t.run.error());
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<PathProbe>> PathProbe::Create() {
   return Create(IcmpSocketChoice::kAuto);
 }
@@ -269,13 +580,7 @@ absl::StatusOr<std::unique_ptr<PathProbe>> PathProbe::Create(
 
 PathProbe::PathProbe(std::unique_ptr<IcmpTransport> transport, Clock& clock,
                      PathNameService& names)
-    : transport_(std::move(transport)),
-      clock_(clock),
-      names_(names),
-      // Raw sockets see every ICMP reply on the host: start our identifiers
-      // away from other mtr/ping instances, which use their pid.
-      identifier_base_(static_cast<uint16_t>(
-          (static_cast<uint32_t>(getpid()) * 2654435761u) >> 16)) {}
+    : transport_(std::move(transport)), clock_(clock), names_(names) {}
 
 v1::PathRun PathProbe::Run(const std::string& target, const PathOptions& opts) {
   return RunMany({target}, opts).front();
@@ -287,260 +592,9 @@ std::vector<v1::PathRun> PathProbe::RunMany(
   opts.count = std::clamp<uint32_t>(opts.count, 1, kPathMaxCount);
   opts.max_ttl = std::clamp<uint32_t>(opts.max_ttl, 1, kPathMaxTtl);
   opts.payload_bytes = std::min(opts.payload_bytes, kPathMaxPayload);
-  if (opts.interval < absl::ZeroDuration()) opts.interval = absl::ZeroDuration();
-
-  const absl::Time start = clock_.Now();
-  std::vector<TargetState> ts(targets.size());
-  for (size_t i = 0; i < targets.size(); ++i) {
-    TargetState& t = ts[i];
-    v1::PathRun& run = t.run;
-    run.set_target(targets[i]);
-    run.set_count(opts.count);
-    run.set_interval_s(absl::ToDoubleSeconds(opts.interval));
-    run.set_max_ttl(opts.max_ttl);
-    run.set_payload_bytes(opts.payload_bytes);
-    run.set_socket_kind(transport_->kind());
-    *run.mutable_started_at() =
-        TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(start));
-    t.identifier = static_cast<uint16_t>(identifier_base_ + i);
-    t.hops.resize(opts.max_ttl);
-    absl::StatusOr<std::string> literal = ParseAddress(targets[i]);
-    if (literal.ok()) {
-      t.address = *literal;
-    } else {
-      // Resolution may block for seconds on a dead resolver: do it off the
-      // probing thread so the other targets start at once.
-      auto r = std::make_shared<Resolution>();
-      t.resolving = r;
-      t.resolve_deadline = start + kPathResolveTimeout;
-      PathNameService* names = &names_;
-      std::thread([r, names, name = targets[i], v = opts.ip_version] {
-        absl::StatusOr<std::string> address = names->Resolve(name, v);
-        absl::MutexLock l(&r->mu);
-        r->address = std::move(address);
-        r->done = true;
-      }).detach();
-    }
-  }
-
-  std::unordered_map<uint32_t, Outstanding> outstanding;
-  size_t remaining = ts.size();
-  std::vector<IcmpPacketIn> packets;
-  uint64_t skipped = 0;
-
-  auto start_target = [&](TargetState& t, absl::Time now) {
-    t.ip_version = t.address.size() == 4 ? 4 : 6;
-    t.run.set_resolved_address(AddressToString(t.address));
-    t.run.set_ip_version(static_cast<uint32_t>(t.ip_version));
-    if (opts.ip_version != 0 && opts.ip_version != t.ip_version) {
-      t.run.set_error(absl::StrCat("address ", t.run.resolved_address(),
-                                   " is not IPv", opts.ip_version));
-    } else if (!transport_->SupportsIpVersion(t.ip_version)) {
-      t.run.set_error(absl::StrCat("no IPv", t.ip_version,
-                                   " ICMP socket on this host"));
-    } else {
-      t.started = true;
-      t.first_round = now;
-      return;
-    }
-    Finish(t, now);
-    --remaining;
-  };
-
-  auto send_round = [&](size_t index, absl::Time now) {
-    TargetState& t = ts[index];
-    uint32_t limit = opts.max_ttl;
-    if (t.dest_ttl > 0) limit = std::min(limit, t.dest_ttl);
-    if (t.unreachable_ttl > 0) limit = std::min(limit, t.unreachable_ttl);
-    uint32_t failed = 0;
-    for (uint32_t ttl = 1; ttl <= limit; ++ttl) {
-      uint16_t seq = next_sequence_++;
-      // Skip sequence numbers still in flight after a wrap-around.
-      for (int guard = 0; guard < 65536 && outstanding.count(
-                                               Key(t.ip_version, seq));
-           ++guard) {
-        seq = next_sequence_++;
-      }
-      std::string packet =
-          BuildEchoRequest(t.ip_version, t.identifier, seq, opts.payload_bytes);
-      absl::Time sent_at = clock_.Now();
-      absl::Status s =
-          transport_->Send(t.address, static_cast<int>(ttl), packet);
-      t.hops[ttl - 1].sent++;
-      if (!s.ok()) {
-        ++failed;
-        t.send_error = std::string(s.message());
-        continue;  // counted as sent and lost, as mtr does
-      }
-      outstanding[Key(t.ip_version, seq)] =
-          Outstanding{index, ttl, t.rounds_sent, sent_at};
-      ++t.outstanding;
-    }
-    t.sends_failed += failed;
-    ++t.rounds_sent;
-    if (failed == limit && t.rounds_sent == 1) {
-      // Nothing left the host (no route, ...): no point in more rounds.
-      t.run.set_error(absl::StrCat("cannot send probes to ",
-                                   t.run.resolved_address(), ": ",
-                                   t.send_error));
-      t.started = false;
-      Finish(t, now);
-      --remaining;
-    }
-  };
-
-  auto handle = [&](const IcmpPacketIn& p, absl::Time now) {
-    absl::StatusOr<IcmpMessage> msg =
-        p.from_error_queue
-            ? ParseErrorQueueQuote(p.ip_version, p.error_type, p.error_code,
-                                   p.data)
-        : p.has_ip_header ? ParseIpv4Packet(p.data)
-                          : ParseIcmp(p.ip_version, p.data);
-    if (!msg.ok()) {
-      ++skipped;
-      return;
-    }
-    if (msg->kind == IcmpKind::kEchoRequest || msg->kind == IcmpKind::kOther) {
-      return;
-    }
-    auto it = outstanding.find(Key(msg->ip_version, msg->sequence));
-    if (it == outstanding.end()) return;  // late, or another program's
-    const Outstanding o = it->second;
-    TargetState& t = ts[o.target];
-    if (!transport_->KernelSetsIdentifier() &&
-        msg->identifier != t.identifier) {
-      return;  // another program's probe with the same sequence
-    }
-    if (!msg->quoted_destination.empty() &&
-        msg->quoted_destination != t.address) {
-      return;
-    }
-    outstanding.erase(it);
-    --t.outstanding;
-    std::string source = msg->source.empty() ? p.source : msg->source;
-    absl::Time at = p.received_at;
-    if (at < o.sent_at || at > now) at = now;
-    absl::Duration rtt = at - o.sent_at;
-    t.max_rtt = std::max(t.max_rtt, rtt);
-    t.any_reply = true;
-    HopState& hop = t.hops[o.ttl - 1];
-    hop.replies.push_back(Reply{o.round, absl::ToDoubleMilliseconds(rtt)});
-    auto a = std::find_if(hop.addresses.begin(), hop.addresses.end(),
-                          [&](const auto& e) { return e.first == source; });
-    if (a == hop.addresses.end()) {
-      hop.addresses.emplace_back(source, 1);
-    } else {
-      ++a->second;
-    }
-    if (msg->kind == IcmpKind::kEchoReply) {
-      if (t.dest_ttl == 0 || o.ttl < t.dest_ttl) t.dest_ttl = o.ttl;
-    } else if (msg->kind == IcmpKind::kDestUnreachable) {
-      std::string what = DescribeIcmp(msg->ip_version, msg->type, msg->code);
-      hop.errors.insert(what);
-      if (t.unreachable_ttl == 0 || o.ttl < t.unreachable_ttl) {
-        t.unreachable_ttl = o.ttl;
-        t.unreachable_reason =
-            absl::StrCat("destination unreachable: ", what, " (from ",
-                         AddressToString(source), " at hop ", o.ttl, ")");
-      }
-    }
-  };
-
-  while (remaining > 0) {
-    absl::Time now = clock_.Now();
-    absl::Time wake = absl::InfiniteFuture();
-    bool resolving = false;
-
-    for (size_t i = 0; i < ts.size(); ++i) {
-      TargetState& t = ts[i];
-      if (t.done) continue;
-      if (!t.started && t.resolving != nullptr) {
-        absl::StatusOr<std::string> addr = absl::UnknownError("");
-        {
-          absl::MutexLock l(&t.resolving->mu);
-          if (t.resolving->done) {
-            addr = t.resolving->address;
-          } else if (now >= t.resolve_deadline) {
-            addr = absl::DeadlineExceededError(absl::StrCat(
-                "name does not resolve: ", t.run.target(), ": no answer in ",
-                absl::FormatDuration(kPathResolveTimeout)));
-          } else {
-            resolving = true;
-            wake = std::min(wake, t.resolve_deadline);
-            continue;
-          }
-        }
-        t.resolving.reset();
-        if (!addr.ok()) {
-          t.run.set_error(std::string(addr.status().message()));
-          Finish(t, now);
-          --remaining;
-          continue;
-        }
-        t.address = *addr;
-        start_target(t, now);
-        if (t.done) continue;
-      } else if (!t.started) {
-        start_target(t, now);
-        if (t.done) continue;
-      }
-      if (t.rounds_sent < opts.count) {
-        absl::Time due = t.first_round + opts.interval * t.rounds_sent;
-        if (due <= now) {
-          send_round(i, now);
-          if (t.done) continue;
-          due = t.first_round + opts.interval * t.rounds_sent;
-        }
-        if (t.rounds_sent < opts.count) wake = std::min(wake, due);
-      }
-    }
-
-    // Expire probes past their path's timeout; drop those beyond a known
-    // destination, which the report leaves out anyway.
-    for (auto it = outstanding.begin(); it != outstanding.end();) {
-      TargetState& t = ts[it->second.target];
-      bool beyond = (t.dest_ttl > 0 && it->second.ttl > t.dest_ttl) ||
-                    (t.unreachable_ttl > 0 && it->second.ttl > t.unreachable_ttl);
-      absl::Time deadline = it->second.sent_at + PathProbeTimeout(t.max_rtt);
-      if (beyond || deadline <= now) {
-        --t.outstanding;
-        it = outstanding.erase(it);
-      } else {
-        wake = std::min(wake, deadline);
-        ++it;
-      }
-    }
-
-    for (TargetState& t : ts) {
-      if (t.done || !t.started) continue;
-      if (t.rounds_sent >= opts.count && t.outstanding == 0) {
-        Summarise(t, names_, opts.resolve_names);
-        Finish(t, now);
-        --remaining;
-      }
-    }
-    if (remaining == 0) break;
-
-    absl::Duration wait = wake - now;
-    if (resolving) wait = std::min(wait, kResolvePoll);
-    if (wait == absl::InfiniteDuration()) wait = kResolvePoll;
-    packets.clear();
-    absl::Status s = transport_->Receive(std::max(wait, absl::ZeroDuration()),
-                                         packets);
-    if (!s.ok()) {
-      spdlog::warn("event=path_receive_failed error=\"{}\"", s.ToString());
-    }
-    absl::Time after = clock_.Now();
-    for (const IcmpPacketIn& p : packets) handle(p, after);
-  }
-  if (skipped > 0) {
-    spdlog::debug("event=path_packets_skipped count={}", skipped);
-  }
-
-  std::vector<v1::PathRun> runs;
-  runs.reserve(ts.size());
-  for (TargetState& t : ts) runs.push_back(std::move(t.run));
-  return runs;
+  opts.interval = std::max(opts.interval, absl::ZeroDuration());
+  RunLoop loop(*transport_, clock_, names_, next_sequence_, opts);
+  return loop.Run(targets);
 }
 
 }  // namespace netvigil::agent

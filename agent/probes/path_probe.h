@@ -85,8 +85,7 @@ class PathProbe {
   std::unique_ptr<IcmpTransport> transport_;
   Clock& clock_;             // Not owned.
   PathNameService& names_;   // Not owned.
-  uint16_t next_sequence_ = 0;
-  uint16_t identifier_base_;
+  uint16_t next_sequence_ = 0;  // across runs, so late replies never match
 };
 
 }  // namespace netvigil::agent

@@ -148,10 +148,6 @@ class SocketTransport final : public IcmpTransport {
           !raw_ && attempt < 2) {
         continue;
       }
-      if (err == EAGAIN || err == ENOBUFS) {
-        return absl::UnavailableError(
-            absl::StrCat("send: ", ErrnoText(err)));
-      }
       return absl::UnavailableError(absl::StrCat("send: ", ErrnoText(err)));
     }
   }
