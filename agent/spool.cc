@@ -634,7 +634,13 @@ absl::Status Spool::WriteTxn(Body body) {
     return status;
   }
   state_ = std::move(s);
-  pending_loss_.reset();
+  if (pending_loss_.has_value()) {
+    spdlog::info(
+        "event=spool_write_recovered path={} lost={} first_seq={} last_seq={}",
+        options_.path, pending_loss_->count(), pending_loss_->first_seq(),
+        pending_loss_->last_seq());
+    pending_loss_.reset();
+  }
   return absl::OkStatus();
 }
 
@@ -841,14 +847,20 @@ absl::StatusOr<std::vector<uint64_t>> Spool::AppendLocked(
   ToProto(t_first, lost.mutable_first_produced_at());
   ToProto(t_last, lost.mutable_last_produced_at());
   lost.set_reason(kReason_WriteFailed);
-  if (!pending_loss_.has_value()) pending_loss_ = v1::Gap();
+  const bool first_failure = !pending_loss_.has_value();
+  if (first_failure) pending_loss_ = v1::Gap();
   MergeGap(lost, &*pending_loss_);
   state_.next_seq += n;
   state_.dropped_total += n;
-  spdlog::warn(
-      "event=spool_append_failed path={} results={} dropped_total={} "
-      "error=\"{}\"",
-      options_.path, n, state_.dropped_total, std::string(status.message()));
+  // A full disk fails every append: log the first and then every 1000th.
+  if (first_failure || pending_loss_->count() / 1000 !=
+                           (pending_loss_->count() - n) / 1000) {
+    spdlog::warn(
+        "event=spool_append_failed path={} results={} unsaved={} "
+        "dropped_total={} error=\"{}\"",
+        options_.path, n, pending_loss_->count(), state_.dropped_total,
+        std::string(status.message()));
+  }
   return status;
 }
 
