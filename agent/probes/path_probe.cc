@@ -8,14 +8,14 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
-#include <thread>
+#include <future>
 #include <map>
 #include <set>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "agent/probes/icmp_packet.h"
 #include "google/protobuf/util/time_util.h"
@@ -185,8 +185,40 @@ void FillHop(uint32_t ttl, const HopState& h, v1::PathHop& hop) {
   hop.set_worst_ms(worst);
 }
 
+// Fills in the hop addresses' names, looked up concurrently once per
+// address, after probing so that a slow resolver delays no probe.
+void ReverseResolve(std::vector<v1::PathRun>& runs, PathNameService& names) {
+  std::map<std::string, std::future<std::string>> lookups;
+  for (const v1::PathRun& run : runs) {
+    for (const v1::PathHop& hop : run.hops()) {
+      for (const v1::HopAddress& a : hop.addresses()) {
+        if (lookups.count(a.address()) > 0) continue;
+        absl::StatusOr<std::string> packed = ParseAddress(a.address());
+        if (!packed.ok()) continue;
+        lookups.emplace(a.address(),
+                        std::async(std::launch::async,
+                                   [&names, p = *packed] {
+                                     return names.ReverseLookup(p);
+                                   }));
+      }
+    }
+  }
+  std::map<std::string, std::string> found;
+  for (auto& [address, name] : lookups) found[address] = name.get();
+  for (v1::PathRun& run : runs) {
+    for (v1::PathHop& hop : *run.mutable_hops()) {
+      for (v1::HopAddress& a : *hop.mutable_addresses()) {
+        a.set_hostname(found[a.address()]);
+      }
+    }
+    if (run.destination_reached()) {
+      *run.mutable_destination() = run.hops(run.hops_size() - 1);
+    }
+  }
+}
+
 // Turns a finished target's counters into its hop list and error.
-void Summarise(TargetState& t, PathNameService& names, bool resolve_names) {
+void Summarise(TargetState& t) {
   if (!t.started) return;  // failed before probing; error already set
   uint32_t max_ttl = static_cast<uint32_t>(t.hops.size());
   uint32_t last;
@@ -203,20 +235,8 @@ void Summarise(TargetState& t, PathNameService& names, bool resolve_names) {
     }
     last = std::min(max_ttl, answered + 1);
   }
-  std::map<std::string, std::string> names_cache;
   for (uint32_t ttl = 1; ttl <= last; ++ttl) {
-    v1::PathHop* hop = t.run.add_hops();
-    FillHop(ttl, t.hops[ttl - 1], *hop);
-    if (resolve_names) {
-      for (int i = 0; i < hop->addresses_size(); ++i) {
-        const std::string& packed = t.hops[ttl - 1].addresses[i].first;
-        auto it = names_cache.find(packed);
-        if (it == names_cache.end()) {
-          it = names_cache.emplace(packed, names.ReverseLookup(packed)).first;
-        }
-        hop->mutable_addresses(i)->set_hostname(it->second);
-      }
-    }
+    FillHop(ttl, t.hops[ttl - 1], *t.run.add_hops());
   }
   if (t.dest_ttl > 0) {
     v1::PathHop* dest = t.run.mutable_hops(static_cast<int>(last - 1));
@@ -305,7 +325,7 @@ std::vector<v1::PathRun> RunLoop::Run(const std::vector<std::string>& targets) {
     for (TargetState& t : ts_) {
       if (!t.done && t.started && t.rounds_sent >= opts_.count &&
           t.outstanding == 0) {
-        Summarise(t, names_, opts_.resolve_names);
+        Summarise(t);
         Done(t, now);
       }
     }
@@ -329,6 +349,7 @@ std::vector<v1::PathRun> RunLoop::Run(const std::vector<std::string>& targets) {
   std::vector<v1::PathRun> runs;
   runs.reserve(ts_.size());
   for (TargetState& t : ts_) runs.push_back(std::move(t.run));
+  if (opts_.resolve_names) ReverseResolve(runs, names_);
   return runs;
 }
 

@@ -51,7 +51,8 @@ class PathNameService {
   // May block; called on a thread of its own, so it must be thread-safe.
   virtual absl::StatusOr<std::string> Resolve(const std::string& name,
                                               int ip_version) = 0;
-  // The name of a packed address, or "" when it has none.
+  // The name of a packed address, or "" when it has none. Called after
+  // probing, concurrently for different addresses: must be thread-safe.
   virtual std::string ReverseLookup(absl::string_view packed) = 0;
 };
 
