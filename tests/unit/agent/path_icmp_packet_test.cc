@@ -2,7 +2,9 @@
 // (tests/fixtures/icmp/record_icmp_fixtures.py says how).
 #include "agent/probes/icmp_packet.h"
 
+#include <random>
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -177,6 +179,28 @@ TEST(PathIcmpPacketTest, QuoteOfSomethingElseIsRejected) {
               StatusIs(absl::StatusCode::kInvalidArgument, "echo request"));
   EXPECT_THAT(ParseIcmp(4, std::string("\x05\x00\x00\x00\x00\x00\x00\x00", 8)),
               StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(PathIcmpPacketTest, RandomBytesNeverCrashTheParsers) {
+  // Mutations of recorded packets reach deep into the quote parsing.
+  std::mt19937 rng(4);
+  std::vector<std::string> seeds = {
+      ReadFixture("icmp/v4_time_exceeded_ttl1.bin"),
+      ReadFixture("icmp/v6_time_exceeded_hop2.bin"),
+      ReadFixture("icmp/v4_echo_reply.bin")};
+  int parsed = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string b = seeds[i % seeds.size()];
+    b.resize(rng() % (b.size() + 8));
+    for (int k = 0; k < 3 && !b.empty(); ++k) {
+      b[rng() % b.size()] = static_cast<char>(rng());
+    }
+    parsed += ParseIpv4Packet(b).ok();
+    parsed += ParseIcmp(6, b).ok();
+    parsed += ParseIcmp(4, b).ok();
+    parsed += ParseErrorQueueQuote(4, 11, 0, b).ok();
+  }
+  EXPECT_GT(parsed, 0);  // the mutations leave some packets valid
 }
 
 TEST(PathIcmpPacketTest, AddressesRoundTrip) {
