@@ -99,17 +99,28 @@ absl::StatusOr<v1::FileSnapshot> FileProbe::Collect(
   absl::StatusOr<std::vector<int>> pids = proc_.ListPids();
   if (!pids.ok()) return pids.status();
   uint32_t unreadable = 0;
-  std::vector<std::pair<int, std::string>> hits;  // Watched fds of a process.
+  struct Hit {
+    int fd;
+    std::string target;
+    char mode;
+  };
+  std::vector<Hit> hits;  // Watched fds of the current process.
   for (int pid : *pids) {
     ProcessScan scan(proc_, pid, dirs, &snap);
     hits.clear();
+    // Only targets under a watched folder are kept, and only theirs need a
+    // mode: the filter runs before the extra system call.
+    auto watched = [&](absl::string_view target) {
+      if (!absl::StartsWith(target, "/")) return false;  // socket:, pipe:...
+      absl::ConsumeSuffix(&target, " (deleted)");
+      return scan.Watched(target);
+    };
     absl::Status st = proc_.ForEachFd(
-        pid,
-        [&](int fd, absl::string_view target) {
-          if (!absl::StartsWith(target, "/")) return;  // socket:, pipe:, ...
-          absl::string_view path = target;
-          absl::ConsumeSuffix(&path, " (deleted)");
-          if (scan.Watched(path)) hits.emplace_back(fd, std::string(target));
+        pid, watched,
+        [&](int fd, absl::string_view target, char mode) {
+          if (mode != '\0' || watched(target)) {
+            hits.push_back({fd, std::string(target), mode});
+          }
         },
         &unreadable);
     if (absl::IsNotFound(st)) {
@@ -119,18 +130,11 @@ absl::StatusOr<v1::FileSnapshot> FileProbe::Collect(
     if (!st.ok()) ++unreadable;  // fd table hidden; cwd and maps may still be.
 
     const int first_entry = snap.entries_size();
-    for (auto& [fd, target] : hits) {
-      v1::FileEntry* e = scan.Add(std::move(target), v1::FILE_ACCESS_FD, fd);
+    for (Hit& hit : hits) {
+      v1::FileEntry* e =
+          scan.Add(std::move(hit.target), v1::FILE_ACCESS_FD, hit.fd);
       if (e == nullptr) break;
-      absl::StatusOr<std::string> info =
-          proc_.ReadFile(pid, absl::StrCat("fdinfo/", fd));
-      absl::StatusOr<std::string> mode =
-          info.ok() ? ParseFdinfoMode(*info) : info.status();
-      if (mode.ok()) {
-        e->set_mode(*mode);
-      } else {
-        ++unreadable;  // Closed since the readlink: keep it, mode unknown.
-      }
+      if (hit.mode != '\0') e->set_mode(std::string(1, hit.mode));
     }
     absl::StatusOr<std::string> cwd = proc_.ReadLink(pid, "cwd");
     if (cwd.ok()) {

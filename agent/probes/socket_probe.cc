@@ -91,8 +91,8 @@ absl::StatusOr<v1::SocketSnapshot> SocketProbe::Collect() {
   for (int pid : *pids) {
     owned.clear();
     absl::Status st = proc_.ForEachFd(
-        pid,
-        [&](int fd, absl::string_view target) {
+        pid, [](absl::string_view) { return false; },
+        [&](int fd, absl::string_view target, char) {
           std::optional<uint64_t> inode = ParseSocketInode(target);
           if (!inode) return;
           auto it = by_inode.find(*inode);

@@ -1,6 +1,7 @@
 #include "agent/sys/proc_parse.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
@@ -69,6 +70,15 @@ absl::StatusOr<std::string> ParseFdinfoMode(absl::string_view fdinfo) {
     default:
       return std::string("u");
   }
+}
+
+char ModeFromFdLinkPermissions(uint32_t st_mode) {
+  const bool r = st_mode & S_IRUSR;
+  const bool w = st_mode & S_IWUSR;
+  if (r && w) return 'u';
+  if (r) return 'r';
+  if (w) return 'w';
+  return '\0';
 }
 
 std::vector<std::string> ParseMapsPaths(absl::string_view maps) {

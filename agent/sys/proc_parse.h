@@ -24,6 +24,10 @@ absl::StatusOr<uint32_t> ParseStatusUid(absl::string_view status);
 // "r" (O_RDONLY), "w" (O_WRONLY) or "u" (O_RDWR).
 absl::StatusOr<std::string> ParseFdinfoMode(absl::string_view fdinfo);
 
+// lsof's access mode from the permission bits of a /proc/PID/fd/N link:
+// 'r', 'w', 'u', or '\0' when neither (an O_PATH fd).
+char ModeFromFdLinkPermissions(uint32_t st_mode);
+
 // The distinct file paths mapped in /proc/PID/maps, in order of first
 // appearance; anonymous and pseudo mappings ([heap], [vdso]) are left out.
 // A path keeps its " (deleted)" suffix.

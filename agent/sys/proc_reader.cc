@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "agent/sys/proc_parse.h"
 
 namespace netvigil::agent {
 namespace {
@@ -43,9 +45,10 @@ class RealProcReader final : public ProcReader {
     return pids;
   }
 
-  absl::Status ForEachFd(int pid,
-                         absl::FunctionRef<void(int, absl::string_view)> visit,
-                         uint32_t* unreadable) override {
+  absl::Status ForEachFd(
+      int pid, absl::FunctionRef<bool(absl::string_view)> want_mode,
+      absl::FunctionRef<void(int, absl::string_view, char)> visit,
+      uint32_t* unreadable) override {
     std::string path = absl::StrCat(root_, "/", pid, "/fd");
     int dfd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) return ProcError(errno, path);
@@ -66,7 +69,17 @@ class RealProcReader final : public ProcReader {
         ++*unreadable;
         continue;
       }
-      visit(fd, absl::string_view(target, static_cast<size_t>(n)));
+      absl::string_view link(target, static_cast<size_t>(n));
+      char mode = '\0';
+      if (want_mode(link)) {
+        struct stat st;
+        if (fstatat(dfd, ent->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+          ++*unreadable;
+          continue;
+        }
+        mode = ModeFromFdLinkPermissions(st.st_mode);
+      }
+      visit(fd, link, mode);
     }
     // readdir fails with ENOENT when the process exits mid-listing.
     int err = errno;

@@ -24,12 +24,18 @@ class ProcReader {
   // listed, so nothing is seen twice), in ascending order.
   virtual absl::StatusOr<std::vector<int>> ListPids() = 0;
 
-  // Calls `visit(fd, link_target)` for each open fd of `pid`. NotFound when
-  // the process is gone, PermissionDenied when its fd table is hidden. Fds
-  // whose link cannot be read (closed meanwhile, denied) are counted in
-  // `*unreadable` and skipped.
+  // Calls `visit(fd, link_target, mode)` for each open fd of `pid`. `mode` is
+  // lsof's access mode ('r', 'w' or 'u') for the fds whose target
+  // `want_mode` accepts, else '\0'; it comes from the permission bits procfs
+  // gives each fd link (FMODE_READ -> S_IRUSR, FMODE_WRITE -> S_IWUSR), one
+  // lstat instead of reading fdinfo. NotFound when the process is gone,
+  // PermissionDenied when its fd table is hidden. Fds whose link or mode
+  // cannot be read (closed meanwhile, denied) are counted in `*unreadable`
+  // and skipped.
   virtual absl::Status ForEachFd(
-      int pid, absl::FunctionRef<void(int fd, absl::string_view target)> visit,
+      int pid, absl::FunctionRef<bool(absl::string_view target)> want_mode,
+      absl::FunctionRef<void(int fd, absl::string_view target, char mode)>
+          visit,
       uint32_t* unreadable) = 0;
 
   // readlink of /proc/PID/NAME ("exe", "cwd", "root").

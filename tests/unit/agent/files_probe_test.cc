@@ -79,9 +79,8 @@ TEST(FileProbeTest, DeletedExeAndMapsVanishedAndHiddenProcesses) {
   }
   // 200 gone before its fds, 400 gone after them.
   EXPECT_EQ(snap->skipped_processes(), 2u);
-  // 100's fd 5; 300's fd table and exe. 400 was found gone before its
-  // fdinfo was read, so that is a skipped process, not an unreadable entry.
-  EXPECT_EQ(snap->unreadable_entries(), 3u);
+  // 100's fd 5; 300's fd table and exe; the mode of 400's fd 3 (it exited).
+  EXPECT_EQ(snap->unreadable_entries(), 4u);
 }
 
 TEST(FileProbeTest, RelativeFolderIsRejected) {

@@ -34,6 +34,15 @@ TEST(ProcParseTest, FdinfoFlagsGiveLsofModes) {
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+TEST(ProcParseTest, FdLinkPermissionsGiveLsofModes) {
+  // procfs gives an fd link S_IRUSR|S_IXUSR for FMODE_READ and
+  // S_IWUSR|S_IXUSR for FMODE_WRITE.
+  EXPECT_EQ(ModeFromFdLinkPermissions(0120500), 'r');
+  EXPECT_EQ(ModeFromFdLinkPermissions(0120300), 'w');
+  EXPECT_EQ(ModeFromFdLinkPermissions(0120700), 'u');
+  EXPECT_EQ(ModeFromFdLinkPermissions(0120000), '\0');
+}
+
 TEST(ProcParseTest, MapsGiveDistinctFilePathsOnly) {
   FakeProcReader proc(ReadFixture("proc/sockets_and_files.txt"));
   absl::StatusOr<std::string> maps = proc.ReadFile(14295, "maps");

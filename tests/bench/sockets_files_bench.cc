@@ -1,0 +1,344 @@
+// Benchmark of the socket and open-file probes beside `ss -tanup` and lsof,
+// measured in the same run on load it makes itself. Run through
+// tests/bench/sockets_files.sh BUILD_DIR.
+//
+//   sockets_files_bench run [--sockets 10000,25000,50000] [--files 100000]
+//                           [--reps 3]
+//   sockets_files_bench snapshot sockets|files [DIR] [--print]
+//
+// `run` forks holder processes (each under the per-process fd limit, which it
+// raises to the hard limit) that keep loopback TCP pairs or open files, then
+// times, as whole processes from exec to exit with output to /dev/null:
+//   ours: `sockets_files_bench snapshot sockets --print` (a table like ss's)
+//   ss -tanup
+// and at the file level:
+//   ours: `sockets_files_bench snapshot files DIR --print`
+//   lsof -n -P +D DIR, lsof -n -P
+// The median of --reps runs of each is printed with the ratio. Peak RSS is
+// getrusage's ru_maxrss of a process that does one snapshot and nothing else.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "agent/probes/file_probe.h"
+#include "agent/probes/socket_probe.h"
+
+namespace netvigil::agent {
+namespace {
+
+constexpr int kSocketsPerHolder = 5000;   // 2500 pairs.
+constexpr int kFilesPerHolder = 12500;    // Under a 20,000 fd limit.
+constexpr int kDistinctFiles = 1000;
+
+void RaiseFdLimit() {
+  rlimit r;
+  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &r);
+  }
+}
+
+[[noreturn]] void Die(const char* what) {
+  std::perror(what);
+  std::exit(2);
+}
+
+// A holder process; SIGKILLed by pid at the end.
+struct Holder {
+  pid_t pid;
+};
+std::vector<Holder> holders;
+
+void KillHolders() {
+  for (const Holder& h : holders) kill(h.pid, SIGKILL);
+  for (const Holder& h : holders) waitpid(h.pid, nullptr, 0);
+  holders.clear();
+}
+
+// Forks a holder that runs `fill` (returns false on failure), reports to the
+// parent and waits to be killed.
+template <typename Fill>
+void StartHolder(Fill fill) {
+  int ready[2];
+  if (pipe(ready) != 0) Die("pipe");
+  pid_t pid = fork();
+  if (pid < 0) Die("fork");
+  if (pid == 0) {
+    close(ready[0]);
+    RaiseFdLimit();
+    char ok = fill() ? 1 : 0;
+    (void)!write(ready[1], &ok, 1);
+    for (;;) pause();
+  }
+  close(ready[1]);
+  char ok = 0;
+  if (read(ready[0], &ok, 1) != 1 || ok != 1) {
+    std::fprintf(stderr, "a holder process failed to make its load\n");
+    holders.push_back({pid});
+    KillHolders();
+    std::exit(2);
+  }
+  close(ready[0]);
+  holders.push_back({pid});
+}
+
+// A listener on 127.0.0.1 and pairs connected to it. SO_LINGER 0 so that the
+// kill at the end resets them instead of leaving thousands in TIME-WAIT.
+bool FillSockets(int sockets) {
+  linger lg{1, 0};
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  if (l < 0 || bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+      listen(l, 4096) != 0 ||
+      getsockname(l, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    return false;
+  }
+  for (int i = 0; i < (sockets - 1) / 2; ++i) {
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (c < 0) return false;
+    setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    if (connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+      return false;
+    }
+    int s = accept(l, nullptr, nullptr);
+    if (s < 0) return false;
+    setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  }
+  return true;
+}
+
+bool FillFiles(const std::string& dir, int files, int offset) {
+  for (int i = 0; i < files; ++i) {
+    std::string path =
+        dir + "/f" + std::to_string((i + offset) % kDistinctFiles);
+    if (open(path.c_str(), (i % 3 == 0) ? O_RDWR : O_RDONLY) < 0) return false;
+  }
+  return true;
+}
+
+struct Run {
+  double wall_s;
+  long maxrss_kib;
+};
+
+// Runs argv with stdout to /dev/null; wall time and the child's peak RSS.
+Run Time(const std::vector<std::string>& argv) {
+  auto start = std::chrono::steady_clock::now();
+  pid_t pid = fork();
+  if (pid < 0) Die("fork");
+  if (pid == 0) {
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    dup2(null, 2);
+    std::vector<char*> args;
+    for (const std::string& s : argv) args.push_back(const_cast<char*>(s.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  int status = 0;
+  rusage ru{};
+  wait4(pid, &status, 0, &ru);
+  double wall = std::chrono::duration<double>(
+                    std::chrono::steady_clock::now() - start)
+                    .count();
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::fprintf(stderr, "%s exited with status %d\n", argv[0].c_str(), status);
+  }
+  return {wall, ru.ru_maxrss};
+}
+
+double Median(const std::vector<std::string>& argv, int reps) {
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i) t.push_back(Time(argv).wall_s);
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+std::string Self() { return std::filesystem::read_symlink("/proc/self/exe"); }
+
+int CountSockets() {
+  absl::StatusOr<v1::SocketSnapshot> snap = SocketProbe::CreateReal()->Collect();
+  return snap.ok() ? snap->sockets_size() : -1;
+}
+
+int RunAll(const std::vector<int>& socket_levels, int files, int reps) {
+  const std::string self = Self();
+  std::printf("netvigil sockets/files benchmark: median of %d runs, whole "
+              "processes (exec to exit, output to /dev/null)\n",
+              reps);
+  std::printf("\n%-10s %12s %12s %8s %14s\n", "sockets", "netvigil_s",
+              "ss_tanup_s", "ratio", "netvigil_us/sock");
+  int made = 0;
+  std::vector<double> per_socket;
+  for (int level : socket_levels) {
+    while (made + kSocketsPerHolder <= level) {
+      StartHolder([] { return FillSockets(kSocketsPerHolder); });
+      made += kSocketsPerHolder;
+    }
+    int total = CountSockets();
+    double ours = Median({self, "snapshot", "sockets", "--print"}, reps);
+    double ss = Median({"ss", "-tanup"}, reps);
+    per_socket.push_back(ours / total * 1e6);
+    std::printf("%-10d %12.3f %12.3f %7.1fx %14.2f\n", total, ours, ss,
+                ss / ours, per_socket.back());
+    std::fflush(stdout);
+  }
+  Run rss = Time({self, "snapshot", "sockets"});
+  Run base = Time({self, "snapshot", "none"});
+  std::printf("peak RSS of one socket snapshot at %d sockets: %.1f MiB "
+              "(same binary doing no snapshot: %.1f MiB)\n",
+              CountSockets(), rss.maxrss_kib / 1024.0, base.maxrss_kib / 1024.0);
+  if (per_socket.size() > 1) {
+    std::printf("per-socket cost, largest level / smallest: %.2f (1.0 = "
+                "linear)\n",
+                per_socket.back() / per_socket.front());
+  }
+  KillHolders();
+
+  if (files > 0) {
+    char tmpl[] = "/tmp/nvbench_files.XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) Die("mkdtemp");
+    const std::string dir = tmpl;
+    for (int i = 0; i < kDistinctFiles; ++i) {
+      std::string path = dir + "/f" + std::to_string(i);
+      int fd = open(path.c_str(), O_WRONLY | O_CREAT, 0644);
+      if (fd < 0) Die("create");
+      close(fd);
+    }
+    for (int opened = 0; opened < files; opened += kFilesPerHolder) {
+      int n = std::min(kFilesPerHolder, files - opened);
+      StartHolder([&, n, opened] { return FillFiles(dir, n, opened); });
+    }
+    absl::StatusOr<v1::FileSnapshot> snap =
+        FileProbe::CreateReal()->Collect({dir});
+    int entries = snap.ok() ? snap->entries_size() : -1;
+    double ours = Median({self, "snapshot", "files", dir, "--print"}, reps);
+    double lsof_d = Median({"lsof", "-n", "-P", "+D", dir}, reps);
+    double lsof_all = Median({"lsof", "-n", "-P"}, reps);
+    std::printf("\n%d open files under %s (probe entries: %d)\n", files,
+                dir.c_str(), entries);
+    std::printf("%-22s %10.3f s\n", "netvigil files", ours);
+    std::printf("%-22s %10.3f s   ratio %.1fx\n", "lsof -n -P +D DIR", lsof_d,
+                lsof_d / ours);
+    std::printf("%-22s %10.3f s   ratio %.1fx\n", "lsof -n -P", lsof_all,
+                lsof_all / ours);
+    Run frss = Time({self, "snapshot", "files", dir});
+    std::printf("peak RSS of one file snapshot: %.1f MiB\n",
+                frss.maxrss_kib / 1024.0);
+    KillHolders();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+  return 0;
+}
+
+// Makes load and keeps it until stdin closes: for looking at one level by
+// hand (`hold sockets N` or `hold files DIR N`, DIR holding f0..f999).
+int Hold(int argc, char** argv) {
+  std::string what = argc > 2 ? argv[2] : "";
+  int n = std::atoi(argv[argc - 1]);
+  if (what == "sockets") {
+    for (int made = 0; made < n; made += kSocketsPerHolder) {
+      StartHolder([] { return FillSockets(kSocketsPerHolder); });
+    }
+  } else if (what == "files" && argc > 4) {
+    const std::string dir = argv[3];
+    for (int opened = 0; opened < n; opened += kFilesPerHolder) {
+      int k = std::min(kFilesPerHolder, n - opened);
+      StartHolder([&, k, opened] { return FillFiles(dir, k, opened); });
+    }
+  } else {
+    std::fprintf(stderr, "usage: hold sockets N | hold files DIR N\n");
+    return 2;
+  }
+  std::printf("holding\n");
+  std::fflush(stdout);
+  char c;
+  while (read(0, &c, 1) > 0) {
+  }
+  KillHolders();
+  return 0;
+}
+
+int Snapshot(int argc, char** argv) {
+  std::string what = argc > 2 ? argv[2] : "";
+  bool print = std::string(argv[argc - 1]) == "--print";
+  if (what == "none") return 0;
+  if (what == "sockets") {
+    absl::StatusOr<v1::SocketSnapshot> snap =
+        SocketProbe::CreateReal()->Collect();
+    if (!snap.ok()) return 1;
+    if (print) std::fputs(FormatSocketsTable(*snap).c_str(), stdout);
+    return 0;
+  }
+  if (what == "files" && argc > 3) {
+    absl::StatusOr<v1::FileSnapshot> snap =
+        FileProbe::CreateReal()->Collect({argv[3]});
+    if (!snap.ok()) return 1;
+    if (print) std::fputs(FormatFilesTable(*snap).c_str(), stdout);
+    return 0;
+  }
+  std::fprintf(stderr, "usage: snapshot sockets|files DIR|none [--print]\n");
+  return 2;
+}
+
+std::vector<int> Levels(const std::string& text) {
+  std::vector<int> out;
+  for (absl::string_view s : absl::StrSplit(text, ',')) {
+    int v;
+    if (absl::SimpleAtoi(s, &v)) out.push_back(v);
+  }
+  return out;
+}
+
+}  // namespace
+}  // namespace netvigil::agent
+
+int main(int argc, char** argv) {
+  using namespace netvigil::agent;  // NOLINT: a benchmark's main.
+  if (argc >= 2 && std::string(argv[1]) == "snapshot") {
+    return Snapshot(argc, argv);
+  }
+  if (argc >= 2 && std::string(argv[1]) == "hold") return Hold(argc, argv);
+  if (argc >= 2 && std::string(argv[1]) == "run") {
+    std::vector<int> levels = {10000, 25000, 50000};
+    int files = 100000;
+    int reps = 3;
+    for (int i = 2; i + 1 < argc; i += 2) {
+      std::string flag = argv[i];
+      if (flag == "--sockets") levels = Levels(argv[i + 1]);
+      if (flag == "--files") files = std::atoi(argv[i + 1]);
+      if (flag == "--reps") reps = std::max(1, std::atoi(argv[i + 1]));
+    }
+    signal(SIGPIPE, SIG_IGN);
+    int rc = RunAll(levels, files, reps);
+    KillHolders();
+    return rc;
+  }
+  std::fprintf(stderr,
+               "usage: %s run [--sockets 10000,25000,50000] [--files 100000] "
+               "[--reps 3] | snapshot sockets|files DIR|none [--print]\n",
+               argv[0]);
+  return 2;
+}
