@@ -74,7 +74,7 @@ int SpeedScheduler::Reason(std::string text) {
   return static_cast<int>(skip_reasons_.size() - 1);
 }
 
-std::string SpeedScheduler::ScheduleId(int64_t period, int entry, int attempt) const {
+std::string SpeedScheduler::ScheduleId(int entry, int attempt) const {
   return absl::StrCat("speed-", absl::ToUnixSeconds(period_start_), "-", entry,
                       attempt > 1 ? "-r" : "");
 }
@@ -85,7 +85,9 @@ std::vector<int> SpeedScheduler::OnlineAgents() const {
     if (!hosts_[i].external && hosts_[i].online) out.push_back(static_cast<int>(i));
   }
   std::sort(out.begin(), out.end(),
-            [&](int a, int b) { return hosts_[a].name < hosts_[b].name; });
+            [&](int a, int b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+              return hosts_[a].name < hosts_[b].name;
+            });
   return out;
 }
 
@@ -141,7 +143,7 @@ void SpeedScheduler::SetAgents(const std::vector<v1::AgentInfo>& agents) {
   for (const auto& [t, idx] : pending_) tests.push_back(idx);
   pending_.clear();
   const std::vector<int> online = OnlineAgents();
-  auto add = [&](int c, int s) {
+  auto add = [&](int c, int s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (c == s || covered_.contains(PairKey(c, s))) return;
     tests.push_back(AddEntry(c, s, 1, now));
   };
@@ -175,7 +177,7 @@ int SpeedScheduler::AddEntry(int client, int server, int attempt, absl::Time not
 void SpeedScheduler::SkipEntry(int entry, int reason, absl::Time now) {
   Entry& e = entries_[entry];
   e.state = State::kSkipped;
-  skips_.push_back(Skip{e.client, e.server, reason, ScheduleId(period_, entry, e.attempt), now});
+  skips_.push_back(Skip{e.client, e.server, reason, ScheduleId(entry, e.attempt), now});
   ++stats_.skipped;
 }
 
@@ -275,7 +277,7 @@ void SpeedScheduler::Spread(std::vector<int> tests, absl::Time from, absl::Time 
   stats_.capacity = capacity;
   if (rounds > capacity) {
     const int over = static_cast<int>(
-        std::count_if(round_of.begin(), round_of.end(), [&](int r) { return r >= capacity; }));
+        std::count_if(round_of.begin(), round_of.end(), [capacity](int r) { return r >= capacity; }));
     std::string notice = absl::StrCat(
         "speed mesh does not fit its period: ", count, " tests need ", rounds,
         " slots of ", absl::FormatDuration(slot()), " (max ", k, " at once), the ",
@@ -433,7 +435,7 @@ std::vector<ScheduledSpeedTest> SpeedScheduler::Tick() {
     t.set_port(server.port);
     *t.mutable_duration() = ToProto(options_.test_duration);
     t.set_bitrate_bps(options_.bitrate_bps);
-    t.set_schedule_id(ScheduleId(period_, idx, e.attempt));
+    t.set_schedule_id(ScheduleId(idx, e.attempt));
     running_[t.schedule_id()] =
         Running{e.client, e.server, period_, idx, e.attempt, now + result_timeout()};
     out.push_back(std::move(st));
@@ -471,7 +473,7 @@ absl::Status SpeedScheduler::OnResult(const v1::SpeedResult& result) {
   const int idx = AddEntry(r.client, r.server, 2, at);
   pending_.emplace(at, idx);
   spdlog::info("speed_scheduler_busy_retry schedule_id={} retry_id={} at={}",
-               result.schedule_id(), ScheduleId(period_, idx, 2), absl::FormatTime(at));
+               result.schedule_id(), ScheduleId(idx, 2), absl::FormatTime(at));
   return absl::OkStatus();
 }
 

@@ -153,7 +153,9 @@ class SpeedScheduler {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SkipEntry(int entry, int reason, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int Reason(std::string text) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::string ScheduleId(int64_t period, int entry, int attempt) const;
+  // "speed-<period start, unix seconds>-<entry>[-r]": unique per period.
+  std::string ScheduleId(int entry, int attempt) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ExpireRunning(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<int> OnlineAgents() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static uint64_t PairKey(int a, int b) {
