@@ -28,6 +28,8 @@ constexpr uint64_t kCeilingStep = 10'000;
 constexpr uint64_t kGapSlack = 512;
 // Salvage gives up after this many unreadable spots in a damaged file.
 constexpr int kMaxSalvageErrors = 4096;
+// At most this many results share one group-commit transaction.
+constexpr size_t kMaxGroupResults = 2000;
 
 constexpr char kReason_OverCap[] = "spool_over_cap";
 constexpr char kReason_WriteFailed[] = "spool_write_failed";
@@ -533,15 +535,21 @@ absl::Status Spool::Recreate(const std::string& damage) {
 
 absl::Status Spool::Salvage(const std::string& aside) {
   sqlite3* old = nullptr;
+  const bool had_wal = Exists(aside + "-wal");
   int rc = sqlite3_open_v2(aside.c_str(), &old,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
-  auto close_old = [&] { sqlite3_close_v2(old); };
+  auto close_old = [&] {
+    sqlite3_close_v2(old);
+    if (!had_wal) unlink((aside + "-wal").c_str());  // SQLite's, not evidence
+  };
   if (rc != SQLITE_OK) {
     spdlog::warn("event=spool_salvage_failed file={} error=\"{}\"", aside,
                  sqlite3_errstr(rc));
     close_old();
     return absl::OkStatus();
   }
+  // The set-aside file is evidence: no checkpoint into it on close.
+  sqlite3_db_config(old, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
   // writable_schema lets SQLite open a file shorter than its header says
   // (a truncated spool) instead of refusing it outright; nothing is written.
   sqlite3_exec(old, "PRAGMA locking_mode=EXCLUSIVE; PRAGMA writable_schema=ON",
@@ -807,13 +815,7 @@ absl::StatusOr<std::vector<uint64_t>> Spool::AppendLocked(
   uint64_t incoming = 0;
   for (v1::Result& r : results) {
     if (!r.has_produced_at()) ToProto(now, r.mutable_produced_at());
-    uint64_t size = r.ByteSizeLong() + 16;  // + the seq to come
-    if (size + kGapSlack > options_.max_bytes) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("result of ", size, " bytes exceeds the spool cap of ",
-                       options_.max_bytes, " bytes"));
-    }
-    incoming += size;
+    incoming += r.ByteSizeLong() + 16;  // + the seq to come
   }
   std::vector<uint64_t> seqs;
   seqs.reserve(results.size());
@@ -864,19 +866,87 @@ absl::StatusOr<std::vector<uint64_t>> Spool::AppendLocked(
   return status;
 }
 
+absl::Status Spool::CheckSizes(const std::vector<v1::Result>& results) const {
+  for (const v1::Result& r : results) {
+    uint64_t size = r.ByteSizeLong() + 32;  // + seq and produced_at to come
+    if (size + kGapSlack > options_.max_bytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("result of ", size, " bytes exceeds the spool cap of ",
+                       options_.max_bytes, " bytes"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Group commit: concurrent callers queue their results; whichever finds no
+// commit running leads, writing everything queued in one transaction (one
+// fsync) and handing each caller its numbers. Alone, a caller just commits.
+absl::StatusOr<std::vector<uint64_t>> Spool::Commit(
+    std::vector<v1::Result> results) {
+  NV_RETURN_IF_ERROR(CheckSizes(results));
+  AppendRequest req;
+  req.results = std::move(results);
+  queue_mu_.Lock();
+  queue_.push_back(&req);
+  while (!req.done) {
+    if (committing_) {
+      queue_cv_.Wait(&queue_mu_);
+      continue;
+    }
+    std::vector<AppendRequest*> group;
+    size_t n = 0;
+    while (!queue_.empty() &&
+           (group.empty() ||
+            n + queue_.front()->results.size() <= kMaxGroupResults)) {
+      group.push_back(queue_.front());
+      n += queue_.front()->results.size();
+      queue_.pop_front();
+    }
+    committing_ = true;
+    queue_mu_.Unlock();
+
+    std::vector<v1::Result> all;
+    all.reserve(n);
+    for (AppendRequest* r : group) {
+      for (v1::Result& res : r->results) all.push_back(std::move(res));
+    }
+    absl::StatusOr<std::vector<uint64_t>> seqs;
+    {
+      absl::MutexLock l(&mu_);
+      seqs = AppendLocked(std::move(all));
+    }
+
+    queue_mu_.Lock();
+    size_t off = 0;
+    for (AppendRequest* r : group) {
+      size_t k = r->results.size();
+      if (seqs.ok()) {
+        r->outcome = std::vector<uint64_t>(seqs->begin() + off,
+                                           seqs->begin() + off + k);
+      } else {
+        r->outcome = seqs.status();
+      }
+      off += k;
+      r->done = true;
+    }
+    committing_ = false;
+    queue_cv_.SignalAll();
+  }
+  queue_mu_.Unlock();
+  return std::move(req.outcome);
+}
+
 absl::StatusOr<uint64_t> Spool::Append(v1::Result result) {
   std::vector<v1::Result> one;
   one.push_back(std::move(result));
-  absl::MutexLock l(&mu_);
-  NV_ASSIGN_OR_RETURN(std::vector<uint64_t> seqs, AppendLocked(std::move(one)));
+  NV_ASSIGN_OR_RETURN(std::vector<uint64_t> seqs, Commit(std::move(one)));
   return seqs.front();
 }
 
 absl::StatusOr<std::vector<uint64_t>> Spool::AppendBatch(
     std::vector<v1::Result> results) {
   if (results.empty()) return std::vector<uint64_t>();
-  absl::MutexLock l(&mu_);
-  return AppendLocked(std::move(results));
+  return Commit(std::move(results));
 }
 
 absl::StatusOr<std::vector<v1::Result>> Spool::ReadAfter(uint64_t after,

@@ -31,6 +31,7 @@
 #define NETVIGIL_AGENT_SPOOL_H_
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -74,7 +75,9 @@ class Spool {
   // result was not kept: it is counted in dropped_total() and reported in a
   // gap once a write succeeds again; retrying makes it a new result.
   // ResourceExhausted for a full disk; InvalidArgument (nothing counted) for a
-  // result larger than max_bytes.
+  // result larger than max_bytes. Appends from concurrent callers share a
+  // transaction and its fsync (group commit); a failed transaction fails, and
+  // counts, all of them.
   absl::StatusOr<uint64_t> Append(v1::Result result);
   // As Append, all in one transaction (one fsync): all kept or none.
   absl::StatusOr<std::vector<uint64_t>> AppendBatch(
@@ -145,9 +148,25 @@ class Spool {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::vector<uint64_t>> AppendLocked(
       std::vector<v1::Result> results) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CheckSizes(const std::vector<v1::Result>& results) const;
+  absl::StatusOr<std::vector<uint64_t>> Commit(std::vector<v1::Result> results)
+      ABSL_LOCKS_EXCLUDED(queue_mu_, mu_);
+
+  // One caller's results waiting for a group commit.
+  struct AppendRequest {
+    std::vector<v1::Result> results;
+    absl::StatusOr<std::vector<uint64_t>> outcome;
+    bool done = false;
+  };
 
   const Options options_;
   Clock& clock_;  // Not owned.
+
+  // Group commit (see Commit). Never held together with mu_.
+  absl::Mutex queue_mu_;
+  absl::CondVar queue_cv_;
+  std::deque<AppendRequest*> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool committing_ ABSL_GUARDED_BY(queue_mu_) = false;
 
   mutable absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_) = nullptr;

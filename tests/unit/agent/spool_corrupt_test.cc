@@ -76,7 +76,9 @@ class SpoolCorruptTest : public ::testing::Test {
     // The spool runs on.
     absl::StatusOr<uint64_t> seq = s.Append(MakeResult(999));
     EXPECT_THAT(seq, IsOk());
-    if (seq.ok()) EXPECT_GT(*seq, highest_given);
+    if (seq.ok()) {
+      EXPECT_GT(*seq, highest_given);
+    }
     return results;
   }
 
