@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "agent/sys/proc_parallel.h"
 #include "agent/sys/proc_parse.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -67,6 +68,78 @@ class ProcessScan {
   bool gone_ = false;
 };
 
+// Scans one process's fds, cwd, exe and maps into `part`: its entries, or
+// skipped_processes = 1 when it exited mid-scan, and its unreadable count.
+void ScanProcess(ProcReader& proc, int pid,
+                 const std::vector<std::string>& dirs, v1::FileSnapshot* part) {
+  ProcessScan scan(proc, pid, dirs, part);
+  uint32_t unreadable = 0;
+  struct Hit {
+    int fd;
+    std::string target;
+    char mode;
+  };
+  std::vector<Hit> hits;
+  // Only targets under a watched folder are kept, and only theirs need a
+  // mode: the filter runs before the extra system call.
+  auto watched = [&](absl::string_view target) {
+    if (!absl::StartsWith(target, "/")) return false;  // socket:, pipe:...
+    absl::ConsumeSuffix(&target, " (deleted)");
+    return scan.Watched(target);
+  };
+  absl::Status st = proc.ForEachFd(
+      pid, watched,
+      [&](int fd, absl::string_view target, char mode) {
+        if (mode != '\0' || watched(target)) {
+          hits.push_back({fd, std::string(target), mode});
+        }
+      },
+      &unreadable);
+  if (absl::IsNotFound(st)) {
+    part->set_skipped_processes(1);
+    return;
+  }
+  if (!st.ok()) ++unreadable;  // fd table hidden; cwd and maps may still be.
+
+  for (Hit& hit : hits) {
+    v1::FileEntry* e =
+        scan.Add(std::move(hit.target), v1::FILE_ACCESS_FD, hit.fd);
+    if (e == nullptr) break;
+    if (hit.mode != '\0') e->set_mode(std::string(1, hit.mode));
+  }
+  absl::StatusOr<std::string> cwd = proc.ReadLink(pid, "cwd");
+  if (cwd.ok()) {
+    scan.Add(std::move(*cwd), v1::FILE_ACCESS_CWD, -1);
+  } else if (!absl::IsNotFound(cwd.status())) {
+    ++unreadable;
+  }
+  absl::StatusOr<std::string> exe = proc.ReadLink(pid, "exe");
+  std::string exe_path;
+  if (exe.ok()) {
+    exe_path = *exe;
+    scan.Add(std::move(*exe), v1::FILE_ACCESS_EXE, -1);
+  } else if (!absl::IsNotFound(exe.status())) {
+    ++unreadable;
+  }
+  absl::StatusOr<std::string> maps = proc.ReadFile(pid, "maps");
+  if (maps.ok()) {
+    for (std::string& path : ParseMapsPaths(*maps)) {
+      // The executable is also mapped; like lsof, report it once, as exe.
+      if (path == exe_path) continue;
+      scan.Add(std::move(path), v1::FILE_ACCESS_MMAP, -1);
+    }
+  } else if (!absl::IsNotFound(maps.status())) {
+    ++unreadable;
+  }
+  part->set_unreadable_entries(unreadable);
+  if (scan.gone() || (absl::IsNotFound(cwd.status()) &&
+                      absl::IsNotFound(maps.status()))) {
+    // Exited mid-scan: drop what was half collected.
+    part->clear_entries();
+    part->set_skipped_processes(1);
+  }
+}
+
 }  // namespace
 
 FileProbe::FileProbe(ProcReader& proc) : proc_(proc) {}
@@ -98,77 +171,21 @@ absl::StatusOr<v1::FileSnapshot> FileProbe::Collect(
 
   absl::StatusOr<std::vector<int>> pids = proc_.ListPids();
   if (!pids.ok()) return pids.status();
-  uint32_t unreadable = 0;
-  struct Hit {
-    int fd;
-    std::string target;
-    char mode;
-  };
-  std::vector<Hit> hits;  // Watched fds of the current process.
-  for (int pid : *pids) {
-    ProcessScan scan(proc_, pid, dirs, &snap);
-    hits.clear();
-    // Only targets under a watched folder are kept, and only theirs need a
-    // mode: the filter runs before the extra system call.
-    auto watched = [&](absl::string_view target) {
-      if (!absl::StartsWith(target, "/")) return false;  // socket:, pipe:...
-      absl::ConsumeSuffix(&target, " (deleted)");
-      return scan.Watched(target);
-    };
-    absl::Status st = proc_.ForEachFd(
-        pid, watched,
-        [&](int fd, absl::string_view target, char mode) {
-          if (mode != '\0' || watched(target)) {
-            hits.push_back({fd, std::string(target), mode});
-          }
-        },
-        &unreadable);
-    if (absl::IsNotFound(st)) {
-      snap.set_skipped_processes(snap.skipped_processes() + 1);
-      continue;
+  // Each process is scanned into its own part (entries and counts), on a few
+  // threads; the parts are joined in pid order so output is deterministic.
+  std::vector<v1::FileSnapshot> parts(pids->size());
+  ParallelFor(pids->size(), ProcPassThreads(), [&](int, size_t i) {
+    ScanProcess(proc_, (*pids)[i], dirs, &parts[i]);
+  });
+  for (v1::FileSnapshot& part : parts) {
+    for (v1::FileEntry& e : *part.mutable_entries()) {
+      snap.add_entries()->Swap(&e);
     }
-    if (!st.ok()) ++unreadable;  // fd table hidden; cwd and maps may still be.
-
-    const int first_entry = snap.entries_size();
-    for (Hit& hit : hits) {
-      v1::FileEntry* e =
-          scan.Add(std::move(hit.target), v1::FILE_ACCESS_FD, hit.fd);
-      if (e == nullptr) break;
-      if (hit.mode != '\0') e->set_mode(std::string(1, hit.mode));
-    }
-    absl::StatusOr<std::string> cwd = proc_.ReadLink(pid, "cwd");
-    if (cwd.ok()) {
-      scan.Add(std::move(*cwd), v1::FILE_ACCESS_CWD, -1);
-    } else if (!absl::IsNotFound(cwd.status())) {
-      ++unreadable;
-    }
-    absl::StatusOr<std::string> exe = proc_.ReadLink(pid, "exe");
-    std::string exe_path;
-    if (exe.ok()) {
-      exe_path = *exe;
-      scan.Add(std::move(*exe), v1::FILE_ACCESS_EXE, -1);
-    } else if (!absl::IsNotFound(exe.status())) {
-      ++unreadable;
-    }
-    absl::StatusOr<std::string> maps = proc_.ReadFile(pid, "maps");
-    if (maps.ok()) {
-      for (std::string& path : ParseMapsPaths(*maps)) {
-        // The executable is also mapped; like lsof, report it once, as exe.
-        if (path == exe_path) continue;
-        scan.Add(std::move(path), v1::FILE_ACCESS_MMAP, -1);
-      }
-    } else if (!absl::IsNotFound(maps.status())) {
-      ++unreadable;
-    }
-    if (scan.gone() || (absl::IsNotFound(cwd.status()) &&
-                        absl::IsNotFound(maps.status()))) {
-      // Exited mid-scan: drop what was half collected.
-      snap.mutable_entries()->DeleteSubrange(
-          first_entry, snap.entries_size() - first_entry);
-      snap.set_skipped_processes(snap.skipped_processes() + 1);
-    }
+    snap.set_skipped_processes(snap.skipped_processes() +
+                               part.skipped_processes());
+    snap.set_unreadable_entries(snap.unreadable_entries() +
+                                part.unreadable_entries());
   }
-  snap.set_unreadable_entries(unreadable);
   snap.set_duration_ms(absl::ToDoubleMilliseconds(absl::Now() - start));
   return snap;
 }

@@ -1,6 +1,7 @@
 // FileProbe: lists which processes hold files under watched folders (open
 // fds with their r/w/u mode, cwd, executable, memory maps) in one pass over
-// /proc, as `lsof +D DIR` does. Thread-compatible: one Collect() at a time.
+// /proc, as `lsof +D DIR` does. Thread-compatible: one Collect() at a time
+// (which itself reads /proc on a few threads).
 #ifndef NETVIGIL_AGENT_PROBES_FILE_PROBE_H_
 #define NETVIGIL_AGENT_PROBES_FILE_PROBE_H_
 

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "agent/sys/netlink_inet_diag.h"
+#include "agent/sys/proc_parallel.h"
 #include "agent/sys/proc_parse.h"
 #include "common/status_macros.h"
 #include "google/protobuf/util/time_util.h"
@@ -82,44 +84,58 @@ absl::StatusOr<v1::SocketSnapshot> SocketProbe::Collect() {
     if (snap.sockets(i).inode() != 0) by_inode.emplace(snap.sockets(i).inode(), i);
   }
 
-  // One pass over every process's fds. A process is read (comm, exe, uid)
-  // only once it is seen to hold one of the dumped sockets.
+  // One pass over every process's fds, on a few threads. A process is read
+  // (comm, exe, uid) only once it is seen to hold one of the dumped sockets.
   absl::StatusOr<std::vector<int>> pids = proc_.ListPids();
   if (!pids.ok()) return pids.status();
-  uint32_t unreadable = 0;
-  std::vector<int> owned;  // Entry indexes held by the current process.
-  for (int pid : *pids) {
-    owned.clear();
+  struct Owner {
+    std::vector<int> entries;  // Indexes of the sockets it holds.
+    std::optional<v1::ProcessRef> ref;
+    bool gone = false;
+    uint32_t unreadable = 0;
+  };
+  std::vector<Owner> owners(pids->size());
+  ParallelFor(pids->size(), ProcPassThreads(), [&](int, size_t i) {
+    const int pid = (*pids)[i];
+    Owner& o = owners[i];
     absl::Status st = proc_.ForEachFd(
         pid, [](absl::string_view) { return false; },
         [&](int fd, absl::string_view target, char) {
           std::optional<uint64_t> inode = ParseSocketInode(target);
           if (!inode) return;
           auto it = by_inode.find(*inode);
-          if (it != by_inode.end()) owned.push_back(it->second);
+          if (it != by_inode.end()) o.entries.push_back(it->second);
         },
-        &unreadable);
+        &o.unreadable);
     if (absl::IsNotFound(st)) {
-      snap.set_skipped_processes(snap.skipped_processes() + 1);
-      continue;
+      o.gone = true;
+      return;
     }
-    if (!st.ok()) {
-      ++unreadable;
-      continue;
-    }
-    if (owned.empty()) continue;
+    if (!st.ok()) ++o.unreadable;
+    if (o.entries.empty()) return;
     absl::StatusOr<v1::ProcessRef> ref = ReadProcessRef(proc_, pid);
     if (!ref.ok()) {
+      o.gone = true;
+      return;
+    }
+    o.ref = std::move(*ref);
+  });
+  // Joined in pid order, so a shared socket lists its owners by pid.
+  uint32_t unreadable = 0;
+  for (Owner& o : owners) {
+    unreadable += o.unreadable;
+    if (o.gone) {
       snap.set_skipped_processes(snap.skipped_processes() + 1);
       continue;
     }
+    if (!o.ref) continue;
     // A process holding one socket through several fds is listed once.
+    std::sort(o.entries.begin(), o.entries.end());
     int last = -1;
-    std::sort(owned.begin(), owned.end());
-    for (int index : owned) {
+    for (int index : o.entries) {
       if (index == last) continue;
       last = index;
-      *snap.mutable_sockets(index)->add_processes() = *ref;
+      *snap.mutable_sockets(index)->add_processes() = *o.ref;
     }
   }
   snap.set_unreadable_entries(unreadable);

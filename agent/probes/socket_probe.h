@@ -1,6 +1,7 @@
 // SocketProbe: lists TCP and UDP sockets (IPv4 and IPv6, every state) through
 // NETLINK_SOCK_DIAG with their owning processes from /proc/PID/fd, as
-// `ss -tanup` does. Thread-compatible: one Collect() at a time.
+// `ss -tanup` does. Thread-compatible: one Collect() at a time (which itself
+// reads /proc on a few threads).
 #ifndef NETVIGIL_AGENT_PROBES_SOCKET_PROBE_H_
 #define NETVIGIL_AGENT_PROBES_SOCKET_PROBE_H_
 

@@ -1,6 +1,7 @@
 // ProcReader: the seam through which probes read /proc (process list, fd
 // links, per-process files and links), and its real implementation.
-// Implementations are thread-compatible: one caller at a time.
+// Implementations must be thread-safe: the probes read several processes at
+// once. The real one keeps no state between calls.
 #ifndef NETVIGIL_AGENT_SYS_PROC_READER_H_
 #define NETVIGIL_AGENT_SYS_PROC_READER_H_
 

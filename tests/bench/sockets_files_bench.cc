@@ -4,7 +4,8 @@
 //
 //   sockets_files_bench run [--sockets 10000,25000,50000] [--files 100000]
 //                           [--reps 3]
-//   sockets_files_bench snapshot sockets|files [DIR] [--print]
+//   sockets_files_bench snapshot sockets|files [DIR] [--print|--count]
+//   sockets_files_bench hold sockets N | hold files DIR N
 //
 // `run` forks holder processes (each under the per-process fd limit, which it
 // raises to the hard limit) that keep loopback TCP pairs or open files, then
@@ -138,6 +139,7 @@ bool FillFiles(const std::string& dir, int files, int offset) {
 
 struct Run {
   double wall_s;
+  double cpu_s;  // user + system
   long maxrss_kib;
 };
 
@@ -165,30 +167,61 @@ Run Time(const std::vector<std::string>& argv) {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::fprintf(stderr, "%s exited with status %d\n", argv[0].c_str(), status);
   }
-  return {wall, ru.ru_maxrss};
+  double cpu = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+               ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+  return {wall, cpu, ru.ru_maxrss};
 }
 
-double Median(const std::vector<std::string>& argv, int reps) {
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) t.push_back(Time(argv).wall_s);
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+// Median wall and CPU time of `reps` runs (each median on its own).
+struct Figures {
+  double wall_s;
+  double cpu_s;
+};
+Figures Median(const std::vector<std::string>& argv, int reps) {
+  std::vector<double> wall, cpu;
+  for (int i = 0; i < reps; ++i) {
+    Run r = Time(argv);
+    wall.push_back(r.wall_s);
+    cpu.push_back(r.cpu_s);
+  }
+  std::sort(wall.begin(), wall.end());
+  std::sort(cpu.begin(), cpu.end());
+  return {wall[wall.size() / 2], cpu[cpu.size() / 2]};
+}
+
+void PrintPair(const char* label, const Figures& ours, const char* tool,
+               const Figures& theirs) {
+  std::printf("  %-24s wall %8.3f s  cpu %8.3f s\n", label, ours.wall_s,
+              ours.cpu_s);
+  std::printf("  %-24s wall %8.3f s  cpu %8.3f s   ratio wall %5.1fx  cpu "
+              "%5.1fx\n",
+              tool, theirs.wall_s, theirs.cpu_s, theirs.wall_s / ours.wall_s,
+              theirs.cpu_s / ours.cpu_s);
 }
 
 std::string Self() { return std::filesystem::read_symlink("/proc/self/exe"); }
 
-int CountSockets() {
-  absl::StatusOr<v1::SocketSnapshot> snap = SocketProbe::CreateReal()->Collect();
-  return snap.ok() ? snap->sockets_size() : -1;
+// Entries of one snapshot, counted in a child process: the driver itself
+// stays small, since a child's ru_maxrss starts from the driver's (fork
+// copies its pages and execve keeps the high-water mark).
+int CountEntries(const std::string& self, const std::string& what,
+                 const std::string& dir = "") {
+  std::string cmd = self + " snapshot " + what + " " + dir + " --count";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return -1;
+  int n = -1;
+  if (std::fscanf(p, "%d", &n) != 1) n = -1;
+  pclose(p);
+  return n;
 }
 
 int RunAll(const std::vector<int>& socket_levels, int files, int reps) {
   const std::string self = Self();
   std::printf("netvigil sockets/files benchmark: median of %d runs, whole "
-              "processes (exec to exit, output to /dev/null)\n",
+              "processes (exec to exit, output to /dev/null);\ncpu = the "
+              "process's user + system time, which other load on the machine "
+              "does not inflate\n",
               reps);
-  std::printf("\n%-10s %12s %12s %8s %14s\n", "sockets", "netvigil_s",
-              "ss_tanup_s", "ratio", "netvigil_us/sock");
   int made = 0;
   std::vector<double> per_socket;
   for (int level : socket_levels) {
@@ -196,19 +229,20 @@ int RunAll(const std::vector<int>& socket_levels, int files, int reps) {
       StartHolder([] { return FillSockets(kSocketsPerHolder); });
       made += kSocketsPerHolder;
     }
-    int total = CountSockets();
-    double ours = Median({self, "snapshot", "sockets", "--print"}, reps);
-    double ss = Median({"ss", "-tanup"}, reps);
-    per_socket.push_back(ours / total * 1e6);
-    std::printf("%-10d %12.3f %12.3f %7.1fx %14.2f\n", total, ours, ss,
-                ss / ours, per_socket.back());
+    int total = CountEntries(self, "sockets");
+    Figures ours = Median({self, "snapshot", "sockets", "--print"}, reps);
+    Figures ss = Median({"ss", "-tanup"}, reps);
+    per_socket.push_back(ours.wall_s / total * 1e6);
+    std::printf("\n%d sockets (netvigil %.2f us/socket wall)\n", total,
+                per_socket.back());
+    PrintPair("netvigil probe sockets", ours, "ss -tanup", ss);
     std::fflush(stdout);
   }
   Run rss = Time({self, "snapshot", "sockets"});
   Run base = Time({self, "snapshot", "none"});
   std::printf("peak RSS of one socket snapshot at %d sockets: %.1f MiB "
               "(same binary doing no snapshot: %.1f MiB)\n",
-              CountSockets(), rss.maxrss_kib / 1024.0, base.maxrss_kib / 1024.0);
+              CountEntries(self, "sockets"), rss.maxrss_kib / 1024.0, base.maxrss_kib / 1024.0);
   if (per_socket.size() > 1) {
     std::printf("per-socket cost, largest level / smallest: %.2f (1.0 = "
                 "linear)\n",
@@ -230,19 +264,14 @@ int RunAll(const std::vector<int>& socket_levels, int files, int reps) {
       int n = std::min(kFilesPerHolder, files - opened);
       StartHolder([&, n, opened] { return FillFiles(dir, n, opened); });
     }
-    absl::StatusOr<v1::FileSnapshot> snap =
-        FileProbe::CreateReal()->Collect({dir});
-    int entries = snap.ok() ? snap->entries_size() : -1;
-    double ours = Median({self, "snapshot", "files", dir, "--print"}, reps);
-    double lsof_d = Median({"lsof", "-n", "-P", "+D", dir}, reps);
-    double lsof_all = Median({"lsof", "-n", "-P"}, reps);
+    int entries = CountEntries(self, "files", dir);
+    Figures ours = Median({self, "snapshot", "files", dir, "--print"}, reps);
+    Figures lsof_d = Median({"lsof", "-n", "-P", "+D", dir}, reps);
+    Figures lsof_all = Median({"lsof", "-n", "-P"}, reps);
     std::printf("\n%d open files under %s (probe entries: %d)\n", files,
                 dir.c_str(), entries);
-    std::printf("%-22s %10.3f s\n", "netvigil files", ours);
-    std::printf("%-22s %10.3f s   ratio %.1fx\n", "lsof -n -P +D DIR", lsof_d,
-                lsof_d / ours);
-    std::printf("%-22s %10.3f s   ratio %.1fx\n", "lsof -n -P", lsof_all,
-                lsof_all / ours);
+    PrintPair("netvigil probe files", ours, "lsof -n -P +D DIR", lsof_d);
+    PrintPair("netvigil probe files", ours, "lsof -n -P", lsof_all);
     Run frss = Time({self, "snapshot", "files", dir});
     std::printf("peak RSS of one file snapshot: %.1f MiB\n",
                 frss.maxrss_kib / 1024.0);
@@ -284,12 +313,14 @@ int Hold(int argc, char** argv) {
 int Snapshot(int argc, char** argv) {
   std::string what = argc > 2 ? argv[2] : "";
   bool print = std::string(argv[argc - 1]) == "--print";
+  bool count = std::string(argv[argc - 1]) == "--count";
   if (what == "none") return 0;
   if (what == "sockets") {
     absl::StatusOr<v1::SocketSnapshot> snap =
         SocketProbe::CreateReal()->Collect();
     if (!snap.ok()) return 1;
     if (print) std::fputs(FormatSocketsTable(*snap).c_str(), stdout);
+    if (count) std::printf("%d\n", snap->sockets_size());
     return 0;
   }
   if (what == "files" && argc > 3) {
@@ -297,6 +328,7 @@ int Snapshot(int argc, char** argv) {
         FileProbe::CreateReal()->Collect({argv[3]});
     if (!snap.ok()) return 1;
     if (print) std::fputs(FormatFilesTable(*snap).c_str(), stdout);
+    if (count) std::printf("%d\n", snap->entries_size());
     return 0;
   }
   std::fprintf(stderr, "usage: snapshot sockets|files DIR|none [--print]\n");
