@@ -88,11 +88,13 @@ void IperfServer::Supervise() {
   while (!stopping()) {
     const absl::Time started = clock_.MonotonicNow();
     absl::StatusOr<pid_t> pid = runner_.Start(
-        argv, [port = port_](ProcessRunner::Stream stream, absl::string_view line) {
+        argv, [this, port = port_](ProcessRunner::Stream stream, absl::string_view line) {
           if (line.empty() || line.find_first_not_of("- ") == absl::string_view::npos) {
             return;  // iperf3's separator lines carry nothing
           }
-          if (stream == ProcessRunner::Stream::kStderr) {
+          // On Stop iperf3 says "interrupt - the server has terminated":
+          // expected, so not a warning.
+          if (stream == ProcessRunner::Stream::kStderr && !stopping()) {
             spdlog::warn("iperf3_server port={} stream=stderr line=\"{}\"", port, std::string_view(line.data(), line.size()));
           } else {
             spdlog::info("iperf3_server port={} stream=stdout line=\"{}\"", port, std::string_view(line.data(), line.size()));
