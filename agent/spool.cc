@@ -23,7 +23,7 @@ namespace {
 
 // The side file's ceiling moves in steps this large: one small fsynced write
 // per step, and at most this many numbers skipped after a lost spool.
-constexpr uint64_t kCeilingStep = 10'000;
+constexpr uint64_t kCeilingStep = 1000;
 // Room kept for the gap result that a drop adds.
 constexpr uint64_t kGapSlack = 512;
 // Salvage gives up after this many unreadable spots in a damaged file.
@@ -440,10 +440,14 @@ absl::Status Spool::Init() {
 
   std::string gap_reason;
   std::string torn_detail;
+  // A cut WAL can only have lost its newest transactions; a file set aside or
+  // missing may have lost anything not acknowledged.
+  bool newest_only = false;
   if (existed && WalLooksTorn(wal, &torn_detail)) {
     spdlog::warn("event=spool_wal_torn path={} detail=\"{}\"", wal,
                  torn_detail);
     gap_reason = kReason_Damaged;
+    newest_only = true;
   }
 
   std::string damage;
@@ -459,6 +463,7 @@ absl::Status Spool::Init() {
     if (damage.empty()) damage = std::string(st.message());
     NV_RETURN_IF_ERROR(Recreate(damage));
     gap_reason = kReason_Damaged;
+    newest_only = false;
   } else if (!existed && ceiling_ > 0) {
     spdlog::warn("event=spool_missing path={} seq_ceiling={}", path, ceiling_);
     gap_reason = kReason_Missing;
@@ -472,10 +477,12 @@ absl::Status Spool::Init() {
     // Numbers up to the ceiling may have been handed out and lost: restart
     // above them, and say which ones may be missing.
     uint64_t floor = std::max(state_.next_seq, ceiling_);
-    uint64_t first = state_.acked_through + 1;
+    uint64_t first =
+        newest_only ? state_.next_seq : state_.acked_through + 1;
     if (floor > first) {
       uint64_t span = floor - first;
-      uint64_t count = span > state_.rows ? span - state_.rows : 0;
+      uint64_t count =
+          newest_only ? span : (span > state_.rows ? span - state_.rows : 0);
       absl::Time now = clock_.Now();
       v1::Gap gap;
       gap.set_first_seq(first);
