@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -151,8 +152,33 @@ int main(int argc, char** argv) {
     printf("read_and_ack results=%llu results_per_s=%.0f\n",
            static_cast<unsigned long long>(read), Rate(read, absl::Now() - t0));
   }
+  {
+    // Past the cap every batch also drops the oldest and grows the gap.
+    std::string path = dir + "/capped.db";
+    auto opened = Spool::Open(Spool::Options{path, 8ull << 20},
+                              netvigil::RealClock());
+    if (!opened.ok()) return 1;
+    Spool& spool = **opened;
+    int n = 0;
+    while (spool.dropped_total() == 0 && n < 1'000'000) {
+      std::vector<v1::Result> batch;
+      for (int k = 0; k < batch_size; ++k) batch.push_back(Realistic(n++));
+      if (!spool.AppendBatch(std::move(batch)).ok()) return 1;
+    }
+    absl::Time t0 = absl::Now();
+    const int at_cap = std::min(batched, 20000) / batch_size * batch_size;
+    for (int i = 0; i < at_cap; i += batch_size) {
+      std::vector<v1::Result> batch;
+      for (int k = 0; k < batch_size; ++k) batch.push_back(Realistic(n++));
+      if (!spool.AppendBatch(std::move(batch)).ok()) return 1;
+    }
+    printf("append_batch_over_8MiB_cap batch=%d results=%d results_per_s=%.0f "
+           "dropped_total=%llu\n",
+           batch_size, at_cap, Rate(at_cap, absl::Now() - t0),
+           static_cast<unsigned long long>(spool.dropped_total()));
+  }
   printf("disk_fsync_2k_writes_per_s=%.0f (after)\n", FsyncRate(dir, 1000));
-  for (const char* name : {"single.db", "threads.db", "batch.db"}) {
+  for (const char* name : {"single.db", "threads.db", "batch.db", "capped.db"}) {
     std::string path = absl::StrCat(dir, "/", name);
     for (const char* suffix : {"", "-wal", ".seq"}) unlink((path + suffix).c_str());
   }
