@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
+#include <thread>
 #include <string>
 
 #include "agent/spool.h"
@@ -112,7 +114,22 @@ TEST(SpoolDiskFullTest, FailsClearlyCountsAndRecoversWhenSpaceReturns) {
   const absl::Time last_lost = clock.Now();
   EXPECT_THAT(spool.AppendBatch({MakeResult(6001), MakeResult(6002), MakeResult(6003)}),
               StatusIs(absl::StatusCode::kResourceExhausted));
-  const uint64_t lost = 1 + 5 + 3;
+  // Concurrent callers sharing a failed group commit are each told and counted.
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 5; ++i) {
+        if (absl::IsResourceExhausted(
+                spool.Append(MakeResult(6100 + t * 10 + i)).status())) {
+          ++failed;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failed.load(), 20);
+  const uint64_t lost = 1 + 5 + 3 + 20;
   EXPECT_EQ(spool.dropped_total(), lost);
 
   // The spool stays up: what it kept can be read, and acks still work.
