@@ -1,7 +1,17 @@
 #include "agent/probe_commands.h"
 
+#include "agent/probes/files_command.h"
+#include "agent/probes/path_command.h"
+#include "agent/probes/sockets_command.h"
+#include "agent/probes/speed_command.h"
+
 namespace netvigil::agent {
 
-void RegisterProbeCommands(CLI::App& probe) {}
+void RegisterProbeCommands(CLI::App& probe) {
+  RegisterPathProbeCommand(probe);
+  RegisterSocketsProbeCommand(probe);
+  RegisterFilesProbeCommand(probe);
+  RegisterSpeedProbeCommand(probe);
+}
 
 }  // namespace netvigil::agent

@@ -16,6 +16,13 @@ struct ProbeRegistryOptions {
   bool iperf_server = true;  // supervise `iperf3 -s` for peers
 };
 
+// The narrow command surface: probe-now for the plan's enabled probes (a
+// path target must be one of the plan's), speed tests to a peer or a
+// configured external target within the plan's duration and bitrate caps.
+// OK, or why the command is refused.
+absl::Status CheckCommand(const v1::Command& command,
+                          const v1::ProbePlan& plan);
+
 // Registers what can run here; returns resources that must outlive `runner`
 // (sockets, the iperf3 server child), or an error naming what cannot start.
 absl::StatusOr<std::shared_ptr<void>> RegisterProbes(

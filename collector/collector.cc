@@ -36,8 +36,31 @@ absl::Status Collector::Start() {
                                                   RealClock(), sessions_);
   QueryServiceOptions query_options;
   query_options.heartbeat_timeout = config_.heartbeat_timeout;
-  query_service_ = std::make_unique<QueryService>(query_options, store_,
-                                                  RealClock(), sessions_);
+  query_service_ = std::make_unique<QueryService>(
+      query_options, store_, RealClock(), sessions_, broker_);
+  if (config_.plan.speed().enabled()) {
+    SpeedSchedulerOptions speed;
+    speed.period = config_.speed_period;
+    speed.test_duration = config_.speed_test_duration;
+    speed.max_concurrent = config_.max_concurrent_speed_tests;
+    speed.port = config_.speed_port;
+    speed.bitrate_bps = config_.plan.speed().max_bitrate_bps();
+    speed.external_targets.assign(
+        config_.plan.speed().external_targets().begin(),
+        config_.plan.speed().external_targets().end());
+    speed_loop_ = std::make_unique<SpeedLoop>(speed, store_, broker_,
+                                              RealClock(),
+                                              config_.heartbeat_timeout);
+    query_service_->SetNoticeSource([this] { return speed_loop_->notices(); });
+  }
+  agent_service_->AddResultObserver(
+      [this](const std::string& agent, const v1::Result& r) {
+        broker_.OnResult(agent, r);
+      });
+  agent_service_->AddCommandStatusObserver(
+      [this](const std::string& agent, const v1::CommandStatus& s) {
+        broker_.OnCommandStatus(agent, s);
+      });
 
   if (!insecure_) {
     return absl::FailedPreconditionError(
@@ -94,6 +117,7 @@ absl::Status Collector::Start() {
   spdlog::info("collector_listening agents={} query=unix:{}",
                config_.agent_listen, config_.query_socket);
   migrator_ = std::thread([this] { MigrateLoop(); });
+  if (speed_loop_) speed_loop_->Start();
   return absl::OkStatus();
 }
 
@@ -128,6 +152,7 @@ void Collector::Shutdown() {
   if (agent_server_) agent_server_->Shutdown(deadline);
   if (query_server_) query_server_->Shutdown(deadline);
   if (migrator_.joinable()) migrator_.join();
+  if (speed_loop_) speed_loop_->Stop();
   agent_server_.reset();
   query_server_.reset();
 }

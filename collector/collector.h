@@ -10,8 +10,10 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/notification.h"
 #include "collector/ingest/agent_service.h"
+#include "collector/ingest/command_broker.h"
 #include "collector/ingest/session_registry.h"
 #include "collector/query/query_service.h"
+#include "collector/speed_loop.h"
 #include "collector/store/pg_store.h"
 #include "common/collector_config.h"
 #include "grpcpp/server.h"
@@ -35,8 +37,10 @@ class Collector {
   const bool insecure_;
   PgStore store_;
   SessionRegistry sessions_;
+  CommandBroker broker_{sessions_, RealClock()};
   std::unique_ptr<AgentService> agent_service_;
   std::unique_ptr<QueryService> query_service_;
+  std::unique_ptr<SpeedLoop> speed_loop_;
   std::unique_ptr<grpc::Server> agent_server_;
   std::unique_ptr<grpc::Server> query_server_;
   absl::Notification stop_;

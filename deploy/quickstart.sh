@@ -64,7 +64,7 @@ esac
 
 if [ -f "$STATE/collector.pid" ] && kill -0 "$(cat "$STATE/collector.pid")" 2>/dev/null; then
   log "already running; showing it again (deploy/quickstart.sh --stop to end it)"
-  $CLI agents
+  $CLI overview
   exit 0
 fi
 
@@ -116,7 +116,7 @@ probes:
   files:
     every: 30s
   speed:
-    period: 2m
+    period: 90s
     duration: 2s
 analysis:
   learning_period: 0s
@@ -150,8 +150,20 @@ if [ "${online:-0}" -lt $HOSTS ]; then
   exit 1
 fi
 
+# The first path runs come within seconds; the speed mesh (every ordered
+# pair, one test at a time, spread over the 90 s period) within about 80 s.
+pairs=$((HOSTS * (HOSTS - 1)))
+log "waiting for the first path results and the speed mesh ($pairs pairs, up to 2 min)"
+for _ in $(seq 240); do
+  json=$($CLI overview --json 2>/dev/null || true)
+  paths=$(echo "$json" | grep -c '"hopCount"' || true)
+  cells=$(echo "$json" | grep -c '"client"' || true)
+  [ "$paths" -ge $((HOSTS * 2)) ] && [ "$cells" -ge "$pairs" ] && break
+  sleep 0.5
+done
+
 echo
-$CLI agents
+$CLI overview
 echo
 log "running; the CLI is: $CLI <command>"
 log "stop everything with: deploy/quickstart.sh --stop"

@@ -33,6 +33,88 @@ int main(int argc, char** argv) {
     rc = RunAgents(options, json);
   });
 
+  auto* overview = app.add_subcommand(
+      "overview", "every host, its latest path results, the speed matrix, "
+                  "open alerts");
+  overview->add_flag("--json", json, "print the proto3 JSON mapping");
+  overview->callback([&] {
+    options.timeout = absl::Seconds(timeout_s);
+    rc = RunOverview(options, json);
+  });
+
+  std::string host, target, since, server, kind;
+  auto* path = app.add_subcommand(
+      "path", "mtr-style per-hop report of HOST's latest run to TARGET");
+  path->add_option("host", host, "agent name")->required();
+  path->add_option("target", target, "path target name")->required();
+  path->add_option("--since", since,
+                   "also list the runs of this long back (30m, 6h, 168h)");
+  path->add_flag("--json", json, "print the proto3 JSON mapping");
+  path->callback([&] {
+    options.timeout = absl::Seconds(timeout_s);
+    rc = RunPath(options, json, host, target, since);
+  });
+
+  bool changes = false;
+  auto* sockets = app.add_subcommand(
+      "sockets", "HOST's listeners and connections, keyed as history");
+  sockets->add_option("host", host, "agent name")->required();
+  sockets->add_flag("--changes", changes, "what appeared and went instead");
+  sockets->add_option("--since", since, "with --changes: how far back (24h)");
+  sockets->add_flag("--json", json, "print the proto3 JSON mapping");
+  sockets->callback([&] {
+    options.timeout = absl::Seconds(timeout_s);
+    rc = RunSockets(options, json, host, changes, since);
+  });
+
+  auto* files = app.add_subcommand(
+      "files", "processes holding files in HOST's watched folders");
+  files->add_option("host", host, "agent name")->required();
+  files->add_option("--since", since, "also what was seen this far back (24h)");
+  files->add_flag("--json", json, "print the proto3 JSON mapping");
+  files->callback([&] {
+    options.timeout = absl::Seconds(timeout_s);
+    rc = RunFiles(options, json, host, since);
+  });
+
+  auto* speed = app.add_subcommand("speed", "speed tests between hosts");
+  speed->require_subcommand(1);
+  auto* matrix = speed->add_subcommand("matrix", "latest result of every pair");
+  matrix->add_flag("--json", json, "print the proto3 JSON mapping");
+  matrix->callback([&] {
+    options.timeout = absl::Seconds(timeout_s);
+    rc = RunSpeedMatrix(options, json);
+  });
+  auto* history = speed->add_subcommand(
+      "history", "results of CLIENT to SERVER (a peer or external target)");
+  history->add_option("client", host, "agent that ran the client")->required();
+  history->add_option("server", server, "peer agent or external target")
+      ->required();
+  history->add_option("--since", since, "how far back (default 720h)");
+  history->add_flag("--json", json, "print the proto3 JSON mapping");
+  history->callback([&] {
+    options.timeout = absl::Seconds(timeout_s);
+    rc = RunSpeedHistory(options, json, host, server, since);
+  });
+
+  double deadline_s = 60;
+  auto* probe = app.add_subcommand(
+      "probe", "run a probe on HOST now and print its result");
+  probe->add_option("host", host, "agent name")->required();
+  probe->add_option("kind", kind, "path, sockets, files or speed")
+      ->required()
+      ->check(CLI::IsMember({"path", "sockets", "files", "speed"}));
+  probe->add_option("target", target,
+                    "path: a plan target (default all); speed: a peer agent");
+  probe->add_option("--deadline", deadline_s, "seconds to wait for the result")
+      ->check(CLI::Range(1.0, 600.0))
+      ->capture_default_str();
+  probe->add_flag("--json", json, "print the proto3 JSON mapping");
+  probe->callback([&] {
+    options.timeout = absl::Seconds(timeout_s);
+    rc = RunProbe(options, json, host, kind, target, deadline_s);
+  });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -17,7 +17,37 @@ std::string RenderAgents(const v1::ListAgentsResponse& resp, absl::Time now);
 // proto3 JSON mapping, pretty-printed, newline-terminated.
 std::string ToJson(const google::protobuf::Message& msg);
 
+std::string RenderOverview(const v1::OverviewResponse& resp, absl::Time now);
+std::string RenderSpeedMatrix(const v1::SpeedMatrixResponse& resp,
+                              absl::Time now);
+std::string RenderSocketFacts(const v1::CurrentSocketsResponse& resp,
+                              absl::Time now);
+std::string RenderSocketChanges(const v1::SocketChangesResponse& resp,
+                                absl::Time now);
+std::string RenderFileAccess(const v1::FileAccessResponse& resp,
+                             absl::Time now);
+std::string RenderSpeedHistory(const v1::SpeedHistoryResponse& resp,
+                               absl::Time now);
+std::string RenderPathHistory(const v1::PathHistoryResponse& resp,
+                              absl::Time now);
+
 int RunAgents(const ClientOptions& options, bool json);
+int RunOverview(const ClientOptions& options, bool json);
+// `since` is a duration back from now ("1h", "30m"); empty: the default.
+int RunPath(const ClientOptions& options, bool json, const std::string& host,
+            const std::string& target, const std::string& since);
+int RunSockets(const ClientOptions& options, bool json,
+               const std::string& host, bool changes,
+               const std::string& since);
+int RunFiles(const ClientOptions& options, bool json, const std::string& host,
+             const std::string& since);
+int RunSpeedMatrix(const ClientOptions& options, bool json);
+int RunSpeedHistory(const ClientOptions& options, bool json,
+                    const std::string& client, const std::string& server,
+                    const std::string& since);
+int RunProbe(const ClientOptions& options, bool json, const std::string& host,
+             const std::string& kind, const std::string& target,
+             double deadline_s);
 
 }  // namespace netvigil::cli
 

@@ -173,11 +173,13 @@ grpc::Status AgentService::Stream(
         v1::CollectorMessage ack;
         ack.mutable_ack()->set_acked_through_seq(*through);
         session->Send(ack);
-        if (observer_) observer_(*name, r);
+        for (auto& observe : observers_) observe(*name, r);
         break;
       }
       case v1::AgentMessage::kCommandStatus:
-        if (status_observer_) status_observer_(*name, msg.command_status());
+        for (auto& observe : status_observers_) {
+          observe(*name, msg.command_status());
+        }
         break;
       case v1::AgentMessage::kHello:
         result = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,

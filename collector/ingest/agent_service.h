@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "collector/ingest/session_registry.h"
@@ -41,16 +42,17 @@ class AgentService final : public v1::Agent::Service {
       grpc::ServerReaderWriter<v1::CollectorMessage, v1::AgentMessage>* stream)
       override;
 
-  // Called for every committed result (analysis, command replies).
-  void SetResultObserver(
+  // Called for every committed result (analysis, command replies), on the
+  // stream's thread. Add observers before the server starts.
+  void AddResultObserver(
       std::function<void(const std::string& agent, const v1::Result&)> fn) {
-    observer_ = std::move(fn);
+    observers_.push_back(std::move(fn));
   }
   // Called for every command status an agent sends.
-  void SetCommandStatusObserver(
+  void AddCommandStatusObserver(
       std::function<void(const std::string& agent, const v1::CommandStatus&)>
           fn) {
-    status_observer_ = std::move(fn);
+    status_observers_.push_back(std::move(fn));
   }
 
  private:
@@ -64,9 +66,11 @@ class AgentService final : public v1::Agent::Service {
   Store& store_;
   Clock& clock_;
   SessionRegistry& sessions_;
-  std::function<void(const std::string&, const v1::Result&)> observer_;
-  std::function<void(const std::string&, const v1::CommandStatus&)>
-      status_observer_;
+  std::vector<std::function<void(const std::string&, const v1::Result&)>>
+      observers_;
+  std::vector<
+      std::function<void(const std::string&, const v1::CommandStatus&)>>
+      status_observers_;
   std::atomic<uint64_t> next_session_{1};
   absl::Notification stop_;
   std::thread reaper_;

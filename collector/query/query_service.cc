@@ -1,10 +1,13 @@
 #include "collector/query/query_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
 
 namespace netvigil::collector {
 namespace {
+
+using google::protobuf::util::TimeUtil;
 
 // UNAVAILABLE from the store means the database is down: say so plainly.
 grpc::Status StoreError(const absl::Status& s) {
@@ -17,11 +20,76 @@ grpc::Status StoreError(const absl::Status& s) {
                       std::string(s.message()));
 }
 
+grpc::Status Invalid(const std::string& why) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, why);
+}
+
+constexpr uint32_t kDefaultLimit = 1000;
+constexpr uint32_t kMaxLimit = 100000;
+// Earliest time a request may name: nothing was stored before netvigil.
+const absl::Time kEpoch = absl::FromUnixSeconds(946684800);  // 2000-01-01
+
+// Resolves a [since, until) request range: unset until = now, unset since =
+// now - `default_span`. Reversed, pre-2000 or far-future ranges are refused.
+grpc::Status Range(const google::protobuf::Timestamp& since,
+                   const google::protobuf::Timestamp& until, absl::Time now,
+                   absl::Duration default_span, int64_t* since_us,
+                   int64_t* until_us) {
+  const bool has_until = until.seconds() != 0 || until.nanos() != 0;
+  const bool has_since = since.seconds() != 0 || since.nanos() != 0;
+  for (const auto* t : {&since, &until}) {
+    if (t->nanos() < 0 || t->nanos() > 999'999'999) {
+      return Invalid("timestamp nanos out of range");
+    }
+  }
+  const absl::Time u =
+      has_until ? absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(until))
+                : now + absl::Seconds(1);
+  const absl::Time s =
+      has_since ? absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(since))
+                : u - default_span;
+  if (has_since && s < kEpoch) {
+    return Invalid(absl::StrCat("since ", absl::FormatTime(s),
+                                " is before 2000: not a time netvigil has"));
+  }
+  if (has_until && u > now + absl::Hours(24)) {
+    return Invalid(absl::StrCat("until ", absl::FormatTime(u),
+                                " is more than a day in the future"));
+  }
+  if (s >= u) {
+    return Invalid(absl::StrCat("since (", absl::FormatTime(s),
+                                ") is not before until (", absl::FormatTime(u),
+                                ")"));
+  }
+  *since_us = absl::ToUnixMicros(s);
+  *until_us = absl::ToUnixMicros(u);
+  return grpc::Status::OK;
+}
+
+grpc::Status Limit(uint32_t requested, uint32_t* limit) {
+  if (requested > kMaxLimit) {
+    return Invalid(absl::StrCat("limit ", requested, " is above ", kMaxLimit));
+  }
+  *limit = requested == 0 ? kDefaultLimit : requested;
+  return grpc::Status::OK;
+}
+
+grpc::Status RequireHost(const std::string& host) {
+  if (host.empty()) return Invalid("host is required");
+  if (host.size() > 64) return Invalid("host name longer than 64 bytes");
+  return grpc::Status::OK;
+}
+
 }  // namespace
 
 QueryService::QueryService(QueryServiceOptions options, Store& store,
-                           Clock& clock, SessionRegistry& sessions)
-    : options_(options), store_(store), clock_(clock), sessions_(sessions) {}
+                           Clock& clock, SessionRegistry& sessions,
+                           CommandBroker& broker)
+    : options_(options),
+      store_(store),
+      clock_(clock),
+      sessions_(sessions),
+      broker_(broker) {}
 
 grpc::Status QueryService::ListAgents(grpc::ServerContext* ctx,
                                       const v1::ListAgentsRequest* req,
@@ -29,6 +97,169 @@ grpc::Status QueryService::ListAgents(grpc::ServerContext* ctx,
   auto agents = store_.ListAgents(options_.heartbeat_timeout);
   if (!agents.ok()) return StoreError(agents.status());
   for (auto& a : *agents) *resp->add_agents() = std::move(a);
+  return grpc::Status::OK;
+}
+
+grpc::Status QueryService::Overview(grpc::ServerContext* ctx,
+                                    const v1::OverviewRequest* req,
+                                    v1::OverviewResponse* resp) {
+  *resp->mutable_generated_at() =
+      TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(clock_.Now()));
+  auto agents = store_.ListAgents(options_.heartbeat_timeout);
+  if (!agents.ok()) return StoreError(agents.status());
+  for (auto& a : *agents) {
+    v1::HostOverview* h = resp->add_hosts();
+    auto paths = store_.LatestPaths(a.name());
+    if (!paths.ok()) return StoreError(paths.status());
+    for (auto& p : *paths) *h->add_paths() = std::move(p);
+    *h->mutable_agent() = std::move(a);
+  }
+  auto matrix = store_.SpeedMatrix();
+  if (!matrix.ok()) return StoreError(matrix.status());
+  *resp->mutable_speed() = std::move(*matrix);
+  if (notices_) {
+    for (auto& n : notices_()) {
+      resp->add_notices(n);
+      resp->mutable_speed()->add_notices(n);
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status QueryService::PathHistory(grpc::ServerContext* ctx,
+                                       const v1::PathHistoryRequest* req,
+                                       v1::PathHistoryResponse* resp) {
+  if (auto s = RequireHost(req->host()); !s.ok()) return s;
+  if (req->target().empty()) return Invalid("target is required");
+  int64_t since, until;
+  uint32_t limit;
+  if (auto s = Range(req->since(), req->until(), clock_.Now(), absl::Hours(24),
+                     &since, &until);
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = Limit(req->limit(), &limit); !s.ok()) return s;
+  auto runs = store_.PathHistory(req->host(), req->target(), since, until, limit);
+  if (!runs.ok()) return StoreError(runs.status());
+  for (auto& r : *runs) *resp->add_runs() = std::move(r);
+  return grpc::Status::OK;
+}
+
+grpc::Status QueryService::CurrentSockets(grpc::ServerContext* ctx,
+                                          const v1::CurrentSocketsRequest* req,
+                                          v1::CurrentSocketsResponse* resp) {
+  if (auto s = RequireHost(req->host()); !s.ok()) return s;
+  auto r = store_.CurrentSockets(req->host());
+  if (!r.ok()) return StoreError(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status QueryService::SocketChanges(grpc::ServerContext* ctx,
+                                         const v1::SocketChangesRequest* req,
+                                         v1::SocketChangesResponse* resp) {
+  if (auto s = RequireHost(req->host()); !s.ok()) return s;
+  int64_t since, until;
+  if (auto s = Range(req->since(), {}, clock_.Now(), absl::Hours(24), &since,
+                     &until);
+      !s.ok()) {
+    return s;
+  }
+  auto r = store_.SocketChanges(req->host(), since);
+  if (!r.ok()) return StoreError(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status QueryService::FileAccess(grpc::ServerContext* ctx,
+                                      const v1::FileAccessRequest* req,
+                                      v1::FileAccessResponse* resp) {
+  if (auto s = RequireHost(req->host()); !s.ok()) return s;
+  int64_t since, until;
+  if (auto s = Range(req->since(), {}, clock_.Now(), absl::Hours(24), &since,
+                     &until);
+      !s.ok()) {
+    return s;
+  }
+  auto r = store_.FileAccess(req->host(), since);
+  if (!r.ok()) return StoreError(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status QueryService::SpeedMatrix(grpc::ServerContext* ctx,
+                                       const v1::SpeedMatrixRequest* req,
+                                       v1::SpeedMatrixResponse* resp) {
+  auto r = store_.SpeedMatrix();
+  if (!r.ok()) return StoreError(r.status());
+  *resp = std::move(*r);
+  if (notices_) {
+    for (auto& n : notices_()) resp->add_notices(n);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status QueryService::SpeedHistory(grpc::ServerContext* ctx,
+                                        const v1::SpeedHistoryRequest* req,
+                                        v1::SpeedHistoryResponse* resp) {
+  if (auto s = RequireHost(req->client()); !s.ok()) return s;
+  if (req->server().empty()) return Invalid("server is required");
+  int64_t since, until;
+  uint32_t limit;
+  if (auto s = Range(req->since(), req->until(), clock_.Now(),
+                     absl::Hours(24 * 30), &since, &until);
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = Limit(req->limit(), &limit); !s.ok()) return s;
+  auto r = store_.SpeedHistory(req->client(), req->server(), since, until,
+                               limit);
+  if (!r.ok()) return StoreError(r.status());
+  for (auto& x : *r) *resp->add_results() = std::move(x);
+  return grpc::Status::OK;
+}
+
+grpc::Status QueryService::ProbeNow(grpc::ServerContext* ctx,
+                                    const v1::ProbeNowRequest* req,
+                                    v1::ProbeNowResponse* resp) {
+  if (auto s = RequireHost(req->host()); !s.ok()) return s;
+  absl::Duration deadline = absl::Seconds(60);
+  if (req->has_deadline()) {
+    deadline = absl::Nanoseconds(TimeUtil::DurationToNanoseconds(req->deadline()));
+    if (deadline <= absl::ZeroDuration() || deadline > absl::Minutes(10)) {
+      return Invalid("deadline must be between 0 and 10 minutes");
+    }
+  }
+  v1::Command command;
+  switch (req->probe()) {
+    case v1::PROBE_KIND_PATH:
+    case v1::PROBE_KIND_SOCKETS:
+    case v1::PROBE_KIND_FILES:
+      command.mutable_probe_now()->set_kind(req->probe());
+      command.mutable_probe_now()->set_target(req->target());
+      break;
+    case v1::PROBE_KIND_SPEED: {
+      if (req->target().empty()) {
+        return Invalid("a speed test needs a target: a peer agent's name");
+      }
+      auto* t = command.mutable_speed_test();
+      t->set_peer_agent(req->target());
+      break;
+    }
+    default:
+      return Invalid("probe must be path, sockets, files or speed");
+  }
+  auto agents = store_.ListAgents(options_.heartbeat_timeout);
+  if (!agents.ok()) return StoreError(agents.status());
+  bool known = false;
+  for (const auto& a : *agents) known = known || a.name() == req->host();
+  if (!known) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("unknown host '", req->host(), "'"));
+  }
+  auto result = broker_.Run(req->host(), command, deadline);
+  if (!result.ok()) return StoreError(result.status());
+  *resp->mutable_result() = std::move(*result);
   return grpc::Status::OK;
 }
 

@@ -4,6 +4,9 @@
 #ifndef NETVIGIL_COLLECTOR_QUERY_QUERY_SERVICE_H_
 #define NETVIGIL_COLLECTOR_QUERY_QUERY_SERVICE_H_
 
+#include <functional>
+
+#include "collector/ingest/command_broker.h"
 #include "collector/ingest/session_registry.h"
 #include "collector/store/store.h"
 #include "common/clock.h"
@@ -19,17 +22,49 @@ class QueryService final : public v1::Query::Service {
  public:
   // Nothing is owned; everything must outlive the service.
   QueryService(QueryServiceOptions options, Store& store, Clock& clock,
-               SessionRegistry& sessions);
+               SessionRegistry& sessions, CommandBroker& broker);
+
+  // Extra notices for Overview and SpeedMatrix (e.g. a speed mesh that does
+  // not fit its period). Set before the server starts.
+  void SetNoticeSource(std::function<std::vector<std::string>()> fn) {
+    notices_ = std::move(fn);
+  }
 
   grpc::Status ListAgents(grpc::ServerContext* ctx,
                           const v1::ListAgentsRequest* req,
                           v1::ListAgentsResponse* resp) override;
+  grpc::Status Overview(grpc::ServerContext* ctx,
+                        const v1::OverviewRequest* req,
+                        v1::OverviewResponse* resp) override;
+  grpc::Status PathHistory(grpc::ServerContext* ctx,
+                           const v1::PathHistoryRequest* req,
+                           v1::PathHistoryResponse* resp) override;
+  grpc::Status CurrentSockets(grpc::ServerContext* ctx,
+                              const v1::CurrentSocketsRequest* req,
+                              v1::CurrentSocketsResponse* resp) override;
+  grpc::Status SocketChanges(grpc::ServerContext* ctx,
+                             const v1::SocketChangesRequest* req,
+                             v1::SocketChangesResponse* resp) override;
+  grpc::Status FileAccess(grpc::ServerContext* ctx,
+                          const v1::FileAccessRequest* req,
+                          v1::FileAccessResponse* resp) override;
+  grpc::Status SpeedMatrix(grpc::ServerContext* ctx,
+                           const v1::SpeedMatrixRequest* req,
+                           v1::SpeedMatrixResponse* resp) override;
+  grpc::Status SpeedHistory(grpc::ServerContext* ctx,
+                            const v1::SpeedHistoryRequest* req,
+                            v1::SpeedHistoryResponse* resp) override;
+  grpc::Status ProbeNow(grpc::ServerContext* ctx,
+                        const v1::ProbeNowRequest* req,
+                        v1::ProbeNowResponse* resp) override;
 
  private:
   const QueryServiceOptions options_;
   Store& store_;
   Clock& clock_;
   SessionRegistry& sessions_;
+  CommandBroker& broker_;
+  std::function<std::vector<std::string>()> notices_;
 };
 
 }  // namespace netvigil::collector

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "collector/store/history_writer.h"
 #include "collector/store/migrations.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
@@ -23,19 +24,8 @@ google::protobuf::Timestamp TimestampFromMicros(int64_t us) {
   return TimeUtil::MicrosecondsToTimestamp(us);
 }
 
-// A PostgreSQL array literal of plain strings.
 std::string TextArray(const google::protobuf::RepeatedPtrField<std::string>& v) {
-  std::string out = "{";
-  for (int i = 0; i < v.size(); ++i) {
-    if (i) out += ",";
-    out += "\"";
-    for (char c : v[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += "\"";
-  }
-  return out + "}";
+  return PgTextArray(std::vector<std::string>(v.begin(), v.end()));
 }
 
 const char* KindOf(const v1::Result& r) {
@@ -308,13 +298,15 @@ absl::StatusOr<uint64_t> PgStore::StoreResults(
     for (const v1::Result& r : results) {
       std::string bytes;
       r.SerializeToString(&bytes);
-      tx.exec_params(
+      pqxx::result inserted = tx.exec_params(
           "INSERT INTO results (agent_id, seq, kind, produced_at, command_id,"
           "  payload) VALUES ($1, $2, $3, to_timestamp($4 / 1e6), $5, $6)"
-          " ON CONFLICT (agent_id, seq) DO NOTHING",
+          " ON CONFLICT (agent_id, seq) DO NOTHING RETURNING seq",
           agent_id, static_cast<int64_t>(r.seq()), KindOf(r),
           TimeUtil::TimestampToMicroseconds(r.produced_at()), r.command_id(),
           pqxx::binarystring(bytes));
+      // A resend of a committed result changes nothing (nothing twice).
+      if (!inserted.empty()) WriteHistory(tx, agent_id, r);
       max_seq = std::max<uint64_t>(max_seq, r.seq());
     }
     tx.exec_params("UPDATE agents SET acked_through_seq = $2 WHERE id = $1",
@@ -324,6 +316,43 @@ absl::StatusOr<uint64_t> PgStore::StoreResults(
   });
   if (!s.ok()) return s;
   return acked;
+}
+
+absl::Status PgStore::StoreCollectorSpeedResult(const v1::SpeedResult& result) {
+  if (!ready_.load()) return NotReady();
+  return WithConnection([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    pqxx::result id = tx.exec_params("SELECT id FROM agents WHERE name = $1",
+                                     result.client());
+    if (id.empty()) return;  // An agent never seen has no history to add to.
+    const int64_t agent_id = id[0][0].as<int64_t>();
+    const int64_t seq =
+        -tx.exec1("SELECT nextval('collector_result_seq')")[0].as<int64_t>();
+    v1::Result r;
+    r.set_seq(0);
+    if (result.has_finished_at()) {
+      *r.mutable_produced_at() = result.finished_at();
+    } else if (result.has_started_at()) {
+      *r.mutable_produced_at() = result.started_at();
+    } else {
+      *r.mutable_produced_at() =
+          TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
+    }
+    *r.mutable_speed() = result;
+    std::string bytes;
+    r.SerializeToString(&bytes);
+    tx.exec_params(
+        "INSERT INTO results (agent_id, seq, kind, produced_at, payload)"
+        " VALUES ($1, $2, 'speed', to_timestamp($3 / 1e6), $4)",
+        agent_id, seq, TimeUtil::TimestampToMicroseconds(r.produced_at()),
+        pqxx::binarystring(bytes));
+    WriteHistory(tx, agent_id, [&] {
+      v1::Result w = r;
+      w.set_seq(static_cast<uint64_t>(seq));  // negative, as stored
+      return w;
+    }());
+    tx.commit();
+  });
 }
 
 }  // namespace netvigil::collector

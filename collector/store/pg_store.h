@@ -49,6 +49,24 @@ class PgStore final : public Store {
       const std::string& agent,
       const std::vector<v1::Result>& results) override;
 
+  absl::Status StoreCollectorSpeedResult(
+      const v1::SpeedResult& result) override;
+  absl::StatusOr<std::vector<v1::PathSummary>> LatestPaths(
+      const std::string& agent) override;
+  absl::StatusOr<std::vector<v1::StoredPathRun>> PathHistory(
+      const std::string& agent, const std::string& target, int64_t since_us,
+      int64_t until_us, uint32_t limit) override;
+  absl::StatusOr<v1::CurrentSocketsResponse> CurrentSockets(
+      const std::string& agent) override;
+  absl::StatusOr<v1::SocketChangesResponse> SocketChanges(
+      const std::string& agent, int64_t since_us) override;
+  absl::StatusOr<v1::FileAccessResponse> FileAccess(const std::string& agent,
+                                                    int64_t since_us) override;
+  absl::StatusOr<v1::SpeedMatrixResponse> SpeedMatrix() override;
+  absl::StatusOr<std::vector<v1::SpeedResult>> SpeedHistory(
+      const std::string& client, const std::string& server, int64_t since_us,
+      int64_t until_us, uint32_t limit) override;
+
   // Runs `fn` with a pooled connection, turning libpqxx exceptions into a
   // Status (UNAVAILABLE for a broken connection). For store code only.
   absl::Status WithConnection(const std::function<void(pqxx::connection&)>& fn);

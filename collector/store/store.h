@@ -46,6 +46,35 @@ class Store {
   // the agent's acked-through sequence number after the commit.
   virtual absl::StatusOr<uint64_t> StoreResults(
       const std::string& agent, const std::vector<v1::Result>& results) = 0;
+
+  // A speed result the collector made itself (skipped, never answered),
+  // stored under its client agent with a negative sequence number.
+  virtual absl::Status StoreCollectorSpeedResult(
+      const v1::SpeedResult& result) = 0;
+
+  // --- history queries. Times are Unix microseconds; an unknown agent is
+  // NOT_FOUND naming it.
+
+  // The latest run per target of one agent.
+  virtual absl::StatusOr<std::vector<v1::PathSummary>> LatestPaths(
+      const std::string& agent) = 0;
+  // Runs of one target in [since, until), oldest first, at most `limit`
+  // (the newest ones); an unknown target is NOT_FOUND.
+  virtual absl::StatusOr<std::vector<v1::StoredPathRun>> PathHistory(
+      const std::string& agent, const std::string& target, int64_t since_us,
+      int64_t until_us, uint32_t limit) = 0;
+  virtual absl::StatusOr<v1::CurrentSocketsResponse> CurrentSockets(
+      const std::string& agent) = 0;
+  virtual absl::StatusOr<v1::SocketChangesResponse> SocketChanges(
+      const std::string& agent, int64_t since_us) = 0;
+  // Facts present now or seen since `since_us`.
+  virtual absl::StatusOr<v1::FileAccessResponse> FileAccess(
+      const std::string& agent, int64_t since_us) = 0;
+  // The latest result of every ordered pair of agents.
+  virtual absl::StatusOr<v1::SpeedMatrixResponse> SpeedMatrix() = 0;
+  virtual absl::StatusOr<std::vector<v1::SpeedResult>> SpeedHistory(
+      const std::string& client, const std::string& server, int64_t since_us,
+      int64_t until_us, uint32_t limit) = 0;
 };
 
 }  // namespace netvigil::collector

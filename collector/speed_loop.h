@@ -1,0 +1,50 @@
+// Drives the SpeedScheduler against the live system: tells it which agents
+// are online, sends the tests it returns to the client agents through the
+// CommandBroker, feeds the answers back, and stores what it records itself
+// (skipped tests, tests that never answered). Thread-safe: Start/Stop once.
+#ifndef NETVIGIL_COLLECTOR_SPEED_LOOP_H_
+#define NETVIGIL_COLLECTOR_SPEED_LOOP_H_
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "collector/ingest/command_broker.h"
+#include "collector/scheduler/speed_scheduler.h"
+#include "collector/store/store.h"
+
+namespace netvigil::collector {
+
+class SpeedLoop {
+ public:
+  // Not owned: everything passed by reference.
+  SpeedLoop(SpeedSchedulerOptions options, Store& store, CommandBroker& broker,
+            Clock& clock, absl::Duration heartbeat_timeout);
+  ~SpeedLoop();
+
+  void Start();
+  void Stop();
+  std::vector<std::string> notices() const { return scheduler_.notices(); }
+
+ private:
+  void Loop();
+  void RunTest(ScheduledSpeedTest test);
+  void StoreRecorded();
+
+  const SpeedSchedulerOptions options_;
+  Store& store_;
+  CommandBroker& broker_;
+  Clock& clock_;
+  const absl::Duration heartbeat_timeout_;
+  SpeedScheduler scheduler_;
+  absl::Notification stop_;
+  absl::Mutex mu_;
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  std::thread thread_;
+};
+
+}  // namespace netvigil::collector
+
+#endif  // NETVIGIL_COLLECTOR_SPEED_LOOP_H_

@@ -1,0 +1,301 @@
+// PgStore's history queries (the Query service's reads).
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+#include "collector/store/pg_store.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace netvigil::collector {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+// Thrown inside a WithConnection body for a clean NOT_FOUND.
+struct NotFound {
+  std::string message;
+};
+
+google::protobuf::Timestamp Ts(int64_t us) {
+  return TimeUtil::MicrosecondsToTimestamp(us);
+}
+
+
+std::string Us(const char* column) {
+  return absl::StrCat("(extract(epoch FROM ", column, ") * 1e6)::bigint");
+}
+
+int64_t AgentIdOrThrow(pqxx::transaction_base& tx, const std::string& agent) {
+  pqxx::result r =
+      tx.exec_params("SELECT id FROM agents WHERE name = $1", agent);
+  if (r.empty()) throw NotFound{absl::StrCat("unknown host '", agent, "'")};
+  return r[0][0].as<int64_t>();
+}
+
+template <typename T>
+absl::StatusOr<T> Run(PgStore& store, bool ready,
+                      const std::function<T(pqxx::read_transaction&)>& fn) {
+  T out{};
+  absl::Status not_found;
+  absl::Status s = store.WithConnection([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    try {
+      out = fn(tx);
+    } catch (const NotFound& e) {
+      not_found = absl::NotFoundError(e.message);
+    }
+  });
+  if (!s.ok()) return s;
+  if (!not_found.ok()) return not_found;
+  return out;
+}
+
+v1::SocketFact SocketFactFromRow(const pqxx::row& row) {
+  v1::SocketFact f;
+  f.set_key_kind(row[0].as<std::string>());
+  f.set_proto(static_cast<v1::Transport>(row[1].as<int>()));
+  f.set_local_address(row[2].as<std::string>());
+  f.set_local_port(row[3].as<int64_t>());
+  f.set_remote_address(row[4].as<std::string>());
+  f.set_remote_port(row[5].as<int64_t>());
+  f.set_exe(row[6].as<std::string>());
+  f.set_process_name(row[7].as<std::string>());
+  *f.mutable_first_seen() = Ts(row[8].as<int64_t>());
+  *f.mutable_last_seen() = Ts(row[9].as<int64_t>());
+  f.set_present(row[10].as<bool>());
+  return f;
+}
+
+}  // namespace
+
+#define NV_REQUIRE_READY() \
+  if (!ready()) return NotReady()
+
+absl::StatusOr<std::vector<v1::PathSummary>> PgStore::LatestPaths(
+    const std::string& agent) {
+  NV_REQUIRE_READY();
+  return Run<std::vector<v1::PathSummary>>(
+      *this, true, [&](pqxx::read_transaction& tx) {
+        const int64_t id = AgentIdOrThrow(tx, agent);
+        std::vector<v1::PathSummary> out;
+        for (const auto& row : tx.exec_params(
+                 absl::StrCat(
+                     "SELECT DISTINCT ON (target) target, ",
+                     Us("started_at"),
+                     ", destination_reached, loss_percent, avg_ms, hop_count,"
+                     " error FROM path_runs WHERE agent_id = $1"
+                     " ORDER BY target, started_at DESC"),
+                 id)) {
+          v1::PathSummary p;
+          p.set_target(row[0].as<std::string>());
+          *p.mutable_at() = Ts(row[1].as<int64_t>());
+          p.set_destination_reached(row[2].as<bool>());
+          p.set_loss_percent(row[3].as<double>());
+          p.set_avg_ms(row[4].as<double>());
+          p.set_hop_count(row[5].as<int64_t>());
+          p.set_error(row[6].as<std::string>());
+          out.push_back(std::move(p));
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<std::vector<v1::StoredPathRun>> PgStore::PathHistory(
+    const std::string& agent, const std::string& target, int64_t since_us,
+    int64_t until_us, uint32_t limit) {
+  NV_REQUIRE_READY();
+  return Run<std::vector<v1::StoredPathRun>>(
+      *this, true, [&](pqxx::read_transaction& tx) {
+        const int64_t id = AgentIdOrThrow(tx, agent);
+        if (tx.exec_params("SELECT 1 FROM path_runs WHERE agent_id = $1 AND"
+                           " target = $2 LIMIT 1",
+                           id, target)
+                .empty()) {
+          throw NotFound{absl::StrCat("host '", agent,
+                                      "' has no path runs to target '",
+                                      target, "'")};
+        }
+        std::vector<v1::StoredPathRun> out;
+        // The newest `limit` runs in the range, returned oldest first.
+        for (const auto& row : tx.exec_params(
+                 "SELECT seq, payload FROM ("
+                 "  SELECT p.seq, r.payload, p.started_at FROM path_runs p"
+                 "  JOIN results r ON r.agent_id = p.agent_id AND r.seq = p.seq"
+                 "  WHERE p.agent_id = $1 AND p.target = $2"
+                 "   AND p.started_at >= to_timestamp($3 / 1e6)"
+                 "   AND p.started_at < to_timestamp($4 / 1e6)"
+                 "  ORDER BY p.started_at DESC LIMIT $5) x"
+                 " ORDER BY started_at",
+                 id, target, since_us, until_us, static_cast<int64_t>(limit))) {
+          v1::Result r;
+          pqxx::binarystring bytes(row[1]);
+          if (!r.ParseFromArray(bytes.data(), bytes.size())) continue;
+          v1::StoredPathRun s;
+          s.set_agent(agent);
+          s.set_seq(row[0].as<int64_t>());
+          *s.mutable_run() = std::move(*r.mutable_path());
+          out.push_back(std::move(s));
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<v1::CurrentSocketsResponse> PgStore::CurrentSockets(
+    const std::string& agent) {
+  NV_REQUIRE_READY();
+  return Run<v1::CurrentSocketsResponse>(
+      *this, true, [&](pqxx::read_transaction& tx) {
+        const int64_t id = AgentIdOrThrow(tx, agent);
+        v1::CurrentSocketsResponse out;
+        pqxx::result latest = tx.exec_params(
+            "SELECT r.payload, " + Us("s.last_at") +
+                " FROM probe_state s JOIN results r"
+                " ON r.agent_id = s.agent_id AND r.seq = s.last_seq"
+                " WHERE s.agent_id = $1 AND s.kind = 'sockets'",
+            id);
+        int64_t last_at = 0;
+        if (!latest.empty()) {
+          v1::Result r;
+          pqxx::binarystring bytes(latest[0][0]);
+          if (r.ParseFromArray(bytes.data(), bytes.size())) {
+            *out.mutable_taken_at() = r.sockets().taken_at();
+            *out.mutable_sockets() = r.sockets().sockets();
+          }
+          last_at = latest[0][1].as<int64_t>();
+        }
+        for (const auto& row : tx.exec_params(
+                 "SELECT key_kind, proto, local_address, local_port,"
+                 " remote_address, remote_port, exe, process_name, " +
+                     Us("first_seen") + ", " + Us("last_seen") +
+                     ", present FROM socket_facts"
+                     " WHERE agent_id = $1 AND present"
+                     " ORDER BY key_kind, exe, local_port, remote_address",
+                 id)) {
+          v1::SocketFact f = SocketFactFromRow(row);
+          if (last_at != 0) *f.mutable_last_seen() = Ts(last_at);
+          *out.add_facts() = std::move(f);
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<v1::SocketChangesResponse> PgStore::SocketChanges(
+    const std::string& agent, int64_t since_us) {
+  NV_REQUIRE_READY();
+  return Run<v1::SocketChangesResponse>(
+      *this, true, [&](pqxx::read_transaction& tx) {
+        const int64_t id = AgentIdOrThrow(tx, agent);
+        v1::SocketChangesResponse out;
+        for (const auto& row : tx.exec_params(
+                 "SELECT e.key_kind, e.proto, e.local_address, e.local_port,"
+                 " e.remote_address, e.remote_port, e.exe, e.process_name, " +
+                     Us("COALESCE(f.first_seen, e.at)") + ", " +
+                     Us("COALESCE(f.last_seen, e.at)") +
+                     ", COALESCE(f.present, false), " + Us("e.at") +
+                     ", e.change FROM socket_events e LEFT JOIN socket_facts f"
+                     " ON f.agent_id = e.agent_id AND f.key_kind = e.key_kind"
+                     " AND f.proto = e.proto"
+                     " AND f.local_address = e.local_address"
+                     " AND f.local_port = e.local_port"
+                     " AND f.remote_address = e.remote_address"
+                     " AND f.remote_port = e.remote_port AND f.exe = e.exe"
+                     " WHERE e.agent_id = $1 AND e.at >= to_timestamp($2 / 1e6)"
+                     " ORDER BY e.at, e.id",
+                 id, since_us)) {
+          v1::SocketChange* c = out.add_changes();
+          *c->mutable_fact() = SocketFactFromRow(row);
+          *c->mutable_at() = Ts(row[11].as<int64_t>());
+          c->set_change(row[12].as<std::string>());
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<v1::FileAccessResponse> PgStore::FileAccess(
+    const std::string& agent, int64_t since_us) {
+  NV_REQUIRE_READY();
+  return Run<v1::FileAccessResponse>(
+      *this, true, [&](pqxx::read_transaction& tx) {
+        const int64_t id = AgentIdOrThrow(tx, agent);
+        v1::FileAccessResponse out;
+        pqxx::result last = tx.exec_params(
+            "SELECT " + Us("last_at") +
+                " FROM probe_state WHERE agent_id = $1 AND kind = 'files'",
+            id);
+        const int64_t last_at = last.empty() ? 0 : last[0][0].as<int64_t>();
+        for (const auto& row : tx.exec_params(
+                 "SELECT exe, path, kind, uid, deleted, process_name, " +
+                     Us("first_seen") + ", " + Us("last_seen") +
+                     ", present FROM file_facts WHERE agent_id = $1"
+                     " AND (present OR last_seen >= to_timestamp($2 / 1e6))"
+                     " ORDER BY exe, path, kind",
+                 id, since_us)) {
+          v1::FileFact* f = out.add_facts();
+          f->set_exe(row[0].as<std::string>());
+          f->set_path(row[1].as<std::string>());
+          f->set_kind(static_cast<v1::FileAccessKind>(row[2].as<int>()));
+          f->set_uid(row[3].as<int64_t>());
+          f->set_deleted(row[4].as<bool>());
+          f->set_process_name(row[5].as<std::string>());
+          *f->mutable_first_seen() = Ts(row[6].as<int64_t>());
+          f->set_present(row[8].as<bool>());
+          *f->mutable_last_seen() =
+              Ts(f->present() && last_at != 0 ? last_at : row[7].as<int64_t>());
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<v1::SpeedMatrixResponse> PgStore::SpeedMatrix() {
+  NV_REQUIRE_READY();
+  return Run<v1::SpeedMatrixResponse>(
+      *this, true, [&](pqxx::read_transaction& tx) {
+        v1::SpeedMatrixResponse out;
+        for (const auto& row : tx.exec("SELECT name FROM agents ORDER BY name")) {
+          out.add_hosts(row[0].as<std::string>());
+        }
+        for (const auto& row : tx.exec(
+                 "SELECT DISTINCT ON (client, server) client, server,"
+                 " forward_bps, " +
+                 Us("started_at") +
+                 ", outcome, error FROM speed_results WHERE NOT external"
+                 " ORDER BY client, server, started_at DESC")) {
+          v1::SpeedCell* c = out.add_cells();
+          c->set_client(row[0].as<std::string>());
+          c->set_server(row[1].as<std::string>());
+          c->set_bps(row[2].as<double>());
+          *c->mutable_at() = Ts(row[3].as<int64_t>());
+          c->set_outcome(static_cast<v1::SpeedOutcome>(row[4].as<int>()));
+          c->set_error(row[5].as<std::string>());
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<std::vector<v1::SpeedResult>> PgStore::SpeedHistory(
+    const std::string& client, const std::string& server, int64_t since_us,
+    int64_t until_us, uint32_t limit) {
+  NV_REQUIRE_READY();
+  return Run<std::vector<v1::SpeedResult>>(
+      *this, true, [&](pqxx::read_transaction& tx) {
+        const int64_t id = AgentIdOrThrow(tx, client);
+        std::vector<v1::SpeedResult> out;
+        for (const auto& row : tx.exec_params(
+                 "SELECT payload FROM ("
+                 "  SELECT r.payload, s.started_at FROM speed_results s"
+                 "  JOIN results r ON r.agent_id = s.agent_id AND r.seq = s.seq"
+                 "  WHERE s.agent_id = $1 AND s.server = $2"
+                 "   AND s.started_at >= to_timestamp($3 / 1e6)"
+                 "   AND s.started_at < to_timestamp($4 / 1e6)"
+                 "  ORDER BY s.started_at DESC LIMIT $5) x ORDER BY started_at",
+                 id, server, since_us, until_us, static_cast<int64_t>(limit))) {
+          v1::Result r;
+          pqxx::binarystring bytes(row[0]);
+          if (r.ParseFromArray(bytes.data(), bytes.size())) {
+            out.push_back(std::move(*r.mutable_speed()));
+          }
+        }
+        return out;
+      });
+}
+
+}  // namespace netvigil::collector
