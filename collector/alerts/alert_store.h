@@ -1,0 +1,50 @@
+// Where alerts, their events and the analysis baselines are kept: a seam so
+// the Analyzer is unit-tested with MemoryAlertStore and runs on PostgreSQL
+// (PgAlertStore). Implementations are thread-safe.
+#ifndef NETVIGIL_COLLECTOR_ALERTS_ALERT_STORE_H_
+#define NETVIGIL_COLLECTOR_ALERTS_ALERT_STORE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "netvigil/v1/alerts.pb.h"
+
+namespace netvigil::collector {
+
+// One row of analysis state: a known thing (value empty) or a small
+// baseline ("k=v" lines), keyed by (agent, kind, key). agent "*" is global.
+struct AnalysisStateRow {
+  std::string agent;
+  std::string kind;
+  std::string key;
+  std::string value;
+};
+
+class AlertStore {
+ public:
+  virtual ~AlertStore() = default;
+
+  // Inserts the alert when its id is 0 (returning the new id), else
+  // overwrites alert `id`.
+  virtual absl::StatusOr<int64_t> SaveAlert(const v1::Alert& alert) = 0;
+  virtual absl::Status AppendEvent(const v1::AlertEvent& event) = 0;
+  // Alerts not resolved, oldest first.
+  virtual absl::StatusOr<std::vector<v1::Alert>> UnresolvedAlerts() = 0;
+  // NOT_FOUND for an unknown id.
+  virtual absl::StatusOr<v1::Alert> GetAlert(int64_t id) = 0;
+  // Alerts with last_seen at or after `since_us` (Unix microseconds),
+  // newest first, at most `limit`.
+  virtual absl::StatusOr<std::vector<v1::Alert>> RecentAlerts(
+      int64_t since_us, uint32_t limit) = 0;
+
+  virtual absl::StatusOr<std::vector<AnalysisStateRow>> LoadState() = 0;
+  // Upserts by (agent, kind, key).
+  virtual absl::Status PutState(const AnalysisStateRow& row) = 0;
+};
+
+}  // namespace netvigil::collector
+
+#endif  // NETVIGIL_COLLECTOR_ALERTS_ALERT_STORE_H_

@@ -1,0 +1,30 @@
+// AlertStore on PostgreSQL (tables of migration 0004), through PgStore's
+// connection pool. Thread-safe.
+#ifndef NETVIGIL_COLLECTOR_ALERTS_PG_ALERT_STORE_H_
+#define NETVIGIL_COLLECTOR_ALERTS_PG_ALERT_STORE_H_
+
+#include "collector/alerts/alert_store.h"
+#include "collector/store/pg_store.h"
+
+namespace netvigil::collector {
+
+class PgAlertStore final : public AlertStore {
+ public:
+  explicit PgAlertStore(PgStore& pg) : pg_(pg) {}
+
+  absl::StatusOr<int64_t> SaveAlert(const v1::Alert& alert) override;
+  absl::Status AppendEvent(const v1::AlertEvent& event) override;
+  absl::StatusOr<std::vector<v1::Alert>> UnresolvedAlerts() override;
+  absl::StatusOr<v1::Alert> GetAlert(int64_t id) override;
+  absl::StatusOr<std::vector<v1::Alert>> RecentAlerts(int64_t since_us,
+                                                      uint32_t limit) override;
+  absl::StatusOr<std::vector<AnalysisStateRow>> LoadState() override;
+  absl::Status PutState(const AnalysisStateRow& row) override;
+
+ private:
+  PgStore& pg_;  // Not owned.
+};
+
+}  // namespace netvigil::collector
+
+#endif  // NETVIGIL_COLLECTOR_ALERTS_PG_ALERT_STORE_H_

@@ -1,0 +1,1315 @@
+#include "collector/analysis/analyzer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/util/time_util.h"
+#include "spdlog/spdlog.h"
+
+namespace netvigil::collector {
+
+using google::protobuf::util::TimeUtil;
+
+// What a rule found, before it becomes (or updates) an alert.
+struct Analyzer::Condition {
+  std::string kind;
+  std::string subject;
+  v1::Severity severity = v1::SEVERITY_WARNING;
+  v1::AlertScope scope = v1::ALERT_SCOPE_HOST;
+  std::set<std::string> hosts;
+  std::string summary;
+  std::string remote_address;
+  std::vector<v1::Evidence> evidence;
+  std::map<std::string, std::string> details;
+};
+
+namespace {
+
+constexpr char kPathLoss[] = "path_loss";
+constexpr char kLatency[] = "path_latency";
+constexpr char kRoute[] = "route_change";
+constexpr char kListener[] = "new_listener";
+constexpr char kRemote[] = "new_remote";
+constexpr char kInbound[] = "new_inbound";
+constexpr char kFileProcess[] = "new_file_process";
+constexpr char kHiddenExe[] = "hidden_exe";
+constexpr char kSpeed[] = "speed_low";
+
+google::protobuf::Timestamp Ts(absl::Time t) {
+  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
+}
+
+v1::Evidence MakeEvidence(const std::string& agent, uint64_t seq,
+                          absl::Time at, const std::string& note) {
+  v1::Evidence e;
+  e.set_agent(agent);
+  e.set_seq(seq);
+  *e.mutable_at() = Ts(at);
+  e.set_note(note);
+  return e;
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double Mad(const std::vector<double>& v, double median) {
+  std::vector<double> dev;
+  dev.reserve(v.size());
+  for (double x : v) dev.push_back(std::fabs(x - median));
+  return Median(dev);
+}
+
+// --- small "k=v" line encoding of baseline rows
+
+std::string EncodeKv(const std::map<std::string, std::string>& kv) {
+  std::string out;
+  for (const auto& [k, v] : kv) absl::StrAppend(&out, k, "=", v, "\n");
+  return out;
+}
+
+std::map<std::string, std::string> DecodeKv(const std::string& s) {
+  std::map<std::string, std::string> kv;
+  for (absl::string_view line : absl::StrSplit(s, '\n', absl::SkipEmpty())) {
+    size_t eq = line.find('=');
+    if (eq == absl::string_view::npos) continue;
+    kv[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
+  }
+  return kv;
+}
+
+std::string EncodeSamples(const std::deque<double>& v) {
+  return absl::StrJoin(v, ",", [](std::string* out, double d) {
+    absl::StrAppendFormat(out, "%.6g", d);
+  });
+}
+
+std::deque<double> DecodeSamples(const std::string& s) {
+  std::deque<double> out;
+  for (absl::string_view p : absl::StrSplit(s, ',', absl::SkipEmpty())) {
+    double d;
+    if (absl::SimpleAtod(p, &d)) out.push_back(d);
+  }
+  return out;
+}
+
+int64_t Int(const std::map<std::string, std::string>& kv, const char* k) {
+  auto it = kv.find(k);
+  int64_t v = 0;
+  if (it != kv.end()) (void)absl::SimpleAtoi(it->second, &v);
+  return v;
+}
+
+std::string Str(const std::map<std::string, std::string>& kv, const char* k) {
+  auto it = kv.find(k);
+  return it == kv.end() ? "" : it->second;
+}
+
+double Dbl(const std::map<std::string, std::string>& kv, const char* k) {
+  double v = 0;
+  auto it = kv.find(k);
+  if (it != kv.end()) (void)absl::SimpleAtod(it->second, &v);
+  return v;
+}
+
+absl::Time TimeOf(int64_t us) { return absl::FromUnixMicros(us); }
+int64_t Us(absl::Time t) { return absl::ToUnixMicros(t); }
+
+// --- path helpers
+
+// Hop address sets per TTL: "a|b" per hop, "*" where nothing answered,
+// joined by ','.
+std::string RouteOf(const v1::PathRun& run) {
+  std::vector<std::string> hops;
+  for (const v1::PathHop& h : run.hops()) {
+    std::vector<std::string> addrs;
+    for (const auto& a : h.addresses()) addrs.push_back(a.address());
+    std::sort(addrs.begin(), addrs.end());
+    hops.push_back(addrs.empty() ? "*" : absl::StrJoin(addrs, "|"));
+  }
+  return absl::StrJoin(hops, ",");
+}
+
+std::vector<std::set<std::string>> SplitRoute(const std::string& route) {
+  std::vector<std::set<std::string>> out;
+  for (absl::string_view h : absl::StrSplit(route, ',')) {
+    std::set<std::string> s;
+    if (h != "*") {
+      for (absl::string_view a : absl::StrSplit(h, '|', absl::SkipEmpty())) {
+        s.insert(std::string(a));
+      }
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+// Routes differ when they have a different length (both reached the
+// destination) or some TTL answered from disjoint addresses. A TTL that did
+// not answer in one of them (rate limiting) is no difference. Returns the
+// first differing TTL (1-based), or 0.
+int RouteDiff(const std::string& a, const std::string& b) {
+  auto x = SplitRoute(a), y = SplitRoute(b);
+  const size_t n = std::min(x.size(), y.size());
+  for (size_t i = 0; i < n; ++i) {
+    if (x[i].empty() || y[i].empty()) continue;
+    bool shared = false;
+    for (const auto& addr : x[i]) shared = shared || y[i].count(addr) > 0;
+    if (!shared) return static_cast<int>(i + 1);
+  }
+  if (x.size() != y.size()) return static_cast<int>(n + 1);
+  return 0;
+}
+
+struct LossJudgement {
+  bool judged = false;  // enough probes to say
+  bool lossy = false;
+  double percent = 0;
+  std::string hop;     // "10.0.0.1 (ttl 2)"
+  std::string suffix;  // addresses from the first lossy hop to the end
+};
+
+LossJudgement JudgeLoss(const v1::PathRun& run, const AnalysisOptions& o,
+                        bool reached_before) {
+  LossJudgement j;
+  uint32_t sent = 0, received = 0;
+  if (run.destination_reached()) {
+    v1::PathHop dest = run.destination();
+    if (!run.has_destination()) {
+      for (const auto& h : run.hops()) {
+        if (h.is_destination()) dest = h;
+      }
+    }
+    sent = dest.sent();
+    received = std::min(dest.received(), dest.sent());
+    j.percent = sent ? 100.0 * (sent - received) / sent : 0;
+  } else {
+    // Never reached before: a target that does not answer pings is not
+    // losing packets.
+    if (!reached_before) return j;
+    sent = run.count();
+    for (const auto& h : run.hops()) sent = std::max(sent, h.sent());
+    received = 0;
+    j.percent = 100;
+  }
+  if (sent < o.path_loss_min_probes) return j;
+  j.judged = true;
+  j.lossy = sent - received >= o.path_loss_min_lost &&
+            j.percent >= o.path_loss_percent;
+  if (!j.lossy) return j;
+  // The suffix of hops that all lose (or do not answer) down to the end:
+  // loss at a middle hop followed by a clean hop is rate limiting.
+  int first = run.hops_size();
+  for (int i = run.hops_size() - 1; i >= 0; --i) {
+    const v1::PathHop& h = run.hops(i);
+    if (h.received() > 0 && h.loss_percent() < o.path_loss_percent) break;
+    first = i;
+  }
+  std::vector<std::string> suffix;
+  for (int i = first; i < run.hops_size(); ++i) {
+    for (const auto& a : run.hops(i).addresses()) suffix.push_back(a.address());
+  }
+  if (!run.destination_reached() && !run.resolved_address().empty()) {
+    suffix.push_back(run.resolved_address());
+  }
+  j.suffix = absl::StrJoin(suffix, ",");
+  if (first < run.hops_size()) {
+    const v1::PathHop& h = run.hops(first);
+    j.hop = h.addresses_size() > 0
+                ? absl::StrCat(h.addresses(0).address(), " (ttl ", h.ttl(), ")")
+                : absl::StrCat("ttl ", h.ttl(), " (no reply)");
+  } else {
+    j.hop = run.resolved_address().empty() ? run.target() : run.resolved_address();
+  }
+  return j;
+}
+
+// --- socket helpers
+
+std::string NormalAddress(const std::string& a) {
+  if (absl::StartsWithIgnoreCase(a, "::ffff:") && a.find('.') != std::string::npos) {
+    return a.substr(7);
+  }
+  return a;
+}
+
+bool IsLoopback(const std::string& a) {
+  return absl::StartsWith(a, "127.") || a == "::1";
+}
+
+bool IsWildcard(const std::string& a) {
+  return a.empty() || a == "*" || a == "0.0.0.0" || a == "::";
+}
+
+const char* ProtoName(v1::Transport t) {
+  return t == v1::TRANSPORT_UDP ? "udp" : "tcp";
+}
+
+std::string HostPort(const std::string& addr, uint32_t port) {
+  return addr.find(':') != std::string::npos
+             ? absl::StrCat("[", addr, "]:", port)
+             : absl::StrCat(addr, ":", port);
+}
+
+bool HasHiddenComponent(const std::string& path) {
+  for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
+    if (absl::StartsWith(part, ".")) return true;
+  }
+  return false;
+}
+
+std::string Hosts(const std::set<std::string>& h) {
+  return absl::StrJoin(h, ", ");
+}
+
+}  // namespace
+
+Analyzer::Analyzer(AnalysisOptions options, AlertStore& store, Clock& clock)
+    : options_(std::move(options)), store_(store), clock_(clock) {}
+
+void Analyzer::AddListener(Listener listener) {
+  absl::MutexLock l(&mu_);
+  listeners_.push_back(std::move(listener));
+}
+
+Analyzer::Counters Analyzer::counters() {
+  absl::MutexLock l(&mu_);
+  return counters_;
+}
+
+std::vector<v1::Alert> Analyzer::Open() {
+  absl::MutexLock l(&mu_);
+  std::vector<v1::Alert> out;
+  for (const auto& [k, a] : open_) out.push_back(a);
+  std::sort(out.begin(), out.end(),
+            [](const v1::Alert& a, const v1::Alert& b) { return a.id() < b.id(); });
+  return out;
+}
+
+// ------------------------------------------------------------------ state
+
+void Analyzer::PersistRow(AnalysisStateRow row) {
+  absl::Status s = store_.PutState(row);
+  if (!s.ok()) {
+    ++counters_.store_errors;
+    spdlog::error("event=analysis_state_write_failed agent={} kind={} error=\"{}\"",
+                  row.agent, row.kind, s.ToString());
+  }
+}
+
+void Analyzer::PersistPath(const std::string& agent, const std::string& target) {
+  const PathTarget& t = paths_[agent][target];
+  std::map<std::string, std::string> kv = {
+      {"rtt", EncodeSamples(t.rtt)},
+      {"slow_runs", absl::StrCat(t.slow_runs)},
+      {"stable_route", t.stable_route},
+      {"candidate_route", t.candidate_route},
+      {"candidate_runs", absl::StrCat(t.candidate_runs)},
+      {"reached_ever", t.reached_ever ? "1" : "0"},
+  };
+  if (t.has_latest) {
+    kv["at"] = absl::StrCat(Us(t.at));
+    kv["seq"] = absl::StrCat(t.seq);
+    kv["lossy"] = t.lossy ? "1" : "0";
+    kv["loss_percent"] = absl::StrFormat("%.3f", t.loss_percent);
+    kv["loss_hop"] = t.loss_hop;
+    kv["loss_suffix"] = t.loss_suffix;
+    kv["loss_onset"] = absl::StrCat(Us(t.loss_onset));
+  }
+  PersistRow({agent, "path", target, EncodeKv(kv)});
+}
+
+void Analyzer::PersistSpeed(const std::string& key) {
+  const SpeedPair& p = speeds_[key];
+  std::map<std::string, std::string> kv = {
+      {"agent", p.agent},
+      {"sender", p.sender},
+      {"receiver", p.receiver},
+      {"external", p.external ? "1" : "0"},
+      {"bps", EncodeSamples(p.bps)},
+      {"low_runs", absl::StrCat(p.low_runs)},
+  };
+  if (p.has_latest) {
+    kv["at"] = absl::StrCat(Us(p.at));
+    kv["seq"] = absl::StrCat(p.seq);
+    kv["degraded"] = p.degraded ? "1" : "0";
+    kv["onset"] = absl::StrCat(Us(p.onset));
+    kv["last_bps"] = absl::StrFormat("%.6g", p.last_bps);
+    kv["baseline"] = absl::StrFormat("%.6g", p.baseline);
+  }
+  PersistRow({"*", "speed", key, EncodeKv(kv)});
+}
+
+void Analyzer::ApplyStateRow(const AnalysisStateRow& row) {
+  if (row.kind == "agent" && row.key == "first_result") {
+    int64_t us = 0;
+    if (absl::SimpleAtoi(row.value, &us)) {
+      agents_[row.agent].first_result = TimeOf(us);
+    }
+  } else if (row.kind == "seen") {
+    agents_[row.agent].seen_kinds.insert(row.key);
+  } else if (absl::StartsWith(row.kind, "known:")) {
+    agents_[row.agent].known[row.kind.substr(6)].insert(row.key);
+  } else if (row.kind == "path") {
+    auto kv = DecodeKv(row.value);
+    PathTarget& t = paths_[row.agent][row.key];
+    t.rtt = DecodeSamples(Str(kv, "rtt"));
+    t.slow_runs = Int(kv, "slow_runs");
+    t.stable_route = Str(kv, "stable_route");
+    t.candidate_route = Str(kv, "candidate_route");
+    t.candidate_runs = Int(kv, "candidate_runs");
+    t.reached_ever = Int(kv, "reached_ever") != 0;
+    if (kv.count("at")) {
+      t.has_latest = true;
+      t.at = TimeOf(Int(kv, "at"));
+      t.seq = Int(kv, "seq");
+      t.lossy = Int(kv, "lossy") != 0;
+      t.loss_percent = Dbl(kv, "loss_percent");
+      t.loss_hop = Str(kv, "loss_hop");
+      t.loss_suffix = Str(kv, "loss_suffix");
+      t.loss_onset = TimeOf(Int(kv, "loss_onset"));
+    }
+  } else if (row.kind == "speed") {
+    auto kv = DecodeKv(row.value);
+    SpeedPair& p = speeds_[row.key];
+    p.agent = Str(kv, "agent");
+    p.sender = Str(kv, "sender");
+    p.receiver = Str(kv, "receiver");
+    p.external = Int(kv, "external") != 0;
+    p.bps = DecodeSamples(Str(kv, "bps"));
+    p.low_runs = Int(kv, "low_runs");
+    if (kv.count("at")) {
+      p.has_latest = true;
+      p.at = TimeOf(Int(kv, "at"));
+      p.seq = Int(kv, "seq");
+      p.degraded = Int(kv, "degraded") != 0;
+      p.onset = TimeOf(Int(kv, "onset"));
+      p.last_bps = Dbl(kv, "last_bps");
+      p.baseline = Dbl(kv, "baseline");
+    }
+  } else {
+    spdlog::warn("event=analysis_state_unknown agent={} kind={} key={}",
+                 row.agent, row.kind, row.key);
+  }
+}
+
+absl::Status Analyzer::Load() {
+  absl::StatusOr<std::vector<AnalysisStateRow>> rows = store_.LoadState();
+  if (!rows.ok()) return rows.status();
+  absl::StatusOr<std::vector<v1::Alert>> alerts = store_.UnresolvedAlerts();
+  if (!alerts.ok()) return alerts.status();
+  absl::MutexLock l(&mu_);
+  for (const auto& row : *rows) ApplyStateRow(row);
+  for (const v1::Alert& a : *alerts) {
+    AlertKey key{a.kind(), a.subject()};
+    open_[key] = a;
+    present_[key] = std::set<std::string>(a.hosts().begin(), a.hosts().end());
+  }
+  spdlog::info("event=analysis_loaded state_rows={} open_alerts={}",
+               rows->size(), alerts->size());
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------- lifecycle
+
+void Analyzer::Save(v1::Alert& alert) {
+  absl::StatusOr<int64_t> id = store_.SaveAlert(alert);
+  if (!id.ok()) {
+    ++counters_.store_errors;
+    spdlog::error("event=alert_save_failed kind={} subject=\"{}\" error=\"{}\"",
+                  alert.kind(), alert.subject(), id.status().ToString());
+    return;
+  }
+  alert.set_id(*id);
+}
+
+void Analyzer::Emit(v1::AlertEvent::Type type, const v1::Alert& alert) {
+  v1::AlertEvent e;
+  e.set_type(type);
+  *e.mutable_alert() = alert;
+  *e.mutable_at() = Ts(clock_.Now());
+  ++counters_.events;
+  absl::Status s = store_.AppendEvent(e);
+  if (!s.ok()) {
+    ++counters_.store_errors;
+    spdlog::error("event=alert_event_save_failed id={} error=\"{}\"", alert.id(),
+                  s.ToString());
+  }
+  spdlog::info("event=alert_{} id={} kind={} scope={} hosts={} subject=\"{}\"",
+               absl::AsciiStrToLower(
+                   v1::AlertEvent::Type_Name(type).substr(5)),
+               alert.id(), alert.kind(), v1::AlertScope_Name(alert.scope()),
+               absl::StrJoin(alert.hosts(), ","), alert.subject());
+  for (const auto& l : listeners_) l(e);
+}
+
+void Analyzer::Raise(const Condition& c) {
+  const absl::Time now = clock_.Now();
+  AlertKey key{c.kind, c.subject};
+  auto it = open_.find(key);
+  if (it == open_.end()) {
+    v1::Alert a;
+    a.set_kind(c.kind);
+    a.set_subject(c.subject);
+    a.set_severity(c.severity);
+    a.set_scope(c.scope);
+    for (const auto& h : c.hosts) a.add_hosts(h);
+    a.set_summary(c.summary);
+    a.set_remote_address(c.remote_address);
+    for (const auto& e : c.evidence) *a.add_evidence() = e;
+    *a.mutable_first_seen() = Ts(now);
+    *a.mutable_last_seen() = Ts(now);
+    for (const auto& [k, v] : c.details) (*a.mutable_details())[k] = v;
+    Save(a);
+    open_[key] = a;
+    Emit(v1::AlertEvent::TYPE_OPENED, a);
+    return;
+  }
+  v1::Alert& a = it->second;
+  // Hosts accumulate while the alert is open: it says who saw it, and a
+  // host recovering first is not news.
+  std::set<std::string> hosts(a.hosts().begin(), a.hosts().end());
+  const size_t before = hosts.size();
+  hosts.insert(c.hosts.begin(), c.hosts.end());
+  const bool hosts_changed = hosts.size() != before;
+  const bool material = hosts_changed || a.scope() != c.scope ||
+                        c.severity > a.severity() ||
+                        a.remote_address() != c.remote_address;
+  a.set_scope(c.scope);
+  a.set_severity(std::max(a.severity(), c.severity));
+  a.clear_hosts();
+  for (const auto& h : hosts) a.add_hosts(h);
+  a.set_summary(c.summary);
+  a.set_remote_address(c.remote_address);
+  *a.mutable_last_seen() = Ts(now);
+  for (const auto& e : c.evidence) {
+    bool dup = false;
+    for (const auto& old : a.evidence()) {
+      dup = dup || (old.agent() == e.agent() && old.seq() == e.seq());
+    }
+    if (!dup) *a.add_evidence() = e;
+  }
+  while (a.evidence_size() > static_cast<int>(options_.max_evidence)) {
+    a.mutable_evidence()->DeleteSubrange(0, 1);
+  }
+  for (const auto& [k, v] : c.details) (*a.mutable_details())[k] = v;
+  Save(a);
+  // An acknowledged alert stays quiet, except that a new host is news.
+  if (material && (!a.acknowledged() || hosts_changed)) {
+    Emit(v1::AlertEvent::TYPE_UPDATED, a);
+  }
+}
+
+void Analyzer::Resolve(const AlertKey& key) {
+  auto it = open_.find(key);
+  if (it == open_.end()) return;
+  v1::Alert a = it->second;
+  open_.erase(it);
+  present_.erase(key);
+  *a.mutable_resolved_at() = Ts(clock_.Now());
+  Save(a);
+  Emit(v1::AlertEvent::TYPE_RESOLVED, a);
+}
+
+void Analyzer::Reconcile(const std::string& kind,
+                         const std::map<std::string, Condition>& conds,
+                         const std::set<std::string>& held) {
+  for (const auto& [subject, c] : conds) Raise(c);
+  std::vector<AlertKey> gone;
+  for (const auto& [key, a] : open_) {
+    if (key.first == kind && conds.count(key.second) == 0 &&
+        held.count(key.second) == 0) {
+      gone.push_back(key);
+    }
+  }
+  for (const auto& key : gone) Resolve(key);
+}
+
+absl::StatusOr<v1::Alert> Analyzer::Ack(int64_t id, const std::string& by) {
+  absl::MutexLock l(&mu_);
+  v1::Alert* open = nullptr;
+  for (auto& [key, a] : open_) {
+    if (a.id() == id) open = &a;
+  }
+  v1::Alert stored;
+  if (open == nullptr) {
+    absl::StatusOr<v1::Alert> a = store_.GetAlert(id);
+    if (!a.ok()) return a.status();
+    stored = *a;
+    open = &stored;
+  }
+  v1::Alert& a = *open;
+  if (a.acknowledged()) return a;
+  const absl::Time now = clock_.Now();
+  a.set_acknowledged(true);
+  *a.mutable_acknowledged_at() = Ts(now);
+  a.set_acknowledged_by(by);
+  // Into the baseline.
+  const auto& d = a.details();
+  const std::string agent = d.count("agent") ? d.at("agent") : "";
+  const std::string target = d.count("target") ? d.at("target") : "";
+  if (d.count("key")) {
+    for (const auto& h : a.hosts()) {
+      agents_[h].known[a.kind()].insert(d.at("key"));
+      PersistRow({h, absl::StrCat("known:", a.kind()), d.at("key"), ""});
+    }
+  } else if (a.kind() == kRoute && paths_.count(agent) &&
+             paths_[agent].count(target) && d.count("new_route")) {
+    PathTarget& t = paths_[agent][target];
+    t.stable_route = d.at("new_route");
+    t.candidate_route.clear();
+    t.candidate_runs = 0;
+    PersistPath(agent, target);
+  } else if (a.kind() == kLatency && paths_.count(agent) &&
+             paths_[agent].count(target)) {
+    // The new level becomes normal: learn it afresh.
+    PathTarget& t = paths_[agent][target];
+    t.rtt.clear();
+    t.slow_runs = 0;
+    PersistPath(agent, target);
+  }
+  Save(a);
+  Emit(v1::AlertEvent::TYPE_ACKNOWLEDGED, a);
+  return a;
+}
+
+// ----------------------------------------------------------------- results
+
+bool Analyzer::Learning(const std::string& agent,
+                        const std::string& probe_kind) {
+  AgentState& s = agents_[agent];
+  const bool first = s.seen_kinds.insert(probe_kind).second;
+  if (first) {
+    PersistRow({agent, "seen", probe_kind, ""});
+    spdlog::info("event=analysis_first_result agent={} kind={} "
+                 "note=\"no history: learnt, no alert\"",
+                 agent, probe_kind);
+    return true;
+  }
+  return clock_.Now() < s.first_result + options_.learning_period;
+}
+
+void Analyzer::OnResult(const std::string& agent, const v1::Result& result) {
+  absl::MutexLock l(&mu_);
+  ++counters_.results;
+  if (agent.empty()) {
+    ++counters_.skipped;
+    spdlog::warn("event=analysis_skip reason=\"result without agent\" seq={}",
+                 result.seq());
+    return;
+  }
+  AgentState& s = agents_[agent];
+  if (s.first_result == absl::InfiniteFuture()) {
+    s.first_result = clock_.Now();
+    PersistRow({agent, "agent", "first_result", absl::StrCat(Us(s.first_result))});
+  }
+  switch (result.payload_case()) {
+    case v1::Result::kPath:
+      return OnPath(agent, result.seq(), result.path());
+    case v1::Result::kSockets:
+      return OnSockets(agent, result.seq(), result.sockets());
+    case v1::Result::kFiles:
+      return OnFiles(agent, result.seq(), result.files());
+    case v1::Result::kSpeed:
+      return OnSpeed(agent, result.seq(), result.speed());
+    case v1::Result::kGap:
+      return;
+    case v1::Result::PAYLOAD_NOT_SET:
+      break;
+  }
+  ++counters_.skipped;
+  spdlog::warn("event=analysis_skip agent={} seq={} reason=\"no payload\"", agent,
+               result.seq());
+}
+
+// -------------------------------------------------------------------- path
+
+void Analyzer::OnPath(const std::string& agent, uint64_t seq,
+                      const v1::PathRun& run) {
+  if (run.target().empty() || !run.error().empty() || run.hops_size() == 0) {
+    ++counters_.skipped;
+    spdlog::info("event=analysis_skip agent={} seq={} kind=path reason=\"{}\"",
+                 agent, seq,
+                 run.target().empty() ? "no target"
+                 : !run.error().empty() ? "failed run: " + run.error()
+                                        : "no hops");
+    return;
+  }
+  const absl::Time now = clock_.Now();
+  const bool has_history =
+      paths_.count(agent) > 0 && paths_[agent].count(run.target()) > 0;
+  PathTarget& t = paths_[agent][run.target()];
+  if (!has_history) {
+    spdlog::info("event=analysis_first_result agent={} kind=path target={} "
+                 "note=\"no history: learnt, no alert\"",
+                 agent, run.target());
+  }
+  const bool learning = Learning(agent, "path") || !has_history;
+  const std::string host_target =
+      absl::StrCat("host=", agent, " target=", run.target());
+
+  // Loss: judged now, alerted by EvaluatePathLoss with the other hosts.
+  LossJudgement loss = JudgeLoss(run, options_, t.reached_ever);
+  const bool was_lossy = t.has_latest && t.lossy;
+  t.has_latest = true;
+  t.at = now;
+  t.seq = seq;
+  t.lossy = has_history && loss.lossy;
+  t.loss_percent = loss.percent;
+  t.loss_hop = loss.hop;
+  t.loss_suffix = loss.suffix;
+  if (t.lossy && !was_lossy) t.loss_onset = now;
+
+  if (run.destination_reached()) {
+    t.reached_ever = true;
+    // Latency against the host's own rolling median and MAD.
+    const v1::PathHop& dest = run.destination();
+    const double v = dest.avg_ms();
+    if (dest.received() > 0 && v > 0) {
+      AlertKey key{kLatency, absl::StrCat(kLatency, " ", host_target)};
+      bool slow = false;
+      if (t.rtt.size() >= options_.latency_min_runs) {
+        std::vector<double> samples(t.rtt.begin(), t.rtt.end());
+        const double med = Median(samples);
+        const double mad = Mad(samples, med);
+        const double limit =
+            med + std::max(options_.latency_mad_factor * mad,
+                           options_.latency_min_increase_ms);
+        slow = v > limit;
+        if (slow) {
+          ++t.slow_runs;
+          if (t.slow_runs >= options_.latency_persist_runs ||
+              open_.count(key)) {
+            Condition c;
+            c.kind = kLatency;
+            c.subject = key.second;
+            c.severity = v1::SEVERITY_WARNING;
+            c.scope = v1::ALERT_SCOPE_HOST;
+            c.hosts = {agent};
+            c.summary = absl::StrFormat(
+                "latency from %s to %s is %.1f ms, above its usual %.1f ms "
+                "(MAD %.1f ms) for %d runs",
+                agent, run.target(), v, med, mad, t.slow_runs);
+            c.evidence.push_back(MakeEvidence(
+                agent, seq, now, absl::StrFormat("avg %.1f ms", v)));
+            c.details = {{"agent", agent},
+                         {"target", run.target()},
+                         {"median_ms", absl::StrFormat("%.3f", med)},
+                         {"mad_ms", absl::StrFormat("%.3f", mad)},
+                         {"last_ms", absl::StrFormat("%.3f", v)}};
+            Raise(c);
+          }
+        }
+      }
+      if (!slow) {
+        t.slow_runs = 0;
+        t.rtt.push_back(v);
+        while (t.rtt.size() > options_.latency_window_runs) t.rtt.pop_front();
+        Resolve(key);
+      }
+    }
+
+    // Route change.
+    const std::string route = RouteOf(run);
+    AlertKey rkey{kRoute, absl::StrCat(kRoute, " ", host_target)};
+    if (t.stable_route.empty()) {
+      t.stable_route = route;
+    } else if (int ttl = RouteDiff(t.stable_route, route); ttl != 0) {
+      if (learning) {
+        t.stable_route = route;
+        t.candidate_route.clear();
+        t.candidate_runs = 0;
+      } else {
+        if (!t.candidate_route.empty() &&
+            RouteDiff(t.candidate_route, route) == 0) {
+          ++t.candidate_runs;
+        } else {
+          t.candidate_runs = 1;
+        }
+        t.candidate_route = route;
+        if (t.candidate_runs >= options_.route_change_runs) {
+          Condition c;
+          c.kind = kRoute;
+          c.subject = rkey.second;
+          c.severity = v1::SEVERITY_INFO;
+          c.scope = v1::ALERT_SCOPE_HOST;
+          c.hosts = {agent};
+          c.summary = absl::StrCat("route from ", agent, " to ", run.target(),
+                                   " changed at ttl ", ttl);
+          c.evidence.push_back(MakeEvidence(agent, seq, now, route));
+          c.details = {{"agent", agent},
+                       {"target", run.target()},
+                       {"old_route", t.stable_route},
+                       {"new_route", route},
+                       {"first_diverging_ttl", absl::StrCat(ttl)}};
+          Raise(c);
+        }
+      }
+    } else {
+      t.candidate_route.clear();
+      t.candidate_runs = 0;
+      Resolve(rkey);
+    }
+  }
+  PersistPath(agent, run.target());
+  EvaluatePathLoss(now);
+}
+
+void Analyzer::EvaluatePathLoss(absl::Time now) {
+  const std::string kUpstream = absl::StrCat(kPathLoss, " upstream");
+  std::set<std::string> up_hosts;
+  if (auto it = open_.find({kPathLoss, kUpstream}); it != open_.end()) {
+    up_hosts.insert(it->second.hosts().begin(), it->second.hosts().end());
+  }
+  // target -> agent -> latest run state (recent only)
+  std::map<std::string, std::map<std::string, const PathTarget*>> by_target;
+  for (const auto& [agent, targets] : paths_) {
+    for (const auto& [target, t] : targets) {
+      if (t.has_latest && t.at >= now - options_.cross_host_window) {
+        by_target[target][agent] = &t;
+      }
+    }
+  }
+  std::map<std::string, Condition> conds;
+  std::set<std::string> held;
+  auto add = [&](const std::string& subject, v1::AlertScope scope,
+                 const std::string& agent, const std::string& target,
+                 const PathTarget& t) {
+    Condition& c = conds[subject];
+    c.kind = kPathLoss;
+    c.subject = subject;
+    c.scope = scope;
+    c.hosts.insert(agent);
+    if (t.loss_percent >= options_.path_loss_critical_percent) {
+      c.severity = v1::SEVERITY_CRITICAL;
+    }
+    c.evidence.push_back(MakeEvidence(
+        agent, t.seq, t.at,
+        absl::StrFormat("%s: %.0f%% loss from %s", target, t.loss_percent,
+                        t.loss_hop)));
+    std::string& targets = c.details["targets"];
+    if (!absl::StrContains(absl::StrCat(",", targets, ","),
+                           absl::StrCat(",", target, ","))) {
+      targets = targets.empty() ? target : absl::StrCat(targets, ",", target);
+    }
+    c.details[absl::StrCat("loss_percent.", agent, ".", target)] =
+        absl::StrFormat("%.1f", t.loss_percent);
+    c.details[absl::StrCat("first_lossy_hop.", agent, ".", target)] = t.loss_hop;
+  };
+  std::map<std::string, std::string> shared_hop;  // target -> hop
+  for (const auto& [target, reporters] : by_target) {
+    std::vector<std::string> losers;
+    for (const auto& [agent, t] : reporters) {
+      if (t->lossy) losers.push_back(agent);
+    }
+    if (losers.empty()) continue;
+    const bool every = reporters.size() >= 2 && losers.size() == reporters.size();
+    bool keep_up = !up_hosts.empty();
+    for (const auto& a : losers) keep_up = keep_up && up_hosts.count(a) > 0;
+    if (every || keep_up) {
+      // The first address every loser's lossy stretch goes through.
+      std::vector<std::set<std::string>> suffixes;
+      for (const auto& a : losers) {
+        std::vector<std::string> v = absl::StrSplit(
+            reporters.at(a)->loss_suffix, ',', absl::SkipEmpty());
+        suffixes.emplace_back(v.begin(), v.end());
+      }
+      std::string hop = target;
+      for (absl::string_view addr :
+           absl::StrSplit(reporters.at(losers[0])->loss_suffix, ',',
+                          absl::SkipEmpty())) {
+        bool all = true;
+        for (const auto& s : suffixes) all = all && s.count(std::string(addr));
+        if (all) {
+          hop = std::string(addr);
+          break;
+        }
+      }
+      shared_hop[target] = hop;
+      for (const auto& a : losers) {
+        add(kUpstream, v1::ALERT_SCOPE_UPSTREAM, a, target, *reporters.at(a));
+      }
+      continue;
+    }
+    for (const auto& a : losers) {
+      const PathTarget& t = *reporters.at(a);
+      // Wait for the other hosts' next runs (or the settle time): if they
+      // lose too, this is upstream, not this host's link.
+      bool confirmed = now - t.loss_onset >= options_.cross_host_settle;
+      if (!confirmed) {
+        confirmed = true;
+        for (const auto& [b, tb] : reporters) {
+          if (b != a && tb->at <= t.loss_onset) confirmed = false;
+        }
+      }
+      const std::string subject = absl::StrCat(kPathLoss, " host=", a);
+      if (confirmed) {
+        add(subject, v1::ALERT_SCOPE_HOST, a, target, t);
+      } else {
+        held.insert(subject);
+      }
+    }
+  }
+  for (auto& [subject, c] : conds) {
+    if (c.scope == v1::ALERT_SCOPE_UPSTREAM) {
+      std::vector<std::string> parts;
+      for (const auto& [target, hop] : shared_hop) {
+        parts.push_back(absl::StrCat(target, " from ", hop));
+        c.details[absl::StrCat("first_shared_hop.", target)] = hop;
+      }
+      c.summary = absl::StrCat("packet loss upstream, seen from every host (",
+                               Hosts(c.hosts), "): ",
+                               absl::StrJoin(parts, "; "));
+    } else {
+      const std::string agent = *c.hosts.begin();
+      c.details["agent"] = agent;
+      c.summary = absl::StrCat("packet loss on ", agent,
+                               "'s link, to ", c.details["targets"],
+                               " (other hosts do not lose)");
+    }
+  }
+  Reconcile(kPathLoss, conds, held);
+}
+
+// ----------------------------------------------------------------- sockets
+
+void Analyzer::NewThings(const std::string& agent, uint64_t seq,
+                         const std::string& kind, bool learning,
+                         const std::map<std::string, Thing>& current,
+                         v1::Severity single, v1::Severity multi) {
+  const absl::Time now = clock_.Now();
+  std::set<std::string>& known = agents_[agent].known[kind];
+  for (const auto& [key, thing] : current) {
+    if (known.count(key)) continue;
+    if (learning) {
+      known.insert(key);
+      PersistRow({agent, absl::StrCat("known:", kind), key, ""});
+      continue;
+    }
+    AlertKey akey{kind, key};
+    auto it = open_.find(akey);
+    if (it != open_.end()) {
+      const v1::Alert& a = it->second;
+      const bool listed =
+          std::find(a.hosts().begin(), a.hosts().end(), agent) != a.hosts().end();
+      const absl::Time first = absl::FromUnixMicros(
+          TimeUtil::TimestampToMicroseconds(a.first_seen()));
+      if (!listed && now - first > options_.multi_host_window) {
+        // Too far apart to be one event: this host gets its own alert.
+        akey.second = absl::StrCat(key, " @", agent);
+      }
+    }
+    Condition c;
+    c.kind = kind;
+    c.subject = akey.second;
+    c.remote_address = thing.remote_address;
+    c.details = thing.details;
+    c.details["key"] = key;
+    c.evidence.push_back(MakeEvidence(agent, seq, now, thing.summary));
+    it = open_.find(akey);
+    if (it != open_.end()) {
+      c.hosts.insert(it->second.hosts().begin(), it->second.hosts().end());
+    }
+    c.hosts.insert(agent);
+    const bool several = c.hosts.size() >= 2;
+    c.scope = several ? v1::ALERT_SCOPE_MULTI_HOST : v1::ALERT_SCOPE_HOST;
+    c.severity = several ? multi : single;
+    c.summary = several ? absl::StrCat(thing.summary, " on ", c.hosts.size(),
+                                       " hosts (", Hosts(c.hosts), ")")
+                        : absl::StrCat(thing.summary, " on ", agent);
+    Raise(c);
+    present_[akey].insert(agent);
+  }
+  // Resolve what has gone from every host that showed it.
+  std::vector<AlertKey> gone;
+  for (auto& [akey, hosts] : present_) {
+    if (akey.first != kind || hosts.count(agent) == 0) continue;
+    auto it = open_.find(akey);
+    const std::string key = it != open_.end() && it->second.details().count("key")
+                                ? it->second.details().at("key")
+                                : akey.second;
+    if (current.count(key) == 0) hosts.erase(agent);
+    if (hosts.empty()) gone.push_back(akey);
+  }
+  for (const auto& k : gone) Resolve(k);
+}
+
+void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
+                         const v1::SocketSnapshot& snap) {
+  const bool learning = Learning(agent, "sockets");
+  auto ephemeral = [&](uint32_t port) {
+    return port >= options_.ephemeral_port_min &&
+           port <= options_.ephemeral_port_max;
+  };
+  // (proto, port) that something listens on: a connection to one of these
+  // local ports is inbound.
+  std::set<std::pair<int, uint32_t>> listening;
+  for (const auto& s : snap.sockets()) {
+    const bool unconnected = IsWildcard(s.remote_address()) && s.remote_port() == 0;
+    if ((s.proto() == v1::TRANSPORT_TCP && s.state() == "LISTEN") ||
+        (s.proto() == v1::TRANSPORT_UDP && unconnected && s.local_port() != 0 &&
+         !ephemeral(s.local_port()))) {
+      listening.insert({s.proto(), s.local_port()});
+    }
+  }
+  std::map<std::string, Thing> listeners, remotes, inbound;
+  for (const auto& s : snap.sockets()) {
+    std::set<std::pair<std::string, std::string>> owners;  // exe, name
+    for (const auto& p : s.processes()) owners.insert({p.exe(), p.name()});
+    if (owners.empty()) owners.insert({"", ""});
+    const char* proto = ProtoName(s.proto());
+    const std::string local = NormalAddress(s.local_address());
+    const std::string remote = NormalAddress(s.remote_address());
+    const bool unconnected = IsWildcard(remote) && s.remote_port() == 0;
+    for (const auto& [exe, name] : owners) {
+      const std::string who = exe.empty() ? (name.empty() ? "?" : name) : exe;
+      const bool tcp_listener =
+          s.proto() == v1::TRANSPORT_TCP && s.state() == "LISTEN";
+      const bool udp_unconnected = s.proto() == v1::TRANSPORT_UDP && unconnected;
+      if (tcp_listener || udp_unconnected) {
+        // A UDP socket bound to an ephemeral port is a client, not a service.
+        if (udp_unconnected &&
+            (s.local_port() == 0 || ephemeral(s.local_port()))) {
+          continue;
+        }
+        const std::string where = HostPort(local, s.local_port());
+        listeners[absl::StrCat(proto, " ", where, " ", who)] = Thing{
+            absl::StrCat("new listener ", proto, " ", where, " (", who, ")"),
+            "",
+            {{"proto", proto},
+             {"local_address", local},
+             {"local_port", absl::StrCat(s.local_port())},
+             {"exe", exe}}};
+      } else if (!unconnected && s.remote_port() != 0 &&
+                 s.state() != "TIME-WAIT" && s.state() != "LISTEN") {
+        const std::string ip = IsLoopback(remote) ? "" : remote;
+        if (listening.count({s.proto(), s.local_port()})) {
+          // Inbound: the peer's port is ephemeral, never part of the key.
+          std::string key =
+              absl::StrCat(proto, " ", who, " :", s.local_port(), " <- ", remote);
+          inbound[key] = Thing{
+              absl::StrCat("new peer ", remote, " connected to ", proto, " port ",
+                           s.local_port(), " (", who, ")"),
+              ip,
+              {{"proto", proto},
+               {"local_port", absl::StrCat(s.local_port())},
+               {"remote_address", remote},
+               {"exe", exe}}};
+        } else {
+          // Outbound: our local port is ephemeral, never part of the key.
+          std::string key = absl::StrCat(proto, " ", who, " -> ",
+                                         HostPort(remote, s.remote_port()));
+          remotes[key] = Thing{
+              absl::StrCat("new remote endpoint ", proto, " ",
+                           HostPort(remote, s.remote_port()), " for ", who),
+              ip,
+              {{"proto", proto},
+               {"remote_address", remote},
+               {"remote_port", absl::StrCat(s.remote_port())},
+               {"exe", exe}}};
+        }
+      }
+    }
+  }
+  NewThings(agent, seq, kListener, learning, listeners, v1::SEVERITY_WARNING,
+            v1::SEVERITY_CRITICAL);
+  NewThings(agent, seq, kRemote, learning, remotes, v1::SEVERITY_INFO,
+            v1::SEVERITY_WARNING);
+  NewThings(agent, seq, kInbound, learning, inbound, v1::SEVERITY_WARNING,
+            v1::SEVERITY_CRITICAL);
+}
+
+// ------------------------------------------------------------------- files
+
+void Analyzer::OnFiles(const std::string& agent, uint64_t seq,
+                       const v1::FileSnapshot& snap) {
+  const bool learning = Learning(agent, "files");
+  std::map<std::string, Thing> processes, hidden;
+  uint32_t no_exe = 0;
+  for (const auto& e : snap.entries()) {
+    const v1::ProcessRef& p = e.process();
+    if (p.exe().empty()) {
+      ++no_exe;
+      continue;
+    }
+    std::map<std::string, std::string> details = {
+        {"exe", p.exe()}, {"name", p.name()}, {"path", e.path()}};
+    if (!processes.count(p.exe())) {
+      processes[p.exe()] = Thing{
+          absl::StrCat("new process ", p.exe(), " holding ", e.path()), "",
+          details};
+    }
+    if ((p.exe_deleted() || HasHiddenComponent(p.exe())) &&
+        !hidden.count(p.exe())) {
+      hidden[p.exe()] = Thing{
+          absl::StrCat(p.exe_deleted() ? "deleted" : "hidden", " executable ",
+                       p.exe(), " holding ", e.path()),
+          "", details};
+    }
+  }
+  if (no_exe) {
+    spdlog::debug("event=analysis_files_no_exe agent={} seq={} entries={}",
+                  agent, seq, no_exe);
+  }
+  NewThings(agent, seq, kFileProcess, learning, processes,
+            v1::SEVERITY_WARNING, v1::SEVERITY_CRITICAL);
+  // Hidden or deleted executables alert even while learning: they are
+  // suspect whatever the history (only the first snapshot teaches).
+  AgentState& s = agents_[agent];
+  const bool first_files = s.known.count(kHiddenExe) == 0 &&
+                           s.seen_kinds.count("files_hidden") == 0;
+  if (first_files) {
+    s.seen_kinds.insert("files_hidden");
+    PersistRow({agent, "seen", "files_hidden", ""});
+  }
+  NewThings(agent, seq, kHiddenExe, first_files, hidden, v1::SEVERITY_CRITICAL,
+            v1::SEVERITY_CRITICAL);
+}
+
+// ------------------------------------------------------------------- speed
+
+void Analyzer::OnSpeed(const std::string& agent, uint64_t seq,
+                       const v1::SpeedResult& r) {
+  if (r.outcome() != v1::SPEED_OUTCOME_OK || r.server().empty()) {
+    ++counters_.skipped;
+    spdlog::info("event=analysis_skip agent={} seq={} kind=speed reason=\"{}\"",
+                 agent, seq,
+                 r.server().empty() ? "no server" : "test did not succeed");
+    return;
+  }
+  const absl::Time now = clock_.Now();
+  const std::string client = r.client().empty() ? agent : r.client();
+  const std::string server = r.external() ? absl::StrCat("external:", r.server())
+                                          : r.server();
+  auto rate = [](const v1::SpeedFigures& f) {
+    return f.received_bps() > 0 ? f.received_bps() : f.sent_bps();
+  };
+  std::vector<std::tuple<std::string, std::string, double>> dirs;
+  if (r.bidirectional()) {
+    dirs.emplace_back(client, server, rate(r.forward()));
+    dirs.emplace_back(server, client, rate(r.reverse_figures()));
+  } else if (r.reverse()) {
+    dirs.emplace_back(server, client, r.has_reverse_figures()
+                                          ? rate(r.reverse_figures())
+                                          : rate(r.forward()));
+  } else {
+    dirs.emplace_back(client, server, rate(r.forward()));
+  }
+  for (const auto& [sender, receiver, bps] : dirs) {
+    if (!(bps > 0)) {
+      ++counters_.skipped;
+      spdlog::info("event=analysis_skip agent={} seq={} kind=speed "
+                   "reason=\"no throughput figure\"",
+                   agent, seq);
+      continue;
+    }
+    const std::string key =
+        absl::StrCat(sender, ">", receiver, r.udp() ? "/udp" : "");
+    SpeedPair& p = speeds_[key];
+    p.agent = agent;
+    p.sender = sender;
+    p.receiver = receiver;
+    p.external = r.external();
+    const bool was = p.has_latest && p.degraded;
+    bool low = false;
+    if (p.bps.size() >= options_.speed_min_runs) {
+      p.baseline = Median(std::vector<double>(p.bps.begin(), p.bps.end()));
+      low = bps < p.baseline * options_.speed_drop_ratio;
+    }
+    if (low) {
+      ++p.low_runs;
+    } else {
+      p.low_runs = 0;
+      p.bps.push_back(bps);
+      while (p.bps.size() > options_.speed_window_runs) p.bps.pop_front();
+    }
+    p.degraded = p.low_runs >= options_.speed_persist_runs;
+    if (p.degraded && !was) p.onset = now;
+    p.has_latest = true;
+    p.at = now;
+    p.seq = seq;
+    p.last_bps = bps;
+    PersistSpeed(key);
+  }
+  EvaluateSpeed(now);
+}
+
+void Analyzer::EvaluateSpeed(absl::Time now) {
+  std::vector<const SpeedPair*> lan, ext;
+  for (const auto& [key, p] : speeds_) {
+    if (!p.has_latest || p.at < now - options_.speed_window) continue;
+    (p.external ? ext : lan).push_back(&p);
+  }
+  std::map<std::string, Condition> conds;
+  std::set<std::string> held;
+  auto add = [&](const std::string& subject, v1::AlertScope scope,
+                 const SpeedPair& p, const std::string& host) {
+    Condition& c = conds[subject];
+    c.kind = kSpeed;
+    c.subject = subject;
+    c.scope = scope;
+    c.severity = v1::SEVERITY_WARNING;
+    if (!host.empty()) {
+      c.hosts.insert(host);
+    } else {
+      if (!p.external) c.hosts.insert(p.sender);
+      c.hosts.insert(p.external ? p.agent : p.receiver);
+    }
+    c.evidence.push_back(MakeEvidence(
+        p.agent, p.seq, p.at,
+        absl::StrFormat("%s>%s %.3g bit/s, usual %.3g", p.sender, p.receiver,
+                        p.last_bps, p.baseline)));
+    c.details[absl::StrCat("pair.", p.sender, ">", p.receiver)] =
+        absl::StrFormat("%.3g of %.3g bit/s", p.last_bps, p.baseline);
+  };
+  // Has every recent pair matching `other` been measured since `onset`?
+  auto settled = [&](absl::Time onset,
+                     const std::function<bool(const SpeedPair&)>& other) {
+    if (now - onset >= options_.speed_settle) return true;
+    for (const SpeedPair* q : lan) {
+      if (other(*q) && q->at <= onset) return false;
+    }
+    return true;
+  };
+
+  // An open LAN or host alert keeps its degraded pairs while they recover
+  // one by one, rather than splitting into pair alerts on the way out.
+  const bool lan_open = open_.count({kSpeed, absl::StrCat(kSpeed, " lan")}) > 0;
+  std::set<std::string> host_open;
+  for (const auto& [key, a] : open_) {
+    if (key.first == kSpeed && absl::StartsWith(key.second, "speed_low host=")) {
+      host_open.insert(key.second.substr(strlen("speed_low host=")));
+    }
+  }
+  size_t degraded = 0;
+  for (const SpeedPair* p : lan) degraded += p->degraded;
+  if ((lan.size() >= 2 && degraded == lan.size()) ||
+      (lan_open && degraded > 0)) {
+    for (const SpeedPair* p : lan) add(absl::StrCat(kSpeed, " lan"), v1::ALERT_SCOPE_LAN, *p, "");
+  } else if (degraded > 0) {
+    std::set<std::string> hosts;
+    for (const SpeedPair* p : lan) hosts.insert({p->sender, p->receiver});
+    std::set<std::string> link_bad;
+    for (const auto& h : hosts) {
+      size_t out = 0, out_bad = 0, in = 0, in_bad = 0;
+      absl::Time onset = absl::InfinitePast();
+      for (const SpeedPair* p : lan) {
+        if (p->sender == h) out++, out_bad += p->degraded;
+        if (p->receiver == h) in++, in_bad += p->degraded;
+        if ((p->sender == h || p->receiver == h) && p->degraded) {
+          onset = std::max(onset, p->onset);
+        }
+      }
+      if ((out >= 2 && out_bad == out) || (in >= 2 && in_bad == in)) {
+        const std::string subject = absl::StrCat(kSpeed, " host=", h);
+        // If pairs not through h are degrading too, this may be the LAN.
+        if (settled(onset, [&](const SpeedPair& q) {
+              return q.sender != h && q.receiver != h;
+            })) {
+          link_bad.insert(h);
+          for (const SpeedPair* p : lan) {
+            if (p->degraded && (p->sender == h || p->receiver == h)) {
+              add(subject, v1::ALERT_SCOPE_HOST, *p, h);
+            }
+          }
+        } else {
+          held.insert(subject);
+        }
+      }
+    }
+    for (const auto& h : host_open) {
+      if (link_bad.count(h)) continue;
+      for (const SpeedPair* p : lan) {
+        if (p->degraded && (p->sender == h || p->receiver == h)) {
+          link_bad.insert(h);
+          add(absl::StrCat(kSpeed, " host=", h), v1::ALERT_SCOPE_HOST, *p, h);
+        }
+      }
+    }
+    for (const SpeedPair* p : lan) {
+      if (!p->degraded || link_bad.count(p->sender) ||
+          link_bad.count(p->receiver)) {
+        continue;
+      }
+      const std::string subject =
+          absl::StrCat(kSpeed, " pair=", p->sender, ">", p->receiver);
+      // Wait for the other pairs of both hosts: one host's link or the LAN
+      // explains it better when they degrade too.
+      if (settled(p->onset, [&](const SpeedPair& q) {
+            return &q != p && (q.sender == p->sender || q.receiver == p->sender ||
+                               q.sender == p->receiver ||
+                               q.receiver == p->receiver);
+          })) {
+        add(subject, v1::ALERT_SCOPE_PAIR, *p, "");
+      } else {
+        held.insert(subject);
+      }
+    }
+  }
+  // External targets: a host is down when all its external pairs are.
+  std::map<std::string, std::pair<size_t, size_t>> ext_hosts;  // total, bad
+  for (const SpeedPair* p : ext) {
+    auto& [total, bad] = ext_hosts[p->agent];
+    ++total;
+    bad += p->degraded;
+  }
+  std::set<std::string> ext_bad;
+  for (const auto& [h, tb] : ext_hosts) {
+    if (tb.second == tb.first) ext_bad.insert(h);
+  }
+  const bool isp = ext_hosts.size() >= 2 && ext_bad.size() == ext_hosts.size();
+  for (const SpeedPair* p : ext) {
+    if (!ext_bad.count(p->agent)) continue;
+    if (isp) {
+      add(absl::StrCat(kSpeed, " isp"), v1::ALERT_SCOPE_UPSTREAM, *p, p->agent);
+    } else {
+      add(absl::StrCat(kSpeed, " host=", p->agent), v1::ALERT_SCOPE_HOST, *p,
+          p->agent);
+    }
+  }
+  for (auto& [subject, c] : conds) {
+    std::vector<std::string> pairs;
+    for (const auto& [k, v] : c.details) {
+      if (absl::StartsWith(k, "pair.")) pairs.push_back(k.substr(5));
+    }
+    switch (c.scope) {
+      case v1::ALERT_SCOPE_LAN:
+        c.summary = absl::StrCat("throughput low on every pair of the LAN (",
+                                 pairs.size(), " pairs)");
+        break;
+      case v1::ALERT_SCOPE_UPSTREAM:
+        c.summary = absl::StrCat(
+            "external throughput low from every host (", Hosts(c.hosts),
+            "): the internet connection");
+        break;
+      case v1::ALERT_SCOPE_HOST:
+        c.details["agent"] = *c.hosts.begin();
+        c.summary = absl::StrCat("throughput low through ", *c.hosts.begin(),
+                                 "'s link: ", absl::StrJoin(pairs, ", "));
+        break;
+      default:
+        c.summary = absl::StrCat("throughput low on ", absl::StrJoin(pairs, ", "));
+    }
+  }
+  Reconcile(kSpeed, conds, held);
+}
+
+void Analyzer::Tick() {
+  absl::MutexLock l(&mu_);
+  const absl::Time now = clock_.Now();
+  EvaluatePathLoss(now);
+  EvaluateSpeed(now);
+}
+
+}  // namespace netvigil::collector

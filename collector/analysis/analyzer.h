@@ -1,0 +1,189 @@
+// The analysis engine: compares every committed result with its host's own
+// history and the hosts with each other (DESIGN.md, "History and
+// comparison"), and runs the alert lifecycle (opened, updated, resolved,
+// acknowledged) over an AlertStore. Thread-safe: one mutex serialises
+// results, ticks and acks; listeners are called with it held, in event
+// order, and must not call back into the Analyzer.
+//
+// Rules (kind: subject, scope):
+//   path_loss:     "path_loss host=A" (HOST) or "path_loss upstream"
+//                  (UPSTREAM, every host reporting a target loses to it).
+//   path_latency:  "path_latency host=A target=T" (HOST), after
+//                  latency_persist_runs slow runs in a row.
+//   route_change:  "route_change host=A target=T" (HOST).
+//   new_listener, new_remote, new_inbound, new_file_process, hidden_exe:
+//                  subject is the stable key (never a PID or an ephemeral
+//                  port); HOST, or MULTI_HOST with a higher severity when a
+//                  second host shows it within multi_host_window.
+//   speed_low:     "speed_low pair=A>B" (PAIR), "speed_low host=A" (HOST:
+//                  every pair through A, or A's external tests), "speed_low
+//                  lan" (LAN), "speed_low isp" (UPSTREAM: every host's
+//                  external tests).
+// The first result of a kind from an agent only teaches (a log line, no
+// alert); after the learning period what is new alerts. Ack() puts an
+// alert's subject into the baseline (known set, stable route, relearnt
+// latency); an acknowledged condition emits no more updates and, for the
+// "new thing" kinds, never alerts again.
+//
+// State: every baseline lives in the store (analysis_state) and is written
+// through as it changes; Load() reads it and the unresolved alerts back.
+#ifndef NETVIGIL_COLLECTOR_ANALYSIS_ANALYZER_H_
+#define NETVIGIL_COLLECTOR_ANALYSIS_ANALYZER_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "collector/alerts/alert_store.h"
+#include "collector/analysis/analysis_options.h"
+#include "common/clock.h"
+#include "netvigil/v1/alerts.pb.h"
+#include "netvigil/v1/probes.pb.h"
+
+namespace netvigil::collector {
+
+class Analyzer {
+ public:
+  using Listener = std::function<void(const v1::AlertEvent&)>;
+
+  struct Counters {
+    uint64_t results = 0;
+    uint64_t skipped = 0;  // malformed or unusable results
+    uint64_t events = 0;
+    uint64_t store_errors = 0;
+  };
+
+  // `store` and `clock` are not owned and must outlive the Analyzer.
+  Analyzer(AnalysisOptions options, AlertStore& store, Clock& clock);
+
+  // Reads baselines and unresolved alerts back from the store. Call once,
+  // before the first result.
+  absl::Status Load();
+
+  // A committed result of `agent` (the ingest's result observer).
+  void OnResult(const std::string& agent, const v1::Result& result);
+  // Re-evaluates the cross-host rules at the current time: results older
+  // than their window stop counting and pending host-scoped conditions
+  // settle. Call every few seconds.
+  void Tick();
+
+  // Acknowledges alert `id` (open or resolved): NOT_FOUND for an unknown id.
+  absl::StatusOr<v1::Alert> Ack(int64_t id, const std::string& by);
+  // Unresolved alerts, by id.
+  std::vector<v1::Alert> Open();
+  void AddListener(Listener listener);
+  Counters counters();
+
+ private:
+  struct Condition;
+  struct PathTarget {
+    std::deque<double> rtt;  // destination avg_ms of normal runs
+    uint32_t slow_runs = 0;
+    std::string stable_route;
+    std::string candidate_route;
+    uint32_t candidate_runs = 0;
+    bool reached_ever = false;
+    // The latest run, for the cross-host rules.
+    bool has_latest = false;
+    absl::Time at;
+    uint64_t seq = 0;
+    bool lossy = false;
+    double loss_percent = 0;
+    std::string loss_hop;     // where loss begins and persists to the end
+    std::string loss_suffix;  // addresses from there on, comma-separated
+    absl::Time loss_onset;
+  };
+  struct SpeedPair {
+    std::string agent, sender, receiver;
+    bool external = false;
+    std::deque<double> bps;  // normal runs
+    uint32_t low_runs = 0;
+    bool has_latest = false;
+    absl::Time at;
+    uint64_t seq = 0;
+    bool degraded = false;
+    absl::Time onset;
+    double last_bps = 0;
+    double baseline = 0;
+  };
+  struct AgentState {
+    absl::Time first_result = absl::InfiniteFuture();
+    std::set<std::string> seen_kinds;  // probe kinds with history
+    std::map<std::string, std::set<std::string>> known;  // alert kind -> keys
+  };
+  // A new thing found in a snapshot.
+  struct Thing {
+    std::string summary;
+    std::string remote_address;
+    std::map<std::string, std::string> details;
+  };
+  using AlertKey = std::pair<std::string, std::string>;  // kind, subject
+
+  void OnPath(const std::string& agent, uint64_t seq, const v1::PathRun& run)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnSockets(const std::string& agent, uint64_t seq,
+                 const v1::SocketSnapshot& snap)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnFiles(const std::string& agent, uint64_t seq,
+               const v1::FileSnapshot& snap) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnSpeed(const std::string& agent, uint64_t seq,
+               const v1::SpeedResult& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EvaluatePathLoss(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EvaluateSpeed(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Compares a snapshot's things of `kind` with the agent's known set.
+  void NewThings(const std::string& agent, uint64_t seq,
+                 const std::string& kind, bool learning,
+                 const std::map<std::string, Thing>& current,
+                 v1::Severity single, v1::Severity multi)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool Learning(const std::string& agent, const std::string& probe_kind)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Opens or updates the alert of `c`; resolves the open alerts of `kind`
+  // that are neither in `conds` nor `held`.
+  void Raise(const Condition& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Reconcile(const std::string& kind,
+                 const std::map<std::string, Condition>& conds,
+                 const std::set<std::string>& held)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Resolve(const AlertKey& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Emit(v1::AlertEvent::Type type, const v1::Alert& alert)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Save(v1::Alert& alert) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  void PersistPath(const std::string& agent, const std::string& target)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PersistSpeed(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PersistRow(AnalysisStateRow row) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ApplyStateRow(const AnalysisStateRow& row)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const AnalysisOptions options_;
+  AlertStore& store_;  // Not owned.
+  Clock& clock_;       // Not owned.
+
+  absl::Mutex mu_;
+  std::vector<Listener> listeners_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, AgentState> agents_ ABSL_GUARDED_BY(mu_);
+  // agent -> target -> state
+  std::map<std::string, std::map<std::string, PathTarget>> paths_
+      ABSL_GUARDED_BY(mu_);
+  std::map<std::string, SpeedPair> speeds_ ABSL_GUARDED_BY(mu_);
+  std::map<AlertKey, v1::Alert> open_ ABSL_GUARDED_BY(mu_);
+  // For "new thing" alerts: the hosts whose latest snapshot still shows it.
+  std::map<AlertKey, std::set<std::string>> present_ ABSL_GUARDED_BY(mu_);
+  Counters counters_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace netvigil::collector
+
+#endif  // NETVIGIL_COLLECTOR_ANALYSIS_ANALYZER_H_

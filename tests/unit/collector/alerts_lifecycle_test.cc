@@ -1,0 +1,122 @@
+// The alert lifecycle: open, update, resolve, acknowledge (no repeat), the
+// events in the store, state that survives a restart, a store that is down.
+#include "tests/unit/collector/analysis_test_util.h"
+
+#include "gmock/gmock.h"
+#include "tests/testing/status_matchers.h"
+
+namespace netvigil::collector::testing {
+namespace {
+
+using ::netvigil::testing::IsOk;
+using ::netvigil::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+const Sock kSsh{.lport = 22, .exe = "/usr/sbin/sshd"};
+const Sock kWeb{.lport = 8080, .exe = "/usr/bin/python3.11"};
+
+std::vector<Hop> Hops(uint32_t dest_recv, double ms = 10) {
+  return {{"10.0.0.1", 10, 10, 1}, {"192.0.2.9", 10, dest_recv, ms}};
+}
+
+class LifecycleTest : public AnalyzerTest {};
+
+TEST_F(LifecycleTest, EventsAreStoredInOrder) {
+  Send("a", SocketsResult({kSsh}));
+  Send("a", SocketsResult({kSsh, kWeb}));
+  Send("b", SocketsResult({kSsh}));
+  Send("b", SocketsResult({kSsh, kWeb}));
+  Send("a", SocketsResult({kSsh}));
+  Send("b", SocketsResult({kSsh}));
+  std::vector<v1::AlertEvent::Type> types;
+  for (const auto& e : store_.events()) types.push_back(e.type());
+  EXPECT_THAT(types, ElementsAre(v1::AlertEvent::TYPE_OPENED,
+                                 v1::AlertEvent::TYPE_UPDATED,
+                                 v1::AlertEvent::TYPE_RESOLVED));
+  const int64_t id = store_.events()[0].alert().id();
+  EXPECT_GT(id, 0);
+  for (const auto& e : store_.events()) EXPECT_EQ(e.alert().id(), id);
+  absl::StatusOr<v1::Alert> stored = store_.GetAlert(id);
+  ASSERT_THAT(stored, IsOk());
+  EXPECT_TRUE(stored->has_resolved_at());
+  EXPECT_EQ(stored->scope(), v1::ALERT_SCOPE_MULTI_HOST);
+  EXPECT_EQ(events_.size(), 3u) << "listeners see the same events";
+}
+
+TEST_F(LifecycleTest, AckIsIdempotentAndUnknownIdsAreNotFound) {
+  Send("a", SocketsResult({kSsh}));
+  Send("a", SocketsResult({kSsh, kWeb}));
+  const int64_t id = Open()[0].id();
+  EXPECT_THAT(analyzer_->Ack(id, "ann"), IsOk());
+  EXPECT_THAT(analyzer_->Ack(id, "bob"), IsOk());
+  EXPECT_EQ(Events(v1::AlertEvent::TYPE_ACKNOWLEDGED).size(), 1u);
+  EXPECT_EQ(Open()[0].acknowledged_by(), "ann");
+  EXPECT_THAT(analyzer_->Ack(12345, "ann"), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(LifecycleTest, AcknowledgedListenerNeverAlertsAgain) {
+  Send("a", SocketsResult({kSsh}));
+  Send("a", SocketsResult({kSsh, kWeb}));
+  ASSERT_THAT(analyzer_->Ack(Open()[0].id(), "ann"), IsOk());
+  Send("a", SocketsResult({kSsh}));
+  EXPECT_THAT(Open(), IsEmpty());
+  Send("a", SocketsResult({kSsh, kWeb}));
+  EXPECT_EQ(Opened(), 1u);
+  Restart();
+  Send("a", SocketsResult({kSsh}));
+  Send("a", SocketsResult({kSsh, kWeb}));
+  EXPECT_THAT(Open(), IsEmpty());
+  EXPECT_EQ(Opened(), 0u);
+}
+
+TEST_F(LifecycleTest, AcknowledgedConditionStaysQuietUntilItClears) {
+  Send("a", PathResult("192.0.2.9", Hops(10)));
+  Send("a", PathResult("192.0.2.9", Hops(7)));
+  ASSERT_EQ(Open().size(), 1u);
+  ASSERT_THAT(analyzer_->Ack(Open()[0].id(), "ann"), IsOk());
+  const size_t before = events_.size();
+  Send("a", PathResult("192.0.2.9", Hops(2)));  // worse: would be critical
+  EXPECT_EQ(events_.size(), before) << "no updates after an ack";
+  EXPECT_TRUE(Open()[0].acknowledged());
+  Send("a", PathResult("192.0.2.9", Hops(10)));
+  EXPECT_THAT(Open(), IsEmpty());
+  EXPECT_EQ(Events(v1::AlertEvent::TYPE_RESOLVED).size(), 1u);
+}
+
+TEST_F(LifecycleTest, BaselinesAndOpenAlertsSurviveARestart) {
+  Send("a", SocketsResult({kSsh}));
+  for (double ms : {10.0, 10.2, 9.9, 10.1, 10.0, 9.8}) {
+    Send("a", PathResult("192.0.2.9", Hops(10, ms)));
+  }
+  Send("a", SocketsResult({kSsh, kWeb}));
+  ASSERT_EQ(Open().size(), 1u);
+  const int64_t id = Open()[0].id();
+
+  Restart();
+  ASSERT_EQ(Open().size(), 1u);
+  EXPECT_EQ(Open()[0].id(), id);
+  // Known things stay known, the open alert is the same one...
+  Send("a", SocketsResult({kSsh, kWeb}));
+  EXPECT_EQ(Opened(), 0u);
+  // ...the latency baseline is still there (three slow runs alert)...
+  for (int i = 0; i < 3; ++i) Send("a", PathResult("192.0.2.9", Hops(10, 60)));
+  ASSERT_EQ(Open().size(), 2u);
+  // ...and the listener alert resolves as it goes.
+  Send("a", SocketsResult({kSsh}));
+  ASSERT_EQ(Open().size(), 1u);
+  EXPECT_EQ(Open()[0].kind(), "path_latency");
+}
+
+TEST_F(LifecycleTest, AStoreThatIsDownLosesNoEventAndCrashesNothing) {
+  Send("a", SocketsResult({kSsh}));
+  store_.set_down(true);
+  Send("a", SocketsResult({kSsh, kWeb}));
+  EXPECT_EQ(events_.size(), 1u);
+  EXPECT_EQ(Open().size(), 1u);
+  EXPECT_GT(analyzer_->counters().store_errors, 0u);
+  store_.set_down(false);
+}
+
+}  // namespace
+}  // namespace netvigil::collector::testing

@@ -1,0 +1,145 @@
+// Socket rules: new listener (proto, address, port, executable), new remote
+// endpoint (executable, remote address, remote port) and new inbound peer,
+// never keyed on PIDs or ephemeral ports.
+#include "tests/unit/collector/analysis_test_util.h"
+
+#include "gmock/gmock.h"
+
+namespace netvigil::collector::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+const Sock kSsh{.lport = 22, .exe = "/usr/sbin/sshd", .pid = 10};
+const Sock kDnsClient{.proto = "udp", .state = "UNCONN", .local = "0.0.0.0",
+                      .lport = 45123, .exe = "/usr/lib/systemd/systemd-resolved"};
+
+Sock Outbound(uint32_t local_port, uint32_t pid) {
+  return {.state = "ESTAB", .local = "192.168.1.10", .lport = local_port,
+          .remote = "203.0.113.5", .rport = 443, .exe = "/usr/bin/curl",
+          .pid = pid};
+}
+
+class SocketRulesTest : public AnalyzerTest {};
+
+TEST_F(SocketRulesTest, NewListenerAlertsAndResolvesWhenItCloses) {
+  Send("a", SocketsResult({kSsh}));
+  EXPECT_THAT(Open(), IsEmpty()) << "the first snapshot teaches";
+  Sock web{.local = "::", .lport = 8080, .exe = "/usr/bin/python3.11", .pid = 77};
+  Send("a", SocketsResult({kSsh, web}));
+  std::vector<v1::Alert> open = Open();
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].kind(), "new_listener");
+  EXPECT_EQ(open[0].subject(), "tcp [::]:8080 /usr/bin/python3.11");
+  EXPECT_EQ(open[0].scope(), v1::ALERT_SCOPE_HOST);
+  EXPECT_EQ(open[0].severity(), v1::SEVERITY_WARNING);
+  EXPECT_EQ(open[0].remote_address(), "");
+  EXPECT_EQ(open[0].evidence(0).seq(), 2u);
+  // Still there next run: no new event.
+  Send("a", SocketsResult({kSsh, web}));
+  EXPECT_EQ(events_.size(), 1u);
+  Send("a", SocketsResult({kSsh}));
+  EXPECT_THAT(Open(), IsEmpty());
+  EXPECT_EQ(Events(v1::AlertEvent::TYPE_RESOLVED).size(), 1u);
+}
+
+TEST_F(SocketRulesTest, ARestartWithANewPidIsNotNews) {
+  Sock web{.lport = 8080, .exe = "/usr/bin/python3.11", .pid = 77};
+  Send("a", SocketsResult({kSsh, web}));
+  web.pid = 4242;
+  Send("a", SocketsResult({kSsh, web}));
+  Sock ssh2 = kSsh;
+  ssh2.pid = 999;
+  Send("a", SocketsResult({ssh2, web}));
+  EXPECT_THAT(events_, IsEmpty());
+}
+
+TEST_F(SocketRulesTest, EphemeralPortsAreNeverNews) {
+  Send("a", SocketsResult({kSsh, kDnsClient, Outbound(40001, 5)}));
+  // The same connection from a new local port and PID, and a resolver
+  // socket on another ephemeral port: churn, not news.
+  Sock dns = kDnsClient;
+  dns.lport = 51999;
+  Send("a", SocketsResult({kSsh, dns, Outbound(40777, 6), Outbound(40778, 6)}));
+  // An inbound ssh session from a known peer on a new source port.
+  Sock in{.state = "ESTAB", .local = "192.168.1.10", .lport = 22,
+          .remote = "192.168.1.20", .rport = 50000, .exe = "/usr/sbin/sshd"};
+  Send("a", SocketsResult({kSsh, in}));
+  EXPECT_EQ(Opened(), 1u) << "a new peer is news once";
+  events_.clear();
+  in.rport = 50001;
+  in.pid = 11;
+  Send("a", SocketsResult({kSsh, in}));
+  EXPECT_THAT(events_, IsEmpty());
+}
+
+TEST_F(SocketRulesTest, NewRemoteEndpointCarriesTheRemoteAddress) {
+  Send("a", SocketsResult({kSsh, Outbound(40001, 5)}));
+  Sock other = Outbound(40002, 5);
+  other.remote = "::ffff:198.51.100.23";
+  other.rport = 6667;
+  Send("a", SocketsResult({kSsh, Outbound(40003, 5), other}));
+  std::vector<v1::Alert> open = Open();
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].kind(), "new_remote");
+  EXPECT_EQ(open[0].subject(), "tcp /usr/bin/curl -> 198.51.100.23:6667");
+  EXPECT_EQ(open[0].remote_address(), "198.51.100.23");
+}
+
+TEST_F(SocketRulesTest, NewInboundPeerCarriesItsAddress) {
+  Send("a", SocketsResult({kSsh}));
+  Sock in{.state = "ESTAB", .local = "192.168.1.10", .lport = 22,
+          .remote = "203.0.113.66", .rport = 61000, .exe = "/usr/sbin/sshd"};
+  Send("a", SocketsResult({kSsh, in}));
+  std::vector<v1::Alert> open = Open();
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].kind(), "new_inbound");
+  EXPECT_EQ(open[0].subject(), "tcp /usr/sbin/sshd :22 <- 203.0.113.66");
+  EXPECT_EQ(open[0].remote_address(), "203.0.113.66");
+}
+
+TEST_F(SocketRulesTest, LoopbackPeersGiveNoAddressForFail2ban) {
+  Send("a", SocketsResult({kSsh}));
+  Sock in{.state = "ESTAB", .local = "127.0.0.1", .lport = 22,
+          .remote = "127.0.0.1", .rport = 61000, .exe = "/usr/sbin/sshd"};
+  Send("a", SocketsResult({kSsh, in}));
+  ASSERT_EQ(Open().size(), 1u);
+  EXPECT_EQ(Open()[0].remote_address(), "");
+}
+
+TEST_F(SocketRulesTest, UdpServicesOnFixedPortsAreListeners) {
+  Send("a", SocketsResult({kSsh}));
+  Sock dns{.proto = "udp", .state = "UNCONN", .local = "0.0.0.0", .lport = 53,
+           .exe = "/usr/sbin/dnsmasq"};
+  Send("a", SocketsResult({kSsh, dns}));
+  ASSERT_EQ(Open().size(), 1u);
+  EXPECT_EQ(Open()[0].subject(), "udp 0.0.0.0:53 /usr/sbin/dnsmasq");
+}
+
+class LearningTest : public AnalyzerTest {
+ protected:
+  static AnalysisOptions WithLearning() {
+    AnalysisOptions o = TestOptions();
+    o.learning_period = absl::Hours(24);
+    return o;
+  }
+  LearningTest() : AnalyzerTest(WithLearning()) {}
+};
+
+TEST_F(LearningTest, WhatAppearsWhileLearningIsBaseline) {
+  Send("a", SocketsResult({kSsh}));
+  clock_.Advance(absl::Hours(2));
+  Sock web{.lport = 8080, .exe = "/usr/bin/python3.11"};
+  Send("a", SocketsResult({kSsh, web}));
+  EXPECT_THAT(events_, IsEmpty());
+  clock_.Advance(absl::Hours(23));
+  Sock db{.lport = 5432, .exe = "/usr/lib/postgresql/15/bin/postgres"};
+  Send("a", SocketsResult({kSsh, web, db}));
+  std::vector<v1::Alert> open = Open();
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].subject(), "tcp 0.0.0.0:5432 /usr/lib/postgresql/15/bin/postgres");
+}
+
+}  // namespace
+}  // namespace netvigil::collector::testing
