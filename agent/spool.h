@@ -68,7 +68,9 @@ namespace netvigil::agent {
 class Spool {
  public:
   struct Options {
-    std::string path;  // the database file; its folder must exist
+    // The database file; its folder must exist. Beside it: `<path>-wal` and
+    // the seq ceiling `<path>.seq`.
+    std::string path;
     // Cap on the stored results' encoded bytes (the file is somewhat larger:
     // SQLite pages and the WAL). Past it the oldest results are dropped.
     uint64_t max_bytes = 256ull << 20;
@@ -99,7 +101,8 @@ class Spool {
       std::vector<v1::Result> results);
 
   // Results with seq > after, in order, at most max_count of them and at most
-  // max_bytes encoded (but always one when there is one).
+  // max_bytes encoded (but always one when there is one). A row found damaged
+  // (checksum, encoding) is skipped, deleted and reported in a corrupt_row gap.
   absl::StatusOr<std::vector<v1::Result>> ReadAfter(uint64_t after,
                                                     size_t max_count,
                                                     size_t max_bytes);
