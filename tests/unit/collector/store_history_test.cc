@@ -1,0 +1,325 @@
+// The history the store keeps from snapshots, on a real PostgreSQL: exactly
+// the expected appeared/gone events, nothing for an unchanged snapshot, no
+// news from ephemeral-port churn or a restarted process, nothing twice on a
+// resend; and the Query reads over it.
+#include <memory>
+#include <pqxx/pqxx>
+
+#include "collector/store/facts.h"
+#include "collector/store/pg_store.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/time_util.h"
+#include "gtest/gtest.h"
+#include "tests/testing/pg_cluster.h"
+#include "tests/testing/status_matchers.h"
+
+namespace netvigil::collector {
+namespace {
+
+using ::netvigil::testing::IsOk;
+using ::netvigil::testing::PgCluster;
+using ::netvigil::testing::StatusIs;
+using google::protobuf::util::TimeUtil;
+
+PgCluster* g_pg = nullptr;
+
+class Env : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    auto c = PgCluster::Start();
+    ASSERT_TRUE(c.ok()) << c.status();
+    g_pg = *c;
+  }
+  void TearDown() override { delete g_pg; }
+};
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new Env);
+
+constexpr int64_t kT0 = 1'790'000'000;  // seconds
+
+v1::SocketEntry Sock(const std::string& state, const std::string& laddr,
+                     uint32_t lport, const std::string& raddr, uint32_t rport,
+                     uint32_t pid, const std::string& exe,
+                     v1::Transport proto = v1::TRANSPORT_TCP) {
+  v1::SocketEntry e;
+  e.set_proto(proto);
+  e.set_family(laddr.find(':') != std::string::npos ? 6 : 4);
+  e.set_state(state);
+  e.set_local_address(laddr);
+  e.set_local_port(lport);
+  e.set_remote_address(raddr);
+  e.set_remote_port(rport);
+  auto* p = e.add_processes();
+  p->set_pid(pid);
+  p->set_exe(exe);
+  p->set_name(exe.substr(exe.rfind('/') + 1));
+  return e;
+}
+
+v1::Result SocketsResult(uint64_t seq, std::vector<v1::SocketEntry> entries) {
+  v1::Result r;
+  r.set_seq(seq);
+  *r.mutable_produced_at() = TimeUtil::SecondsToTimestamp(kT0 + 60 * seq);
+  *r.mutable_sockets()->mutable_taken_at() = r.produced_at();
+  for (auto& e : entries) *r.mutable_sockets()->add_sockets() = e;
+  return r;
+}
+
+class StoreHistoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = std::make_unique<PgStore>(g_pg->dsn(), 2);
+    ASSERT_THAT(store_->Migrate(), IsOk());
+    agent_ = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    v1::Hello hello;
+    hello.set_agent_name(agent_);
+    ASSERT_THAT(store_->AgentConnected(hello, "s1", absl::FromUnixSeconds(kT0)),
+                IsOk());
+  }
+
+  int64_t Count(const std::string& table) {
+    int64_t n = -1;
+    EXPECT_THAT(store_->WithConnection([&](pqxx::connection& c) {
+      pqxx::read_transaction tx(c);
+      n = tx.exec_params1("SELECT count(*) FROM " + table +
+                              " t JOIN agents a ON a.id = t.agent_id"
+                              " WHERE a.name = $1",
+                          agent_)[0]
+              .as<int64_t>();
+    }), IsOk());
+    return n;
+  }
+
+  std::vector<std::string> Changes() {
+    auto r = store_->SocketChanges(agent_, 0);
+    EXPECT_THAT(r, IsOk());
+    std::vector<std::string> out;
+    for (const auto& c : r->changes()) {
+      const auto& f = c.fact();
+      out.push_back(absl::StrCat(c.change(), " ", f.key_kind(), " ",
+                                 f.local_address(), ":", f.local_port(), " ",
+                                 f.remote_address(), ":", f.remote_port(), " ",
+                                 f.exe()));
+    }
+    return out;
+  }
+
+  std::unique_ptr<PgStore> store_;
+  std::string agent_;
+};
+
+TEST_F(StoreHistoryTest, SnapshotsYieldExactlyTheExpectedEvents) {
+  // t1: sshd listens; firefox talks to a web server; a client is connected
+  // to sshd.
+  ASSERT_THAT(store_->StoreResults(agent_, {SocketsResult(1, {
+      Sock("LISTEN", "0.0.0.0", 22, "0.0.0.0", 0, 100, "/usr/sbin/sshd"),
+      Sock("ESTAB", "198.18.1.11", 40001, "198.51.100.7", 443, 200,
+           "/usr/bin/firefox"),
+      Sock("ESTAB", "198.18.1.11", 22, "198.51.100.9", 51000, 101,
+           "/usr/sbin/sshd"),
+  })}), IsOk());
+  EXPECT_THAT(Changes(), ::testing::ElementsAre(
+      "appeared inbound :22 198.51.100.9:0 /usr/sbin/sshd",
+      "appeared listener 0.0.0.0:22 :0 /usr/sbin/sshd",
+      "appeared remote :0 198.51.100.7:443 /usr/bin/firefox"));
+  const int64_t facts = Count("socket_facts");
+  EXPECT_EQ(facts, 3);
+
+  // t2: the same things with churn that is not news: new ephemeral local
+  // ports, a new client port, sshd and firefox restarted with new PIDs,
+  // and a TIME-WAIT leftover without an owner.
+  v1::SocketEntry orphan = Sock("TIME-WAIT", "198.18.1.11", 40001,
+                                "198.51.100.7", 443, 0, "");
+  orphan.clear_processes();
+  ASSERT_THAT(store_->StoreResults(agent_, {SocketsResult(2, {
+      Sock("LISTEN", "0.0.0.0", 22, "0.0.0.0", 0, 300, "/usr/sbin/sshd"),
+      Sock("ESTAB", "198.18.1.11", 40777, "198.51.100.7", 443, 400,
+           "/usr/bin/firefox"),
+      Sock("ESTAB", "198.18.1.11", 22, "198.51.100.9", 52999, 301,
+           "/usr/sbin/sshd"),
+      orphan,
+  })}), IsOk());
+  EXPECT_EQ(Changes().size(), 3u) << "an unchanged snapshot is no news";
+  EXPECT_EQ(Count("socket_facts"), facts) << "and writes no fact rows";
+  EXPECT_EQ(Count("socket_events"), 3);
+  EXPECT_EQ(Count("results"), 2) << "only its own record";
+
+  // t3: sshd stops listening, a new listener appears, firefox reaches a
+  // second server.
+  ASSERT_THAT(store_->StoreResults(agent_, {SocketsResult(3, {
+      Sock("LISTEN", "::", 8080, "::", 0, 500, "/usr/bin/python3"),
+      Sock("ESTAB", "198.18.1.11", 40778, "198.51.100.7", 443, 400,
+           "/usr/bin/firefox"),
+      Sock("ESTAB", "198.18.1.11", 40779, "198.51.100.8", 443, 400,
+           "/usr/bin/firefox"),
+  })}), IsOk());
+  const auto changes = Changes();
+  ASSERT_EQ(changes.size(), 7u);
+  EXPECT_THAT(std::vector<std::string>(changes.begin() + 3, changes.end()),
+              ::testing::UnorderedElementsAre(
+                  "appeared listener :::8080 :0 /usr/bin/python3",
+                  "appeared remote :0 198.51.100.8:443 /usr/bin/firefox",
+                  "gone listener 0.0.0.0:22 :0 /usr/sbin/sshd",
+                  "gone inbound :22 198.51.100.9:0 /usr/sbin/sshd"));
+
+  // A resend of seq 3 (the agent crashed before the ack) changes nothing.
+  auto acked = store_->StoreResults(agent_, {SocketsResult(3, {})});
+  ASSERT_THAT(acked, IsOk());
+  EXPECT_EQ(*acked, 3u);
+  EXPECT_EQ(Changes().size(), 7u);
+
+  // The current view: what is present now, first seen when it appeared.
+  auto current = store_->CurrentSockets(agent_);
+  ASSERT_THAT(current, IsOk());
+  EXPECT_EQ(current->sockets_size(), 3);
+  EXPECT_EQ(current->facts_size(), 3);
+  for (const auto& f : current->facts()) {
+    EXPECT_TRUE(f.present());
+    if (f.remote_address() == "198.51.100.7") {
+      EXPECT_EQ(f.first_seen().seconds(), kT0 + 60);
+      EXPECT_EQ(f.last_seen().seconds(), kT0 + 180);
+    }
+  }
+}
+
+TEST_F(StoreHistoryTest, Ipv4MappedPeersKeyAsTheirIpv4Address) {
+  ASSERT_THAT(store_->StoreResults(agent_, {SocketsResult(1, {
+      Sock("ESTAB", "::ffff:198.18.1.11", 40001, "::ffff:198.51.100.7", 443, 1,
+           "/usr/bin/curl"),
+  })}), IsOk());
+  ASSERT_THAT(store_->StoreResults(agent_, {SocketsResult(2, {
+      Sock("ESTAB", "198.18.1.11", 40002, "198.51.100.7", 443, 2,
+           "/usr/bin/curl"),
+  })}), IsOk());
+  EXPECT_THAT(Changes(), ::testing::ElementsAre(
+      "appeared remote :0 198.51.100.7:443 /usr/bin/curl"));
+}
+
+v1::Result FilesResult(uint64_t seq, std::vector<std::pair<std::string, uint32_t>> held) {
+  v1::Result r;
+  r.set_seq(seq);
+  *r.mutable_produced_at() = TimeUtil::SecondsToTimestamp(kT0 + 60 * seq);
+  for (const auto& [path, pid] : held) {
+    auto* e = r.mutable_files()->add_entries();
+    e->set_path(path);
+    e->set_kind(v1::FILE_ACCESS_FD);
+    e->set_fd(3);
+    e->set_mode("r");
+    e->mutable_process()->set_pid(pid);
+    e->mutable_process()->set_exe("/usr/bin/vim");
+    e->mutable_process()->set_name("vim");
+  }
+  return r;
+}
+
+TEST_F(StoreHistoryTest, FileFactsAppearAndGo) {
+  ASSERT_THAT(store_->StoreResults(agent_, {FilesResult(1, {{"/home/a/x", 10}})}),
+              IsOk());
+  // Restarted editor, same file: no news.
+  ASSERT_THAT(store_->StoreResults(agent_, {FilesResult(2, {{"/home/a/x", 99}})}),
+              IsOk());
+  EXPECT_EQ(Count("file_events"), 1);
+  ASSERT_THAT(store_->StoreResults(agent_, {FilesResult(3, {{"/home/a/y", 99}})}),
+              IsOk());
+  EXPECT_EQ(Count("file_events"), 3);
+  auto access = store_->FileAccess(agent_, 0);
+  ASSERT_THAT(access, IsOk());
+  ASSERT_EQ(access->facts_size(), 2);
+  EXPECT_EQ(access->facts(0).path(), "/home/a/x");
+  EXPECT_FALSE(access->facts(0).present());
+  EXPECT_EQ(access->facts(0).last_seen().seconds(), kT0 + 120);
+  EXPECT_TRUE(access->facts(1).present());
+}
+
+TEST_F(StoreHistoryTest, PathHistoryAndTheLatestSummary) {
+  std::vector<v1::Result> runs;
+  for (uint64_t seq = 1; seq <= 5; ++seq) {
+    v1::Result r;
+    r.set_seq(seq);
+    *r.mutable_produced_at() = TimeUtil::SecondsToTimestamp(kT0 + 60 * seq);
+    auto* p = r.mutable_path();
+    p->set_target("internet");
+    p->set_resolved_address("198.19.0.1");
+    *p->mutable_started_at() = r.produced_at();
+    p->set_destination_reached(true);
+    for (uint32_t ttl = 1; ttl <= 4; ++ttl) {
+      auto* h = p->add_hops();
+      h->set_ttl(ttl);
+      h->set_sent(10);
+      h->set_received(10);
+    }
+    p->mutable_destination()->set_loss_percent(seq == 5 ? 20 : 0);
+    p->mutable_destination()->set_avg_ms(1.5 * seq);
+    runs.push_back(r);
+  }
+  ASSERT_THAT(store_->StoreResults(agent_, runs), IsOk());
+  auto latest = store_->LatestPaths(agent_);
+  ASSERT_THAT(latest, IsOk());
+  ASSERT_EQ(latest->size(), 1u);
+  EXPECT_EQ((*latest)[0].loss_percent(), 20);
+  EXPECT_EQ((*latest)[0].hop_count(), 4u);
+
+  const int64_t us = 1'000'000;
+  auto hist = store_->PathHistory(agent_, "internet", (kT0 + 120) * us,
+                                  (kT0 + 300) * us, 100);
+  ASSERT_THAT(hist, IsOk());
+  ASSERT_EQ(hist->size(), 3u) << "seq 2, 3, 4: since inclusive, until not";
+  EXPECT_EQ((*hist)[0].seq(), 2u);
+  EXPECT_EQ((*hist)[2].run().hops_size(), 4);
+  auto newest = store_->PathHistory(agent_, "internet", 0, (kT0 + 999) * us, 2);
+  ASSERT_THAT(newest, IsOk());
+  ASSERT_EQ(newest->size(), 2u);
+  EXPECT_EQ((*newest)[1].seq(), 5u) << "the newest runs, oldest first";
+
+  EXPECT_THAT(store_->PathHistory(agent_, "nowhere", 0, kT0 * us, 10),
+              StatusIs(absl::StatusCode::kNotFound, "nowhere"));
+  EXPECT_THAT(store_->PathHistory("nobody", "internet", 0, kT0 * us, 10),
+              StatusIs(absl::StatusCode::kNotFound, "unknown host 'nobody'"));
+}
+
+TEST_F(StoreHistoryTest, SpeedMatrixHoldsTheLatestOfEachPair) {
+  v1::Hello other;
+  other.set_agent_name(agent_ + "-peer");
+  ASSERT_THAT(store_->AgentConnected(other, "s2", absl::FromUnixSeconds(kT0)),
+              IsOk());
+  std::vector<v1::Result> rs;
+  for (uint64_t seq = 1; seq <= 3; ++seq) {
+    v1::Result r;
+    r.set_seq(seq);
+    *r.mutable_produced_at() = TimeUtil::SecondsToTimestamp(kT0 + seq);
+    auto* s = r.mutable_speed();
+    s->set_client(agent_);
+    s->set_server(agent_ + "-peer");
+    *s->mutable_started_at() = r.produced_at();
+    s->set_outcome(v1::SPEED_OUTCOME_OK);
+    s->mutable_forward()->set_received_bps(1e6 * seq);
+    rs.push_back(r);
+  }
+  ASSERT_THAT(store_->StoreResults(agent_, rs), IsOk());
+  v1::SpeedResult skipped;
+  skipped.set_client(agent_ + "-peer");
+  skipped.set_server(agent_);
+  skipped.set_outcome(v1::SPEED_OUTCOME_SKIPPED);
+  skipped.set_error("agent offline");
+  ASSERT_THAT(store_->StoreCollectorSpeedResult(skipped), IsOk());
+  auto m = store_->SpeedMatrix();
+  ASSERT_THAT(m, IsOk());
+  int mine = 0;
+  for (const auto& c : m->cells()) {
+    if (c.client() == agent_) {
+      ++mine;
+      EXPECT_EQ(c.bps(), 3e6);
+    }
+    if (c.client() == agent_ + "-peer") {
+      EXPECT_EQ(c.outcome(), v1::SPEED_OUTCOME_SKIPPED);
+      EXPECT_EQ(c.error(), "agent offline");
+    }
+  }
+  EXPECT_EQ(mine, 1);
+  auto h = store_->SpeedHistory(agent_, agent_ + "-peer", 0,
+                                (kT0 + 100) * 1'000'000LL, 10);
+  ASSERT_THAT(h, IsOk());
+  EXPECT_EQ(h->size(), 3u);
+}
+
+}  // namespace
+}  // namespace netvigil::collector
