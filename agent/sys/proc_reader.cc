@@ -59,8 +59,16 @@ class RealProcReader final : public ProcReader {
       return ProcError(err, path);
     }
     char target[PATH_MAX];
-    errno = 0;
-    while (dirent* ent = readdir(dir)) {
+    int err = 0;
+    for (;;) {
+      // errno is cleared before each readdir: a failed readlinkat below
+      // leaves it set, and must not read as the end of a vanished listing.
+      errno = 0;
+      dirent* ent = readdir(dir);
+      if (ent == nullptr) {
+        err = errno;
+        break;
+      }
       int fd;
       if (!ParseNumber(ent->d_name, &fd)) continue;
       // readlinkat on the open directory saves a path walk per fd.
@@ -82,7 +90,6 @@ class RealProcReader final : public ProcReader {
       visit(fd, link, mode);
     }
     // readdir fails with ENOENT when the process exits mid-listing.
-    int err = errno;
     closedir(dir);
     if (err != 0) return ProcError(err, path);
     return absl::OkStatus();
