@@ -1,7 +1,7 @@
 // Spool throughput, durable (synchronous=FULL, so every COMMIT is fsynced):
 // results/s for single Append (1, 4, 16 threads) and for AppendBatch, with ~2 KB socket
 // snapshots, beside the disk's own rate of fsynced 2 KB writes.
-// Usage: spool_bench DIR [SINGLE_COUNT] [BATCH_COUNT] [BATCH_SIZE]
+// Usage: spool_bench DIR [SINGLE_COUNT] [BATCH_COUNT] [BATCH_SIZE] [CAP_MIB]
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -88,7 +88,7 @@ double FsyncRate(const std::string& dir, int n) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: %s DIR [SINGLE_COUNT] [BATCH_COUNT] [BATCH_SIZE]\n",
+    fprintf(stderr, "usage: %s DIR [SINGLE_COUNT] [BATCH_COUNT] [BATCH_SIZE] [CAP_MIB]\n",
             argv[0]);
     return 2;
   }
@@ -96,6 +96,7 @@ int main(int argc, char** argv) {
   const int single = argc > 2 ? atoi(argv[2]) : 5000;
   const int batched = argc > 3 ? atoi(argv[3]) : 100000;
   const int batch_size = argc > 4 ? atoi(argv[4]) : 100;
+  const uint64_t cap_mib = argc > 5 ? strtoull(argv[5], nullptr, 10) : 8;
   printf("result_bytes=%zu synchronous=FULL journal=WAL\n",
          Realistic(1).ByteSizeLong());
   spdlog::set_level(spdlog::level::warn);
@@ -155,7 +156,7 @@ int main(int argc, char** argv) {
   {
     // Past the cap every batch also drops the oldest and grows the gap.
     std::string path = dir + "/capped.db";
-    auto opened = Spool::Open(Spool::Options{path, 8ull << 20},
+    auto opened = Spool::Open(Spool::Options{path, cap_mib << 20},
                               netvigil::RealClock());
     if (!opened.ok()) return 1;
     Spool& spool = **opened;
@@ -172,10 +173,22 @@ int main(int argc, char** argv) {
       for (int k = 0; k < batch_size; ++k) batch.push_back(Realistic(n++));
       if (!spool.AppendBatch(std::move(batch)).ok()) return 1;
     }
-    printf("append_batch_over_8MiB_cap batch=%d results=%d results_per_s=%.0f "
-           "dropped_total=%llu\n",
-           batch_size, at_cap, Rate(at_cap, absl::Now() - t0),
+    printf("append_batch_over_cap cap_mib=%llu batch=%d results=%d "
+           "results_per_s=%.0f dropped_total=%llu\n",
+           static_cast<unsigned long long>(cap_mib), batch_size, at_cap,
+           Rate(at_cap, absl::Now() - t0),
            static_cast<unsigned long long>(spool.dropped_total()));
+    // Start-up cost of a full spool: quick_check plus a checksum of every row.
+    uint64_t pending = spool.pending();
+    opened->reset();
+    t0 = absl::Now();
+    auto again = Spool::Open(Spool::Options{path, cap_mib << 20},
+                             netvigil::RealClock());
+    if (!again.ok()) return 1;
+    printf("open_full_spool cap_mib=%llu results=%llu ms=%.0f\n",
+           static_cast<unsigned long long>(cap_mib),
+           static_cast<unsigned long long>(pending),
+           absl::ToDoubleMilliseconds(absl::Now() - t0));
   }
   printf("disk_fsync_2k_writes_per_s=%.0f (after)\n", FsyncRate(dir, 1000));
   for (const char* name : {"single.db", "threads.db", "batch.db", "capped.db"}) {
