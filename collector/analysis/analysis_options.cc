@@ -136,6 +136,9 @@ absl::Status ParseAnalysisOptions(const YAML::Node& node,
   r.Uint("path_loss_min_lost", 1, 100000, &o.path_loss_min_lost);
   r.Double("path_loss_critical_percent", 0, 100, true,
            &o.path_loss_critical_percent);
+  r.Uint("path_loss_window_runs", 1, 1000, &o.path_loss_window_runs);
+  r.Double("path_loss_clear_percent", 0, 100, false,
+           &o.path_loss_clear_percent);
   r.Uint("latency_window_runs", 3, 10000, &o.latency_window_runs);
   r.Uint("latency_min_runs", 2, 10000, &o.latency_min_runs);
   r.Double("latency_mad_factor", 0, 1000, true, &o.latency_mad_factor);
@@ -161,6 +164,8 @@ absl::Status ParseAnalysisOptions(const YAML::Node& node,
   r.Check(o.path_loss_critical_percent >= o.path_loss_percent,
           "path_loss_critical_percent",
           "must not be below path_loss_percent");
+  r.Check(o.path_loss_clear_percent <= o.path_loss_percent,
+          "path_loss_clear_percent", "must not exceed path_loss_percent");
   r.Check(o.latency_min_runs <= o.latency_window_runs, "latency_min_runs",
           "must not exceed latency_window_runs");
   r.Check(o.speed_min_runs <= o.speed_window_runs, "speed_min_runs",

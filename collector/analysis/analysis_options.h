@@ -24,6 +24,11 @@ struct AnalysisOptions {
   uint32_t path_loss_min_probes = 5;
   uint32_t path_loss_min_lost = 2;
   double path_loss_critical_percent = 50;
+  // The last `window` runs' probes also count together: loss that adds up
+  // to `loss_percent` opens, and a lossy target clears only when they fall
+  // below `clear_percent` (hysteresis against binomial noise).
+  uint32_t path_loss_window_runs = 5;
+  double path_loss_clear_percent = 5;
 
   // path: latency above the host's own rolling baseline (median and MAD of
   // the destination's average over the last `window` normal runs).
@@ -70,6 +75,7 @@ struct AnalysisOptions {
 // names the file in errors, which read "FILE:LINE:COL: analysis.KEY: why".
 // Unknown keys are errors. Keys: learning_period, path_loss_percent,
 // path_loss_min_probes, path_loss_min_lost, path_loss_critical_percent,
+// path_loss_window_runs, path_loss_clear_percent,
 // latency_window_runs, latency_min_runs, latency_mad_factor,
 // latency_min_increase_ms, latency_persist_runs, route_change_runs,
 // speed_window_runs, speed_min_runs, speed_drop_ratio, speed_persist_runs,

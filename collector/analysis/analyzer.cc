@@ -175,6 +175,8 @@ int RouteDiff(const std::string& a, const std::string& b) {
 struct LossJudgement {
   bool judged = false;  // enough probes to say
   bool lossy = false;
+  uint32_t sent = 0;
+  uint32_t lost = 0;
   double percent = 0;
   std::string hop;     // "10.0.0.1 (ttl 2)"
   std::string suffix;  // addresses from the first lossy hop to the end
@@ -205,6 +207,8 @@ LossJudgement JudgeLoss(const v1::PathRun& run, const AnalysisOptions& o,
   }
   if (sent < o.path_loss_min_probes) return j;
   j.judged = true;
+  j.sent = sent;
+  j.lost = sent - received;
   j.lossy = sent - received >= o.path_loss_min_lost &&
             j.percent >= o.path_loss_percent;
   if (!j.lossy) return j;
@@ -317,6 +321,11 @@ void Analyzer::PersistPath(const std::string& agent, const std::string& target) 
       {"candidate_route", t.candidate_route},
       {"candidate_runs", absl::StrCat(t.candidate_runs)},
       {"reached_ever", t.reached_ever ? "1" : "0"},
+      {"loss_runs",
+       absl::StrJoin(t.loss_runs, ",",
+                     [](std::string* out, const std::pair<uint32_t, uint32_t>& r) {
+                       absl::StrAppend(out, r.first, ":", r.second);
+                     })},
   };
   if (t.has_latest) {
     kv["at"] = absl::StrCat(Us(t.at));
@@ -370,6 +379,15 @@ void Analyzer::ApplyStateRow(const AnalysisStateRow& row) {
     t.candidate_route = Str(kv, "candidate_route");
     t.candidate_runs = Int(kv, "candidate_runs");
     t.reached_ever = Int(kv, "reached_ever") != 0;
+    for (absl::string_view r :
+         absl::StrSplit(Str(kv, "loss_runs"), ',', absl::SkipEmpty())) {
+      std::pair<absl::string_view, absl::string_view> sl =
+          absl::StrSplit(r, absl::MaxSplits(':', 1));
+      uint32_t sent = 0, lost = 0;
+      if (absl::SimpleAtoi(sl.first, &sent) && absl::SimpleAtoi(sl.second, &lost)) {
+        t.loss_runs.push_back({sent, lost});
+      }
+    }
     if (kv.count("at")) {
       t.has_latest = true;
       t.at = TimeOf(Int(kv, "at"));
@@ -665,10 +683,38 @@ void Analyzer::OnPath(const std::string& agent, uint64_t seq,
   t.has_latest = true;
   t.at = now;
   t.seq = seq;
-  t.lossy = has_history && loss.lossy;
-  t.loss_percent = loss.percent;
-  t.loss_hop = loss.hop;
-  t.loss_suffix = loss.suffix;
+  if (loss.judged) {
+    t.loss_runs.push_back({loss.sent, loss.lost});
+    while (t.loss_runs.size() > options_.path_loss_window_runs) {
+      t.loss_runs.pop_front();
+    }
+  }
+  // A lossy run opens at once; so does loss that adds up over the last runs.
+  // Once lossy, the target stays so until the recent runs together fall
+  // below the clear threshold: with 10 probes a run at 20% loss often
+  // shows 0 or 1 lost, which must not resolve and reopen the alert.
+  uint64_t sent = 0, lost = 0;
+  for (const auto& [s, l] : t.loss_runs) sent += s, lost += l;
+  const double window_percent = sent ? 100.0 * lost / sent : 0;
+  const bool window_lossy = sent >= options_.path_loss_min_probes &&
+                            lost >= options_.path_loss_min_lost &&
+                            window_percent >= options_.path_loss_percent;
+  if (!has_history) {
+    t.lossy = false;
+  } else if (!was_lossy) {
+    t.lossy = loss.lossy || window_lossy;
+  } else {
+    t.lossy = loss.lossy || window_percent >= options_.path_loss_clear_percent;
+  }
+  t.loss_percent = std::max(loss.percent, window_percent);
+  if (loss.lossy || t.loss_hop.empty()) {
+    t.loss_hop = loss.hop;
+    t.loss_suffix = loss.suffix;
+  }
+  if (!t.lossy) {
+    t.loss_hop.clear();
+    t.loss_suffix.clear();
+  }
   if (t.lossy && !was_lossy) t.loss_onset = now;
 
   if (run.destination_reached()) {

@@ -91,6 +91,8 @@ class Analyzer {
     std::string candidate_route;
     uint32_t candidate_runs = 0;
     bool reached_ever = false;
+    // (sent, lost) at the destination over the last runs.
+    std::deque<std::pair<uint32_t, uint32_t>> loss_runs;
     // The latest run, for the cross-host rules.
     bool has_latest = false;
     absl::Time at;

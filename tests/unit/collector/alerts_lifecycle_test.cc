@@ -79,7 +79,9 @@ TEST_F(LifecycleTest, AcknowledgedConditionStaysQuietUntilItClears) {
   Send("a", PathResult("192.0.2.9", Hops(2)));  // worse: would be critical
   EXPECT_EQ(events_.size(), before) << "no updates after an ack";
   EXPECT_TRUE(Open()[0].acknowledged());
-  Send("a", PathResult("192.0.2.9", Hops(10)));
+  for (uint32_t i = 0; i < options_.path_loss_window_runs; ++i) {
+    Send("a", PathResult("192.0.2.9", Hops(10)));
+  }
   EXPECT_THAT(Open(), IsEmpty());
   EXPECT_EQ(Events(v1::AlertEvent::TYPE_RESOLVED).size(), 1u);
 }

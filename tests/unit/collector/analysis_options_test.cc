@@ -78,6 +78,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "c.yaml:2:3: analysis.path_los_percent: unknown field"},
         BadCase{"analysis:\n  latency_window_runs: 4\n  latency_min_runs: 5\n",
                 "c.yaml:3:21: analysis.latency_min_runs: must not exceed"},
+        BadCase{"analysis:\n  path_loss_clear_percent: 20\n",
+                "c.yaml:2:28: analysis.path_loss_clear_percent: must not exceed"},
         BadCase{"analysis:\n  path_loss_critical_percent: 5\n",
                 "must not be below path_loss_percent"},
         BadCase{"analysis: [1, 2]\n", "c.yaml:1:11: analysis: expected a mapping"}));

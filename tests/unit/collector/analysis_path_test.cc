@@ -96,14 +96,45 @@ TEST_F(PathRulesTest, LossResolvesWhenTheDestinationAnswersAgain) {
       << "the same condition again is not news";
   ASSERT_EQ(Open().size(), 1u);
   EXPECT_EQ(Open()[0].evidence_size(), 2);
+  // Clean runs: resolved once the recent runs together are clean.
   clock_.Advance(absl::Minutes(1));
   Send("a", PathResult("192.0.2.9", Clean()));
+  EXPECT_EQ(Open().size(), 1u);
+  for (uint32_t i = 1; i < options_.path_loss_window_runs; ++i) {
+    Send("a", PathResult("192.0.2.9", Clean()));
+  }
   EXPECT_THAT(Open(), IsEmpty());
   auto resolved = Events(v1::AlertEvent::TYPE_RESOLVED);
   ASSERT_EQ(resolved.size(), 1u);
   EXPECT_TRUE(resolved[0].alert().has_resolved_at());
-  EXPECT_EQ(resolved[0].alert().first_seen().seconds() + 60,
+  EXPECT_EQ(resolved[0].alert().first_seen().seconds() + 120,
             resolved[0].alert().last_seen().seconds());
+}
+
+TEST_F(PathRulesTest, SteadyLossWithBinomialNoiseIsOneAlert) {
+  Send("a", PathResult("192.0.2.9", Clean()));
+  // 20% loss over 10 probes a run: many runs show 0 or 1 lost.
+  for (uint32_t lost : {2, 0, 1, 3, 1, 0, 2, 4, 1, 1, 0, 2, 3, 1, 2}) {
+    clock_.Advance(absl::Minutes(1));
+    Send("a", PathResult("192.0.2.9", {{"10.0.0.1", 10, 10 - lost, 1},
+                                       {"100.64.0.1", 10, 10 - lost, 5},
+                                       {"192.0.2.9", 10, 10 - lost, 10}}));
+  }
+  EXPECT_EQ(Opened(), 1u);
+  EXPECT_EQ(Events(v1::AlertEvent::TYPE_RESOLVED).size(), 0u);
+  ASSERT_EQ(Open().size(), 1u);
+  EXPECT_EQ(Open()[0].details().at("first_lossy_hop.a.192.0.2.9"),
+            "10.0.0.1 (ttl 1)");
+}
+
+TEST_F(PathRulesTest, LossThatAddsUpOverRunsOpens) {
+  Send("a", PathResult("192.0.2.9", Clean()));
+  // One lost probe per run: never two in one run, but 10% over the window.
+  for (int i = 0; i < 4; ++i) {
+    Send("a", PathResult("192.0.2.9", {{"10.0.0.1", 10, 10, 1},
+                                       {"192.0.2.9", 10, 9, 10}}));
+  }
+  EXPECT_EQ(Open().size(), 1u);
 }
 
 TEST_F(PathRulesTest, UnreachableAfterBeingReachedIsLoss) {
