@@ -1,6 +1,11 @@
 // Tests of the pure /proc text parsers used by the file and socket probes.
 #include "agent/sys/proc_parse.h"
 
+#include <atomic>
+#include <vector>
+
+#include "agent/sys/proc_parallel.h"
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_proc_reader.h"
@@ -83,6 +88,25 @@ TEST(ProcParseTest, ProcessRefFromRecordedTree) {
   EXPECT_TRUE(ref->exe_deleted());
   EXPECT_THAT(ReadProcessRef(proc, 200),
               StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST(ProcParallelTest, EveryItemOnceOnValidWorkers) {
+  for (int threads : {1, 2, 4}) {
+    std::vector<std::atomic<int>> calls(1000);
+    std::atomic<bool> bad_worker{false};
+    ParallelFor(calls.size(), threads, [&](int worker, size_t i) {
+      if (worker < 0 || worker >= threads) bad_worker = true;
+      ++calls[i];
+    });
+    EXPECT_FALSE(bad_worker);
+    for (size_t i = 0; i < calls.size(); ++i) {
+      ASSERT_EQ(calls[i].load(), 1) << "item " << i << " threads " << threads;
+    }
+  }
+  int none = 0;
+  ParallelFor(0, 2, [&](int, size_t) { ++none; });
+  EXPECT_EQ(none, 0);
+  EXPECT_GE(ProcPassThreads(), 1);
 }
 
 }  // namespace
