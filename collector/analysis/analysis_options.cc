@@ -154,6 +154,7 @@ absl::Status ParseAnalysisOptions(const YAML::Node& node,
              &o.cross_host_window);
   r.Duration("cross_host_settle", absl::ZeroDuration(), absl::Hours(24),
              &o.cross_host_settle);
+  r.Uint("path_loss_confirm_runs", 1, 100, &o.path_loss_confirm_runs);
   r.Duration("speed_window", absl::Seconds(1), kYear, &o.speed_window);
   r.Duration("speed_settle", absl::ZeroDuration(), kYear, &o.speed_settle);
   r.Duration("multi_host_window", absl::ZeroDuration(), kYear,

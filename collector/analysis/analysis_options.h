@@ -51,8 +51,12 @@ struct AnalysisOptions {
   // Cross-host: a host's latest path run counts for this long; a loss seen
   // by one host waits up to `settle` for the other hosts' next runs before
   // it is called that host's own (so an upstream fault is one alert).
+  // `confirm_runs`: how many runs of each other host reporting the same
+  // target must follow the loss onset (one run at 20% loss often shows no
+  // loss, so one run of the others proves little).
   absl::Duration cross_host_window = absl::Minutes(10);
-  absl::Duration cross_host_settle = absl::Minutes(2);
+  absl::Duration cross_host_settle = absl::Minutes(5);
+  uint32_t path_loss_confirm_runs = 3;
   // Speed results count for this long (the mesh runs once per period); a
   // degraded pair waits up to `speed_settle` for the pairs sharing a host
   // with it to be measured again before it is called a pair (or host)
@@ -75,7 +79,7 @@ struct AnalysisOptions {
 // names the file in errors, which read "FILE:LINE:COL: analysis.KEY: why".
 // Unknown keys are errors. Keys: learning_period, path_loss_percent,
 // path_loss_min_probes, path_loss_min_lost, path_loss_critical_percent,
-// path_loss_window_runs, path_loss_clear_percent,
+// path_loss_window_runs, path_loss_clear_percent, path_loss_confirm_runs,
 // latency_window_runs, latency_min_runs, latency_mad_factor,
 // latency_min_increase_ms, latency_persist_runs, route_change_runs,
 // speed_window_runs, speed_min_runs, speed_drop_ratio, speed_persist_runs,

@@ -335,6 +335,9 @@ void Analyzer::PersistPath(const std::string& agent, const std::string& target) 
     kv["loss_hop"] = t.loss_hop;
     kv["loss_suffix"] = t.loss_suffix;
     kv["loss_onset"] = absl::StrCat(Us(t.loss_onset));
+    kv["recent_at"] = absl::StrJoin(
+        t.recent_at, ",",
+        [](std::string* out, absl::Time at) { absl::StrAppend(out, Us(at)); });
   }
   PersistRow({agent, "path", target, EncodeKv(kv)});
 }
@@ -397,6 +400,11 @@ void Analyzer::ApplyStateRow(const AnalysisStateRow& row) {
       t.loss_hop = Str(kv, "loss_hop");
       t.loss_suffix = Str(kv, "loss_suffix");
       t.loss_onset = TimeOf(Int(kv, "loss_onset"));
+      for (absl::string_view at :
+           absl::StrSplit(Str(kv, "recent_at"), ',', absl::SkipEmpty())) {
+        int64_t us = 0;
+        if (absl::SimpleAtoi(at, &us)) t.recent_at.push_back(TimeOf(us));
+      }
     }
   } else if (row.kind == "speed") {
     auto kv = DecodeKv(row.value);
@@ -683,6 +691,10 @@ void Analyzer::OnPath(const std::string& agent, uint64_t seq,
   t.has_latest = true;
   t.at = now;
   t.seq = seq;
+  t.recent_at.push_back(now);
+  while (t.recent_at.size() > options_.path_loss_confirm_runs) {
+    t.recent_at.pop_front();
+  }
   if (loss.judged) {
     t.loss_runs.push_back({loss.sent, loss.lost});
     while (t.loss_runs.size() > options_.path_loss_window_runs) {
@@ -896,7 +908,10 @@ void Analyzer::EvaluatePathLoss(absl::Time now) {
       if (!confirmed) {
         confirmed = true;
         for (const auto& [b, tb] : reporters) {
-          if (b != a && tb->at <= t.loss_onset) confirmed = false;
+          if (b == a) continue;
+          size_t after = 0;
+          for (absl::Time at : tb->recent_at) after += at > t.loss_onset;
+          if (after < options_.path_loss_confirm_runs) confirmed = false;
         }
       }
       const std::string subject = absl::StrCat(kPathLoss, " host=", a);

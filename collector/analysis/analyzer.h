@@ -102,6 +102,8 @@ class Analyzer {
     std::string loss_hop;     // where loss begins and persists to the end
     std::string loss_suffix;  // addresses from there on, comma-separated
     absl::Time loss_onset;
+    // When the last few runs were seen (path_loss_confirm_runs of them).
+    std::deque<absl::Time> recent_at;
   };
   struct SpeedPair {
     std::string agent, sender, receiver;
