@@ -172,6 +172,15 @@ int RouteDiff(const std::string& a, const std::string& b) {
   return 0;
 }
 
+// The destination's figures: the copy in `destination`, else its hop.
+v1::PathHop DestinationOf(const v1::PathRun& run) {
+  if (run.has_destination()) return run.destination();
+  for (const auto& h : run.hops()) {
+    if (h.is_destination()) return h;
+  }
+  return run.hops_size() > 0 ? run.hops(run.hops_size() - 1) : v1::PathHop();
+}
+
 struct LossJudgement {
   bool judged = false;  // enough probes to say
   bool lossy = false;
@@ -187,12 +196,7 @@ LossJudgement JudgeLoss(const v1::PathRun& run, const AnalysisOptions& o,
   LossJudgement j;
   uint32_t sent = 0, received = 0;
   if (run.destination_reached()) {
-    v1::PathHop dest = run.destination();
-    if (!run.has_destination()) {
-      for (const auto& h : run.hops()) {
-        if (h.is_destination()) dest = h;
-      }
-    }
+    const v1::PathHop dest = DestinationOf(run);
     sent = dest.sent();
     received = std::min(dest.received(), dest.sent());
     j.percent = sent ? 100.0 * (sent - received) / sent : 0;
@@ -732,7 +736,7 @@ void Analyzer::OnPath(const std::string& agent, uint64_t seq,
   if (run.destination_reached()) {
     t.reached_ever = true;
     // Latency against the host's own rolling median and MAD.
-    const v1::PathHop& dest = run.destination();
+    const v1::PathHop dest = DestinationOf(run);
     const double v = dest.avg_ms();
     if (dest.received() > 0 && v > 0) {
       AlertKey key{kLatency, absl::StrCat(kLatency, " ", host_target)};

@@ -202,6 +202,22 @@ TEST_F(PathRulesTest, LatencyAlertsOnlyWhenItPersists) {
   EXPECT_EQ(Events(v1::AlertEvent::TYPE_RESOLVED).size(), 1u);
 }
 
+TEST_F(PathRulesTest, DestinationFiguresComeFromItsHopWhenNotCopied) {
+  auto run = [](double ms, uint32_t recv) {
+    v1::Result r = PathResult("192.0.2.9", {{"10.0.0.1", 10, 10, 1},
+                                            {"192.0.2.9", 10, recv, ms}});
+    r.mutable_path()->clear_destination();
+    return r;
+  };
+  for (int i = 0; i < 6; ++i) Send("a", run(10, 10));
+  for (int i = 0; i < 3; ++i) Send("a", run(40, 10));
+  ASSERT_EQ(Open().size(), 1u);
+  EXPECT_EQ(Open()[0].kind(), "path_latency");
+  Send("a", run(10, 4));  // usual latency again, but 60% lost
+  ASSERT_EQ(Open().size(), 1u);
+  EXPECT_EQ(Open()[0].kind(), "path_loss");
+}
+
 TEST_F(PathRulesTest, LatencyBaselineIsTheHostsOwn) {
   // A host whose usual is 80 ms (a far target) is not slow at 82 ms, and one
   // at 1 ms is slow at 12 ms: no fixed number.
