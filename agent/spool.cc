@@ -1039,6 +1039,53 @@ absl::Status Spool::AckThrough(uint64_t seq) {
   });
 }
 
+absl::Status Spool::AdvanceNextSeqPast(uint64_t seq) {
+  absl::MutexLock l(&mu_);
+  if (db_ == nullptr) return absl::FailedPreconditionError("spool is closed");
+  if (seq < state_.next_seq) return absl::OkStatus();
+  // Everything held is numbered at or below `seq` (next_seq <= seq): read it
+  // all, then renumber it in one transaction.
+  std::vector<v1::Result> held;
+  {
+    NV_ASSIGN_OR_RETURN(sqlite3_stmt * st, Stmt(kScanAll));
+    ResetOnExit reset(st);
+    sqlite3_bind_int64(st, 1, 0);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+      Row row = ReadRow(st);
+      v1::Result r;
+      if (ParseRow(row, &r)) held.push_back(std::move(r));
+    }
+    if (rc != SQLITE_DONE) return SqliteStatus(db_, rc, "renumber scan");
+  }
+  absl::Status status = WriteTxn([&](State& s) -> absl::Status {
+    NV_ASSIGN_OR_RETURN(sqlite3_stmt * del, Stmt(kDeleteThrough));
+    {
+      ResetOnExit reset(del);
+      sqlite3_bind_int64(del, 1, static_cast<int64_t>(seq));
+      int rc = sqlite3_step(del);
+      if (rc != SQLITE_DONE) return SqliteStatus(db_, rc, "renumber delete");
+    }
+    s.rows = 0;
+    s.bytes = 0;
+    s.open_gap_seq = 0;
+    s.acked_through = seq;
+    s.next_seq = seq + 1;
+    for (v1::Result& r : held) {
+      r.set_seq(s.next_seq++);
+      NV_RETURN_IF_ERROR(InsertRow(s, r, r.has_gap()));
+    }
+    s.meta_dirty = true;
+    return absl::OkStatus();
+  });
+  if (status.ok()) {
+    handed_out_high_ = 0;
+    spdlog::warn("event=spool_renumbered path={} past={} results={} next_seq={}",
+                 options_.path, seq, held.size(), state_.next_seq);
+  }
+  return status;
+}
+
 uint64_t Spool::next_seq() const {
   absl::MutexLock l(&mu_);
   return state_.next_seq;

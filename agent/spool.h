@@ -110,6 +110,14 @@ class Spool {
   // handed out yet.
   absl::Status AckThrough(uint64_t seq);
 
+  // The collector has committed numbers up to `seq` but this spool would
+  // hand out numbers at or below it (the spool and its side file were lost
+  // together). Numbering moves to seq + 1, and results still held under
+  // numbers at or below `seq` are renumbered above it, in order, so none is
+  // mistaken for a resend of what the collector already has. No-op when
+  // next_seq() > seq.
+  absl::Status AdvanceNextSeqPast(uint64_t seq);
+
   uint64_t next_seq() const;
   uint64_t pending() const;        // rows held, gap results included
   uint64_t pending_bytes() const;  // their encoded bytes

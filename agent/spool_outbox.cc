@@ -40,7 +40,7 @@ void SpoolOutbox::WaitForResultsAfter(uint64_t after, absl::Duration timeout) {
 }
 
 absl::Status SpoolOutbox::AdvanceNextSeqPast(uint64_t seq) {
-  return absl::UnimplementedError("pending Spool::AdvanceNextSeqPast");
+  return spool_->AdvanceNextSeqPast(seq);
 }
 
 }  // namespace netvigil::agent

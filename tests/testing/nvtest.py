@@ -45,6 +45,14 @@ def wait_until(fn: Callable[[], object], timeout: float, what: str,
         time.sleep(interval)
 
 
+def rfc3339(text: str) -> float:
+    """Seconds since the epoch of a proto3 JSON timestamp ("...T..[.f]Z")."""
+    import calendar
+    base, _, frac = text.rstrip("Z").partition(".")
+    whole = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
+    return whole + (float("0." + frac) if frac else 0.0)
+
+
 def scratch_dir(tag: str) -> str:
     """A temp folder the postgres user can reach (not under /root)."""
     d = tempfile.mkdtemp(prefix=f"netvigil-{tag}-", dir="/var/tmp")

@@ -318,3 +318,46 @@ TEST(SpoolTest, ConcurrentAppendsGetDistinctNumbers) {
 
 }  // namespace
 }  // namespace netvigil::agent
+
+namespace netvigil::agent {
+namespace {
+
+// A spool lost with its side file restarts numbering at 1 while the
+// collector has committed up to 1000: new results must not be taken for
+// resends of numbers the collector already has.
+TEST(SpoolRenumberTest, AdvancePastTheCollectorsRecordRenumbersHeldResults) {
+  char dir[] = "/tmp/netvigil-spool-renumber-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  netvigil::testing::FakeClock clock;
+  auto spool = Spool::Open({std::string(dir) + "/spool.db"}, clock);
+  ASSERT_TRUE(spool.ok()) << spool.status();
+  for (int i = 0; i < 3; ++i) {
+    v1::Result r;
+    r.mutable_sockets()->set_skipped_processes(i);
+    ASSERT_TRUE((*spool)->Append(r).ok());
+  }
+  ASSERT_EQ((*spool)->next_seq(), 4u);
+  ASSERT_TRUE((*spool)->AdvanceNextSeqPast(1000).ok());
+  EXPECT_EQ((*spool)->next_seq(), 1004u);
+  auto held = (*spool)->ReadAfter(0, 100, 1 << 20);
+  ASSERT_TRUE(held.ok());
+  ASSERT_EQ(held->size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ((*held)[i].seq(), 1001u + i);
+    EXPECT_EQ((*held)[i].sockets().skipped_processes(), static_cast<uint32_t>(i));
+  }
+  // The collector's ack of its old record deletes nothing new.
+  ASSERT_TRUE((*spool)->AckThrough(1000).ok());
+  EXPECT_EQ((*spool)->pending(), 3u);
+  // Already past: nothing changes.
+  ASSERT_TRUE((*spool)->AdvanceNextSeqPast(10).ok());
+  EXPECT_EQ((*spool)->next_seq(), 1004u);
+  spool->reset();
+  auto again = Spool::Open({std::string(dir) + "/spool.db"}, clock);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->next_seq(), 1004u) << "survives a restart";
+  std::system((std::string("rm -rf ") + dir).c_str());
+}
+
+}  // namespace
+}  // namespace netvigil::agent
