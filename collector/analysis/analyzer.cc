@@ -830,9 +830,17 @@ void Analyzer::OnPath(const std::string& agent, uint64_t seq,
 
 void Analyzer::EvaluatePathLoss(absl::Time now) {
   const std::string kUpstream = absl::StrCat(kPathLoss, " upstream");
-  std::set<std::string> up_hosts;
+  // An open upstream alert keeps its targets' losers while they recover
+  // one by one.
+  std::set<std::string> up_hosts, up_targets;
   if (auto it = open_.find({kPathLoss, kUpstream}); it != open_.end()) {
     up_hosts.insert(it->second.hosts().begin(), it->second.hosts().end());
+    auto t = it->second.details().find("targets");
+    if (t != it->second.details().end()) {
+      for (absl::string_view x : absl::StrSplit(t->second, ',', absl::SkipEmpty())) {
+        up_targets.insert(std::string(x));
+      }
+    }
   }
   // target -> agent -> latest run state (recent only)
   std::map<std::string, std::map<std::string, const PathTarget*>> by_target;
@@ -877,7 +885,7 @@ void Analyzer::EvaluatePathLoss(absl::Time now) {
     }
     if (losers.empty()) continue;
     const bool every = reporters.size() >= 2 && losers.size() == reporters.size();
-    bool keep_up = !up_hosts.empty();
+    bool keep_up = up_targets.count(target) > 0;
     for (const auto& a : losers) keep_up = keep_up && up_hosts.count(a) > 0;
     if (every || keep_up) {
       // The first address every loser's lossy stretch goes through.

@@ -3,6 +3,8 @@
 // hosts. One alert per condition, never one per host or per run.
 #include "tests/unit/collector/analysis_test_util.h"
 
+#include <cstdio>
+
 #include "gmock/gmock.h"
 
 namespace netvigil::collector::testing {
@@ -178,6 +180,41 @@ TEST_F(CrossHostTest, SameListenerFarApartIsNotOneEvent) {
   ASSERT_EQ(open.size(), 2u);
   EXPECT_EQ(open[0].scope(), v1::ALERT_SCOPE_HOST);
   EXPECT_EQ(open[1].scope(), v1::ALERT_SCOPE_HOST);
+}
+
+TEST_F(CrossHostTest, TwentyHostsTenTargetsGiveOneAlertPerCondition) {
+  const int kHosts = 20, kTargets = 10, kRounds = 12;
+  auto host = [](int h) { return "h" + std::to_string(h); };
+  auto target = [](int t) { return "203.0.113." + std::to_string(t + 1); };
+  // Round 6 on: every host loses to target 0 from 100.64.0.1 on, and host 3
+  // loses to every target from its own gateway.
+  auto run = [&](int h, int t, bool fault) {
+    uint32_t shared = fault && t == 0 ? 6 : 10;
+    uint32_t own = fault && h == 3 ? 6 : 10;
+    uint32_t dest = std::min(shared, own);
+    return PathResult(target(t), {{"10.0." + std::to_string(h) + ".1", 10, own, 1},
+                                  {"100.64.0.1", 10, std::min(shared, own), 5},
+                                  {target(t), 10, dest, 9}});
+  };
+  const absl::Time start = absl::Now();
+  for (int r = 0; r < kRounds; ++r) {
+    for (int h = 0; h < kHosts; ++h) {
+      for (int t = 0; t < kTargets; ++t) Send(host(h), run(h, t, r >= 6));
+    }
+    clock_.Advance(absl::Minutes(1));
+    analyzer_->Tick();
+  }
+  const absl::Duration took = absl::Now() - start;
+  std::vector<v1::Alert> open = Open();
+  ASSERT_EQ(open.size(), 2u);
+  EXPECT_EQ(open[0].scope(), v1::ALERT_SCOPE_UPSTREAM);
+  EXPECT_EQ(open[0].hosts_size(), kHosts);
+  EXPECT_EQ(open[0].details().at("first_shared_hop.203.0.113.1"), "100.64.0.1");
+  EXPECT_EQ(open[1].subject(), "path_loss host=h3");
+  EXPECT_EQ(Opened(), 2u);
+  std::printf("%d results in %.1f ms (%.1f us each)\n",
+              kHosts * kTargets * kRounds, absl::ToDoubleMilliseconds(took),
+              absl::ToDoubleMicroseconds(took) / (kHosts * kTargets * kRounds));
 }
 
 // ------------------------------------------------------------------ speed
