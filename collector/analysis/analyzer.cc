@@ -591,8 +591,10 @@ absl::StatusOr<v1::Alert> Analyzer::Ack(int64_t id, const std::string& by) {
   const std::string target = d.count("target") ? d.at("target") : "";
   if (d.count("key")) {
     for (const auto& h : a.hosts()) {
-      agents_[h].known[a.kind()].insert(d.at("key"));
-      PersistRow({h, absl::StrCat("known:", a.kind()), d.at("key"), ""});
+      auto own = d.find(absl::StrCat("key.", h));
+      const std::string& key = own != d.end() ? own->second : d.at("key");
+      agents_[h].known[a.kind()].insert(key);
+      PersistRow({h, absl::StrCat("known:", a.kind()), key, ""});
     }
   } else if (a.kind() == kRoute && paths_.count(agent) &&
              paths_[agent].count(target) && d.count("new_route")) {
@@ -970,7 +972,8 @@ void Analyzer::NewThings(const std::string& agent, uint64_t seq,
       PersistRow({agent, absl::StrCat("known:", kind), key, ""});
       continue;
     }
-    AlertKey akey{kind, key};
+    const std::string group = thing.group.empty() ? key : thing.group;
+    AlertKey akey{kind, group};
     auto it = open_.find(akey);
     if (it != open_.end()) {
       const v1::Alert& a = it->second;
@@ -980,7 +983,7 @@ void Analyzer::NewThings(const std::string& agent, uint64_t seq,
           TimeUtil::TimestampToMicroseconds(a.first_seen()));
       if (!listed && now - first > options_.multi_host_window) {
         // Too far apart to be one event: this host gets its own alert.
-        akey.second = absl::StrCat(key, " @", agent);
+        akey.second = absl::StrCat(group, " @", agent);
       }
     }
     Condition c;
@@ -989,6 +992,7 @@ void Analyzer::NewThings(const std::string& agent, uint64_t seq,
     c.remote_address = thing.remote_address;
     c.details = thing.details;
     c.details["key"] = key;
+    c.details[absl::StrCat("key.", agent)] = key;
     c.evidence.push_back(MakeEvidence(agent, seq, now, thing.summary));
     it = open_.find(akey);
     if (it != open_.end()) {
@@ -1008,10 +1012,16 @@ void Analyzer::NewThings(const std::string& agent, uint64_t seq,
   std::vector<AlertKey> gone;
   for (auto& [akey, hosts] : present_) {
     if (akey.first != kind || hosts.count(agent) == 0) continue;
-    auto it = open_.find(akey);
-    const std::string key = it != open_.end() && it->second.details().count("key")
-                                ? it->second.details().at("key")
-                                : akey.second;
+    std::string key = akey.second;
+    if (auto it = open_.find(akey); it != open_.end()) {
+      const auto& d = it->second.details();
+      auto own = d.find(absl::StrCat("key.", agent));
+      if (own != d.end()) {
+        key = own->second;
+      } else if (d.count("key")) {
+        key = d.at("key");
+      }
+    }
     if (current.count(key) == 0) hosts.erase(agent);
     if (hosts.empty()) gone.push_back(akey);
   }
@@ -1057,7 +1067,14 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
           continue;
         }
         const std::string where = HostPort(local, s.local_port());
+        // Across hosts, a listener on the host's own address is the same
+        // listener whatever that address is.
+        const std::string shared_where =
+            IsWildcard(local) || IsLoopback(local)
+                ? where
+                : HostPort("<host>", s.local_port());
         listeners[absl::StrCat(proto, " ", where, " ", who)] = Thing{
+            absl::StrCat(proto, " ", shared_where, " ", who),
             absl::StrCat("new listener ", proto, " ", where, " (", who, ")"),
             "",
             {{"proto", proto},
@@ -1072,6 +1089,7 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
           std::string key =
               absl::StrCat(proto, " ", who, " :", s.local_port(), " <- ", remote);
           inbound[key] = Thing{
+              "",
               absl::StrCat("new peer ", remote, " connected to ", proto, " port ",
                            s.local_port(), " (", who, ")"),
               ip,
@@ -1084,6 +1102,7 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
           std::string key = absl::StrCat(proto, " ", who, " -> ",
                                          HostPort(remote, s.remote_port()));
           remotes[key] = Thing{
+              "",
               absl::StrCat("new remote endpoint ", proto, " ",
                            HostPort(remote, s.remote_port()), " for ", who),
               ip,
@@ -1120,12 +1139,13 @@ void Analyzer::OnFiles(const std::string& agent, uint64_t seq,
         {"exe", p.exe()}, {"name", p.name()}, {"path", e.path()}};
     if (!processes.count(p.exe())) {
       processes[p.exe()] = Thing{
-          absl::StrCat("new process ", p.exe(), " holding ", e.path()), "",
+          "", absl::StrCat("new process ", p.exe(), " holding ", e.path()), "",
           details};
     }
     if ((p.exe_deleted() || HasHiddenComponent(p.exe())) &&
         !hidden.count(p.exe())) {
       hidden[p.exe()] = Thing{
+          "",
           absl::StrCat(p.exe_deleted() ? "deleted" : "hidden", " executable ",
                        p.exe(), " holding ", e.path()),
           "", details};

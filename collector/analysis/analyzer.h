@@ -125,6 +125,10 @@ class Analyzer {
   };
   // A new thing found in a snapshot.
   struct Thing {
+    // The alert subject shared across hosts; empty: the key itself. A
+    // listener bound to a host's own address has a per-host key but is
+    // "the same listener" on every host.
+    std::string group;
     std::string summary;
     std::string remote_address;
     std::map<std::string, std::string> details;

@@ -170,6 +170,27 @@ TEST_F(CrossHostTest, SameNewListenerOnTwoHostsIsOneMultiHostAlert) {
   EXPECT_THAT(Open(), IsEmpty());
 }
 
+TEST_F(CrossHostTest, ListenersOnEachHostsOwnAddressAreTheSameListener) {
+  for (const char* h : {"a", "b"}) Send(h, SocketsResult({{.lport = 22}}));
+  Sock on_a{.local = "10.0.1.2", .lport = 9000, .exe = "/usr/bin/socat"};
+  Sock on_b{.local = "10.0.1.3", .lport = 9000, .exe = "/usr/bin/socat"};
+  Send("a", SocketsResult({{.lport = 22}, on_a}));
+  Send("b", SocketsResult({{.lport = 22}, on_b}));
+  std::vector<v1::Alert> open = Open();
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].subject(), "tcp <host>:9000 /usr/bin/socat");
+  EXPECT_EQ(open[0].scope(), v1::ALERT_SCOPE_MULTI_HOST);
+  // Acknowledged: each host's own listener joins its baseline.
+  ASSERT_TRUE(analyzer_->Ack(open[0].id(), "ann").ok());
+  Send("a", SocketsResult({{.lport = 22}}));
+  Send("b", SocketsResult({{.lport = 22}}));
+  EXPECT_THAT(Open(), IsEmpty());
+  Send("a", SocketsResult({{.lport = 22}, on_a}));
+  Send("b", SocketsResult({{.lport = 22}, on_b}));
+  EXPECT_THAT(Open(), IsEmpty());
+  EXPECT_EQ(Opened(), 1u);
+}
+
 TEST_F(CrossHostTest, SameListenerFarApartIsNotOneEvent) {
   for (const char* h : {"a", "b"}) Send(h, SocketsResult({{.lport = 22}}));
   Sock web{.lport = 8080, .exe = "/usr/bin/python3.11"};
