@@ -2,6 +2,8 @@
 // events in the store, state that survives a restart, a store that is down.
 #include "tests/unit/collector/analysis_test_util.h"
 
+#include <thread>
+
 #include "gmock/gmock.h"
 #include "tests/testing/status_matchers.h"
 
@@ -118,6 +120,35 @@ TEST_F(LifecycleTest, AStoreThatIsDownLosesNoEventAndCrashesNothing) {
   EXPECT_EQ(Open().size(), 1u);
   EXPECT_GT(analyzer_->counters().store_errors, 0u);
   store_.set_down(false);
+}
+
+TEST_F(LifecycleTest, ResultsAcksAndReadsFromManyThreads) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([this, t] {
+      const std::string agent = "host" + std::to_string(t);
+      for (int i = 0; i < 100; ++i) {
+        v1::Result r = SocketsResult(
+            i % 2 ? std::vector<Sock>{kSsh, kWeb} : std::vector<Sock>{kSsh});
+        r.set_seq(i + 1);
+        analyzer_->OnResult(agent, r);
+      }
+    });
+  }
+  threads.emplace_back([this] {
+    for (int i = 0; i < 200; ++i) {
+      for (const auto& a : analyzer_->Open()) (void)analyzer_->Ack(a.id(), "ann");
+    }
+  });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(analyzer_->counters().results, 400u);
+  // Every opened alert was resolved or is still open; none twice at once.
+  std::map<int64_t, int> opened;
+  for (const auto& e : store_.events()) {
+    if (e.type() == v1::AlertEvent::TYPE_OPENED) ++opened[e.alert().id()];
+  }
+  for (const auto& [id, n] : opened) EXPECT_EQ(n, 1) << id;
+  EXPECT_LE(Open().size(), 1u);
 }
 
 }  // namespace
