@@ -11,6 +11,7 @@
 #include "agent/host_info.h"
 #include "agent/probe_commands.h"
 #include "common/logging.h"
+#include "common/systemd_notify.h"
 #include "common/version.h"
 #include "spdlog/spdlog.h"
 
@@ -30,14 +31,15 @@ int RunAgent(const netvigil::agent::AgentOptions& options) {
     std::fprintf(stderr, "netvigil-agent: %s\n", std::string(s.message()).c_str());
     return 1;
   }
+  netvigil::SystemdNotifier notifier;
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&stop_signals, &sig);
     spdlog::info("agent_stopping signal={}", sig);
-    sd_notify(0, "STOPPING=1");
+    notifier.Stopping();
     agent.Stop();
   });
-  sd_notify(0, "READY=1");
+  notifier.Ready();
   agent.Run();
   // Run() returns only after Stop(), which the waiter called.
   waiter.join();

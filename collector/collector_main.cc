@@ -8,8 +8,10 @@
 
 #include "CLI/CLI.hpp"
 #include "collector/collector.h"
+#include "collector/db_admin.h"
 #include "common/collector_config.h"
 #include "common/logging.h"
+#include "common/systemd_notify.h"
 #include "common/version.h"
 #include "spdlog/spdlog.h"
 
@@ -37,11 +39,12 @@ int Run(const std::string& config_path, bool insecure) {
                  std::string(s.message()).c_str());
     return 1;
   }
-  sd_notify(0, "READY=1");
+  netvigil::SystemdNotifier notifier;
+  notifier.Ready();
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("collector_stopping signal={}", sig);
-  sd_notify(0, "STOPPING=1");
+  notifier.Stopping();
   collector.Shutdown();
   return 0;
 }
@@ -66,6 +69,8 @@ int main(int argc, char** argv) {
       "check-config", "validate a configuration file without starting");
   std::string check_path;
   check->add_option("file", check_path, "the file (default: --config)");
+
+  netvigil::collector::RegisterDbCommands(app);
 
   CLI11_PARSE(app, argc, argv);
   netvigil::InitLogging("collector", log_level);
