@@ -67,7 +67,7 @@ int Count(const std::vector<std::string>& v, const std::string& s) {
 
 TEST(SystemdNotifyTest, NoSocketIsANoOp) {
   unsetenv("NOTIFY_SOCKET");
-  EXPECT_THAT(SystemdNotify("READY=1"), IsOk());
+  EXPECT_THAT(SystemdNotify("READY=1"), testing::IsOk());
 }
 
 TEST(SystemdNotifyTest, RelativeSocketPathIsAnError) {
