@@ -18,10 +18,12 @@ constexpr int kStorePoolSize = 4;
 
 }  // namespace
 
-Collector::Collector(CollectorConfig config, bool insecure)
+Collector::Collector(CollectorConfig config, AnalysisOptions analysis,
+                     bool insecure)
     : config_(std::move(config)),
       insecure_(insecure),
-      store_(config_.database_dsn, kStorePoolSize) {}
+      store_(config_.database_dsn, kStorePoolSize),
+      analysis_options_(analysis) {}
 
 Collector::~Collector() { Shutdown(); }
 
@@ -56,7 +58,30 @@ absl::Status Collector::Start() {
   agent_service_->AddResultObserver(
       [this](const std::string& agent, const v1::Result& r) {
         broker_.OnResult(agent, r);
+        // Results committed before the baselines were loaded are stored
+        // but not compared (a short window at start).
+        if (analyzing_.load()) analyzer_->OnResult(agent, r);
       });
+  if (!config_.alert_log.empty()) {
+    alert_log_ = std::make_unique<AlertLog>(config_.alert_log);
+    if (absl::Status s = alert_log_->Open(); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("alert log ",
+                                                 config_.alert_log, ": ",
+                                                 s.message()));
+    }
+  }
+  analyzer_ = std::make_unique<Analyzer>(analysis_options_, alert_store_,
+                                         RealClock());
+  analyzer_->AddListener([this](const v1::AlertEvent& e) {
+    watchers_.Publish(e);
+    if (alert_log_) {
+      absl::Status s = alert_log_->Write(e);
+      if (!s.ok()) {
+        spdlog::error("alert_log_write_failed error=\"{}\"",
+                      std::string(s.message()));
+      }
+    }
+  });
   agent_service_->AddCommandStatusObserver(
       [this](const std::string& agent, const v1::CommandStatus& s) {
         broker_.OnCommandStatus(agent, s);
@@ -128,6 +153,15 @@ void Collector::MigrateLoop() {
     absl::Status s = store_.Migrate();
     if (s.ok()) {
       spdlog::info("database_ready");
+      // The analysis needs its baselines from the database; retry like the
+      // migrations until they load.
+      while (!stop_.HasBeenNotified()) {
+        absl::Status a = StartAnalysis();
+        if (a.ok()) return;
+        spdlog::error("analysis_not_started retrying=yes error=\"{}\"",
+                      std::string(a.message()));
+        stop_.WaitForNotificationWithTimeout(backoff.Next());
+      }
       return;
     }
     if (std::string(s.message()) != last_error) {
@@ -145,13 +179,44 @@ void Collector::MigrateLoop() {
   }
 }
 
+absl::Status Collector::StartAnalysis() {
+  absl::Status s = analyzer_->Load();
+  if (!s.ok()) return s;
+  analyzing_.store(true);
+  query_service_->SetAlerts(analyzer_.get(), &alert_store_, &watchers_);
+  ticker_ = std::thread([this] { TickLoop(); });
+  spdlog::info("analysis_started open_alerts={}", analyzer_->Open().size());
+  return absl::OkStatus();
+}
+
+void Collector::ReopenLogs() {
+  if (!alert_log_) return;
+  absl::Status s = alert_log_->Reopen();
+  if (s.ok()) {
+    spdlog::info("alert_log_reopened path={}", config_.alert_log);
+  } else {
+    spdlog::error("alert_log_reopen_failed path={} error=\"{}\"",
+                  config_.alert_log, std::string(s.message()));
+  }
+}
+
+void Collector::TickLoop() {
+  // Time-based transitions (settle windows, resolutions) need a clock tick
+  // even when no result arrives.
+  while (!stop_.WaitForNotificationWithTimeout(absl::Seconds(5))) {
+    analyzer_->Tick();
+  }
+}
+
 void Collector::Shutdown() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
+  watchers_.CloseAll();
   const auto deadline =
       std::chrono::system_clock::now() + std::chrono::seconds(2);
   if (agent_server_) agent_server_->Shutdown(deadline);
   if (query_server_) query_server_->Shutdown(deadline);
   if (migrator_.joinable()) migrator_.join();
+  if (ticker_.joinable()) ticker_.join();
   if (speed_loop_) speed_loop_->Stop();
   agent_server_.reset();
   query_server_.reset();

@@ -14,6 +14,10 @@
 #include "collector/ingest/session_registry.h"
 #include "collector/query/query_service.h"
 #include "collector/speed_loop.h"
+#include "collector/alerts/alert_log.h"
+#include "collector/alerts/pg_alert_store.h"
+#include "collector/analysis/analyzer.h"
+#include "collector/query/alert_watchers.h"
 #include "collector/store/pg_store.h"
 #include "common/collector_config.h"
 #include "grpcpp/server.h"
@@ -22,16 +26,23 @@ namespace netvigil::collector {
 
 class Collector {
  public:
-  Collector(CollectorConfig config, bool insecure);
+  // `analysis` holds the rules' thresholds (parsed from config.analysis).
+  Collector(CollectorConfig config, AnalysisOptions analysis, bool insecure);
   ~Collector();
 
   // Binds both listeners and starts the database work; a database that is
   // down is not an error here (it is retried), a port in use is.
   absl::Status Start();
   void Shutdown();
+  // Reopens the alert log (after logrotate moved it; on SIGHUP).
+  void ReopenLogs();
 
  private:
   void MigrateLoop();
+  // After the schema is there: load the baselines and open alerts, then let
+  // results reach the analysis.
+  absl::Status StartAnalysis();
+  void TickLoop();
 
   const CollectorConfig config_;
   const bool insecure_;
@@ -41,6 +52,13 @@ class Collector {
   std::unique_ptr<AgentService> agent_service_;
   std::unique_ptr<QueryService> query_service_;
   std::unique_ptr<SpeedLoop> speed_loop_;
+  const AnalysisOptions analysis_options_;
+  PgAlertStore alert_store_{store_};
+  AlertWatchers watchers_;
+  std::unique_ptr<AlertLog> alert_log_;
+  std::unique_ptr<Analyzer> analyzer_;
+  std::atomic<bool> analyzing_{false};
+  std::thread ticker_;
   std::unique_ptr<grpc::Server> agent_server_;
   std::unique_ptr<grpc::Server> query_server_;
   absl::Notification stop_;

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "collector/analysis/analysis_options.h"
 #include "collector/collector.h"
 #include "collector/db_admin.h"
 #include "common/collector_config.h"
@@ -17,11 +18,23 @@
 
 namespace {
 
+// The whole configuration: the collector's own keys and the analysis
+// rules' thresholds, each error naming file, line and field.
+absl::Status LoadAll(const std::string& path, netvigil::CollectorConfig* config,
+                     netvigil::collector::AnalysisOptions* analysis) {
+  auto c = netvigil::LoadCollectorConfig(path);
+  if (!c.ok()) return c.status();
+  *config = std::move(*c);
+  return netvigil::collector::ParseAnalysisOptions(config->analysis,
+                                                   config->source, analysis);
+}
+
 int Run(const std::string& config_path, bool insecure) {
-  auto config = netvigil::LoadCollectorConfig(config_path);
-  if (!config.ok()) {
+  netvigil::CollectorConfig config;
+  netvigil::collector::AnalysisOptions analysis;
+  if (absl::Status s = LoadAll(config_path, &config, &analysis); !s.ok()) {
     std::fprintf(stderr, "netvigil-collector: %s\n",
-                 std::string(config.status().message()).c_str());
+                 std::string(s.message()).c_str());
     return 2;
   }
   // Block the stop signals before any thread starts so that only sigwait
@@ -30,9 +43,10 @@ int Run(const std::string& config_path, bool insecure) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  netvigil::collector::Collector collector(*config, insecure);
+  netvigil::collector::Collector collector(config, analysis, insecure);
   absl::Status s = collector.Start();
   if (!s.ok()) {
     std::fprintf(stderr, "netvigil-collector: %s\n",
@@ -42,7 +56,10 @@ int Run(const std::string& config_path, bool insecure) {
   netvigil::SystemdNotifier notifier;
   notifier.Ready();
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  // SIGHUP reopens the alert log (logrotate's postrotate); the others stop.
+  while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) {
+    collector.ReopenLogs();
+  }
   spdlog::info("collector_stopping signal={}", sig);
   notifier.Stopping();
   collector.Shutdown();
@@ -77,14 +94,15 @@ int main(int argc, char** argv) {
 
   if (*check) {
     const std::string path = check_path.empty() ? config_path : check_path;
-    auto config = netvigil::LoadCollectorConfig(path);
-    if (!config.ok()) {
-      std::fprintf(stderr, "%s\n", std::string(config.status().message()).c_str());
+    netvigil::CollectorConfig config;
+    netvigil::collector::AnalysisOptions analysis;
+    if (absl::Status s = LoadAll(path, &config, &analysis); !s.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
       return 2;
     }
     std::printf("%s: OK (%d path targets, %d watched folders)\n", path.c_str(),
-                config->plan.path().targets_size(),
-                config->plan.files().watched_dirs_size());
+                config.plan.path().targets_size(),
+                config.plan.files().watched_dirs_size());
     return 0;
   }
   return Run(config_path, insecure);

@@ -381,12 +381,7 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
     ParseSpeed(p.Map("speed"), c);
     p.Finish();
   }
-  {
-    Fields a = top.Map("analysis");
-    a.Duration("learning_period", absl::ZeroDuration(), absl::Hours(24 * 365),
-               &c.learning_period);
-    a.Finish();
-  }
+  c.analysis = top.Child("analysis");
   {
     Fields r = top.Map("retention");
     r.Uint("raw_days", 1, 3650, &c.raw_days);

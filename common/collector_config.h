@@ -12,6 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "netvigil/v1/agent.pb.h"
+#include "yaml-cpp/yaml.h"
 
 namespace netvigil {
 
@@ -42,8 +43,10 @@ struct CollectorConfig {
   uint32_t max_concurrent_speed_tests = 1;
   uint32_t speed_port = 5201;
 
-  // analysis
-  absl::Duration learning_period = absl::Hours(24);
+  // analysis: the rules' thresholds are parsed by the analysis library
+  // (collector/analysis/analysis_options.h) from this node, which keeps its
+  // line numbers for errors. Null when the file has no `analysis:` section.
+  YAML::Node analysis;
 
   // retention
   uint32_t raw_days = 7;

@@ -115,6 +115,31 @@ int main(int argc, char** argv) {
     rc = RunProbe(options, json, host, kind, target, deadline_s);
   });
 
+  bool all = false, follow = false;
+  std::string alert_kind, by;
+  auto* alerts = app.add_subcommand("alerts", "open alerts (--all: also resolved)");
+  alerts->add_flag("--all", all, "resolved ones too");
+  alerts->add_option("--kind", alert_kind, "only this kind (path_loss, new_listener, ...)");
+  alerts->add_option("--host", host, "only alerts involving this host");
+  alerts->add_option("--since", since, "with --all: how far back (720h)");
+  alerts->add_flag("--follow", follow, "stream alert events as they happen");
+  alerts->add_flag("--json", json, "print the proto3 JSON mapping");
+  alerts->callback([&] {
+    options.timeout = absl::Seconds(timeout_s);
+    rc = RunAlerts(options, json, all, alert_kind, host, since, follow);
+  });
+
+  int64_t alert_id = 0;
+  auto* ack = app.add_subcommand(
+      "ack", "accept an alert's subject into the baseline: it will not alert again");
+  ack->add_option("id", alert_id, "the alert's ID")->required()->check(CLI::PositiveNumber);
+  ack->add_option("--by", by, "who acknowledges (default: cli)");
+  ack->add_flag("--json", json, "print the proto3 JSON mapping");
+  ack->callback([&] {
+    options.timeout = absl::Seconds(timeout_s);
+    rc = RunAck(options, json, alert_id, by);
+  });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

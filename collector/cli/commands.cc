@@ -427,3 +427,85 @@ int RunProbe(const ClientOptions& options, bool json, const std::string& host,
 }
 
 }  // namespace netvigil::cli
+
+namespace netvigil::cli {
+
+std::string RenderAlerts(const v1::ListAlertsResponse& resp, absl::Time now) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& a : resp.alerts()) {
+    std::string state = a.has_resolved_at()
+                            ? absl::StrCat("resolved ", HumanAgo(a.resolved_at(), now))
+                            : "open";
+    if (a.acknowledged()) state += ", acked";
+    rows.push_back({std::to_string(a.id()),
+                    v1::Severity_Name(a.severity()).substr(9),
+                    v1::AlertScope_Name(a.scope()).substr(12), a.kind(),
+                    absl::StrJoin(a.hosts(), ","), a.summary(),
+                    HumanAgo(a.first_seen(), now), HumanAgo(a.last_seen(), now),
+                    state});
+  }
+  if (rows.empty()) return "no alerts\n";
+  return FormatTable({"ID", "SEVERITY", "SCOPE", "KIND", "HOSTS", "SUMMARY",
+                      "FIRST SEEN", "LAST SEEN", "STATE"},
+                     rows);
+}
+
+std::string RenderAlertEvent(const v1::AlertEvent& e, absl::Time now) {
+  const auto& a = e.alert();
+  return absl::StrCat(v1::AlertEvent::Type_Name(e.type()).substr(5), " #",
+                      a.id(), " ", v1::Severity_Name(a.severity()).substr(9),
+                      " ", v1::AlertScope_Name(a.scope()).substr(12), " ",
+                      a.kind(), " [", absl::StrJoin(a.hosts(), ","), "] ",
+                      a.summary(), "\n");
+}
+
+int RunAlerts(const ClientOptions& options, bool json, bool all,
+              const std::string& kind, const std::string& host,
+              const std::string& since, bool follow) {
+  auto stub = MakeStub(options);
+  if (follow) {
+    grpc::ClientContext ctx;  // No deadline: follows until interrupted.
+    v1::WatchAlertsRequest req;
+    req.set_include_open(true);
+    auto reader = stub->WatchAlerts(&ctx, req);
+    v1::AlertEvent e;
+    while (reader->Read(&e)) {
+      const std::string out =
+          json ? ToJson(e) : RenderAlertEvent(e, absl::Now());
+      std::fwrite(out.data(), 1, out.size(), stdout);
+      std::fflush(stdout);
+    }
+    grpc::Status s = reader->Finish();
+    return s.ok() ? kExitOk : ReportError(s, options);
+  }
+  v1::ListAlertsRequest req;
+  req.set_open_only(!all);
+  req.set_kind(kind);
+  req.set_host(host);
+  if (!SinceToTimestamp(since, absl::Now(), req.mutable_since())) return kExitUsage;
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, options);
+  v1::ListAlertsResponse resp;
+  grpc::Status s = stub->ListAlerts(&ctx, req, &resp);
+  if (!s.ok()) return ReportError(s, options);
+  return Print(json ? ToJson(resp) : RenderAlerts(resp, absl::Now()));
+}
+
+int RunAck(const ClientOptions& options, bool json, int64_t id,
+           const std::string& by) {
+  auto stub = MakeStub(options);
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, options);
+  v1::AckRequest req;
+  req.set_alert_id(id);
+  req.set_by(by);
+  v1::AckResponse resp;
+  grpc::Status s = stub->Ack(&ctx, req, &resp);
+  if (!s.ok()) return ReportError(s, options);
+  if (json) return Print(ToJson(resp));
+  return Print(absl::StrCat("acknowledged #", resp.alert().id(), " (",
+                            resp.alert().kind(), " ", resp.alert().subject(),
+                            "): it is part of the baseline now\n"));
+}
+
+}  // namespace netvigil::cli

@@ -31,7 +31,15 @@ std::string RenderSpeedHistory(const v1::SpeedHistoryResponse& resp,
 std::string RenderPathHistory(const v1::PathHistoryResponse& resp,
                               absl::Time now);
 
+std::string RenderAlerts(const v1::ListAlertsResponse& resp, absl::Time now);
+std::string RenderAlertEvent(const v1::AlertEvent& e, absl::Time now);
+
 int RunAgents(const ClientOptions& options, bool json);
+int RunAlerts(const ClientOptions& options, bool json, bool all,
+              const std::string& kind, const std::string& host,
+              const std::string& since, bool follow);
+int RunAck(const ClientOptions& options, bool json, int64_t id,
+           const std::string& by);
 int RunOverview(const ClientOptions& options, bool json);
 // `since` is a duration back from now ("1h", "30m"); empty: the default.
 int RunPath(const ClientOptions& options, bool json, const std::string& host,

@@ -117,6 +117,14 @@ grpc::Status QueryService::Overview(grpc::ServerContext* ctx,
   auto matrix = store_.SpeedMatrix();
   if (!matrix.ok()) return StoreError(matrix.status());
   *resp->mutable_speed() = std::move(*matrix);
+  {
+    absl::MutexLock l(&alerts_mu_);
+    if (analyzer_ != nullptr) {
+      for (auto& a : analyzer_->Open()) *resp->add_open_alerts() = std::move(a);
+    } else {
+      resp->add_notices("alerts are not available yet (database starting)");
+    }
+  }
   if (notices_) {
     for (auto& n : notices_()) {
       resp->add_notices(n);
@@ -216,6 +224,123 @@ grpc::Status QueryService::SpeedHistory(grpc::ServerContext* ctx,
                                limit);
   if (!r.ok()) return StoreError(r.status());
   for (auto& x : *r) *resp->add_results() = std::move(x);
+  return grpc::Status::OK;
+}
+
+void QueryService::SetAlerts(Analyzer* analyzer, AlertStore* store,
+                             AlertWatchers* watchers) {
+  absl::MutexLock l(&alerts_mu_);
+  analyzer_ = analyzer;
+  alert_store_ = store;
+  watchers_ = watchers;
+}
+
+namespace {
+
+grpc::Status AlertsNotReady() {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                      "alerts are not available yet: the collector's "
+                      "database is down or still starting");
+}
+
+bool Matches(const v1::Alert& a, const v1::ListAlertsRequest& req) {
+  if (!req.kind().empty() && a.kind() != req.kind()) return false;
+  if (!req.host().empty()) {
+    bool found = false;
+    for (const auto& h : a.hosts()) found = found || h == req.host();
+    if (!found) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+grpc::Status QueryService::ListAlerts(grpc::ServerContext* ctx,
+                                      const v1::ListAlertsRequest* req,
+                                      v1::ListAlertsResponse* resp) {
+  Analyzer* analyzer;
+  AlertStore* store;
+  {
+    absl::MutexLock l(&alerts_mu_);
+    analyzer = analyzer_;
+    store = alert_store_;
+  }
+  if (analyzer == nullptr) return AlertsNotReady();
+  uint32_t limit;
+  if (auto s = Limit(req->limit(), &limit); !s.ok()) return s;
+  int64_t since, until;
+  if (auto s = Range(req->since(), {}, clock_.Now(), absl::Hours(24 * 30),
+                     &since, &until);
+      !s.ok()) {
+    return s;
+  }
+  std::vector<v1::Alert> alerts;
+  if (req->open_only()) {
+    alerts = analyzer->Open();
+  } else {
+    auto recent = store->RecentAlerts(since, limit);
+    if (!recent.ok()) return StoreError(recent.status());
+    alerts = std::move(*recent);
+  }
+  for (auto& a : alerts) {
+    if (Matches(a, *req) && static_cast<uint32_t>(resp->alerts_size()) < limit) {
+      *resp->add_alerts() = std::move(a);
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status QueryService::WatchAlerts(
+    grpc::ServerContext* ctx, const v1::WatchAlertsRequest* req,
+    grpc::ServerWriter<v1::AlertEvent>* writer) {
+  Analyzer* analyzer;
+  AlertWatchers* watchers;
+  {
+    absl::MutexLock l(&alerts_mu_);
+    analyzer = analyzer_;
+    watchers = watchers_;
+  }
+  if (analyzer == nullptr) return AlertsNotReady();
+  // Subscribe first so nothing falls between the open list and the stream.
+  auto w = watchers->Subscribe();
+  if (req->include_open()) {
+    for (auto& a : analyzer->Open()) {
+      v1::AlertEvent e;
+      e.set_type(v1::AlertEvent::TYPE_OPENED);
+      *e.mutable_at() = a.last_seen();
+      *e.mutable_alert() = std::move(a);
+      if (!writer->Write(e)) break;
+    }
+  }
+  // Send events until the client goes away or the collector stops; the
+  // header goes out at once so a client sees the stream is up.
+  writer->SendInitialMetadata();
+  while (!ctx->IsCancelled()) {
+    v1::AlertEvent e;
+    if (watchers->Next(w, absl::Milliseconds(500), &e)) {
+      if (!writer->Write(e)) break;
+    } else if (w->closed) {
+      break;
+    }
+  }
+  watchers->Unsubscribe(w);
+  return grpc::Status::OK;
+}
+
+grpc::Status QueryService::Ack(grpc::ServerContext* ctx,
+                               const v1::AckRequest* req,
+                               v1::AckResponse* resp) {
+  Analyzer* analyzer;
+  {
+    absl::MutexLock l(&alerts_mu_);
+    analyzer = analyzer_;
+  }
+  if (analyzer == nullptr) return AlertsNotReady();
+  if (req->alert_id() <= 0) return Invalid("alert_id must be a positive number");
+  if (req->by().size() > 256) return Invalid("by: longer than 256 bytes");
+  auto a = analyzer->Ack(req->alert_id(), req->by().empty() ? "cli" : req->by());
+  if (!a.ok()) return StoreError(a.status());
+  *resp->mutable_alert() = std::move(*a);
   return grpc::Status::OK;
 }
 

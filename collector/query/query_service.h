@@ -8,6 +8,9 @@
 
 #include "collector/ingest/command_broker.h"
 #include "collector/ingest/session_registry.h"
+#include "collector/alerts/alert_store.h"
+#include "collector/analysis/analyzer.h"
+#include "collector/query/alert_watchers.h"
 #include "collector/store/store.h"
 #include "common/clock.h"
 #include "netvigil/v1/query.grpc.pb.h"
@@ -54,6 +57,19 @@ class QueryService final : public v1::Query::Service {
   grpc::Status SpeedHistory(grpc::ServerContext* ctx,
                             const v1::SpeedHistoryRequest* req,
                             v1::SpeedHistoryResponse* resp) override;
+  // The alert side; until it is set (the database has not come up yet)
+  // the alert methods answer UNAVAILABLE. Not owned.
+  void SetAlerts(Analyzer* analyzer, AlertStore* store,
+                 AlertWatchers* watchers) ABSL_LOCKS_EXCLUDED(alerts_mu_);
+
+  grpc::Status ListAlerts(grpc::ServerContext* ctx,
+                          const v1::ListAlertsRequest* req,
+                          v1::ListAlertsResponse* resp) override;
+  grpc::Status WatchAlerts(grpc::ServerContext* ctx,
+                           const v1::WatchAlertsRequest* req,
+                           grpc::ServerWriter<v1::AlertEvent>* writer) override;
+  grpc::Status Ack(grpc::ServerContext* ctx, const v1::AckRequest* req,
+                   v1::AckResponse* resp) override;
   grpc::Status ProbeNow(grpc::ServerContext* ctx,
                         const v1::ProbeNowRequest* req,
                         v1::ProbeNowResponse* resp) override;
@@ -64,6 +80,10 @@ class QueryService final : public v1::Query::Service {
   Clock& clock_;
   SessionRegistry& sessions_;
   CommandBroker& broker_;
+  absl::Mutex alerts_mu_;
+  Analyzer* analyzer_ ABSL_GUARDED_BY(alerts_mu_) = nullptr;
+  AlertStore* alert_store_ ABSL_GUARDED_BY(alerts_mu_) = nullptr;
+  AlertWatchers* watchers_ ABSL_GUARDED_BY(alerts_mu_) = nullptr;
   std::function<std::vector<std::string>()> notices_;
 };
 
