@@ -289,8 +289,8 @@ class ProcCapabilitiesTest(unittest.TestCase):
 class NotifyListener:
     """A NOTIFY_SOCKET for a service started by the test."""
 
-    def __init__(self, dir):
-        self.path = os.path.join(dir, "notify.sock")
+    def __init__(self, dir, name):
+        self.path = os.path.join(dir, name + ".notify")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(self.path)
         os.chmod(self.path, 0o777)
@@ -433,38 +433,53 @@ class InstallTest(unittest.TestCase):
                                " WHERE rolname = 'netvigil')", db="postgres").stdout.strip()
         self.assertEqual(got, "t|f|f")
 
-        # Readiness and watchdog from the installed collector, run as its user
-        # against that database.
-        listener = NotifyListener(r)
+        # Readiness, watchdog and stop notices from the installed binaries,
+        # run as the services' user: the collector against that database,
+        # then an agent against the collector.
+        agent_port = free_port()
         config = os.path.join(r, "collector.yaml")
         with open(config, "w") as f:
             f.write(f'database:\n  dsn: "host={d} dbname=netvigil"\n'
-                    f'listen:\n  agents: "127.0.0.1:{free_port()}"\n'
+                    f'listen:\n  agents: "127.0.0.1:{agent_port}"\n'
                     f'  query_socket: "{r}/query.sock"\n'
                     f'state_dir: "{r}"\n')
         os.chmod(config, 0o644)
-        env = dict(os.environ, NOTIFY_SOCKET=listener.path, WATCHDOG_USEC="400000")
-        proc = subprocess.Popen(
-            ["setpriv", "--reuid=netvigil", "--regid=netvigil", "--init-groups",
-             "/usr/bin/netvigil-collector", "--config", config, "--insecure"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        as_netvigil = ["setpriv", "--reuid=netvigil", "--regid=netvigil", "--init-groups"]
+        commands = {
+            "collector": ["/usr/bin/netvigil-collector", "--config", config, "--insecure"],
+            "agent": ["/usr/bin/netvigil-agent", "run", "--collector",
+                      f"127.0.0.1:{agent_port}", "--state-dir", r + "/agent",
+                      "--no-iperf-server", "--insecure"],
+        }
+        procs, listeners = {}, {}
         try:
-            self.assertTrue(listener.wait_for("READY=1", 30), listener.messages)
-            start = time.monotonic()
-            # At half of WATCHDOG_USEC (0.2 s): three pings well within 2 s.
-            self.assertTrue(listener.wait_for("WATCHDOG=1", 2.0, times=3), listener.messages)
-            self.assertLess(time.monotonic() - start, 2.0)
-            proc.send_signal(signal.SIGTERM)
-            _, err = proc.communicate(timeout=30)
-            self.assertEqual(proc.returncode, 0, err)
-            self.assertTrue(listener.wait_for("STOPPING=1", 5), listener.messages)
-            print(f"\ncollector notify: {listener.messages[:3]}... {len(listener.messages)} "
-                  f"messages", file=sys.stderr)
+            for name, cmd in commands.items():  # collector first
+                listeners[name] = listener = NotifyListener(r, name)
+                env = dict(os.environ, NOTIFY_SOCKET=listener.path, WATCHDOG_USEC="400000")
+                procs[name] = subprocess.Popen(as_netvigil + cmd, env=env,
+                                               stdout=subprocess.DEVNULL,
+                                               stderr=subprocess.PIPE, text=True)
+                self.assertTrue(listener.wait_for("READY=1", 30), (name, listener.messages))
+                start = time.monotonic()
+                # At half of WATCHDOG_USEC (0.2 s): three pings well within 2 s.
+                self.assertTrue(listener.wait_for("WATCHDOG=1", 2.0, times=3),
+                                (name, listener.messages))
+                self.assertLess(time.monotonic() - start, 2.0)
+            for name in reversed(list(commands)):  # agent first
+                procs[name].send_signal(signal.SIGTERM)
+                _, err = procs[name].communicate(timeout=30)
+                self.assertEqual(procs[name].returncode, 0, (name, err))
+                self.assertTrue(listeners[name].wait_for("STOPPING=1", 5),
+                                (name, listeners[name].messages))
+                print(f"\n{name} notify: {listeners[name].messages[:3]}... "
+                      f"{len(listeners[name].messages)} messages", file=sys.stderr)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.communicate()
-            listener.close()
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.kill()
+                proc.communicate()
+            for listener in listeners.values():
+                listener.close()
 
     def test_4_purge_removes_everything(self):
         purge()
