@@ -39,7 +39,10 @@ from nvtest import scratch_dir  # noqa: E402
 PACKAGES = ("netvigil-agent", "netvigil-collector")
 UNITS = ("netvigil-agent.service", "netvigil-collector.service")
 EXAMPLE = os.path.join(SOURCE_DIR, "deploy", "collector.yaml")
-CONFIG_CC = os.path.join(SOURCE_DIR, "common", "collector_config.cc")
+# The parsers of the collector's config file: its own keys and the analysis
+# rules' section.
+CONFIG_SOURCES = [os.path.join(SOURCE_DIR, p) for p in (
+    "common/collector_config.cc", "collector/analysis/analysis_options.cc")]
 PGBIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1:] or [None]
 PGBIN = PGBIN[0]
 # systemd-analyze security ratings that are "OK" or better.
@@ -209,15 +212,18 @@ class ConfigCheckTest(unittest.TestCase):
         self.assertIn("OK", p.stdout)
 
     def test_example_names_every_key_the_parser_accepts(self):
-        with open(CONFIG_CC) as f:
-            keys = set(re.findall(
-                r'\.(?:String|Bool|Uint|Uint64|Duration|Map|Sequence)\(\s*"(\w+)"', f.read()))
-        self.assertGreater(len(keys), 30)
+        keys = set()
+        for source in CONFIG_SOURCES:
+            with open(source) as f:
+                keys |= set(re.findall(
+                    r'\.(?:String|Bool|Uint|Uint64|Double|Duration|Map|Sequence)\(\s*"(\w+)"',
+                    f.read()))
+        self.assertGreater(len(keys), 50)
         with open(EXAMPLE) as f:
             text = f.read()
         missing = sorted(k for k in keys
                          if not re.search(rf"^\s*(#\s*)?(-\s*)?{k}:", text, re.M))
-        self.assertEqual(missing, [], "keys of collector_config.cc not in deploy/collector.yaml")
+        self.assertEqual(missing, [], "parser keys missing from deploy/collector.yaml")
 
     def test_broken_files_fail_with_file_and_line(self):
         cases = {
@@ -225,6 +231,7 @@ class ConfigCheckTest(unittest.TestCase):
             "unknown_key": ("probes:\n  path:\n    evry: 60s\n", 3, "evry"),
             "wrong_type": ("agents:\n  heartbeat_interval: soon\n", 2, "heartbeat_interval"),
             "out_of_range": ("probes:\n  path:\n    max_ttl: 99\n", 3, "max_ttl"),
+            "analysis_range": ("analysis:\n  path_loss_percent: 500\n", 2, "path_loss_percent"),
             "bad_yaml": ("listen:\n  agents: [oops\n", None, "YAML"),
             "bad_folder": ("probes:\n  files:\n    watched_dirs:\n      - home\n", 4, "absolute"),
         }
