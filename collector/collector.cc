@@ -202,10 +202,32 @@ void Collector::ReopenLogs() {
 
 void Collector::TickLoop() {
   // Time-based transitions (settle windows, resolutions) need a clock tick
-  // even when no result arrives.
-  while (!stop_.WaitForNotificationWithTimeout(absl::Seconds(5))) {
+  // even when no result arrives; retention runs at start and hourly.
+  absl::Time next_retention = absl::Now();
+  do {
     analyzer_->Tick();
+    if (absl::Now() >= next_retention) {
+      RunRetention();
+      next_retention = absl::Now() + absl::Hours(1);
+    }
+  } while (!stop_.WaitForNotificationWithTimeout(absl::Seconds(5)));
+}
+
+void Collector::RunRetention() {
+  const absl::Time now = absl::Now();
+  auto stats = store_.ApplyRetention(now - absl::Hours(24) * config_.raw_days,
+                                     now - absl::Hours(24) * config_.hourly_days);
+  if (!stats.ok()) {
+    spdlog::error("retention_failed error=\"{}\"",
+                  std::string(stats.status().message()));
+    return;
   }
+  spdlog::info("retention_done raw_days={} hourly_days={} results_deleted={} "
+               "path_runs_aggregated={} speed_results_aggregated={} "
+               "hourly_deleted={} events_deleted={}",
+               config_.raw_days, config_.hourly_days, stats->results_deleted,
+               stats->path_runs_aggregated, stats->speed_results_aggregated,
+               stats->hourly_deleted, stats->events_deleted);
 }
 
 void Collector::Shutdown() {

@@ -43,6 +43,7 @@ class Collector {
   // results reach the analysis.
   absl::Status StartAnalysis();
   void TickLoop();
+  void RunRetention();
 
   const CollectorConfig config_;
   const bool insecure_;

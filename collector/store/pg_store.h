@@ -49,6 +49,8 @@ class PgStore final : public Store {
       const std::string& agent,
       const std::vector<v1::Result>& results) override;
 
+  absl::StatusOr<RetentionStats> ApplyRetention(
+      absl::Time raw_before, absl::Time hourly_before) override;
   absl::Status StoreCollectorSpeedResult(
       const v1::SpeedResult& result) override;
   absl::StatusOr<std::vector<v1::PathSummary>> LatestPaths(

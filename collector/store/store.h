@@ -52,6 +52,20 @@ class Store {
   virtual absl::Status StoreCollectorSpeedResult(
       const v1::SpeedResult& result) = 0;
 
+  // Retention: path and speed rows older than `raw_before` are folded into
+  // hourly aggregates and deleted with their raw results (a result that is
+  // still an agent's latest of its kind is kept); aggregates and change
+  // events older than `hourly_before` are deleted. One transaction.
+  struct RetentionStats {
+    int64_t results_deleted = 0;
+    int64_t path_runs_aggregated = 0;
+    int64_t speed_results_aggregated = 0;
+    int64_t hourly_deleted = 0;
+    int64_t events_deleted = 0;
+  };
+  virtual absl::StatusOr<RetentionStats> ApplyRetention(
+      absl::Time raw_before, absl::Time hourly_before) = 0;
+
   // --- history queries. Times are Unix microseconds; an unknown agent is
   // NOT_FOUND naming it.
 

@@ -321,5 +321,61 @@ TEST_F(StoreHistoryTest, SpeedMatrixHoldsTheLatestOfEachPair) {
   EXPECT_EQ(h->size(), 3u);
 }
 
+TEST_F(StoreHistoryTest, RetentionFoldsOldRunsIntoHoursAndKeepsTheLatest) {
+  std::vector<v1::Result> runs;
+  // Six runs a minute apart from kT0 + 60 s: loss 0, 10, 20, 30, 40, 50 %.
+  for (uint64_t seq = 1; seq <= 6; ++seq) {
+    v1::Result r;
+    r.set_seq(seq);
+    *r.mutable_produced_at() = TimeUtil::SecondsToTimestamp(kT0 + 60 * seq);
+    auto* p = r.mutable_path();
+    p->set_target("internet");
+    *p->mutable_started_at() = r.produced_at();
+    p->set_destination_reached(true);
+    p->mutable_destination()->set_loss_percent(10.0 * (seq - 1));
+    p->mutable_destination()->set_avg_ms(seq);
+    p->mutable_destination()->set_best_ms(seq);
+    p->mutable_destination()->set_worst_ms(seq);
+    runs.push_back(r);
+  }
+  ASSERT_THAT(store_->StoreResults(agent_, runs), IsOk());
+  // Twice, as the hourly job does, splitting one hour: runs 1-3, then 4-6.
+  auto first = store_->ApplyRetention(absl::FromUnixSeconds(kT0 + 200),
+                                      absl::FromUnixSeconds(kT0 - 86400));
+  ASSERT_THAT(first, IsOk());
+  auto second = store_->ApplyRetention(absl::FromUnixSeconds(kT0 + 1000),
+                                       absl::FromUnixSeconds(kT0 - 86400));
+  ASSERT_THAT(second, IsOk());
+  EXPECT_GE(first->path_runs_aggregated, 3);
+  EXPECT_EQ(Count("path_runs"), 0);
+  // The latest run's raw result stays (probe_state points at it).
+  EXPECT_EQ(Count("results"), 1);
+  double runs_n = 0, avg_loss = 0, max_loss = 0, best = 0, worst = 0;
+  ASSERT_THAT(store_->WithConnection([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    pqxx::result r = tx.exec_params(
+        "SELECT sum(runs), sum(avg_loss * runs) / sum(runs), max(max_loss),"
+        " min(best_ms), max(worst_ms) FROM path_hourly h JOIN agents a"
+        " ON a.id = h.agent_id WHERE a.name = $1",
+        agent_);
+    runs_n = r[0][0].as<double>();
+    avg_loss = r[0][1].as<double>();
+    max_loss = r[0][2].as<double>();
+    best = r[0][3].as<double>();
+    worst = r[0][4].as<double>();
+  }), IsOk());
+  EXPECT_EQ(runs_n, 6);
+  EXPECT_NEAR(avg_loss, 25.0, 1e-9) << "weighted, across both passes";
+  EXPECT_EQ(max_loss, 50);
+  EXPECT_EQ(best, 1);
+  EXPECT_EQ(worst, 6);
+  // Past the hourly horizon the aggregates go too.
+  auto third = store_->ApplyRetention(absl::FromUnixSeconds(kT0 + 1000),
+                                      absl::FromUnixSeconds(kT0 + 86400));
+  ASSERT_THAT(third, IsOk());
+  EXPECT_GE(third->hourly_deleted, 1);
+  EXPECT_EQ(Count("path_hourly"), 0);
+}
+
 }  // namespace
 }  // namespace netvigil::collector
