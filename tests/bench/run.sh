@@ -13,7 +13,7 @@ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C "$BUILD" netvigil-agent sockets_files_bench speed_plan_bench \
   speed_agent_bench spool_bench >/dev/null || exit 1
 rc=0
-for b in path_bench.sh sockets_files.sh speed_bench.sh spool.sh; do
+for b in path_bench.sh sockets_files.sh speed_bench.sh agent_idle_rss.sh spool.sh; do
   echo "=== tests/bench/$b"
   bash "tests/bench/$b" "$BUILD" || rc=1
   echo
