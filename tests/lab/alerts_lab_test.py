@@ -106,7 +106,43 @@ alerts:
             self.lab.clear_loss(h1.name)
         self.wait_resolved(a["id"], 120)
 
-    def test_2_same_new_listener_on_two_hosts_is_one_multi_host_alert(self):
+    def test_2_loss_on_the_upstream_router_is_one_upstream_alert(self):
+        r2 = self.lab.routers[1]
+        names = tuple(sorted(h.name for h in self.lab.hosts))
+        self.lab.set_loss(r2.name, 20, direction="up")
+        try:
+            a = nvtest.wait_until(
+                lambda: [x for x in self.alerts() if x["kind"] == "path_loss"
+                         and x["scope"] == "ALERT_SCOPE_UPSTREAM"], 120,
+                "an upstream path_loss alert", interval=1)[0]
+            self.assertEqual(tuple(sorted(a.get("hosts", []))), names)
+            losses = [self.brief(x) for x in self.alerts() if x["kind"] == "path_loss"]
+            self.assertEqual(losses, [self.brief(a)], "one alert, not one per host")
+        finally:
+            self.lab.clear_loss(r2.name)
+        self.wait_resolved(a["id"], 150)
+
+    def test_3_router_dropping_time_exceeded_is_not_loss(self):
+        r2 = self.lab.routers[1]
+        before = {x["id"] for x in self.alerts(all_=True)}
+        self.lab.drop_time_exceeded(r2.name)
+        try:
+            # Several runs of every host: the middle hop is silent, the
+            # destination answers; the probe reports it, the analysis must
+            # not call it loss.
+            time.sleep(20)
+            r = nvtest.cli(self.sock, "path", self.lab.hosts[0].name, "internet", "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            run = json.loads(r.stdout)["runs"][-1]["run"]
+            hop2 = [h for h in run["hops"] if h["ttl"] == 2][0]
+            self.assertEqual(hop2.get("received", 0), 0, "r2 is silent")
+            self.assertTrue(run.get("destinationReached"))
+            new = [x for x in self.alerts(all_=True) if x["id"] not in before]
+            self.assertEqual([self.brief(x) for x in new], [])
+        finally:
+            self.lab.allow_time_exceeded(r2.name)
+
+    def test_4_same_new_listener_on_two_hosts_is_one_multi_host_alert(self):
         h1, h2 = self.lab.hosts[0], self.lab.hosts[1]
         servers = [nvtest.Process(["/usr/bin/python3", "-m", "http.server", "--bind", "0.0.0.0", "8765"],
                                   os.path.join(self.dir, f"http-{h.name}.log"), self.lab, h).start()
@@ -121,7 +157,7 @@ alerts:
                 s.stop()
         self.wait_resolved(a["id"], 60)
 
-    def test_3_unknown_process_in_a_watched_folder_then_ack(self):
+    def test_5_unknown_process_in_a_watched_folder_then_ack(self):
         h3 = self.lab.hosts[2]
         path = os.path.join(h3.home, "notes.txt")
         with open(path, "w") as f:
@@ -146,7 +182,7 @@ alerts:
         finally:
             holder.stop()
 
-    def test_4_alert_log_has_a_line_per_event(self):
+    def test_6_alert_log_has_a_line_per_event(self):
         with open(self.alert_log) as f:
             lines = f.read().splitlines()
         self.assertTrue(any("event=opened" in l and "kind=path_loss" in l for l in lines), lines)
@@ -154,7 +190,7 @@ alerts:
         for l in lines:
             self.assertRegex(l, r"event=\w+ id=\d+ kind=\w+")
 
-    def test_5_no_other_alerts(self):
+    def test_7_no_other_alerts(self):
         kinds = {(a["kind"], tuple(a.get("hosts", []))) for a in self.alerts(all_=True)}
         allowed = {"path_loss", "new_listener", "new_file_process"}
         self.assertEqual({k for k, _ in kinds} - allowed, set(), kinds)
