@@ -19,19 +19,19 @@ absl::Status AgentProcess::Init() {
   std::error_code ec;
   std::filesystem::create_directories(options_.state_dir, ec);
   if (ec) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot create the state folder ", options_.state_dir, ": ",
-        ec.message()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create the state folder ", options_.state_dir,
+                     ": ", ec.message()));
   }
   Spool::Options spool_options;
   spool_options.path = options_.state_dir + "/spool.db";
   spool_options.max_bytes = options_.spool_max_bytes;
   auto spool = Spool::Open(spool_options, RealClock());
   if (!spool.ok()) {
-    return absl::Status(spool.status().code(),
-                        absl::StrCat("cannot open the spool ",
-                                     spool_options.path, ": ",
-                                     spool.status().message()));
+    return absl::Status(
+        spool.status().code(),
+        absl::StrCat("cannot open the spool ", spool_options.path, ": ",
+                     spool.status().message()));
   }
   outbox_ = std::make_unique<SpoolOutbox>(std::move(*spool));
   runner_ = std::make_unique<ProbeRunner>(*outbox_, RealClock());
@@ -62,10 +62,11 @@ absl::Status AgentProcess::Init() {
 }
 
 void AgentProcess::Run() {
-  spdlog::info("agent_started name={} collector={} spool_pending={} "
-               "next_seq={}",
-               options_.name, options_.collector, outbox_->pending(),
-               outbox_->next_seq());
+  spdlog::info(
+      "agent_started name={} collector={} spool_pending={} "
+      "next_seq={}",
+      options_.name, options_.collector, outbox_->pending(),
+      outbox_->next_seq());
   runner_->Start();
   link_->Run();
 }

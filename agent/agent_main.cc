@@ -28,7 +28,8 @@ int RunAgent(const netvigil::agent::AgentOptions& options) {
   netvigil::agent::AgentProcess agent(options);
   absl::Status s = agent.Init();
   if (!s.ok()) {
-    std::fprintf(stderr, "netvigil-agent: %s\n", std::string(s.message()).c_str());
+    std::fprintf(stderr, "netvigil-agent: %s\n",
+                 std::string(s.message()).c_str());
     return 1;
   }
   netvigil::SystemdNotifier notifier;
@@ -49,8 +50,9 @@ int RunAgent(const netvigil::agent::AgentOptions& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"netvigil-agent: path, sockets, files and speed probes for "
-               "this host"};
+  CLI::App app{
+      "netvigil-agent: path, sockets, files and speed probes for "
+      "this host"};
   app.set_version_flag("--version", netvigil::kVersion);
   // Top-level options such as --log-level may also follow the subcommand.
   app.fallthrough();
@@ -62,15 +64,15 @@ int main(int argc, char** argv) {
   options.name = netvigil::agent::HostName();
   options.state_dir = "/var/lib/netvigil-agent";
   uint64_t spool_mb = 256;
-  auto* run = app.add_subcommand("run", "connect to the collector and run "
-                                        "the plan it sends");
+  auto* run = app.add_subcommand("run",
+                                 "connect to the collector and run "
+                                 "the plan it sends");
   run->add_option("--collector", options.collector,
                   "the collector's agent address, host:port")
       ->required();
   run->add_option("--name", options.name, "this agent's name")
       ->capture_default_str();
-  run->add_option("--state-dir", options.state_dir,
-                  "where the spool is kept")
+  run->add_option("--state-dir", options.state_dir, "where the spool is kept")
       ->capture_default_str();
   run->add_option("--iperf-port", options.iperf_port,
                   "port of this host's iperf3 server for its peers")
@@ -87,8 +89,8 @@ int main(int argc, char** argv) {
   run->add_flag("--insecure", options.insecure,
                 "plain text, no certificates (tests only)");
 
-  auto* probe = app.add_subcommand(
-      "probe", "run one probe now and print what it finds");
+  auto* probe =
+      app.add_subcommand("probe", "run one probe now and print what it finds");
   probe->require_subcommand(1);
   netvigil::agent::RegisterProbeCommands(*probe);
 
@@ -104,8 +106,9 @@ int main(int argc, char** argv) {
     netvigil::InitLogging("agent", log_level);
     options.spool_max_bytes = spool_mb << 20;
     if (options.insecure) {
-      spdlog::warn("insecure_mode detail=\"plain text without certificates: "
-                   "for tests only\"");
+      spdlog::warn(
+          "insecure_mode detail=\"plain text without certificates: "
+          "for tests only\"");
     }
     return RunAgent(options);
   }

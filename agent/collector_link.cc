@@ -68,13 +68,15 @@ void CollectorLink::ReportFailure(const grpc::Status& status) {
   if (cls != last_class_) {
     last_class_ = cls;
     same_class_count_ = 0;
-    spdlog::warn("collector_link_failed collector={} class=\"{}\" "
-                 "detail=\"{}\" retrying=yes",
-                 options_.collector, cls, status.error_message());
+    spdlog::warn(
+        "collector_link_failed collector={} class=\"{}\" "
+        "detail=\"{}\" retrying=yes",
+        options_.collector, cls, status.error_message());
   } else if (++same_class_count_ % kRepeatLogEvery == 0) {
-    spdlog::warn("collector_link_still_failing collector={} class=\"{}\" "
-                 "attempts={}",
-                 options_.collector, cls, same_class_count_ + 1);
+    spdlog::warn(
+        "collector_link_still_failing collector={} class=\"{}\" "
+        "attempts={}",
+        options_.collector, cls, same_class_count_ + 1);
   }
 }
 
@@ -92,8 +94,8 @@ void CollectorLink::Run() {
     // Sleep in slices so Stop() is prompt.
     const absl::Time until = clock_.MonotonicNow() + delay;
     while (!stop_.load() && clock_.MonotonicNow() < until) {
-      clock_.SleepFor(std::min(absl::Milliseconds(100),
-                               until - clock_.MonotonicNow()));
+      clock_.SleepFor(
+          std::min(absl::Milliseconds(100), until - clock_.MonotonicNow()));
     }
   }
 }
@@ -108,8 +110,8 @@ grpc::Status CollectorLink::RunSession() {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetMaxReceiveMessageSize(16 << 20);
-  auto channel = grpc::CreateCustomChannel(options_.collector,
-                                           options_.credentials, args);
+  auto channel =
+      grpc::CreateCustomChannel(options_.collector, options_.credentials, args);
   const auto deadline = std::chrono::system_clock::now() +
                         absl::ToChronoMilliseconds(options_.connect_timeout);
   // Fail fast on a refused or unreachable address (TRANSIENT_FAILURE): our
@@ -119,8 +121,9 @@ grpc::Status CollectorLink::RunSession() {
     if (state == GRPC_CHANNEL_TRANSIENT_FAILURE ||
         state == GRPC_CHANNEL_SHUTDOWN ||
         !channel->WaitForStateChange(state, deadline)) {
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          absl::StrCat("cannot connect to ", options_.collector));
+      return grpc::Status(
+          grpc::StatusCode::UNAVAILABLE,
+          absl::StrCat("cannot connect to ", options_.collector));
     }
     if (stop_.load()) return grpc::Status::OK;
   }
@@ -159,14 +162,18 @@ grpc::Status CollectorLink::RunSession() {
   const v1::Welcome welcome = in.welcome();
   uint64_t acked = welcome.acked_through_seq();
   if (acked >= outbox_.next_seq()) {
-    spdlog::warn("spool_behind_collector acked_through={} next_seq={} "
-                 "detail=\"numbering moves past what the collector has\"",
-                 acked, outbox_.next_seq());
+    spdlog::warn(
+        "spool_behind_collector acked_through={} next_seq={} "
+        "detail=\"numbering moves past what the collector has\"",
+        acked, outbox_.next_seq());
     absl::Status s = outbox_.AdvanceNextSeqPast(acked);
-    if (!s.ok()) spdlog::error("spool_advance_failed error=\"{}\"", std::string(s.message()));
+    if (!s.ok())
+      spdlog::error("spool_advance_failed error=\"{}\"",
+                    std::string(s.message()));
   }
   if (absl::Status s = outbox_.AckThrough(acked); !s.ok()) {
-    spdlog::warn("spool_ack_failed seq={} error=\"{}\"", acked, std::string(s.message()));
+    spdlog::warn("spool_ack_failed seq={} error=\"{}\"", acked,
+                 std::string(s.message()));
   }
   handler_.OnWelcome(welcome);
   absl::Duration heartbeat = absl::Seconds(5);
@@ -184,10 +191,10 @@ grpc::Status CollectorLink::RunSession() {
     same_class_count_ = 0;
   }
   connected_.store(true);
-  spdlog::info("collector_connected collector={} name={} acked_through={} "
-               "pending={}",
-               options_.collector, welcome.agent_name(), acked,
-               outbox_.pending());
+  spdlog::info(
+      "collector_connected collector={} name={} acked_through={} "
+      "pending={}",
+      options_.collector, welcome.agent_name(), acked, outbox_.pending());
 
   std::atomic<uint64_t> acked_through{acked};
   std::atomic<bool> reader_done{false};

@@ -24,7 +24,7 @@ namespace netvigil::agent {
 struct LinkOptions {
   std::string collector;  // host:port
   std::shared_ptr<grpc::ChannelCredentials> credentials;
-  v1::Hello hello;        // next_seq is filled in per attempt
+  v1::Hello hello;  // next_seq is filled in per attempt
   Backoff::Options backoff;
   absl::Duration connect_timeout = absl::Seconds(10);
   // Results in flight without an ack; bounds how fast a backlog drains so

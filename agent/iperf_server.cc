@@ -87,23 +87,28 @@ void IperfServer::Supervise() {
                                          "--forceflush"};
   while (!stopping()) {
     const absl::Time started = clock_.MonotonicNow();
-    absl::StatusOr<pid_t> pid = runner_.Start(
-        argv, [this, port = port_](ProcessRunner::Stream stream, absl::string_view line) {
-          if (line.empty() || line.find_first_not_of("- ") == absl::string_view::npos) {
+    absl::StatusOr<pid_t> pid =
+        runner_.Start(argv, [this, port = port_](ProcessRunner::Stream stream,
+                                                 absl::string_view line) {
+          if (line.empty() ||
+              line.find_first_not_of("- ") == absl::string_view::npos) {
             return;  // iperf3's separator lines carry nothing
           }
           // On Stop iperf3 says "interrupt - the server has terminated":
           // expected, so not a warning.
           if (stream == ProcessRunner::Stream::kStderr && !stopping()) {
-            spdlog::warn("iperf3_server port={} stream=stderr line=\"{}\"", port, std::string_view(line.data(), line.size()));
+            spdlog::warn("iperf3_server port={} stream=stderr line=\"{}\"",
+                         port, std::string_view(line.data(), line.size()));
           } else {
-            spdlog::info("iperf3_server port={} stream=stdout line=\"{}\"", port, std::string_view(line.data(), line.size()));
+            spdlog::info("iperf3_server port={} stream=stdout line=\"{}\"",
+                         port, std::string_view(line.data(), line.size()));
           }
         });
     if (!pid.ok()) {
       const absl::Duration delay = backoff.Next();
-      spdlog::error("iperf3_server_start_failed port={} error=\"{}\" retry_in={}",
-                    port_, std::string(pid.status().message()), absl::FormatDuration(delay));
+      spdlog::error(
+          "iperf3_server_start_failed port={} error=\"{}\" retry_in={}", port_,
+          std::string(pid.status().message()), absl::FormatDuration(delay));
       SleepUnlessStopped(delay);
       continue;
     }
@@ -117,7 +122,8 @@ void IperfServer::Supervise() {
     spdlog::info("iperf3_server_started port={} pid={}", port_, *pid);
     if (stop_now) (void)runner_.Terminate(*pid, absl::Seconds(2));
 
-    absl::StatusOr<ProcessExit> exit = runner_.Wait(*pid, absl::InfiniteDuration());
+    absl::StatusOr<ProcessExit> exit =
+        runner_.Wait(*pid, absl::InfiniteDuration());
     {
       absl::MutexLock l(&mu_);
       pid_ = 0;
@@ -129,12 +135,16 @@ void IperfServer::Supervise() {
     if (clock_.MonotonicNow() - started >= kStableUptime) backoff.Reset();
     const absl::Duration delay = backoff.Next();
     if (exit.ok()) {
-      spdlog::warn("iperf3_server_exited port={} pid={} exit_code={} signal={} restart_in={}",
-                   port_, *pid, exit->exit_code, exit->term_signal,
-                   absl::FormatDuration(delay));
+      spdlog::warn(
+          "iperf3_server_exited port={} pid={} exit_code={} signal={} "
+          "restart_in={}",
+          port_, *pid, exit->exit_code, exit->term_signal,
+          absl::FormatDuration(delay));
     } else {
-      spdlog::error("iperf3_server_wait_failed port={} pid={} error=\"{}\" restart_in={}",
-                    port_, *pid, std::string(exit.status().message()), absl::FormatDuration(delay));
+      spdlog::error(
+          "iperf3_server_wait_failed port={} pid={} error=\"{}\" restart_in={}",
+          port_, *pid, std::string(exit.status().message()),
+          absl::FormatDuration(delay));
     }
     SleepUnlessStopped(delay);
   }

@@ -16,11 +16,16 @@ absl::Duration FromProto(const google::protobuf::Duration& d) {
 
 const char* KindName(v1::ProbeKind kind) {
   switch (kind) {
-    case v1::PROBE_KIND_PATH: return "path";
-    case v1::PROBE_KIND_SOCKETS: return "sockets";
-    case v1::PROBE_KIND_FILES: return "files";
-    case v1::PROBE_KIND_SPEED: return "speed";
-    default: return "unknown";
+    case v1::PROBE_KIND_PATH:
+      return "path";
+    case v1::PROBE_KIND_SOCKETS:
+      return "sockets";
+    case v1::PROBE_KIND_FILES:
+      return "files";
+    case v1::PROBE_KIND_SPEED:
+      return "speed";
+    default:
+      return "unknown";
   }
 }
 
@@ -99,9 +104,8 @@ void ProbeRunner::Loop(v1::ProbeKind kind) {
       // Wait for the due time, a new plan, or stop.
       const absl::Duration wait = next - clock_.MonotonicNow();
       if (!have_plan_ || wait > absl::ZeroDuration()) {
-        mu_.AwaitWithTimeout(
-            absl::Condition(&woken),
-            have_plan_ ? wait : absl::InfiniteDuration());
+        mu_.AwaitWithTimeout(absl::Condition(&woken),
+                             have_plan_ ? wait : absl::InfiniteDuration());
       }
       if (stop_) return;
       if (!have_plan_) continue;

@@ -44,8 +44,7 @@ class ProbeRunner {
   // A new plan applies from the next wake-up of each kind.
   void SetPlan(const v1::ProbePlan& plan) ABSL_LOCKS_EXCLUDED(mu_);
   // Accepts (and runs in the background) or refuses a command.
-  v1::CommandStatus Handle(const v1::Command& command)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  v1::CommandStatus Handle(const v1::Command& command) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Counters for heartbeats and tests.
   uint64_t runs() const { return runs_.load(); }

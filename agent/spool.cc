@@ -240,7 +240,8 @@ absl::Status WriteCeiling(const std::string& path, uint64_t value) {
   if (fd < 0) return ErrnoStatus(errno, "seq file open");
   std::string text = absl::StrCat(value, "\n");
   ssize_t n = write(fd, text.data(), text.size());
-  int err = n == static_cast<ssize_t>(text.size()) ? 0 : (n < 0 ? errno : ENOSPC);
+  int err =
+      n == static_cast<ssize_t>(text.size()) ? 0 : (n < 0 ? errno : ENOSPC);
   if (err == 0 && fsync(fd) != 0) err = errno;
   close(fd);
   if (err == 0 && rename(tmp.c_str(), path.c_str()) != 0) err = errno;
@@ -268,8 +269,8 @@ void MergeGap(const v1::Gap& add, v1::Gap* into) {
                    FromProto(into->first_produced_at())) {
     *into->mutable_first_produced_at() = add.first_produced_at();
   }
-  if (empty || FromProto(add.last_produced_at()) >
-                   FromProto(into->last_produced_at())) {
+  if (empty ||
+      FromProto(add.last_produced_at()) > FromProto(into->last_produced_at())) {
     *into->mutable_last_produced_at() = add.last_produced_at();
   }
   into->set_reason(add.reason());
@@ -316,8 +317,8 @@ absl::StatusOr<sqlite3_stmt*> Spool::Stmt(const char* sql) {
   auto it = stmts_.find(sql);
   if (it != stmts_.end()) return it->second;
   sqlite3_stmt* st = nullptr;
-  int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
-                              nullptr);
+  int rc =
+      sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr);
   if (rc != SQLITE_OK) return SqliteStatus(db_, rc, "prepare");
   stmts_.emplace(sql, st);
   return st;
@@ -387,7 +388,8 @@ absl::Status Spool::CheckAndLoad(std::string* damage) {
     NV_ASSIGN_OR_RETURN(sqlite3_stmt * m, Stmt(kReadMeta));
     ResetOnExit reset(m);
     while ((rc = sqlite3_step(m)) == SQLITE_ROW) {
-      std::string key = reinterpret_cast<const char*>(sqlite3_column_text(m, 0));
+      std::string key =
+          reinterpret_cast<const char*>(sqlite3_column_text(m, 0));
       uint64_t v = static_cast<uint64_t>(sqlite3_column_int64(m, 1));
       if (key == "next_seq") meta_next = v;
       if (key == "acked_through") s.acked_through = v;
@@ -477,8 +479,7 @@ absl::Status Spool::Init() {
     // Numbers up to the ceiling may have been handed out and lost: restart
     // above them, and say which ones may be missing.
     uint64_t floor = std::max(state_.next_seq, ceiling_);
-    uint64_t first =
-        newest_only ? state_.next_seq : state_.acked_through + 1;
+    uint64_t first = newest_only ? state_.next_seq : state_.acked_through + 1;
     if (floor > first) {
       uint64_t span = floor - first;
       uint64_t count =
@@ -543,8 +544,9 @@ absl::Status Spool::Recreate(const std::string& damage) {
 absl::Status Spool::Salvage(const std::string& aside) {
   sqlite3* old = nullptr;
   const bool had_wal = Exists(aside + "-wal");
-  int rc = sqlite3_open_v2(aside.c_str(), &old,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc =
+      sqlite3_open_v2(aside.c_str(), &old,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
   auto close_old = [&] {
     sqlite3_close_v2(old);
     if (!had_wal) unlink((aside + "-wal").c_str());  // SQLite's, not evidence
@@ -682,7 +684,8 @@ absl::Status Spool::AddGap(State& s, const v1::Gap& gap) {
   ToProto(clock_.Now(), r.mutable_produced_at());
   s.meta_dirty = true;
   // Grow the newest gap while no one can have seen it (see State).
-  if (s.open_gap_seq > handed_out_high_ && s.open_gap.reason() == gap.reason()) {
+  if (s.open_gap_seq > handed_out_high_ &&
+      s.open_gap.reason() == gap.reason()) {
     v1::Gap merged = s.open_gap;
     MergeGap(gap, &merged);
     r.set_seq(s.open_gap_seq);
@@ -862,8 +865,8 @@ absl::StatusOr<std::vector<uint64_t>> Spool::AppendLocked(
   state_.next_seq += n;
   state_.dropped_total += n;
   // A full disk fails every append: log the first and then every 1000th.
-  if (first_failure || pending_loss_->count() / 1000 !=
-                           (pending_loss_->count() - n) / 1000) {
+  if (first_failure ||
+      pending_loss_->count() / 1000 != (pending_loss_->count() - n) / 1000) {
     spdlog::warn(
         "event=spool_append_failed path={} results={} unsaved={} "
         "dropped_total={} error=\"{}\"",
@@ -928,8 +931,8 @@ absl::StatusOr<std::vector<uint64_t>> Spool::Commit(
     for (AppendRequest* r : group) {
       size_t k = r->results.size();
       if (seqs.ok()) {
-        r->outcome = std::vector<uint64_t>(seqs->begin() + off,
-                                           seqs->begin() + off + k);
+        r->outcome =
+            std::vector<uint64_t>(seqs->begin() + off, seqs->begin() + off + k);
       } else {
         r->outcome = seqs.status();
       }
@@ -1080,8 +1083,9 @@ absl::Status Spool::AdvanceNextSeqPast(uint64_t seq) {
   });
   if (status.ok()) {
     handed_out_high_ = 0;
-    spdlog::warn("event=spool_renumbered path={} past={} results={} next_seq={}",
-                 options_.path, seq, held.size(), state_.next_seq);
+    spdlog::warn(
+        "event=spool_renumbered path={} past={} results={} next_seq={}",
+        options_.path, seq, held.size(), state_.next_seq);
   }
   return status;
 }

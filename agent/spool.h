@@ -144,7 +144,8 @@ class Spool {
   Spool(const Options& options, Clock& clock);
 
   absl::Status Init() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status OpenDb(const std::string& path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status OpenDb(const std::string& path)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckAndLoad(std::string* damage)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Recreate(const std::string& damage)
@@ -155,7 +156,8 @@ class Spool {
   // A prepared statement, cached for the life of the connection, reset.
   absl::StatusOr<sqlite3_stmt*> Stmt(const char* sql)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status Salvage(const std::string& aside) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Salvage(const std::string& aside)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs `body` in BEGIN IMMEDIATE ... COMMIT on a copy of state_, first
   // writing any gap for earlier failed appends.
   template <typename Body>

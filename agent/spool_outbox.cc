@@ -34,9 +34,9 @@ void SpoolOutbox::WaitForResultsAfter(uint64_t after, absl::Duration timeout) {
     uint64_t* last;
     uint64_t after;
   } arg{&last_added_, after};
-  mu_.AwaitWithTimeout(
-      absl::Condition(+[](Arg* a) { return *a->last > a->after; }, &arg),
-      timeout);
+  mu_.AwaitWithTimeout(absl::Condition(
+                           +[](Arg* a) { return *a->last > a->after; }, &arg),
+                       timeout);
 }
 
 absl::Status SpoolOutbox::AdvanceNextSeqPast(uint64_t seq) {

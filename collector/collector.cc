@@ -50,9 +50,8 @@ absl::Status Collector::Start() {
     speed.external_targets.assign(
         config_.plan.speed().external_targets().begin(),
         config_.plan.speed().external_targets().end());
-    speed_loop_ = std::make_unique<SpeedLoop>(speed, store_, broker_,
-                                              RealClock(),
-                                              config_.heartbeat_timeout);
+    speed_loop_ = std::make_unique<SpeedLoop>(
+        speed, store_, broker_, RealClock(), config_.heartbeat_timeout);
     query_service_->SetNoticeSource([this] { return speed_loop_->notices(); });
   }
   agent_service_->AddResultObserver(
@@ -65,13 +64,13 @@ absl::Status Collector::Start() {
   if (!config_.alert_log.empty()) {
     alert_log_ = std::make_unique<AlertLog>(config_.alert_log);
     if (absl::Status s = alert_log_->Open(); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("alert log ",
-                                                 config_.alert_log, ": ",
-                                                 s.message()));
+      return absl::Status(
+          s.code(),
+          absl::StrCat("alert log ", config_.alert_log, ": ", s.message()));
     }
   }
-  analyzer_ = std::make_unique<Analyzer>(analysis_options_, alert_store_,
-                                         RealClock());
+  analyzer_ =
+      std::make_unique<Analyzer>(analysis_options_, alert_store_, RealClock());
   analyzer_->AddListener([this](const v1::AlertEvent& e) {
     watchers_.Publish(e);
     if (alert_log_) {
@@ -92,9 +91,10 @@ absl::Status Collector::Start() {
         "TLS for the Agent service is not set up in this build; start with "
         "--insecure (plain text, tests only)");
   }
-  spdlog::warn("insecure_mode agent_listen={} detail=\"plain text without "
-               "client certificates: for tests only\"",
-               config_.agent_listen);
+  spdlog::warn(
+      "insecure_mode agent_listen={} detail=\"plain text without "
+      "client certificates: for tests only\"",
+      config_.agent_listen);
 
   {
     grpc::ServerBuilder b;
@@ -111,9 +111,9 @@ absl::Status Collector::Start() {
     b.SetMaxReceiveMessageSize(64 << 20);
     agent_server_ = b.BuildAndStart();
     if (!agent_server_ || port == 0) {
-      return absl::UnavailableError(absl::StrCat(
-          "cannot listen for agents on ", config_.agent_listen,
-          " (address in use or not available)"));
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen for agents on ", config_.agent_listen,
+                       " (address in use or not available)"));
     }
   }
   {
@@ -121,9 +121,9 @@ absl::Status Collector::Start() {
     std::error_code ec;
     std::filesystem::create_directories(sock.parent_path(), ec);
     if (ec) {
-      return absl::UnavailableError(absl::StrCat(
-          "cannot create the folder of ", config_.query_socket, ": ",
-          ec.message()));
+      return absl::UnavailableError(absl::StrCat("cannot create the folder of ",
+                                                 config_.query_socket, ": ",
+                                                 ec.message()));
     }
     // A socket left by a collector that died: nobody listens on it.
     std::filesystem::remove(sock, ec);
@@ -215,19 +215,21 @@ void Collector::TickLoop() {
 
 void Collector::RunRetention() {
   const absl::Time now = absl::Now();
-  auto stats = store_.ApplyRetention(now - absl::Hours(24) * config_.raw_days,
-                                     now - absl::Hours(24) * config_.hourly_days);
+  auto stats =
+      store_.ApplyRetention(now - absl::Hours(24) * config_.raw_days,
+                            now - absl::Hours(24) * config_.hourly_days);
   if (!stats.ok()) {
     spdlog::error("retention_failed error=\"{}\"",
                   std::string(stats.status().message()));
     return;
   }
-  spdlog::info("retention_done raw_days={} hourly_days={} results_deleted={} "
-               "path_runs_aggregated={} speed_results_aggregated={} "
-               "hourly_deleted={} events_deleted={}",
-               config_.raw_days, config_.hourly_days, stats->results_deleted,
-               stats->path_runs_aggregated, stats->speed_results_aggregated,
-               stats->hourly_deleted, stats->events_deleted);
+  spdlog::info(
+      "retention_done raw_days={} hourly_days={} results_deleted={} "
+      "path_runs_aggregated={} speed_results_aggregated={} "
+      "hourly_deleted={} events_deleted={}",
+      config_.raw_days, config_.hourly_days, stats->results_deleted,
+      stats->path_runs_aggregated, stats->speed_results_aggregated,
+      stats->hourly_deleted, stats->events_deleted);
 }
 
 void Collector::Shutdown() {

@@ -69,8 +69,9 @@ int Run(const std::string& config_path, bool insecure) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"netvigil-collector: keeps the home network's history and "
-               "compares it"};
+  CLI::App app{
+      "netvigil-collector: keeps the home network's history and "
+      "compares it"};
   app.set_version_flag("--version", netvigil::kVersion);
   std::string config_path = "/etc/netvigil/collector.yaml";
   std::string log_level = "info";

@@ -31,7 +31,8 @@ void SpeedLoop::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
   if (thread_.joinable()) thread_.join();
   absl::MutexLock l(&mu_);
-  mu_.Await(absl::Condition(+[](int* n) { return *n == 0; }, &in_flight_));
+  mu_.Await(absl::Condition(
+      +[](int* n) { return *n == 0; }, &in_flight_));
 }
 
 void SpeedLoop::Loop() {
@@ -54,7 +55,8 @@ void SpeedLoop::Loop() {
       StoreRecorded();
       std::vector<std::string> notices = scheduler_.notices();
       if (notices != last_notices) {
-        for (const auto& n : notices) spdlog::warn("speed_mesh_notice detail=\"{}\"", n);
+        for (const auto& n : notices)
+          spdlog::warn("speed_mesh_notice detail=\"{}\"", n);
         last_notices = notices;
       }
     }
@@ -103,11 +105,11 @@ void SpeedLoop::RunTest(ScheduledSpeedTest t) {
     spdlog::warn("speed_result_unmatched schedule_id={} error=\"{}\"",
                  speed.schedule_id(), std::string(s.message()));
   }
-  spdlog::info("speed_test_done client={} server={} outcome={} bps={:.0f} "
-               "error=\"{}\"",
-               speed.client(), speed.server(),
-               v1::SpeedOutcome_Name(speed.outcome()),
-               speed.forward().received_bps(), speed.error());
+  spdlog::info(
+      "speed_test_done client={} server={} outcome={} bps={:.0f} "
+      "error=\"{}\"",
+      speed.client(), speed.server(), v1::SpeedOutcome_Name(speed.outcome()),
+      speed.forward().received_bps(), speed.error());
 }
 
 void SpeedLoop::StoreRecorded() {

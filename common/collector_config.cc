@@ -58,8 +58,8 @@ class Fields {
     if (!ok() || !n || n.IsNull()) return;
     bool v;
     if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) {
-      return Fail(n, key, absl::StrCat("expected true or false, got '",
-                                       Text(n), "'"));
+      return Fail(n, key,
+                  absl::StrCat("expected true or false, got '", Text(n), "'"));
     }
     *out = v;
   }
@@ -70,8 +70,7 @@ class Fields {
     *out = static_cast<uint32_t>(v);
   }
 
-  void Uint64(const std::string& key, uint64_t lo, uint64_t hi,
-              uint64_t* out) {
+  void Uint64(const std::string& key, uint64_t lo, uint64_t hi, uint64_t* out) {
     YAML::Node n = Child(key);
     if (!ok() || !n || n.IsNull()) return;
     const std::string text = Text(n);
@@ -85,8 +84,9 @@ class Fields {
     }
     v = std::stoull(text);
     if (v < lo || v > hi) {
-      return Fail(n, key, absl::StrCat("must be between ", lo, " and ", hi,
-                                       ", got ", v));
+      return Fail(
+          n, key,
+          absl::StrCat("must be between ", lo, " and ", hi, ", got ", v));
     }
     *out = v;
   }
@@ -131,9 +131,9 @@ class Fields {
       const std::string key = kv.first.Scalar();
       if (seen_.count(key) == 0) {
         std::vector<std::string> known(seen_.begin(), seen_.end());
-        *error_ = absl::InvalidArgumentError(absl::StrCat(
-            Where(kv.first), "unknown field '", Join(key), "' (known here: ",
-            absl::StrJoin(known, ", "), ")"));
+        *error_ = absl::InvalidArgumentError(
+            absl::StrCat(Where(kv.first), "unknown field '", Join(key),
+                         "' (known here: ", absl::StrJoin(known, ", "), ")"));
         return;
       }
     }
@@ -142,9 +142,8 @@ class Fields {
   void Fail(const YAML::Node& n, const std::string& key,
             const std::string& what) {
     if (!ok()) return;
-    *error_ = absl::InvalidArgumentError(
-        absl::StrCat(Where(n), "field '", key.empty() ? path_ : Join(key),
-                     "': ", what));
+    *error_ = absl::InvalidArgumentError(absl::StrCat(
+        Where(n), "field '", key.empty() ? path_ : Join(key), "': ", what));
   }
 
   std::string Where(const YAML::Node& n) const {
@@ -211,8 +210,8 @@ void ParsePath(Fields f, CollectorConfig& c) {
     }
     if (target.name().empty()) target.set_name(target.address());
     if (t.ok() && !names.insert(target.name()).second) {
-      t.Fail(n, "name", absl::StrCat("duplicate target name '",
-                                     target.name(), "'"));
+      t.Fail(n, "name",
+             absl::StrCat("duplicate target name '", target.name(), "'"));
     }
     t.Finish();
     *p.add_targets() = target;
@@ -274,34 +273,35 @@ void ParseSpeed(Fields f, CollectorConfig& c) {
              &max_duration);
   *s.mutable_max_duration() = ToProto(max_duration);
   std::set<std::string> names;
-  f.Sequence("external_targets", [&](const YAML::Node& n,
-                                     const std::string& path) {
-    Fields t(n, path, f.source(), f.error());
-    if (!n.IsMap()) {
-      return t.Fail(n, "", "expected a mapping with name, address, port");
-    }
-    v1::ExternalSpeedTarget target;
-    t.String("name", target.mutable_name());
-    t.String("address", target.mutable_address());
-    uint32_t port = 5201;
-    t.Uint("port", 1, 65535, &port);
-    target.set_port(port);
-    if (t.ok() && target.address().empty()) t.Fail(n, "address", "is required");
-    if (target.name().empty()) target.set_name(target.address());
-    if (t.ok() && !names.insert(target.name()).second) {
-      t.Fail(n, "name", absl::StrCat("duplicate target name '",
-                                     target.name(), "'"));
-    }
-    t.Finish();
-    *s.add_external_targets() = target;
-  });
+  f.Sequence(
+      "external_targets", [&](const YAML::Node& n, const std::string& path) {
+        Fields t(n, path, f.source(), f.error());
+        if (!n.IsMap()) {
+          return t.Fail(n, "", "expected a mapping with name, address, port");
+        }
+        v1::ExternalSpeedTarget target;
+        t.String("name", target.mutable_name());
+        t.String("address", target.mutable_address());
+        uint32_t port = 5201;
+        t.Uint("port", 1, 65535, &port);
+        target.set_port(port);
+        if (t.ok() && target.address().empty())
+          t.Fail(n, "address", "is required");
+        if (target.name().empty()) target.set_name(target.address());
+        if (t.ok() && !names.insert(target.name()).second) {
+          t.Fail(n, "name",
+                 absl::StrCat("duplicate target name '", target.name(), "'"));
+        }
+        t.Finish();
+        *s.add_external_targets() = target;
+      });
   f.Finish();
   if (f.ok() && c.speed_test_duration > max_duration) {
-    *f.error() = absl::InvalidArgumentError(absl::StrCat(
-        c.source, ": field 'probes.speed.duration' (",
-        absl::FormatDuration(c.speed_test_duration),
-        ") exceeds probes.speed.max_duration (",
-        absl::FormatDuration(max_duration), ")"));
+    *f.error() = absl::InvalidArgumentError(
+        absl::StrCat(c.source, ": field 'probes.speed.duration' (",
+                     absl::FormatDuration(c.speed_test_duration),
+                     ") exceeds probes.speed.max_duration (",
+                     absl::FormatDuration(max_duration), ")"));
   }
 }
 
@@ -338,9 +338,9 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
   try {
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::ParserException& e) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        source, ":", e.mark.line + 1, ":", e.mark.column + 1,
-        ": not valid YAML: ", e.msg));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ":", e.mark.line + 1, ":", e.mark.column + 1,
+                     ": not valid YAML: ", e.msg));
   }
   absl::Status error;
   Fields top(root, "", c.source, &error);
@@ -365,11 +365,11 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
                &c.heartbeat_timeout);
     a.Finish();
     if (error.ok() && c.heartbeat_timeout < 2 * c.heartbeat_interval) {
-      error = absl::InvalidArgumentError(absl::StrCat(
-          c.source, ": field 'agents.heartbeat_timeout' (",
-          absl::FormatDuration(c.heartbeat_timeout),
-          ") must be at least twice agents.heartbeat_interval (",
-          absl::FormatDuration(c.heartbeat_interval), ")"));
+      error = absl::InvalidArgumentError(
+          absl::StrCat(c.source, ": field 'agents.heartbeat_timeout' (",
+                       absl::FormatDuration(c.heartbeat_timeout),
+                       ") must be at least twice agents.heartbeat_interval (",
+                       absl::FormatDuration(c.heartbeat_interval), ")"));
     }
     *c.plan.mutable_heartbeat_interval() = ToProto(c.heartbeat_interval);
   }
@@ -388,9 +388,10 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
     r.Uint("hourly_days", 1, 36500, &c.hourly_days);
     r.Finish();
     if (error.ok() && c.hourly_days < c.raw_days) {
-      error = absl::InvalidArgumentError(absl::StrCat(
-          c.source, ": field 'retention.hourly_days' must not be less than "
-                    "retention.raw_days"));
+      error = absl::InvalidArgumentError(
+          absl::StrCat(c.source,
+                       ": field 'retention.hourly_days' must not be less than "
+                       "retention.raw_days"));
     }
   }
   {
@@ -405,9 +406,10 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
         absl::StrCat(c.source, ": field 'database.dsn' must not be empty"));
   }
   if (c.query_socket.empty() && c.query_tcp.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        c.source, ": field 'listen.query_socket': the Query service needs a "
-                  "UNIX socket or listen.query_tcp"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(c.source,
+                     ": field 'listen.query_socket': the Query service needs a "
+                     "UNIX socket or listen.query_tcp"));
   }
   return c;
 }

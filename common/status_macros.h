@@ -9,10 +9,10 @@
 #define NV_CONCAT_(a, b) NV_CONCAT_INNER_(a, b)
 
 // Returns from the calling function when `expr` (an absl::Status) is not OK.
-#define NV_RETURN_IF_ERROR(expr)                \
-  do {                                          \
-    ::absl::Status nv_status_ = (expr);         \
-    if (!nv_status_.ok()) return nv_status_;    \
+#define NV_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::absl::Status nv_status_ = (expr);      \
+    if (!nv_status_.ok()) return nv_status_; \
   } while (0)
 
 // `NV_ASSIGN_OR_RETURN(auto x, F());` assigns the value of an absl::StatusOr

@@ -19,8 +19,8 @@ namespace {
 // something of the process lies under a watched folder.
 class ProcessScan {
  public:
-  ProcessScan(ProcReader& proc, int pid,
-              const std::vector<std::string>& dirs, v1::FileSnapshot* snap)
+  ProcessScan(ProcReader& proc, int pid, const std::vector<std::string>& dirs,
+              v1::FileSnapshot* snap)
       : proc_(proc), pid_(pid), dirs_(dirs), snap_(snap) {}
 
   bool Watched(absl::string_view path) const {
@@ -132,8 +132,8 @@ void ScanProcess(ProcReader& proc, int pid,
     ++unreadable;
   }
   part->set_unreadable_entries(unreadable);
-  if (scan.gone() || (absl::IsNotFound(cwd.status()) &&
-                      absl::IsNotFound(maps.status()))) {
+  if (scan.gone() ||
+      (absl::IsNotFound(cwd.status()) && absl::IsNotFound(maps.status()))) {
     // Exited mid-scan: drop what was half collected.
     part->clear_entries();
     part->set_skipped_processes(1);

@@ -23,8 +23,8 @@ void RegisterFilesProbeCommand(CLI::App& probe) {
     absl::StatusOr<v1::FileSnapshot> snap =
         FileProbe::CreateReal()->Collect(watched);
     const v1::FileSnapshot empty;
-    PrintProbeSnapshot("files", snap.status(), snap.ok() ? *snap : empty,
-                       *json, [&] { return FormatFilesTable(*snap); });
+    PrintProbeSnapshot("files", snap.status(), snap.ok() ? *snap : empty, *json,
+                       [&] { return FormatFilesTable(*snap); });
   });
 }
 

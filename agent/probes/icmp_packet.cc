@@ -27,19 +27,29 @@ uint8_t Byte(absl::string_view b, size_t at) {
 IcmpKind KindOf(int ip_version, uint8_t type) {
   if (ip_version == 4) {
     switch (type) {
-      case kIcmp4EchoReply: return IcmpKind::kEchoReply;
-      case kIcmp4EchoRequest: return IcmpKind::kEchoRequest;
-      case kIcmp4TimeExceeded: return IcmpKind::kTimeExceeded;
-      case kIcmp4DestUnreachable: return IcmpKind::kDestUnreachable;
-      default: return IcmpKind::kOther;
+      case kIcmp4EchoReply:
+        return IcmpKind::kEchoReply;
+      case kIcmp4EchoRequest:
+        return IcmpKind::kEchoRequest;
+      case kIcmp4TimeExceeded:
+        return IcmpKind::kTimeExceeded;
+      case kIcmp4DestUnreachable:
+        return IcmpKind::kDestUnreachable;
+      default:
+        return IcmpKind::kOther;
     }
   }
   switch (type) {
-    case kIcmp6EchoReply: return IcmpKind::kEchoReply;
-    case kIcmp6EchoRequest: return IcmpKind::kEchoRequest;
-    case kIcmp6TimeExceeded: return IcmpKind::kTimeExceeded;
-    case kIcmp6DestUnreachable: return IcmpKind::kDestUnreachable;
-    default: return IcmpKind::kOther;
+    case kIcmp6EchoReply:
+      return IcmpKind::kEchoReply;
+    case kIcmp6EchoRequest:
+      return IcmpKind::kEchoRequest;
+    case kIcmp6TimeExceeded:
+      return IcmpKind::kTimeExceeded;
+    case kIcmp6DestUnreachable:
+      return IcmpKind::kDestUnreachable;
+    default:
+      return IcmpKind::kOther;
   }
 }
 
@@ -147,7 +157,8 @@ absl::StatusOr<IcmpMessage> ParseIcmp(int ip_version, absl::string_view bytes) {
       break;
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("ICMP type ", static_cast<int>(msg.type), " is not one the path probe uses"));
+      absl::StrCat("ICMP type ", static_cast<int>(msg.type),
+                   " is not one the path probe uses"));
 }
 
 absl::StatusOr<IcmpMessage> ParseIpv4Packet(absl::string_view bytes) {
@@ -180,8 +191,9 @@ absl::StatusOr<IcmpMessage> ParseErrorQueueQuote(int ip_version, uint8_t type,
   msg.kind = KindOf(ip_version, type);
   if (msg.kind != IcmpKind::kTimeExceeded &&
       msg.kind != IcmpKind::kDestUnreachable) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("error queue ICMP type ", static_cast<int>(type), " is not one we use"));
+    return absl::InvalidArgumentError(absl::StrCat("error queue ICMP type ",
+                                                   static_cast<int>(type),
+                                                   " is not one we use"));
   }
   if (quote.size() < kIcmpHeaderBytes) {
     return absl::InvalidArgumentError("error queue quote is truncated");
@@ -205,36 +217,61 @@ std::string DescribeIcmp(int ip_version, uint8_t type, uint8_t code) {
   if (kind == IcmpKind::kDestUnreachable) {
     if (ip_version == 4) {
       switch (code) {
-        case 0: return "network unreachable";
-        case 1: return "host unreachable";
-        case 2: return "protocol unreachable";
-        case 3: return "port unreachable";
-        case 4: return "fragmentation needed";
-        case 5: return "source route failed";
-        case 6: return "destination network unknown";
-        case 7: return "destination host unknown";
-        case 9: return "network administratively prohibited";
-        case 10: return "host administratively prohibited";
-        case 11: return "network unreachable for TOS";
-        case 12: return "host unreachable for TOS";
-        case 13: return "communication administratively prohibited";
-        case 14: return "host precedence violation";
-        case 15: return "precedence cutoff in effect";
-        default: break;
+        case 0:
+          return "network unreachable";
+        case 1:
+          return "host unreachable";
+        case 2:
+          return "protocol unreachable";
+        case 3:
+          return "port unreachable";
+        case 4:
+          return "fragmentation needed";
+        case 5:
+          return "source route failed";
+        case 6:
+          return "destination network unknown";
+        case 7:
+          return "destination host unknown";
+        case 9:
+          return "network administratively prohibited";
+        case 10:
+          return "host administratively prohibited";
+        case 11:
+          return "network unreachable for TOS";
+        case 12:
+          return "host unreachable for TOS";
+        case 13:
+          return "communication administratively prohibited";
+        case 14:
+          return "host precedence violation";
+        case 15:
+          return "precedence cutoff in effect";
+        default:
+          break;
       }
     } else {
       switch (code) {
-        case 0: return "no route to destination";
-        case 1: return "communication administratively prohibited";
-        case 2: return "beyond scope of source address";
-        case 3: return "address unreachable";
-        case 4: return "port unreachable";
-        case 5: return "source address failed ingress/egress policy";
-        case 6: return "reject route to destination";
-        default: break;
+        case 0:
+          return "no route to destination";
+        case 1:
+          return "communication administratively prohibited";
+        case 2:
+          return "beyond scope of source address";
+        case 3:
+          return "address unreachable";
+        case 4:
+          return "port unreachable";
+        case 5:
+          return "source address failed ingress/egress policy";
+        case 6:
+          return "reject route to destination";
+        default:
+          break;
       }
     }
-    return absl::StrCat("destination unreachable (code ", static_cast<int>(code), ")");
+    return absl::StrCat("destination unreachable (code ",
+                        static_cast<int>(code), ")");
   }
   return absl::StrCat("ICMP type ", static_cast<int>(type), " code ",
                       static_cast<int>(code));

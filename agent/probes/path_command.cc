@@ -43,9 +43,10 @@ struct PathArgs {
 };
 
 void RunPathCommand(const PathArgs& args) {
-  IcmpSocketChoice choice = args.socket == "raw"     ? IcmpSocketChoice::kRaw
-                            : args.socket == "dgram" ? IcmpSocketChoice::kDatagram
-                                                     : IcmpSocketChoice::kAuto;
+  IcmpSocketChoice choice = args.socket == "raw" ? IcmpSocketChoice::kRaw
+                            : args.socket == "dgram"
+                                ? IcmpSocketChoice::kDatagram
+                                : IcmpSocketChoice::kAuto;
   absl::StatusOr<std::unique_ptr<PathProbe>> probe = PathProbe::Create(choice);
   if (!probe.ok()) {
     std::cerr << "path: " << probe.status().message() << "\n";
@@ -94,10 +95,10 @@ std::string FormatPathReport(const v1::PathRun& run) {
   absl::Time started = absl::FromUnixNanos(
       google::protobuf::util::TimeUtil::TimestampToNanoseconds(
           run.started_at()));
-  absl::StrAppend(&out, "Start: ",
-                  absl::FormatTime("%Y-%m-%dT%H:%M:%S%z", started,
-                                   absl::UTCTimeZone()),
-                  "\n");
+  absl::StrAppend(
+      &out, "Start: ",
+      absl::FormatTime("%Y-%m-%dT%H:%M:%S%z", started, absl::UTCTimeZone()),
+      "\n");
   std::string target = run.target();
   if (!run.resolved_address().empty() &&
       run.resolved_address() != run.target()) {
@@ -108,22 +109,21 @@ std::string FormatPathReport(const v1::PathRun& run) {
                   run.max_ttl(), ", ", run.payload_bytes(), " bytes, ",
                   run.socket_kind(), " socket\n");
   absl::StrAppend(
-      &out, absl::StrFormat("%-*s %6s %5s %5s %6s %6s %6s %6s %6s\n",
-                            kHostColumn, "HOST: " + LocalHostName(), "Loss%",
-                            "Snt", "Rcv", "Last", "Avg", "Best", "Wrst",
-                            "StDev"));
+      &out,
+      absl::StrFormat("%-*s %6s %5s %5s %6s %6s %6s %6s %6s\n", kHostColumn,
+                      "HOST: " + LocalHostName(), "Loss%", "Snt", "Rcv", "Last",
+                      "Avg", "Best", "Wrst", "StDev"));
   for (const v1::PathHop& hop : run.hops()) {
-    std::string first = hop.addresses_size() > 0
-                            ? HopLabel(hop.addresses(0))
-                            : std::string("???");
+    std::string first = hop.addresses_size() > 0 ? HopLabel(hop.addresses(0))
+                                                 : std::string("???");
     std::string label = absl::StrFormat("%3d.|-- %s", hop.ttl(), first);
     absl::StrAppend(
-        &out, absl::StrFormat("%-*s %5.1f%% %5u %5u %6.1f %6.1f %6.1f %6.1f "
-                              "%6.1f\n",
-                              kHostColumn, label, hop.loss_percent(),
-                              hop.sent(), hop.received(), hop.last_ms(),
-                              hop.avg_ms(), hop.best_ms(), hop.worst_ms(),
-                              hop.stdev_ms()));
+        &out,
+        absl::StrFormat("%-*s %5.1f%% %5u %5u %6.1f %6.1f %6.1f %6.1f "
+                        "%6.1f\n",
+                        kHostColumn, label, hop.loss_percent(), hop.sent(),
+                        hop.received(), hop.last_ms(), hop.avg_ms(),
+                        hop.best_ms(), hop.worst_ms(), hop.stdev_ms()));
     for (int i = 1; i < hop.addresses_size(); ++i) {
       absl::StrAppend(&out, "    |  `|-- ", HopLabel(hop.addresses(i)), " (",
                       hop.addresses(i).received(), " replies)\n");

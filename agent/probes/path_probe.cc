@@ -42,10 +42,9 @@ class SystemNames final : public PathNameService {
     addrinfo* res = nullptr;
     int rc = getaddrinfo(name.c_str(), nullptr, &hints, &res);
     if (rc != 0) {
-      return absl::NotFoundError(
-          absl::StrCat("name does not resolve: ", name, ": ",
-                       rc == EAI_SYSTEM ? std::strerror(errno)
-                                        : gai_strerror(rc)));
+      return absl::NotFoundError(absl::StrCat(
+          "name does not resolve: ", name, ": ",
+          rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc)));
     }
     std::string packed;
     for (addrinfo* a = res; a != nullptr && packed.empty(); a = a->ai_next) {
@@ -156,9 +155,10 @@ void FillHop(uint32_t ttl, const HopState& h, v1::PathHop& hop) {
   hop.set_sent(h.sent);
   hop.set_received(static_cast<uint32_t>(h.replies.size()));
   hop.set_loss_percent(
-      h.sent == 0 ? 0.0
-                  : 100.0 * (h.sent - std::min<uint32_t>(h.sent, h.replies.size())) /
-                        h.sent);
+      h.sent == 0
+          ? 0.0
+          : 100.0 * (h.sent - std::min<uint32_t>(h.sent, h.replies.size())) /
+                h.sent);
   for (const std::string& e : h.errors) hop.add_errors(e);
   if (h.replies.empty()) return;
   double sum = 0, best = h.replies[0].rtt_ms, worst = best;
@@ -196,10 +196,9 @@ void ReverseResolve(std::vector<v1::PathRun>& runs, PathNameService& names) {
         absl::StatusOr<std::string> packed = ParseAddress(a.address());
         if (!packed.ok()) continue;
         lookups.emplace(a.address(),
-                        std::async(std::launch::async,
-                                   [&names, p = *packed] {
-                                     return names.ReverseLookup(p);
-                                   }));
+                        std::async(std::launch::async, [&names, p = *packed] {
+                          return names.ReverseLookup(p);
+                        }));
       }
     }
   }
@@ -250,8 +249,8 @@ void Summarise(TargetState& t) {
   } else if (t.sends_failed > 0 && !t.any_reply) {
     t.run.set_error(absl::StrCat("cannot send probes: ", t.send_error));
   } else if (last > 1) {
-    t.run.set_error(absl::StrCat("destination not reached: no reply beyond hop ",
-                                 last - 1));
+    t.run.set_error(absl::StrCat(
+        "destination not reached: no reply beyond hop ", last - 1));
   } else {
     t.run.set_error("destination not reached: no reply from any hop");
   }
@@ -355,8 +354,8 @@ std::vector<v1::PathRun> RunLoop::Run(const std::vector<std::string>& targets) {
 
 void RunLoop::Begin(const std::vector<std::string>& targets) {
   const absl::Time start = clock_.Now();
-  const uint32_t first_id = next_identifier.fetch_add(
-      static_cast<uint32_t>(targets.size()));
+  const uint32_t first_id =
+      next_identifier.fetch_add(static_cast<uint32_t>(targets.size()));
   // Raw sockets see every ICMP reply on the host: keep our identifiers away
   // from other mtr/ping instances, which use their pid.
   const uint32_t process_base =
@@ -445,10 +444,9 @@ void RunLoop::Start(TargetState& t, absl::Time now) {
                 now);
   }
   if (!transport_.SupportsIpVersion(t.ip_version)) {
-    return Fail(t,
-                absl::StrCat("no IPv", t.ip_version,
-                             " ICMP socket on this host"),
-                now);
+    return Fail(
+        t, absl::StrCat("no IPv", t.ip_version, " ICMP socket on this host"),
+        now);
   }
   t.started = true;
   t.first_round = now;
@@ -498,11 +496,10 @@ void RunLoop::SendRound(size_t index, absl::Time now) {
 
 void RunLoop::Handle(const IcmpPacketIn& p, absl::Time now) {
   absl::StatusOr<IcmpMessage> msg =
-      p.from_error_queue
-          ? ParseErrorQueueQuote(p.ip_version, p.error_type, p.error_code,
-                                 p.data)
-      : p.has_ip_header ? ParseIpv4Packet(p.data)
-                        : ParseIcmp(p.ip_version, p.data);
+      p.from_error_queue ? ParseErrorQueueQuote(p.ip_version, p.error_type,
+                                                p.error_code, p.data)
+      : p.has_ip_header  ? ParseIpv4Packet(p.data)
+                         : ParseIcmp(p.ip_version, p.data);
   if (!msg.ok()) {
     ++skipped_;
     return;
@@ -579,7 +576,8 @@ void RunLoop::Done(TargetState& t, absl::Time now) {
   *t.run.mutable_finished_at() =
       TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(now));
   spdlog::debug(
-      "event=path_run_done target={} address={} reached={} hops={} error=\"{}\"",
+      "event=path_run_done target={} address={} reached={} hops={} "
+      "error=\"{}\"",
       t.run.target(), t.run.resolved_address(), t.run.destination_reached(),
       t.run.hops_size(), t.run.error());
 }

@@ -84,8 +84,8 @@ class PathProbe {
 
  private:
   std::unique_ptr<IcmpTransport> transport_;
-  Clock& clock_;             // Not owned.
-  PathNameService& names_;   // Not owned.
+  Clock& clock_;                // Not owned.
+  PathNameService& names_;      // Not owned.
   uint16_t next_sequence_ = 0;  // across runs, so late replies never match
 };
 

@@ -81,7 +81,8 @@ absl::StatusOr<v1::SocketSnapshot> SocketProbe::Collect() {
   absl::flat_hash_map<uint64_t, int> by_inode;
   by_inode.reserve(snap.sockets_size());
   for (int i = 0; i < snap.sockets_size(); ++i) {
-    if (snap.sockets(i).inode() != 0) by_inode.emplace(snap.sockets(i).inode(), i);
+    if (snap.sockets(i).inode() != 0)
+      by_inode.emplace(snap.sockets(i).inode(), i);
   }
 
   // One pass over every process's fds, on a few threads. A process is read
@@ -161,9 +162,9 @@ std::string Endpoint(const std::string& address, uint32_t port, int family,
 }  // namespace
 
 std::string FormatSocketsTable(const v1::SocketSnapshot& snapshot) {
-  std::string out = absl::StrFormat("%-5s %-10s %-40s %-40s %s\n", "Netid",
-                                    "State", "Local Address:Port",
-                                    "Peer Address:Port", "Process");
+  std::string out =
+      absl::StrFormat("%-5s %-10s %-40s %-40s %s\n", "Netid", "State",
+                      "Local Address:Port", "Peer Address:Port", "Process");
   for (const v1::SocketEntry& e : snapshot.sockets()) {
     std::string users;
     if (e.processes_size() > 0) {

@@ -23,7 +23,8 @@ void PrintProbeSnapshot(absl::string_view command, const absl::Status& status,
   std::string out;
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = true;
-  auto st = google::protobuf::util::MessageToJsonString(snapshot, &out, options);
+  auto st =
+      google::protobuf::util::MessageToJsonString(snapshot, &out, options);
   if (!st.ok()) {
     std::cerr << "netvigil-agent probe " << command << ": " << st.ToString()
               << "\n";
@@ -34,11 +35,13 @@ void PrintProbeSnapshot(absl::string_view command, const absl::Status& status,
 
 void RegisterSocketsProbeCommand(CLI::App& probe) {
   CLI::App* cmd = probe.add_subcommand(
-      "sockets", "List TCP and UDP sockets with their processes, like ss -tanup");
+      "sockets",
+      "List TCP and UDP sockets with their processes, like ss -tanup");
   auto json = std::make_shared<bool>(false);
   cmd->add_flag("--json", *json, "Print the snapshot as proto3 JSON");
   cmd->callback([json] {
-    absl::StatusOr<v1::SocketSnapshot> snap = SocketProbe::CreateReal()->Collect();
+    absl::StatusOr<v1::SocketSnapshot> snap =
+        SocketProbe::CreateReal()->Collect();
     const v1::SocketSnapshot empty;
     PrintProbeSnapshot("sockets", snap.status(), snap.ok() ? *snap : empty,
                        *json, [&] { return FormatSocketsTable(*snap); });

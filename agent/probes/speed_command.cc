@@ -21,12 +21,11 @@ std::string Rate(double bps) {
 void Row(std::string& out, const char* direction, const v1::SpeedFigures& f,
          bool udp) {
   if (udp) {
-    absl::StrAppendFormat(&out, "%-16s %14s %14s %10.3f %8llu/%-8llu %6.2f%%\n",
-                          direction, Rate(f.sent_bps()), Rate(f.received_bps()),
-                          f.jitter_ms(),
-                          static_cast<unsigned long long>(f.lost_packets()),
-                          static_cast<unsigned long long>(f.packets()),
-                          f.lost_percent());
+    absl::StrAppendFormat(
+        &out, "%-16s %14s %14s %10.3f %8llu/%-8llu %6.2f%%\n", direction,
+        Rate(f.sent_bps()), Rate(f.received_bps()), f.jitter_ms(),
+        static_cast<unsigned long long>(f.lost_packets()),
+        static_cast<unsigned long long>(f.packets()), f.lost_percent());
   } else {
     absl::StrAppendFormat(&out, "%-16s %14s %14s %8llu\n", direction,
                           Rate(f.sent_bps()), Rate(f.received_bps()),
@@ -37,16 +36,18 @@ void Row(std::string& out, const char* direction, const v1::SpeedFigures& f,
 }  // namespace
 
 std::string FormatSpeedTable(const v1::SpeedResult& r) {
-  std::string out = absl::StrFormat(
-      "%s %s port %u, %s, %.1f s\n", r.server().empty() ? "server" : r.server(),
-      r.server_address(), r.server_port(), r.udp() ? "UDP" : "TCP", r.duration_s());
+  std::string out = absl::StrFormat("%s %s port %u, %s, %.1f s\n",
+                                    r.server().empty() ? "server" : r.server(),
+                                    r.server_address(), r.server_port(),
+                                    r.udp() ? "UDP" : "TCP", r.duration_s());
   if (r.outcome() != v1::SPEED_OUTCOME_OK) {
     absl::StrAppend(&out, "FAILED: ", r.error(), "\n");
     return out;
   }
   if (r.udp()) {
     absl::StrAppendFormat(&out, "%-16s %14s %14s %10s %17s %7s\n", "direction",
-                          "sent", "received", "jitter ms", "lost/total", "loss");
+                          "sent", "received", "jitter ms", "lost/total",
+                          "loss");
   } else {
     absl::StrAppendFormat(&out, "%-16s %14s %14s %8s\n", "direction", "sent",
                           "received", "retr");
@@ -73,11 +74,13 @@ void RegisterSpeedProbeCommand(CLI::App& probe) {
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("host", args->host, "Server name or address")->required();
-  cmd->add_option("-p,--port", args->port, "Server port")->check(CLI::Range(1, 65535));
+  cmd->add_option("-p,--port", args->port, "Server port")
+      ->check(CLI::Range(1, 65535));
   cmd->add_flag("-R,--reverse", args->reverse, "The server sends");
   cmd->add_flag("--bidir", args->bidir, "Both directions at once");
   cmd->add_flag("-u,--udp", args->udp, "UDP instead of TCP");
-  cmd->add_option("-b,--bitrate", args->bitrate, "Target bits/s (UDP default: iperf3's 1 Mbit/s)");
+  cmd->add_option("-b,--bitrate", args->bitrate,
+                  "Target bits/s (UDP default: iperf3's 1 Mbit/s)");
   cmd->add_option("-t,--time", args->seconds, "Seconds to transmit")
       ->check(CLI::Range(1.0, 3600.0));
   cmd->add_flag("--json", args->json, "Print the result as proto3 JSON");
@@ -91,12 +94,14 @@ void RegisterSpeedProbeCommand(CLI::App& probe) {
     test.set_bitrate_bps(args->bitrate);
     test.mutable_duration()->set_seconds(static_cast<int64_t>(args->seconds));
     std::unique_ptr<ProcessRunner> runner = MakeRealProcessRunner();
-    v1::SpeedResult result = RunSpeedTest(*runner, test, RealClock(), args->bidir);
+    v1::SpeedResult result =
+        RunSpeedTest(*runner, test, RealClock(), args->bidir);
     if (args->json) {
       std::string out;
       google::protobuf::util::JsonPrintOptions options;
       options.add_whitespace = true;
-      auto st = google::protobuf::util::MessageToJsonString(result, &out, options);
+      auto st =
+          google::protobuf::util::MessageToJsonString(result, &out, options);
       if (!st.ok()) {
         std::cerr << "netvigil-agent probe speed: " << st.ToString() << "\n";
         throw CLI::RuntimeError(1);

@@ -124,7 +124,8 @@ absl::StatusOr<v1::SpeedResult> ParseIperf3Json(absl::string_view text) {
   r.set_udp(Str(test_start, "protocol") == "UDP");
   r.set_reverse(Count(test_start, "reverse") != 0);
   if (const uint64_t secs = Count(stamp, "timesecs"); secs > 0) {
-    *r.mutable_started_at() = TimeUtil::SecondsToTimestamp(static_cast<int64_t>(secs));
+    *r.mutable_started_at() =
+        TimeUtil::SecondsToTimestamp(static_cast<int64_t>(secs));
   }
 
   if (const std::string error = Str(&doc, "error"); !error.empty()) {
@@ -164,11 +165,12 @@ absl::StatusOr<v1::SpeedResult> ParseIperf3Json(absl::string_view text) {
 
 std::vector<std::string> Iperf3ClientArgv(const v1::SpeedTest& test,
                                           bool bidirectional) {
-  const int64_t seconds =
-      std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(TestDuration(test), absl::Seconds(1))));
+  const int64_t seconds = std::max<int64_t>(
+      1,
+      absl::ToInt64Seconds(absl::Ceil(TestDuration(test), absl::Seconds(1))));
   std::vector<std::string> argv = {
-      "iperf3", "-c", test.address(), "-p", absl::StrCat(test.port()),
-      "--json", "-t", absl::StrCat(seconds),
+      "iperf3", "-c", test.address(), "-p", absl::StrCat(test.port()), "--json",
+      "-t", absl::StrCat(seconds),
       // Without it a filtered address hangs in connect() for minutes.
       "--connect-timeout", "5000"};
   if (test.reverse()) argv.push_back("-R");
@@ -193,55 +195,63 @@ v1::SpeedResult RunSpeedTest(ProcessRunner& runner, const v1::SpeedTest& test,
   r.set_reverse(test.reverse());
   r.set_bidirectional(bidirectional);
   r.set_schedule_id(test.schedule_id());
-  *r.mutable_started_at() = TimeUtil::NanosecondsToTimestamp(
-      absl::ToUnixNanos(clock.Now()));
+  *r.mutable_started_at() =
+      TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(clock.Now()));
   auto finish = [&](v1::SpeedOutcome outcome, std::string error) {
     r.set_outcome(outcome);
     r.set_error(std::move(error));
-    *r.mutable_finished_at() = TimeUtil::NanosecondsToTimestamp(
-        absl::ToUnixNanos(clock.Now()));
+    *r.mutable_finished_at() =
+        TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(clock.Now()));
     if (outcome != v1::SPEED_OUTCOME_OK) {
-      spdlog::warn("speed_test_failed server={} address={} port={} error=\"{}\"",
-                   r.server(), r.server_address(), r.server_port(), r.error());
+      spdlog::warn(
+          "speed_test_failed server={} address={} port={} error=\"{}\"",
+          r.server(), r.server_address(), r.server_port(), r.error());
     }
     return r;
   };
 
   const absl::Duration duration = TestDuration(test);
   if (!PlausibleHost(test.address())) {
-    return finish(v1::SPEED_OUTCOME_FAILED,
-                  absl::StrCat("invalid server address '", test.address(), "'"));
+    return finish(
+        v1::SPEED_OUTCOME_FAILED,
+        absl::StrCat("invalid server address '", test.address(), "'"));
   }
   if (test.port() == 0 || test.port() > 65535) {
     return finish(v1::SPEED_OUTCOME_FAILED,
                   absl::StrCat("invalid server port ", test.port()));
   }
   if (duration <= absl::ZeroDuration() || duration > absl::Hours(1)) {
-    return finish(v1::SPEED_OUTCOME_FAILED,
-                  absl::StrCat("invalid duration ", absl::FormatDuration(duration)));
+    return finish(
+        v1::SPEED_OUTCOME_FAILED,
+        absl::StrCat("invalid duration ", absl::FormatDuration(duration)));
   }
 
-  absl::StatusOr<pid_t> pid = runner.Start(Iperf3ClientArgv(test, bidirectional));
+  absl::StatusOr<pid_t> pid =
+      runner.Start(Iperf3ClientArgv(test, bidirectional));
   if (!pid.ok()) {
     return finish(v1::SPEED_OUTCOME_FAILED,
                   absl::StrCat("cannot run iperf3: ", pid.status().message()));
   }
-  const absl::Duration limit = absl::Ceil(duration, absl::Seconds(1)) + kSpeedTestSlack;
+  const absl::Duration limit =
+      absl::Ceil(duration, absl::Seconds(1)) + kSpeedTestSlack;
   absl::StatusOr<ProcessExit> exit = runner.Wait(*pid, limit);
   if (absl::IsDeadlineExceeded(exit.status())) {
     (void)runner.Terminate(*pid, absl::Seconds(2));
     (void)runner.Wait(*pid, absl::Seconds(5));
-    return finish(v1::SPEED_OUTCOME_FAILED,
-                  absl::StrCat(kSpeedErrorTimeout, ": iperf3 did not finish within ",
-                               absl::FormatDuration(limit)));
+    return finish(
+        v1::SPEED_OUTCOME_FAILED,
+        absl::StrCat(kSpeedErrorTimeout, ": iperf3 did not finish within ",
+                     absl::FormatDuration(limit)));
   }
   if (!exit.ok()) {
-    return finish(v1::SPEED_OUTCOME_FAILED,
-                  absl::StrCat("waiting for iperf3: ", exit.status().message()));
+    return finish(
+        v1::SPEED_OUTCOME_FAILED,
+        absl::StrCat("waiting for iperf3: ", exit.status().message()));
   }
   absl::StatusOr<v1::SpeedResult> parsed = ParseIperf3Json(exit->stdout_text);
   if (!parsed.ok()) {
-    std::string err = std::string(absl::StripAsciiWhitespace(exit->stderr_text));
+    std::string err =
+        std::string(absl::StripAsciiWhitespace(exit->stderr_text));
     if (err.size() > 300) err.resize(300);
     return finish(v1::SPEED_OUTCOME_FAILED,
                   absl::StrCat("bad iperf3 output: ", parsed.status().message(),
@@ -260,7 +270,9 @@ v1::SpeedResult RunSpeedTest(ProcessRunner& runner, const v1::SpeedTest& test,
   if (exit->exit_code != 0) {
     return finish(v1::SPEED_OUTCOME_FAILED,
                   absl::StrCat("iperf3 exited with code ", exit->exit_code,
-                               exit->term_signal ? absl::StrCat(" signal ", exit->term_signal) : ""));
+                               exit->term_signal
+                                   ? absl::StrCat(" signal ", exit->term_signal)
+                                   : ""));
   }
   return finish(v1::SPEED_OUTCOME_OK, "");
 }

@@ -61,8 +61,8 @@ std::string PingGroupRange() {
 int OpenSocket(int ip_version, bool raw, Fd& out) {
   int domain = ip_version == 6 ? AF_INET6 : AF_INET;
   int proto = ip_version == 6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
-  int fd = socket(domain, (raw ? SOCK_RAW : SOCK_DGRAM) | SOCK_NONBLOCK |
-                              SOCK_CLOEXEC,
+  int fd = socket(domain,
+                  (raw ? SOCK_RAW : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
                   proto);
   if (fd < 0) return errno;
   out = Fd(fd);
@@ -126,8 +126,7 @@ class SocketTransport final : public IcmpTransport {
       std::memcpy(&sin6->sin6_addr, destination.data(), 16);
       len = sizeof(*sin6);
       fd = v6_.get();
-      if (setsockopt(fd, SOL_IPV6, IPV6_UNICAST_HOPS, &ttl, sizeof(ttl)) !=
-          0) {
+      if (setsockopt(fd, SOL_IPV6, IPV6_UNICAST_HOPS, &ttl, sizeof(ttl)) != 0) {
         return absl::InternalError(
             absl::StrCat("setting IPV6_UNICAST_HOPS: ", ErrnoText(errno)));
       }
@@ -220,8 +219,7 @@ class SocketTransport final : public IcmpTransport {
     return recvmsg(fd, &msg, flags);
   }
 
-  void Drain(int fd, int version, std::vector<IcmpPacketIn>& out,
-             int& budget) {
+  void Drain(int fd, int version, std::vector<IcmpPacketIn>& out, int& budget) {
     while (budget > 0) {
       sockaddr_storage from{};
       msghdr msg{};
@@ -316,7 +314,8 @@ absl::StatusOr<std::unique_ptr<IcmpTransport>> OpenIcmpTransport(
     raw = OpenKind(true, e4, e6);
     if (raw.ok() || choice == IcmpSocketChoice::kRaw) return raw;
   }
-  absl::StatusOr<std::unique_ptr<IcmpTransport>> dgram = OpenKind(false, e4, e6);
+  absl::StatusOr<std::unique_ptr<IcmpTransport>> dgram =
+      OpenKind(false, e4, e6);
   if (dgram.ok()) return dgram;
   return absl::PermissionDeniedError(absl::StrCat(
       "cannot open an ICMP socket: ", raw.status().message(),

@@ -16,8 +16,8 @@ namespace {
 
 // Kernel TCP states (include/net/tcp_states.h), indexed by value; ss's names.
 constexpr const char* kStateNames[] = {
-    "UNKNOWN",    "ESTAB",     "SYN-SENT",  "SYN-RECV",   "FIN-WAIT-1",
-    "FIN-WAIT-2", "TIME-WAIT", "UNCONN",    "CLOSE-WAIT", "LAST-ACK",
+    "UNKNOWN",    "ESTAB",     "SYN-SENT", "SYN-RECV",   "FIN-WAIT-1",
+    "FIN-WAIT-2", "TIME-WAIT", "UNCONN",   "CLOSE-WAIT", "LAST-ACK",
     "LISTEN",     "CLOSING",   "SYN-RECV",  // TCP_NEW_SYN_RECV: a request sock.
 };
 constexpr uint8_t kTcpClose = 7;

@@ -31,9 +31,9 @@ class FdCloser {
 
 class RealNetlinkSource final : public NetlinkSource {
  public:
-  absl::Status DumpInet(uint8_t family, uint8_t protocol,
-                        absl::FunctionRef<absl::Status(absl::string_view)>
-                            on_chunk) override {
+  absl::Status DumpInet(
+      uint8_t family, uint8_t protocol,
+      absl::FunctionRef<absl::Status(absl::string_view)> on_chunk) override {
     int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (fd < 0) {
       return absl::ErrnoToStatus(errno, "socket(NETLINK_SOCK_DIAG)");

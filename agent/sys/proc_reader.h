@@ -49,8 +49,7 @@ class ProcReader {
 };
 
 // Reads the real /proc (or another mount of procfs at `root`).
-std::unique_ptr<ProcReader> CreateRealProcReader(
-    std::string root = "/proc");
+std::unique_ptr<ProcReader> CreateRealProcReader(std::string root = "/proc");
 
 }  // namespace netvigil::agent
 

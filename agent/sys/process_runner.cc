@@ -33,7 +33,8 @@ constexpr int kDrainAfterExitMs = 200;
 int PollMillis(absl::Duration d) {
   if (d == absl::InfiniteDuration()) return -1;
   if (d <= absl::ZeroDuration()) return 0;
-  const int64_t ms = absl::ToInt64Milliseconds(absl::Ceil(d, absl::Milliseconds(1)));
+  const int64_t ms =
+      absl::ToInt64Milliseconds(absl::Ceil(d, absl::Milliseconds(1)));
   return ms > 1'000'000'000 ? 1'000'000'000 : static_cast<int>(ms);
 }
 
@@ -195,7 +196,8 @@ class RealProcessRunner final : public ProcessRunner {
     // exec only async-signal-safe calls are allowed.
     std::vector<char*> cargv;
     cargv.reserve(argv.size() + 1);
-    for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+    for (const std::string& a : argv)
+      cargv.push_back(const_cast<char*>(a.c_str()));
     cargv.push_back(nullptr);
 
     int out[2], err[2], exec_err[2];
@@ -277,7 +279,8 @@ class RealProcessRunner final : public ProcessRunner {
     {
       absl::MutexLock l(&child->mu);
       if (child->collected) {
-        return absl::NotFoundError(absl::StrCat("pid ", pid, " already waited for"));
+        return absl::NotFoundError(
+            absl::StrCat("pid ", pid, " already waited for"));
       }
       child->collected = true;
       child->ReapIfExited(/*block=*/true);
@@ -313,7 +316,8 @@ class RealProcessRunner final : public ProcessRunner {
       if (!child->reaped) kill(pid, SIGKILL);
     }
     if (!PollReadable(child->pidfd, absl::Seconds(10))) {
-      return absl::InternalError(absl::StrCat("pid ", pid, " survived SIGKILL"));
+      return absl::InternalError(
+          absl::StrCat("pid ", pid, " survived SIGKILL"));
     }
     absl::MutexLock l(&child->mu);
     child->ReapIfExited(/*block=*/true);
@@ -352,7 +356,8 @@ absl::StatusOr<std::string> FindProgram(absl::string_view program) {
     return absl::NotFoundError(absl::StrCat(program, ": no such executable"));
   }
   const char* env = getenv("PATH");
-  const std::string path = env != nullptr ? env : "/usr/local/bin:/usr/bin:/bin";
+  const std::string path =
+      env != nullptr ? env : "/usr/local/bin:/usr/bin:/bin";
   for (absl::string_view dir : absl::StrSplit(path, ':', absl::SkipEmpty())) {
     std::string p = absl::StrCat(dir, "/", program);
     if (executable(p)) return p;

@@ -40,10 +40,18 @@ std::string AlertLogValue(const std::string& v) {
   std::string out = "\"";
   for (unsigned char c : v) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < ' ' || c == 0x7f) {
           absl::StrAppendFormat(&out, "\\x%02x", c);
@@ -58,12 +66,11 @@ std::string AlertLogValue(const std::string& v) {
 
 std::string FormatAlertLogLine(const v1::AlertEvent& event) {
   const v1::Alert& a = event.alert();
-  const absl::Time at = absl::FromUnixMicros(
-      TimeUtil::TimestampToMicroseconds(event.at()));
-  const std::string type = Lower(
-      "TYPE_", v1::AlertEvent::Type_Name(event.type()));
-  const std::string ip =
-      a.remote_address().empty() ? "-" : a.remote_address();
+  const absl::Time at =
+      absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(event.at()));
+  const std::string type =
+      Lower("TYPE_", v1::AlertEvent::Type_Name(event.type()));
+  const std::string ip = a.remote_address().empty() ? "-" : a.remote_address();
   std::vector<std::string> hosts(a.hosts().begin(), a.hosts().end());
   return absl::StrCat(
       absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", at, absl::UTCTimeZone()),
@@ -131,9 +138,9 @@ absl::Status AlertLog::Write(const v1::AlertEvent& event) {
     // Best effort: end the torn line so that the next one is whole.
     (void)!write(fd_, "\n", 1);
   }
-  return absl::UnavailableError(absl::StrCat(
-      "alert log ", path_, ": wrote ", n < 0 ? 0 : n, " of ", line.size(),
-      " bytes: ", strerror(err)));
+  return absl::UnavailableError(absl::StrCat("alert log ", path_, ": wrote ",
+                                             n < 0 ? 0 : n, " of ", line.size(),
+                                             " bytes: ", strerror(err)));
 }
 
 uint64_t AlertLog::lines_written() {

@@ -46,7 +46,8 @@ absl::StatusOr<v1::Alert> MemoryAlertStore::GetAlert(int64_t id) {
   absl::MutexLock l(&mu_);
   if (down_) return Down();
   auto it = alerts_.find(id);
-  if (it == alerts_.end()) return absl::NotFoundError(absl::StrCat("no alert ", id));
+  if (it == alerts_.end())
+    return absl::NotFoundError(absl::StrCat("no alert ", id));
   return it->second;
 }
 

@@ -1,7 +1,6 @@
 #include "collector/alerts/pg_alert_store.h"
 
 #include <optional>
-
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
@@ -29,8 +28,7 @@ std::string ToJson(const google::protobuf::Message& m) {
   return out;
 }
 
-constexpr const char* kSelect =
-    "SELECT id, payload::text FROM alerts ";
+constexpr const char* kSelect = "SELECT id, payload::text FROM alerts ";
 
 absl::StatusOr<std::vector<v1::Alert>> Parse(const pqxx::result& r) {
   std::vector<v1::Alert> out;
@@ -61,8 +59,8 @@ absl::StatusOr<int64_t> PgAlertStore::SaveAlert(const v1::Alert& alert) {
     const int64_t first = TimeUtil::TimestampToMicroseconds(alert.first_seen());
     const int64_t last = TimeUtil::TimestampToMicroseconds(alert.last_seen());
     auto resolved = MicrosOrNull(alert.resolved_at(), alert.has_resolved_at());
-    auto acked_at = MicrosOrNull(alert.acknowledged_at(),
-                                 alert.has_acknowledged_at());
+    auto acked_at =
+        MicrosOrNull(alert.acknowledged_at(), alert.has_acknowledged_at());
     if (id == 0) {
       pqxx::row r = tx.exec_params1(
           "INSERT INTO alerts (kind, subject, severity, scope, hosts,"
@@ -144,11 +142,10 @@ absl::StatusOr<std::vector<v1::Alert>> PgAlertStore::RecentAlerts(
   absl::StatusOr<std::vector<v1::Alert>> out;
   absl::Status s = pg_.WithConnection([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
-    out = Parse(tx.exec_params(
-        std::string(kSelect) +
-            "WHERE last_seen >= to_timestamp($1 / 1e6)"
-            " ORDER BY last_seen DESC, id DESC LIMIT $2",
-        since_us, static_cast<int64_t>(limit)));
+    out = Parse(tx.exec_params(std::string(kSelect) +
+                                   "WHERE last_seen >= to_timestamp($1 / 1e6)"
+                                   " ORDER BY last_seen DESC, id DESC LIMIT $2",
+                               since_us, static_cast<int64_t>(limit)));
   });
   if (!s.ok()) return s;
   return out;

@@ -45,8 +45,9 @@ class Reader {
       return Fail(n, key, "expected a whole number");
     }
     if (v < lo || v > hi) {
-      return Fail(n, key,
-                  absl::StrCat("must be between ", lo, " and ", hi, ", got ", v));
+      return Fail(
+          n, key,
+          absl::StrCat("must be between ", lo, " and ", hi, ", got ", v));
     }
     *out = v;
   }
@@ -62,8 +63,8 @@ class Reader {
     }
     if ((open_lo ? v <= lo : v < lo) || v > hi) {
       return Fail(n, key,
-                  absl::StrCat("must be ", open_lo ? "above " : "at least ",
-                               lo, " and at most ", hi, ", got ", n.Scalar()));
+                  absl::StrCat("must be ", open_lo ? "above " : "at least ", lo,
+                               " and at most ", hi, ", got ", n.Scalar()));
     }
     *out = v;
   }
@@ -102,7 +103,8 @@ class Reader {
     if (!status_.ok()) return;  // the first error wins
     const YAML::Mark m = n.Mark();
     std::string where = source_;
-    if (m.line >= 0) absl::StrAppend(&where, ":", m.line + 1, ":", m.column + 1);
+    if (m.line >= 0)
+      absl::StrAppend(&where, ":", m.line + 1, ":", m.column + 1);
     status_ = absl::InvalidArgumentError(
         absl::StrCat(where, ": analysis.", key, ": ", why));
   }
@@ -121,17 +123,16 @@ absl::Status ParseAnalysisOptions(const YAML::Node& node,
   if (!node || node.IsNull()) return absl::OkStatus();
   if (!node.IsMap()) {
     const YAML::Mark m = node.Mark();
-    return absl::InvalidArgumentError(absl::StrCat(
-        source, ":", m.line + 1, ":", m.column + 1,
-        ": analysis: expected a mapping of keys"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ":", m.line + 1, ":", m.column + 1,
+                     ": analysis: expected a mapping of keys"));
   }
   AnalysisOptions o = *out;
   Reader r(node, source);
   const absl::Duration kYear = absl::Hours(24 * 366);
   r.Duration("learning_period", absl::ZeroDuration(), kYear,
              &o.learning_period);
-  r.Double("path_loss_percent", 0, 100, /*open_lo=*/true,
-           &o.path_loss_percent);
+  r.Double("path_loss_percent", 0, 100, /*open_lo=*/true, &o.path_loss_percent);
   r.Uint("path_loss_min_probes", 1, 100000, &o.path_loss_min_probes);
   r.Uint("path_loss_min_lost", 1, 100000, &o.path_loss_min_lost);
   r.Double("path_loss_critical_percent", 0, 100, true,
@@ -163,8 +164,7 @@ absl::Status ParseAnalysisOptions(const YAML::Node& node,
   r.Uint("ephemeral_port_max", 1, 65535, &o.ephemeral_port_max);
   r.Uint("max_evidence", 1, 1000, &o.max_evidence);
   r.Check(o.path_loss_critical_percent >= o.path_loss_percent,
-          "path_loss_critical_percent",
-          "must not be below path_loss_percent");
+          "path_loss_critical_percent", "must not be below path_loss_percent");
   r.Check(o.path_loss_clear_percent <= o.path_loss_percent,
           "path_loss_clear_percent", "must not exceed path_loss_percent");
   r.Check(o.latency_min_runs <= o.latency_window_runs, "latency_min_runs",

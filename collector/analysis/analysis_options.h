@@ -34,9 +34,9 @@ struct AnalysisOptions {
   // the destination's average over the last `window` normal runs).
   uint32_t latency_window_runs = 20;
   uint32_t latency_min_runs = 5;
-  double latency_mad_factor = 4;        // slow = above median + factor * MAD
-  double latency_min_increase_ms = 5;   // ...and at least this much above
-  uint32_t latency_persist_runs = 3;    // alert only after this many in a row
+  double latency_mad_factor = 4;       // slow = above median + factor * MAD
+  double latency_min_increase_ms = 5;  // ...and at least this much above
+  uint32_t latency_persist_runs = 3;   // alert only after this many in a row
 
   // path: a different route must hold this many runs in a row.
   uint32_t route_change_runs = 2;

@@ -47,8 +47,8 @@ google::protobuf::Timestamp Ts(absl::Time t) {
   return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
 }
 
-v1::Evidence MakeEvidence(const std::string& agent, uint64_t seq,
-                          absl::Time at, const std::string& note) {
+v1::Evidence MakeEvidence(const std::string& agent, uint64_t seq, absl::Time at,
+                          const std::string& note) {
   v1::Evidence e;
   e.set_agent(agent);
   e.set_seq(seq);
@@ -238,7 +238,8 @@ LossJudgement JudgeLoss(const v1::PathRun& run, const AnalysisOptions& o,
                 ? absl::StrCat(h.addresses(0).address(), " (ttl ", h.ttl(), ")")
                 : absl::StrCat("ttl ", h.ttl(), " (no reply)");
   } else {
-    j.hop = run.resolved_address().empty() ? run.target() : run.resolved_address();
+    j.hop =
+        run.resolved_address().empty() ? run.target() : run.resolved_address();
   }
   return j;
 }
@@ -246,7 +247,8 @@ LossJudgement JudgeLoss(const v1::PathRun& run, const AnalysisOptions& o,
 // --- socket helpers
 
 std::string NormalAddress(const std::string& a) {
-  if (absl::StartsWithIgnoreCase(a, "::ffff:") && a.find('.') != std::string::npos) {
+  if (absl::StartsWithIgnoreCase(a, "::ffff:") &&
+      a.find('.') != std::string::npos) {
     return a.substr(7);
   }
   return a;
@@ -300,8 +302,9 @@ std::vector<v1::Alert> Analyzer::Open() {
   absl::MutexLock l(&mu_);
   std::vector<v1::Alert> out;
   for (const auto& [k, a] : open_) out.push_back(a);
-  std::sort(out.begin(), out.end(),
-            [](const v1::Alert& a, const v1::Alert& b) { return a.id() < b.id(); });
+  std::sort(out.begin(), out.end(), [](const v1::Alert& a, const v1::Alert& b) {
+    return a.id() < b.id();
+  });
   return out;
 }
 
@@ -311,12 +314,14 @@ void Analyzer::PersistRow(AnalysisStateRow row) {
   absl::Status s = store_.PutState(row);
   if (!s.ok()) {
     ++counters_.store_errors;
-    spdlog::error("event=analysis_state_write_failed agent={} kind={} error=\"{}\"",
-                  row.agent, row.kind, s.ToString());
+    spdlog::error(
+        "event=analysis_state_write_failed agent={} kind={} error=\"{}\"",
+        row.agent, row.kind, s.ToString());
   }
 }
 
-void Analyzer::PersistPath(const std::string& agent, const std::string& target) {
+void Analyzer::PersistPath(const std::string& agent,
+                           const std::string& target) {
   const PathTarget& t = paths_[agent][target];
   std::map<std::string, std::string> kv = {
       {"rtt", EncodeSamples(t.rtt)},
@@ -325,11 +330,12 @@ void Analyzer::PersistPath(const std::string& agent, const std::string& target) 
       {"candidate_route", t.candidate_route},
       {"candidate_runs", absl::StrCat(t.candidate_runs)},
       {"reached_ever", t.reached_ever ? "1" : "0"},
-      {"loss_runs",
-       absl::StrJoin(t.loss_runs, ",",
-                     [](std::string* out, const std::pair<uint32_t, uint32_t>& r) {
-                       absl::StrAppend(out, r.first, ":", r.second);
-                     })},
+      {"loss_runs", absl::StrJoin(t.loss_runs, ",",
+                                  [](std::string* out,
+                                     const std::pair<uint32_t, uint32_t>& r) {
+                                    absl::StrAppend(out, r.first, ":",
+                                                    r.second);
+                                  })},
   };
   if (t.has_latest) {
     kv["at"] = absl::StrCat(Us(t.at));
@@ -391,7 +397,8 @@ void Analyzer::ApplyStateRow(const AnalysisStateRow& row) {
       std::pair<absl::string_view, absl::string_view> sl =
           absl::StrSplit(r, absl::MaxSplits(':', 1));
       uint32_t sent = 0, lost = 0;
-      if (absl::SimpleAtoi(sl.first, &sent) && absl::SimpleAtoi(sl.second, &lost)) {
+      if (absl::SimpleAtoi(sl.first, &sent) &&
+          absl::SimpleAtoi(sl.second, &lost)) {
         t.loss_runs.push_back({sent, lost});
       }
     }
@@ -473,12 +480,11 @@ void Analyzer::Emit(v1::AlertEvent::Type type, const v1::Alert& alert) {
   absl::Status s = store_.AppendEvent(e);
   if (!s.ok()) {
     ++counters_.store_errors;
-    spdlog::error("event=alert_event_save_failed id={} error=\"{}\"", alert.id(),
-                  s.ToString());
+    spdlog::error("event=alert_event_save_failed id={} error=\"{}\"",
+                  alert.id(), s.ToString());
   }
   spdlog::info("event=alert_{} id={} kind={} scope={} hosts={} subject=\"{}\"",
-               absl::AsciiStrToLower(
-                   v1::AlertEvent::Type_Name(type).substr(5)),
+               absl::AsciiStrToLower(v1::AlertEvent::Type_Name(type).substr(5)),
                alert.id(), alert.kind(), v1::AlertScope_Name(alert.scope()),
                absl::StrJoin(alert.hosts(), ","), alert.subject());
   for (const auto& l : listeners_) l(e);
@@ -624,9 +630,10 @@ bool Analyzer::Learning(const std::string& agent,
   const bool first = s.seen_kinds.insert(probe_kind).second;
   if (first) {
     PersistRow({agent, "seen", probe_kind, ""});
-    spdlog::info("event=analysis_first_result agent={} kind={} "
-                 "note=\"no history: learnt, no alert\"",
-                 agent, probe_kind);
+    spdlog::info(
+        "event=analysis_first_result agent={} kind={} "
+        "note=\"no history: learnt, no alert\"",
+        agent, probe_kind);
     return true;
   }
   return clock_.Now() < s.first_result + options_.learning_period;
@@ -644,7 +651,8 @@ void Analyzer::OnResult(const std::string& agent, const v1::Result& result) {
   AgentState& s = agents_[agent];
   if (s.first_result == absl::InfiniteFuture()) {
     s.first_result = clock_.Now();
-    PersistRow({agent, "agent", "first_result", absl::StrCat(Us(s.first_result))});
+    PersistRow(
+        {agent, "agent", "first_result", absl::StrCat(Us(s.first_result))});
   }
   switch (result.payload_case()) {
     case v1::Result::kPath:
@@ -661,8 +669,8 @@ void Analyzer::OnResult(const std::string& agent, const v1::Result& result) {
       break;
   }
   ++counters_.skipped;
-  spdlog::warn("event=analysis_skip agent={} seq={} reason=\"no payload\"", agent,
-               result.seq());
+  spdlog::warn("event=analysis_skip agent={} seq={} reason=\"no payload\"",
+               agent, result.seq());
 }
 
 // -------------------------------------------------------------------- path
@@ -673,7 +681,7 @@ void Analyzer::OnPath(const std::string& agent, uint64_t seq,
     ++counters_.skipped;
     spdlog::info("event=analysis_skip agent={} seq={} kind=path reason=\"{}\"",
                  agent, seq,
-                 run.target().empty() ? "no target"
+                 run.target().empty()   ? "no target"
                  : !run.error().empty() ? "failed run: " + run.error()
                                         : "no hops");
     return;
@@ -683,9 +691,10 @@ void Analyzer::OnPath(const std::string& agent, uint64_t seq,
       paths_.count(agent) > 0 && paths_[agent].count(run.target()) > 0;
   PathTarget& t = paths_[agent][run.target()];
   if (!has_history) {
-    spdlog::info("event=analysis_first_result agent={} kind=path target={} "
-                 "note=\"no history: learnt, no alert\"",
-                 agent, run.target());
+    spdlog::info(
+        "event=analysis_first_result agent={} kind=path target={} "
+        "note=\"no history: learnt, no alert\"",
+        agent, run.target());
   }
   const bool learning = Learning(agent, "path") || !has_history;
   const std::string host_target =
@@ -747,9 +756,8 @@ void Analyzer::OnPath(const std::string& agent, uint64_t seq,
         std::vector<double> samples(t.rtt.begin(), t.rtt.end());
         const double med = Median(samples);
         const double mad = Mad(samples, med);
-        const double limit =
-            med + std::max(options_.latency_mad_factor * mad,
-                           options_.latency_min_increase_ms);
+        const double limit = med + std::max(options_.latency_mad_factor * mad,
+                                            options_.latency_min_increase_ms);
         slow = v > limit;
         if (slow) {
           ++t.slow_runs;
@@ -839,7 +847,8 @@ void Analyzer::EvaluatePathLoss(absl::Time now) {
     up_hosts.insert(it->second.hosts().begin(), it->second.hosts().end());
     auto t = it->second.details().find("targets");
     if (t != it->second.details().end()) {
-      for (absl::string_view x : absl::StrSplit(t->second, ',', absl::SkipEmpty())) {
+      for (absl::string_view x :
+           absl::StrSplit(t->second, ',', absl::SkipEmpty())) {
         up_targets.insert(std::string(x));
       }
     }
@@ -866,10 +875,10 @@ void Analyzer::EvaluatePathLoss(absl::Time now) {
     if (t.loss_percent >= options_.path_loss_critical_percent) {
       c.severity = v1::SEVERITY_CRITICAL;
     }
-    c.evidence.push_back(MakeEvidence(
-        agent, t.seq, t.at,
-        absl::StrFormat("%s: %.0f%% loss from %s", target, t.loss_percent,
-                        t.loss_hop)));
+    c.evidence.push_back(
+        MakeEvidence(agent, t.seq, t.at,
+                     absl::StrFormat("%s: %.0f%% loss from %s", target,
+                                     t.loss_percent, t.loss_hop)));
     std::string& targets = c.details["targets"];
     if (!absl::StrContains(absl::StrCat(",", targets, ","),
                            absl::StrCat(",", target, ","))) {
@@ -877,7 +886,8 @@ void Analyzer::EvaluatePathLoss(absl::Time now) {
     }
     c.details[absl::StrCat("loss_percent.", agent, ".", target)] =
         absl::StrFormat("%.1f", t.loss_percent);
-    c.details[absl::StrCat("first_lossy_hop.", agent, ".", target)] = t.loss_hop;
+    c.details[absl::StrCat("first_lossy_hop.", agent, ".", target)] =
+        t.loss_hop;
   };
   std::map<std::string, std::string> shared_hop;  // target -> hop
   for (const auto& [target, reporters] : by_target) {
@@ -886,7 +896,8 @@ void Analyzer::EvaluatePathLoss(absl::Time now) {
       if (t->lossy) losers.push_back(agent);
     }
     if (losers.empty()) continue;
-    const bool every = reporters.size() >= 2 && losers.size() == reporters.size();
+    const bool every =
+        reporters.size() >= 2 && losers.size() == reporters.size();
     bool keep_up = up_targets.count(target) > 0;
     for (const auto& a : losers) keep_up = keep_up && up_hosts.count(a) > 0;
     if (every || keep_up) {
@@ -898,9 +909,8 @@ void Analyzer::EvaluatePathLoss(absl::Time now) {
         suffixes.emplace_back(v.begin(), v.end());
       }
       std::string hop = target;
-      for (absl::string_view addr :
-           absl::StrSplit(reporters.at(losers[0])->loss_suffix, ',',
-                          absl::SkipEmpty())) {
+      for (absl::string_view addr : absl::StrSplit(
+               reporters.at(losers[0])->loss_suffix, ',', absl::SkipEmpty())) {
         bool all = true;
         for (const auto& s : suffixes) all = all && s.count(std::string(addr));
         if (all) {
@@ -943,15 +953,15 @@ void Analyzer::EvaluatePathLoss(absl::Time now) {
         parts.push_back(absl::StrCat(target, " from ", hop));
         c.details[absl::StrCat("first_shared_hop.", target)] = hop;
       }
-      c.summary = absl::StrCat("packet loss upstream, seen from every host (",
-                               Hosts(c.hosts), "): ",
-                               absl::StrJoin(parts, "; "));
+      c.summary =
+          absl::StrCat("packet loss upstream, seen from every host (",
+                       Hosts(c.hosts), "): ", absl::StrJoin(parts, "; "));
     } else {
       const std::string agent = *c.hosts.begin();
       c.details["agent"] = agent;
-      c.summary = absl::StrCat("packet loss on ", agent,
-                               "'s link, to ", c.details["targets"],
-                               " (other hosts do not lose)");
+      c.summary =
+          absl::StrCat("packet loss on ", agent, "'s link, to ",
+                       c.details["targets"], " (other hosts do not lose)");
     }
   }
   Reconcile(kPathLoss, conds, held);
@@ -977,8 +987,8 @@ void Analyzer::NewThings(const std::string& agent, uint64_t seq,
     auto it = open_.find(akey);
     if (it != open_.end()) {
       const v1::Alert& a = it->second;
-      const bool listed =
-          std::find(a.hosts().begin(), a.hosts().end(), agent) != a.hosts().end();
+      const bool listed = std::find(a.hosts().begin(), a.hosts().end(),
+                                    agent) != a.hosts().end();
       const absl::Time first = absl::FromUnixMicros(
           TimeUtil::TimestampToMicroseconds(a.first_seen()));
       if (!listed && now - first > options_.multi_host_window) {
@@ -1039,7 +1049,8 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
   // local ports is inbound.
   std::set<std::pair<int, uint32_t>> listening;
   for (const auto& s : snap.sockets()) {
-    const bool unconnected = IsWildcard(s.remote_address()) && s.remote_port() == 0;
+    const bool unconnected =
+        IsWildcard(s.remote_address()) && s.remote_port() == 0;
     if ((s.proto() == v1::TRANSPORT_TCP && s.state() == "LISTEN") ||
         (s.proto() == v1::TRANSPORT_UDP && unconnected && s.local_port() != 0 &&
          !ephemeral(s.local_port()))) {
@@ -1059,7 +1070,8 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
       const std::string who = exe.empty() ? (name.empty() ? "?" : name) : exe;
       const bool tcp_listener =
           s.proto() == v1::TRANSPORT_TCP && s.state() == "LISTEN";
-      const bool udp_unconnected = s.proto() == v1::TRANSPORT_UDP && unconnected;
+      const bool udp_unconnected =
+          s.proto() == v1::TRANSPORT_UDP && unconnected;
       if (tcp_listener || udp_unconnected) {
         // A UDP socket bound to an ephemeral port is a client, not a service.
         if (udp_unconnected &&
@@ -1086,17 +1098,17 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
         const std::string ip = IsLoopback(remote) ? "" : remote;
         if (listening.count({s.proto(), s.local_port()})) {
           // Inbound: the peer's port is ephemeral, never part of the key.
-          std::string key =
-              absl::StrCat(proto, " ", who, " :", s.local_port(), " <- ", remote);
-          inbound[key] = Thing{
-              "",
-              absl::StrCat("new peer ", remote, " connected to ", proto, " port ",
-                           s.local_port(), " (", who, ")"),
-              ip,
-              {{"proto", proto},
-               {"local_port", absl::StrCat(s.local_port())},
-               {"remote_address", remote},
-               {"exe", exe}}};
+          std::string key = absl::StrCat(proto, " ", who, " :", s.local_port(),
+                                         " <- ", remote);
+          inbound[key] =
+              Thing{"",
+                    absl::StrCat("new peer ", remote, " connected to ", proto,
+                                 " port ", s.local_port(), " (", who, ")"),
+                    ip,
+                    {{"proto", proto},
+                     {"local_port", absl::StrCat(s.local_port())},
+                     {"remote_address", remote},
+                     {"exe", exe}}};
         } else {
           // Outbound: our local port is ephemeral, never part of the key.
           std::string key = absl::StrCat(proto, " ", who, " -> ",
@@ -1144,24 +1156,24 @@ void Analyzer::OnFiles(const std::string& agent, uint64_t seq,
     }
     if ((p.exe_deleted() || HasHiddenComponent(p.exe())) &&
         !hidden.count(p.exe())) {
-      hidden[p.exe()] = Thing{
-          "",
-          absl::StrCat(p.exe_deleted() ? "deleted" : "hidden", " executable ",
-                       p.exe(), " holding ", e.path()),
-          "", details};
+      hidden[p.exe()] =
+          Thing{"",
+                absl::StrCat(p.exe_deleted() ? "deleted" : "hidden",
+                             " executable ", p.exe(), " holding ", e.path()),
+                "", details};
     }
   }
   if (no_exe) {
     spdlog::debug("event=analysis_files_no_exe agent={} seq={} entries={}",
                   agent, seq, no_exe);
   }
-  NewThings(agent, seq, kFileProcess, learning, processes,
-            v1::SEVERITY_WARNING, v1::SEVERITY_CRITICAL);
+  NewThings(agent, seq, kFileProcess, learning, processes, v1::SEVERITY_WARNING,
+            v1::SEVERITY_CRITICAL);
   // Hidden or deleted executables alert even while learning: they are
   // suspect whatever the history (only the first snapshot teaches).
   AgentState& s = agents_[agent];
-  const bool first_files = s.known.count(kHiddenExe) == 0 &&
-                           s.seen_kinds.count("files_hidden") == 0;
+  const bool first_files =
+      s.known.count(kHiddenExe) == 0 && s.seen_kinds.count("files_hidden") == 0;
   if (first_files) {
     s.seen_kinds.insert("files_hidden");
     PersistRow({agent, "seen", "files_hidden", ""});
@@ -1183,8 +1195,8 @@ void Analyzer::OnSpeed(const std::string& agent, uint64_t seq,
   }
   const absl::Time now = clock_.Now();
   const std::string client = r.client().empty() ? agent : r.client();
-  const std::string server = r.external() ? absl::StrCat("external:", r.server())
-                                          : r.server();
+  const std::string server =
+      r.external() ? absl::StrCat("external:", r.server()) : r.server();
   auto rate = [](const v1::SpeedFigures& f) {
     return f.received_bps() > 0 ? f.received_bps() : f.sent_bps();
   };
@@ -1193,18 +1205,19 @@ void Analyzer::OnSpeed(const std::string& agent, uint64_t seq,
     dirs.emplace_back(client, server, rate(r.forward()));
     dirs.emplace_back(server, client, rate(r.reverse_figures()));
   } else if (r.reverse()) {
-    dirs.emplace_back(server, client, r.has_reverse_figures()
-                                          ? rate(r.reverse_figures())
-                                          : rate(r.forward()));
+    dirs.emplace_back(server, client,
+                      r.has_reverse_figures() ? rate(r.reverse_figures())
+                                              : rate(r.forward()));
   } else {
     dirs.emplace_back(client, server, rate(r.forward()));
   }
   for (const auto& [sender, receiver, bps] : dirs) {
     if (!(bps > 0)) {
       ++counters_.skipped;
-      spdlog::info("event=analysis_skip agent={} seq={} kind=speed "
-                   "reason=\"no throughput figure\"",
-                   agent, seq);
+      spdlog::info(
+          "event=analysis_skip agent={} seq={} kind=speed "
+          "reason=\"no throughput figure\"",
+          agent, seq);
       continue;
     }
     const std::string key =
@@ -1259,10 +1272,10 @@ void Analyzer::EvaluateSpeed(absl::Time now) {
       if (!p.external) c.hosts.insert(p.sender);
       c.hosts.insert(p.external ? p.agent : p.receiver);
     }
-    c.evidence.push_back(MakeEvidence(
-        p.agent, p.seq, p.at,
-        absl::StrFormat("%s>%s %.3g bit/s, usual %.3g", p.sender, p.receiver,
-                        p.last_bps, p.baseline)));
+    c.evidence.push_back(
+        MakeEvidence(p.agent, p.seq, p.at,
+                     absl::StrFormat("%s>%s %.3g bit/s, usual %.3g", p.sender,
+                                     p.receiver, p.last_bps, p.baseline)));
     c.details[absl::StrCat("pair.", p.sender, ">", p.receiver)] =
         absl::StrFormat("%.3g of %.3g bit/s", p.last_bps, p.baseline);
   };
@@ -1281,7 +1294,8 @@ void Analyzer::EvaluateSpeed(absl::Time now) {
   const bool lan_open = open_.count({kSpeed, absl::StrCat(kSpeed, " lan")}) > 0;
   std::set<std::string> host_open;
   for (const auto& [key, a] : open_) {
-    if (key.first == kSpeed && absl::StartsWith(key.second, "speed_low host=")) {
+    if (key.first == kSpeed &&
+        absl::StartsWith(key.second, "speed_low host=")) {
       host_open.insert(key.second.substr(strlen("speed_low host=")));
     }
   }
@@ -1289,7 +1303,8 @@ void Analyzer::EvaluateSpeed(absl::Time now) {
   for (const SpeedPair* p : lan) degraded += p->degraded;
   if ((lan.size() >= 2 && degraded == lan.size()) ||
       (lan_open && degraded > 0)) {
-    for (const SpeedPair* p : lan) add(absl::StrCat(kSpeed, " lan"), v1::ALERT_SCOPE_LAN, *p, "");
+    for (const SpeedPair* p : lan)
+      add(absl::StrCat(kSpeed, " lan"), v1::ALERT_SCOPE_LAN, *p, "");
   } else if (degraded > 0) {
     std::set<std::string> hosts;
     for (const SpeedPair* p : lan) hosts.insert({p->sender, p->receiver});
@@ -1340,9 +1355,9 @@ void Analyzer::EvaluateSpeed(absl::Time now) {
       // Wait for the other pairs of both hosts: one host's link or the LAN
       // explains it better when they degrade too.
       if (settled(p->onset, [&](const SpeedPair& q) {
-            return &q != p && (q.sender == p->sender || q.receiver == p->sender ||
-                               q.sender == p->receiver ||
-                               q.receiver == p->receiver);
+            return &q != p &&
+                   (q.sender == p->sender || q.receiver == p->sender ||
+                    q.sender == p->receiver || q.receiver == p->receiver);
           })) {
         add(subject, v1::ALERT_SCOPE_PAIR, *p, "");
       } else {
@@ -1382,9 +1397,8 @@ void Analyzer::EvaluateSpeed(absl::Time now) {
                                  pairs.size(), " pairs)");
         break;
       case v1::ALERT_SCOPE_UPSTREAM:
-        c.summary = absl::StrCat(
-            "external throughput low from every host (", Hosts(c.hosts),
-            "): the internet connection");
+        c.summary = absl::StrCat("external throughput low from every host (",
+                                 Hosts(c.hosts), "): the internet connection");
         break;
       case v1::ALERT_SCOPE_HOST:
         c.details["agent"] = *c.hosts.begin();
@@ -1392,7 +1406,8 @@ void Analyzer::EvaluateSpeed(absl::Time now) {
                                  "'s link: ", absl::StrJoin(pairs, ", "));
         break;
       default:
-        c.summary = absl::StrCat("throughput low on ", absl::StrJoin(pairs, ", "));
+        c.summary =
+            absl::StrCat("throughput low on ", absl::StrJoin(pairs, ", "));
     }
   }
   Reconcile(kSpeed, conds, held);

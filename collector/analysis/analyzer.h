@@ -142,8 +142,8 @@ class Analyzer {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnFiles(const std::string& agent, uint64_t seq,
                const v1::FileSnapshot& snap) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void OnSpeed(const std::string& agent, uint64_t seq,
-               const v1::SpeedResult& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnSpeed(const std::string& agent, uint64_t seq, const v1::SpeedResult& r)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EvaluatePathLoss(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EvaluateSpeed(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

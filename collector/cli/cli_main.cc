@@ -8,8 +8,9 @@
 
 int main(int argc, char** argv) {
   using namespace netvigil::cli;
-  CLI::App app{"netvigil: what changed on the home network, where, and since "
-               "when"};
+  CLI::App app{
+      "netvigil: what changed on the home network, where, and since "
+      "when"};
   app.set_version_flag("--version", netvigil::kVersion);
   app.require_subcommand(1);
   app.fallthrough();
@@ -34,8 +35,9 @@ int main(int argc, char** argv) {
   });
 
   auto* overview = app.add_subcommand(
-      "overview", "every host, its latest path results, the speed matrix, "
-                  "open alerts");
+      "overview",
+      "every host, its latest path results, the speed matrix, "
+      "open alerts");
   overview->add_flag("--json", json, "print the proto3 JSON mapping");
   overview->callback([&] {
     options.timeout = absl::Seconds(timeout_s);
@@ -117,9 +119,11 @@ int main(int argc, char** argv) {
 
   bool all = false, follow = false;
   std::string alert_kind, by;
-  auto* alerts = app.add_subcommand("alerts", "open alerts (--all: also resolved)");
+  auto* alerts =
+      app.add_subcommand("alerts", "open alerts (--all: also resolved)");
   alerts->add_flag("--all", all, "resolved ones too");
-  alerts->add_option("--kind", alert_kind, "only this kind (path_loss, new_listener, ...)");
+  alerts->add_option("--kind", alert_kind,
+                     "only this kind (path_loss, new_listener, ...)");
   alerts->add_option("--host", host, "only alerts involving this host");
   alerts->add_option("--since", since, "with --all: how far back (720h)");
   alerts->add_flag("--follow", follow, "stream alert events as they happen");
@@ -131,8 +135,11 @@ int main(int argc, char** argv) {
 
   int64_t alert_id = 0;
   auto* ack = app.add_subcommand(
-      "ack", "accept an alert's subject into the baseline: it will not alert again");
-  ack->add_option("id", alert_id, "the alert's ID")->required()->check(CLI::PositiveNumber);
+      "ack",
+      "accept an alert's subject into the baseline: it will not alert again");
+  ack->add_option("id", alert_id, "the alert's ID")
+      ->required()
+      ->check(CLI::PositiveNumber);
   ack->add_option("--by", by, "who acknowledges (default: cli)");
   ack->add_flag("--json", json, "print the proto3 JSON mapping");
   ack->callback([&] {

@@ -3,15 +3,15 @@
 #include <cstdio>
 #include <map>
 
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "agent/probes/file_probe.h"
 #include "agent/probes/path_command.h"
 #include "agent/probes/socket_probe.h"
 #include "agent/probes/speed_command.h"
 #include "collector/cli/format.h"
-#include "google/protobuf/util/time_util.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
 
 namespace netvigil::cli {
 
@@ -27,11 +27,11 @@ std::string ToJson(const google::protobuf::Message& msg) {
 std::string RenderAgents(const v1::ListAgentsResponse& resp, absl::Time now) {
   std::vector<std::vector<std::string>> rows;
   for (const v1::AgentInfo& a : resp.agents()) {
-    rows.push_back({a.name(),
-                    a.addresses().empty() ? "-" : absl::StrJoin(a.addresses(), ","),
-                    a.version().empty() ? "-" : a.version(),
-                    a.online() ? "online" : "offline",
-                    HumanAgo(a.last_seen(), now)});
+    rows.push_back(
+        {a.name(),
+         a.addresses().empty() ? "-" : absl::StrJoin(a.addresses(), ","),
+         a.version().empty() ? "-" : a.version(),
+         a.online() ? "online" : "offline", HumanAgo(a.last_seen(), now)});
   }
   if (rows.empty()) return "no agents have connected yet\n";
   return FormatTable({"NAME", "ADDRESS", "VERSION", "STATE", "LAST SEEN"},
@@ -71,18 +71,25 @@ std::string Endpoint(const std::string& addr, uint32_t port) {
 
 std::string KindName(v1::FileAccessKind k) {
   switch (k) {
-    case v1::FILE_ACCESS_FD: return "fd";
-    case v1::FILE_ACCESS_CWD: return "cwd";
-    case v1::FILE_ACCESS_EXE: return "exe";
-    case v1::FILE_ACCESS_MMAP: return "mmap";
-    case v1::FILE_ACCESS_ROOT: return "root";
-    default: return "?";
+    case v1::FILE_ACCESS_FD:
+      return "fd";
+    case v1::FILE_ACCESS_CWD:
+      return "cwd";
+    case v1::FILE_ACCESS_EXE:
+      return "exe";
+    case v1::FILE_ACCESS_MMAP:
+      return "mmap";
+    case v1::FILE_ACCESS_ROOT:
+      return "root";
+    default:
+      return "?";
   }
 }
 
 std::string Cell(const v1::SpeedCell& c, absl::Time now) {
   if (c.outcome() == v1::SPEED_OUTCOME_OK) {
-    return absl::StrCat(HumanBitrate(c.bps()), " (", HumanAgo(c.at(), now), ")");
+    return absl::StrCat(HumanBitrate(c.bps()), " (", HumanAgo(c.at(), now),
+                        ")");
   }
   const std::string what =
       c.outcome() == v1::SPEED_OUTCOME_SKIPPED ? "skipped" : "failed";
@@ -156,7 +163,8 @@ std::string RenderOverview(const v1::OverviewResponse& resp, absl::Time now) {
       const auto& p = h.paths(i);
       const bool first = i == 0;
       rows.push_back(
-          {first ? a.name() : "", first ? (a.online() ? "online" : "offline") : "",
+          {first ? a.name() : "",
+           first ? (a.online() ? "online" : "offline") : "",
            first ? HumanAgo(a.last_seen(), now) : "", p.target(),
            p.error().empty() ? Percent(p.loss_percent()) : "error",
            p.error().empty() && p.destination_reached() ? Millis(p.avg_ms())
@@ -204,8 +212,9 @@ std::string RenderSocketFacts(const v1::CurrentSocketsResponse& resp,
   std::vector<std::vector<std::string>> rows;
   for (const auto& f : resp.facts()) {
     rows.push_back({f.key_kind(), ProtoName(f.proto()),
-                    f.key_kind() == "remote" ? "-"
-                                             : Endpoint(f.local_address(), f.local_port()),
+                    f.key_kind() == "remote"
+                        ? "-"
+                        : Endpoint(f.local_address(), f.local_port()),
                     f.key_kind() == "listener"
                         ? "-"
                         : Endpoint(f.remote_address(), f.remote_port()),
@@ -223,14 +232,14 @@ std::string RenderSocketChanges(const v1::SocketChangesResponse& resp,
   std::vector<std::vector<std::string>> rows;
   for (const auto& c : resp.changes()) {
     const auto& f = c.fact();
-    rows.push_back({HumanAgo(c.at(), now), c.change(), f.key_kind(),
-                    ProtoName(f.proto()),
-                    f.key_kind() == "remote" ? "-"
-                                             : Endpoint(f.local_address(), f.local_port()),
-                    f.key_kind() == "listener"
-                        ? "-"
-                        : Endpoint(f.remote_address(), f.remote_port()),
-                    f.exe()});
+    rows.push_back(
+        {HumanAgo(c.at(), now), c.change(), f.key_kind(), ProtoName(f.proto()),
+         f.key_kind() == "remote" ? "-"
+                                  : Endpoint(f.local_address(), f.local_port()),
+         f.key_kind() == "listener"
+             ? "-"
+             : Endpoint(f.remote_address(), f.remote_port()),
+         f.exe()});
   }
   if (rows.empty()) return "no socket changes in this period\n";
   return FormatTable(
@@ -242,12 +251,14 @@ std::string RenderFileAccess(const v1::FileAccessResponse& resp,
                              absl::Time now) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& f : resp.facts()) {
-    rows.push_back({f.exe(), std::to_string(f.uid()), KindName(f.kind()),
-                    f.deleted() ? absl::StrCat(f.path(), " (deleted)") : f.path(),
-                    f.present() ? "now" : HumanAgo(f.last_seen(), now),
-                    HumanAgo(f.first_seen(), now)});
+    rows.push_back(
+        {f.exe(), std::to_string(f.uid()), KindName(f.kind()),
+         f.deleted() ? absl::StrCat(f.path(), " (deleted)") : f.path(),
+         f.present() ? "now" : HumanAgo(f.last_seen(), now),
+         HumanAgo(f.first_seen(), now)});
   }
-  if (rows.empty()) return "no file access recorded under the watched folders\n";
+  if (rows.empty())
+    return "no file access recorded under the watched folders\n";
   return FormatTable(
       {"EXECUTABLE", "UID", "KIND", "PATH", "LAST SEEN", "FIRST SEEN"}, rows);
 }
@@ -256,14 +267,15 @@ std::string RenderSpeedHistory(const v1::SpeedHistoryResponse& resp,
                                absl::Time now) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : resp.results()) {
-    rows.push_back(
-        {HumanAgo(r.started_at(), now), v1::SpeedOutcome_Name(r.outcome()).substr(14),
-         r.outcome() == v1::SPEED_OUTCOME_OK ? HumanBitrate(r.forward().received_bps())
-                                             : "-",
-         r.reverse_figures().received_bps() > 0
-             ? HumanBitrate(r.reverse_figures().received_bps())
-             : "-",
-         std::to_string(r.forward().retransmits()), r.error()});
+    rows.push_back({HumanAgo(r.started_at(), now),
+                    v1::SpeedOutcome_Name(r.outcome()).substr(14),
+                    r.outcome() == v1::SPEED_OUTCOME_OK
+                        ? HumanBitrate(r.forward().received_bps())
+                        : "-",
+                    r.reverse_figures().received_bps() > 0
+                        ? HumanBitrate(r.reverse_figures().received_bps())
+                        : "-",
+                    std::to_string(r.forward().retransmits()), r.error()});
   }
   if (rows.empty()) return "no speed results for this pair in this period\n";
   return FormatTable(
@@ -273,19 +285,22 @@ std::string RenderSpeedHistory(const v1::SpeedHistoryResponse& resp,
 std::string RenderPathHistory(const v1::PathHistoryResponse& resp,
                               absl::Time now) {
   if (resp.runs().empty()) return "no runs in this period\n";
-  std::string out = netvigil::agent::FormatPathReport(resp.runs().rbegin()->run());
+  std::string out =
+      netvigil::agent::FormatPathReport(resp.runs().rbegin()->run());
   if (resp.runs_size() > 1) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& s : resp.runs()) {
       const auto& r = s.run();
-      rows.push_back({HumanAgo(r.started_at(), now),
-                      r.error().empty() ? Percent(r.destination().loss_percent())
-                                        : "error",
-                      r.destination_reached() ? Millis(r.destination().avg_ms()) : "-",
-                      std::to_string(r.hops_size()), r.error()});
+      rows.push_back(
+          {HumanAgo(r.started_at(), now),
+           r.error().empty() ? Percent(r.destination().loss_percent())
+                             : "error",
+           r.destination_reached() ? Millis(r.destination().avg_ms()) : "-",
+           std::to_string(r.hops_size()), r.error()});
     }
-    out += absl::StrCat("\nHISTORY (", resp.runs_size(), " runs)\n",
-                        FormatTable({"WHEN", "LOSS", "AVG", "HOPS", "ERROR"}, rows));
+    out += absl::StrCat(
+        "\nHISTORY (", resp.runs_size(), " runs)\n",
+        FormatTable({"WHEN", "LOSS", "AVG", "HOPS", "ERROR"}, rows));
   }
   return out;
 }
@@ -305,7 +320,8 @@ int RunPath(const ClientOptions& options, bool json, const std::string& host,
   v1::PathHistoryRequest req;
   req.set_host(host);
   req.set_target(target);
-  if (!SinceToTimestamp(since, absl::Now(), req.mutable_since())) return kExitUsage;
+  if (!SinceToTimestamp(since, absl::Now(), req.mutable_since()))
+    return kExitUsage;
   // Without --since only the latest run is wanted.
   if (since.empty()) req.set_limit(1);
   auto stub = MakeStub(options);
@@ -317,16 +333,16 @@ int RunPath(const ClientOptions& options, bool json, const std::string& host,
   return Print(json ? ToJson(resp) : RenderPathHistory(resp, absl::Now()));
 }
 
-int RunSockets(const ClientOptions& options, bool json,
-               const std::string& host, bool changes,
-               const std::string& since) {
+int RunSockets(const ClientOptions& options, bool json, const std::string& host,
+               bool changes, const std::string& since) {
   auto stub = MakeStub(options);
   grpc::ClientContext ctx;
   SetDeadline(ctx, options);
   if (changes) {
     v1::SocketChangesRequest req;
     req.set_host(host);
-    if (!SinceToTimestamp(since, absl::Now(), req.mutable_since())) return kExitUsage;
+    if (!SinceToTimestamp(since, absl::Now(), req.mutable_since()))
+      return kExitUsage;
     v1::SocketChangesResponse resp;
     grpc::Status s = stub->SocketChanges(&ctx, req, &resp);
     if (!s.ok()) return ReportError(s, options);
@@ -344,7 +360,8 @@ int RunFiles(const ClientOptions& options, bool json, const std::string& host,
              const std::string& since) {
   v1::FileAccessRequest req;
   req.set_host(host);
-  if (!SinceToTimestamp(since, absl::Now(), req.mutable_since())) return kExitUsage;
+  if (!SinceToTimestamp(since, absl::Now(), req.mutable_since()))
+    return kExitUsage;
   auto stub = MakeStub(options);
   grpc::ClientContext ctx;
   SetDeadline(ctx, options);
@@ -370,7 +387,8 @@ int RunSpeedHistory(const ClientOptions& options, bool json,
   v1::SpeedHistoryRequest req;
   req.set_client(client);
   req.set_server(server);
-  if (!SinceToTimestamp(since, absl::Now(), req.mutable_since())) return kExitUsage;
+  if (!SinceToTimestamp(since, absl::Now(), req.mutable_since()))
+    return kExitUsage;
   auto stub = MakeStub(options);
   grpc::ClientContext ctx;
   SetDeadline(ctx, options);
@@ -395,8 +413,10 @@ int RunProbe(const ClientOptions& options, bool json, const std::string& host,
   } else if (kind == "speed") {
     req.set_probe(v1::PROBE_KIND_SPEED);
   } else {
-    std::fprintf(stderr, "netvigil: probe must be path, sockets, files or speed, got '%s'\n",
-                 kind.c_str());
+    std::fprintf(
+        stderr,
+        "netvigil: probe must be path, sockets, files or speed, got '%s'\n",
+        kind.c_str());
     return kExitUsage;
   }
   *req.mutable_deadline() =
@@ -433,16 +453,16 @@ namespace netvigil::cli {
 std::string RenderAlerts(const v1::ListAlertsResponse& resp, absl::Time now) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& a : resp.alerts()) {
-    std::string state = a.has_resolved_at()
-                            ? absl::StrCat("resolved ", HumanAgo(a.resolved_at(), now))
-                            : "open";
+    std::string state =
+        a.has_resolved_at()
+            ? absl::StrCat("resolved ", HumanAgo(a.resolved_at(), now))
+            : "open";
     if (a.acknowledged()) state += ", acked";
-    rows.push_back({std::to_string(a.id()),
-                    v1::Severity_Name(a.severity()).substr(9),
-                    v1::AlertScope_Name(a.scope()).substr(12), a.kind(),
-                    absl::StrJoin(a.hosts(), ","), a.summary(),
-                    HumanAgo(a.first_seen(), now), HumanAgo(a.last_seen(), now),
-                    state});
+    rows.push_back(
+        {std::to_string(a.id()), v1::Severity_Name(a.severity()).substr(9),
+         v1::AlertScope_Name(a.scope()).substr(12), a.kind(),
+         absl::StrJoin(a.hosts(), ","), a.summary(),
+         HumanAgo(a.first_seen(), now), HumanAgo(a.last_seen(), now), state});
   }
   if (rows.empty()) return "no alerts\n";
   return FormatTable({"ID", "SEVERITY", "SCOPE", "KIND", "HOSTS", "SUMMARY",
@@ -482,7 +502,8 @@ int RunAlerts(const ClientOptions& options, bool json, bool all,
   req.set_open_only(!all);
   req.set_kind(kind);
   req.set_host(host);
-  if (!SinceToTimestamp(since, absl::Now(), req.mutable_since())) return kExitUsage;
+  if (!SinceToTimestamp(since, absl::Now(), req.mutable_since()))
+    return kExitUsage;
   grpc::ClientContext ctx;
   SetDeadline(ctx, options);
   v1::ListAlertsResponse resp;

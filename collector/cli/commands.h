@@ -44,9 +44,8 @@ int RunOverview(const ClientOptions& options, bool json);
 // `since` is a duration back from now ("1h", "30m"); empty: the default.
 int RunPath(const ClientOptions& options, bool json, const std::string& host,
             const std::string& target, const std::string& since);
-int RunSockets(const ClientOptions& options, bool json,
-               const std::string& host, bool changes,
-               const std::string& since);
+int RunSockets(const ClientOptions& options, bool json, const std::string& host,
+               bool changes, const std::string& since);
 int RunFiles(const ClientOptions& options, bool json, const std::string& host,
              const std::string& since);
 int RunSpeedMatrix(const ClientOptions& options, bool json);

@@ -15,9 +15,9 @@ std::string DefaultSocket() {
 std::unique_ptr<v1::Query::Stub> MakeStub(const ClientOptions& options) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(256 << 20);
-  auto channel = grpc::CreateCustomChannel(
-      absl::StrCat("unix:", options.socket),
-      grpc::InsecureChannelCredentials(), args);
+  auto channel =
+      grpc::CreateCustomChannel(absl::StrCat("unix:", options.socket),
+                                grpc::InsecureChannelCredentials(), args);
   return v1::Query::NewStub(channel);
 }
 

@@ -18,9 +18,10 @@ enum ExitCode {
   kExitFailure = 1,      // the request failed for another reason
   kExitUsage = 2,        // bad flags or arguments
   kExitUnreachable = 3,  // no collector at the socket or address
-  kExitUnavailable = 4,  // the collector answered but cannot serve (database down)
-  kExitNotFound = 5,     // an unknown host, target or alert id
-  kExitInvalid = 6,      // the collector refused the request's arguments
+  kExitUnavailable =
+      4,              // the collector answered but cannot serve (database down)
+  kExitNotFound = 5,  // an unknown host, target or alert id
+  kExitInvalid = 6,   // the collector refused the request's arguments
 };
 
 struct ClientOptions {

@@ -37,7 +37,8 @@ void AgentService::ReapLoop() {
   // timeout is what frees its name and marks it offline.
   while (!stop_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
     int n = sessions_.CancelSilent(clock_.Now(), options_.heartbeat_timeout);
-    if (n > 0) spdlog::info("sessions_cancelled reason=heartbeat_timeout n={}", n);
+    if (n > 0)
+      spdlog::info("sessions_cancelled reason=heartbeat_timeout n={}", n);
   }
 }
 
@@ -71,7 +72,8 @@ grpc::Status AgentService::Stream(
   const std::string peer = ctx->peer();
   v1::AgentMessage msg;
   if (!stream->Read(&msg)) {
-    return grpc::Status(grpc::StatusCode::CANCELLED, "stream closed before hello");
+    return grpc::Status(grpc::StatusCode::CANCELLED,
+                        "stream closed before hello");
   }
   if (!msg.has_hello()) {
     spdlog::warn("agent_refused peer={} reason=first_message_not_hello", peer);
@@ -99,11 +101,11 @@ grpc::Status AgentService::Stream(
       *name, session_id, peer,
       [stream](const v1::CollectorMessage& m) { return stream->Write(m); },
       [ctx] { ctx->TryCancel(); }, clock_.Now());
-  if (absl::Status s = sessions_.Claim(session, clock_.Now(),
-                                       options_.heartbeat_timeout);
+  if (absl::Status s =
+          sessions_.Claim(session, clock_.Now(), options_.heartbeat_timeout);
       !s.ok()) {
-    spdlog::warn("agent_refused name={} peer={} reason=already_connected", *name,
-                 peer);
+    spdlog::warn("agent_refused name={} peer={} reason=already_connected",
+                 *name, peer);
     return ToGrpc(s);
   }
   auto release = [&] {
@@ -134,9 +136,10 @@ grpc::Status AgentService::Stream(
     release();
     return grpc::Status(grpc::StatusCode::CANCELLED, "stream closed");
   }
-  spdlog::info("agent_connected name={} peer={} version={} session={} "
-               "acked_through={}",
-               *name, peer, hello.version(), session_id, *acked);
+  spdlog::info(
+      "agent_connected name={} peer={} version={} session={} "
+      "acked_through={}",
+      *name, peer, hello.version(), session_id, *acked);
 
   grpc::Status result = grpc::Status::OK;
   while (stream->Read(&msg)) {

@@ -68,8 +68,7 @@ class AgentService final : public v1::Agent::Service {
   SessionRegistry& sessions_;
   std::vector<std::function<void(const std::string&, const v1::Result&)>>
       observers_;
-  std::vector<
-      std::function<void(const std::string&, const v1::CommandStatus&)>>
+  std::vector<std::function<void(const std::string&, const v1::CommandStatus&)>>
       status_observers_;
   std::atomic<uint64_t> next_session_{1};
   absl::Notification stop_;

@@ -26,8 +26,8 @@ class CommandBroker {
   // result arrives (committed), the agent refuses (FAILED_PRECONDITION with
   // its reason), the agent is not connected (UNAVAILABLE) or `timeout`
   // passes (DEADLINE_EXCEEDED).
-  absl::StatusOr<v1::Result> Run(const std::string& agent,
-                                 v1::Command command, absl::Duration timeout);
+  absl::StatusOr<v1::Result> Run(const std::string& agent, v1::Command command,
+                                 absl::Duration timeout);
 
   // Hooks for AgentService's observers.
   void OnResult(const std::string& agent, const v1::Result& result);

@@ -12,8 +12,8 @@ absl::Status Invalid(const std::string& field, const std::string& why) {
 absl::Status CheckString(const std::string& field, const std::string& v,
                          size_t max) {
   if (v.size() > max) {
-    return Invalid(field, absl::StrCat("longer than ", max, " bytes (",
-                                       v.size(), ")"));
+    return Invalid(
+        field, absl::StrCat("longer than ", max, " bytes (", v.size(), ")"));
   }
   return absl::OkStatus();
 }
@@ -22,8 +22,8 @@ template <typename Repeated>
 absl::Status CheckCount(const std::string& field, const Repeated& v,
                         size_t max) {
   if (static_cast<size_t>(v.size()) > max) {
-    return Invalid(field, absl::StrCat("more than ", max, " entries (",
-                                       v.size(), ")"));
+    return Invalid(
+        field, absl::StrCat("more than ", max, " entries (", v.size(), ")"));
   }
   return absl::OkStatus();
 }
@@ -44,10 +44,10 @@ absl::Status CheckTimestamp(const std::string& field,
   return absl::OkStatus();
 }
 
-#define NV_CHECK(expr)                       \
-  do {                                       \
-    absl::Status nv_s = (expr);              \
-    if (!nv_s.ok()) return nv_s;             \
+#define NV_CHECK(expr)           \
+  do {                           \
+    absl::Status nv_s = (expr);  \
+    if (!nv_s.ok()) return nv_s; \
   } while (0)
 
 absl::Status ValidateProcess(const std::string& f, const v1::ProcessRef& p,
@@ -115,8 +115,8 @@ absl::Status ValidateSpeed(const v1::SpeedResult& s, const Limits& l) {
   NV_CHECK(CheckString("speed.server_address", s.server_address(),
                        l.max_short_string));
   NV_CHECK(CheckString("speed.error", s.error(), l.max_path));
-  NV_CHECK(CheckString("speed.schedule_id", s.schedule_id(),
-                       l.max_short_string));
+  NV_CHECK(
+      CheckString("speed.schedule_id", s.schedule_id(), l.max_short_string));
   if (s.server_port() > 65535) return Invalid("speed.server_port", "> 65535");
   for (double v : {s.forward().sent_bps(), s.forward().received_bps(),
                    s.reverse_figures().sent_bps(),
@@ -176,8 +176,10 @@ absl::Status ValidateResult(const v1::Result& r, int64_t now_unix_s,
                             const Limits& l) {
   if (r.seq() == 0) return Invalid("result.seq", "must be 1 or more");
   if (r.seq() > (1ULL << 62)) return Invalid("result.seq", "absurdly large");
-  NV_CHECK(CheckTimestamp("result.produced_at", r.produced_at(), now_unix_s, l));
-  NV_CHECK(CheckString("result.command_id", r.command_id(), l.max_short_string));
+  NV_CHECK(
+      CheckTimestamp("result.produced_at", r.produced_at(), now_unix_s, l));
+  NV_CHECK(
+      CheckString("result.command_id", r.command_id(), l.max_short_string));
   switch (r.payload_case()) {
     case v1::Result::kPath:
       return ValidatePath(r.path(), l);

@@ -13,7 +13,7 @@
 namespace netvigil::collector {
 
 struct Limits {
-  size_t max_name = 64;          // agent names: [A-Za-z0-9._-]
+  size_t max_name = 64;           // agent names: [A-Za-z0-9._-]
   size_t max_short_string = 256;  // versions, boot ids, states, targets
   size_t max_path = 4096;
   size_t max_addresses = 64;

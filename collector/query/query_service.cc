@@ -12,9 +12,9 @@ using google::protobuf::util::TimeUtil;
 // UNAVAILABLE from the store means the database is down: say so plainly.
 grpc::Status StoreError(const absl::Status& s) {
   if (absl::IsUnavailable(s)) {
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                        absl::StrCat("the collector's database is down: ",
-                                     s.message()));
+    return grpc::Status(
+        grpc::StatusCode::UNAVAILABLE,
+        absl::StrCat("the collector's database is down: ", s.message()));
   }
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
                       std::string(s.message()));
@@ -147,7 +147,8 @@ grpc::Status QueryService::PathHistory(grpc::ServerContext* ctx,
     return s;
   }
   if (auto s = Limit(req->limit(), &limit); !s.ok()) return s;
-  auto runs = store_.PathHistory(req->host(), req->target(), since, until, limit);
+  auto runs =
+      store_.PathHistory(req->host(), req->target(), since, until, limit);
   if (!runs.ok()) return StoreError(runs.status());
   for (auto& r : *runs) *resp->add_runs() = std::move(r);
   return grpc::Status::OK;
@@ -220,8 +221,8 @@ grpc::Status QueryService::SpeedHistory(grpc::ServerContext* ctx,
     return s;
   }
   if (auto s = Limit(req->limit(), &limit); !s.ok()) return s;
-  auto r = store_.SpeedHistory(req->client(), req->server(), since, until,
-                               limit);
+  auto r =
+      store_.SpeedHistory(req->client(), req->server(), since, until, limit);
   if (!r.ok()) return StoreError(r.status());
   for (auto& x : *r) *resp->add_results() = std::move(x);
   return grpc::Status::OK;
@@ -283,7 +284,8 @@ grpc::Status QueryService::ListAlerts(grpc::ServerContext* ctx,
     alerts = std::move(*recent);
   }
   for (auto& a : alerts) {
-    if (Matches(a, *req) && static_cast<uint32_t>(resp->alerts_size()) < limit) {
+    if (Matches(a, *req) &&
+        static_cast<uint32_t>(resp->alerts_size()) < limit) {
       *resp->add_alerts() = std::move(a);
     }
   }
@@ -336,9 +338,11 @@ grpc::Status QueryService::Ack(grpc::ServerContext* ctx,
     analyzer = analyzer_;
   }
   if (analyzer == nullptr) return AlertsNotReady();
-  if (req->alert_id() <= 0) return Invalid("alert_id must be a positive number");
+  if (req->alert_id() <= 0)
+    return Invalid("alert_id must be a positive number");
   if (req->by().size() > 256) return Invalid("by: longer than 256 bytes");
-  auto a = analyzer->Ack(req->alert_id(), req->by().empty() ? "cli" : req->by());
+  auto a =
+      analyzer->Ack(req->alert_id(), req->by().empty() ? "cli" : req->by());
   if (!a.ok()) return StoreError(a.status());
   *resp->mutable_alert() = std::move(*a);
   return grpc::Status::OK;
@@ -350,7 +354,8 @@ grpc::Status QueryService::ProbeNow(grpc::ServerContext* ctx,
   if (auto s = RequireHost(req->host()); !s.ok()) return s;
   absl::Duration deadline = absl::Seconds(60);
   if (req->has_deadline()) {
-    deadline = absl::Nanoseconds(TimeUtil::DurationToNanoseconds(req->deadline()));
+    deadline =
+        absl::Nanoseconds(TimeUtil::DurationToNanoseconds(req->deadline()));
     if (deadline <= absl::ZeroDuration() || deadline > absl::Minutes(10)) {
       return Invalid("deadline must be between 0 and 10 minutes");
     }

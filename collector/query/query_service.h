@@ -6,10 +6,10 @@
 
 #include <functional>
 
-#include "collector/ingest/command_broker.h"
-#include "collector/ingest/session_registry.h"
 #include "collector/alerts/alert_store.h"
 #include "collector/analysis/analyzer.h"
+#include "collector/ingest/command_broker.h"
+#include "collector/ingest/session_registry.h"
 #include "collector/query/alert_watchers.h"
 #include "collector/store/store.h"
 #include "common/clock.h"
@@ -59,8 +59,8 @@ class QueryService final : public v1::Query::Service {
                             v1::SpeedHistoryResponse* resp) override;
   // The alert side; until it is set (the database has not come up yet)
   // the alert methods answer UNAVAILABLE. Not owned.
-  void SetAlerts(Analyzer* analyzer, AlertStore* store,
-                 AlertWatchers* watchers) ABSL_LOCKS_EXCLUDED(alerts_mu_);
+  void SetAlerts(Analyzer* analyzer, AlertStore* store, AlertWatchers* watchers)
+      ABSL_LOCKS_EXCLUDED(alerts_mu_);
 
   grpc::Status ListAlerts(grpc::ServerContext* ctx,
                           const v1::ListAlertsRequest* req,

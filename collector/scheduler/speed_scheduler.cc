@@ -13,11 +13,13 @@ namespace netvigil::collector {
 namespace {
 
 google::protobuf::Timestamp ToProto(absl::Time t) {
-  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
+  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+      absl::ToUnixNanos(t));
 }
 
 google::protobuf::Duration ToProto(absl::Duration d) {
-  return google::protobuf::util::TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(d));
+  return google::protobuf::util::TimeUtil::NanosecondsToDuration(
+      absl::ToInt64Nanoseconds(d));
 }
 
 // iperf3's "the server is busy running a test", classified by the agent as
@@ -41,20 +43,23 @@ SpeedScheduler::SpeedScheduler(SpeedSchedulerOptions options, Clock& clock)
 }
 
 absl::Duration SpeedScheduler::slot() const {
-  return options_.slot > absl::ZeroDuration() ? options_.slot
-                                              : options_.test_duration + absl::Seconds(10);
+  return options_.slot > absl::ZeroDuration()
+             ? options_.slot
+             : options_.test_duration + absl::Seconds(10);
 }
 
 absl::Duration SpeedScheduler::result_timeout() const {
-  return options_.result_timeout > absl::ZeroDuration() ? options_.result_timeout
-                                                        : slot() + absl::Seconds(60);
+  return options_.result_timeout > absl::ZeroDuration()
+             ? options_.result_timeout
+             : slot() + absl::Seconds(60);
 }
 
 int SpeedScheduler::HostIndex(const std::string& name, bool external) {
   // Agents and external targets live in one table: an external target is a
   // host too, and a public iperf3 server also serves one test at a time.
   const std::string key = absl::StrCat(external ? "x:" : "a:", name);
-  auto [it, inserted] = host_index_.try_emplace(key, static_cast<int>(hosts_.size()));
+  auto [it, inserted] =
+      host_index_.try_emplace(key, static_cast<int>(hosts_.size()));
   if (inserted) {
     Host h;
     h.name = name;
@@ -82,7 +87,8 @@ std::string SpeedScheduler::ScheduleId(int entry, int attempt) const {
 std::vector<int> SpeedScheduler::OnlineAgents() const {
   std::vector<int> out;
   for (size_t i = 0; i < hosts_.size(); ++i) {
-    if (!hosts_[i].external && hosts_[i].online) out.push_back(static_cast<int>(i));
+    if (!hosts_[i].external && hosts_[i].online)
+      out.push_back(static_cast<int>(i));
   }
   std::sort(out.begin(), out.end(),
             [&](int a, int b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -117,14 +123,16 @@ void SpeedScheduler::SetAgents(const std::vector<v1::AgentInfo>& agents) {
   // that a return within the period brings them back.
   for (auto it = pending_.begin(); it != pending_.end();) {
     Entry& e = entries_[it->second];
-    const int gone = !hosts_[e.client].online ? e.client
+    const int gone = !hosts_[e.client].online   ? e.client
                      : !hosts_[e.server].online ? e.server
                                                 : -1;
     if (gone < 0) {
       ++it;
       continue;
     }
-    SkipEntry(it->second, Reason(absl::StrCat("agent ", hosts_[gone].name, " offline")), now);
+    SkipEntry(it->second,
+              Reason(absl::StrCat("agent ", hosts_[gone].name, " offline")),
+              now);
     covered_.erase(PairKey(e.client, e.server));
     it = pending_.erase(it);
   }
@@ -156,13 +164,14 @@ void SpeedScheduler::SetAgents(const std::vector<v1::AgentInfo>& agents) {
       if (hosts_[x].external) add(j, static_cast<int>(x));
     }
   }
-  spdlog::info("speed_scheduler_agents_joined period={} joined={} pending={}", period_,
-               joined.size(), tests.size());
+  spdlog::info("speed_scheduler_agents_joined period={} joined={} pending={}",
+               period_, joined.size(), tests.size());
   // Tests running now hold their hosts for up to a slot more.
   Spread(std::move(tests), running_.empty() ? now : now + slot(), now);
 }
 
-int SpeedScheduler::AddEntry(int client, int server, int attempt, absl::Time not_before) {
+int SpeedScheduler::AddEntry(int client, int server, int attempt,
+                             absl::Time not_before) {
   Entry e;
   e.client = client;
   e.server = server;
@@ -177,7 +186,8 @@ int SpeedScheduler::AddEntry(int client, int server, int attempt, absl::Time not
 void SpeedScheduler::SkipEntry(int entry, int reason, absl::Time now) {
   Entry& e = entries_[entry];
   e.state = State::kSkipped;
-  skips_.push_back(Skip{e.client, e.server, reason, ScheduleId(entry, e.attempt), now});
+  skips_.push_back(
+      Skip{e.client, e.server, reason, ScheduleId(entry, e.attempt), now});
   ++stats_.skipped;
 }
 
@@ -213,21 +223,26 @@ std::vector<std::pair<int, int>> SpeedScheduler::MeshOrder(
   // appears twice.
   const int e = static_cast<int>(externals.size());
   for (int g = 0; g < n && e > 0; ++g) {
-    for (int x = 0; x < e; ++x) order.emplace_back(agents[(g + x) % n], externals[x]);
+    for (int x = 0; x < e; ++x)
+      order.emplace_back(agents[(g + x) % n], externals[x]);
   }
   // Rotation: each period starts at a different place in the list, stepping
   // by the golden ratio so a pair's time within the period wanders evenly.
   if (order.size() > 1) {
     const uint64_t size = order.size();
-    uint64_t stride = static_cast<uint64_t>(std::floor(static_cast<double>(size) * 0.6180339887));
+    uint64_t stride = static_cast<uint64_t>(
+        std::floor(static_cast<double>(size) * 0.6180339887));
     if (stride == 0 || stride % size == 0) stride = 1;
     const uint64_t offset = (static_cast<uint64_t>(period_) * stride) % size;
-    std::rotate(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(offset), order.end());
+    std::rotate(order.begin(),
+                order.begin() + static_cast<std::ptrdiff_t>(offset),
+                order.end());
   }
   return order;
 }
 
-void SpeedScheduler::Spread(std::vector<int> tests, absl::Time from, absl::Time now) {
+void SpeedScheduler::Spread(std::vector<int> tests, absl::Time from,
+                            absl::Time now) {
   const size_t k = std::max<uint32_t>(1, options_.max_concurrent);
   const size_t count = tests.size();
   // round_of[i]: the round of tests[i], in host-disjoint rounds of <= k.
@@ -277,17 +292,22 @@ void SpeedScheduler::Spread(std::vector<int> tests, absl::Time from, absl::Time 
   stats_.capacity = capacity;
   if (rounds > capacity) {
     const int over = static_cast<int>(
-        std::count_if(round_of.begin(), round_of.end(), [capacity](int r) { return r >= capacity; }));
+        std::count_if(round_of.begin(), round_of.end(),
+                      [capacity](int r) { return r >= capacity; }));
     std::string notice = absl::StrCat(
         "speed mesh does not fit its period: ", count, " tests need ", rounds,
-        " slots of ", absl::FormatDuration(slot()), " (max ", k, " at once), the ",
-        absl::FormatDuration(available), " left of period ", period_, " has ", capacity,
-        "; ", over, " tests skipped this period (rotation reaches them in later periods)");
-    spdlog::warn("speed_scheduler_mesh_does_not_fit period={} tests={} rounds={} capacity={} skipped={}",
-                 period_, count, rounds, capacity, over);
+        " slots of ", absl::FormatDuration(slot()), " (max ", k,
+        " at once), the ", absl::FormatDuration(available), " left of period ",
+        period_, " has ", capacity, "; ", over,
+        " tests skipped this period (rotation reaches them in later periods)");
+    spdlog::warn(
+        "speed_scheduler_mesh_does_not_fit period={} tests={} rounds={} "
+        "capacity={} skipped={}",
+        period_, count, rounds, capacity, over);
     notices_.push_back(std::move(notice));
-    const int reason = Reason(absl::StrCat("mesh did not fit its period (", rounds,
-                                           " slots needed, ", capacity, " available)"));
+    const int reason =
+        Reason(absl::StrCat("mesh did not fit its period (", rounds,
+                            " slots needed, ", capacity, " available)"));
     for (size_t i = 0; i < count; ++i) {
       if (round_of[i] >= capacity) SkipEntry(tests[i], reason, now);
     }
@@ -325,14 +345,16 @@ void SpeedScheduler::StartPeriod(absl::Time start, absl::Time now) {
       if (!a_off && !b_off) continue;
       if (hosts_[b].external && !a_off) continue;
       const int gone = a_off ? static_cast<int>(a) : static_cast<int>(b);
-      skips_.push_back(Skip{static_cast<int>(a), static_cast<int>(b),
-                            Reason(absl::StrCat("agent ", hosts_[gone].name,
-                                                hosts_[gone].address.empty() && !hosts_[gone].external
-                                                    ? " offline or without an address"
-                                                    : " offline")),
-                            absl::StrCat("speed-", absl::ToUnixSeconds(period_start_),
-                                         "-offline-", a, "-", b),
-                            now});
+      skips_.push_back(
+          Skip{static_cast<int>(a), static_cast<int>(b),
+               Reason(absl::StrCat(
+                   "agent ", hosts_[gone].name,
+                   hosts_[gone].address.empty() && !hosts_[gone].external
+                       ? " offline or without an address"
+                       : " offline")),
+               absl::StrCat("speed-", absl::ToUnixSeconds(period_start_),
+                            "-offline-", a, "-", b),
+               now});
       ++stats_.skipped;
     }
   }
@@ -343,20 +365,24 @@ void SpeedScheduler::StartPeriod(absl::Time start, absl::Time now) {
   entries_.reserve(order.size());
   for (const auto& [c, s] : order) tests.push_back(AddEntry(c, s, 1, start));
   Spread(std::move(tests), start, now);
-  spdlog::info("speed_scheduler_period_started period={} start={} agents={} tests={} rounds={} capacity={}",
-               period_, absl::FormatTime(start), online.size(), order.size(), stats_.rounds,
-               stats_.capacity);
+  spdlog::info(
+      "speed_scheduler_period_started period={} start={} agents={} tests={} "
+      "rounds={} capacity={}",
+      period_, absl::FormatTime(start), online.size(), order.size(),
+      stats_.rounds, stats_.capacity);
 }
 
 void SpeedScheduler::EndPeriod(absl::Time now) {
   if (pending_.empty()) return;
-  const int reason = Reason("period ended before the test could start (earlier tests ran long)");
+  const int reason = Reason(
+      "period ended before the test could start (earlier tests ran long)");
   const size_t cut = pending_.size();
   for (const auto& [t, idx] : pending_) SkipEntry(idx, reason, now);
   pending_.clear();
   spdlog::warn("speed_scheduler_period_cut period={} skipped={}", period_, cut);
-  notices_.push_back(absl::StrCat("period ", period_, " ended with ", cut,
-                                  " tests not started; they were recorded as skipped"));
+  notices_.push_back(
+      absl::StrCat("period ", period_, " ended with ", cut,
+                   " tests not started; they were recorded as skipped"));
 }
 
 void SpeedScheduler::ExpireRunning(absl::Time now) {
@@ -375,14 +401,16 @@ void SpeedScheduler::ExpireRunning(absl::Time now) {
     res.set_server_address(hosts_[r.server].address);
     res.set_server_port(hosts_[r.server].port);
     res.set_outcome(v1::SPEED_OUTCOME_FAILED);
-    res.set_error(absl::StrCat("no result from agent ", hosts_[r.client].name, " within ",
+    res.set_error(absl::StrCat("no result from agent ", hosts_[r.client].name,
+                               " within ",
                                absl::FormatDuration(result_timeout())));
     res.set_schedule_id(it->first);
     *res.mutable_finished_at() = ToProto(now);
     recorded_.push_back(std::move(res));
     if (r.period == period_) entries_[r.entry].state = State::kDone;
-    spdlog::warn("speed_scheduler_result_timeout schedule_id={} client={} server={}", it->first,
-                 hosts_[r.client].name, hosts_[r.server].name);
+    spdlog::warn(
+        "speed_scheduler_result_timeout schedule_id={} client={} server={}",
+        it->first, hosts_[r.client].name, hosts_[r.server].name);
     running_.erase(it++);
   }
 }
@@ -436,8 +464,8 @@ std::vector<ScheduledSpeedTest> SpeedScheduler::Tick() {
     *t.mutable_duration() = ToProto(options_.test_duration);
     t.set_bitrate_bps(options_.bitrate_bps);
     t.set_schedule_id(ScheduleId(idx, e.attempt));
-    running_[t.schedule_id()] =
-        Running{e.client, e.server, period_, idx, e.attempt, now + result_timeout()};
+    running_[t.schedule_id()] = Running{
+        e.client, e.server, period_, idx, e.attempt, now + result_timeout()};
     out.push_back(std::move(st));
   }
   stats_.running = static_cast<int>(running_.size());
@@ -449,8 +477,8 @@ absl::Status SpeedScheduler::OnResult(const v1::SpeedResult& result) {
   const absl::Time now = clock_.Now();
   auto it = running_.find(result.schedule_id());
   if (it == running_.end()) {
-    return absl::NotFoundError(absl::StrCat("no running speed test with schedule_id '",
-                                            result.schedule_id(), "'"));
+    return absl::NotFoundError(absl::StrCat(
+        "no running speed test with schedule_id '", result.schedule_id(), "'"));
   }
   const Running r = it->second;
   running_.erase(it);
@@ -466,8 +494,9 @@ absl::Status SpeedScheduler::OnResult(const v1::SpeedResult& result) {
   const absl::Time latest = period_end_ - slot();
   if (at > latest) at = latest;
   if (at < now) {
-    spdlog::info("speed_scheduler_busy_no_retry schedule_id={} reason=period_over",
-                 result.schedule_id());
+    spdlog::info(
+        "speed_scheduler_busy_no_retry schedule_id={} reason=period_over",
+        result.schedule_id());
     return absl::OkStatus();
   }
   const int idx = AddEntry(r.client, r.server, 2, at);

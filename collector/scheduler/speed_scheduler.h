@@ -137,8 +137,10 @@ class SpeedScheduler {
 
   absl::Duration slot() const;
   absl::Duration result_timeout() const;
-  int HostIndex(const std::string& name, bool external) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void StartPeriod(absl::Time start, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int HostIndex(const std::string& name, bool external)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void StartPeriod(absl::Time start, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EndPeriod(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Orders `tests` (entry indices) into host-disjoint rounds of at most
   // max_concurrent, spreads the rounds evenly over [from, period_end_) and
@@ -147,11 +149,12 @@ class SpeedScheduler {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The mesh's tests for `agents` (sorted host indices) in an order where
   // neighbours share no host, rotated for the current period.
-  std::vector<std::pair<int, int>> MeshOrder(const std::vector<int>& agents) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::vector<std::pair<int, int>> MeshOrder(
+      const std::vector<int>& agents) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int AddEntry(int client, int server, int attempt, absl::Time not_before)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void SkipEntry(int entry, int reason, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SkipEntry(int entry, int reason, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int Reason(std::string text) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // "speed-<period start, unix seconds>-<entry>[-r]": unique per period.
   std::string ScheduleId(int entry, int attempt) const

@@ -28,8 +28,8 @@ struct SocketKey {
   std::string exe;
 
   auto Tie() const {
-    return std::tie(key_kind, proto, local_address, local_port,
-                    remote_address, remote_port, exe);
+    return std::tie(key_kind, proto, local_address, local_port, remote_address,
+                    remote_port, exe);
   }
   bool operator<(const SocketKey& o) const { return Tie() < o.Tie(); }
   bool operator==(const SocketKey& o) const { return Tie() == o.Tie(); }

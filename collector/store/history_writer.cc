@@ -48,18 +48,17 @@ Previous AdvanceProbeState(pqxx::work& tx, int64_t agent_id, const char* kind,
 
 void WriteSockets(pqxx::work& tx, int64_t agent_id, int64_t seq,
                   const v1::SocketSnapshot& snap, int64_t at_us) {
-  const Previous prev =
-      AdvanceProbeState(tx, agent_id, "sockets", seq, at_us);
+  const Previous prev = AdvanceProbeState(tx, agent_id, "sockets", seq, at_us);
   // A snapshot older than the newest one stored (never expected: results
   // arrive in order) is kept raw but does not rewrite history.
   if (prev.exists && seq < prev.last_seq) return;
   const std::map<SocketKey, std::string> now = SocketFacts(snap);
   std::map<SocketKey, std::string> present;
-  for (const auto& row : tx.exec_params(
-           "SELECT key_kind, proto, local_address, local_port,"
-           "  remote_address, remote_port, exe, process_name"
-           " FROM socket_facts WHERE agent_id = $1 AND present",
-           agent_id)) {
+  for (const auto& row :
+       tx.exec_params("SELECT key_kind, proto, local_address, local_port,"
+                      "  remote_address, remote_port, exe, process_name"
+                      " FROM socket_facts WHERE agent_id = $1 AND present",
+                      agent_id)) {
     SocketKey k;
     k.key_kind = row[0].as<std::string>();
     k.proto = static_cast<v1::Transport>(row[1].as<int>());
@@ -117,16 +116,15 @@ void WriteSockets(pqxx::work& tx, int64_t agent_id, int64_t seq,
       agent_id, a_kind, a_proto, a_laddr, a_lport, a_raddr, a_rport, a_exe,
       a_name, a_change, at_us);
   tx.exec_params(
-      absl::StrCat(
-          "UPDATE socket_facts f SET present = false,"
-          "  last_seen = to_timestamp($11 / 1e6)",
-          kRows,
-          " WHERE c.change = 'gone' AND f.agent_id = $1"
-          "  AND f.key_kind = c.key_kind AND f.proto = c.proto"
-          "  AND f.local_address = c.local_address"
-          "  AND f.local_port = c.local_port"
-          "  AND f.remote_address = c.remote_address"
-          "  AND f.remote_port = c.remote_port AND f.exe = c.exe"),
+      absl::StrCat("UPDATE socket_facts f SET present = false,"
+                   "  last_seen = to_timestamp($11 / 1e6)",
+                   kRows,
+                   " WHERE c.change = 'gone' AND f.agent_id = $1"
+                   "  AND f.key_kind = c.key_kind AND f.proto = c.proto"
+                   "  AND f.local_address = c.local_address"
+                   "  AND f.local_port = c.local_port"
+                   "  AND f.remote_address = c.remote_address"
+                   "  AND f.remote_port = c.remote_port AND f.exe = c.exe"),
       agent_id, a_kind, a_proto, a_laddr, a_lport, a_raddr, a_rport, a_exe,
       a_name, a_change, prev.exists ? prev.last_at_us : at_us);
   tx.exec_params(
@@ -148,10 +146,10 @@ void WriteFiles(pqxx::work& tx, int64_t agent_id, int64_t seq,
   if (prev.exists && seq < prev.last_seq) return;
   const std::map<FileKey, FileFactInfo> now = FileFacts(snap);
   std::map<FileKey, FileFactInfo> present;
-  for (const auto& row : tx.exec_params(
-           "SELECT exe, path, kind, process_name FROM file_facts"
-           " WHERE agent_id = $1 AND present",
-           agent_id)) {
+  for (const auto& row :
+       tx.exec_params("SELECT exe, path, kind, process_name FROM file_facts"
+                      " WHERE agent_id = $1 AND present",
+                      agent_id)) {
     FileKey k{row[0].as<std::string>(), row[1].as<std::string>(),
               static_cast<v1::FileAccessKind>(row[2].as<int>())};
     present.emplace(std::move(k), FileFactInfo{row[3].as<std::string>()});
@@ -194,15 +192,14 @@ void WriteFiles(pqxx::work& tx, int64_t agent_id, int64_t seq,
           "  present = true, process_name = EXCLUDED.process_name,"
           "  uid = EXCLUDED.uid, deleted = EXCLUDED.deleted"),
       agent_id, a_exe, a_path, a_kind, a_name, a_uid, a_del, a_change, at_us);
-  tx.exec_params(
-      absl::StrCat("UPDATE file_facts f SET present = false,"
-                   "  last_seen = to_timestamp($9 / 1e6)",
-                   kRows,
-                   " WHERE c.change = 'gone' AND f.agent_id = $1"
-                   "  AND f.exe = c.exe AND f.path = c.path"
-                   "  AND f.kind = c.kind"),
-      agent_id, a_exe, a_path, a_kind, a_name, a_uid, a_del, a_change,
-      prev.exists ? prev.last_at_us : at_us);
+  tx.exec_params(absl::StrCat("UPDATE file_facts f SET present = false,"
+                              "  last_seen = to_timestamp($9 / 1e6)",
+                              kRows,
+                              " WHERE c.change = 'gone' AND f.agent_id = $1"
+                              "  AND f.exe = c.exe AND f.path = c.path"
+                              "  AND f.kind = c.kind"),
+                 agent_id, a_exe, a_path, a_kind, a_name, a_uid, a_del,
+                 a_change, prev.exists ? prev.last_at_us : at_us);
   tx.exec_params(
       absl::StrCat("INSERT INTO file_events (agent_id, seq, at, change, exe,"
                    "  path, kind, process_name)"

@@ -21,15 +21,14 @@ absl::StatusOr<std::vector<Migration>> OrderMigrations(
         std::all_of(name.begin(), name.begin() + 4, absl::ascii_isdigit) &&
         absl::SimpleAtoi(name.substr(0, 4), &version) && version > 0;
     if (!well_formed) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "migration '", name, "' is not named NNNN_description"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("migration '", name, "' is not named NNNN_description"));
     }
     out.push_back({version, std::string(name), std::string(sql)});
   }
-  std::sort(out.begin(), out.end(),
-            [](const Migration& a, const Migration& b) {
-              return a.version < b.version;
-            });
+  std::sort(out.begin(), out.end(), [](const Migration& a, const Migration& b) {
+    return a.version < b.version;
+  });
   for (size_t i = 0; i < out.size(); ++i) {
     if (out[i].version != static_cast<int>(i) + 1) {
       return absl::InvalidArgumentError(absl::StrCat(

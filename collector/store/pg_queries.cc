@@ -19,7 +19,6 @@ google::protobuf::Timestamp Ts(int64_t us) {
   return TimeUtil::MicrosecondsToTimestamp(us);
 }
 
-
 std::string Us(const char* column) {
   return absl::StrCat("(extract(epoch FROM ", column, ") * 1e6)::bigint");
 }
@@ -79,8 +78,7 @@ absl::StatusOr<std::vector<v1::PathSummary>> PgStore::LatestPaths(
         std::vector<v1::PathSummary> out;
         for (const auto& row : tx.exec_params(
                  absl::StrCat(
-                     "SELECT DISTINCT ON (target) target, ",
-                     Us("started_at"),
+                     "SELECT DISTINCT ON (target) target, ", Us("started_at"),
                      ", destination_reached, loss_percent, avg_ms, hop_count,"
                      " error FROM path_runs WHERE agent_id = $1"
                      " ORDER BY target, started_at DESC"),
@@ -110,9 +108,8 @@ absl::StatusOr<std::vector<v1::StoredPathRun>> PgStore::PathHistory(
                            " target = $2 LIMIT 1",
                            id, target)
                 .empty()) {
-          throw NotFound{absl::StrCat("host '", agent,
-                                      "' has no path runs to target '",
-                                      target, "'")};
+          throw NotFound{absl::StrCat(
+              "host '", agent, "' has no path runs to target '", target, "'")};
         }
         std::vector<v1::StoredPathRun> out;
         // The newest `limit` runs in the range, returned oldest first.
@@ -250,15 +247,16 @@ absl::StatusOr<v1::SpeedMatrixResponse> PgStore::SpeedMatrix() {
   return Run<v1::SpeedMatrixResponse>(
       *this, true, [&](pqxx::read_transaction& tx) {
         v1::SpeedMatrixResponse out;
-        for (const auto& row : tx.exec("SELECT name FROM agents ORDER BY name")) {
+        for (const auto& row :
+             tx.exec("SELECT name FROM agents ORDER BY name")) {
           out.add_hosts(row[0].as<std::string>());
         }
-        for (const auto& row : tx.exec(
-                 "SELECT DISTINCT ON (client, server) client, server,"
-                 " forward_bps, " +
-                 Us("started_at") +
-                 ", outcome, error FROM speed_results WHERE NOT external"
-                 " ORDER BY client, server, started_at DESC")) {
+        for (const auto& row :
+             tx.exec("SELECT DISTINCT ON (client, server) client, server,"
+                     " forward_bps, " +
+                     Us("started_at") +
+                     ", outcome, error FROM speed_results WHERE NOT external"
+                     " ORDER BY client, server, started_at DESC")) {
           v1::SpeedCell* c = out.add_cells();
           c->set_client(row[0].as<std::string>());
           c->set_server(row[1].as<std::string>());

@@ -18,7 +18,8 @@ absl::StatusOr<Store::RetentionStats> PgStore::ApplyRetention(
     stats.path_runs_aggregated =
         tx.exec_params(
               "WITH old AS ("
-              "  DELETE FROM path_runs WHERE started_at < to_timestamp($1 / 1e6)"
+              "  DELETE FROM path_runs WHERE started_at < to_timestamp($1 / "
+              "1e6)"
               "  RETURNING agent_id, target, started_at, destination_reached,"
               "   loss_percent, avg_ms, best_ms, worst_ms),"
               " agg AS ("
@@ -65,16 +66,21 @@ absl::StatusOr<Store::RetentionStats> PgStore::ApplyRetention(
               "  SELECT agent_id, client, server,"
               "   date_trunc('hour', started_at) AS hour, count(*) AS runs,"
               "   count(*) FILTER (WHERE outcome = 1) AS ok,"
-              "   COALESCE(avg(forward_bps) FILTER (WHERE outcome = 1), 0) AS a,"
-              "   COALESCE(min(forward_bps) FILTER (WHERE outcome = 1), 0) AS lo,"
-              "   COALESCE(max(forward_bps) FILTER (WHERE outcome = 1), 0) AS hi"
+              "   COALESCE(avg(forward_bps) FILTER (WHERE outcome = 1), 0) AS "
+              "a,"
+              "   COALESCE(min(forward_bps) FILTER (WHERE outcome = 1), 0) AS "
+              "lo,"
+              "   COALESCE(max(forward_bps) FILTER (WHERE outcome = 1), 0) AS "
+              "hi"
               "  FROM old GROUP BY 1, 2, 3, 4),"
               " ins AS ("
               "  INSERT INTO speed_hourly AS h (agent_id, client, server, hour,"
               "   runs, ok_runs, avg_bps, min_bps, max_bps)"
               "  SELECT agent_id, client, server, hour, runs, ok, a, lo, hi"
-              "  FROM agg ON CONFLICT (agent_id, client, server, hour) DO UPDATE"
-              "  SET avg_bps = CASE WHEN h.ok_runs + EXCLUDED.ok_runs = 0 THEN 0"
+              "  FROM agg ON CONFLICT (agent_id, client, server, hour) DO "
+              "UPDATE"
+              "  SET avg_bps = CASE WHEN h.ok_runs + EXCLUDED.ok_runs = 0 THEN "
+              "0"
               "    ELSE (h.avg_bps * h.ok_runs + EXCLUDED.avg_bps *"
               "    EXCLUDED.ok_runs) / (h.ok_runs + EXCLUDED.ok_runs) END,"
               "   min_bps = least(h.min_bps, EXCLUDED.min_bps),"
@@ -89,27 +95,32 @@ absl::StatusOr<Store::RetentionStats> PgStore::ApplyRetention(
     // sockets view reads it) and gaps (the record of what was lost).
     stats.results_deleted =
         tx.exec_params(
-              "DELETE FROM results r WHERE r.produced_at < to_timestamp($1 / 1e6)"
+              "DELETE FROM results r WHERE r.produced_at < to_timestamp($1 / "
+              "1e6)"
               " AND r.kind <> 'gap'"
               " AND NOT EXISTS (SELECT 1 FROM probe_state p"
               "  WHERE p.agent_id = r.agent_id AND p.last_seq = r.seq)",
               raw_us)
             .affected_rows();
     stats.hourly_deleted =
-        tx.exec_params("DELETE FROM path_hourly WHERE hour < to_timestamp($1 / 1e6)",
-                       hourly_us)
+        tx.exec_params(
+              "DELETE FROM path_hourly WHERE hour < to_timestamp($1 / 1e6)",
+              hourly_us)
             .affected_rows() +
-        tx.exec_params("DELETE FROM speed_hourly WHERE hour < to_timestamp($1 / 1e6)",
-                       hourly_us)
+        tx.exec_params(
+              "DELETE FROM speed_hourly WHERE hour < to_timestamp($1 / 1e6)",
+              hourly_us)
             .affected_rows();
     // Appeared/gone events are the history itself: kept as long as the
     // aggregates.
     stats.events_deleted =
-        tx.exec_params("DELETE FROM socket_events WHERE at < to_timestamp($1 / 1e6)",
-                       hourly_us)
+        tx.exec_params(
+              "DELETE FROM socket_events WHERE at < to_timestamp($1 / 1e6)",
+              hourly_us)
             .affected_rows() +
-        tx.exec_params("DELETE FROM file_events WHERE at < to_timestamp($1 / 1e6)",
-                       hourly_us)
+        tx.exec_params(
+              "DELETE FROM file_events WHERE at < to_timestamp($1 / 1e6)",
+              hourly_us)
             .affected_rows();
     tx.commit();
   });

@@ -24,18 +24,25 @@ google::protobuf::Timestamp TimestampFromMicros(int64_t us) {
   return TimeUtil::MicrosecondsToTimestamp(us);
 }
 
-std::string TextArray(const google::protobuf::RepeatedPtrField<std::string>& v) {
+std::string TextArray(
+    const google::protobuf::RepeatedPtrField<std::string>& v) {
   return PgTextArray(std::vector<std::string>(v.begin(), v.end()));
 }
 
 const char* KindOf(const v1::Result& r) {
   switch (r.payload_case()) {
-    case v1::Result::kPath: return "path";
-    case v1::Result::kSockets: return "sockets";
-    case v1::Result::kFiles: return "files";
-    case v1::Result::kSpeed: return "speed";
-    case v1::Result::kGap: return "gap";
-    case v1::Result::PAYLOAD_NOT_SET: break;
+    case v1::Result::kPath:
+      return "path";
+    case v1::Result::kSockets:
+      return "sockets";
+    case v1::Result::kFiles:
+      return "files";
+    case v1::Result::kSpeed:
+      return "speed";
+    case v1::Result::kGap:
+      return "gap";
+    case v1::Result::PAYLOAD_NOT_SET:
+      break;
   }
   return "none";
 }
@@ -83,21 +90,22 @@ absl::Status PgStore::WithConnection(
     fn(*c);
   } catch (const pqxx::broken_connection& e) {
     c.reset();
-    status = absl::UnavailableError(
-        absl::StrCat("database unavailable: ", absl::StripAsciiWhitespace(e.what())));
+    status = absl::UnavailableError(absl::StrCat(
+        "database unavailable: ", absl::StripAsciiWhitespace(e.what())));
   } catch (const pqxx::sql_error& e) {
     // A connection that failed mid-transaction may be unusable; start anew.
     if (c && !c->is_open()) c.reset();
-    status = absl::InternalError(absl::StrCat(
-        "database error: ", absl::StripAsciiWhitespace(e.what()),
-        " (query: ", e.query().substr(0, 200), ")"));
+    status = absl::InternalError(
+        absl::StrCat("database error: ", absl::StripAsciiWhitespace(e.what()),
+                     " (query: ", e.query().substr(0, 200), ")"));
   } catch (const pqxx::failure& e) {
     c.reset();
-    status = absl::UnavailableError(
-        absl::StrCat("database unavailable: ", absl::StripAsciiWhitespace(e.what())));
+    status = absl::UnavailableError(absl::StrCat(
+        "database unavailable: ", absl::StripAsciiWhitespace(e.what())));
   } catch (const std::exception& e) {
     c.reset();
-    status = absl::InternalError(absl::StrCat("database client error: ", e.what()));
+    status =
+        absl::InternalError(absl::StrCat("database client error: ", e.what()));
   }
   Give(std::move(c));
   return status;
@@ -212,8 +220,7 @@ absl::StatusOr<uint64_t> PgStore::AgentConnected(const v1::Hello& hello,
 }
 
 absl::Status PgStore::AgentSeen(const std::string& name,
-                                const std::string& session_id,
-                                absl::Time now) {
+                                const std::string& session_id, absl::Time now) {
   if (!ready_.load()) return NotReady();
 
   return WithConnection([&](pqxx::connection& c) {
@@ -274,7 +281,8 @@ absl::StatusOr<std::vector<v1::AgentInfo>> PgStore::ListAgents(
       const bool online = row[8].as<bool>();
       a.set_online(online);
       if (online && row[7].as<int64_t>() != 0) {
-        *a.mutable_connected_since() = TimestampFromMicros(row[7].as<int64_t>());
+        *a.mutable_connected_since() =
+            TimestampFromMicros(row[7].as<int64_t>());
       }
       out.push_back(std::move(a));
     }

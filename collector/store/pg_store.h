@@ -8,14 +8,12 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <pqxx/connection>
 #include <string>
 #include <vector>
 
-#include <pqxx/connection>
-
 #include "absl/synchronization/mutex.h"
 #include "collector/store/store.h"
-
 
 namespace netvigil::collector {
 
@@ -37,8 +35,7 @@ class PgStore final : public Store {
   absl::StatusOr<uint64_t> AgentConnected(const v1::Hello& hello,
                                           const std::string& session_id,
                                           absl::Time now) override;
-  absl::Status AgentSeen(const std::string& name,
-                         const std::string& session_id,
+  absl::Status AgentSeen(const std::string& name, const std::string& session_id,
                          absl::Time now) override;
   absl::Status AgentDisconnected(const std::string& name,
                                  const std::string& session_id,

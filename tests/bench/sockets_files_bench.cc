@@ -44,8 +44,8 @@
 namespace netvigil::agent {
 namespace {
 
-constexpr int kSocketsPerHolder = 5000;   // 2500 pairs.
-constexpr int kFilesPerHolder = 12500;    // Under a 20,000 fd limit.
+constexpr int kSocketsPerHolder = 5000;  // 2500 pairs.
+constexpr int kFilesPerHolder = 12500;   // Under a 20,000 fd limit.
 constexpr int kDistinctFiles = 1000;
 
 void RaiseFdLimit() {
@@ -153,7 +153,8 @@ Run Time(const std::vector<std::string>& argv) {
     dup2(null, 1);
     dup2(null, 2);
     std::vector<char*> args;
-    for (const std::string& s : argv) args.push_back(const_cast<char*>(s.c_str()));
+    for (const std::string& s : argv)
+      args.push_back(const_cast<char*>(s.c_str()));
     args.push_back(nullptr);
     execvp(args[0], args.data());
     _exit(127);
@@ -161,13 +162,13 @@ Run Time(const std::vector<std::string>& argv) {
   int status = 0;
   rusage ru{};
   wait4(pid, &status, 0, &ru);
-  double wall = std::chrono::duration<double>(
-                    std::chrono::steady_clock::now() - start)
-                    .count();
+  double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   // lsof exits 1 when some /proc entry could not be read; that is not a
   // failed run.
-  const bool lsof_warning = argv[0] == "lsof" && WIFEXITED(status) &&
-                            WEXITSTATUS(status) == 1;
+  const bool lsof_warning =
+      argv[0] == "lsof" && WIFEXITED(status) && WEXITSTATUS(status) == 1;
   if ((!WIFEXITED(status) || WEXITSTATUS(status) != 0) && !lsof_warning) {
     std::fprintf(stderr, "%s exited with status %d\n", argv[0].c_str(), status);
   }
@@ -197,10 +198,11 @@ void PrintPair(const char* label, const Figures& ours, const char* tool,
                const Figures& theirs) {
   std::printf("  %-24s wall %8.3f s  cpu %8.3f s\n", label, ours.wall_s,
               ours.cpu_s);
-  std::printf("  %-24s wall %8.3f s  cpu %8.3f s   ratio wall %5.1fx  cpu "
-              "%5.1fx\n",
-              tool, theirs.wall_s, theirs.cpu_s, theirs.wall_s / ours.wall_s,
-              theirs.cpu_s / ours.cpu_s);
+  std::printf(
+      "  %-24s wall %8.3f s  cpu %8.3f s   ratio wall %5.1fx  cpu "
+      "%5.1fx\n",
+      tool, theirs.wall_s, theirs.cpu_s, theirs.wall_s / ours.wall_s,
+      theirs.cpu_s / ours.cpu_s);
 }
 
 std::string Self() { return std::filesystem::read_symlink("/proc/self/exe"); }
@@ -221,11 +223,12 @@ int CountEntries(const std::string& self, const std::string& what,
 
 int RunAll(const std::vector<int>& socket_levels, int files, int reps) {
   const std::string self = Self();
-  std::printf("netvigil sockets/files benchmark: median of %d runs, whole "
-              "processes (exec to exit, output to /dev/null);\ncpu = the "
-              "process's user + system time, which other load on the machine "
-              "does not inflate\n",
-              reps);
+  std::printf(
+      "netvigil sockets/files benchmark: median of %d runs, whole "
+      "processes (exec to exit, output to /dev/null);\ncpu = the "
+      "process's user + system time, which other load on the machine "
+      "does not inflate\n",
+      reps);
   // Sockets other programs hold count towards a level: the tools list them
   // too.
   int made = CountEntries(self, "sockets");
@@ -247,13 +250,16 @@ int RunAll(const std::vector<int>& socket_levels, int files, int reps) {
   }
   Run rss = Time({self, "snapshot", "sockets"});
   Run base = Time({self, "snapshot", "none"});
-  std::printf("peak RSS of one socket snapshot at %d sockets: %.1f MiB "
-              "(same binary doing no snapshot: %.1f MiB)\n",
-              CountEntries(self, "sockets"), rss.maxrss_kib / 1024.0, base.maxrss_kib / 1024.0);
+  std::printf(
+      "peak RSS of one socket snapshot at %d sockets: %.1f MiB "
+      "(same binary doing no snapshot: %.1f MiB)\n",
+      CountEntries(self, "sockets"), rss.maxrss_kib / 1024.0,
+      base.maxrss_kib / 1024.0);
   if (per_socket.size() > 1) {
-    std::printf("per-socket cost, largest level / smallest: %.2f (1.0 = "
-                "linear)\n",
-                per_socket.back() / per_socket.front());
+    std::printf(
+        "per-socket cost, largest level / smallest: %.2f (1.0 = "
+        "linear)\n",
+        per_socket.back() / per_socket.front());
   }
   KillHolders();
 

@@ -24,8 +24,10 @@ int main(int argc, char** argv) {
     sigaddset(&set, SIGINT);
     // Blocked here so every thread inherits the mask and sigwait gets them.
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    std::unique_ptr<agent::ProcessRunner> runner = agent::MakeRealProcessRunner();
-    agent::IperfServer server(*runner, RealClock(), static_cast<uint16_t>(std::atoi(argv[2])));
+    std::unique_ptr<agent::ProcessRunner> runner =
+        agent::MakeRealProcessRunner();
+    agent::IperfServer server(*runner, RealClock(),
+                              static_cast<uint16_t>(std::atoi(argv[2])));
     server.Start();
     int sig = 0;
     sigwait(&set, &sig);
@@ -38,7 +40,8 @@ int main(int argc, char** argv) {
     t.set_address(argv[2]);
     t.set_port(static_cast<uint32_t>(std::atoi(argv[3])));
     t.mutable_duration()->set_seconds(std::atoi(argv[4]));
-    std::unique_ptr<agent::ProcessRunner> runner = agent::MakeRealProcessRunner();
+    std::unique_ptr<agent::ProcessRunner> runner =
+        agent::MakeRealProcessRunner();
     v1::SpeedResult r = agent::RunSpeedTest(*runner, t, RealClock());
     if (r.outcome() != v1::SPEED_OUTCOME_OK) {
       std::fprintf(stderr, "speed test failed: %s\n", r.error().c_str());
@@ -47,6 +50,7 @@ int main(int argc, char** argv) {
     std::printf("%.0f\n", r.forward().received_bps());
     return 0;
   }
-  std::fprintf(stderr, "usage: %s server PORT | client ADDR PORT SECONDS\n", argv[0]);
+  std::fprintf(stderr, "usage: %s server PORT | client ADDR PORT SECONDS\n",
+               argv[0]);
   return 2;
 }

@@ -75,8 +75,9 @@ int main(int argc, char** argv) {
     std::printf(
         "plan scenario=%s agents=%d pairs=%d planned=%d rounds=%d skipped=%d "
         "plan_ms_median=%.2f plan_ms_max=%.2f take_recorded_ms_median=%.2f\n",
-        sc.name, agents, pairs, planned, rounds, skipped, plan_ms[plan_ms.size() / 2],
-        plan_ms.back(), take_ms[take_ms.size() / 2]);
+        sc.name, agents, pairs, planned, rounds, skipped,
+        plan_ms[plan_ms.size() / 2], plan_ms.back(),
+        take_ms[take_ms.size() / 2]);
   }
   return 0;
 }

@@ -1,6 +1,6 @@
 // Spool throughput, durable (synchronous=FULL, so every COMMIT is fsynced):
-// results/s for single Append (1, 4, 16 threads) and for AppendBatch, with ~2 KB socket
-// snapshots, beside the disk's own rate of fsynced 2 KB writes.
+// results/s for single Append (1, 4, 16 threads) and for AppendBatch, with ~2
+// KB socket snapshots, beside the disk's own rate of fsynced 2 KB writes.
 // Usage: spool_bench DIR [SINGLE_COUNT] [BATCH_COUNT] [BATCH_SIZE] [CAP_MIB]
 #include <fcntl.h>
 #include <unistd.h>
@@ -29,7 +29,8 @@ namespace v1 = netvigil::v1;
 v1::Result Realistic(uint64_t n) {
   v1::Result r;
   v1::SocketSnapshot* snap = r.mutable_sockets();
-  snap->mutable_taken_at()->set_seconds(1'700'000'000 + static_cast<int64_t>(n));
+  snap->mutable_taken_at()->set_seconds(1'700'000'000 +
+                                        static_cast<int64_t>(n));
   for (int i = 0; i < 18; ++i) {
     v1::SocketEntry* e = snap->add_sockets();
     e->set_proto(v1::TRANSPORT_TCP);
@@ -88,8 +89,10 @@ double FsyncRate(const std::string& dir, int n) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: %s DIR [SINGLE_COUNT] [BATCH_COUNT] [BATCH_SIZE] [CAP_MIB]\n",
-            argv[0]);
+    fprintf(
+        stderr,
+        "usage: %s DIR [SINGLE_COUNT] [BATCH_COUNT] [BATCH_SIZE] [CAP_MIB]\n",
+        argv[0]);
     return 2;
   }
   const std::string dir = argv[1];
@@ -156,8 +159,8 @@ int main(int argc, char** argv) {
   {
     // Past the cap every batch also drops the oldest and grows the gap.
     std::string path = dir + "/capped.db";
-    auto opened = Spool::Open(Spool::Options{path, cap_mib << 20},
-                              netvigil::RealClock());
+    auto opened =
+        Spool::Open(Spool::Options{path, cap_mib << 20}, netvigil::RealClock());
     if (!opened.ok()) return 1;
     Spool& spool = **opened;
     int n = 0;
@@ -173,17 +176,18 @@ int main(int argc, char** argv) {
       for (int k = 0; k < batch_size; ++k) batch.push_back(Realistic(n++));
       if (!spool.AppendBatch(std::move(batch)).ok()) return 1;
     }
-    printf("append_batch_over_cap cap_mib=%llu batch=%d results=%d "
-           "results_per_s=%.0f dropped_total=%llu\n",
-           static_cast<unsigned long long>(cap_mib), batch_size, at_cap,
-           Rate(at_cap, absl::Now() - t0),
-           static_cast<unsigned long long>(spool.dropped_total()));
+    printf(
+        "append_batch_over_cap cap_mib=%llu batch=%d results=%d "
+        "results_per_s=%.0f dropped_total=%llu\n",
+        static_cast<unsigned long long>(cap_mib), batch_size, at_cap,
+        Rate(at_cap, absl::Now() - t0),
+        static_cast<unsigned long long>(spool.dropped_total()));
     // Start-up cost of a full spool: quick_check plus a checksum of every row.
     uint64_t pending = spool.pending();
     opened->reset();
     t0 = absl::Now();
-    auto again = Spool::Open(Spool::Options{path, cap_mib << 20},
-                             netvigil::RealClock());
+    auto again =
+        Spool::Open(Spool::Options{path, cap_mib << 20}, netvigil::RealClock());
     if (!again.ok()) return 1;
     printf("open_full_spool cap_mib=%llu results=%llu ms=%.0f\n",
            static_cast<unsigned long long>(cap_mib),
@@ -191,9 +195,11 @@ int main(int argc, char** argv) {
            absl::ToDoubleMilliseconds(absl::Now() - t0));
   }
   printf("disk_fsync_2k_writes_per_s=%.0f (after)\n", FsyncRate(dir, 1000));
-  for (const char* name : {"single.db", "threads.db", "batch.db", "capped.db"}) {
+  for (const char* name :
+       {"single.db", "threads.db", "batch.db", "capped.db"}) {
     std::string path = absl::StrCat(dir, "/", name);
-    for (const char* suffix : {"", "-wal", ".seq"}) unlink((path + suffix).c_str());
+    for (const char* suffix : {"", "-wal", ".seq"})
+      unlink((path + suffix).c_str());
   }
   return 0;
 }

@@ -48,8 +48,8 @@ using Tuple = std::tuple<int, std::string, int, int, std::string, bool>;
 
 std::string TupleText(const Tuple& t) {
   return absl::StrCat("pid ", std::get<0>(t), " ", std::get<1>(t), " kind ",
-                      std::get<2>(t), " fd ", std::get<3>(t),
-                      std::get<4>(t), std::get<5>(t) ? " deleted" : "");
+                      std::get<2>(t), " fd ", std::get<3>(t), std::get<4>(t),
+                      std::get<5>(t) ? " deleted" : "");
 }
 
 std::string RunCommand(const std::string& cmd) {
@@ -117,10 +117,12 @@ std::set<Tuple> LsofTuples(const std::string& args, const std::set<int>& pids,
 void ExpectSameSets(const std::set<Tuple>& ours, const std::set<Tuple>& lsof,
                     const std::string& what) {
   for (const Tuple& t : ours) {
-    if (!lsof.count(t)) ADD_FAILURE() << what << ": only in probe: " << TupleText(t);
+    if (!lsof.count(t))
+      ADD_FAILURE() << what << ": only in probe: " << TupleText(t);
   }
   for (const Tuple& t : lsof) {
-    if (!ours.count(t)) ADD_FAILURE() << what << ": only in lsof: " << TupleText(t);
+    if (!ours.count(t))
+      ADD_FAILURE() << what << ": only in lsof: " << TupleText(t);
   }
 }
 
@@ -177,10 +179,12 @@ TEST_F(FilesOracleTest, SameEntriesAsLsof) {
     close(ready[0]);
     bool ok = chdir((d + "/sub").c_str()) == 0;
     ok &= open((d + "/r.txt").c_str(), O_RDONLY) >= 0;
-    ok &= open((d + "/w.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644) >= 0;
+    ok &=
+        open((d + "/w.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644) >= 0;
     ok &= open((d + "/u.db").c_str(), O_RDWR) >= 0;
     int m = open((d + "/map.bin").c_str(), O_RDONLY);
-    ok &= m >= 0 && mmap(nullptr, 8192, PROT_READ, MAP_SHARED, m, 0) != MAP_FAILED;
+    ok &= m >= 0 &&
+          mmap(nullptr, 8192, PROT_READ, MAP_SHARED, m, 0) != MAP_FAILED;
     close(m);
     ok &= open((d + "/del.txt").c_str(), O_RDONLY) >= 0;
     ok &= unlink((d + "/del.txt").c_str()) == 0;

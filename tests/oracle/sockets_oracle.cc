@@ -34,8 +34,8 @@ constexpr int kPairs = 500;
 constexpr uid_t kNobody = 65534;
 
 // (proto, state, local address, local port, remote address, remote port, pid)
-using Tuple =
-    std::tuple<std::string, std::string, std::string, int, std::string, int, int>;
+using Tuple = std::tuple<std::string, std::string, std::string, int,
+                         std::string, int, int>;
 
 std::string RunCommand(const std::string& cmd) {
   std::string out;

@@ -108,9 +108,10 @@ class RecordingRunner final : public ProcessRunner {
 };
 
 // A stock `iperf3 -s` for one test (-1) on `port`.
-pid_t StartStockServer(ProcessRunner& runner, uint16_t port, bool one_off = true) {
-  std::vector<std::string> argv = {"iperf3", "-s", "-B", "127.0.0.1", "-p",
-                                   absl::StrCat(port)};
+pid_t StartStockServer(ProcessRunner& runner, uint16_t port,
+                       bool one_off = true) {
+  std::vector<std::string> argv = {"iperf3",    "-s", "-B",
+                                   "127.0.0.1", "-p", absl::StrCat(port)};
   if (one_off) argv.push_back("-1");
   absl::StatusOr<pid_t> pid = runner.Start(argv);
   EXPECT_THAT(pid, IsOk());
@@ -132,14 +133,16 @@ v1::SpeedTest LoopbackTest(uint16_t port) {
 void ExpectFiguresFromJson(const v1::SpeedFigures& f, const json& sent,
                            const json& received, bool udp) {
   EXPECT_DOUBLE_EQ(f.sent_bps(), sent.at("bits_per_second").get<double>());
-  EXPECT_DOUBLE_EQ(f.received_bps(), received.at("bits_per_second").get<double>());
+  EXPECT_DOUBLE_EQ(f.received_bps(),
+                   received.at("bits_per_second").get<double>());
   EXPECT_EQ(f.bytes_sent(), sent.at("bytes").get<uint64_t>());
   EXPECT_EQ(f.bytes_received(), received.at("bytes").get<uint64_t>());
   if (udp) {
     EXPECT_DOUBLE_EQ(f.jitter_ms(), received.at("jitter_ms").get<double>());
     EXPECT_EQ(f.lost_packets(), received.at("lost_packets").get<uint64_t>());
     EXPECT_EQ(f.packets(), received.at("packets").get<uint64_t>());
-    EXPECT_DOUBLE_EQ(f.lost_percent(), received.at("lost_percent").get<double>());
+    EXPECT_DOUBLE_EQ(f.lost_percent(),
+                     received.at("lost_percent").get<double>());
   } else {
     EXPECT_EQ(f.retransmits(), sent.at("retransmits").get<uint64_t>());
   }
@@ -158,8 +161,9 @@ TEST_F(SpeedOracleTest, StockClientAgainstTheAgentsServer) {
   EXPECT_TRUE(server.running());
   for (const char* mode : {"tcp", "reverse", "udp"}) {
     SCOPED_TRACE(mode);
-    std::vector<std::string> argv = {"iperf3", "-c", "127.0.0.1", "-p",
-                                     absl::StrCat(port), "-t", "1", "--json"};
+    std::vector<std::string> argv = {
+        "iperf3",           "-c", "127.0.0.1", "-p",
+        absl::StrCat(port), "-t", "1",         "--json"};
     if (std::string(mode) == "reverse") argv.push_back("-R");
     if (std::string(mode) == "udp") {
       argv.push_back("-u");
@@ -187,9 +191,10 @@ TEST_F(SpeedOracleTest, AgentClientFiguresEqualStockIperf3Json) {
     const char* name;
     bool reverse, udp, bidir;
   };
-  for (const Mode& m : {Mode{"tcp", false, false, false}, Mode{"reverse", true, false, false},
-                        Mode{"udp", false, true, false}, Mode{"bidir", false, false, true},
-                        Mode{"udp-reverse", true, true, false}}) {
+  for (const Mode& m :
+       {Mode{"tcp", false, false, false}, Mode{"reverse", true, false, false},
+        Mode{"udp", false, true, false}, Mode{"bidir", false, false, true},
+        Mode{"udp-reverse", true, true, false}}) {
     SCOPED_TRACE(m.name);
     const uint16_t port = FreePort();
     const pid_t server = StartStockServer(*runner_, port);
@@ -209,17 +214,22 @@ TEST_F(SpeedOracleTest, AgentClientFiguresEqualStockIperf3Json) {
 
     const json doc = json::parse(recorder.last_output());
     const json& end = doc.at("end");
-    EXPECT_DOUBLE_EQ(r.duration_s(), end.at("sum_sent").at("seconds").get<double>());
-    const v1::SpeedFigures& main = m.reverse ? r.reverse_figures() : r.forward();
-    ExpectFiguresFromJson(main, end.at("sum_sent"), end.at("sum_received"), m.udp);
+    EXPECT_DOUBLE_EQ(r.duration_s(),
+                     end.at("sum_sent").at("seconds").get<double>());
+    const v1::SpeedFigures& main =
+        m.reverse ? r.reverse_figures() : r.forward();
+    ExpectFiguresFromJson(main, end.at("sum_sent"), end.at("sum_received"),
+                          m.udp);
     if (m.bidir) {
-      ExpectFiguresFromJson(r.reverse_figures(), end.at("sum_sent_bidir_reverse"),
+      ExpectFiguresFromJson(r.reverse_figures(),
+                            end.at("sum_sent_bidir_reverse"),
                             end.at("sum_received_bidir_reverse"), m.udp);
     } else {
       EXPECT_FALSE(m.reverse ? r.has_forward() : r.has_reverse_figures());
     }
     EXPECT_GT(main.received_bps(), 1e6);
-    ASSERT_THAT(runner_->Wait(server, absl::Seconds(10)), IsOk());  // -1: it ends
+    ASSERT_THAT(runner_->Wait(server, absl::Seconds(10)),
+                IsOk());  // -1: it ends
   }
 }
 
@@ -252,8 +262,9 @@ TEST_F(SpeedOracleTest, BusyServerIsAFailedResult) {
   server.Start();
   ASSERT_TRUE(WaitListening(port));
   // A stock client keeps the server busy for 3 s.
-  absl::StatusOr<pid_t> hog = runner_->Start(
-      {"iperf3", "-c", "127.0.0.1", "-p", absl::StrCat(port), "-t", "3", "-b", "10M"});
+  absl::StatusOr<pid_t> hog =
+      runner_->Start({"iperf3", "-c", "127.0.0.1", "-p", absl::StrCat(port),
+                      "-t", "3", "-b", "10M"});
   ASSERT_THAT(hog, IsOk());
   absl::SleepFor(absl::Milliseconds(700));
   v1::SpeedResult r = RunSpeedTest(*runner_, LoopbackTest(port), RealClock());
@@ -275,7 +286,8 @@ TEST_F(SpeedOracleTest, MissingIperf3IsAFailedResult) {
   const char* old = getenv("PATH");
   const std::string saved = old ? old : "";
   setenv("PATH", "/nonexistent-netvigil", 1);
-  v1::SpeedResult r = RunSpeedTest(*runner_, LoopbackTest(FreePort()), RealClock());
+  v1::SpeedResult r =
+      RunSpeedTest(*runner_, LoopbackTest(FreePort()), RealClock());
   setenv("PATH", saved.c_str(), 1);
   EXPECT_EQ(r.outcome(), v1::SPEED_OUTCOME_FAILED);
   EXPECT_THAT(r.error(), HasSubstr("iperf3: not found in PATH"));
@@ -289,8 +301,8 @@ TEST_F(SpeedOracleTest, ProbeSpeedCommandPrintsJson) {
   std::ostringstream captured;
   std::streambuf* old = std::cout.rdbuf(captured.rdbuf());
   try {
-    app.parse(std::vector<std::string>{"--json", "1", "-t", absl::StrCat(port), "-p",
-                                       "127.0.0.1", "speed", "probe"});
+    app.parse(std::vector<std::string>{"--json", "1", "-t", absl::StrCat(port),
+                                       "-p", "127.0.0.1", "speed", "probe"});
   } catch (const CLI::Error& e) {
     std::cout.rdbuf(old);
     FAIL() << "CLI error " << e.what();

@@ -26,9 +26,9 @@ class FakeNetlinkSource final : public agent::NetlinkSource {
   void SetError(absl::Status error) { error_ = std::move(error); }
   void set_chunk_size(size_t n) { chunk_size_ = n; }
 
-  absl::Status DumpInet(uint8_t family, uint8_t protocol,
-                        absl::FunctionRef<absl::Status(absl::string_view)>
-                            on_chunk) override {
+  absl::Status DumpInet(
+      uint8_t family, uint8_t protocol,
+      absl::FunctionRef<absl::Status(absl::string_view)> on_chunk) override {
     if (!error_.ok()) return error_;
     auto it = dumps_.find({family, protocol});
     std::string bytes = it != dumps_.end() ? it->second : EmptyDump();

@@ -148,16 +148,16 @@ inline absl::Status FakeProcReader::ForEachFd(
   return absl::OkStatus();
 }
 
-inline absl::StatusOr<std::string> FakeProcReader::ReadLink(int pid,
-                                                     absl::string_view name) {
+inline absl::StatusOr<std::string> FakeProcReader::ReadLink(
+    int pid, absl::string_view name) {
   const std::string path = absl::StrCat(pid, "/", name);
   auto it = links_.find(path);
   if (it == links_.end()) return ErrorFor(path);
   return it->second;
 }
 
-inline absl::StatusOr<std::string> FakeProcReader::ReadFile(int pid,
-                                                     absl::string_view name) {
+inline absl::StatusOr<std::string> FakeProcReader::ReadFile(
+    int pid, absl::string_view name) {
   const std::string path = absl::StrCat(pid, "/", name);
   auto it = files_.find(path);
   if (it == files_.end()) return ErrorFor(path);

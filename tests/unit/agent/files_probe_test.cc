@@ -1,9 +1,8 @@
 // Tests of FileProbe over recorded /proc trees.
-#include "agent/probes/file_probe.h"
-
 #include <set>
 #include <tuple>
 
+#include "agent/probes/file_probe.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_proc_reader.h"

@@ -1,11 +1,9 @@
 // Tests of the pure /proc text parsers used by the file and socket probes.
-#include "agent/sys/proc_parse.h"
-
 #include <atomic>
 #include <vector>
 
 #include "agent/sys/proc_parallel.h"
-
+#include "agent/sys/proc_parse.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_proc_reader.h"
@@ -86,8 +84,7 @@ TEST(ProcParseTest, ProcessRefFromRecordedTree) {
   EXPECT_EQ(ref->uid(), 1000u);
   EXPECT_EQ(ref->exe(), "/home/alice/bin/editor");
   EXPECT_TRUE(ref->exe_deleted());
-  EXPECT_THAT(ReadProcessRef(proc, 200),
-              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(ReadProcessRef(proc, 200), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST(ProcParallelTest, EveryItemOnceOnValidWorkers) {

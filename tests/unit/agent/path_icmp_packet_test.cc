@@ -1,11 +1,10 @@
 // ICMP building and parsing against packets recorded in a lab namespace
 // (tests/fixtures/icmp/record_icmp_fixtures.py says how).
-#include "agent/probes/icmp_packet.h"
-
 #include <random>
 #include <string>
 #include <vector>
 
+#include "agent/probes/icmp_packet.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fixtures.h"
@@ -155,12 +154,12 @@ TEST(PathIcmpPacketTest, EveryTruncationOfEveryFixtureIsAnErrorNotACrash) {
     std::string full = ReadFixture(name);
     bool v4 = std::string(name).find("v4_") != std::string::npos;
     // An error's quote needs the quoted IP header and 8 bytes of ICMP.
-    size_t needed = v4 ? (full.size() == 84 ? 28 : 20 + 8 + 20 + 8)
-                       : 8 + 40 + 8;
+    size_t needed =
+        v4 ? (full.size() == 84 ? 28 : 20 + 8 + 20 + 8) : 8 + 40 + 8;
     for (size_t n = 0; n < needed; ++n) {
       absl::string_view cut(full.data(), n);
-      absl::StatusOr<IcmpMessage> m = v4 ? ParseIpv4Packet(cut)
-                                         : ParseIcmp(6, cut);
+      absl::StatusOr<IcmpMessage> m =
+          v4 ? ParseIpv4Packet(cut) : ParseIcmp(6, cut);
       EXPECT_THAT(m, StatusIs(absl::StatusCode::kInvalidArgument))
           << name << " cut at " << n;
     }
@@ -171,8 +170,8 @@ TEST(PathIcmpPacketTest, QuoteOfSomethingElseIsRejected) {
   std::string te = ReadFixture("icmp/v4_time_exceeded_ttl1.bin");
   std::string udp = te;
   udp[20 + 8 + 9] = 17;  // quoted protocol: UDP, someone's traceroute
-  EXPECT_THAT(ParseIpv4Packet(udp), StatusIs(absl::StatusCode::kInvalidArgument,
-                                             "not ICMP"));
+  EXPECT_THAT(ParseIpv4Packet(udp),
+              StatusIs(absl::StatusCode::kInvalidArgument, "not ICMP"));
   std::string reply_quoted = te;
   reply_quoted[20 + 8 + 20] = 0;  // quoted ICMP type: echo reply
   EXPECT_THAT(ParseIpv4Packet(reply_quoted),

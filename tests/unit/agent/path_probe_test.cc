@@ -189,8 +189,8 @@ class FakeNames final : public PathNameService {
   absl::StatusOr<std::string> Resolve(const std::string& name,
                                       int ip_version) override {
     if (name == "router.lab") return P("10.0.3.9");
-    return absl::NotFoundError(
-        absl::StrCat("name does not resolve: ", name, ": Name or service not known"));
+    return absl::NotFoundError(absl::StrCat("name does not resolve: ", name,
+                                            ": Name or service not known"));
   }
   std::string ReverseLookup(absl::string_view packed) override {
     return AddressToString(packed) == "10.0.1.254" ? "r1.lab" : "";
@@ -281,8 +281,7 @@ TEST_F(PathProbeTest, LossAndLatencyFiguresAsMtrComputesThem) {
     return Answer{Answer::kEchoReply, s.destination,
                   absl::Milliseconds(round == 0 ? 10 : 20)};
   };
-  PathProbe probe(std::make_unique<FakeTransport>(clock_, net), clock_,
-                  names_);
+  PathProbe probe(std::make_unique<FakeTransport>(clock_, net), clock_, names_);
   v1::PathRun run = probe.Run("192.0.2.10", Opts(4));
   ASSERT_THAT(run.hops(), SizeIs(2));
   const v1::PathHop& d = run.destination();
@@ -305,8 +304,7 @@ TEST_F(PathProbeTest, SeveralRoutersAtOneHopAreAllListed) {
     }
     return ThreeRouters(s, round);
   };
-  PathProbe probe(std::make_unique<FakeTransport>(clock_, net), clock_,
-                  names_);
+  PathProbe probe(std::make_unique<FakeTransport>(clock_, net), clock_, names_);
   v1::PathRun run = probe.Run("192.0.2.10", Opts(4));
   ASSERT_THAT(run.hops(), SizeIs(4));
   const v1::PathHop& h = run.hops(1);
@@ -328,8 +326,7 @@ TEST_F(PathProbeTest, UnreachableEndsThePathWithItsReason) {
     }
     return ThreeRouters(s, round);
   };
-  PathProbe probe(std::make_unique<FakeTransport>(clock_, net), clock_,
-                  names_);
+  PathProbe probe(std::make_unique<FakeTransport>(clock_, net), clock_, names_);
   v1::PathRun run = probe.Run("192.0.2.10", Opts(3));
   EXPECT_FALSE(run.destination_reached());
   EXPECT_EQ(run.error(),
@@ -345,8 +342,7 @@ TEST_F(PathProbeTest, SilenceBeyondARouterIsAnErrorInBoundedTime) {
     if (s.ttl == 1) return ThreeRouters(s, round);
     return std::nullopt;  // r2 drops everything
   };
-  PathProbe probe(std::make_unique<FakeTransport>(clock_, net), clock_,
-                  names_);
+  PathProbe probe(std::make_unique<FakeTransport>(clock_, net), clock_, names_);
   v1::PathRun run = probe.Run("192.0.2.10", Opts(3));
   EXPECT_FALSE(run.destination_reached());
   EXPECT_EQ(run.error(), "destination not reached: no reply beyond hop 1");
@@ -394,7 +390,8 @@ TEST_F(PathProbeTest, ManyTargetsShareTheSocketAndOneFailureStallsNoOther) {
   FakeTransport* fake = t.get();
   PathProbe probe(std::move(t), clock_, names_);
   std::vector<std::string> targets;
-  for (int i = 0; i < 50; ++i) targets.push_back(absl::StrCat("198.51.100.", i));
+  for (int i = 0; i < 50; ++i)
+    targets.push_back(absl::StrCat("198.51.100.", i));
   std::vector<v1::PathRun> runs = probe.RunMany(targets, Opts(10));
   ASSERT_THAT(runs, SizeIs(50));
   for (int i = 0; i < 50; ++i) {
@@ -465,8 +462,8 @@ TEST_F(PathProbeTest, TargetThatCannotBeSentToFailsAtOnce) {
 }
 
 TEST_F(PathProbeTest, WrongIpVersionIsAnError) {
-  PathProbe probe(std::make_unique<FakeTransport>(clock_, ThreeRouters),
-                  clock_, names_);
+  PathProbe probe(std::make_unique<FakeTransport>(clock_, ThreeRouters), clock_,
+                  names_);
   PathOptions o = Opts(1);
   o.ip_version = 6;
   v1::PathRun run = probe.Run("192.0.2.10", o);
@@ -474,8 +471,8 @@ TEST_F(PathProbeTest, WrongIpVersionIsAnError) {
 }
 
 TEST_F(PathProbeTest, ReportHasMtrColumns) {
-  PathProbe probe(std::make_unique<FakeTransport>(clock_, ThreeRouters),
-                  clock_, names_);
+  PathProbe probe(std::make_unique<FakeTransport>(clock_, ThreeRouters), clock_,
+                  names_);
   std::string report = FormatPathReport(probe.Run("192.0.2.10", Opts(2)));
   EXPECT_THAT(report, HasSubstr("Loss%   Snt   Rcv   Last    Avg   Best   "
                                 "Wrst  StDev"));

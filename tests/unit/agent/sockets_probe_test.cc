@@ -109,7 +109,8 @@ TEST(SocketProbeTest, TableLooksLikeSs) {
   FakeNetlinkSource netlink;
   LoadRecordedDumps(netlink);
   FakeProcReader proc(ReadFixture("proc/sockets_and_files.txt"));
-  absl::StatusOr<v1::SocketSnapshot> snap = SocketProbe(netlink, proc).Collect();
+  absl::StatusOr<v1::SocketSnapshot> snap =
+      SocketProbe(netlink, proc).Collect();
   ASSERT_THAT(snap, IsOk());
   std::string table = FormatSocketsTable(*snap);
   EXPECT_THAT(table, HasSubstr("Local Address:Port"));

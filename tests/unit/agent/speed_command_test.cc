@@ -46,12 +46,14 @@ TEST(SpeedCommandTest, RejectsBadArguments) {
   CLI::App app;
   CLI::App* probe = app.add_subcommand("probe");
   RegisterSpeedProbeCommand(*probe);
-  EXPECT_THROW(app.parse(std::vector<std::string>{"0", "99999", "-p", "speed", "probe"}),
-               CLI::ParseError);
+  EXPECT_THROW(
+      app.parse(std::vector<std::string>{"0", "99999", "-p", "speed", "probe"}),
+      CLI::ParseError);
   CLI::App app2;
   RegisterSpeedProbeCommand(*app2.add_subcommand("probe"));
   // No host.
-  EXPECT_THROW(app2.parse(std::vector<std::string>{"speed", "probe"}), CLI::ParseError);
+  EXPECT_THROW(app2.parse(std::vector<std::string>{"speed", "probe"}),
+               CLI::ParseError);
 }
 
 }  // namespace

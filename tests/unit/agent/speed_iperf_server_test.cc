@@ -1,12 +1,11 @@
 // IperfServer's supervision logic with a fake runner and a fake clock:
 // restarts, backoff growth, stop during a backoff, start failures.
-#include "agent/iperf_server.h"
-
 #include <map>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "agent/iperf_server.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_clock.h"
@@ -102,12 +101,13 @@ TEST(IperfServerTest, StartsIperf3ServerOnItsPortAndStopsIt) {
   server.Start();  // idempotent
   ASSERT_TRUE(Eventually([&] { return server.running(); }));
   EXPECT_EQ(server.starts(), 1);
-  EXPECT_THAT(runner.argv(0), ElementsAre("iperf3", "-s", "-p", "5299", "--forceflush"));
+  EXPECT_THAT(runner.argv(0),
+              ElementsAre("iperf3", "-s", "-p", "5299", "--forceflush"));
   server.Stop();
   EXPECT_FALSE(server.running());
   EXPECT_EQ(runner.terminates(), 1);
   EXPECT_EQ(runner.start_calls(), 1);  // a stopped server is not restarted
-  server.Stop();  // idempotent
+  server.Stop();                       // idempotent
 }
 
 TEST(IperfServerTest, RestartsAChildThatDiesWithGrowingBackoff) {
@@ -122,14 +122,16 @@ TEST(IperfServerTest, RestartsAChildThatDiesWithGrowingBackoff) {
   const pid_t first = server.child_pid();
 
   runner.Kill(first);
-  ASSERT_TRUE(Eventually([&] { return server.starts() == 2 && server.running(); }));
+  ASSERT_TRUE(
+      Eventually([&] { return server.starts() == 2 && server.running(); }));
   const absl::Duration after_first = Total(clock.sleeps());
   EXPECT_GE(after_first, absl::Milliseconds(500));
   EXPECT_LE(after_first, absl::Seconds(1));
   EXPECT_NE(server.child_pid(), first);
 
   runner.Kill(server.child_pid());
-  ASSERT_TRUE(Eventually([&] { return server.starts() == 3 && server.running(); }));
+  ASSERT_TRUE(
+      Eventually([&] { return server.starts() == 3 && server.running(); }));
   const absl::Duration second = Total(clock.sleeps()) - after_first;
   EXPECT_GE(second, absl::Seconds(1));  // doubled
   EXPECT_LE(second, absl::Seconds(2));
@@ -144,14 +146,17 @@ TEST(IperfServerTest, AChildThatWasUpLongEnoughRestartsFast) {
   IperfServer server(runner, clock, 5201, opts);
   server.Start();
   for (int i = 1; i <= 3; ++i) {
-    ASSERT_TRUE(Eventually([&] { return server.starts() == i && server.running(); }));
+    ASSERT_TRUE(
+        Eventually([&] { return server.starts() == i && server.running(); }));
     runner.Kill(server.child_pid());
   }
-  ASSERT_TRUE(Eventually([&] { return server.starts() == 4 && server.running(); }));
+  ASSERT_TRUE(
+      Eventually([&] { return server.starts() == 4 && server.running(); }));
   const absl::Duration before = Total(clock.sleeps());
   clock.Advance(IperfServer::kStableUptime);  // healthy for a minute
   runner.Kill(server.child_pid());
-  ASSERT_TRUE(Eventually([&] { return server.starts() == 5 && server.running(); }));
+  ASSERT_TRUE(
+      Eventually([&] { return server.starts() == 5 && server.running(); }));
   EXPECT_LE(Total(clock.sleeps()) - before, absl::Seconds(1));
   server.Stop();
 }

@@ -124,11 +124,11 @@ TEST(ParseIperf3JsonTest, ErrorsAreFailedResultsWithAClassifiedReason) {
     const char* prefix;
     const char* detail;
   };
-  for (const Case& c : {Case{"error_busy.json", "server busy: ", "busy running a test"},
-                        Case{"error_refused.json", "connection refused: ",
-                             "Connection refused"},
-                        Case{"error_no_route.json", "no route: ",
-                             "Network is unreachable"}}) {
+  for (const Case& c :
+       {Case{"error_busy.json", "server busy: ", "busy running a test"},
+        Case{"error_refused.json",
+             "connection refused: ", "Connection refused"},
+        Case{"error_no_route.json", "no route: ", "Network is unreachable"}}) {
     absl::StatusOr<v1::SpeedResult> r = ParseFixture(c.fixture);
     ASSERT_THAT(r, IsOk()) << c.fixture;
     EXPECT_EQ(r->outcome(), v1::SPEED_OUTCOME_FAILED) << c.fixture;
@@ -141,8 +141,10 @@ TEST(ParseIperf3JsonTest, ErrorsAreFailedResultsWithAClassifiedReason) {
 TEST(ParseIperf3JsonTest, MalformedInputIsAnErrorNotACrash) {
   EXPECT_THAT(ParseFixture("truncated.json"),
               StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(ParseIperf3Json(""), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(ParseIperf3Json("[1,2]"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseIperf3Json(""),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseIperf3Json("[1,2]"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(ParseIperf3Json("{\"x\":1}"),
               StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(ParseIperf3Json("{\"start\":{}, \"end\":{}}"),
@@ -213,21 +215,23 @@ v1::SpeedTest PeerTest() {
 
 TEST(RunSpeedTestTest, OkRunKeepsFiguresAndIdentity) {
   FakeProcessRunner runner;
-  runner.Add({absl::OkStatus(), false,
-              ProcessExit{0, 0, ReadFixture("iperf3/tcp_forward.json"), "", false}});
+  runner.Add(
+      {absl::OkStatus(), false,
+       ProcessExit{0, 0, ReadFixture("iperf3/tcp_forward.json"), "", false}});
   FakeClock clock;
   v1::SpeedResult r = RunSpeedTest(runner, PeerTest(), clock);
   EXPECT_EQ(r.outcome(), v1::SPEED_OUTCOME_OK) << r.error();
   EXPECT_EQ(r.server(), "nas");
   EXPECT_FALSE(r.external());
   EXPECT_EQ(r.schedule_id(), "p1-7");
-  EXPECT_EQ(r.server_address(), "192.0.2.10");  // what was asked, not the fixture's
+  EXPECT_EQ(r.server_address(),
+            "192.0.2.10");  // what was asked, not the fixture's
   EXPECT_DOUBLE_EQ(r.forward().received_bps(), 6595529203.298036);
   EXPECT_EQ(r.started_at().seconds(), absl::ToUnixSeconds(clock.Now()));
   ASSERT_EQ(runner.argvs.size(), 1u);
   EXPECT_THAT(runner.argvs[0],
-              ElementsAre("iperf3", "-c", "192.0.2.10", "-p", "5201", "--json", "-t",
-                          "3", "--connect-timeout", "5000"));
+              ElementsAre("iperf3", "-c", "192.0.2.10", "-p", "5201", "--json",
+                          "-t", "3", "--connect-timeout", "5000"));
   // The wait allows the test plus slack, not forever.
   EXPECT_THAT(runner.waits, ElementsAre(absl::Seconds(3) + kSpeedTestSlack));
 }
@@ -238,15 +242,16 @@ TEST(RunSpeedTestTest, ArgvForUdpReverseBidirWithBitrate) {
   t.set_reverse(true);
   t.set_bitrate_bps(50'000'000);
   EXPECT_THAT(Iperf3ClientArgv(t, /*bidirectional=*/true),
-              ElementsAre("iperf3", "-c", "192.0.2.10", "-p", "5201", "--json", "-t",
-                          "3", "--connect-timeout", "5000", "-R", "--bidir", "-u",
-                          "-b", "50000000"));
+              ElementsAre("iperf3", "-c", "192.0.2.10", "-p", "5201", "--json",
+                          "-t", "3", "--connect-timeout", "5000", "-R",
+                          "--bidir", "-u", "-b", "50000000"));
 }
 
 TEST(RunSpeedTestTest, ServerBusyIsAFailedResult) {
   FakeProcessRunner runner;
-  runner.Add({absl::OkStatus(), false,
-              ProcessExit{1, 0, ReadFixture("iperf3/error_busy.json"), "", false}});
+  runner.Add(
+      {absl::OkStatus(), false,
+       ProcessExit{1, 0, ReadFixture("iperf3/error_busy.json"), "", false}});
   FakeClock clock;
   v1::SpeedResult r = RunSpeedTest(runner, PeerTest(), clock);
   EXPECT_EQ(r.outcome(), v1::SPEED_OUTCOME_FAILED);
@@ -275,8 +280,9 @@ TEST(RunSpeedTestTest, MissingIperf3IsAFailedResult) {
 
 TEST(RunSpeedTestTest, GarbageOutputIsAFailedResultWithStderr) {
   FakeProcessRunner runner;
-  runner.Add({absl::OkStatus(), false,
-              ProcessExit{1, 0, "iperf3: error - something odd", "boom\n", false}});
+  runner.Add(
+      {absl::OkStatus(), false,
+       ProcessExit{1, 0, "iperf3: error - something odd", "boom\n", false}});
   FakeClock clock;
   v1::SpeedResult r = RunSpeedTest(runner, PeerTest(), clock);
   EXPECT_EQ(r.outcome(), v1::SPEED_OUTCOME_FAILED);
@@ -286,8 +292,9 @@ TEST(RunSpeedTestTest, GarbageOutputIsAFailedResultWithStderr) {
 
 TEST(RunSpeedTestTest, KilledClientWithCompleteJsonIsStillFailed) {
   FakeProcessRunner runner;
-  runner.Add({absl::OkStatus(), false,
-              ProcessExit{-1, 9, ReadFixture("iperf3/tcp_forward.json"), "", false}});
+  runner.Add(
+      {absl::OkStatus(), false,
+       ProcessExit{-1, 9, ReadFixture("iperf3/tcp_forward.json"), "", false}});
   FakeClock clock;
   v1::SpeedResult r = RunSpeedTest(runner, PeerTest(), clock);
   EXPECT_EQ(r.outcome(), v1::SPEED_OUTCOME_FAILED);
@@ -299,20 +306,24 @@ TEST(RunSpeedTestTest, RejectsWhatIperf3WouldTakeForAnOptionWithoutRunningIt) {
   FakeClock clock;
   v1::SpeedTest t = PeerTest();
   t.set_address("--server");
-  EXPECT_THAT(RunSpeedTest(runner, t, clock).error(), HasSubstr("invalid server address"));
+  EXPECT_THAT(RunSpeedTest(runner, t, clock).error(),
+              HasSubstr("invalid server address"));
   t = PeerTest();
   t.set_port(70000);
-  EXPECT_THAT(RunSpeedTest(runner, t, clock).error(), HasSubstr("invalid server port"));
+  EXPECT_THAT(RunSpeedTest(runner, t, clock).error(),
+              HasSubstr("invalid server port"));
   t = PeerTest();
   t.mutable_duration()->set_seconds(-1);
-  EXPECT_THAT(RunSpeedTest(runner, t, clock).error(), HasSubstr("invalid duration"));
+  EXPECT_THAT(RunSpeedTest(runner, t, clock).error(),
+              HasSubstr("invalid duration"));
   EXPECT_TRUE(runner.argvs.empty());
 }
 
 TEST(RunSpeedTestTest, ExternalTargetIsMarkedExternal) {
   FakeProcessRunner runner;
-  runner.Add({absl::OkStatus(), false,
-              ProcessExit{1, 0, ReadFixture("iperf3/error_refused.json"), "", false}});
+  runner.Add(
+      {absl::OkStatus(), false,
+       ProcessExit{1, 0, ReadFixture("iperf3/error_refused.json"), "", false}});
   FakeClock clock;
   v1::SpeedTest t = PeerTest();
   t.clear_peer_agent();

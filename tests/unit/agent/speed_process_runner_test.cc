@@ -29,8 +29,8 @@ bool Alive(pid_t pid) { return kill(pid, 0) == 0; }
 
 TEST(ProcessRunnerTest, ReportsExitCodeAndCapturesBothStreams) {
   auto runner = MakeRealProcessRunner();
-  absl::StatusOr<pid_t> pid = runner->Start(
-      {"sh", "-c", "echo out-line; echo err-line >&2; exit 7"});
+  absl::StatusOr<pid_t> pid =
+      runner->Start({"sh", "-c", "echo out-line; echo err-line >&2; exit 7"});
   ASSERT_THAT(pid, IsOk());
   absl::StatusOr<ProcessExit> exit = runner->Wait(*pid, absl::Seconds(10));
   ASSERT_THAT(exit, IsOk());
@@ -74,9 +74,9 @@ TEST(ProcessRunnerTest, TerminateEscalatesToSigkill) {
   auto runner = MakeRealProcessRunner();
   // A child that ignores SIGTERM; it says so before sleeping, so the test
   // does not race the trap being set.
-  absl::StatusOr<pid_t> pid = runner->Start(
-      {"sh", "-c", "trap '' TERM; echo ready; exec sleep 30"},
-      [](ProcessRunner::Stream, absl::string_view) {});
+  absl::StatusOr<pid_t> pid =
+      runner->Start({"sh", "-c", "trap '' TERM; echo ready; exec sleep 30"},
+                    [](ProcessRunner::Stream, absl::string_view) {});
   ASSERT_THAT(pid, IsOk());
   absl::SleepFor(absl::Milliseconds(300));
   const absl::Time t0 = absl::Now();
@@ -112,8 +112,8 @@ TEST(ProcessRunnerTest, LineCallbackGetsEveryLineIncludingTheLastPartial) {
       {"sh", "-c", "printf 'a\\nb\\n'; printf 'e\\n' >&2; printf 'tail'"},
       [&](ProcessRunner::Stream s, absl::string_view line) {
         absl::MutexLock l(&mu);
-        lines.push_back(absl::StrCat(s == ProcessRunner::Stream::kStdout ? "out:" : "err:",
-                                     line));
+        lines.push_back(absl::StrCat(
+            s == ProcessRunner::Stream::kStdout ? "out:" : "err:", line));
       });
   ASSERT_THAT(pid, IsOk());
   absl::StatusOr<ProcessExit> exit = runner->Wait(*pid, absl::Seconds(10));
@@ -140,7 +140,8 @@ TEST(ProcessRunnerTest, ChildIsKilledWhenTheStartingThreadsProcessDies) {
   }
   close(report[1]);
   pid_t child = -1;
-  ASSERT_EQ(read(report[0], &child, sizeof(child)), static_cast<ssize_t>(sizeof(child)));
+  ASSERT_EQ(read(report[0], &child, sizeof(child)),
+            static_cast<ssize_t>(sizeof(child)));
   close(report[0]);
   int st;
   waitpid(helper, &st, 0);
@@ -160,7 +161,8 @@ TEST(ProcessRunnerTest, ChildIsKilledWhenTheStartingThreadsProcessDies) {
     std::string s(buf, n);
     // Field 3 is the state; Z is dead but not reaped yet.
     size_t rp = s.rfind(')');
-    if (rp != std::string::npos && rp + 2 < s.size() && s[rp + 2] == 'Z') gone = true;
+    if (rp != std::string::npos && rp + 2 < s.size() && s[rp + 2] == 'Z')
+      gone = true;
     absl::SleepFor(absl::Milliseconds(50));
   }
   if (!gone) kill(child, SIGKILL);

@@ -22,12 +22,12 @@ namespace {
 
 using ::netvigil::testing::FakeClock;
 using ::netvigil::testing::IsOk;
-using ::testing::HasSubstr;
 using spool_testing::CheckCovered;
 using spool_testing::LogCapture;
 using spool_testing::MakeResult;
 using spool_testing::ReadAll;
 using spool_testing::TempDir;
+using ::testing::HasSubstr;
 
 constexpr int kResults = 300;
 

@@ -31,7 +31,7 @@ using spool_testing::TempDir;
 struct Report {
   uint64_t kind;  // kAppended or kAcked
   uint64_t seq;
-  uint64_t n;     // MakeResult(n) was appended with this seq
+  uint64_t n;  // MakeResult(n) was appended with this seq
 };
 constexpr uint64_t kAppended = 1;
 constexpr uint64_t kAcked = 2;
@@ -56,7 +56,8 @@ constexpr uint64_t kAcked = 2;
       absl::StatusOr<std::vector<uint64_t>> seqs =
           (*spool)->AppendBatch(std::move(batch));
       if (!seqs.ok()) _exit(4);
-      for (size_t k = 0; k < seqs->size(); ++k) report(kAppended, (*seqs)[k], ns[k]);
+      for (size_t k = 0; k < seqs->size(); ++k)
+        report(kAppended, (*seqs)[k], ns[k]);
     } else {
       absl::StatusOr<uint64_t> seq = (*spool)->Append(MakeResult(++n));
       if (!seq.ok()) _exit(4);
@@ -103,7 +104,8 @@ TEST(SpoolCrashTest, KilledFiftyTimesKeepsEveryReturnedSeqOnce) {
     uint64_t acked = 0;
     Report r;
     ssize_t got;
-    while ((got = read(fds[0], &r, sizeof(r))) == static_cast<ssize_t>(sizeof(r))) {
+    while ((got = read(fds[0], &r, sizeof(r))) ==
+           static_cast<ssize_t>(sizeof(r))) {
       if (r.kind == kAppended) {
         EXPECT_GT(r.seq, highest) << "seqs must strictly increase";
         highest = r.seq;
@@ -135,7 +137,8 @@ TEST(SpoolCrashTest, KilledFiftyTimesKeepsEveryReturnedSeqOnce) {
     }
     for (const auto& [seq, n] : appended) {
       if (seq <= s.acked_through()) continue;
-      EXPECT_EQ(times_present[seq], 1) << "seq " << seq << " returned by Append";
+      EXPECT_EQ(times_present[seq], 1)
+          << "seq " << seq << " returned by Append";
     }
     highest = std::max(highest, s.next_seq() - 1);
   }

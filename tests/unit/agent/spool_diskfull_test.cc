@@ -9,8 +9,8 @@
 
 #include <atomic>
 #include <cstring>
-#include <thread>
 #include <string>
+#include <thread>
 
 #include "agent/spool.h"
 #include "gmock/gmock.h"
@@ -112,8 +112,9 @@ TEST(SpoolDiskFullTest, FailsClearlyCountsAndRecoversWhenSpaceReturns) {
   }
   clock.Advance(absl::Seconds(30));
   const absl::Time last_lost = clock.Now();
-  EXPECT_THAT(spool.AppendBatch({MakeResult(6001), MakeResult(6002), MakeResult(6003)}),
-              StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_THAT(
+      spool.AppendBatch({MakeResult(6001), MakeResult(6002), MakeResult(6003)}),
+      StatusIs(absl::StatusCode::kResourceExhausted));
   // Concurrent callers sharing a failed group commit are each told and counted.
   std::vector<std::thread> threads;
   std::atomic<int> failed{0};
@@ -155,7 +156,8 @@ TEST(SpoolDiskFullTest, FailsClearlyCountsAndRecoversWhenSpaceReturns) {
   EXPECT_EQ(gap.last_seq() - gap.first_seq() + 1, lost);
   EXPECT_GT(gap_seq, gap.last_seq());
   EXPECT_GT(*after, gap_seq);
-  EXPECT_LE(absl::FromUnixSeconds(gap.first_produced_at().seconds()), first_lost);
+  EXPECT_LE(absl::FromUnixSeconds(gap.first_produced_at().seconds()),
+            first_lost);
   EXPECT_EQ(absl::FromUnixSeconds(gap.last_produced_at().seconds()), last_lost);
   EXPECT_EQ(all.size(), kept.size() + 2);
 

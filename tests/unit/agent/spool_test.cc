@@ -80,7 +80,8 @@ TEST(SpoolTest, NumbersFromOneInOrderAndStampsProducedAt) {
     const v1::Result& r = all[i - 1];
     EXPECT_EQ(r.seq(), i);
     v1::Result want = MakeResult(i);
-    EXPECT_EQ(r.sockets().SerializeAsString(), want.sockets().SerializeAsString());
+    EXPECT_EQ(r.sockets().SerializeAsString(),
+              want.sockets().SerializeAsString());
   }
   EXPECT_EQ(all[0].produced_at().seconds(), 1'700'000'000);
   EXPECT_EQ(all[4].produced_at().seconds(), 1'700'000'004);
@@ -122,7 +123,8 @@ TEST(SpoolTest, AckRemovesThroughTheGivenSeq) {
   // An older ack changes nothing; an ack of a number not given out is refused.
   EXPECT_THAT(spool->AckThrough(2), IsOk());
   EXPECT_EQ(spool->acked_through(), 4u);
-  EXPECT_THAT(spool->AckThrough(11), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(spool->AckThrough(11),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(spool->pending(), 6u);
 }
 
@@ -205,8 +207,9 @@ TEST(SpoolTest, ResultLargerThanTheCapIsRefusedAndNotCounted) {
   FakeClock clock;
   auto spool = MustOpen(dir.File("spool.db"), clock, 16 << 10);
   ASSERT_NE(spool, nullptr);
-  EXPECT_THAT(spool->Append(MakeResult(1, 200)),
-              StatusIs(absl::StatusCode::kInvalidArgument, "exceeds the spool cap"));
+  EXPECT_THAT(
+      spool->Append(MakeResult(1, 200)),
+      StatusIs(absl::StatusCode::kInvalidArgument, "exceeds the spool cap"));
   EXPECT_EQ(spool->dropped_total(), 0u);
   EXPECT_EQ(spool->next_seq(), 1u);
 }
@@ -252,8 +255,10 @@ TEST(SpoolTest, OverTheCapDropsOldestAndRecordsTheExactCount) {
     if (s != gap_seq) ++in_range;
   }
   EXPECT_EQ(in_range, gap.count());
-  EXPECT_EQ(absl::FromUnixSeconds(gap.first_produced_at().seconds()), produced[1]);
-  uint64_t last_input = gap.last_seq() < gap_seq ? gap.last_seq() : gap.last_seq() - 1;
+  EXPECT_EQ(absl::FromUnixSeconds(gap.first_produced_at().seconds()),
+            produced[1]);
+  uint64_t last_input =
+      gap.last_seq() < gap_seq ? gap.last_seq() : gap.last_seq() - 1;
   EXPECT_EQ(absl::FromUnixSeconds(gap.last_produced_at().seconds()),
             produced[last_input]);
 
@@ -277,7 +282,8 @@ TEST(SpoolTest, AGapAlreadyReadIsNeverChanged) {
     if (r.has_gap()) gaps_read.push_back(r);
   }
   ASSERT_EQ(gaps_read.size(), 1u);
-  for (int i = 31; i <= 60; ++i) ASSERT_THAT(spool->Append(MakeResult(i)), IsOk());
+  for (int i = 31; i <= 60; ++i)
+    ASSERT_THAT(spool->Append(MakeResult(i)), IsOk());
   std::vector<v1::Result> all = ReadAll(*spool);
   std::map<uint64_t, v1::Gap> gaps = CheckCovered(all, 0, spool->next_seq());
   ASSERT_EQ(gaps.size(), 2u);
@@ -344,7 +350,8 @@ TEST(SpoolRenumberTest, AdvancePastTheCollectorsRecordRenumbersHeldResults) {
   ASSERT_EQ(held->size(), 3u);
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ((*held)[i].seq(), 1001u + i);
-    EXPECT_EQ((*held)[i].sockets().skipped_processes(), static_cast<uint32_t>(i));
+    EXPECT_EQ((*held)[i].sockets().skipped_processes(),
+              static_cast<uint32_t>(i));
   }
   // The collector's ack of its old record deletes nothing new.
   ASSERT_TRUE((*spool)->AckThrough(1000).ok());

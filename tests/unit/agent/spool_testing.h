@@ -42,9 +42,7 @@ class TempDir {
     std::filesystem::remove_all(path_, ec);
   }
   const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const {
-    return path_ + "/" + name;
-  }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
 
  private:
   std::string path_;
@@ -55,7 +53,8 @@ class TempDir {
 inline v1::Result MakeResult(uint64_t n, int entries = 18) {
   v1::Result r;
   v1::SocketSnapshot* snap = r.mutable_sockets();
-  snap->mutable_taken_at()->set_seconds(1'700'000'000 + static_cast<int64_t>(n));
+  snap->mutable_taken_at()->set_seconds(1'700'000'000 +
+                                        static_cast<int64_t>(n));
   for (int i = 0; i < entries; ++i) {
     v1::SocketEntry* e = snap->add_sockets();
     e->set_proto(i % 3 == 0 ? v1::TRANSPORT_UDP : v1::TRANSPORT_TCP);

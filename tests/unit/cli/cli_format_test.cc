@@ -1,6 +1,5 @@
 #include "collector/cli/commands.h"
 #include "collector/cli/format.h"
-
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 
@@ -50,9 +49,12 @@ TEST(AgentsTableTest, Golden) {
   b->set_online(false);
   *b->mutable_last_seen() = At(now - absl::Minutes(7));
   EXPECT_EQ(RenderAgents(resp, now),
-            "NAME          ADDRESS                           VERSION  STATE    LAST SEEN\n"
-            "laptop        198.18.1.11                       0.1.0    online   just now\n"
-            "nas-basement  198.18.1.12,fd4e:7669:6c00:1::12  0.1.0    offline  7 min ago\n");
+            "NAME          ADDRESS                           VERSION  STATE    "
+            "LAST SEEN\n"
+            "laptop        198.18.1.11                       0.1.0    online   "
+            "just now\n"
+            "nas-basement  198.18.1.12,fd4e:7669:6c00:1::12  0.1.0    offline  "
+            "7 min ago\n");
 }
 
 TEST(AgentsTableTest, NoAgentsSaysSo) {

@@ -34,8 +34,8 @@ void ExpectGolden(const std::string& name, const std::string& actual) {
 v1::SpeedMatrixResponse Matrix() {
   v1::SpeedMatrixResponse m;
   for (const char* h : {"h1", "h2", "h3"}) m.add_hosts(h);
-  auto cell = [&](const char* a, const char* b, double bps,
-                  v1::SpeedOutcome o, const char* err, absl::Duration ago) {
+  auto cell = [&](const char* a, const char* b, double bps, v1::SpeedOutcome o,
+                  const char* err, absl::Duration ago) {
     auto* c = m.add_cells();
     c->set_client(a);
     c->set_server(b);
@@ -46,8 +46,8 @@ v1::SpeedMatrixResponse Matrix() {
   };
   cell("h1", "h2", 941.3e6, v1::SPEED_OUTCOME_OK, "", absl::Minutes(3));
   cell("h2", "h1", 48.0e6, v1::SPEED_OUTCOME_OK, "", absl::Minutes(14));
-  cell("h1", "h3", 0, v1::SPEED_OUTCOME_FAILED, "server busy: the server is busy",
-       absl::Minutes(20));
+  cell("h1", "h3", 0, v1::SPEED_OUTCOME_FAILED,
+       "server busy: the server is busy", absl::Minutes(20));
   cell("h3", "h1", 0, v1::SPEED_OUTCOME_SKIPPED, "agent h3 offline",
        absl::Hours(2));
   m.add_notices("the mesh of 6 tests does not fit the 1m period (3 slots)");
@@ -212,7 +212,8 @@ TEST(CliTablesTest, AlertsAndEvents) {
   a->set_kind("new_listener");
   a->add_hosts("h1");
   a->add_hosts("h2");
-  a->set_summary("new listener tcp 0.0.0.0:8765 (/usr/bin/python3.11) on h1, h2");
+  a->set_summary(
+      "new listener tcp 0.0.0.0:8765 (/usr/bin/python3.11) on h1, h2");
   *a->mutable_first_seen() = Ago(absl::Minutes(8));
   *a->mutable_last_seen() = Ago(absl::Minutes(1));
   a = r.add_alerts();
@@ -223,7 +224,8 @@ TEST(CliTablesTest, AlertsAndEvents) {
   a->add_hosts("h1");
   a->add_hosts("h2");
   a->add_hosts("h3");
-  a->set_summary("loss to internet from every host, from hop 2 (198.18.2.2) on");
+  a->set_summary(
+      "loss to internet from every host, from hop 2 (198.18.2.2) on");
   *a->mutable_first_seen() = Ago(absl::Hours(3));
   *a->mutable_last_seen() = Ago(absl::Hours(2));
   *a->mutable_resolved_at() = Ago(absl::Hours(2));

@@ -1,11 +1,10 @@
 // The alert lifecycle: open, update, resolve, acknowledge (no repeat), the
 // events in the store, state that survives a restart, a store that is down.
-#include "tests/unit/collector/analysis_test_util.h"
-
 #include <thread>
 
 #include "gmock/gmock.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/unit/collector/analysis_test_util.h"
 
 namespace netvigil::collector::testing {
 namespace {
@@ -54,7 +53,8 @@ TEST_F(LifecycleTest, AckIsIdempotentAndUnknownIdsAreNotFound) {
   EXPECT_THAT(analyzer_->Ack(id, "bob"), IsOk());
   EXPECT_EQ(Events(v1::AlertEvent::TYPE_ACKNOWLEDGED).size(), 1u);
   EXPECT_EQ(Open()[0].acknowledged_by(), "ann");
-  EXPECT_THAT(analyzer_->Ack(12345, "ann"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(analyzer_->Ack(12345, "ann"),
+              StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_F(LifecycleTest, AcknowledgedListenerNeverAlertsAgain) {
@@ -128,8 +128,8 @@ TEST_F(LifecycleTest, ResultsAcksAndReadsFromManyThreads) {
     threads.emplace_back([this, t] {
       const std::string agent = "host" + std::to_string(t);
       for (int i = 0; i < 100; ++i) {
-        v1::Result r = SocketsResult(
-            i % 2 ? std::vector<Sock>{kSsh, kWeb} : std::vector<Sock>{kSsh});
+        v1::Result r = SocketsResult(i % 2 ? std::vector<Sock>{kSsh, kWeb}
+                                           : std::vector<Sock>{kSsh});
         r.set_seq(i + 1);
         analyzer_->OnResult(agent, r);
       }
@@ -137,7 +137,8 @@ TEST_F(LifecycleTest, ResultsAcksAndReadsFromManyThreads) {
   }
   threads.emplace_back([this] {
     for (int i = 0; i < 200; ++i) {
-      for (const auto& a : analyzer_->Open()) (void)analyzer_->Ack(a.id(), "ann");
+      for (const auto& a : analyzer_->Open())
+        (void)analyzer_->Ack(a.id(), "ann");
     }
   });
   for (auto& th : threads) th.join();

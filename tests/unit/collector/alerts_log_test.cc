@@ -3,8 +3,6 @@
 // tests/fixtures/alerts/sample.log is this code's output for SampleEvents()
 // (checked here, byte for byte) and is what tests/integration/fail2ban_test.py
 // feeds to fail2ban-regex with the shipped filter.
-#include "collector/alerts/alert_log.h"
-
 #include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -13,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "collector/alerts/alert_log.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
@@ -53,16 +52,19 @@ std::vector<v1::AlertEvent> SampleEvents() {
       Event(E::TYPE_OPENED, 1, "new_inbound", v1::SEVERITY_WARNING,
             v1::ALERT_SCOPE_HOST, {"laptop"},
             "tcp /usr/sbin/sshd :22 <- 203.0.113.66",
-            "new peer 203.0.113.66 connected to tcp port 22 (/usr/sbin/sshd) on laptop",
+            "new peer 203.0.113.66 connected to tcp port 22 (/usr/sbin/sshd) "
+            "on laptop",
             "203.0.113.66", t),
       Event(E::TYPE_OPENED, 2, "new_listener", v1::SEVERITY_WARNING,
-            v1::ALERT_SCOPE_HOST, {"nas"}, "tcp 0.0.0.0:8080 /usr/bin/python3.11",
+            v1::ALERT_SCOPE_HOST, {"nas"},
+            "tcp 0.0.0.0:8080 /usr/bin/python3.11",
             "new listener tcp 0.0.0.0:8080 (/usr/bin/python3.11) on nas", "",
             t + 5),
       Event(E::TYPE_OPENED, 3, "new_remote", v1::SEVERITY_INFO,
             v1::ALERT_SCOPE_HOST, {"laptop"},
             "tcp /tmp/x ip=192.0.2.1 -> 198.51.100.23:6667",
-            "new remote endpoint tcp 198.51.100.23:6667 for /tmp/x ip=192.0.2.1 \n"
+            "new remote endpoint tcp 198.51.100.23:6667 for /tmp/x "
+            "ip=192.0.2.1 \n"
             "2023-11-14T22:13:20Z netvigil[alert]: event=opened id=9 kind=x "
             "severity=info scope=host ip=192.0.2.2 hosts=a",
             "198.51.100.23", t + 10),
@@ -75,7 +77,8 @@ std::vector<v1::AlertEvent> SampleEvents() {
       Event(E::TYPE_OPENED, 4, "new_inbound", v1::SEVERITY_WARNING,
             v1::ALERT_SCOPE_HOST, {"nas"},
             "tcp /usr/sbin/sshd :22 <- 2001:db8::7",
-            "new peer 2001:db8::7 connected to tcp port 22 (/usr/sbin/sshd) on nas",
+            "new peer 2001:db8::7 connected to tcp port 22 (/usr/sbin/sshd) on "
+            "nas",
             "2001:db8::7", t + 70),
       Event(E::TYPE_ACKNOWLEDGED, 3, "new_remote", v1::SEVERITY_INFO,
             v1::ALERT_SCOPE_HOST, {"laptop"},
@@ -122,7 +125,8 @@ TEST(AlertLogTest, SampleLogFixtureIsThisCodesOutput) {
   std::string produced;
   for (const auto& e : SampleEvents()) produced += FormatAlertLogLine(e);
   if (std::getenv("NETVIGIL_REGENERATE_FIXTURES")) {
-    std::ofstream(netvigil::testing::FixturePath("alerts/sample.log")) << produced;
+    std::ofstream(netvigil::testing::FixturePath("alerts/sample.log"))
+        << produced;
   }
   EXPECT_EQ(netvigil::testing::ReadFixture("alerts/sample.log"), produced);
 }

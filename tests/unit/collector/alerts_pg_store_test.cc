@@ -1,15 +1,13 @@
 // PgAlertStore on a real, private PostgreSQL cluster (deploy/pgcluster.sh in
 // a temp folder, UNIX socket only, stopped and removed at the end), and the
 // Analyzer's baselines surviving a restart through it.
-#include "collector/alerts/pg_alert_store.h"
-
 #include <stdlib.h>
 #include <sys/stat.h>
 
 #include <memory>
-
 #include <pqxx/pqxx>
 
+#include "collector/alerts/pg_alert_store.h"
 #include "collector/analysis/analyzer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -45,8 +43,8 @@ class PgAlertStoreTest : public ::testing::Test {
     chmod(dir, 0755);
     const std::string script =
         std::string(NETVIGIL_SOURCE_DIR) + "/deploy/pgcluster.sh";
-    if (Sh(script + " init " + dir + "/pg >/dev/null && " + script +
-           " start " + dir + "/pg && echo ok") == "ok") {
+    if (Sh(script + " init " + dir + "/pg >/dev/null && " + script + " start " +
+           dir + "/pg && echo ok") == "ok") {
       g_dir = dir;
     } else {
       Sh(std::string("rm -rf ") + dir);
@@ -70,7 +68,8 @@ class PgAlertStoreTest : public ::testing::Test {
       pqxx::work tx(c);
       tx.exec0("TRUNCATE alerts, alert_events, analysis_state");
       tx.commit();
-    }), IsOk());
+    }),
+                IsOk());
     store_ = std::make_unique<PgAlertStore>(*pg_);
   }
 
@@ -120,17 +119,21 @@ TEST_F(PgAlertStoreTest, SavesUpdatesAndReadsAlertsBack) {
   std::string resolved_col;
   ASSERT_THAT(pg_->WithConnection([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    resolved_col = tx.exec_params1(
-        "SELECT extract(epoch FROM resolved_at)::bigint::text || ' ' || "
-        "array_to_string(hosts, ',') FROM alerts WHERE id = $1", *id)[0]
-        .as<std::string>();
-  }), IsOk());
+    resolved_col =
+        tx.exec_params1(
+              "SELECT extract(epoch FROM resolved_at)::bigint::text || ' ' || "
+              "array_to_string(hosts, ',') FROM alerts WHERE id = $1",
+              *id)[0]
+            .as<std::string>();
+  }),
+              IsOk());
   EXPECT_EQ(resolved_col, "1700000100 laptop");
 
   auto recent = store_->RecentAlerts(0, 10);
   ASSERT_THAT(recent, IsOk());
   EXPECT_EQ(recent->size(), 1u);
-  EXPECT_THAT(store_->GetAlert(*id + 1000), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store_->GetAlert(*id + 1000),
+              StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_F(PgAlertStoreTest, OneOpenAlertPerCondition) {
@@ -147,8 +150,9 @@ TEST_F(PgAlertStoreTest, EventsAndStateRows) {
   e.mutable_alert()->set_id(*id);
   e.mutable_at()->set_seconds(1'700'000'000);
   ASSERT_THAT(store_->AppendEvent(e), IsOk());
-  ASSERT_THAT(store_->PutState({"a", "known:new_listener", "tcp 0.0.0.0:22 x", ""}),
-              IsOk());
+  ASSERT_THAT(
+      store_->PutState({"a", "known:new_listener", "tcp 0.0.0.0:22 x", ""}),
+      IsOk());
   ASSERT_THAT(store_->PutState({"a", "path", "t", "rtt=1,2\n"}), IsOk());
   ASSERT_THAT(store_->PutState({"a", "path", "t", "rtt=3\n"}), IsOk());
   auto rows = store_->LoadState();
@@ -186,7 +190,8 @@ TEST_F(PgAlertStoreTest, AnalyzerStateSurvivesARestart) {
   ASSERT_THAT(pg_->WithConnection([&](pqxx::connection& c) {
     pqxx::work tx(c);
     events = tx.exec1("SELECT count(*) FROM alert_events")[0].as<int>();
-  }), IsOk());
+  }),
+              IsOk());
   EXPECT_EQ(events, 3);  // opened, acknowledged, resolved
 }
 

@@ -1,11 +1,10 @@
 // Cross-host rules: upstream vs host scoping of loss, host link vs LAN vs
 // ISP for speed, and one MULTI_HOST alert for the same new thing on several
 // hosts. One alert per condition, never one per host or per run.
-#include "tests/unit/collector/analysis_test_util.h"
-
 #include <cstdio>
 
 #include "gmock/gmock.h"
+#include "tests/unit/collector/analysis_test_util.h"
 
 namespace netvigil::collector::testing {
 namespace {
@@ -213,9 +212,10 @@ TEST_F(CrossHostTest, TwentyHostsTenTargetsGiveOneAlertPerCondition) {
     uint32_t shared = fault && t == 0 ? 6 : 10;
     uint32_t own = fault && h == 3 ? 6 : 10;
     uint32_t dest = std::min(shared, own);
-    return PathResult(target(t), {{"10.0." + std::to_string(h) + ".1", 10, own, 1},
-                                  {"100.64.0.1", 10, std::min(shared, own), 5},
-                                  {target(t), 10, dest, 9}});
+    return PathResult(target(t),
+                      {{"10.0." + std::to_string(h) + ".1", 10, own, 1},
+                       {"100.64.0.1", 10, std::min(shared, own), 5},
+                       {target(t), 10, dest, 9}});
   };
   const absl::Time start = absl::Now();
   for (int r = 0; r < kRounds; ++r) {

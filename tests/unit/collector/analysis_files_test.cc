@@ -1,8 +1,7 @@
 // File rules: a process (by executable) not seen before under a watched
 // folder; hidden or deleted executables holding files there.
-#include "tests/unit/collector/analysis_test_util.h"
-
 #include "gmock/gmock.h"
+#include "tests/unit/collector/analysis_test_util.h"
 
 namespace netvigil::collector::testing {
 namespace {
@@ -15,7 +14,9 @@ class FileRulesTest : public AnalyzerTest {};
 
 TEST_F(FileRulesTest, UnknownProcessUnderAWatchedFolderAlerts) {
   Send("a", FilesResult({kEditor}));
-  Send("a", FilesResult({kEditor, {"/opt/sync/syncd", "/home/ann/.ssh/id_ed25519", 400}}));
+  Send("a",
+       FilesResult(
+           {kEditor, {"/opt/sync/syncd", "/home/ann/.ssh/id_ed25519", 400}}));
   std::vector<v1::Alert> open = Open();
   ASSERT_EQ(open.size(), 1u);
   EXPECT_EQ(open[0].kind(), "new_file_process");

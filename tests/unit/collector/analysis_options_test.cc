@@ -63,11 +63,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"analysis:\n  path_loss_percent: 0\n",
                 "c.yaml:2:22: analysis.path_loss_percent: must be above 0"},
         BadCase{"analysis:\n  path_loss_percent: 150\n",
-                "analysis.path_loss_percent: must be above 0 and at most 100, got 150"},
+                "analysis.path_loss_percent: must be above 0 and at most 100, "
+                "got 150"},
         BadCase{"analysis:\n  speed_drop_ratio: 1.5\n",
                 "c.yaml:2:21: analysis.speed_drop_ratio"},
-        BadCase{"analysis:\n  latency_persist_runs: 0\n",
-                "c.yaml:2:25: analysis.latency_persist_runs: must be between 1"},
+        BadCase{
+            "analysis:\n  latency_persist_runs: 0\n",
+            "c.yaml:2:25: analysis.latency_persist_runs: must be between 1"},
         BadCase{"analysis:\n  latency_persist_runs: -3\n",
                 "expected a whole number"},
         BadCase{"analysis:\n  learning_period: soon\n",
@@ -78,11 +80,13 @@ INSTANTIATE_TEST_SUITE_P(
                 "c.yaml:2:3: analysis.path_los_percent: unknown field"},
         BadCase{"analysis:\n  latency_window_runs: 4\n  latency_min_runs: 5\n",
                 "c.yaml:3:21: analysis.latency_min_runs: must not exceed"},
-        BadCase{"analysis:\n  path_loss_clear_percent: 20\n",
-                "c.yaml:2:28: analysis.path_loss_clear_percent: must not exceed"},
+        BadCase{
+            "analysis:\n  path_loss_clear_percent: 20\n",
+            "c.yaml:2:28: analysis.path_loss_clear_percent: must not exceed"},
         BadCase{"analysis:\n  path_loss_critical_percent: 5\n",
                 "must not be below path_loss_percent"},
-        BadCase{"analysis: [1, 2]\n", "c.yaml:1:11: analysis: expected a mapping"}));
+        BadCase{"analysis: [1, 2]\n",
+                "c.yaml:1:11: analysis: expected a mapping"}));
 
 }  // namespace
 }  // namespace netvigil::collector

@@ -1,8 +1,7 @@
 // Path rules on one host: destination loss, latency against the host's own
 // baseline, route change, and their known false positives.
-#include "tests/unit/collector/analysis_test_util.h"
-
 #include "gmock/gmock.h"
+#include "tests/unit/collector/analysis_test_util.h"
 
 namespace netvigil::collector::testing {
 namespace {
@@ -12,7 +11,8 @@ using ::testing::IsEmpty;
 
 // a -> gw 10.0.0.1 -> isp 100.64.0.1 -> 192.0.2.9
 std::vector<Hop> Clean(double ms = 10) {
-  return {{"10.0.0.1", 10, 10, 1}, {"100.64.0.1", 10, 10, 5},
+  return {{"10.0.0.1", 10, 10, 1},
+          {"100.64.0.1", 10, 10, 5},
           {"192.0.2.9", 10, 10, ms}};
 }
 
@@ -131,18 +131,18 @@ TEST_F(PathRulesTest, LossThatAddsUpOverRunsOpens) {
   Send("a", PathResult("192.0.2.9", Clean()));
   // One lost probe per run: never two in one run, but 10% over the window.
   for (int i = 0; i < 4; ++i) {
-    Send("a", PathResult("192.0.2.9", {{"10.0.0.1", 10, 10, 1},
-                                       {"192.0.2.9", 10, 9, 10}}));
+    Send("a", PathResult("192.0.2.9",
+                         {{"10.0.0.1", 10, 10, 1}, {"192.0.2.9", 10, 9, 10}}));
   }
   EXPECT_EQ(Open().size(), 1u);
 }
 
 TEST_F(PathRulesTest, UnreachableAfterBeingReachedIsLoss) {
   Send("a", PathResult("192.0.2.9", Clean()));
-  Send("a", PathResult("192.0.2.9", {{"10.0.0.1", 10, 10, 1},
-                                     {"", 10, 0, 0},
-                                     {"", 10, 0, 0}},
-                       /*reached=*/false));
+  Send("a",
+       PathResult("192.0.2.9",
+                  {{"10.0.0.1", 10, 10, 1}, {"", 10, 0, 0}, {"", 10, 0, 0}},
+                  /*reached=*/false));
   ASSERT_EQ(Open().size(), 1u);
   EXPECT_EQ(Open()[0].details().at("first_lossy_hop.a.192.0.2.9"),
             "ttl 2 (no reply)");
@@ -150,16 +150,16 @@ TEST_F(PathRulesTest, UnreachableAfterBeingReachedIsLoss) {
 
 TEST_F(PathRulesTest, TargetThatNeverAnswersIsNotLoss) {
   for (int i = 0; i < 3; ++i) {
-    Send("a", PathResult("192.0.2.50", {{"10.0.0.1", 10, 10, 1},
-                                        {"", 10, 0, 0}},
-                         /*reached=*/false));
+    Send("a",
+         PathResult("192.0.2.50", {{"10.0.0.1", 10, 10, 1}, {"", 10, 0, 0}},
+                    /*reached=*/false));
   }
   EXPECT_THAT(Open(), IsEmpty());
 }
 
 TEST_F(PathRulesTest, FirstRunOfANewAgentOnlyTeaches) {
-  Send("new", PathResult("192.0.2.9", {{"10.0.0.1", 10, 10, 1},
-                                       {"192.0.2.9", 10, 2, 10}}));
+  Send("new", PathResult("192.0.2.9",
+                         {{"10.0.0.1", 10, 10, 1}, {"192.0.2.9", 10, 2, 10}}));
   EXPECT_THAT(Open(), IsEmpty());
   EXPECT_THAT(events_, IsEmpty());
 }
@@ -204,8 +204,8 @@ TEST_F(PathRulesTest, LatencyAlertsOnlyWhenItPersists) {
 
 TEST_F(PathRulesTest, DestinationFiguresComeFromItsHopWhenNotCopied) {
   auto run = [](double ms, uint32_t recv) {
-    v1::Result r = PathResult("192.0.2.9", {{"10.0.0.1", 10, 10, 1},
-                                            {"192.0.2.9", 10, recv, ms}});
+    v1::Result r = PathResult(
+        "192.0.2.9", {{"10.0.0.1", 10, 10, 1}, {"192.0.2.9", 10, recv, ms}});
     r.mutable_path()->clear_destination();
     return r;
   };

@@ -1,9 +1,8 @@
 // Socket rules: new listener (proto, address, port, executable), new remote
 // endpoint (executable, remote address, remote port) and new inbound peer,
 // never keyed on PIDs or ephemeral ports.
-#include "tests/unit/collector/analysis_test_util.h"
-
 #include "gmock/gmock.h"
+#include "tests/unit/collector/analysis_test_util.h"
 
 namespace netvigil::collector::testing {
 namespace {
@@ -12,12 +11,19 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
 const Sock kSsh{.lport = 22, .exe = "/usr/sbin/sshd", .pid = 10};
-const Sock kDnsClient{.proto = "udp", .state = "UNCONN", .local = "0.0.0.0",
-                      .lport = 45123, .exe = "/usr/lib/systemd/systemd-resolved"};
+const Sock kDnsClient{.proto = "udp",
+                      .state = "UNCONN",
+                      .local = "0.0.0.0",
+                      .lport = 45123,
+                      .exe = "/usr/lib/systemd/systemd-resolved"};
 
 Sock Outbound(uint32_t local_port, uint32_t pid) {
-  return {.state = "ESTAB", .local = "192.168.1.10", .lport = local_port,
-          .remote = "203.0.113.5", .rport = 443, .exe = "/usr/bin/curl",
+  return {.state = "ESTAB",
+          .local = "192.168.1.10",
+          .lport = local_port,
+          .remote = "203.0.113.5",
+          .rport = 443,
+          .exe = "/usr/bin/curl",
           .pid = pid};
 }
 
@@ -26,7 +32,8 @@ class SocketRulesTest : public AnalyzerTest {};
 TEST_F(SocketRulesTest, NewListenerAlertsAndResolvesWhenItCloses) {
   Send("a", SocketsResult({kSsh}));
   EXPECT_THAT(Open(), IsEmpty()) << "the first snapshot teaches";
-  Sock web{.local = "::", .lport = 8080, .exe = "/usr/bin/python3.11", .pid = 77};
+  Sock web{
+      .local = "::", .lport = 8080, .exe = "/usr/bin/python3.11", .pid = 77};
   Send("a", SocketsResult({kSsh, web}));
   std::vector<v1::Alert> open = Open();
   ASSERT_EQ(open.size(), 1u);
@@ -63,8 +70,12 @@ TEST_F(SocketRulesTest, EphemeralPortsAreNeverNews) {
   dns.lport = 51999;
   Send("a", SocketsResult({kSsh, dns, Outbound(40777, 6), Outbound(40778, 6)}));
   // An inbound ssh session from a known peer on a new source port.
-  Sock in{.state = "ESTAB", .local = "192.168.1.10", .lport = 22,
-          .remote = "192.168.1.20", .rport = 50000, .exe = "/usr/sbin/sshd"};
+  Sock in{.state = "ESTAB",
+          .local = "192.168.1.10",
+          .lport = 22,
+          .remote = "192.168.1.20",
+          .rport = 50000,
+          .exe = "/usr/sbin/sshd"};
   Send("a", SocketsResult({kSsh, in}));
   EXPECT_EQ(Opened(), 1u) << "a new peer is news once";
   events_.clear();
@@ -89,8 +100,12 @@ TEST_F(SocketRulesTest, NewRemoteEndpointCarriesTheRemoteAddress) {
 
 TEST_F(SocketRulesTest, NewInboundPeerCarriesItsAddress) {
   Send("a", SocketsResult({kSsh}));
-  Sock in{.state = "ESTAB", .local = "192.168.1.10", .lport = 22,
-          .remote = "203.0.113.66", .rport = 61000, .exe = "/usr/sbin/sshd"};
+  Sock in{.state = "ESTAB",
+          .local = "192.168.1.10",
+          .lport = 22,
+          .remote = "203.0.113.66",
+          .rport = 61000,
+          .exe = "/usr/sbin/sshd"};
   Send("a", SocketsResult({kSsh, in}));
   std::vector<v1::Alert> open = Open();
   ASSERT_EQ(open.size(), 1u);
@@ -101,8 +116,12 @@ TEST_F(SocketRulesTest, NewInboundPeerCarriesItsAddress) {
 
 TEST_F(SocketRulesTest, LoopbackPeersGiveNoAddressForFail2ban) {
   Send("a", SocketsResult({kSsh}));
-  Sock in{.state = "ESTAB", .local = "127.0.0.1", .lport = 22,
-          .remote = "127.0.0.1", .rport = 61000, .exe = "/usr/sbin/sshd"};
+  Sock in{.state = "ESTAB",
+          .local = "127.0.0.1",
+          .lport = 22,
+          .remote = "127.0.0.1",
+          .rport = 61000,
+          .exe = "/usr/sbin/sshd"};
   Send("a", SocketsResult({kSsh, in}));
   ASSERT_EQ(Open().size(), 1u);
   EXPECT_EQ(Open()[0].remote_address(), "");
@@ -110,7 +129,10 @@ TEST_F(SocketRulesTest, LoopbackPeersGiveNoAddressForFail2ban) {
 
 TEST_F(SocketRulesTest, UdpServicesOnFixedPortsAreListeners) {
   Send("a", SocketsResult({kSsh}));
-  Sock dns{.proto = "udp", .state = "UNCONN", .local = "0.0.0.0", .lport = 53,
+  Sock dns{.proto = "udp",
+           .state = "UNCONN",
+           .local = "0.0.0.0",
+           .lport = 53,
            .exe = "/usr/sbin/dnsmasq"};
   Send("a", SocketsResult({kSsh, dns}));
   ASSERT_EQ(Open().size(), 1u);
@@ -138,7 +160,8 @@ TEST_F(LearningTest, WhatAppearsWhileLearningIsBaseline) {
   Send("a", SocketsResult({kSsh, web, db}));
   std::vector<v1::Alert> open = Open();
   ASSERT_EQ(open.size(), 1u);
-  EXPECT_EQ(open[0].subject(), "tcp 0.0.0.0:5432 /usr/lib/postgresql/15/bin/postgres");
+  EXPECT_EQ(open[0].subject(),
+            "tcp 0.0.0.0:5432 /usr/lib/postgresql/15/bin/postgres");
 }
 
 }  // namespace

@@ -24,7 +24,8 @@ struct Hop {
 
 // A path run of `hops`; the last hop is the destination when `reached`.
 inline v1::Result PathResult(const std::string& target,
-                             const std::vector<Hop>& hops, bool reached = true) {
+                             const std::vector<Hop>& hops,
+                             bool reached = true) {
   v1::Result r;
   v1::PathRun* run = r.mutable_path();
   run->set_target(target);
@@ -40,10 +41,9 @@ inline v1::Result PathResult(const std::string& target,
     }
     h->set_sent(hops[i].sent);
     h->set_received(hops[i].received);
-    h->set_loss_percent(hops[i].sent
-                            ? 100.0 * (hops[i].sent - hops[i].received) /
-                                  hops[i].sent
-                            : 0);
+    h->set_loss_percent(
+        hops[i].sent ? 100.0 * (hops[i].sent - hops[i].received) / hops[i].sent
+                     : 0);
     h->set_avg_ms(hops[i].avg_ms);
     if (reached && i + 1 == hops.size()) {
       h->set_is_destination(true);

@@ -19,10 +19,11 @@ std::vector<std::string> Names(const std::vector<Migration>& ms) {
 }
 
 TEST(MigrationsTest, OrderedByNumberNotByInputOrder) {
-  auto m = OrderMigrations(
-      Files{{"0002_b", "B"}, {"0003_c", "C"}, {"0001_a", "A"}});
+  auto m =
+      OrderMigrations(Files{{"0002_b", "B"}, {"0003_c", "C"}, {"0001_a", "A"}});
   ASSERT_THAT(m, IsOk());
-  EXPECT_EQ(Names(*m), (std::vector<std::string>{"0001_a", "0002_b", "0003_c"}));
+  EXPECT_EQ(Names(*m),
+            (std::vector<std::string>{"0001_a", "0002_b", "0003_c"}));
   EXPECT_EQ((*m)[0].sql, "A");
   EXPECT_EQ((*m)[2].version, 3);
 }
@@ -39,8 +40,8 @@ TEST(MigrationsTest, GapsRepeatsAndBadNamesAreRefused) {
 }
 
 TEST(MigrationsTest, PendingAreTheOnesAfterTheAppliedPrefix) {
-  auto all = OrderMigrations(
-      Files{{"0001_a", ""}, {"0002_b", ""}, {"0003_c", ""}});
+  auto all =
+      OrderMigrations(Files{{"0001_a", ""}, {"0002_b", ""}, {"0003_c", ""}});
   ASSERT_THAT(all, IsOk());
   auto p = PendingMigrations(*all, {"0001_a"});
   ASSERT_THAT(p, IsOk());
@@ -58,8 +59,8 @@ TEST(MigrationsTest, ADatabaseNewerThanTheBinaryIsAnError) {
 }
 
 TEST(MigrationsTest, ASkippedMigrationIsAnError) {
-  auto all = OrderMigrations(
-      Files{{"0001_a", ""}, {"0002_b", ""}, {"0003_c", ""}});
+  auto all =
+      OrderMigrations(Files{{"0001_a", ""}, {"0002_b", ""}, {"0003_c", ""}});
   ASSERT_THAT(all, IsOk());
   EXPECT_THAT(PendingMigrations(*all, {"0001_a", "0003_c"}),
               StatusIs(absl::StatusCode::kFailedPrecondition, "0002_b"));

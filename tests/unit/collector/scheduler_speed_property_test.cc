@@ -126,14 +126,16 @@ class Sim {
     }
     ASSERT_EQ(st.test.duration().seconds(), 10);
     ASSERT_FALSE(st.test.schedule_id().empty());
-    ASSERT_EQ(period_of_.count(st.test.schedule_id()), 0u) << "schedule_id reused";
+    ASSERT_EQ(period_of_.count(st.test.schedule_id()), 0u)
+        << "schedule_id reused";
     period_of_[st.test.schedule_id()] = period;
     starts_[period].push_back({st.client, server});
     Running r;
     r.client = st.client;
     r.server = server;
-    r.end = now + absl::Seconds(std::uniform_int_distribution<int>(
-                      5, static_cast<int>(absl::ToInt64Seconds(max_run_)))(rng_));
+    r.end =
+        now + absl::Seconds(std::uniform_int_distribution<int>(
+                  5, static_cast<int>(absl::ToInt64Seconds(max_run_)))(rng_));
     r.result.set_schedule_id(st.test.schedule_id());
     r.result.set_outcome(v1::SPEED_OUTCOME_OK);
     running_[st.test.schedule_id()] = r;
@@ -157,7 +159,8 @@ class Sim {
   int64_t PeriodOf(const std::string& schedule_id) {
     std::vector<std::string> parts = absl::StrSplit(schedule_id, '-');
     int64_t start = 0;
-    EXPECT_TRUE(parts.size() >= 3 && absl::SimpleAtoi(parts[1], &start)) << schedule_id;
+    EXPECT_TRUE(parts.size() >= 3 && absl::SimpleAtoi(parts[1], &start))
+        << schedule_id;
     auto it = period_by_start_.find(start);
     EXPECT_NE(it, period_by_start_.end()) << schedule_id;
     return it == period_by_start_.end() ? -1 : it->second;
@@ -194,7 +197,8 @@ class Sim {
   std::map<std::string, Running> running_;
   std::map<std::string, int64_t> period_of_;
   std::map<int64_t, std::map<std::pair<std::string, std::string>, int>> ok_;
-  std::map<int64_t, std::map<std::pair<std::string, std::string>, int>> skipped_;
+  std::map<int64_t, std::map<std::pair<std::string, std::string>, int>>
+      skipped_;
   std::map<int64_t, std::vector<std::pair<std::string, std::string>>> starts_;
   std::map<int64_t, int> lost_;
   std::set<std::string> skip_reasons_;
@@ -262,19 +266,21 @@ TEST(SpeedSchedulerPropertyTest, StaticLansEveryTestAccountedForOncePerPeriod) {
         EXPECT_TRUE(sim.NoticeFor(p));
       }
       if (skipped > 0) {
-        EXPECT_TRUE(sim.skip_reasons_.count(
-                        "period ended before the test could start (earlier tests ran long)") ||
-                    std::any_of(sim.skip_reasons_.begin(), sim.skip_reasons_.end(),
-                                [](const std::string& r) {
-                                  return absl::StartsWith(r, "mesh did not fit");
-                                }));
+        EXPECT_TRUE(
+            sim.skip_reasons_.count("period ended before the test could start "
+                                    "(earlier tests ran long)") ||
+            std::any_of(sim.skip_reasons_.begin(), sim.skip_reasons_.end(),
+                        [](const std::string& r) {
+                          return absl::StartsWith(r, "mesh did not fit");
+                        }));
       }
     }
     if (slots * static_cast<int>(k) < tests) {
       // Fewer slots than even perfect packing needs: reported, not cut quietly.
       EXPECT_FALSE(sim.sched_->notices().empty());
-      EXPECT_THAT(sim.sched_->notices(),
-                  ::testing::Contains(::testing::HasSubstr("does not fit its period")));
+      EXPECT_THAT(
+          sim.sched_->notices(),
+          ::testing::Contains(::testing::HasSubstr("does not fit its period")));
     }
   }
 }
@@ -285,7 +291,8 @@ TEST(SpeedSchedulerPropertyTest, RotationChangesTheOrderBetweenPeriods) {
     std::mt19937_64 rng(seed);
     const int agents = std::uniform_int_distribution<int>(3, 8)(rng);
     const int tests = agents * (agents - 1);
-    Sim sim(seed, agents, 0, 1, absl::Seconds(20) * (tests + 2), absl::Seconds(15));
+    Sim sim(seed, agents, 0, 1, absl::Seconds(20) * (tests + 2),
+            absl::Seconds(15));
     const absl::Time end = sim.clock_.Now() + sim.opts_.period * 4;
     while (sim.clock_.Now() < end) {
       sim.Step();
@@ -332,7 +339,8 @@ TEST(SpeedSchedulerPropertyTest, JoinsAndLeavesMidPeriodKeepTheInvariants) {
       std::string who;
       if (what == 0 && sim.OnlineNames().size() > 2) {
         const auto online = sim.OnlineNames();
-        who = online[std::uniform_int_distribution<size_t>(0, online.size() - 1)(rng)];
+        who = online[std::uniform_int_distribution<size_t>(
+            0, online.size() - 1)(rng)];
         sim.Leave(who);
       } else if (what == 1) {
         std::vector<std::string> offline;
@@ -340,7 +348,8 @@ TEST(SpeedSchedulerPropertyTest, JoinsAndLeavesMidPeriodKeepTheInvariants) {
           if (!up) offline.push_back(n);
         }
         if (offline.empty()) continue;
-        who = offline[std::uniform_int_distribution<size_t>(0, offline.size() - 1)(rng)];
+        who = offline[std::uniform_int_distribution<size_t>(
+            0, offline.size() - 1)(rng)];
         sim.Join(who);
       } else if (next_new < 2) {
         who = absl::StrCat("newcomer", next_new++);
@@ -351,21 +360,27 @@ TEST(SpeedSchedulerPropertyTest, JoinsAndLeavesMidPeriodKeepTheInvariants) {
     // Never more than one OK result per pair per period, whatever churned.
     for (const auto& [p, pairs] : sim.ok_) {
       for (const auto& [pair, n] : pairs) {
-        ASSERT_LE(n, 1) << "period " << p << " " << pair.first << "->" << pair.second;
+        ASSERT_LE(n, 1) << "period " << p << " " << pair.first << "->"
+                        << pair.second;
       }
     }
     // Pairs of agents that stayed online through period 1 are accounted for
     // exactly once in it (run, or skipped when churn overfilled the period).
     for (int a = 0; a < agents; ++a) {
       for (int b = 0; b < agents; ++b) {
-        const std::string an = absl::StrCat("agent", a), bn = absl::StrCat("agent", b);
-        if (a == b || changed_in_period1.count(an) || changed_in_period1.count(bn)) continue;
-        EXPECT_EQ((sim.ok_[1][{an, bn}] + sim.skipped_[1][{an, bn}]), 1) << an << "->" << bn;
+        const std::string an = absl::StrCat("agent", a),
+                          bn = absl::StrCat("agent", b);
+        if (a == b || changed_in_period1.count(an) ||
+            changed_in_period1.count(bn))
+          continue;
+        EXPECT_EQ((sim.ok_[1][{an, bn}] + sim.skipped_[1][{an, bn}]), 1)
+            << an << "->" << bn;
       }
     }
     // A leaver's pending tests were recorded with the reason.
     for (const std::string& r : sim.skip_reasons_) {
-      EXPECT_TRUE(absl::EndsWith(r, " offline") || absl::StartsWith(r, "mesh did not fit") ||
+      EXPECT_TRUE(absl::EndsWith(r, " offline") ||
+                  absl::StartsWith(r, "mesh did not fit") ||
                   absl::StartsWith(r, "period ended"))
           << r;
     }

@@ -1,13 +1,12 @@
 // The speed scheduler's single behaviours with a fake clock: even spread,
 // what a test carries, offline agents, a mesh that does not fit, a busy
 // server retried once, a result that never comes.
-#include "collector/scheduler/speed_scheduler.h"
-
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "collector/scheduler/speed_scheduler.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_clock.h"
@@ -91,7 +90,8 @@ TEST(SpeedSchedulerTest, ATestCarriesItsPeerAddressPortAndDuration) {
     for (const ScheduledSpeedTest& t : s.Tick()) {
       EXPECT_EQ(t.test.duration().seconds(), 10);
       EXPECT_EQ(t.test.bitrate_bps(), 100'000'000u);
-      EXPECT_TRUE(absl::StartsWith(t.test.schedule_id(), "speed-")) << t.test.schedule_id();
+      EXPECT_TRUE(absl::StartsWith(t.test.schedule_id(), "speed-"))
+          << t.test.schedule_id();
       if (!t.test.external_target().empty()) {
         ++external;
         EXPECT_EQ(t.test.external_target(), "isp");
@@ -100,7 +100,8 @@ TEST(SpeedSchedulerTest, ATestCarriesItsPeerAddressPortAndDuration) {
       } else {
         ++peer;
         EXPECT_NE(t.test.peer_agent(), t.client);
-        EXPECT_EQ(t.test.address(), t.test.peer_agent() == "h0" ? "10.1.0.1" : "10.1.0.2");
+        EXPECT_EQ(t.test.address(),
+                  t.test.peer_agent() == "h0" ? "10.1.0.1" : "10.1.0.2");
         EXPECT_EQ(t.test.port(), 5299u);
       }
       EXPECT_THAT(s.OnResult(Result(t, v1::SPEED_OUTCOME_OK)), IsOk());
@@ -124,7 +125,7 @@ TEST(SpeedSchedulerTest, OfflineAgentsTestsAreRecordedAsSkipped) {
     EXPECT_TRUE(r.client() == "h3" || r.server() == "h3");
     EXPECT_FALSE(r.schedule_id().empty());
   }
-  EXPECT_EQ(s.stats().planned, 6);  // the online three's mesh
+  EXPECT_EQ(s.stats().planned, 6);                  // the online three's mesh
   EXPECT_THAT(s.TakeRecordedResults(), IsEmpty());  // each returned once
 }
 
@@ -185,9 +186,10 @@ TEST(SpeedSchedulerTest, ABusyServerIsRetriedOnceLaterInThePeriod) {
   ASSERT_THAT(t, SizeIs(1));
   const ScheduledSpeedTest busy = t[0];
   clock.Advance(absl::Seconds(2));
-  ASSERT_THAT(s.OnResult(Result(busy, v1::SPEED_OUTCOME_FAILED,
-                                "server busy: the server is busy running a test")),
-              IsOk());
+  ASSERT_THAT(
+      s.OnResult(Result(busy, v1::SPEED_OUTCOME_FAILED,
+                        "server busy: the server is busy running a test")),
+      IsOk());
   // The retry is due five minutes later, after the other pair's test.
   std::vector<ScheduledSpeedTest> all;
   absl::Time retry_at;
@@ -197,16 +199,19 @@ TEST(SpeedSchedulerTest, ABusyServerIsRetriedOnceLaterInThePeriod) {
       all.push_back(x);
       if (x.client == busy.client) retry_at = clock.Now();
       // The retry is busy again: no third attempt.
-      EXPECT_THAT(s.OnResult(Result(x, x.client == busy.client ? v1::SPEED_OUTCOME_FAILED
-                                                               : v1::SPEED_OUTCOME_OK,
-                                    "server busy: still")),
-                  IsOk());
+      EXPECT_THAT(
+          s.OnResult(Result(x,
+                            x.client == busy.client ? v1::SPEED_OUTCOME_FAILED
+                                                    : v1::SPEED_OUTCOME_OK,
+                            "server busy: still")),
+          IsOk());
     }
   }
   // The retry, the other pair, and the first test of period 2.
   ASSERT_THAT(all, SizeIs(3));
   EXPECT_TRUE(absl::EndsWith(all[0].test.schedule_id(), "-r"));
-  EXPECT_EQ(retry_at - absl::Seconds(2), absl::FromUnixSeconds(1'700'000'000) + absl::Minutes(5));
+  EXPECT_EQ(retry_at - absl::Seconds(2),
+            absl::FromUnixSeconds(1'700'000'000) + absl::Minutes(5));
   int retries = 0;
   for (const ScheduledSpeedTest& x : all) {
     if (absl::EndsWith(x.test.schedule_id(), "-r")) {
@@ -224,7 +229,8 @@ TEST(SpeedSchedulerTest, ARefusedTestIsNotRetried) {
   s.SetAgents(Agents(2));
   std::vector<ScheduledSpeedTest> t = s.Tick();
   ASSERT_THAT(t, SizeIs(1));
-  ASSERT_THAT(s.OnResult(Result(t[0], v1::SPEED_OUTCOME_FAILED, "connection refused: x")),
+  ASSERT_THAT(s.OnResult(Result(t[0], v1::SPEED_OUTCOME_FAILED,
+                                "connection refused: x")),
               IsOk());
   EXPECT_EQ(s.stats().planned, 2);
 }
@@ -237,7 +243,8 @@ TEST(SpeedSchedulerTest, AResultThatNeverComesIsRecordedAndFreesTheHosts) {
   s.SetAgents(Agents(2));
   std::vector<ScheduledSpeedTest> t = s.Tick();
   ASSERT_THAT(t, SizeIs(1));
-  EXPECT_EQ(s.NextWakeup(), clock.Now() + absl::Minutes(2));  // next test at 30 min
+  EXPECT_EQ(s.NextWakeup(),
+            clock.Now() + absl::Minutes(2));  // next test at 30 min
   clock.Advance(absl::Minutes(2));
   EXPECT_THAT(s.Tick(), IsEmpty());
   std::vector<v1::SpeedResult> recorded = s.TakeRecordedResults();

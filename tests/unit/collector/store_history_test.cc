@@ -16,10 +16,10 @@
 namespace netvigil::collector {
 namespace {
 
+using google::protobuf::util::TimeUtil;
 using ::netvigil::testing::IsOk;
 using ::netvigil::testing::PgCluster;
 using ::netvigil::testing::StatusIs;
-using google::protobuf::util::TimeUtil;
 
 PgCluster* g_pg = nullptr;
 
@@ -85,7 +85,8 @@ class StoreHistoryTest : public ::testing::Test {
                               " WHERE a.name = $1",
                           agent_)[0]
               .as<int64_t>();
-    }), IsOk());
+    }),
+                IsOk());
     return n;
   }
 
@@ -110,34 +111,47 @@ class StoreHistoryTest : public ::testing::Test {
 TEST_F(StoreHistoryTest, SnapshotsYieldExactlyTheExpectedEvents) {
   // t1: sshd listens; firefox talks to a web server; a client is connected
   // to sshd.
-  ASSERT_THAT(store_->StoreResults(agent_, {SocketsResult(1, {
-      Sock("LISTEN", "0.0.0.0", 22, "0.0.0.0", 0, 100, "/usr/sbin/sshd"),
-      Sock("ESTAB", "198.18.1.11", 40001, "198.51.100.7", 443, 200,
-           "/usr/bin/firefox"),
-      Sock("ESTAB", "198.18.1.11", 22, "198.51.100.9", 51000, 101,
-           "/usr/sbin/sshd"),
-  })}), IsOk());
-  EXPECT_THAT(Changes(), ::testing::ElementsAre(
-      "appeared inbound :22 198.51.100.9:0 /usr/sbin/sshd",
-      "appeared listener 0.0.0.0:22 :0 /usr/sbin/sshd",
-      "appeared remote :0 198.51.100.7:443 /usr/bin/firefox"));
+  ASSERT_THAT(
+      store_->StoreResults(
+          agent_,
+          {SocketsResult(1,
+                         {
+                             Sock("LISTEN", "0.0.0.0", 22, "0.0.0.0", 0, 100,
+                                  "/usr/sbin/sshd"),
+                             Sock("ESTAB", "198.18.1.11", 40001, "198.51.100.7",
+                                  443, 200, "/usr/bin/firefox"),
+                             Sock("ESTAB", "198.18.1.11", 22, "198.51.100.9",
+                                  51000, 101, "/usr/sbin/sshd"),
+                         })}),
+      IsOk());
+  EXPECT_THAT(Changes(),
+              ::testing::ElementsAre(
+                  "appeared inbound :22 198.51.100.9:0 /usr/sbin/sshd",
+                  "appeared listener 0.0.0.0:22 :0 /usr/sbin/sshd",
+                  "appeared remote :0 198.51.100.7:443 /usr/bin/firefox"));
   const int64_t facts = Count("socket_facts");
   EXPECT_EQ(facts, 3);
 
   // t2: the same things with churn that is not news: new ephemeral local
   // ports, a new client port, sshd and firefox restarted with new PIDs,
   // and a TIME-WAIT leftover without an owner.
-  v1::SocketEntry orphan = Sock("TIME-WAIT", "198.18.1.11", 40001,
-                                "198.51.100.7", 443, 0, "");
+  v1::SocketEntry orphan =
+      Sock("TIME-WAIT", "198.18.1.11", 40001, "198.51.100.7", 443, 0, "");
   orphan.clear_processes();
-  ASSERT_THAT(store_->StoreResults(agent_, {SocketsResult(2, {
-      Sock("LISTEN", "0.0.0.0", 22, "0.0.0.0", 0, 300, "/usr/sbin/sshd"),
-      Sock("ESTAB", "198.18.1.11", 40777, "198.51.100.7", 443, 400,
-           "/usr/bin/firefox"),
-      Sock("ESTAB", "198.18.1.11", 22, "198.51.100.9", 52999, 301,
-           "/usr/sbin/sshd"),
-      orphan,
-  })}), IsOk());
+  ASSERT_THAT(
+      store_->StoreResults(
+          agent_,
+          {SocketsResult(2,
+                         {
+                             Sock("LISTEN", "0.0.0.0", 22, "0.0.0.0", 0, 300,
+                                  "/usr/sbin/sshd"),
+                             Sock("ESTAB", "198.18.1.11", 40777, "198.51.100.7",
+                                  443, 400, "/usr/bin/firefox"),
+                             Sock("ESTAB", "198.18.1.11", 22, "198.51.100.9",
+                                  52999, 301, "/usr/sbin/sshd"),
+                             orphan,
+                         })}),
+      IsOk());
   EXPECT_EQ(Changes().size(), 3u) << "an unchanged snapshot is no news";
   EXPECT_EQ(Count("socket_facts"), facts) << "and writes no fact rows";
   EXPECT_EQ(Count("socket_events"), 3);
@@ -145,13 +159,19 @@ TEST_F(StoreHistoryTest, SnapshotsYieldExactlyTheExpectedEvents) {
 
   // t3: sshd stops listening, a new listener appears, firefox reaches a
   // second server.
-  ASSERT_THAT(store_->StoreResults(agent_, {SocketsResult(3, {
-      Sock("LISTEN", "::", 8080, "::", 0, 500, "/usr/bin/python3"),
-      Sock("ESTAB", "198.18.1.11", 40778, "198.51.100.7", 443, 400,
-           "/usr/bin/firefox"),
-      Sock("ESTAB", "198.18.1.11", 40779, "198.51.100.8", 443, 400,
-           "/usr/bin/firefox"),
-  })}), IsOk());
+  ASSERT_THAT(
+      store_->StoreResults(
+          agent_,
+          {SocketsResult(
+              3,
+              {
+                  Sock("LISTEN", "::", 8080, "::", 0, 500, "/usr/bin/python3"),
+                  Sock("ESTAB", "198.18.1.11", 40778, "198.51.100.7", 443, 400,
+                       "/usr/bin/firefox"),
+                  Sock("ESTAB", "198.18.1.11", 40779, "198.51.100.8", 443, 400,
+                       "/usr/bin/firefox"),
+              })}),
+      IsOk());
   const auto changes = Changes();
   ASSERT_EQ(changes.size(), 7u);
   EXPECT_THAT(std::vector<std::string>(changes.begin() + 3, changes.end()),
@@ -182,19 +202,29 @@ TEST_F(StoreHistoryTest, SnapshotsYieldExactlyTheExpectedEvents) {
 }
 
 TEST_F(StoreHistoryTest, Ipv4MappedPeersKeyAsTheirIpv4Address) {
-  ASSERT_THAT(store_->StoreResults(agent_, {SocketsResult(1, {
-      Sock("ESTAB", "::ffff:198.18.1.11", 40001, "::ffff:198.51.100.7", 443, 1,
-           "/usr/bin/curl"),
-  })}), IsOk());
-  ASSERT_THAT(store_->StoreResults(agent_, {SocketsResult(2, {
-      Sock("ESTAB", "198.18.1.11", 40002, "198.51.100.7", 443, 2,
-           "/usr/bin/curl"),
-  })}), IsOk());
-  EXPECT_THAT(Changes(), ::testing::ElementsAre(
-      "appeared remote :0 198.51.100.7:443 /usr/bin/curl"));
+  ASSERT_THAT(store_->StoreResults(
+                  agent_, {SocketsResult(1,
+                                         {
+                                             Sock("ESTAB", "::ffff:198.18.1.11",
+                                                  40001, "::ffff:198.51.100.7",
+                                                  443, 1, "/usr/bin/curl"),
+                                         })}),
+              IsOk());
+  ASSERT_THAT(store_->StoreResults(
+                  agent_, {SocketsResult(
+                              2,
+                              {
+                                  Sock("ESTAB", "198.18.1.11", 40002,
+                                       "198.51.100.7", 443, 2, "/usr/bin/curl"),
+                              })}),
+              IsOk());
+  EXPECT_THAT(Changes(),
+              ::testing::ElementsAre(
+                  "appeared remote :0 198.51.100.7:443 /usr/bin/curl"));
 }
 
-v1::Result FilesResult(uint64_t seq, std::vector<std::pair<std::string, uint32_t>> held) {
+v1::Result FilesResult(uint64_t seq,
+                       std::vector<std::pair<std::string, uint32_t>> held) {
   v1::Result r;
   r.set_seq(seq);
   *r.mutable_produced_at() = TimeUtil::SecondsToTimestamp(kT0 + 60 * seq);
@@ -212,14 +242,17 @@ v1::Result FilesResult(uint64_t seq, std::vector<std::pair<std::string, uint32_t
 }
 
 TEST_F(StoreHistoryTest, FileFactsAppearAndGo) {
-  ASSERT_THAT(store_->StoreResults(agent_, {FilesResult(1, {{"/home/a/x", 10}})}),
-              IsOk());
+  ASSERT_THAT(
+      store_->StoreResults(agent_, {FilesResult(1, {{"/home/a/x", 10}})}),
+      IsOk());
   // Restarted editor, same file: no news.
-  ASSERT_THAT(store_->StoreResults(agent_, {FilesResult(2, {{"/home/a/x", 99}})}),
-              IsOk());
+  ASSERT_THAT(
+      store_->StoreResults(agent_, {FilesResult(2, {{"/home/a/x", 99}})}),
+      IsOk());
   EXPECT_EQ(Count("file_events"), 1);
-  ASSERT_THAT(store_->StoreResults(agent_, {FilesResult(3, {{"/home/a/y", 99}})}),
-              IsOk());
+  ASSERT_THAT(
+      store_->StoreResults(agent_, {FilesResult(3, {{"/home/a/y", 99}})}),
+      IsOk());
   EXPECT_EQ(Count("file_events"), 3);
   auto access = store_->FileAccess(agent_, 0);
   ASSERT_THAT(access, IsOk());
@@ -363,7 +396,8 @@ TEST_F(StoreHistoryTest, RetentionFoldsOldRunsIntoHoursAndKeepsTheLatest) {
     max_loss = r[0][2].as<double>();
     best = r[0][3].as<double>();
     worst = r[0][4].as<double>();
-  }), IsOk());
+  }),
+              IsOk());
   EXPECT_EQ(runs_n, 6);
   EXPECT_NEAR(avg_loss, 25.0, 1e-9) << "weighted, across both passes";
   EXPECT_EQ(max_loss, 50);

@@ -51,7 +51,8 @@ TEST(BackoffTest, ScheduleOfAReconnectLoopOnAFakeClock) {
   EXPECT_EQ(sleeps, expected);
   EXPECT_EQ(clock.Now() - start, absl::Milliseconds(113625));
   // No busy loop: after the first few attempts every wait is long.
-  for (size_t i = 4; i < sleeps.size(); ++i) EXPECT_GE(sleeps[i], absl::Seconds(5));
+  for (size_t i = 4; i < sleeps.size(); ++i)
+    EXPECT_GE(sleeps[i], absl::Seconds(5));
 }
 
 TEST(BackoffTest, JitterSpreadsAgentsThatFailTogether) {

@@ -9,11 +9,11 @@
 namespace netvigil {
 namespace {
 
+using google::protobuf::util::TimeUtil;
 using ::netvigil::testing::IsOk;
 using ::netvigil::testing::ReadFixture;
 using ::netvigil::testing::StatusIs;
 using ::testing::HasSubstr;
-using google::protobuf::util::TimeUtil;
 
 TEST(CollectorConfigTest, EmptyFileGivesDefaults) {
   auto c = ParseCollectorConfig("", "empty.yaml");
@@ -63,8 +63,8 @@ class CollectorConfigBadTest : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(CollectorConfigBadTest, NamesFileLineAndField) {
   auto c = ParseCollectorConfig(GetParam().yaml, "c.yaml");
-  EXPECT_THAT(c, StatusIs(absl::StatusCode::kInvalidArgument,
-                          GetParam().expected));
+  EXPECT_THAT(
+      c, StatusIs(absl::StatusCode::kInvalidArgument, GetParam().expected));
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -87,8 +87,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"probes:\n  files:\n    watched_dirs: /home\n",
                 "c.yaml:3:19: field 'probes.files.watched_dirs': expected a "
                 "list"},
-        BadCase{"listen: 7411\n", "c.yaml:1:9: field 'listen': expected a "
-                                  "mapping"},
+        BadCase{"listen: 7411\n",
+                "c.yaml:1:9: field 'listen': expected a "
+                "mapping"},
         // Bad values.
         BadCase{"probes:\n  path:\n    max_ttl: 300\n",
                 "c.yaml:3:14: field 'probes.path.max_ttl': must be between 1 "
@@ -110,8 +111,8 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(CollectorConfigTest, MissingFileNamesThePath) {
   auto c = LoadCollectorConfig("/nonexistent/collector.yaml");
-  EXPECT_THAT(c, StatusIs(absl::StatusCode::kNotFound,
-                          "/nonexistent/collector.yaml"));
+  EXPECT_THAT(
+      c, StatusIs(absl::StatusCode::kNotFound, "/nonexistent/collector.yaml"));
 }
 
 }  // namespace
