@@ -95,7 +95,7 @@ class Reader {
   YAML::Node Get(const char* key) {
     seen_.insert(key);
     YAML::Node n = node_[key];
-    if (!status_.ok() || !n || n.IsNull()) return node_["\x01absent"];
+    if (!status_.ok() || !n || n.IsNull()) return node_["\001absent"];
     return n;
   }
 
