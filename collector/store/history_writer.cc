@@ -1,5 +1,6 @@
 #include "collector/store/history_writer.h"
 
+#include <map>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -15,64 +16,124 @@ int64_t Micros(const google::protobuf::Timestamp& t) {
   return TimeUtil::TimestampToMicroseconds(t);
 }
 
-// The time of the previous result of `kind` (when present facts were last
-// seen) and whether this result is newer than it; updates the pointer.
+// The newest result of one kind of one agent: present facts were last seen
+// at its time.
 struct Previous {
   bool exists = false;
   int64_t last_seq = 0;
   int64_t last_at_us = 0;
 };
 
-Previous AdvanceProbeState(pqxx::work& tx, int64_t agent_id, const char* kind,
-                           int64_t seq, int64_t at_us) {
-  Previous prev;
-  pqxx::result r = tx.exec_params(
-      "SELECT last_seq, (extract(epoch FROM last_at) * 1e6)::bigint"
-      " FROM probe_state WHERE agent_id = $1 AND kind = $2 FOR UPDATE",
-      agent_id, kind);
-  if (!r.empty()) {
-    prev.exists = true;
-    prev.last_seq = r[0][0].as<int64_t>();
-    prev.last_at_us = r[0][1].as<int64_t>();
+// The facts of one kind (sockets or files) of the agents in a batch: what is
+// present, the net change per fact, and the appeared/gone events in order.
+template <typename Key, typename Info>
+struct FactBook {
+  struct Delta {
+    bool present = false;
+    int64_t first_seen = 0;  // used only when the fact is new
+    int64_t last_seen = 0;   // for a new fact; for an old one if set_last
+    bool set_last = false;   // the fact went at least once in the batch
+    Info info;
+  };
+  struct Event {
+    int64_t agent, seq, at;
+    const char* change;
+    Key key;
+    Info info;
+  };
+
+  std::map<int64_t, std::map<Key, Info>> present;
+  std::map<std::pair<int64_t, Key>, Delta> deltas;
+  std::vector<Event> events;
+
+  // Compares one snapshot with what is present: appeared facts are new
+  // (first and last seen `at`), gone ones were last seen `gone_at` (the
+  // previous snapshot). A fact present before keeps the info it had.
+  void Apply(int64_t agent, int64_t seq, int64_t at, int64_t gone_at,
+             const std::map<Key, Info>& now) {
+    std::map<Key, Info>& cur = present[agent];
+    std::vector<const Key*> appeared, gone;
+    for (const auto& [k, info] : now) {
+      if (cur.count(k) == 0) appeared.push_back(&k);
+    }
+    for (const auto& [k, info] : cur) {
+      if (now.count(k) == 0) gone.push_back(&k);
+    }
+    for (const Key* k : appeared) {
+      const Info& info = now.at(*k);
+      events.push_back({agent, seq, at, "appeared", *k, info});
+      auto [it, fresh] = deltas.try_emplace({agent, *k});
+      if (fresh) it->second.first_seen = it->second.last_seen = at;
+      it->second.present = true;
+      it->second.info = info;
+    }
+    for (const Key* k : gone) {
+      const Info& info = cur.at(*k);
+      events.push_back({agent, seq, at, "gone", *k, info});
+      auto [it, fresh] = deltas.try_emplace({agent, *k});
+      if (fresh) {
+        it->second.first_seen = at;
+        it->second.info = info;
+      }
+      it->second.present = false;
+      it->second.last_seen = gone_at;
+      it->second.set_last = true;
+    }
+    for (const Key* k : gone) cur.erase(*k);
+    for (const Key* k : appeared) cur.emplace(*k, now.at(*k));
   }
-  if (!prev.exists || seq > prev.last_seq) {
-    tx.exec_params(
-        "INSERT INTO probe_state (agent_id, kind, last_seq, last_at)"
-        " VALUES ($1, $2, $3, to_timestamp($4 / 1e6))"
-        " ON CONFLICT (agent_id, kind) DO UPDATE SET"
-        "  last_seq = EXCLUDED.last_seq, last_at = EXCLUDED.last_at",
-        agent_id, kind, seq, at_us);
-  }
-  return prev;
+};
+
+using SocketBook = FactBook<SocketKey, std::string>;
+using FileBook = FactBook<FileKey, FileFactInfo>;
+
+std::string IdList(const std::set<int64_t>& ids) {
+  return PgIntArray(std::vector<int64_t>(ids.begin(), ids.end()));
 }
 
-void WriteSockets(pqxx::work& tx, int64_t agent_id, int64_t seq,
-                  const v1::SocketSnapshot& snap, int64_t at_us) {
-  const Previous prev = AdvanceProbeState(tx, agent_id, "sockets", seq, at_us);
-  // A snapshot older than the newest one stored (never expected: results
-  // arrive in order) is kept raw but does not rewrite history.
-  if (prev.exists && seq < prev.last_seq) return;
-  const std::map<SocketKey, std::string> now = SocketFacts(snap);
-  std::map<SocketKey, std::string> present;
-  for (const auto& row :
-       tx.exec_params("SELECT key_kind, proto, local_address, local_port,"
-                      "  remote_address, remote_port, exe, process_name"
-                      " FROM socket_facts WHERE agent_id = $1 AND present",
-                      agent_id)) {
+void LoadSockets(pqxx::work& tx, const std::set<int64_t>& agents,
+                 SocketBook& book) {
+  for (const auto& row : tx.exec_params(
+           "SELECT agent_id, key_kind, proto, local_address, local_port,"
+           "  remote_address, remote_port, exe, process_name"
+           " FROM socket_facts WHERE agent_id = ANY($1::bigint[]) AND present",
+           IdList(agents))) {
     SocketKey k;
-    k.key_kind = row[0].as<std::string>();
-    k.proto = static_cast<v1::Transport>(row[1].as<int>());
-    k.local_address = row[2].as<std::string>();
-    k.local_port = row[3].as<int64_t>();
-    k.remote_address = row[4].as<std::string>();
-    k.remote_port = row[5].as<int64_t>();
-    k.exe = row[6].as<std::string>();
-    present.emplace(std::move(k), row[7].as<std::string>());
+    k.key_kind = row[1].as<std::string>();
+    k.proto = static_cast<v1::Transport>(row[2].as<int>());
+    k.local_address = row[3].as<std::string>();
+    k.local_port = row[4].as<int64_t>();
+    k.remote_address = row[5].as<std::string>();
+    k.remote_port = row[6].as<int64_t>();
+    k.exe = row[7].as<std::string>();
+    book.present[row[0].as<int64_t>()].emplace(std::move(k),
+                                               row[8].as<std::string>());
   }
-  // Appeared: in the snapshot, not present before. Gone: the reverse.
+}
+
+void LoadFiles(pqxx::work& tx, const std::set<int64_t>& agents,
+               FileBook& book) {
+  for (const auto& row : tx.exec_params(
+           "SELECT agent_id, exe, path, kind, process_name, uid, deleted"
+           " FROM file_facts WHERE agent_id = ANY($1::bigint[]) AND present",
+           IdList(agents))) {
+    FileKey k{row[1].as<std::string>(), row[2].as<std::string>(),
+              static_cast<v1::FileAccessKind>(row[3].as<int>())};
+    FileFactInfo info{row[4].as<std::string>(),
+                      static_cast<uint32_t>(row[5].as<int64_t>()),
+                      row[6].as<bool>()};
+    book.present[row[0].as<int64_t>()].emplace(std::move(k), std::move(info));
+  }
+}
+
+// Columns of socket rows as array literals, in the order of kSocketRows.
+struct SocketColumns {
+  std::vector<int64_t> agent, proto, lport, rport, first, last, present, seq,
+      at;
   std::vector<std::string> kind, laddr, raddr, exe, name, change;
-  std::vector<int64_t> proto, lport, rport;
-  auto add = [&](const SocketKey& k, const std::string& n, const char* c) {
+
+  void AddKey(int64_t agent_id, const SocketKey& k, const std::string& n) {
+    agent.push_back(agent_id);
     kind.push_back(k.key_kind);
     proto.push_back(k.proto);
     laddr.push_back(k.local_address);
@@ -81,138 +142,197 @@ void WriteSockets(pqxx::work& tx, int64_t agent_id, int64_t seq,
     rport.push_back(k.remote_port);
     exe.push_back(k.exe);
     name.push_back(n);
-    change.push_back(c);
-  };
-  for (const auto& [k, n] : now) {
-    if (present.count(k) == 0) add(k, n, "appeared");
   }
-  for (const auto& [k, n] : present) {
-    if (now.count(k) == 0) add(k, n, "gone");
+  // $1..$9, then the row's three extra columns as $10..$12.
+  template <typename... Extra>
+  pqxx::result Exec(pqxx::work& tx, const std::string& sql,
+                    const Extra&... extra) {
+    return tx.exec_params(
+        sql, PgIntArray(agent), PgTextArray(kind), PgIntArray(proto),
+        PgTextArray(laddr), PgIntArray(lport), PgTextArray(raddr),
+        PgIntArray(rport), PgTextArray(exe), PgTextArray(name), extra...);
   }
-  if (change.empty()) return;
-  const std::string a_kind = PgTextArray(kind), a_laddr = PgTextArray(laddr),
-                    a_raddr = PgTextArray(raddr), a_exe = PgTextArray(exe),
-                    a_name = PgTextArray(name), a_change = PgTextArray(change),
-                    a_proto = PgIntArray(proto), a_lport = PgIntArray(lport),
-                    a_rport = PgIntArray(rport);
-  const char* kRows =
-      " FROM unnest($2::text[], $3::smallint[], $4::text[], $5::int[],"
-      "  $6::text[], $7::int[], $8::text[], $9::text[], $10::text[])"
-      "  AS c(key_kind, proto, local_address, local_port, remote_address,"
-      "       remote_port, exe, process_name, change)";
-  tx.exec_params(
-      absl::StrCat(
-          "INSERT INTO socket_facts AS f (agent_id, key_kind, proto,"
-          "  local_address, local_port, remote_address, remote_port, exe,"
-          "  process_name, first_seen, last_seen, present)"
-          " SELECT $1, key_kind, proto, local_address, local_port,"
-          "  remote_address, remote_port, exe, process_name,"
-          "  to_timestamp($11 / 1e6), to_timestamp($11 / 1e6), true",
-          kRows,
-          " WHERE change = 'appeared'"
-          " ON CONFLICT (agent_id, key_kind, proto, local_address, local_port,"
-          "  remote_address, remote_port, exe) DO UPDATE SET present = true,"
-          "  process_name = EXCLUDED.process_name"),
-      agent_id, a_kind, a_proto, a_laddr, a_lport, a_raddr, a_rport, a_exe,
-      a_name, a_change, at_us);
-  tx.exec_params(
-      absl::StrCat("UPDATE socket_facts f SET present = false,"
-                   "  last_seen = to_timestamp($11 / 1e6)",
-                   kRows,
-                   " WHERE c.change = 'gone' AND f.agent_id = $1"
-                   "  AND f.key_kind = c.key_kind AND f.proto = c.proto"
-                   "  AND f.local_address = c.local_address"
-                   "  AND f.local_port = c.local_port"
-                   "  AND f.remote_address = c.remote_address"
-                   "  AND f.remote_port = c.remote_port AND f.exe = c.exe"),
-      agent_id, a_kind, a_proto, a_laddr, a_lport, a_raddr, a_rport, a_exe,
-      a_name, a_change, prev.exists ? prev.last_at_us : at_us);
-  tx.exec_params(
-      absl::StrCat(
-          "INSERT INTO socket_events (agent_id, seq, at, change, key_kind,"
-          "  proto, local_address, local_port, remote_address, remote_port,"
-          "  exe, process_name)"
-          " SELECT $1, $12, to_timestamp($11 / 1e6), change, key_kind, proto,"
-          "  local_address, local_port, remote_address, remote_port, exe,"
-          "  process_name",
-          kRows),
-      agent_id, a_kind, a_proto, a_laddr, a_lport, a_raddr, a_rport, a_exe,
-      a_name, a_change, at_us, seq);
+};
+
+constexpr char kSocketKeyMatch[] =
+    " f.agent_id = c.agent_id AND f.key_kind = c.key_kind"
+    " AND f.proto = c.proto AND f.local_address = c.local_address"
+    " AND f.local_port = c.local_port AND f.remote_address = c.remote_address"
+    " AND f.remote_port = c.remote_port AND f.exe = c.exe";
+
+std::string SocketRows(const char* extra) {
+  return absl::StrCat(
+      " FROM unnest($1::bigint[], $2::text[], $3::smallint[], $4::text[],"
+      "  $5::int[], $6::text[], $7::int[], $8::text[], $9::text[], ",
+      extra,
+      ") AS c(agent_id, key_kind, proto, local_address, local_port,"
+      "  remote_address, remote_port, exe, process_name, x, y, z)");
 }
 
-void WriteFiles(pqxx::work& tx, int64_t agent_id, int64_t seq,
-                const v1::FileSnapshot& snap, int64_t at_us) {
-  const Previous prev = AdvanceProbeState(tx, agent_id, "files", seq, at_us);
-  if (prev.exists && seq < prev.last_seq) return;
-  const std::map<FileKey, FileFactInfo> now = FileFacts(snap);
-  std::map<FileKey, FileFactInfo> present;
-  for (const auto& row :
-       tx.exec_params("SELECT exe, path, kind, process_name FROM file_facts"
-                      " WHERE agent_id = $1 AND present",
-                      agent_id)) {
-    FileKey k{row[0].as<std::string>(), row[1].as<std::string>(),
-              static_cast<v1::FileAccessKind>(row[2].as<int>())};
-    present.emplace(std::move(k), FileFactInfo{row[3].as<std::string>()});
+void WriteSocketBook(pqxx::work& tx, const SocketBook& book) {
+  if (!book.deltas.empty()) {
+    SocketColumns cols;
+    for (const auto& [ak, d] : book.deltas) {
+      cols.AddKey(ak.first, ak.second, d.info);
+      cols.first.push_back(d.first_seen);
+      cols.last.push_back(d.last_seen);
+      cols.present.push_back(d.present ? 1 : 0);
+    }
+    cols.Exec(
+        tx,
+        absl::StrCat("INSERT INTO socket_facts AS f (agent_id, key_kind, proto,"
+                     "  local_address, local_port, remote_address, remote_port,"
+                     "  exe, process_name, first_seen, last_seen, present)"
+                     " SELECT agent_id, key_kind, proto, local_address,"
+                     "  local_port, remote_address, remote_port, exe,"
+                     "  process_name, to_timestamp(x / 1e6),"
+                     "  to_timestamp(y / 1e6), z <> 0",
+                     SocketRows("$10::bigint[], $11::bigint[], $12::int[]"),
+                     " ON CONFLICT (agent_id, key_kind, proto, local_address,"
+                     "  local_port, remote_address, remote_port, exe)"
+                     " DO UPDATE SET present = EXCLUDED.present,"
+                     "  process_name = EXCLUDED.process_name"),
+        PgIntArray(cols.first), PgIntArray(cols.last),
+        PgIntArray(cols.present));
+    // Facts that went: last seen at the snapshot before the one that
+    // missed them.
+    SocketColumns gone;
+    for (const auto& [ak, d] : book.deltas) {
+      if (!d.set_last) continue;
+      gone.AddKey(ak.first, ak.second, d.info);
+      gone.last.push_back(d.last_seen);
+      gone.first.push_back(0);
+      gone.present.push_back(0);
+    }
+    if (!gone.agent.empty()) {
+      gone.Exec(tx,
+                absl::StrCat("UPDATE socket_facts f SET"
+                             "  last_seen = to_timestamp(c.y / 1e6)",
+                             SocketRows("$10::bigint[], $11::bigint[],"
+                                        " $12::int[]"),
+                             " WHERE", kSocketKeyMatch),
+                PgIntArray(gone.first), PgIntArray(gone.last),
+                PgIntArray(gone.present));
+    }
   }
+  if (!book.events.empty()) {
+    SocketColumns ev;
+    for (const auto& e : book.events) {
+      ev.AddKey(e.agent, e.key, e.info);
+      ev.seq.push_back(e.seq);
+      ev.at.push_back(e.at);
+      ev.change.push_back(e.change);
+    }
+    ev.Exec(tx,
+            absl::StrCat("INSERT INTO socket_events (agent_id, seq, at,"
+                         "  change, key_kind, proto, local_address,"
+                         "  local_port, remote_address, remote_port, exe,"
+                         "  process_name)"
+                         " SELECT agent_id, x, to_timestamp(y / 1e6), z,"
+                         "  key_kind, proto, local_address, local_port,"
+                         "  remote_address, remote_port, exe, process_name",
+                         SocketRows("$10::bigint[], $11::bigint[],"
+                                    " $12::text[]")),
+            PgIntArray(ev.seq), PgIntArray(ev.at), PgTextArray(ev.change));
+  }
+}
+// Columns of file rows as array literals, in the order of FileRows().
+struct FileColumns {
+  std::vector<int64_t> agent, kind, uid, deleted, first, last, present, seq, at;
   std::vector<std::string> exe, path, name, change;
-  std::vector<int64_t> kind, uid, deleted;
-  auto add = [&](const FileKey& k, const FileFactInfo& i, const char* c) {
+
+  void AddKey(int64_t agent_id, const FileKey& k, const FileFactInfo& i) {
+    agent.push_back(agent_id);
     exe.push_back(k.exe);
     path.push_back(k.path);
     kind.push_back(k.kind);
     name.push_back(i.process_name);
     uid.push_back(i.uid);
     deleted.push_back(i.deleted ? 1 : 0);
-    change.push_back(c);
-  };
-  for (const auto& [k, i] : now) {
-    if (present.count(k) == 0) add(k, i, "appeared");
   }
-  for (const auto& [k, i] : present) {
-    if (now.count(k) == 0) add(k, i, "gone");
+  // $1..$7, then the row's three extra columns as $8..$10.
+  template <typename... Extra>
+  pqxx::result Exec(pqxx::work& tx, const std::string& sql,
+                    const Extra&... extra) {
+    return tx.exec_params(sql, PgIntArray(agent), PgTextArray(exe),
+                          PgTextArray(path), PgIntArray(kind),
+                          PgTextArray(name), PgIntArray(uid),
+                          PgIntArray(deleted), extra...);
   }
-  if (change.empty()) return;
-  const std::string a_exe = PgTextArray(exe), a_path = PgTextArray(path),
-                    a_kind = PgIntArray(kind), a_name = PgTextArray(name),
-                    a_uid = PgIntArray(uid), a_del = PgIntArray(deleted),
-                    a_change = PgTextArray(change);
-  const char* kRows =
-      " FROM unnest($2::text[], $3::text[], $4::smallint[], $5::text[],"
-      "  $6::bigint[], $7::int[], $8::text[])"
-      "  AS c(exe, path, kind, process_name, uid, deleted, change)";
-  tx.exec_params(
-      absl::StrCat(
-          "INSERT INTO file_facts (agent_id, exe, path, kind, process_name,"
-          "  uid, deleted, first_seen, last_seen, present)"
-          " SELECT $1, exe, path, kind, process_name, uid, deleted <> 0,"
-          "  to_timestamp($9 / 1e6), to_timestamp($9 / 1e6), true",
-          kRows,
-          " WHERE change = 'appeared'"
-          " ON CONFLICT (agent_id, exe, path, kind) DO UPDATE SET"
-          "  present = true, process_name = EXCLUDED.process_name,"
-          "  uid = EXCLUDED.uid, deleted = EXCLUDED.deleted"),
-      agent_id, a_exe, a_path, a_kind, a_name, a_uid, a_del, a_change, at_us);
-  tx.exec_params(absl::StrCat("UPDATE file_facts f SET present = false,"
-                              "  last_seen = to_timestamp($9 / 1e6)",
-                              kRows,
-                              " WHERE c.change = 'gone' AND f.agent_id = $1"
-                              "  AND f.exe = c.exe AND f.path = c.path"
-                              "  AND f.kind = c.kind"),
-                 agent_id, a_exe, a_path, a_kind, a_name, a_uid, a_del,
-                 a_change, prev.exists ? prev.last_at_us : at_us);
-  tx.exec_params(
-      absl::StrCat("INSERT INTO file_events (agent_id, seq, at, change, exe,"
-                   "  path, kind, process_name)"
-                   " SELECT $1, $10, to_timestamp($9 / 1e6), change, exe,"
-                   "  path, kind, process_name",
-                   kRows),
-      agent_id, a_exe, a_path, a_kind, a_name, a_uid, a_del, a_change, at_us,
-      seq);
+};
+
+std::string FileRows(const char* extra) {
+  return absl::StrCat(
+      " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[],"
+      "  $5::text[], $6::bigint[], $7::int[], ",
+      extra,
+      ") AS c(agent_id, exe, path, kind, process_name, uid, deleted, x, y,"
+      "  z)");
+}
+
+void WriteFileBook(pqxx::work& tx, const FileBook& book) {
+  if (!book.deltas.empty()) {
+    FileColumns cols;
+    for (const auto& [ak, d] : book.deltas) {
+      cols.AddKey(ak.first, ak.second, d.info);
+      cols.first.push_back(d.first_seen);
+      cols.last.push_back(d.last_seen);
+      cols.present.push_back(d.present ? 1 : 0);
+    }
+    cols.Exec(tx,
+              absl::StrCat("INSERT INTO file_facts (agent_id, exe, path, kind,"
+                           "  process_name, uid, deleted, first_seen,"
+                           "  last_seen, present)"
+                           " SELECT agent_id, exe, path, kind, process_name,"
+                           "  uid, deleted <> 0, to_timestamp(x / 1e6),"
+                           "  to_timestamp(y / 1e6), z <> 0",
+                           FileRows("$8::bigint[], $9::bigint[], $10::int[]"),
+                           " ON CONFLICT (agent_id, exe, path, kind) DO UPDATE"
+                           " SET present = EXCLUDED.present,"
+                           "  process_name = EXCLUDED.process_name,"
+                           "  uid = EXCLUDED.uid, deleted = EXCLUDED.deleted"),
+              PgIntArray(cols.first), PgIntArray(cols.last),
+              PgIntArray(cols.present));
+    FileColumns gone;
+    for (const auto& [ak, d] : book.deltas) {
+      if (!d.set_last) continue;
+      gone.AddKey(ak.first, ak.second, d.info);
+      gone.first.push_back(0);
+      gone.last.push_back(d.last_seen);
+      gone.present.push_back(0);
+    }
+    if (!gone.agent.empty()) {
+      gone.Exec(tx,
+                absl::StrCat("UPDATE file_facts f SET"
+                             "  last_seen = to_timestamp(c.y / 1e6)",
+                             FileRows("$8::bigint[], $9::bigint[], $10::int[]"),
+                             " WHERE f.agent_id = c.agent_id"
+                             "  AND f.exe = c.exe AND f.path = c.path"
+                             "  AND f.kind = c.kind"),
+                PgIntArray(gone.first), PgIntArray(gone.last),
+                PgIntArray(gone.present));
+    }
+  }
+  if (!book.events.empty()) {
+    FileColumns ev;
+    for (const auto& e : book.events) {
+      ev.AddKey(e.agent, e.key, e.info);
+      ev.seq.push_back(e.seq);
+      ev.at.push_back(e.at);
+      ev.change.push_back(e.change);
+    }
+    ev.Exec(tx,
+            absl::StrCat("INSERT INTO file_events (agent_id, seq, at, change,"
+                         "  exe, path, kind, process_name)"
+                         " SELECT agent_id, x, to_timestamp(y / 1e6), z, exe,"
+                         "  path, kind, process_name",
+                         FileRows("$8::bigint[], $9::bigint[], $10::text[]")),
+            PgIntArray(ev.seq), PgIntArray(ev.at), PgTextArray(ev.change));
+  }
 }
 
 void WritePath(pqxx::work& tx, int64_t agent_id, int64_t seq,
                const v1::PathRun& run, int64_t at_us) {
-  AdvanceProbeState(tx, agent_id, "path", seq, at_us);
   const v1::PathHop& d = run.destination();
   tx.exec_params(
       "INSERT INTO path_runs (agent_id, seq, target, resolved_address,"
@@ -229,7 +349,6 @@ void WritePath(pqxx::work& tx, int64_t agent_id, int64_t seq,
 
 void WriteSpeed(pqxx::work& tx, int64_t agent_id, int64_t seq,
                 const v1::SpeedResult& s, int64_t at_us) {
-  AdvanceProbeState(tx, agent_id, "speed", seq, at_us);
   const int64_t started = s.has_started_at() ? Micros(s.started_at()) : at_us;
   const int64_t finished =
       s.has_finished_at() ? Micros(s.finished_at()) : started;
@@ -284,34 +403,136 @@ std::string PgIntArray(const std::vector<int64_t>& v) {
   return out + "}";
 }
 
-void WriteHistory(pqxx::work& tx, int64_t agent_id, const v1::Result& r) {
-  const int64_t seq = static_cast<int64_t>(r.seq());
-  const int64_t at = Micros(r.produced_at());
+namespace {
+
+const char* StateKind(const v1::Result& r) {
   switch (r.payload_case()) {
-    case v1::Result::kSockets: {
-      const auto& s = r.sockets();
-      WriteSockets(tx, agent_id, seq, s,
-                   s.has_taken_at() ? Micros(s.taken_at()) : at);
-      break;
-    }
-    case v1::Result::kFiles: {
-      const auto& f = r.files();
-      WriteFiles(tx, agent_id, seq, f,
-                 f.has_taken_at() ? Micros(f.taken_at()) : at);
-      break;
-    }
+    case v1::Result::kSockets:
+      return "sockets";
+    case v1::Result::kFiles:
+      return "files";
     case v1::Result::kPath:
-      WritePath(tx, agent_id, seq, r.path(), at);
-      break;
+      return "path";
     case v1::Result::kSpeed:
-      WriteSpeed(tx, agent_id, seq, r.speed(), at);
-      break;
-    case v1::Result::kGap:
-      WriteGap(tx, agent_id, seq, r.gap());
-      break;
-    case v1::Result::PAYLOAD_NOT_SET:
-      break;
+      return "speed";
+    default:
+      return nullptr;  // gaps have no probe state
   }
+}
+
+int64_t SnapshotTime(const v1::Result& r) {
+  if (r.has_sockets() && r.sockets().has_taken_at()) {
+    return Micros(r.sockets().taken_at());
+  }
+  if (r.has_files() && r.files().has_taken_at()) {
+    return Micros(r.files().taken_at());
+  }
+  return Micros(r.produced_at());
+}
+
+}  // namespace
+
+void HistoryBatch::Flush() {
+  if (items_.empty()) return;
+  using StateKey = std::pair<int64_t, std::string>;
+  std::map<StateKey, Previous> state;
+  std::set<StateKey> dirty;
+  std::set<int64_t> socket_agents, file_agents;
+  for (const auto& [agent, r] : items_) {
+    if (const char* kind = StateKind(*r)) state[{agent, kind}];
+    if (r->has_sockets()) socket_agents.insert(agent);
+    if (r->has_files()) file_agents.insert(agent);
+  }
+  if (!state.empty()) {
+    std::vector<int64_t> ids;
+    std::vector<std::string> kinds;
+    for (const auto& [k, p] : state) {
+      ids.push_back(k.first);
+      kinds.push_back(k.second);
+    }
+    for (const auto& row :
+         tx_.exec_params("SELECT agent_id, kind, last_seq,"
+                         "  (extract(epoch FROM last_at) * 1e6)::bigint"
+                         " FROM probe_state WHERE (agent_id, kind) IN"
+                         "  (SELECT * FROM unnest($1::bigint[], $2::text[]))"
+                         " ORDER BY agent_id, kind FOR UPDATE",
+                         PgIntArray(ids), PgTextArray(kinds))) {
+      Previous& p = state[{row[0].as<int64_t>(), row[1].as<std::string>()}];
+      p.exists = true;
+      p.last_seq = row[2].as<int64_t>();
+      p.last_at_us = row[3].as<int64_t>();
+    }
+  }
+  SocketBook sockets;
+  FileBook files;
+  if (!socket_agents.empty()) LoadSockets(tx_, socket_agents, sockets);
+  if (!file_agents.empty()) LoadFiles(tx_, file_agents, files);
+
+  for (const auto& [agent, r] : items_) {
+    const int64_t seq = static_cast<int64_t>(r->seq());
+    const int64_t at = SnapshotTime(*r);
+    Previous before;
+    if (const char* kind = StateKind(*r)) {
+      Previous& p = state[{agent, kind}];
+      before = p;
+      if (!p.exists || seq > p.last_seq) {
+        p = Previous{true, seq, at};
+        dirty.insert({agent, kind});
+      }
+    }
+    // A snapshot older than the newest one stored (never expected: results
+    // arrive in order) is kept raw but does not rewrite history.
+    const bool stale = before.exists && seq < before.last_seq;
+    const int64_t gone_at = before.exists ? before.last_at_us : at;
+    switch (r->payload_case()) {
+      case v1::Result::kSockets:
+        if (!stale)
+          sockets.Apply(agent, seq, at, gone_at, SocketFacts(r->sockets()));
+        break;
+      case v1::Result::kFiles:
+        if (!stale) files.Apply(agent, seq, at, gone_at, FileFacts(r->files()));
+        break;
+      case v1::Result::kPath:
+        WritePath(tx_, agent, seq, r->path(), at);
+        break;
+      case v1::Result::kSpeed:
+        WriteSpeed(tx_, agent, seq, r->speed(), at);
+        break;
+      case v1::Result::kGap:
+        WriteGap(tx_, agent, seq, r->gap());
+        break;
+      case v1::Result::PAYLOAD_NOT_SET:
+        break;
+    }
+  }
+  WriteSocketBook(tx_, sockets);
+  WriteFileBook(tx_, files);
+  if (!dirty.empty()) {
+    std::vector<int64_t> ids, seqs, ats;
+    std::vector<std::string> kinds;
+    for (const StateKey& k : dirty) {
+      const Previous& p = state.at(k);
+      ids.push_back(k.first);
+      kinds.push_back(k.second);
+      seqs.push_back(p.last_seq);
+      ats.push_back(p.last_at_us);
+    }
+    tx_.exec_params(
+        "INSERT INTO probe_state (agent_id, kind, last_seq, last_at)"
+        " SELECT a, k, s, to_timestamp(t / 1e6)"
+        " FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[])"
+        "  AS c(a, k, s, t)"
+        " ON CONFLICT (agent_id, kind) DO UPDATE SET"
+        "  last_seq = EXCLUDED.last_seq, last_at = EXCLUDED.last_at",
+        PgIntArray(ids), PgTextArray(kinds), PgIntArray(seqs), PgIntArray(ats));
+  }
+  items_.clear();
+}
+
+void WriteHistory(pqxx::work& tx, int64_t agent_id, const v1::Result& r) {
+  HistoryBatch batch(tx);
+  batch.Add(agent_id, r);
+  batch.Flush();
 }
 
 }  // namespace netvigil::collector

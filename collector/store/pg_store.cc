@@ -1,6 +1,7 @@
 #include "collector/store/pg_store.h"
 
 #include <pqxx/pqxx>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -27,6 +28,25 @@ google::protobuf::Timestamp TimestampFromMicros(int64_t us) {
 std::string TextArray(
     const google::protobuf::RepeatedPtrField<std::string>& v) {
   return PgTextArray(std::vector<std::string>(v.begin(), v.end()));
+}
+
+// COPY text-format values: a timestamp, and bytea in hex ("\x..."; the
+// stream escapes the backslash).
+std::string PgTimestamp(int64_t us) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", absl::FromUnixMicros(us),
+                          absl::UTCTimeZone());
+}
+
+std::string PgByteaHex(const std::string& bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 + 2 * bytes.size());
+  out += "\\x";
+  for (unsigned char c : bytes) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
 }
 
 const char* KindOf(const v1::Result& r) {
@@ -291,38 +311,111 @@ absl::StatusOr<std::vector<v1::AgentInfo>> PgStore::ListAgents(
   return out;
 }
 
-absl::StatusOr<uint64_t> PgStore::StoreResults(
-    const std::string& agent, const std::vector<v1::Result>& results) {
+absl::StatusOr<std::map<std::string, uint64_t>> PgStore::StoreBatch(
+    const std::vector<IngestItem>& items) {
   if (!ready_.load()) return NotReady();
+  std::map<std::string, uint64_t> acked;
+  if (items.empty()) return acked;
 
-  uint64_t acked = 0;
+  absl::Status unknown;
   absl::Status s = WithConnection([&](pqxx::connection& c) {
+    acked.clear();
     pqxx::work tx(c);
-    pqxx::row id_row = tx.exec_params1(
-        "SELECT id, acked_through_seq FROM agents WHERE name = $1 FOR UPDATE",
-        agent);
-    const int64_t agent_id = id_row[0].as<int64_t>();
-    uint64_t max_seq = id_row[1].as<int64_t>();
-    for (const v1::Result& r : results) {
-      std::string bytes;
-      r.SerializeToString(&bytes);
-      pqxx::result inserted = tx.exec_params(
-          "INSERT INTO results (agent_id, seq, kind, produced_at, command_id,"
-          "  payload) VALUES ($1, $2, $3, to_timestamp($4 / 1e6), $5, $6)"
-          " ON CONFLICT (agent_id, seq) DO NOTHING RETURNING seq",
-          agent_id, static_cast<int64_t>(r.seq()), KindOf(r),
-          TimeUtil::TimestampToMicroseconds(r.produced_at()), r.command_id(),
-          pqxx::binarystring(bytes));
-      // A resend of a committed result changes nothing (nothing twice).
-      if (!inserted.empty()) WriteHistory(tx, agent_id, r);
-      max_seq = std::max<uint64_t>(max_seq, r.seq());
+    // Lock the agents in id order (no deadlock with another batch) and learn
+    // what each has committed: every result at or below that is a resend.
+    std::set<std::string> names;
+    for (const IngestItem& it : items) names.insert(it.agent);
+    std::map<std::string, std::pair<int64_t, uint64_t>> agents;
+    for (const auto& row :
+         tx.exec_params("SELECT name, id, acked_through_seq FROM agents"
+                        " WHERE name = ANY($1::text[]) ORDER BY id FOR UPDATE",
+                        PgTextArray(std::vector<std::string>(names.begin(),
+                                                             names.end())))) {
+      agents[row[0].as<std::string>()] = {row[1].as<int64_t>(),
+                                          row[2].as<int64_t>()};
     }
-    tx.exec_params("UPDATE agents SET acked_through_seq = $2 WHERE id = $1",
-                   agent_id, static_cast<int64_t>(max_seq));
+    for (const std::string& n : names) {
+      if (agents.count(n) == 0) {
+        unknown = absl::NotFoundError(absl::StrCat("unknown agent '", n, "'"));
+        return;
+      }
+    }
+    // The new results go through COPY into a per-session staging table,
+    // then into `results` with ON CONFLICT DO NOTHING: the primary key stays
+    // the last word on "nothing twice" even if a resend slips through.
+    tx.exec(
+        "SET LOCAL client_min_messages = warning;"
+        "CREATE TEMP TABLE IF NOT EXISTS results_in (agent_id bigint,"
+        " seq bigint, kind text, produced_at timestamptz, command_id text,"
+        " payload bytea) ON COMMIT DELETE ROWS");
+    std::map<std::pair<int64_t, int64_t>, const v1::Result*> fresh;
+    {
+      pqxx::stream_to copy(
+          tx, "results_in",
+          std::vector<std::string>{"agent_id", "seq", "kind", "produced_at",
+                                   "command_id", "payload"});
+      std::string bytes;
+      for (const IngestItem& it : items) {
+        const auto& [id, committed] = agents[it.agent];
+        const v1::Result& r = *it.result;
+        if (r.seq() <= committed) continue;
+        if (!fresh
+                 .emplace(std::make_pair(id, static_cast<int64_t>(r.seq())), &r)
+                 .second) {
+          continue;  // the same result twice in one batch
+        }
+        bytes.clear();
+        r.SerializeToString(&bytes);
+        copy << std::make_tuple(
+            id, static_cast<int64_t>(r.seq()), std::string(KindOf(r)),
+            PgTimestamp(TimeUtil::TimestampToMicroseconds(r.produced_at())),
+            r.command_id(), PgByteaHex(bytes));
+      }
+      copy.complete();
+    }
+    std::set<std::pair<int64_t, int64_t>> inserted;
+    if (!fresh.empty()) {
+      for (const auto& row :
+           tx.exec("INSERT INTO results (agent_id, seq, kind, produced_at,"
+                   "  command_id, payload)"
+                   " SELECT agent_id, seq, kind, produced_at, command_id,"
+                   "  payload FROM results_in"
+                   " ON CONFLICT (agent_id, seq) DO NOTHING"
+                   " RETURNING agent_id, seq")) {
+        inserted.emplace(row[0].as<int64_t>(), row[1].as<int64_t>());
+      }
+    }
+    // History in each agent's sequence order, for what was really new.
+    HistoryBatch history(tx);
+    for (const IngestItem& it : items) {
+      const int64_t id = agents[it.agent].first;
+      const auto key =
+          std::make_pair(id, static_cast<int64_t>(it.result->seq()));
+      auto f = fresh.find(key);
+      if (f == fresh.end() || f->second != it.result) continue;
+      if (inserted.count(key) == 0) continue;
+      history.Add(id, *it.result);
+    }
+    history.Flush();
+    std::vector<int64_t> ids, seqs;
+    for (auto& [name, a] : agents) {
+      for (const IngestItem& it : items) {
+        if (it.agent == name)
+          a.second = std::max<uint64_t>(a.second, it.result->seq());
+      }
+      ids.push_back(a.first);
+      seqs.push_back(static_cast<int64_t>(a.second));
+      acked[name] = a.second;
+    }
+    tx.exec_params(
+        "UPDATE agents a SET acked_through_seq = c.s"
+        " FROM unnest($1::bigint[], $2::bigint[]) AS c(i, s)"
+        " WHERE a.id = c.i AND a.acked_through_seq < c.s",
+        PgIntArray(ids), PgIntArray(seqs));
     tx.commit();
-    acked = max_seq;
   });
   if (!s.ok()) return s;
+  if (!unknown.ok()) return unknown;
   return acked;
 }
 

@@ -42,9 +42,8 @@ class PgStore final : public Store {
                                  absl::Time now) override;
   absl::StatusOr<std::vector<v1::AgentInfo>> ListAgents(
       absl::Duration timeout) override;
-  absl::StatusOr<uint64_t> StoreResults(
-      const std::string& agent,
-      const std::vector<v1::Result>& results) override;
+  absl::StatusOr<std::map<std::string, uint64_t>> StoreBatch(
+      const std::vector<IngestItem>& items) override;
 
   absl::StatusOr<RetentionStats> ApplyRetention(
       absl::Time raw_before, absl::Time hourly_before) override;

@@ -6,6 +6,7 @@
 #define NETVIGIL_COLLECTOR_STORE_STORE_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -42,10 +43,27 @@ class Store {
   virtual absl::StatusOr<std::vector<v1::AgentInfo>> ListAgents(
       absl::Duration timeout) = 0;
 
-  // Stores results in one transaction, idempotently on (agent, seq); returns
-  // the agent's acked-through sequence number after the commit.
-  virtual absl::StatusOr<uint64_t> StoreResults(
-      const std::string& agent, const std::vector<v1::Result>& results) = 0;
+  // One result of one agent, for StoreBatch. `result` is not owned.
+  struct IngestItem {
+    std::string agent;
+    const v1::Result* result = nullptr;
+  };
+  // Stores the results of many agents in one transaction, idempotently on
+  // (agent, seq): a result already committed changes nothing. One agent's
+  // results must come in sequence order. Returns each agent's
+  // acked-through sequence number after the commit.
+  virtual absl::StatusOr<std::map<std::string, uint64_t>> StoreBatch(
+      const std::vector<IngestItem>& items) = 0;
+
+  // StoreBatch for one agent; returns its acked-through sequence number.
+  absl::StatusOr<uint64_t> StoreResults(
+      const std::string& agent, const std::vector<v1::Result>& results) {
+    std::vector<IngestItem> items;
+    for (const v1::Result& r : results) items.push_back({agent, &r});
+    auto acked = StoreBatch(items);
+    if (!acked.ok()) return acked.status();
+    return (*acked)[agent];
+  }
 
   // A speed result the collector made itself (skipped, never answered),
   // stored under its client agent with a negative sequence number.

@@ -263,6 +263,92 @@ TEST_F(StoreHistoryTest, FileFactsAppearAndGo) {
   EXPECT_TRUE(access->facts(1).present());
 }
 
+// The history of a batch of many snapshots (of two agents, interleaved, in
+// one transaction) is row for row the history of the same snapshots stored
+// one at a time; a resend of the whole batch changes nothing.
+TEST_F(StoreHistoryTest, ABatchWritesTheSameHistoryAsOneByOne) {
+  const std::string one = agent_ + "-one", many = agent_ + "-many";
+  for (const std::string& name : {one, many}) {
+    v1::Hello hello;
+    hello.set_agent_name(name);
+    ASSERT_THAT(store_->AgentConnected(hello, "s", absl::FromUnixSeconds(kT0)),
+                IsOk());
+  }
+  auto listener = [](uint32_t port, const std::string& exe) {
+    return Sock("LISTEN", "0.0.0.0", port, "0.0.0.0", 0, 100, exe);
+  };
+  // Appear, stay, go, come back, and a process name that changes.
+  std::vector<v1::Result> rs = {
+      SocketsResult(
+          1, {listener(22, "/usr/sbin/sshd"), listener(80, "/usr/sbin/nginx")}),
+      SocketsResult(2, {listener(22, "/usr/sbin/sshd")}),
+      FilesResult(3, {{"/home/a/x", 10}}),
+      SocketsResult(
+          4, {listener(22, "/usr/sbin/sshd"), listener(80, "/usr/sbin/nginx"),
+              listener(8080, "/tmp/x")}),
+      FilesResult(5, {{"/home/a/y", 11}}),
+      SocketsResult(6, {listener(8080, "/tmp/x")}),
+      FilesResult(7, {{"/home/a/x", 12}, {"/home/a/y", 11}}),
+      SocketsResult(8, {listener(22, "/usr/sbin/sshd")}),
+  };
+  std::vector<Store::IngestItem> items;
+  for (const v1::Result& r : rs) {
+    ASSERT_THAT(store_->StoreResults(one, {r}), IsOk());
+    items.push_back({many, &r});
+    items.push_back({agent_, &r});  // another agent in the same batch
+  }
+  auto acked = store_->StoreBatch(items);
+  ASSERT_THAT(acked, IsOk());
+  EXPECT_EQ((*acked)[many], 8u);
+
+  auto rows = [&](const std::string& name, const std::string& sql) {
+    std::vector<std::string> out;
+    EXPECT_THAT(store_->WithConnection([&](pqxx::connection& c) {
+      pqxx::read_transaction tx(c);
+      for (const auto& row : tx.exec_params(sql, name)) {
+        std::string line;
+        for (const auto& f : row) absl::StrAppend(&line, f.c_str(), "|");
+        out.push_back(line);
+      }
+    }),
+                IsOk());
+    return out;
+  };
+  const char* kSocketFacts =
+      "SELECT key_kind, local_port, exe, process_name, f.first_seen,"
+      " f.last_seen, present FROM socket_facts f JOIN agents a ON a.id = f.agent_id"
+      " WHERE a.name = $1 ORDER BY 1, 2, 3";
+  const char* kSocketEvents =
+      "SELECT seq, at, change, local_port, exe FROM socket_events e"
+      " JOIN agents a ON a.id = e.agent_id WHERE a.name = $1 ORDER BY e.id";
+  const char* kFileFacts =
+      "SELECT exe, path, kind, uid, deleted, f.first_seen, f.last_seen,"
+      " present FROM file_facts f JOIN agents a ON a.id = f.agent_id"
+      " WHERE a.name = $1 ORDER BY 1, 2, 3";
+  const char* kFileEvents =
+      "SELECT seq, at, change, path FROM file_events e"
+      " JOIN agents a ON a.id = e.agent_id WHERE a.name = $1 ORDER BY e.id";
+  const char* kState =
+      "SELECT kind, last_seq, last_at FROM probe_state s"
+      " JOIN agents a ON a.id = s.agent_id WHERE a.name = $1 ORDER BY 1";
+  for (const char* sql :
+       {kSocketFacts, kSocketEvents, kFileFacts, kFileEvents, kState}) {
+    const auto expected = rows(one, sql);
+    EXPECT_FALSE(expected.empty()) << sql;
+    EXPECT_EQ(rows(many, sql), expected) << sql;
+  }
+  EXPECT_EQ(rows(many, kSocketEvents).size(), 9u);
+
+  // The same batch again: nothing twice.
+  const auto events = rows(many, kSocketEvents);
+  ASSERT_THAT(store_->StoreBatch(items), IsOk());
+  EXPECT_EQ(rows(many, kSocketEvents), events);
+  EXPECT_EQ(rows(many,
+                 "SELECT count(*) FROM results r JOIN agents a"
+                 " ON a.id = r.agent_id WHERE a.name = $1"),
+            std::vector<std::string>{"8|"});
+}
+
 TEST_F(StoreHistoryTest, PathHistoryAndTheLatestSummary) {
   std::vector<v1::Result> runs;
   for (uint64_t seq = 1; seq <= 5; ++seq) {
