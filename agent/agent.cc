@@ -39,6 +39,7 @@ absl::Status AgentProcess::Init() {
   probe_options.agent_name = options_.name;
   probe_options.iperf_port = options_.iperf_port;
   probe_options.iperf_server = options_.iperf_server;
+  probe_options.state_dir = options_.state_dir;
   auto state = RegisterProbes(probe_options, *runner_);
   if (!state.ok()) return state.status();
   probe_state_ = *state;
@@ -87,11 +88,17 @@ v1::ProbePlan AgentProcess::Localise(v1::ProbePlan plan) const {
 }
 
 void AgentProcess::OnWelcome(const v1::Welcome& welcome) {
+  probe_state_->OnWelcome(welcome);
   runner_->SetPlan(Localise(welcome.plan()));
 }
 
 void AgentProcess::OnPlanUpdate(const v1::ProbePlan& plan) {
+  probe_state_->OnPlan(plan);
   runner_->SetPlan(Localise(plan));
+}
+
+void AgentProcess::FillHeartbeat(v1::Heartbeat* heartbeat) {
+  heartbeat->set_refused_commands(runner_->refused_commands());
 }
 
 v1::CommandStatus AgentProcess::OnCommand(const v1::Command& command) {

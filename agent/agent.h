@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "agent/collector_link.h"
+#include "agent/probe_registry.h"
 #include "agent/probe_runner.h"
 #include "agent/spool_outbox.h"
 
@@ -43,6 +44,7 @@ class AgentProcess : public LinkHandler {
   void OnWelcome(const v1::Welcome& welcome) override;
   void OnPlanUpdate(const v1::ProbePlan& plan) override;
   v1::CommandStatus OnCommand(const v1::Command& command) override;
+  void FillHeartbeat(v1::Heartbeat* heartbeat) override;
 
  private:
   v1::ProbePlan Localise(v1::ProbePlan plan) const;
@@ -53,7 +55,7 @@ class AgentProcess : public LinkHandler {
   std::unique_ptr<CollectorLink> link_;
   // Probe resources that live as long as the agent (sockets, the iperf3
   // server); see probe_registry.h.
-  std::shared_ptr<void> probe_state_;
+  std::shared_ptr<ProbeResources> probe_state_;
 };
 
 }  // namespace netvigil::agent

@@ -233,6 +233,7 @@ grpc::Status CollectorLink::RunSession() {
           TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(clock_.Now()));
       hb.mutable_heartbeat()->set_spooled(outbox_.pending());
       hb.mutable_heartbeat()->set_dropped_total(outbox_.dropped_total());
+      handler_.FillHeartbeat(hb.mutable_heartbeat());
       ok = write(hb);
       next_heartbeat = now + heartbeat;
       continue;

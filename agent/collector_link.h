@@ -43,6 +43,8 @@ class LinkHandler {
   // Runs on the link's reader thread: hand long work to another thread.
   // Whatever it returns is sent back as the command's status.
   virtual v1::CommandStatus OnCommand(const v1::Command& command) = 0;
+  // Adds the handler's counters to a heartbeat about to be sent.
+  virtual void FillHeartbeat(v1::Heartbeat* heartbeat) { (void)heartbeat; }
 };
 
 class CollectorLink {

@@ -49,6 +49,33 @@ void IperfServer::Stop() {
   supervisor_ = std::thread();
 }
 
+void IperfServer::SetExtraArgs(std::vector<std::string> args) {
+  pid_t pid = 0;
+  {
+    absl::MutexLock l(&mu_);
+    if (args == extra_args_) return;
+    extra_args_ = std::move(args);
+    if (pid_ > 0 && !stopping_) {
+      restart_ = true;
+      pid = pid_;
+    }
+  }
+  if (pid > 0) {
+    spdlog::info("iperf3_server_restart port={} pid={} reason=new_options",
+                 port_, pid);
+    absl::Status s = runner_.Terminate(pid, absl::Seconds(2));
+    if (!s.ok() && !absl::IsNotFound(s)) {
+      spdlog::warn("iperf3_server_stop port={} pid={} error=\"{}\"", port_, pid,
+                   std::string(s.message()));
+    }
+  }
+}
+
+std::vector<std::string> IperfServer::extra_args() const {
+  absl::MutexLock l(&mu_);
+  return extra_args_;
+}
+
 bool IperfServer::running() const {
   absl::MutexLock l(&mu_);
   return pid_ > 0;
@@ -83,9 +110,16 @@ void IperfServer::Supervise() {
   const std::string port = absl::StrCat(port_);
   // --forceflush: iperf3 buffers its report when writing to a pipe, and a
   // log line an hour late is no log line.
-  const std::vector<std::string> argv = {"iperf3", "-s", "-p", port,
-                                         "--forceflush"};
   while (!stopping()) {
+    std::vector<std::string> argv = {"iperf3", "-s", "-p", port,
+                                     "--forceflush"};
+    std::vector<std::string> used_args;
+    {
+      absl::MutexLock l(&mu_);
+      used_args = extra_args_;
+      argv.insert(argv.end(), used_args.begin(), used_args.end());
+      restart_ = false;
+    }
     const absl::Time started = clock_.MonotonicNow();
     absl::StatusOr<pid_t> pid =
         runner_.Start(argv, [this, port = port_](ProcessRunner::Stream stream,
@@ -118,20 +152,26 @@ void IperfServer::Supervise() {
       pid_ = *pid;
       ++starts_;
       stop_now = stopping_;
+      // New options arrived while this child was starting.
+      if (!stop_now && extra_args_ != used_args) restart_ = stop_now = true;
     }
-    spdlog::info("iperf3_server_started port={} pid={}", port_, *pid);
+    spdlog::info("iperf3_server_started port={} pid={} authenticated={}", port_,
+                 *pid, used_args.empty() ? "no" : "yes");
     if (stop_now) (void)runner_.Terminate(*pid, absl::Seconds(2));
 
     absl::StatusOr<ProcessExit> exit =
         runner_.Wait(*pid, absl::InfiniteDuration());
+    bool restart;
     {
       absl::MutexLock l(&mu_);
       pid_ = 0;
+      restart = restart_;
     }
     if (stopping()) {
       spdlog::info("iperf3_server_stopped port={} pid={}", port_, *pid);
       break;
     }
+    if (restart) continue;  // SetExtraArgs ended it: start again at once
     if (clock_.MonotonicNow() - started >= kStableUptime) backoff.Reset();
     const absl::Duration delay = backoff.Next();
     if (exit.ok()) {

@@ -9,7 +9,9 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -39,6 +41,13 @@ class IperfServer {
   // both are gone. No-op when not started. Start may be called again.
   void Stop();
 
+  // Options added to `iperf3 -s` from the next start on (iperf3's
+  // authentication: --rsa-private-key-path, --authorized-users-path). When
+  // they differ from the current ones, a running child is ended and started
+  // again at once with them (a test in progress is cut). Any time.
+  void SetExtraArgs(std::vector<std::string> args);
+  std::vector<std::string> extra_args() const;
+
   // True while an iperf3 child is up (it may still be binding its port).
   bool running() const;
   // The current child's PID, or 0.
@@ -65,6 +74,8 @@ class IperfServer {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   pid_t pid_ ABSL_GUARDED_BY(mu_) = 0;
   int starts_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::string> extra_args_ ABSL_GUARDED_BY(mu_);
+  bool restart_ ABSL_GUARDED_BY(mu_) = false;  // ended for new arguments
 };
 
 }  // namespace netvigil::agent

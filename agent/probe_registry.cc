@@ -1,6 +1,12 @@
 #include "agent/probe_registry.h"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <optional>
+
 #include "absl/strings/str_cat.h"
+#include "agent/iperf_credentials_files.h"
 #include "agent/iperf_server.h"
 #include "agent/probes/file_probe.h"
 #include "agent/probes/path_probe.h"
@@ -21,13 +27,46 @@ absl::Duration FromProto(const google::protobuf::Duration& d) {
 }
 
 // What the probes keep for the agent's lifetime.
-struct ProbeState {
+struct ProbeState final : public ProbeResources {
   std::unique_ptr<PathProbe> path;
   std::unique_ptr<SocketProbe> sockets;
   std::unique_ptr<FileProbe> files;
   std::unique_ptr<ProcessRunner> runner;
   std::unique_ptr<IperfServer> iperf;
+  std::unique_ptr<IperfCredentialFiles> credentials;  // null: no state dir
   absl::Mutex sockets_mu, files_mu;
+
+  void OnWelcome(const v1::Welcome& welcome) override {
+    if (credentials == nullptr) return;
+    ApplyUsers(welcome.plan());
+    absl::Status s = credentials->SetAuth(
+        welcome.has_iperf_auth() ? &welcome.iperf_auth() : nullptr);
+    if (!s.ok()) {
+      // Keep what was there: better the old credentials than none.
+      spdlog::error("iperf3_credentials_not_applied error=\"{}\"",
+                    std::string(s.message()));
+    } else if (!welcome.has_iperf_auth() && iperf) {
+      spdlog::warn(
+          "iperf3_server_unauthenticated reason=\"the collector sent no "
+          "iperf3 credentials (older collector?)\" detail=\"any iperf3 client "
+          "can test against this host\"");
+    }
+    if (iperf) iperf->SetExtraArgs(credentials->ServerArgs());
+  }
+
+  void OnPlan(const v1::ProbePlan& plan) override {
+    if (credentials != nullptr) ApplyUsers(plan);
+  }
+
+  void ApplyUsers(const v1::ProbePlan& plan) {
+    std::vector<v1::IperfUser> users(plan.speed().iperf_users().begin(),
+                                     plan.speed().iperf_users().end());
+    absl::Status s = credentials->SetUsers(users);
+    if (!s.ok()) {
+      spdlog::error("iperf3_users_not_applied error=\"{}\"",
+                    std::string(s.message()));
+    }
+  }
 };
 
 // The plan's targets a path run covers: all of them, or the one a command
@@ -49,6 +88,126 @@ absl::StatusOr<std::vector<v1::PathTarget>> PathTargets(
   return out;
 }
 
+// An address in one spelling: "::FFFF:0:1" and "::ffff:0.0.0.1" are the same
+// peer. A host name stays as it is.
+std::string CanonicalAddress(const std::string& address) {
+  in6_addr a6;
+  in_addr a4;
+  char buf[INET6_ADDRSTRLEN];
+  if (inet_pton(AF_INET, address.c_str(), &a4) == 1 &&
+      inet_ntop(AF_INET, &a4, buf, sizeof(buf)) != nullptr) {
+    return buf;
+  }
+  if (inet_pton(AF_INET6, address.c_str(), &a6) == 1 &&
+      inet_ntop(AF_INET6, &a6, buf, sizeof(buf)) != nullptr) {
+    return buf;
+  }
+  return address;
+}
+
+absl::Status CheckProbeNow(const v1::Command& command,
+                           const v1::ProbePlan& plan) {
+  switch (command.probe_now().kind()) {
+    case v1::PROBE_KIND_PATH:
+      if (!plan.path().enabled())
+        return absl::PermissionDeniedError("path probe disabled in the plan");
+      return PathTargets(plan, &command).status();
+    case v1::PROBE_KIND_SOCKETS:
+      if (!plan.sockets().enabled())
+        return absl::PermissionDeniedError(
+            "sockets probe disabled in the plan");
+      return absl::OkStatus();
+    case v1::PROBE_KIND_FILES:
+      if (!plan.files().enabled())
+        return absl::PermissionDeniedError("files probe disabled in the plan");
+      return absl::OkStatus();
+    case v1::PROBE_KIND_SPEED:
+      // A speed test needs its server, duration and caps: a SpeedTest.
+      return absl::InvalidArgumentError(
+          "probe-now cannot run a speed test; only a speed-test command can");
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("probe-now for an unknown probe kind (",
+                       static_cast<int>(command.probe_now().kind()), ")"));
+  }
+}
+
+// The server must be a peer the plan lists, at one of that peer's addresses,
+// or a configured external target with its exact address and port.
+absl::Status CheckSpeedServer(const v1::SpeedTest& t,
+                              const v1::SpeedPlan& plan) {
+  if (!t.peer_agent().empty() && !t.external_target().empty()) {
+    return absl::InvalidArgumentError(
+        "speed test names both a peer and an external target");
+  }
+  if (!t.external_target().empty()) {
+    for (const v1::ExternalSpeedTarget& e : plan.external_targets()) {
+      const uint32_t port = e.port() != 0 ? e.port() : kDefaultIperfPort;
+      if (e.name() == t.external_target() &&
+          CanonicalAddress(e.address()) == CanonicalAddress(t.address()) &&
+          port == t.port()) {
+        return absl::OkStatus();
+      }
+    }
+    return absl::PermissionDeniedError(
+        absl::StrCat("external target '", t.external_target(), "' at ",
+                     t.address(), " port ", t.port(), " is not in the plan"));
+  }
+  if (t.peer_agent().empty()) {
+    return absl::InvalidArgumentError(
+        "speed test names neither a peer nor an external target");
+  }
+  for (const v1::KnownPeer& p : plan.peers()) {
+    if (p.name() != t.peer_agent()) continue;
+    bool address_known = false;
+    for (const std::string& a : p.addresses()) {
+      address_known =
+          address_known || CanonicalAddress(a) == CanonicalAddress(t.address());
+    }
+    if (!address_known) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("address ", t.address(), " is not known for peer '",
+                       t.peer_agent(), "'"));
+    }
+    if (p.port() != 0 && p.port() != t.port()) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("port ", t.port(), " is not peer '", t.peer_agent(),
+                       "''s iperf3 port ", p.port()));
+    }
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(
+      absl::StrCat("'", t.peer_agent(), "' is not a known peer"));
+}
+
+absl::Status CheckSpeedTest(const v1::SpeedTest& t, const v1::SpeedPlan& plan) {
+  if (!plan.enabled())
+    return absl::PermissionDeniedError("speed tests disabled in the plan");
+  if (t.address().empty() || t.port() == 0 || t.port() > 65535) {
+    return absl::InvalidArgumentError(
+        "speed test without a server address and port");
+  }
+  if (absl::Status s = CheckSpeedServer(t, plan); !s.ok()) return s;
+  const absl::Duration d = FromProto(t.duration());
+  absl::Duration cap = plan.has_max_duration() ? FromProto(plan.max_duration())
+                                               : kDefaultSpeedTestCap;
+  cap = std::min(cap, kMaxSpeedTestDuration);
+  if (d <= absl::ZeroDuration() || d > cap) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("speed test duration ", absl::FormatDuration(d),
+                     " outside (0, ", absl::FormatDuration(cap), "]"));
+  }
+  if (plan.max_bitrate_bps() != 0 &&
+      (t.bitrate_bps() == 0 || t.bitrate_bps() > plan.max_bitrate_bps())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "speed test bitrate ",
+        t.bitrate_bps() == 0 ? std::string("unlimited")
+                             : absl::StrCat(t.bitrate_bps()),
+        " above the plan's cap of ", plan.max_bitrate_bps(), " bit/s"));
+  }
+  return absl::OkStatus();
+}
+
 v1::Result Wrap(v1::PathRun run) {
   v1::Result r;
   *r.mutable_path() = std::move(run);
@@ -59,74 +218,25 @@ v1::Result Wrap(v1::PathRun run) {
 
 absl::Status CheckCommand(const v1::Command& command,
                           const v1::ProbePlan& plan) {
-  if (command.has_probe_now()) {
-    switch (command.probe_now().kind()) {
-      case v1::PROBE_KIND_PATH: {
-        if (!plan.path().enabled())
-          return absl::PermissionDeniedError("path probe disabled in the plan");
-        return PathTargets(plan, &command).status();
-      }
-      case v1::PROBE_KIND_SOCKETS:
-        if (!plan.sockets().enabled())
-          return absl::PermissionDeniedError(
-              "sockets probe disabled in the plan");
-        return absl::OkStatus();
-      case v1::PROBE_KIND_FILES:
-        if (!plan.files().enabled())
-          return absl::PermissionDeniedError(
-              "files probe disabled in the plan");
-        return absl::OkStatus();
-      default:
-        return absl::InvalidArgumentError(
-            "probe-now for an unknown probe kind");
-    }
+  switch (command.cmd_case()) {
+    case v1::Command::kProbeNow:
+      return CheckProbeNow(command, plan);
+    case v1::Command::kSpeedTest:
+      return CheckSpeedTest(command.speed_test(), plan.speed());
+    case v1::Command::CMD_NOT_SET:
+      break;
   }
-  if (command.has_speed_test()) {
-    const v1::SpeedTest& t = command.speed_test();
-    if (!plan.speed().enabled())
-      return absl::PermissionDeniedError("speed tests disabled in the plan");
-    if (t.address().empty() || t.port() == 0 || t.port() > 65535) {
-      return absl::InvalidArgumentError(
-          "speed test without a server address and port");
-    }
-    if (!t.external_target().empty()) {
-      bool known = false;
-      for (const auto& e : plan.speed().external_targets()) {
-        known = known || (e.name() == t.external_target() &&
-                          e.address() == t.address() && e.port() == t.port());
-      }
-      if (!known) {
-        return absl::PermissionDeniedError(
-            absl::StrCat("external target '", t.external_target(), "' at ",
-                         t.address(), " is not in the plan"));
-      }
-    } else if (t.peer_agent().empty()) {
-      return absl::InvalidArgumentError(
-          "speed test names neither a peer nor an external target");
-    }
-    const absl::Duration d = FromProto(t.duration());
-    const absl::Duration cap = plan.speed().has_max_duration()
-                                   ? FromProto(plan.speed().max_duration())
-                                   : absl::Seconds(30);
-    if (d <= absl::ZeroDuration() || d > cap) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("speed test duration ", absl::FormatDuration(d),
-                       " outside (0, ", absl::FormatDuration(cap), "]"));
-    }
-    if (plan.speed().max_bitrate_bps() != 0 &&
-        (t.bitrate_bps() == 0 ||
-         t.bitrate_bps() > plan.speed().max_bitrate_bps())) {
-      return absl::InvalidArgumentError(
-          "speed test bitrate above the plan's cap");
-    }
-    return absl::OkStatus();
-  }
+  // An empty command, or one a newer collector knows and this agent does not.
   return absl::InvalidArgumentError("unknown command");
 }
 
-absl::StatusOr<std::shared_ptr<void>> RegisterProbes(
+absl::StatusOr<std::shared_ptr<ProbeResources>> RegisterProbes(
     const ProbeRegistryOptions& options, ProbeRunner& runner) {
   auto state = std::make_shared<ProbeState>();
+  if (!options.state_dir.empty()) {
+    state->credentials =
+        std::make_unique<IperfCredentialFiles>(options.state_dir + "/iperf3");
+  }
 
   auto path = PathProbe::Create();
   if (path.ok()) {
@@ -193,6 +303,16 @@ absl::StatusOr<std::shared_ptr<void>> RegisterProbes(
   if (options.iperf_server) {
     state->iperf = std::make_unique<IperfServer>(
         *state->runner, RealClock(), static_cast<uint16_t>(options.iperf_port));
+    // The credentials a previous run kept, so the server authenticates from
+    // its first start; without any (a first start, no collector yet) it runs
+    // open until the welcome brings them, and says so.
+    if (state->credentials != nullptr && state->credentials->LoadKept()) {
+      state->iperf->SetExtraArgs(state->credentials->ServerArgs());
+    } else {
+      spdlog::warn(
+          "iperf3_server_unauthenticated reason=\"no iperf3 credentials from "
+          "the collector yet\"");
+    }
     state->iperf->Start();
   }
   runner.Register(v1::PROBE_KIND_SPEED,
@@ -203,15 +323,23 @@ absl::StatusOr<std::shared_ptr<void>> RegisterProbes(
                       return absl::InvalidArgumentError(
                           "speed tests run only when the collector asks");
                     }
+                    // Peers' servers want the collector's credentials; external
+                    // targets are stock public servers.
+                    std::optional<IperfClientAuth> auth;
+                    if (!command->speed_test().peer_agent().empty() &&
+                        st->credentials != nullptr) {
+                      auth = st->credentials->ClientAuth();
+                    }
                     v1::SpeedResult s = RunSpeedTest(
-                        *st->runner, command->speed_test(), RealClock());
+                        *st->runner, command->speed_test(), RealClock(),
+                        /*bidirectional=*/false, auth ? &*auth : nullptr);
                     s.set_client(name);
                     v1::Result r;
                     *r.mutable_speed() = std::move(s);
                     return std::vector<v1::Result>{std::move(r)};
                   });
   runner.SetCommandPolicy(CheckCommand);
-  return std::shared_ptr<void>(state);
+  return std::shared_ptr<ProbeResources>(state);
 }
 
 }  // namespace netvigil::agent

@@ -1,6 +1,7 @@
 #include "agent/probe_runner.h"
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
 #include "netvigil/v1/probes.pb.h"
 #include "spdlog/spdlog.h"
@@ -69,9 +70,17 @@ void ProbeRunner::Stop() {
 
 void ProbeRunner::SetPlan(const v1::ProbePlan& plan) {
   absl::MutexLock l(&mu_);
+  // The speed section changes whenever an agent comes or goes (its peers
+  // and iperf3 users); that must not restart the periodic probes' timers.
+  v1::ProbePlan old_rest = plan_, new_rest = plan;
+  old_rest.clear_speed();
+  new_rest.clear_speed();
+  const bool timers_change =
+      !have_plan_ ||
+      !google::protobuf::util::MessageDifferencer::Equals(old_rest, new_rest);
   plan_ = plan;
   have_plan_ = true;
-  ++plan_generation_;
+  if (timers_change) ++plan_generation_;
 }
 
 bool ProbeRunner::Enabled(v1::ProbeKind kind, const v1::ProbePlan& plan,
@@ -183,12 +192,12 @@ v1::CommandStatus ProbeRunner::Handle(const v1::Command& command) {
   {
     absl::MutexLock l(&mu_);
     plan = plan_;
-    if (probes_.count(kind) == 0) {
+    // The policy first: its reasons say what is wrong with the command.
+    if (policy_) allowed = policy_(command, plan);
+    if (allowed.ok() && probes_.count(kind) == 0) {
       allowed = absl::InvalidArgumentError(
           absl::StrCat("unknown or unsupported command (probe kind ",
                        static_cast<int>(kind), ")"));
-    } else if (policy_) {
-      allowed = policy_(command, plan);
     }
     if (allowed.ok() && commands_in_flight_ >= kMaxCommandsInFlight) {
       allowed = absl::ResourceExhaustedError("too many commands in flight");
@@ -200,8 +209,9 @@ v1::CommandStatus ProbeRunner::Handle(const v1::Command& command) {
   }
   if (!allowed.ok()) {
     refused_.fetch_add(1);
-    spdlog::warn("command_refused id={} reason=\"{}\"", command.id(),
-                 std::string(allowed.message()));
+    spdlog::warn("command_refused id={} kind={} reason=\"{}\" refused_total={}",
+                 command.id(), KindName(kind), std::string(allowed.message()),
+                 refused_.load());
     status.set_accepted(false);
     status.set_reason(std::string(allowed.message()));
     return status;

@@ -68,7 +68,9 @@ v1::SpeedFigures Figures(const json* sent, const json* received, bool udp) {
 std::string ClassifyError(absl::string_view message) {
   const std::string lower = absl::AsciiStrToLower(message);
   absl::string_view kind = "iperf3";
-  if (absl::StrContains(lower, "busy")) {
+  if (absl::StrContains(lower, "authorization failed")) {
+    kind = kSpeedErrorNotAuthorised;
+  } else if (absl::StrContains(lower, "busy")) {
     kind = kSpeedErrorBusy;
   } else if (absl::StrContains(lower, "connection refused")) {
     kind = kSpeedErrorRefused;
@@ -164,7 +166,8 @@ absl::StatusOr<v1::SpeedResult> ParseIperf3Json(absl::string_view text) {
 }
 
 std::vector<std::string> Iperf3ClientArgv(const v1::SpeedTest& test,
-                                          bool bidirectional) {
+                                          bool bidirectional,
+                                          const IperfClientAuth* auth) {
   const int64_t seconds = std::max<int64_t>(
       1,
       absl::ToInt64Seconds(absl::Ceil(TestDuration(test), absl::Seconds(1))));
@@ -180,11 +183,16 @@ std::vector<std::string> Iperf3ClientArgv(const v1::SpeedTest& test,
     argv.push_back("-b");
     argv.push_back(absl::StrCat(test.bitrate_bps()));
   }
+  if (auth != nullptr) {
+    argv.insert(argv.end(), {"--username", auth->username,
+                             "--rsa-public-key-path", auth->public_key_path});
+  }
   return argv;
 }
 
 v1::SpeedResult RunSpeedTest(ProcessRunner& runner, const v1::SpeedTest& test,
-                             Clock& clock, bool bidirectional) {
+                             Clock& clock, bool bidirectional,
+                             const IperfClientAuth* auth) {
   v1::SpeedResult r;
   r.set_server(test.peer_agent().empty() ? test.external_target()
                                          : test.peer_agent());
@@ -226,8 +234,10 @@ v1::SpeedResult RunSpeedTest(ProcessRunner& runner, const v1::SpeedTest& test,
         absl::StrCat("invalid duration ", absl::FormatDuration(duration)));
   }
 
+  std::vector<std::string> env;
+  if (auth != nullptr) env.push_back("IPERF3_PASSWORD=" + auth->password);
   absl::StatusOr<pid_t> pid =
-      runner.Start(Iperf3ClientArgv(test, bidirectional));
+      runner.StartWithEnv(Iperf3ClientArgv(test, bidirectional, auth), env);
   if (!pid.ok()) {
     return finish(v1::SPEED_OUTCOME_FAILED,
                   absl::StrCat("cannot run iperf3: ", pid.status().message()));

@@ -26,6 +26,7 @@ inline constexpr absl::string_view kSpeedErrorBusy = "server busy";
 inline constexpr absl::string_view kSpeedErrorRefused = "connection refused";
 inline constexpr absl::string_view kSpeedErrorNoRoute = "no route";
 inline constexpr absl::string_view kSpeedErrorTimeout = "timeout";
+inline constexpr absl::string_view kSpeedErrorNotAuthorised = "not authorised";
 
 // Parses one `iperf3 -c --json` document. Pure. A document carrying iperf3's
 // own "error" is a FAILED result (with the classified reason); a document
@@ -36,9 +37,20 @@ inline constexpr absl::string_view kSpeedErrorTimeout = "timeout";
 // --bidir).
 absl::StatusOr<v1::SpeedResult> ParseIperf3Json(absl::string_view json);
 
-// The iperf3 client command line for `test`. Pure.
-std::vector<std::string> Iperf3ClientArgv(const v1::SpeedTest& test,
-                                          bool bidirectional = false);
+// What an agent's iperf3 client shows a peer's authenticating iperf3 server
+// (see common/iperf_credentials.h). The password goes to iperf3 through its
+// environment (IPERF3_PASSWORD), never its command line.
+struct IperfClientAuth {
+  std::string username;
+  std::string password;
+  std::string public_key_path;  // the mesh's RSA public key, PEM
+};
+
+// The iperf3 client command line for `test`; with `auth`, the options that
+// authenticate it. Pure.
+std::vector<std::string> Iperf3ClientArgv(
+    const v1::SpeedTest& test, bool bidirectional = false,
+    const IperfClientAuth* auth = nullptr);
 
 // How long RunSpeedTest lets iperf3 run beyond the test's own duration
 // (connect, parameter exchange, the final summary) before ending it.
@@ -48,8 +60,11 @@ inline constexpr absl::Duration kSpeedTestSlack = absl::Seconds(15);
 // for the caller (the agent knows its own name); started_at and finished_at
 // come from `clock`. The call blocks for about the test's duration and must
 // run on a thread that outlives it (see ProcessRunner::Start).
+// With `auth`, the client authenticates (a peer agent's server); without,
+// it does not (an external target, a stock server).
 v1::SpeedResult RunSpeedTest(ProcessRunner& runner, const v1::SpeedTest& test,
-                             Clock& clock, bool bidirectional = false);
+                             Clock& clock, bool bidirectional = false,
+                             const IperfClientAuth* auth = nullptr);
 
 }  // namespace netvigil::agent
 

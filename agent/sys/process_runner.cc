@@ -189,6 +189,12 @@ class RealProcessRunner final : public ProcessRunner {
 
   absl::StatusOr<pid_t> Start(const std::vector<std::string>& argv,
                               LineCallback on_line) override {
+    return StartWithEnv(argv, {}, std::move(on_line));
+  }
+
+  absl::StatusOr<pid_t> StartWithEnv(const std::vector<std::string>& argv,
+                                     const std::vector<std::string>& env,
+                                     LineCallback on_line) override {
     if (argv.empty()) return absl::InvalidArgumentError("empty argv");
     absl::StatusOr<std::string> path = FindProgram(argv[0]);
     if (!path.ok()) return path.status();
@@ -199,6 +205,21 @@ class RealProcessRunner final : public ProcessRunner {
     for (const std::string& a : argv)
       cargv.push_back(const_cast<char*>(a.c_str()));
     cargv.push_back(nullptr);
+    // The child's environment: ours, with `env`'s names replaced.
+    std::vector<std::string> envs = env;
+    std::vector<char*> cenv;
+    for (std::string& e : envs) cenv.push_back(e.data());
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+      const absl::string_view entry(*e);
+      const absl::string_view name = entry.substr(0, entry.find('='));
+      bool replaced = false;
+      for (const std::string& mine : envs) {
+        replaced = replaced ||
+                   absl::string_view(mine).substr(0, mine.find('=')) == name;
+      }
+      if (!replaced) cenv.push_back(*e);
+    }
+    cenv.push_back(nullptr);
 
     int out[2], err[2], exec_err[2];
     if (pipe2(out, O_CLOEXEC) != 0) return Errno("pipe");
@@ -227,7 +248,7 @@ class RealProcessRunner final : public ProcessRunner {
       if (devnull >= 0) dup2(devnull, 0);
       dup2(out[1], 1);
       dup2(err[1], 2);
-      execv(path->c_str(), cargv.data());
+      execve(path->c_str(), cargv.data(), cenv.data());
       const int e = errno;
       (void)!write(exec_err[1], &e, sizeof(e));
       _exit(127);

@@ -44,6 +44,20 @@ class ProcessRunner {
   virtual absl::StatusOr<pid_t> Start(const std::vector<std::string>& argv,
                                       LineCallback on_line = nullptr) = 0;
 
+  // As Start, with `env` ("NAME=value") added to (or replacing in) the
+  // agent's environment: for a secret iperf3 takes only from its
+  // environment (IPERF3_PASSWORD), never from a command line `ps` shows.
+  // The default runs Start when `env` is empty and is Unimplemented
+  // otherwise.
+  virtual absl::StatusOr<pid_t> StartWithEnv(
+      const std::vector<std::string>& argv, const std::vector<std::string>& env,
+      LineCallback on_line = nullptr) {
+    if (!env.empty()) {
+      return absl::UnimplementedError("this runner cannot set a child's env");
+    }
+    return Start(argv, std::move(on_line));
+  }
+
   // Waits up to `timeout` for the child to end. DeadlineExceeded when it is
   // still running (the child is left alone: call Terminate, then Wait
   // again). NotFound for a PID this runner did not start or already

@@ -181,5 +181,35 @@ TEST(IperfServerTest, MissingIperf3KeepsRetryingAndStopStillReturns) {
   server.Stop();
 }
 
+TEST(IperfServerTest, NewOptionsRestartTheChildAtOnceWithThem) {
+  FakeRunner runner;
+  FakeClock clock;
+  IperfServer server(runner, clock, 5201);
+  server.SetExtraArgs({"--rsa-private-key-path", "/k"});  // before Start
+  server.Start();
+  ASSERT_TRUE(Eventually([&] { return server.starts() == 1; }));
+  EXPECT_THAT(runner.argv(0),
+              ElementsAre("iperf3", "-s", "-p", "5201", "--forceflush",
+                          "--rsa-private-key-path", "/k"));
+  const pid_t first = server.child_pid();
+
+  server.SetExtraArgs({"--rsa-private-key-path", "/k"});  // the same
+  server.SetExtraArgs({"--rsa-private-key-path", "/k2"});
+  ASSERT_TRUE(
+      Eventually([&] { return server.starts() == 2 && server.running(); }));
+  EXPECT_NE(server.child_pid(), first);
+  EXPECT_THAT(runner.argv(1),
+              ElementsAre("iperf3", "-s", "-p", "5201", "--forceflush",
+                          "--rsa-private-key-path", "/k2"));
+  EXPECT_EQ(runner.terminates(), 1);
+  EXPECT_EQ(Total(clock.sleeps()), absl::ZeroDuration());  // no backoff
+
+  server.SetExtraArgs({});  // credentials withdrawn: open server again
+  ASSERT_TRUE(Eventually([&] { return server.starts() == 3; }));
+  EXPECT_THAT(runner.argv(2),
+              ElementsAre("iperf3", "-s", "-p", "5201", "--forceflush"));
+  server.Stop();
+}
+
 }  // namespace
 }  // namespace netvigil::agent

@@ -2,6 +2,7 @@
 // RunSpeedTest's handling of every way a run can end, with a fake runner.
 #include "agent/probes/speed_probe.h"
 
+#include <algorithm>
 #include <deque>
 
 #include "absl/strings/match.h"
@@ -23,6 +24,8 @@ using ::netvigil::testing::StatusIs;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 absl::StatusOr<v1::SpeedResult> ParseFixture(const std::string& name) {
@@ -173,6 +176,12 @@ class FakeProcessRunner final : public ProcessRunner {
   };
   void Add(Script s) { scripts_.push_back(std::move(s)); }
 
+  absl::StatusOr<pid_t> StartWithEnv(const std::vector<std::string>& argv,
+                                     const std::vector<std::string>& env,
+                                     LineCallback on_line) override {
+    envs.push_back(env);
+    return Start(argv, std::move(on_line));
+  }
   absl::StatusOr<pid_t> Start(const std::vector<std::string>& argv,
                               LineCallback) override {
     argvs.push_back(argv);
@@ -195,6 +204,7 @@ class FakeProcessRunner final : public ProcessRunner {
   }
 
   std::vector<std::vector<std::string>> argvs;
+  std::vector<std::vector<std::string>> envs;
   std::vector<absl::Duration> waits;
   bool terminated = false;
 
@@ -332,6 +342,53 @@ TEST(RunSpeedTestTest, ExternalTargetIsMarkedExternal) {
   EXPECT_TRUE(r.external());
   EXPECT_EQ(r.server(), "isp-box");
   EXPECT_THAT(r.error(), StartsWith("connection refused"));
+}
+
+TEST(RunSpeedTestTest, AuthenticatesWithThePasswordInTheEnvironmentOnly) {
+  FakeProcessRunner runner;
+  runner.Add(
+      {absl::OkStatus(), false,
+       ProcessExit{0, 0, ReadFixture("iperf3/tcp_forward.json"), "", false}});
+  FakeClock clock;
+  const IperfClientAuth auth{"laptop", "s3cret",
+                             "/state/iperf3/rsa_public.pem"};
+  v1::SpeedResult r =
+      RunSpeedTest(runner, PeerTest(), clock, /*bidirectional=*/false, &auth);
+  EXPECT_EQ(r.outcome(), v1::SPEED_OUTCOME_OK) << r.error();
+  ASSERT_EQ(runner.argvs.size(), 1u);
+  const std::vector<std::string>& argv = runner.argvs[0];
+  auto after = [&argv](const std::string& flag) {
+    auto it = std::find(argv.begin(), argv.end(), flag);
+    return it == argv.end() || it + 1 == argv.end() ? std::string() : *(it + 1);
+  };
+  EXPECT_EQ(after("--username"), "laptop");
+  EXPECT_EQ(after("--rsa-public-key-path"), "/state/iperf3/rsa_public.pem");
+  for (const std::string& a : argv)
+    EXPECT_EQ(a.find("s3cret"), std::string::npos);
+  ASSERT_EQ(runner.envs.size(), 1u);
+  EXPECT_THAT(runner.envs[0], ElementsAre("IPERF3_PASSWORD=s3cret"));
+}
+
+TEST(RunSpeedTestTest, WithoutAuthNoCredentialOptions) {
+  FakeProcessRunner runner;
+  runner.Add(
+      {absl::OkStatus(), false,
+       ProcessExit{0, 0, ReadFixture("iperf3/tcp_forward.json"), "", false}});
+  FakeClock clock;
+  RunSpeedTest(runner, PeerTest(), clock);
+  ASSERT_EQ(runner.argvs.size(), 1u);
+  EXPECT_THAT(runner.argvs[0], Not(Contains("--username")));
+  ASSERT_EQ(runner.envs.size(), 1u);
+  EXPECT_THAT(runner.envs[0], IsEmpty());
+}
+
+TEST(ParseIperf3JsonTest, AuthorizationFailureIsNotAuthorised) {
+  absl::StatusOr<v1::SpeedResult> r = ParseIperf3Json(
+      R"({"start": {}, "intervals": [], "end": {},
+          "error": "test authorization failed"})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->outcome(), v1::SPEED_OUTCOME_FAILED);
+  EXPECT_THAT(r->error(), StartsWith(std::string(kSpeedErrorNotAuthorised)));
 }
 
 }  // namespace

@@ -40,6 +40,24 @@ TEST(ProcessRunnerTest, ReportsExitCodeAndCapturesBothStreams) {
   EXPECT_EQ(exit->stderr_text, "err-line\n");
 }
 
+TEST(ProcessRunnerTest, StartWithEnvAddsAndReplacesVariables) {
+  setenv("NETVIGIL_TEST_KEPT", "kept", 1);
+  setenv("NETVIGIL_TEST_REPLACED", "old", 1);
+  auto runner = MakeRealProcessRunner();
+  absl::StatusOr<pid_t> pid = runner->StartWithEnv(
+      {"/bin/sh", "-c",
+       "echo \"$NETVIGIL_TEST_KEPT $NETVIGIL_TEST_REPLACED "
+       "$NETVIGIL_TEST_ADDED\""},
+      {"NETVIGIL_TEST_REPLACED=new", "NETVIGIL_TEST_ADDED=added"});
+  ASSERT_THAT(pid, IsOk());
+  absl::StatusOr<ProcessExit> exit = runner->Wait(*pid, absl::Seconds(10));
+  ASSERT_THAT(exit, IsOk());
+  EXPECT_EQ(exit->stdout_text, "kept new added\n");
+  // The agent's own environment is untouched.
+  EXPECT_STREQ(getenv("NETVIGIL_TEST_REPLACED"), "old");
+  EXPECT_EQ(getenv("NETVIGIL_TEST_ADDED"), nullptr);
+}
+
 TEST(ProcessRunnerTest, CapturesLargeOutputWhole) {
   auto runner = MakeRealProcessRunner();
   // 2 MiB: far more than a pipe buffer, so the reader must drain as it goes.
