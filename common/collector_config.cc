@@ -1,5 +1,8 @@
 #include "common/collector_config.h"
 
+#include <arpa/inet.h>
+
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -175,6 +178,34 @@ class Fields {
 };
 
 bool IsAbsolutePath(const std::string& p) { return !p.empty() && p[0] == '/'; }
+
+// Letters, digits, '-' and '.', labels not starting or ending with '-'.
+bool IsDnsName(const std::string& n) {
+  if (n.empty() || n.size() > 253 || n.front() == '.' || n.back() == '.') {
+    return false;
+  }
+  size_t label = 0;
+  char prev = '.';
+  for (char ch : n) {
+    if (ch == '.') {
+      if (prev == '.' || prev == '-') return false;
+      label = 0;
+    } else if (std::isalnum(static_cast<unsigned char>(ch)) ||
+               (ch == '-' && prev != '.')) {
+      if (++label > 63) return false;
+    } else {
+      return false;
+    }
+    prev = ch;
+  }
+  return prev != '-';
+}
+
+bool IsIpLiteral(const std::string& a) {
+  unsigned char buf[sizeof(in6_addr)];
+  return inet_pton(AF_INET, a.c_str(), buf) == 1 ||
+         inet_pton(AF_INET6, a.c_str(), buf) == 1;
+}
 
 void ParsePath(Fields f, CollectorConfig& c) {
   v1::PathPlan& p = *c.plan.mutable_path();
@@ -354,9 +385,30 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
     l.String("agents", &c.agent_listen);
     l.String("query_socket", &c.query_socket);
     l.String("query_tcp", &c.query_tcp);
+    l.String("enroll", &c.enroll_listen);
     l.Finish();
   }
   top.String("state_dir", &c.state_dir);
+  {
+    Fields p = top.Map("pki");
+    p.Sequence(
+        "server_names", [&](const YAML::Node& n, const std::string& path) {
+          Fields d(YAML::Node(), path, p.source(), p.error());
+          if (!n.IsScalar() || !IsDnsName(n.Scalar())) {
+            return d.Fail(n, "", "expected a DNS name such as nas.home.arpa");
+          }
+          c.pki_server_names.push_back(n.Scalar());
+        });
+    p.Sequence("server_addresses",
+               [&](const YAML::Node& n, const std::string& path) {
+                 Fields d(YAML::Node(), path, p.source(), p.error());
+                 if (!n.IsScalar() || !IsIpLiteral(n.Scalar())) {
+                   return d.Fail(n, "", "expected an IPv4 or IPv6 address");
+                 }
+                 c.pki_server_addresses.push_back(n.Scalar());
+               });
+    p.Finish();
+  }
   {
     Fields a = top.Map("agents");
     a.Duration("heartbeat_interval", absl::Milliseconds(100), absl::Minutes(10),

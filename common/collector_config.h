@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -26,9 +27,16 @@ struct CollectorConfig {
   // listen
   std::string agent_listen = "0.0.0.0:7411";
   std::string query_socket = "/run/netvigil/query.sock";
-  std::string query_tcp;  // empty: UNIX socket only
+  std::string query_tcp;  // empty: UNIX socket only; else TLS + admin cert
+  // Enrollment (TLS, server authentication only); empty: none.
+  std::string enroll_listen = "0.0.0.0:7412";
 
   std::string state_dir = "/var/lib/netvigil";
+
+  // pki: what `netvigil-collector pki init` puts in the server certificate.
+  // Empty names: this host's name. The first name is the one agents pin.
+  std::vector<std::string> pki_server_names;
+  std::vector<std::string> pki_server_addresses;
 
   // agents
   absl::Duration heartbeat_interval = absl::Seconds(5);

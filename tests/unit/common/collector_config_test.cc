@@ -107,7 +107,45 @@ INSTANTIATE_TEST_SUITE_P(
                 "'agents.heartbeat_timeout' (5s) must be at least twice"},
         BadCase{"probes:\n  speed:\n    port: 70000\n",
                 "field 'probes.speed.port': must be between 1 and 65535"},
-        BadCase{"a: [1, 2\n", "c.yaml:2:1: not valid YAML"}));
+        BadCase{"a: [1, 2\n", "c.yaml:2:1: not valid YAML"},
+        // The security keys.
+        BadCase{"pki:\n  server_name: nas\n",
+                "c.yaml:2:3: unknown field 'pki.server_name'"},
+        BadCase{"pki:\n  server_names: [nas, \"bad name\"]\n",
+                "c.yaml:2:23: field 'pki.server_names[1]': expected a DNS "
+                "name"},
+        BadCase{"pki:\n  server_addresses: [10.0.0.300]\n",
+                "c.yaml:2:22: field 'pki.server_addresses[0]': expected an "
+                "IPv4 or IPv6 address"},
+        BadCase{"listen:\n  enrol: x\n",
+                "c.yaml:2:3: unknown field 'listen.enrol'"}));
+
+TEST(CollectorConfigTest, SecurityKeys) {
+  auto c = ParseCollectorConfig(
+      "state_dir: /srv/nv\nlisten:\n  enroll: \"10.0.0.1:7412\"\n"
+      "  query_tcp: \"10.0.0.1:7413\"\npki:\n  server_names: [nas.home.arpa, "
+      "nas]\n  server_addresses: [10.0.0.1, \"fd00::1\"]\n",
+      "c.yaml");
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->state_dir, "/srv/nv");
+  EXPECT_EQ(c->enroll_listen, "10.0.0.1:7412");
+  EXPECT_EQ(c->query_tcp, "10.0.0.1:7413");
+  EXPECT_THAT(c->pki_server_names,
+              ::testing::ElementsAre("nas.home.arpa", "nas"));
+  EXPECT_THAT(c->pki_server_addresses,
+              ::testing::ElementsAre("10.0.0.1", "fd00::1"));
+  auto d = ParseCollectorConfig("", "d.yaml");
+  ASSERT_THAT(d, IsOk());
+  EXPECT_EQ(d->enroll_listen, "0.0.0.0:7412");
+  EXPECT_TRUE(d->pki_server_names.empty());
+}
+
+TEST(CollectorConfigTest, ShippedExampleParses) {
+  auto c = ParseCollectorConfig(
+      ReadFixture("../../deploy/collector.yaml"), "collector.yaml");
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->enroll_listen, "0.0.0.0:7412");
+}
 
 TEST(CollectorConfigTest, MissingFileNamesThePath) {
   auto c = LoadCollectorConfig("/nonexistent/collector.yaml");
