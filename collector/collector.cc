@@ -30,10 +30,18 @@ Collector::~Collector() { Shutdown(); }
 absl::Status Collector::Start() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
+  // The CA is needed for TLS to agents and for the Query service over TCP
+  // (which is TLS even with --insecure: it is never plain text).
+  if (!insecure_ || !config_.query_tcp.empty()) {
+    absl::StatusOr<ServerPki> p = LoadServerPki(config_.state_dir);
+    if (!p.ok()) return p.status();
+    pki_ = std::make_unique<ServerPki>(std::move(*p));
+  }
   AgentServiceOptions agent_options;
   agent_options.plan = config_.plan;
   agent_options.heartbeat_timeout = config_.heartbeat_timeout;
   agent_options.insecure = insecure_;
+  if (!insecure_) agent_options.certs = &cert_store_;
   agent_service_ = std::make_unique<AgentService>(agent_options, store_,
                                                   RealClock(), sessions_);
   QueryServiceOptions query_options;
@@ -86,20 +94,19 @@ absl::Status Collector::Start() {
         broker_.OnCommandStatus(agent, s);
       });
 
-  if (!insecure_) {
-    return absl::FailedPreconditionError(
-        "TLS for the Agent service is not set up in this build; start with "
-        "--insecure (plain text, tests only)");
+  if (insecure_) {
+    spdlog::warn(
+        "insecure_mode agent_listen={} detail=\"plain text without "
+        "client certificates: for tests only\"",
+        config_.agent_listen);
   }
-  spdlog::warn(
-      "insecure_mode agent_listen={} detail=\"plain text without "
-      "client certificates: for tests only\"",
-      config_.agent_listen);
 
   {
     grpc::ServerBuilder b;
     int port = 0;
-    b.AddListeningPort(config_.agent_listen, grpc::InsecureServerCredentials(),
+    b.AddListeningPort(config_.agent_listen,
+                       insecure_ ? grpc::InsecureServerCredentials()
+                                 : AgentServerCredentials(*pki_),
                        &port);
     b.RegisterService(agent_service_.get());
     // Agents ping every 10 s to notice a dead collector; allow it.
@@ -116,6 +123,32 @@ absl::Status Collector::Start() {
                        " (address in use or not available)"));
     }
   }
+  if (!insecure_ && !config_.enroll_listen.empty()) {
+    // Its own listener: a new agent has no client certificate yet, and the
+    // agents' listener requires one.
+    EnrollServiceOptions enroll;
+    enroll.ca_cert_pem = pki_->ca_cert;
+    enroll.ca_key_pem = pki_->ca_key;
+    enroll_service_ =
+        std::make_unique<EnrollService>(enroll, cert_store_, RealClock());
+    grpc::ServerBuilder b;
+    int port = 0;
+    b.AddListeningPort(config_.enroll_listen, EnrollServerCredentials(*pki_),
+                       &port);
+    b.RegisterService(enroll_service_.get());
+    b.SetMaxReceiveMessageSize(64 << 10);
+    enroll_server_ = b.BuildAndStart();
+    if (!enroll_server_ || port == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen for enrollment on ",
+                       config_.enroll_listen,
+                       " (address in use or not available)"));
+    }
+  }
+  if (!insecure_) {
+    revocations_ = std::make_unique<RevocationWatcher>(cert_store_, sessions_);
+    revocations_->Start();
+  }
   {
     const std::filesystem::path sock(config_.query_socket);
     std::error_code ec;
@@ -130,17 +163,32 @@ absl::Status Collector::Start() {
     grpc::ServerBuilder b;
     b.AddListeningPort(absl::StrCat("unix:", config_.query_socket),
                        grpc::InsecureServerCredentials());
+    int tcp_port = 0;
+    if (!config_.query_tcp.empty()) {
+      b.AddListeningPort(config_.query_tcp,
+                         AdminServerCredentials(*pki_, &cert_store_),
+                         &tcp_port);
+    }
     b.RegisterService(query_service_.get());
     query_server_ = b.BuildAndStart();
     if (!query_server_) {
       return absl::UnavailableError(
           absl::StrCat("cannot listen on ", config_.query_socket));
     }
+    if (!config_.query_tcp.empty() && tcp_port == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen for queries on ", config_.query_tcp,
+                       " (address in use or not available)"));
+    }
     // File permissions are the access control: owner and group only.
     chmod(config_.query_socket.c_str(), 0660);
   }
-  spdlog::info("collector_listening agents={} query=unix:{}",
-               config_.agent_listen, config_.query_socket);
+  spdlog::info(
+      "collector_listening agents={} tls={} enroll={} query=unix:{} "
+      "query_tcp={}",
+      config_.agent_listen, insecure_ ? "no" : "mtls",
+      enroll_server_ ? config_.enroll_listen : "none", config_.query_socket,
+      config_.query_tcp.empty() ? "none" : config_.query_tcp);
   migrator_ = std::thread([this] { MigrateLoop(); });
   if (speed_loop_) speed_loop_->Start();
   return absl::OkStatus();
@@ -237,12 +285,15 @@ void Collector::Shutdown() {
   watchers_.CloseAll();
   const auto deadline =
       std::chrono::system_clock::now() + std::chrono::seconds(2);
+  if (revocations_) revocations_->Stop();
+  if (enroll_server_) enroll_server_->Shutdown(deadline);
   if (agent_server_) agent_server_->Shutdown(deadline);
   if (query_server_) query_server_->Shutdown(deadline);
   if (migrator_.joinable()) migrator_.join();
   if (ticker_.joinable()) ticker_.join();
   if (speed_loop_) speed_loop_->Stop();
   agent_server_.reset();
+  enroll_server_.reset();
   query_server_.reset();
 }
 

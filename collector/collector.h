@@ -14,10 +14,14 @@
 #include "collector/analysis/analyzer.h"
 #include "collector/ingest/agent_service.h"
 #include "collector/ingest/command_broker.h"
+#include "collector/ingest/enroll_service.h"
+#include "collector/ingest/revocation_watcher.h"
 #include "collector/ingest/session_registry.h"
 #include "collector/query/alert_watchers.h"
 #include "collector/query/query_service.h"
+#include "collector/pki_admin.h"
 #include "collector/speed_loop.h"
+#include "collector/store/pg_cert_store.h"
 #include "collector/store/pg_store.h"
 #include "common/collector_config.h"
 #include "grpcpp/server.h"
@@ -48,6 +52,11 @@ class Collector {
   const CollectorConfig config_;
   const bool insecure_;
   PgStore store_;
+  PgCertStore cert_store_{store_};
+  // The CA and server certificate; null with --insecure and no query_tcp.
+  std::unique_ptr<ServerPki> pki_;
+  std::unique_ptr<EnrollService> enroll_service_;
+  std::unique_ptr<RevocationWatcher> revocations_;
   SessionRegistry sessions_;
   CommandBroker broker_{sessions_, RealClock()};
   std::unique_ptr<AgentService> agent_service_;
@@ -61,6 +70,7 @@ class Collector {
   std::atomic<bool> analyzing_{false};
   std::thread ticker_;
   std::unique_ptr<grpc::Server> agent_server_;
+  std::unique_ptr<grpc::Server> enroll_server_;
   std::unique_ptr<grpc::Server> query_server_;
   absl::Notification stop_;
   std::thread migrator_;

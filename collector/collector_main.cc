@@ -10,6 +10,7 @@
 #include "collector/analysis/analysis_options.h"
 #include "collector/collector.h"
 #include "collector/db_admin.h"
+#include "collector/pki_admin.h"
 #include "common/collector_config.h"
 #include "common/logging.h"
 #include "common/systemd_notify.h"
@@ -89,6 +90,7 @@ int main(int argc, char** argv) {
   check->add_option("file", check_path, "the file (default: --config)");
 
   netvigil::collector::RegisterDbCommands(app);
+  netvigil::collector::RegisterPkiCommands(app, &config_path);
 
   CLI11_PARSE(app, argc, argv);
   netvigil::InitLogging("collector", log_level);

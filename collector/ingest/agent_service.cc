@@ -57,6 +57,31 @@ absl::StatusOr<std::string> AgentService::Identity(grpc::ServerContext* ctx,
           absl::StrCat("hello names agent '", hello.agent_name(),
                        "' but the certificate is for '", name, "'"));
     }
+    if (options_.certs != nullptr) {
+      // The CA signed it, but is it an agent's, and still good? Checked on
+      // every stream start, so a revoked agent cannot come back.
+      auto pem = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+      if (pem.empty()) {
+        return absl::PermissionDeniedError("no client certificate to check");
+      }
+      absl::StatusOr<pki::CertInfo> cert =
+          pki::ParseCert(absl::string_view(pem[0].data(), pem[0].size()));
+      if (!cert.ok())
+        return absl::PermissionDeniedError(cert.status().message());
+      if (cert->role != pki::kRoleAgent) {
+        return absl::PermissionDeniedError(
+            absl::StrCat("a certificate for role '", cert->role,
+                         "' cannot stream as an agent"));
+      }
+      absl::Status s = options_.certs->CheckCertificate(cert->serial_hex,
+                                                        pki::kRoleAgent, name);
+      if (absl::IsPermissionDenied(s)) return s;
+      if (!s.ok()) {
+        return absl::UnavailableError(absl::StrCat(
+            "collector database unavailable: cannot check the certificate: ",
+            s.message()));
+      }
+    }
     return name;
   }
   if (!options_.insecure) {

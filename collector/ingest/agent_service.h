@@ -17,6 +17,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "collector/ingest/session_registry.h"
+#include "collector/store/cert_store.h"
 #include "collector/store/store.h"
 #include "common/clock.h"
 #include "netvigil/v1/agent.grpc.pb.h"
@@ -28,6 +29,9 @@ struct AgentServiceOptions {
   absl::Duration heartbeat_timeout = absl::Seconds(20);
   // Without TLS the agent's name comes from its Hello (tests only).
   bool insecure = false;
+  // With TLS: every stream's certificate must be one this collector issued
+  // to that agent and not revoked. Not owned; null skips the check (tests).
+  CertStore* certs = nullptr;
 };
 
 class AgentService final : public v1::Agent::Service {
