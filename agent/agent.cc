@@ -46,11 +46,11 @@ absl::Status AgentProcess::Init() {
 
   LinkOptions link;
   link.collector = options_.collector;
-  link.credentials = grpc::InsecureChannelCredentials();
-  if (!options_.insecure) {
-    return absl::FailedPreconditionError(
-        "TLS to the collector is not set up in this build; start with "
-        "--insecure (plain text, tests only)");
+  if (options_.insecure) {
+    link.credentials = grpc::InsecureChannelCredentials();
+  } else {
+    link.credentials = ClientCredentials(options_.tls);
+    link.ssl_target_name = options_.tls.server_name;
   }
   link.hello.set_agent_name(options_.name);
   link.hello.set_boot_id(BootId());

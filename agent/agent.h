@@ -12,6 +12,7 @@
 #include "agent/probe_registry.h"
 #include "agent/probe_runner.h"
 #include "agent/spool_outbox.h"
+#include "common/tls_client.h"
 
 namespace netvigil::agent {
 
@@ -20,6 +21,9 @@ struct AgentOptions {
   std::string collector;  // host:port
   std::string state_dir;
   bool insecure = false;
+  // Without --insecure: the client certificate, its key, the pinned CA and
+  // collector name (from the state folder, written by `enroll`).
+  ClientTls tls;
   uint32_t iperf_port = 5201;
   bool iperf_server = true;
   uint64_t spool_max_bytes = 256ull << 20;

@@ -8,9 +8,11 @@
 
 #include "CLI/CLI.hpp"
 #include "agent/agent.h"
+#include "agent/enroll.h"
 #include "agent/host_info.h"
 #include "agent/probe_commands.h"
 #include "common/logging.h"
+#include "common/pki.h"
 #include "common/systemd_notify.h"
 #include "common/version.h"
 #include "spdlog/spdlog.h"
@@ -89,6 +91,28 @@ int main(int argc, char** argv) {
   run->add_flag("--insecure", options.insecure,
                 "plain text, no certificates (tests only)");
 
+  netvigil::agent::EnrollOptions enroll_options;
+  enroll_options.state_dir = options.state_dir;
+  enroll_options.name = options.name;
+  auto* enroll = app.add_subcommand(
+      "enroll",
+      "get this agent's certificate with a token from `netvigil-collector "
+      "enroll NAME`");
+  enroll->add_option("--collector", enroll_options.collector,
+                     "the collector's enrollment address, host:port")
+      ->required();
+  enroll->add_option("--token", enroll_options.token, "the single-use token")
+      ->required();
+  enroll->add_option("--ca-fingerprint", enroll_options.ca_fingerprint,
+                     "the collector CA's SHA-256 fingerprint")
+      ->required();
+  enroll->add_option("--name", enroll_options.name,
+                     "this agent's name (as the token was made for)")
+      ->capture_default_str();
+  enroll->add_option("--state-dir", enroll_options.state_dir,
+                     "where the key and certificates are kept")
+      ->capture_default_str();
+
   auto* probe =
       app.add_subcommand("probe", "run one probe now and print what it finds");
   probe->require_subcommand(1);
@@ -102,6 +126,19 @@ int main(int argc, char** argv) {
     // printed its message and only carries the exit code.
     return app.exit(e);
   }
+  if (*enroll) {
+    netvigil::InitLogging("agent", log_level);
+    absl::Status s = netvigil::agent::Enroll(enroll_options);
+    if (!s.ok()) {
+      std::fprintf(stderr, "netvigil-agent: enroll: %s (%s)\n",
+                   std::string(s.message()).c_str(),
+                   absl::StatusCodeToString(s.code()).c_str());
+      return 1;
+    }
+    std::printf("enrolled as '%s'; key and certificates in %s\n",
+                enroll_options.name.c_str(), enroll_options.state_dir.c_str());
+    return 0;
+  }
   if (*run) {
     netvigil::InitLogging("agent", log_level);
     options.spool_max_bytes = spool_mb << 20;
@@ -109,6 +146,32 @@ int main(int argc, char** argv) {
       spdlog::warn(
           "insecure_mode detail=\"plain text without certificates: "
           "for tests only\"");
+    } else {
+      // The name is the one in the certificate; --name may only repeat it.
+      auto tls = netvigil::LoadClientTls(options.state_dir);
+      if (!tls.ok()) {
+        std::fprintf(stderr,
+                     "netvigil-agent: %s (enrol first with `netvigil-agent "
+                     "enroll`, or run with --insecure for tests)\n",
+                     std::string(tls.status().message()).c_str());
+        return 1;
+      }
+      auto cert = netvigil::pki::ParseCert(tls->cert_pem);
+      if (!cert.ok()) {
+        std::fprintf(stderr, "netvigil-agent: %s/client.crt: %s\n",
+                     options.state_dir.c_str(),
+                     std::string(cert.status().message()).c_str());
+        return 1;
+      }
+      if (run->count("--name") > 0 && options.name != cert->common_name) {
+        std::fprintf(stderr,
+                     "netvigil-agent: --name %s, but the certificate is for "
+                     "'%s'\n",
+                     options.name.c_str(), cert->common_name.c_str());
+        return 1;
+      }
+      options.name = cert->common_name;
+      options.tls = std::move(*tls);
     }
     return RunAgent(options);
   }

@@ -110,6 +110,9 @@ grpc::Status CollectorLink::RunSession() {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetMaxReceiveMessageSize(16 << 20);
+  if (!options_.ssl_target_name.empty()) {
+    args.SetSslTargetNameOverride(options_.ssl_target_name);
+  }
   auto channel =
       grpc::CreateCustomChannel(options_.collector, options_.credentials, args);
   const auto deadline = std::chrono::system_clock::now() +

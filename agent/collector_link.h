@@ -24,6 +24,9 @@ namespace netvigil::agent {
 struct LinkOptions {
   std::string collector;  // host:port
   std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // With TLS: the name the collector's certificate must carry (pinned at
+  // enrollment), whatever address `collector` is.
+  std::string ssl_target_name;
   v1::Hello hello;  // next_seq is filled in per attempt
   Backoff::Options backoff;
   absl::Duration connect_timeout = absl::Seconds(10);
