@@ -25,6 +25,26 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.1, 3600.0))
       ->capture_default_str();
   app.add_flag("--json", json, "print the proto3 JSON mapping");
+  std::string tls_dir;
+  app.add_option("--collector", options.collector,
+                 "the Query service over TCP, host:port (TLS with an admin "
+                 "certificate; needs --tls-dir)");
+  app.add_option("--tls-dir", tls_dir,
+                 "folder from `netvigil-collector pki admin`: client.crt, "
+                 "client.key, ca.crt, server_name");
+  app.parse_complete_callback([&] {
+    if (options.collector.empty()) return;
+    if (tls_dir.empty()) {
+      throw CLI::ValidationError("--collector",
+                                 "the Query service over TCP needs --tls-dir");
+    }
+    auto tls = netvigil::LoadClientTls(tls_dir);
+    if (!tls.ok()) {
+      throw CLI::ValidationError("--tls-dir",
+                                 std::string(tls.status().message()));
+    }
+    options.tls = std::make_shared<const netvigil::ClientTls>(*tls);
+  });
 
   int rc = kExitOk;
   auto* agents = app.add_subcommand("agents", "list agents, online or not");

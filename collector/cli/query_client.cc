@@ -15,10 +15,20 @@ std::string DefaultSocket() {
 std::unique_ptr<v1::Query::Stub> MakeStub(const ClientOptions& options) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(256 << 20);
+  if (!options.collector.empty() && options.tls) {
+    PinServerName(*options.tls, args);
+    return v1::Query::NewStub(grpc::CreateCustomChannel(
+        options.collector, ClientCredentials(*options.tls), args));
+  }
   auto channel =
       grpc::CreateCustomChannel(absl::StrCat("unix:", options.socket),
                                 grpc::InsecureChannelCredentials(), args);
   return v1::Query::NewStub(channel);
+}
+
+std::string Target(const ClientOptions& options) {
+  return options.collector.empty() ? absl::StrCat("unix:", options.socket)
+                                   : options.collector;
 }
 
 void SetDeadline(grpc::ClientContext& ctx, const ClientOptions& options) {
@@ -35,15 +45,14 @@ int ReportError(const grpc::Status& status, const ClientOptions& options) {
         std::fprintf(stderr, "netvigil: %s\n", status.error_message().c_str());
         return kExitUnavailable;
       }
-      std::fprintf(stderr,
-                   "netvigil: cannot reach the collector at unix:%s (%s)\n",
-                   options.socket.c_str(), status.error_message().c_str());
+      std::fprintf(stderr, "netvigil: cannot reach the collector at %s (%s)\n",
+                   Target(options).c_str(), status.error_message().c_str());
       return kExitUnreachable;
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       std::fprintf(stderr,
-                   "netvigil: the collector at unix:%s did not answer within "
+                   "netvigil: the collector at %s did not answer within "
                    "%s\n",
-                   options.socket.c_str(),
+                   Target(options).c_str(),
                    absl::FormatDuration(options.timeout).c_str());
       return kExitUnreachable;
     case grpc::StatusCode::NOT_FOUND:

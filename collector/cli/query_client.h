@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "common/tls_client.h"
 #include "grpcpp/grpcpp.h"
 #include "netvigil/v1/query.grpc.pb.h"
 
@@ -27,7 +28,14 @@ enum ExitCode {
 struct ClientOptions {
   std::string socket = "/run/netvigil/query.sock";
   absl::Duration timeout = absl::Seconds(10);
+  // Query over TCP instead of the socket: host:port, with TLS and an admin
+  // certificate (tls: from `netvigil-collector pki admin`).
+  std::string collector;
+  std::shared_ptr<const ClientTls> tls;
 };
+
+// "unix:/run/..." or the TCP address: what the CLI talks to.
+std::string Target(const ClientOptions& options);
 
 // The default socket: $NETVIGIL_QUERY_SOCKET, else /run/netvigil/query.sock.
 std::string DefaultSocket();
