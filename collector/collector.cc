@@ -42,6 +42,14 @@ absl::Status Collector::Start() {
   agent_options.heartbeat_timeout = config_.heartbeat_timeout;
   agent_options.insecure = insecure_;
   if (!insecure_) agent_options.certs = &cert_store_;
+  // Each agent's own plan (peers, iperf3 users) and iperf3 credentials.
+  mesh_plans_ = std::make_unique<MeshPlans>(
+      config_.plan, config_.speed_port,
+      [this] { return LoadOrCreateIperfSecrets(store_); });
+  agent_options.complete_welcome =
+      [m = mesh_plans_.get()](const std::string& agent, v1::Welcome* welcome) {
+        return m->CompleteWelcome(agent, welcome);
+      };
   agent_service_ = std::make_unique<AgentService>(agent_options, store_,
                                                   RealClock(), sessions_);
   QueryServiceOptions query_options;
@@ -60,6 +68,12 @@ absl::Status Collector::Start() {
         config_.plan.speed().external_targets().end());
     speed_loop_ = std::make_unique<SpeedLoop>(
         speed, store_, broker_, RealClock(), config_.heartbeat_timeout);
+    // Agents learn a new peer (and its iperf3 user) before a test to it.
+    speed_loop_->SetAgentsObserver(
+        [this](const std::vector<v1::AgentInfo>& agents) {
+          mesh_plans_->SetAgents(agents);
+          return mesh_plans_->PushChanged(sessions_) > 0;
+        });
     query_service_->SetNoticeSource([this] { return speed_loop_->notices(); });
   }
   agent_service_->AddResultObserver(

@@ -17,6 +17,7 @@
 #include "collector/ingest/enroll_service.h"
 #include "collector/ingest/revocation_watcher.h"
 #include "collector/ingest/session_registry.h"
+#include "collector/mesh_plans.h"
 #include "collector/query/alert_watchers.h"
 #include "collector/query/query_service.h"
 #include "collector/pki_admin.h"
@@ -59,6 +60,7 @@ class Collector {
   std::unique_ptr<RevocationWatcher> revocations_;
   SessionRegistry sessions_;
   CommandBroker broker_{sessions_, RealClock()};
+  std::unique_ptr<MeshPlans> mesh_plans_;
   std::unique_ptr<AgentService> agent_service_;
   std::unique_ptr<QueryService> query_service_;
   std::unique_ptr<SpeedLoop> speed_loop_;

@@ -41,7 +41,9 @@ void SpeedLoop::Loop() {
     auto agents = store_.ListAgents(heartbeat_timeout_);
     if (agents.ok()) {
       scheduler_.SetAgents(*agents);
-      for (ScheduledSpeedTest& t : scheduler_.Tick()) {
+      const bool hold = agents_observer_ && agents_observer_(*agents);
+      for (ScheduledSpeedTest& t :
+           hold ? std::vector<ScheduledSpeedTest>() : scheduler_.Tick()) {
         {
           absl::MutexLock l(&mu_);
           ++in_flight_;

@@ -6,6 +6,7 @@
 #define NETVIGIL_COLLECTOR_SPEED_LOOP_H_
 
 #include <atomic>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -24,6 +25,16 @@ class SpeedLoop {
             Clock& clock, absl::Duration heartbeat_timeout);
   ~SpeedLoop();
 
+  // Called with the agents each time they are read, before the tests due
+  // are sent: what must reach the agents before a test to a new peer does
+  // (their plans' peers and iperf3 users) is sent from here. When it returns
+  // true (it sent something), tests wait for the next round, so that every
+  // agent has taken it in first. Before Start.
+  void SetAgentsObserver(
+      std::function<bool(const std::vector<v1::AgentInfo>&)> fn) {
+    agents_observer_ = std::move(fn);
+  }
+
   void Start();
   void Stop();
   std::vector<std::string> notices() const { return scheduler_.notices(); }
@@ -39,6 +50,7 @@ class SpeedLoop {
   Clock& clock_;
   const absl::Duration heartbeat_timeout_;
   SpeedScheduler scheduler_;
+  std::function<bool(const std::vector<v1::AgentInfo>&)> agents_observer_;
   absl::Notification stop_;
   absl::Mutex mu_;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;

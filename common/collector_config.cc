@@ -300,7 +300,9 @@ void ParseSpeed(Fields f, CollectorConfig& c) {
   f.Uint64("max_bitrate_bps", 0, 100'000'000'000ull, &bitrate);
   s.set_max_bitrate_bps(bitrate);
   absl::Duration max_duration = absl::Seconds(30);
-  f.Duration("max_duration", absl::Seconds(1), absl::Seconds(300),
+  // Agents refuse anything longer than 60 s whatever the plan says
+  // (agent/probe_registry.h, kMaxSpeedTestDuration).
+  f.Duration("max_duration", absl::Seconds(1), absl::Seconds(60),
              &max_duration);
   *s.mutable_max_duration() = ToProto(max_duration);
   std::set<std::string> names;

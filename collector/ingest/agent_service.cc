@@ -157,6 +157,16 @@ grpc::Status AgentService::Stream(
   *welcome.mutable_welcome()->mutable_plan() = options_.plan;
   welcome.mutable_welcome()->set_acked_through_seq(*acked);
   welcome.mutable_welcome()->set_agent_name(*name);
+  if (options_.complete_welcome) {
+    absl::Status s =
+        options_.complete_welcome(*name, welcome.mutable_welcome());
+    if (!s.ok()) {
+      release();
+      spdlog::warn("agent_refused name={} peer={} reason=welcome error=\"{}\"",
+                   *name, peer, std::string(s.message()));
+      return ToGrpc(s);
+    }
+  }
   if (!session->Send(welcome)) {
     release();
     return grpc::Status(grpc::StatusCode::CANCELLED, "stream closed");

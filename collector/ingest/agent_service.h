@@ -29,6 +29,11 @@ struct AgentServiceOptions {
   absl::Duration heartbeat_timeout = absl::Seconds(20);
   // Without TLS the agent's name comes from its Hello (tests only).
   bool insecure = false;
+  // Fills the Welcome's plan (the agent's own: its peers and iperf3 users)
+  // and iperf3 credentials. Unset: `plan`, no credentials. An error refuses
+  // the stream with it (the agent retries).
+  std::function<absl::Status(const std::string& agent, v1::Welcome*)>
+      complete_welcome;
   // With TLS: every stream's certificate must be one this collector issued
   // to that agent and not revoked. Not owned; null skips the check (tests).
   CertStore* certs = nullptr;
