@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "agent/sys/proc_parallel.h"
 #include "agent/sys/proc_parse.h"
+#include "common/utf8.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace netvigil::agent {
@@ -38,7 +39,8 @@ class ProcessScan {
     if (!LoadProcess()) return nullptr;
     v1::FileEntry* e = snap_->add_entries();
     *e->mutable_process() = *ref_;
-    e->set_path(std::move(raw_path));
+    // File names are any bytes; the proto's strings must be UTF-8.
+    e->set_path(ToValidUtf8(raw_path));
     e->set_kind(kind);
     e->set_fd(fd);
     e->set_deleted(deleted);

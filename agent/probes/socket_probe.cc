@@ -18,6 +18,7 @@
 #include "agent/sys/proc_parallel.h"
 #include "agent/sys/proc_parse.h"
 #include "common/status_macros.h"
+#include "common/utf8.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace netvigil::agent {
@@ -26,7 +27,7 @@ namespace {
 std::string InterfaceName(uint32_t index) {
   char name[IF_NAMESIZE];
   if (if_indextoname(index, name) == nullptr) return absl::StrCat(index);
-  return name;
+  return ToValidUtf8(name);  // Interface names are any bytes.
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/status_macros.h"
+#include "common/utf8.h"
 
 namespace netvigil::agent {
 namespace {
@@ -130,12 +131,14 @@ absl::StatusOr<v1::ProcessRef> ReadProcessRef(ProcReader& proc, int pid) {
   NV_ASSIGN_OR_RETURN(uint32_t uid, ParseStatusUid(status));
   ref.set_uid(uid);
   // comm is also the status "Name:" line; status saves a read.
+  // A name (prctl PR_SET_NAME) and a path are any bytes; the proto's
+  // strings must be UTF-8.
   std::optional<absl::string_view> name = FindField(status, "Name");
-  if (name) ref.set_name(std::string(*name));
+  if (name) ref.set_name(ToValidUtf8(*name));
   absl::StatusOr<std::string> exe = proc.ReadLink(pid, "exe");
   if (exe.ok()) {
     ref.set_exe_deleted(StripDeletedSuffix(&*exe));
-    ref.set_exe(std::move(*exe));
+    ref.set_exe(ToValidUtf8(*exe));
   }
   return ref;
 }

@@ -52,6 +52,31 @@ TEST(FileProbeTest, RecordedProcessUnderWatchedFolder) {
   EXPECT_EQ(snap->unreadable_entries(), 0u);
 }
 
+// Found by tests/fuzz/proc_fuzz.cc: a file, process or executable name that
+// is not UTF-8 made a snapshot the collector could not parse, so the agent
+// resent it forever. Such bytes are now written \xNN.
+TEST(FileProbeTest, NamesThatAreNotUtf8AreEscaped) {
+  FakeProcReader proc(
+      "@file 7/status\nName:\tbad\xff\nUid:\t1000\t1000\t1000\t1000\n"
+      "@link 7/exe /home/zo\xeb/bin/tool\n"
+      "@link 7/cwd /home/zo\xeb\n"
+      "@link 7/fd/3 /home/zo\xeb/caf\xe9.txt\n"
+      "@file 7/fdinfo/3\nflags:\t0100000\n");
+  absl::StatusOr<v1::FileSnapshot> snap = FileProbe(proc).Collect({"/home"});
+  ASSERT_THAT(snap, IsOk());
+  EXPECT_THAT(
+      Rows(*snap),
+      UnorderedElementsAre(
+          Row{"/home/zo\\xEB/caf\\xE9.txt", v1::FILE_ACCESS_FD, 3, "r", false},
+          Row{"/home/zo\\xEB", v1::FILE_ACCESS_CWD, -1, "", false},
+          Row{"/home/zo\\xEB/bin/tool", v1::FILE_ACCESS_EXE, -1, "", false}));
+  ASSERT_GT(snap->entries_size(), 0);
+  EXPECT_EQ(snap->entries(0).process().name(), "bad\\xFF");
+  EXPECT_EQ(snap->entries(0).process().exe(), "/home/zo\\xEB/bin/tool");
+  v1::FileSnapshot back;
+  EXPECT_TRUE(back.ParseFromString(snap->SerializeAsString()));
+}
+
 TEST(FileProbeTest, NothingOutsideTheWatchedFolders) {
   FakeProcReader proc(ReadFixture("proc/sockets_and_files.txt"));
   absl::StatusOr<v1::FileSnapshot> snap =
