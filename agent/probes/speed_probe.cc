@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/utf8.h"
 #include "google/protobuf/util/time_util.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
@@ -37,7 +38,10 @@ uint64_t Count(const json* j, const char* key) {
   }
   if (v->is_number_float()) {
     const double x = v->get<double>();
-    return std::isfinite(x) && x > 0 ? static_cast<uint64_t>(x) : 0;
+    if (!std::isfinite(x) || x <= 0) return 0;
+    // Converting a double beyond the range of uint64_t is undefined.
+    constexpr double kTwoTo64 = 18446744073709551616.0;
+    return x >= kTwoTo64 ? UINT64_MAX : static_cast<uint64_t>(x);
   }
   return 0;
 }
@@ -63,6 +67,12 @@ v1::SpeedFigures Figures(const json* sent, const json* received, bool udp) {
   }
   return f;
 }
+
+// Bounds of what a parsed result may carry: the collector refuses figures
+// (bits/s, seconds) above 1e13 and errors above 4096 bytes
+// (collector/ingest/validation.cc).
+constexpr double kMaxPlausibleFigure = 1e13;
+constexpr size_t kMaxIperf3ErrorBytes = 1024;
 
 // "the server is busy running a test. try again later" -> "server busy: ...".
 std::string ClassifyError(absl::string_view message) {
@@ -132,7 +142,7 @@ absl::StatusOr<v1::SpeedResult> ParseIperf3Json(absl::string_view text) {
 
   if (const std::string error = Str(&doc, "error"); !error.empty()) {
     r.set_outcome(v1::SPEED_OUTCOME_FAILED);
-    r.set_error(ClassifyError(error));
+    r.set_error(ClassifyError(TruncateUtf8(error, kMaxIperf3ErrorBytes)));
     return r;
   }
   if (end == nullptr) {
@@ -160,6 +170,16 @@ absl::StatusOr<v1::SpeedResult> ParseIperf3Json(absl::string_view text) {
   }
   if (r.bidirectional()) {
     *r.mutable_reverse_figures() = Figures(bidir_sent, bidir_received, r.udp());
+  }
+  // The server's half of the figures is whatever the far end says; a result
+  // the collector refuses would be resent forever, so nonsense is bad output.
+  for (double v : {r.forward().sent_bps(), r.forward().received_bps(),
+                   r.reverse_figures().sent_bps(),
+                   r.reverse_figures().received_bps(), r.duration_s()}) {
+    if (!(v >= 0 && v <= kMaxPlausibleFigure)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("iperf3 JSON has an implausible figure ", v));
+    }
   }
   r.set_outcome(v1::SPEED_OUTCOME_OK);
   return r;
@@ -262,7 +282,7 @@ v1::SpeedResult RunSpeedTest(ProcessRunner& runner, const v1::SpeedTest& test,
   if (!parsed.ok()) {
     std::string err =
         std::string(absl::StripAsciiWhitespace(exit->stderr_text));
-    if (err.size() > 300) err.resize(300);
+    err = TruncateUtf8(ToValidUtf8(err), 300);  // A child writes any bytes.
     return finish(v1::SPEED_OUTCOME_FAILED,
                   absl::StrCat("bad iperf3 output: ", parsed.status().message(),
                                " (exit code ", exit->exit_code,

@@ -6,7 +6,9 @@
 #include <deque>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/utf8.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
@@ -164,6 +166,32 @@ TEST(ParseIperf3JsonTest, MalformedInputIsAnErrorNotACrash) {
   EXPECT_FALSE(r->reverse());
 }
 
+// Found by tests/fuzz/iperf3_fuzz.cc: a count beyond uint64_t was converted
+// with undefined behaviour, and figures the collector refuses (above 1e13,
+// negative) or an error longer than it takes made a result it would refuse
+// on every resend.
+TEST(ParseIperf3JsonTest, AbsurdFiguresAreBadOutput) {
+  absl::StatusOr<v1::SpeedResult> huge_count = ParseIperf3Json(
+      R"({"start":{},"end":{"sum_sent":{"bytes":1e30,"seconds":1}}})");
+  ASSERT_THAT(huge_count, IsOk());
+  EXPECT_EQ(huge_count->forward().bytes_sent(), UINT64_MAX);
+  EXPECT_THAT(
+      ParseIperf3Json(
+          R"({"start":{},"end":{"sum_sent":{"bits_per_second":1e20}}})"),
+      StatusIs(absl::StatusCode::kInvalidArgument, "implausible"));
+  EXPECT_THAT(
+      ParseIperf3Json(R"({"start":{},"end":{"sum_sent":{"seconds":-1}}})"),
+      StatusIs(absl::StatusCode::kInvalidArgument, "implausible"));
+}
+
+TEST(ParseIperf3JsonTest, LongErrorIsCutAtACharacter) {
+  const std::string message = std::string(1023, 'x') + "é and more";
+  absl::StatusOr<v1::SpeedResult> r =
+      ParseIperf3Json(absl::StrCat(R"({"error":")", message, R"("})"));
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->error(), "iperf3: " + std::string(1023, 'x'));
+}
+
 // ------------------------------------------------------------ RunSpeedTest
 
 // Plays back scripted child outcomes and records the argv it was given.
@@ -298,6 +326,21 @@ TEST(RunSpeedTestTest, GarbageOutputIsAFailedResultWithStderr) {
   EXPECT_EQ(r.outcome(), v1::SPEED_OUTCOME_FAILED);
   EXPECT_THAT(r.error(), HasSubstr("bad iperf3 output"));
   EXPECT_THAT(r.error(), HasSubstr("boom"));
+}
+
+// A child's stderr is any bytes, and cutting it at 300 bytes could split a
+// character: the error must stay UTF-8 or the collector cannot parse it.
+TEST(RunSpeedTestTest, StderrInTheErrorIsUtf8) {
+  std::string stderr_text = "\xff";
+  for (int i = 0; i < 200; ++i) stderr_text += "é";
+  FakeProcessRunner runner;
+  runner.Add({absl::OkStatus(), false,
+              ProcessExit{1, 0, "not json", stderr_text, false}});
+  FakeClock clock;
+  v1::SpeedResult r = RunSpeedTest(runner, PeerTest(), clock);
+  EXPECT_EQ(r.outcome(), v1::SPEED_OUTCOME_FAILED);
+  EXPECT_THAT(r.error(), HasSubstr("stderr: \\xFFé"));
+  EXPECT_TRUE(IsValidUtf8(r.error()));
 }
 
 TEST(RunSpeedTestTest, KilledClientWithCompleteJsonIsStillFailed) {
