@@ -66,6 +66,12 @@ absl::StatusOr<bool> ParseInetDiagChunk(absl::string_view chunk,
       }
       std::memcpy(&err.error, payload, sizeof(err.error));
       if (err.error == 0) return true;  // An ACK: nothing more follows.
+      // The kernel sends -errno; anything else (INT_MIN would overflow the
+      // negation) is not a kernel's reply.
+      if (err.error > 0 || err.error < -4095) {
+        return absl::DataLossError(
+            absl::StrCat("NLMSG_ERROR with a bad error ", err.error));
+      }
       return absl::ErrnoToStatus(-err.error, "inet_diag dump");
     }
     if (h.nlmsg_type != SOCK_DIAG_BY_FAMILY) {

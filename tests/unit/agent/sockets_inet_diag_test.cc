@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "agent/sys/netlink_inet_diag.h"
@@ -116,18 +117,34 @@ TEST(InetDiagParseTest, BoundInterfaceIsNamed) {
   EXPECT_EQ(snap.sockets(0).interface(), "if1");
 }
 
-TEST(InetDiagParseTest, KernelErrorBecomesItsErrno) {
+// One NLMSG_ERROR message carrying `error`.
+std::string ErrorMessage(int error) {
   struct {
     nlmsghdr h;
     nlmsgerr e;
   } msg{};
   msg.h.nlmsg_len = sizeof(msg);
   msg.h.nlmsg_type = NLMSG_ERROR;
-  msg.e.error = -EPERM;
-  std::string bytes(reinterpret_cast<const char*>(&msg), sizeof(msg));
+  msg.e.error = error;
+  return std::string(reinterpret_cast<const char*>(&msg), sizeof(msg));
+}
+
+TEST(InetDiagParseTest, KernelErrorBecomesItsErrno) {
   v1::SocketSnapshot snap;
-  EXPECT_THAT(ParseInetDiagDump(bytes, v1::TRANSPORT_TCP, NoName, &snap),
-              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(
+      ParseInetDiagDump(ErrorMessage(-EPERM), v1::TRANSPORT_TCP, NoName, &snap),
+      StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
+// Found by tests/fuzz/inet_diag_fuzz.cc: negating INT_MIN overflowed.
+TEST(InetDiagParseTest, ErrorThatIsNoErrnoIsDataLoss) {
+  for (int error : {std::numeric_limits<int>::min(), -4096, 1}) {
+    v1::SocketSnapshot snap;
+    EXPECT_THAT(ParseInetDiagDump(ErrorMessage(error), v1::TRANSPORT_TCP,
+                                  NoName, &snap),
+                StatusIs(absl::StatusCode::kDataLoss))
+        << error;
+  }
 }
 
 TEST(InetDiagParseTest, ForeignMessageTypeIsRejected) {
