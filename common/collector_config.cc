@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/utf8.h"
 #include "google/protobuf/util/time_util.h"
 #include "yaml-cpp/yaml.h"
 
@@ -53,6 +54,8 @@ class Fields {
     YAML::Node n = Child(key);
     if (!ok() || !n || n.IsNull()) return;
     if (!n.IsScalar()) return Fail(n, key, "expected a string");
+    // Strings reach the agents in proto3 messages, which must be UTF-8.
+    if (!IsValidUtf8(n.Scalar())) return Fail(n, key, "is not valid UTF-8");
     *out = n.Scalar();
   }
 
@@ -274,8 +277,9 @@ void ParseFiles(Fields f, CollectorConfig& c) {
   f.Sequence("watched_dirs", [&](const YAML::Node& n, const std::string& path) {
     given = true;
     Fields d(YAML::Node(), path, f.source(), f.error());
-    if (!n.IsScalar() || !IsAbsolutePath(n.Scalar())) {
-      return d.Fail(n, "", "expected an absolute folder path");
+    if (!n.IsScalar() || !IsAbsolutePath(n.Scalar()) ||
+        !IsValidUtf8(n.Scalar())) {
+      return d.Fail(n, "", "expected an absolute folder path (UTF-8)");
     }
     dirs.push_back(n.Scalar());
   });

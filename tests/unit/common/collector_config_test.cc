@@ -108,6 +108,15 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"probes:\n  speed:\n    port: 70000\n",
                 "field 'probes.speed.port': must be between 1 and 65535"},
         BadCase{"a: [1, 2\n", "c.yaml:2:1: not valid YAML"},
+        // Found by tests/fuzz/config_fuzz.cc: strings go to the agents in
+        // proto3 messages, which must be UTF-8, or no agent parses its plan.
+        BadCase{"probes:\n  path:\n    targets:\n      - address: "
+                "caf\xe9\n",
+                "c.yaml:4:18: field 'probes.path.targets[0].address': is not "
+                "valid UTF-8"},
+        BadCase{"probes:\n  files:\n    watched_dirs: [\"/home/\xff\"]\n",
+                "field 'probes.files.watched_dirs[0]': expected an absolute "
+                "folder path (UTF-8)"},
         // The security keys.
         BadCase{"pki:\n  server_name: nas\n",
                 "c.yaml:2:3: unknown field 'pki.server_name'"},
@@ -141,8 +150,8 @@ TEST(CollectorConfigTest, SecurityKeys) {
 }
 
 TEST(CollectorConfigTest, ShippedExampleParses) {
-  auto c = ParseCollectorConfig(
-      ReadFixture("../../deploy/collector.yaml"), "collector.yaml");
+  auto c = ParseCollectorConfig(ReadFixture("../../deploy/collector.yaml"),
+                                "collector.yaml");
   ASSERT_THAT(c, IsOk());
   EXPECT_EQ(c->enroll_listen, "0.0.0.0:7412");
 }
