@@ -1,6 +1,10 @@
 #include "common/tls_client.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -33,8 +37,24 @@ absl::Status SaveClientTls(const std::string& dir, const ClientTls& tls) {
   NV_RETURN_IF_ERROR(
       pki::WriteFileAtomic(dir + "/client.crt", tls.cert_pem, 0644));
   NV_RETURN_IF_ERROR(pki::WriteFileAtomic(dir + "/ca.crt", tls.ca_pem, 0644));
-  return pki::WriteFileAtomic(dir + "/server_name", tls.server_name + "\n",
-                              0644);
+  NV_RETURN_IF_ERROR(
+      pki::WriteFileAtomic(dir + "/server_name", tls.server_name + "\n", 0644));
+  // Enrolled as root into a service's state folder (the package's agent
+  // runs as `netvigil`): the files belong to the folder's owner, or the
+  // service could not read its own key.
+  struct stat st;
+  if (geteuid() == 0 && stat(dir.c_str(), &st) == 0 && st.st_uid != 0) {
+    for (const char* f :
+         {"client.key", "client.crt", "ca.crt", "server_name"}) {
+      const std::string path = dir + "/" + f;
+      if (chown(path.c_str(), st.st_uid, st.st_gid) != 0) {
+        return absl::PermissionDeniedError(
+            absl::StrCat("cannot give ", path, " to the owner of ", dir, ": ",
+                         strerror(errno)));
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 std::shared_ptr<grpc::ChannelCredentials> ClientCredentials(

@@ -23,7 +23,8 @@ struct ClientTls {
 
 // Reads the four files; NOT_FOUND naming the missing one.
 absl::StatusOr<ClientTls> LoadClientTls(const std::string& dir);
-// Writes them (the key 0600, the rest 0644), creating `dir` (0700).
+// Writes them (the key 0600, the rest 0644), creating `dir` (0700). Run as
+// root into a folder someone else owns, the files are given to that owner.
 absl::Status SaveClientTls(const std::string& dir, const ClientTls& tls);
 
 // mTLS credentials trusting only the CA, presenting the client certificate.
