@@ -25,6 +25,7 @@ AgentService::AgentService(AgentServiceOptions options, Store& store,
       store_(store),
       clock_(clock),
       sessions_(sessions),
+      pipeline_(options_.ingest, store),
       reaper_([this] { ReapLoop(); }) {}
 
 AgentService::~AgentService() {
@@ -134,6 +135,7 @@ grpc::Status AgentService::Stream(
     return ToGrpc(s);
   }
   auto release = [&] {
+    session->Close();  // the stream object goes when Stream() returns
     sessions_.Release(*session);
     absl::Status s = store_.AgentDisconnected(*name, session_id, clock_.Now());
     if (!s.ok()) {
@@ -198,20 +200,16 @@ grpc::Status AgentService::Stream(
           result = ToGrpc(valid);
           break;
         }
-        absl::StatusOr<uint64_t> through = store_.StoreResults(*name, {r});
-        if (!through.ok()) {
-          spdlog::warn("result_not_stored name={} seq={} error=\"{}\"", *name,
-                       r.seq(), std::string(through.status().message()));
-          // Not acknowledged: the agent keeps it and sends it again.
-          result = grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                absl::StrCat("collector database unavailable: ",
-                                             through.status().message()));
-          break;
+        // Acknowledged by the pipeline once committed; waits here while
+        // the pipeline is full.
+        // A stream held back by a full pipeline is not a silent agent.
+        if (!pipeline_.Submit(session, r, [&] {
+              session->Touch(clock_.Now());
+              return ctx->IsCancelled();
+            })) {
+          result = grpc::Status(grpc::StatusCode::CANCELLED,
+                                "stream ended while waiting to store a result");
         }
-        v1::CollectorMessage ack;
-        ack.mutable_ack()->set_acked_through_seq(*through);
-        session->Send(ack);
-        for (auto& observe : observers_) observe(*name, r);
         break;
       }
       case v1::AgentMessage::kCommandStatus:

@@ -1,9 +1,10 @@
 // The Agent gRPC service: one bidirectional stream per agent (Envoy HDS
 // style). Hello, then the Welcome with the plan and the last committed
 // sequence number; then heartbeats and results up, acknowledgements and
-// commands down. A result is acknowledged only after the transaction holding
-// it has committed. Reading the next message waits for the current one to be
-// stored, which is the back-pressure on a slow database.
+// commands down. Results go through the IngestPipeline: stored in batches,
+// acknowledged only after the transaction holding them has committed, and
+// reading stops while the pipeline is full (back-pressure on a slow or
+// absent database).
 // Thread-safe: gRPC calls Stream() from many threads.
 #ifndef NETVIGIL_COLLECTOR_INGEST_AGENT_SERVICE_H_
 #define NETVIGIL_COLLECTOR_INGEST_AGENT_SERVICE_H_
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "absl/synchronization/notification.h"
+#include "collector/ingest/ingest_pipeline.h"
 #include "collector/ingest/session_registry.h"
 #include "collector/store/cert_store.h"
 #include "collector/store/store.h"
@@ -37,6 +39,7 @@ struct AgentServiceOptions {
   // With TLS: every stream's certificate must be one this collector issued
   // to that agent and not revoked. Not owned; null skips the check (tests).
   CertStore* certs = nullptr;
+  IngestPipelineOptions ingest;
 };
 
 class AgentService final : public v1::Agent::Service {
@@ -51,12 +54,13 @@ class AgentService final : public v1::Agent::Service {
       grpc::ServerReaderWriter<v1::CollectorMessage, v1::AgentMessage>* stream)
       override;
 
-  // Called for every committed result (analysis, command replies), on the
-  // stream's thread. Add observers before the server starts.
+  // Called for every committed result (analysis, command replies), on an
+  // ingest writer thread. Add observers before the server starts.
   void AddResultObserver(
       std::function<void(const std::string& agent, const v1::Result&)> fn) {
-    observers_.push_back(std::move(fn));
+    pipeline_.AddObserver(std::move(fn));
   }
+  IngestStats ingest_stats() { return pipeline_.stats(); }
   // Called for every command status an agent sends.
   void AddCommandStatusObserver(
       std::function<void(const std::string& agent, const v1::CommandStatus&)>
@@ -75,10 +79,9 @@ class AgentService final : public v1::Agent::Service {
   Store& store_;
   Clock& clock_;
   SessionRegistry& sessions_;
-  std::vector<std::function<void(const std::string&, const v1::Result&)>>
-      observers_;
   std::vector<std::function<void(const std::string&, const v1::CommandStatus&)>>
       status_observers_;
+  IngestPipeline pipeline_;
   std::atomic<uint64_t> next_session_{1};
   absl::Notification stop_;
   std::thread reaper_;

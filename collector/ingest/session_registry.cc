@@ -16,7 +16,12 @@ AgentSession::AgentSession(std::string name, std::string id, std::string peer,
 
 bool AgentSession::Send(const v1::CollectorMessage& msg) {
   absl::MutexLock l(&write_mu_);
-  return writer_(msg);
+  return !closed_ && writer_(msg);
+}
+
+void AgentSession::Close() {
+  absl::MutexLock l(&write_mu_);
+  closed_ = true;
 }
 
 void AgentSession::Touch(absl::Time now) {

@@ -31,6 +31,8 @@ class AgentSession {
 
   // Writes one message; false when the stream is gone.
   bool Send(const v1::CollectorMessage& msg) ABSL_LOCKS_EXCLUDED(write_mu_);
+  // The stream has ended: every later Send() is false and writes nothing.
+  void Close() ABSL_LOCKS_EXCLUDED(write_mu_);
   void Cancel() { cancel_(); }
 
   void Touch(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
@@ -42,6 +44,7 @@ class AgentSession {
   const std::string peer_;
   absl::Mutex write_mu_;
   Writer writer_ ABSL_GUARDED_BY(write_mu_);
+  bool closed_ ABSL_GUARDED_BY(write_mu_) = false;
   std::function<void()> cancel_;
   mutable absl::Mutex mu_;
   absl::Time last_heard_ ABSL_GUARDED_BY(mu_);

@@ -1,0 +1,245 @@
+#include "collector/ingest/ingest_pipeline.h"
+
+#include <algorithm>
+
+#include "absl/hash/hash.h"
+#include "common/backoff.h"
+#include "spdlog/spdlog.h"
+
+namespace netvigil::collector {
+namespace {
+
+constexpr size_t kMaxLatencySamples = 200'000;
+
+double Percentile(std::vector<double>& v, double q) {
+  if (v.empty()) return 0;
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(q * v.size()));
+  std::nth_element(v.begin(), v.begin() + i, v.end());
+  return v[i];
+}
+
+}  // namespace
+
+IngestPipeline::IngestPipeline(IngestPipelineOptions options, Store& store)
+    : options_(std::move(options)), store_(store) {
+  const int n = std::max(1, options_.shards);
+  {
+    absl::MutexLock l(&stats_mu_);
+    window_start_ = absl::Now();
+  }
+  for (int i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>());
+  for (auto& shard : shards_) {
+    writers_.emplace_back([this, s = shard.get()] { WriterLoop(*s); });
+  }
+}
+
+IngestPipeline::~IngestPipeline() {
+  stop_.Notify();
+  for (auto& shard : shards_) {
+    absl::MutexLock l(&shard->mu);
+    shard->has_items.SignalAll();
+    shard->has_space.SignalAll();
+  }
+  for (auto& t : writers_) t.join();
+}
+
+bool IngestPipeline::Submit(std::shared_ptr<AgentSession> session,
+                            v1::Result result,
+                            const std::function<bool()>& abandon) {
+  const size_t bytes = result.ByteSizeLong() + sizeof(Item);
+  Shard& shard =
+      *shards_[absl::Hash<std::string>()(session->name()) % shards_.size()];
+  const size_t budget =
+      std::max<size_t>(options_.max_queued_bytes / shards_.size(), 1);
+  absl::MutexLock l(&shard.mu);
+  // An empty queue always takes one result, however large.
+  while (shard.bytes > 0 && shard.bytes + bytes > budget) {
+    if (stopping() || abandon()) return false;
+    shard.has_space.WaitWithTimeout(&shard.mu, absl::Milliseconds(200));
+  }
+  if (stopping() || abandon()) return false;
+  shard.queue.push_back(
+      Item{std::move(session), std::move(result), bytes, absl::Now()});
+  shard.bytes += bytes;
+  shard.has_items.Signal();
+  return true;
+}
+
+void IngestPipeline::WriterLoop(Shard& shard) {
+  while (!stopping()) {
+    std::vector<Item> batch;
+    {
+      absl::MutexLock l(&shard.mu);
+      if (shard.queue.empty()) {
+        shard.has_items.WaitWithTimeout(&shard.mu, absl::Seconds(1));
+      }
+      size_t bytes = 0;
+      while (!shard.queue.empty() &&
+             batch.size() < options_.max_batch_results &&
+             (batch.empty() ||
+              bytes + shard.queue.front().bytes <= options_.max_batch_bytes)) {
+        bytes += shard.queue.front().bytes;
+        batch.push_back(std::move(shard.queue.front()));
+        shard.queue.pop_front();
+      }
+      shard.bytes -= bytes;
+      if (!batch.empty()) shard.has_space.SignalAll();
+    }
+    MaybeLogStats();
+    // Results of a session the database refused are not stored: storing a
+    // later one would acknowledge past the refused one.
+    for (auto it = shard.refused.begin(); it != shard.refused.end();) {
+      it = it->second.use_count() == 1 ? shard.refused.erase(it) : ++it;
+    }
+    batch.erase(std::remove_if(batch.begin(), batch.end(),
+                               [&](const Item& i) {
+                                 return shard.refused.count(i.session.get()) >
+                                        0;
+                               }),
+                batch.end());
+    if (!batch.empty() && !Commit(shard, batch)) return;
+  }
+}
+
+bool IngestPipeline::Commit(Shard& shard, std::vector<Item>& batch) {
+  Backoff backoff({options_.retry_initial, options_.retry_max, 2.0});
+  bool outage_logged = false;
+  for (;;) {
+    std::vector<Store::IngestItem> items;
+    items.reserve(batch.size());
+    for (const Item& i : batch) items.push_back({i.session->name(), &i.result});
+    const absl::Time t0 = absl::Now();
+    absl::StatusOr<std::map<std::string, uint64_t>> acked =
+        store_.StoreBatch(items);
+    {
+      absl::MutexLock l(&stats_mu_);
+      totals_.store_ms += absl::ToDoubleMilliseconds(absl::Now() - t0);
+    }
+    if (acked.ok()) {
+      if (outage_logged)
+        spdlog::info("ingest_resumed results={}", batch.size());
+      Acknowledge(batch, *acked);
+      return true;
+    }
+    {
+      absl::MutexLock l(&stats_mu_);
+      ++totals_.failed_attempts;
+    }
+    if (acked.status().code() == absl::StatusCode::kUnavailable) {
+      // The database is away: keep the batch (the queue behind it fills and
+      // stops the streams) and try again.
+      if (!outage_logged) {
+        spdlog::warn("ingest_waiting_for_database results={} error=\"{}\"",
+                     batch.size(), std::string(acked.status().message()));
+        outage_logged = true;
+      }
+      if (stop_.WaitForNotificationWithTimeout(backoff.Next())) return false;
+      continue;
+    }
+    if (batch.size() > 1) {
+      // Refused by the database: find the result it refuses.
+      std::vector<Item> second(
+          std::make_move_iterator(batch.begin() + batch.size() / 2),
+          std::make_move_iterator(batch.end()));
+      batch.resize(batch.size() / 2);
+      if (!Commit(shard, batch)) return false;
+      second.erase(
+          std::remove_if(second.begin(), second.end(),
+                         [&](const Item& i) {
+                           return shard.refused.count(i.session.get()) > 0;
+                         }),
+          second.end());
+      return second.empty() || Commit(shard, second);
+    }
+    const Item& bad = batch.front();
+    spdlog::error(
+        "result_not_stored name={} seq={} error=\"{}\" action=\"not "
+        "acknowledged; the agent's session is ended and it sends it again\"",
+        bad.session->name(), bad.result.seq(),
+        std::string(acked.status().message()));
+    shard.refused.emplace(bad.session.get(), bad.session);
+    bad.session->Cancel();
+    return true;
+  }
+}
+
+void IngestPipeline::Acknowledge(const std::vector<Item>& batch,
+                                 const std::map<std::string, uint64_t>& acked) {
+  const absl::Time now = absl::Now();
+  // One ack per agent, on the session that sent its newest result.
+  std::map<std::string, const Item*> newest;
+  int64_t entries = 0;
+  for (const Item& i : batch) {
+    newest[i.session->name()] = &i;
+    if (i.result.has_sockets()) entries += i.result.sockets().sockets_size();
+  }
+  for (const auto& [name, item] : newest) {
+    auto it = acked.find(name);
+    if (it == acked.end()) continue;
+    v1::CollectorMessage ack;
+    ack.mutable_ack()->set_acked_through_seq(it->second);
+    item->session->Send(ack);
+  }
+  {
+    absl::MutexLock l(&stats_mu_);
+    totals_.results += batch.size();
+    totals_.socket_entries += entries;
+    ++totals_.batches;
+    for (const Item& i : batch) {
+      if (latencies_ms_.size() >= kMaxLatencySamples) break;
+      latencies_ms_.push_back(absl::ToDoubleMilliseconds(now - i.received));
+    }
+  }
+  for (const Item& i : batch) {
+    for (auto& observe : observers_) observe(i.session->name(), i.result);
+  }
+}
+
+IngestStats IngestPipeline::stats() {
+  IngestStats out;
+  {
+    absl::MutexLock l(&stats_mu_);
+    out = totals_;
+    std::vector<double> v = latencies_ms_;
+    out.commit_p50_ms = Percentile(v, 0.50);
+    out.commit_p99_ms = Percentile(v, 0.99);
+    out.commit_max_ms = v.empty() ? 0 : *std::max_element(v.begin(), v.end());
+  }
+  for (auto& shard : shards_) {
+    absl::MutexLock l(&shard->mu);
+    out.queued_bytes += shard->bytes;
+  }
+  return out;
+}
+
+void IngestPipeline::MaybeLogStats() {
+  const absl::Time now = absl::Now();
+  {
+    absl::MutexLock l(&stats_mu_);
+    if (now - window_start_ < options_.stats_interval) return;
+  }
+  IngestStats s = stats();
+  absl::MutexLock l(&stats_mu_);
+  if (now - window_start_ < options_.stats_interval) return;  // another shard
+  const double secs = absl::ToDoubleSeconds(now - window_start_);
+  if (s.results != last_logged_.results ||
+      s.failed_attempts != last_logged_.failed_attempts) {
+    spdlog::info(
+        "ingest_stats results_per_s={:.0f} socket_entries_per_s={:.0f} "
+        "batches={} store_ms_per_batch={:.0f} commit_p50_ms={:.1f} "
+        "commit_p99_ms={:.1f} commit_max_ms={:.1f} queued_bytes={} "
+        "failed_attempts={} results_total={}",
+        (s.results - last_logged_.results) / secs,
+        (s.socket_entries - last_logged_.socket_entries) / secs,
+        s.batches - last_logged_.batches,
+        (s.store_ms - last_logged_.store_ms) /
+            std::max<int64_t>(1, s.batches - last_logged_.batches),
+        s.commit_p50_ms, s.commit_p99_ms, s.commit_max_ms, s.queued_bytes,
+        s.failed_attempts - last_logged_.failed_attempts, s.results);
+  }
+  last_logged_ = s;
+  latencies_ms_.clear();
+  window_start_ = now;
+}
+
+}  // namespace netvigil::collector

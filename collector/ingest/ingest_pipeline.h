@@ -1,0 +1,126 @@
+// Between the agents' streams and PostgreSQL: results are queued per shard
+// (an agent always lands in the same shard, so its results stay in order),
+// and one writer thread per shard stores what has queued up as one batch in
+// one transaction, then acknowledges each agent of the batch. The streams do
+// not wait for the commit; they wait only while the queue is over its byte
+// budget, which stops them reading (gRPC flow control then stops the agents)
+// while the database is slow or down, so memory stays bounded.
+//
+// A batch that fails for a database outage is retried with backoff until it
+// commits or the pipeline stops; queued results are never acknowledged
+// without a commit, so a collector killed with a full queue loses nothing
+// (the agents resend from their spools). A batch refused by the database
+// itself is split, and a result that fails on its own is not acknowledged:
+// its agent's session is cancelled so the agent sends it again later.
+// Thread-safe.
+#ifndef NETVIGIL_COLLECTOR_INGEST_INGEST_PIPELINE_H_
+#define NETVIGIL_COLLECTOR_INGEST_INGEST_PIPELINE_H_
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "collector/ingest/session_registry.h"
+#include "collector/store/store.h"
+#include "netvigil/v1/probes.pb.h"
+
+namespace netvigil::collector {
+
+struct IngestPipelineOptions {
+  int shards = 4;
+  size_t max_batch_results = 256;
+  size_t max_batch_bytes = 16 << 20;
+  // Over all shards: a stream blocks while its shard holds more than its
+  // share of this.
+  size_t max_queued_bytes = 32 << 20;
+  absl::Duration retry_initial = absl::Milliseconds(100);
+  absl::Duration retry_max = absl::Seconds(2);
+  // How often a line of ingest figures is logged (when anything moved).
+  absl::Duration stats_interval = absl::Seconds(10);
+};
+
+// Ingest figures since the start.
+struct IngestStats {
+  int64_t results = 0;         // committed (including resends)
+  int64_t socket_entries = 0;  // in committed socket snapshots
+  int64_t batches = 0;
+  int64_t failed_attempts = 0;
+  double store_ms = 0;  // time spent in the store, all attempts
+  size_t queued_bytes = 0;
+  // Receipt (stream read) to commit, over the last stats interval.
+  double commit_p50_ms = 0, commit_p99_ms = 0, commit_max_ms = 0;
+};
+
+class IngestPipeline {
+ public:
+  using Observer =
+      std::function<void(const std::string& agent, const v1::Result&)>;
+
+  // `store` is not owned and must outlive this.
+  IngestPipeline(IngestPipelineOptions options, Store& store);
+  // Stops the writers; what is still queued is dropped unacknowledged.
+  ~IngestPipeline();
+
+  // Called for every committed result, on a writer thread. Add observers
+  // before the first Submit.
+  void AddObserver(Observer fn) { observers_.push_back(std::move(fn)); }
+
+  // Queues a validated result from `session`. Blocks while the shard is
+  // over its budget; gives up (false, nothing queued) when `abandon`
+  // returns true (the stream was cancelled) or the pipeline stops.
+  bool Submit(std::shared_ptr<AgentSession> session, v1::Result result,
+              const std::function<bool()>& abandon);
+
+  IngestStats stats();
+
+ private:
+  struct Item {
+    std::shared_ptr<AgentSession> session;
+    v1::Result result;
+    size_t bytes;
+    absl::Time received;
+  };
+  struct Shard {
+    absl::Mutex mu;
+    absl::CondVar has_items, has_space;
+    std::deque<Item> queue ABSL_GUARDED_BY(mu);
+    size_t bytes ABSL_GUARDED_BY(mu) = 0;
+    // Sessions with a result the database refused: nothing more of theirs
+    // is stored (a later commit would acknowledge past the refused one).
+    std::map<const AgentSession*, std::shared_ptr<AgentSession>> refused;
+  };
+
+  void WriterLoop(Shard& shard);
+  // Stores `batch` (retrying while the database is away); false if the
+  // pipeline stopped first.
+  bool Commit(Shard& shard, std::vector<Item>& batch);
+  void Acknowledge(const std::vector<Item>& batch,
+                   const std::map<std::string, uint64_t>& acked);
+  bool stopping() { return stop_.HasBeenNotified(); }
+  void MaybeLogStats();
+
+  const IngestPipelineOptions options_;
+  Store& store_;
+  std::vector<Observer> observers_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  absl::Notification stop_;
+
+  absl::Mutex stats_mu_;
+  IngestStats totals_ ABSL_GUARDED_BY(stats_mu_);
+  std::vector<double> latencies_ms_ ABSL_GUARDED_BY(stats_mu_);
+  absl::Time window_start_ ABSL_GUARDED_BY(stats_mu_);
+  IngestStats last_logged_ ABSL_GUARDED_BY(stats_mu_);
+
+  std::vector<std::thread> writers_;
+};
+
+}  // namespace netvigil::collector
+
+#endif  // NETVIGIL_COLLECTOR_INGEST_INGEST_PIPELINE_H_
