@@ -1,0 +1,508 @@
+// netvigil-loadgen: N simulated agents streaming realistic results to a
+// collector over real gRPC, for the ingest benchmark and the kill tests.
+//
+// Each simulated agent speaks the agent protocol like netvigil-agent: a
+// hello, then numbered results; it keeps every result until the collector
+// acknowledges it (its "spool" is memory), reconnects after any failure and
+// resends from the acknowledged number. Results: a socket snapshot of
+// --sockets entries (listeners and outbound connections) with --churn of
+// the connections replaced each time, every 10th result a path run of 10
+// hops, every 20th a file snapshot of 40 entries.
+//
+// The report (JSON on stdout, at the end) gives per agent the range of
+// sequence numbers produced, so a test can check that every one is in the
+// database exactly once; progress goes to stderr.
+//
+//   netvigil-loadgen --collector 127.0.0.1:7443 --agents 1000 \
+//       --interval 3 --duration 300
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "google/protobuf/util/time_util.h"
+#include "grpcpp/grpcpp.h"
+#include "netvigil/v1/agent.grpc.pb.h"
+
+namespace netvigil::loadgen {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+struct Options {
+  std::string collector;
+  int agents = 50;
+  std::string prefix = "sim";
+  double interval_s = 3;
+  int sockets = 300;
+  double churn = 0.02;
+  double duration_s = 60;
+  double drain_timeout_s = 180;
+  int window = 256;     // unacknowledged results before production pauses
+  int connections = 0;  // TCP connections; 0 = one per 50 agents
+};
+
+google::protobuf::Timestamp Now() {
+  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
+}
+
+// What one simulated host looks like: a stable set of listeners and a
+// changing set of outbound connections.
+class Host {
+ public:
+  Host(int index, const Options& o) : index_(index), o_(o), rng_(index) {
+    for (int i = 0; i < o_.sockets; ++i) conns_.push_back(NewConn());
+  }
+
+  v1::Result Next(uint64_t seq) {
+    v1::Result r;
+    r.set_seq(seq);
+    *r.mutable_produced_at() = Now();
+    if (seq % 10 == 0) {
+      Path(*r.mutable_path(), seq);
+    } else if (seq % 20 == 5) {
+      Files(*r.mutable_files());
+    } else {
+      Sockets(*r.mutable_sockets());
+    }
+    return r;
+  }
+
+ private:
+  struct Conn {
+    std::string exe, remote;
+    uint32_t rport, lport, pid;
+  };
+
+  Conn NewConn() {
+    static const char* kExes[] = {
+        "/usr/bin/firefox", "/usr/bin/ssh",      "/usr/lib/slack/slack",
+        "/usr/bin/curl",    "/usr/sbin/chronyd", "/usr/bin/python3.11"};
+    std::uniform_int_distribution<int> exe(0, 5), octet(1, 254),
+        port(32768, 60999);
+    static const uint32_t kPorts[] = {443, 443, 443, 80, 22, 993, 5222, 8443};
+    return Conn{kExes[exe(rng_)],
+                absl::StrCat("203.0.", octet(rng_) % 64, ".", octet(rng_)),
+                kPorts[octet(rng_) % 8], static_cast<uint32_t>(port(rng_)),
+                static_cast<uint32_t>(1000 + exe(rng_) * 7)};
+  }
+
+  void Sockets(v1::SocketSnapshot& s) {
+    *s.mutable_taken_at() = Now();
+    const int replace = static_cast<int>(o_.churn * conns_.size() + 0.5);
+    for (int i = 0; i < replace; ++i) {
+      conns_[std::uniform_int_distribution<size_t>(
+          0, conns_.size() - 1)(rng_)] = NewConn();
+    }
+    const std::string local =
+        absl::StrCat("198.18.", 1 + index_ / 250, ".", 10 + index_ % 240);
+    static const std::pair<uint32_t, const char*> kListeners[] = {
+        {22, "/usr/sbin/sshd"},
+        {631, "/usr/sbin/cupsd"},
+        {5353, "/usr/sbin/avahi-daemon"},
+        {5201, "/usr/bin/iperf3"}};
+    for (const auto& [port, exe] : kListeners) {
+      v1::SocketEntry* e = s.add_sockets();
+      e->set_proto(port == 5353 ? v1::TRANSPORT_UDP : v1::TRANSPORT_TCP);
+      e->set_family(4);
+      e->set_state(port == 5353 ? "UNCONN" : "LISTEN");
+      e->set_local_address("0.0.0.0");
+      e->set_local_port(port);
+      e->set_remote_address("0.0.0.0");
+      e->set_inode(port * 13);
+      auto* p = e->add_processes();
+      p->set_pid(port);
+      p->set_exe(exe);
+      p->set_name(std::string(exe).substr(std::string(exe).rfind('/') + 1));
+    }
+    for (const Conn& c : conns_) {
+      v1::SocketEntry* e = s.add_sockets();
+      e->set_proto(v1::TRANSPORT_TCP);
+      e->set_family(4);
+      e->set_state("ESTAB");
+      e->set_local_address(local);
+      e->set_local_port(c.lport);
+      e->set_remote_address(c.remote);
+      e->set_remote_port(c.rport);
+      e->set_uid(1000);
+      e->set_inode(c.lport * 7 + c.rport);
+      auto* p = e->add_processes();
+      p->set_pid(c.pid);
+      p->set_exe(c.exe);
+      p->set_name(c.exe.substr(c.exe.rfind('/') + 1));
+    }
+    s.set_duration_ms(3.5);
+  }
+
+  void Path(v1::PathRun& run, uint64_t seq) {
+    run.set_target("target-" + std::to_string(seq / 10 % 5));
+    run.set_resolved_address(absl::StrCat("198.19.0.", 1 + seq / 10 % 5));
+    run.set_ip_version(4);
+    *run.mutable_started_at() = Now();
+    *run.mutable_finished_at() = Now();
+    run.set_count(10);
+    run.set_interval_s(1);
+    run.set_max_ttl(30);
+    std::normal_distribution<double> jitter(0, 0.3);
+    for (uint32_t ttl = 1; ttl <= 10; ++ttl) {
+      v1::PathHop* h = run.add_hops();
+      h->set_ttl(ttl);
+      auto* a = h->add_addresses();
+      a->set_address(absl::StrCat("198.18.", ttl, ".1"));
+      h->set_sent(10);
+      h->set_received(10);
+      const double ms = 1.0 + 2.5 * ttl + jitter(rng_);
+      h->set_last_ms(ms);
+      h->set_avg_ms(ms);
+      h->set_best_ms(ms - 0.2);
+      h->set_worst_ms(ms + 0.5);
+      h->set_stdev_ms(0.2);
+      h->set_is_destination(ttl == 10);
+    }
+    run.set_destination_reached(true);
+    *run.mutable_destination() = run.hops(9);
+    run.set_socket_kind("raw");
+  }
+
+  void Files(v1::FileSnapshot& f) {
+    *f.mutable_taken_at() = Now();
+    f.add_watched_dirs("/home");
+    for (int i = 0; i < 40; ++i) {
+      v1::FileEntry* e = f.add_entries();
+      e->set_path(absl::StrCat("/home/user", index_ % 3, "/doc", i, ".txt"));
+      e->set_kind(i == 0 ? v1::FILE_ACCESS_CWD : v1::FILE_ACCESS_FD);
+      e->set_fd(i == 0 ? -1 : i + 3);
+      e->set_mode(i == 0 ? "" : "r");
+      e->mutable_process()->set_pid(2000 + i % 4);
+      e->mutable_process()->set_exe("/usr/bin/vim");
+      e->mutable_process()->set_name("vim");
+      e->mutable_process()->set_uid(1000);
+    }
+  }
+
+  const int index_;
+  const Options& o_;
+  std::mt19937_64 rng_;
+  std::vector<Conn> conns_;
+};
+
+struct Totals {
+  std::atomic<int64_t> produced{0}, sent{0}, acked{0}, socket_entries{0},
+      reconnects{0}, failures{0};
+  absl::Mutex mu;
+  std::vector<double> latency_ms ABSL_GUARDED_BY(mu);
+};
+
+class SimAgent {
+ public:
+  SimAgent(int index, const Options& o, std::shared_ptr<grpc::Channel> ch,
+           Totals& totals)
+      : index_(index),
+        name_(absl::StrFormat("%s-%04d", o.prefix, index)),
+        o_(o),
+        stub_(v1::Agent::NewStub(ch)),
+        host_(index, o),
+        totals_(totals) {}
+
+  const std::string& name() const { return name_; }
+  uint64_t first_seq() const { return first_seq_; }
+  uint64_t last_seq() const { return next_seq_ - 1; }
+  bool drained() {
+    absl::MutexLock l(&mu_);
+    return unacked_.empty();
+  }
+
+  // Runs until production is over (`produce_until`) and everything is
+  // acknowledged, or `give_up` passes.
+  void Run(absl::Time produce_until, absl::Time give_up) {
+    // Start spread over one interval, as real agents would be.
+    absl::SleepFor(absl::Seconds(o_.interval_s) * (index_ % 997) / 997.0);
+    next_due_ = absl::Now();
+    absl::Duration backoff = absl::Milliseconds(100);
+    while (absl::Now() < give_up) {
+      if (Session(produce_until, give_up)) return;
+      totals_.reconnects++;
+      absl::SleepFor(backoff);
+      backoff = std::min(backoff * 2, absl::Seconds(2));
+    }
+  }
+
+ private:
+  // One stream; true when done.
+  bool Session(absl::Time produce_until, absl::Time give_up) {
+    grpc::ClientContext ctx;
+    auto stream = stub_->Stream(&ctx);
+    v1::AgentMessage hello;
+    hello.mutable_hello()->set_agent_name(name_);
+    hello.mutable_hello()->set_boot_id("loadgen");
+    hello.mutable_hello()->set_version("loadgen");
+    hello.mutable_hello()->set_hostname(name_);
+    hello.mutable_hello()->set_next_seq(next_seq_);
+    v1::CollectorMessage in;
+    if (!stream->Write(hello) || !stream->Read(&in) || !in.has_welcome()) {
+      ctx.TryCancel();
+      stream->Finish();
+      totals_.failures++;
+      return false;
+    }
+    OnAck(in.welcome().acked_through_seq());
+    {
+      absl::MutexLock l(&mu_);
+      // A database that already has this agent's numbers: go on after them.
+      if (next_seq_ <= in.welcome().acked_through_seq()) {
+        next_seq_ = in.welcome().acked_through_seq() + 1;
+        if (first_seq_ == 0) first_seq_ = next_seq_;
+      }
+    }
+    std::atomic<bool> reader_done{false};
+    std::thread reader([&] {
+      v1::CollectorMessage m;
+      while (stream->Read(&m)) {
+        if (m.has_ack()) OnAck(m.ack().acked_through_seq());
+      }
+      reader_done = true;
+    });
+    // Results fall due on schedule whether or not a collector is there
+    // (a real agent spools them); on each stream everything not yet
+    // acknowledged is sent in order, at most `window` ahead of the acks.
+    bool ok = true, done = false;
+    uint64_t sent_through = 0;
+    {
+      absl::MutexLock l(&mu_);
+      sent_through = acked_through_;
+    }
+    while (ok && !reader_done) {
+      const absl::Time now = absl::Now();
+      if (now >= give_up) break;
+      ProduceDue(std::min(now, produce_until));
+      std::vector<v1::Result> to_send;
+      {
+        absl::MutexLock l(&mu_);
+        sent_through = std::max(sent_through, acked_through_);
+        for (auto& u : unacked_) {
+          if (u.seq <= sent_through) continue;
+          if (u.seq > acked_through_ + o_.window) break;
+          u.sent = now;
+          to_send.push_back(u.result);
+          sent_through = u.seq;
+        }
+      }
+      for (const v1::Result& r : to_send) {
+        if (!Send(*stream, r)) {
+          ok = false;
+          break;
+        }
+      }
+      if (ok && now >= produce_until && drained()) {
+        done = true;
+        break;
+      }
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    if (done) {
+      stream->WritesDone();
+    } else {
+      ctx.TryCancel();
+    }
+    reader.join();
+    grpc::Status st = stream->Finish();
+    if (!done && !st.ok()) totals_.failures++;
+    return done;
+  }
+
+  bool Send(
+      grpc::ClientReaderWriter<v1::AgentMessage, v1::CollectorMessage>& stream,
+      const v1::Result& r) {
+    v1::AgentMessage m;
+    *m.mutable_result() = r;
+    totals_.sent++;
+    return stream.Write(m);
+  }
+
+  void OnAck(uint64_t through) {
+    const absl::Time now = absl::Now();
+    std::vector<double> lat;
+    {
+      absl::MutexLock l(&mu_);
+      acked_through_ = std::max(acked_through_, through);
+      while (!unacked_.empty() && unacked_.front().seq <= through) {
+        if (unacked_.front().sent != absl::InfiniteFuture()) {
+          lat.push_back(
+              absl::ToDoubleMilliseconds(now - unacked_.front().sent));
+        }
+        unacked_.pop_front();
+      }
+    }
+    totals_.acked += lat.size();
+    absl::MutexLock l(&totals_.mu);
+    totals_.latency_ms.insert(totals_.latency_ms.end(), lat.begin(), lat.end());
+  }
+
+  // Produces every result due by `until`, on its schedule.
+  void ProduceDue(absl::Time until) {
+    while (next_due_ <= until) {
+      v1::Result r = host_.Next(next_seq_);
+      *r.mutable_produced_at() =
+          TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(next_due_));
+      if (first_seq_ == 0) first_seq_ = next_seq_;
+      ++next_seq_;
+      totals_.produced++;
+      if (r.has_sockets()) totals_.socket_entries += r.sockets().sockets_size();
+      {
+        absl::MutexLock l(&mu_);
+        unacked_.push_back({r.seq(), std::move(r), absl::InfiniteFuture()});
+      }
+      next_due_ += absl::Seconds(o_.interval_s);
+    }
+  }
+
+  struct Unacked {
+    uint64_t seq;
+    v1::Result result;
+    absl::Time sent;
+  };
+
+  const int index_;
+  const std::string name_;
+  const Options& o_;
+  std::unique_ptr<v1::Agent::Stub> stub_;
+  Host host_;
+  Totals& totals_;
+  uint64_t next_seq_ = 1, first_seq_ = 0;  // the Run thread's
+  absl::Time next_due_ = absl::InfinitePast();
+  absl::Mutex mu_;
+  uint64_t acked_through_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<Unacked> unacked_ ABSL_GUARDED_BY(mu_);
+};
+
+double Pct(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  size_t i = std::min(v.size() - 1, static_cast<size_t>(q * v.size()));
+  std::nth_element(v.begin(), v.begin() + i, v.end());
+  return v[i];
+}
+
+int Main(int argc, char** argv) {
+  Options o;
+  CLI::App app{"netvigil-loadgen: simulated agents for ingest tests"};
+  app.add_option("--collector", o.collector, "host:port")->required();
+  app.add_option("--agents", o.agents)->check(CLI::Range(1, 20000));
+  app.add_option("--prefix", o.prefix, "agent names are PREFIX-NNNN");
+  app.add_option("--interval", o.interval_s,
+                 "seconds between one agent's results")
+      ->check(CLI::Range(0.001, 3600.0));
+  app.add_option("--sockets", o.sockets, "entries per socket snapshot")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--churn", o.churn,
+                 "share of connections replaced per "
+                 "snapshot")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--duration", o.duration_s, "seconds of production")
+      ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--drain-timeout", o.drain_timeout_s,
+                 "seconds to wait for the last acknowledgements");
+  app.add_option("--window", o.window, "unacknowledged results per agent");
+  app.add_option("--connections", o.connections,
+                 "TCP connections (default one per 50 agents)");
+  CLI11_PARSE(app, argc, argv);
+
+  const int nconn = o.connections > 0 ? o.connections : (o.agents + 49) / 50;
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int i = 0; i < nconn; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt("netvigil.loadgen.channel", i);  // a connection of its own
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    channels.push_back(grpc::CreateCustomChannel(
+        o.collector, grpc::InsecureChannelCredentials(), args));
+  }
+  Totals totals;
+  std::vector<std::unique_ptr<SimAgent>> agents;
+  for (int i = 0; i < o.agents; ++i) {
+    agents.push_back(
+        std::make_unique<SimAgent>(i, o, channels[i % nconn], totals));
+  }
+  const absl::Time start = absl::Now();
+  const absl::Time produce_until = start + absl::Seconds(o.duration_s);
+  const absl::Time give_up = produce_until + absl::Seconds(o.drain_timeout_s);
+  std::vector<std::thread> threads;
+  for (auto& a : agents) {
+    threads.emplace_back([&, p = a.get()] { p->Run(produce_until, give_up); });
+  }
+  std::atomic<bool> finished{false};
+  std::thread progress([&] {
+    int64_t last = 0;
+    absl::Time t = absl::Now();
+    while (!finished) {
+      for (int i = 0; i < 100 && !finished; ++i)
+        absl::SleepFor(absl::Milliseconds(100));
+      const int64_t acked = totals.acked.load();
+      const absl::Time now = absl::Now();
+      std::fprintf(stderr,
+                   "loadgen t=%.0fs produced=%ld acked=%ld acked_per_s=%.0f "
+                   "reconnects=%ld\n",
+                   absl::ToDoubleSeconds(now - start),
+                   static_cast<long>(totals.produced.load()),
+                   static_cast<long>(acked),
+                   (acked - last) / absl::ToDoubleSeconds(now - t),
+                   static_cast<long>(totals.reconnects.load()));
+      last = acked;
+      t = now;
+    }
+  });
+  for (auto& t : threads) t.join();
+  finished = true;
+  progress.join();
+  const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+
+  bool all_drained = true;
+  std::string per_agent;
+  for (auto& a : agents) {
+    all_drained = all_drained && a->drained();
+    absl::StrAppend(
+        &per_agent, per_agent.empty() ? "" : ",\n    ",
+        absl::StrFormat(R"({"name": "%s", "first_seq": %d, "last_seq": %d})",
+                        a->name(), a->first_seq(), a->last_seq()));
+  }
+  std::vector<double> lat;
+  {
+    absl::MutexLock l(&totals.mu);
+    lat = totals.latency_ms;
+  }
+  const double produce_s = std::min(elapsed, o.duration_s);
+  std::printf(
+      "{\n  \"agents\": %d,\n  \"elapsed_s\": %.1f,\n  \"produced\": %ld,\n"
+      "  \"acked\": %ld,\n  \"sent\": %ld,\n  \"socket_entries\": %ld,\n"
+      "  \"results_per_s\": %.1f,\n  \"socket_entries_per_s\": %.1f,\n"
+      "  \"send_to_ack_p50_ms\": %.1f,\n  \"send_to_ack_p99_ms\": %.1f,\n"
+      "  \"send_to_ack_max_ms\": %.1f,\n  \"reconnects\": %ld,\n"
+      "  \"all_acked\": %s,\n  \"per_agent\": [\n    %s\n  ]\n}\n",
+      o.agents, elapsed, static_cast<long>(totals.produced.load()),
+      static_cast<long>(totals.acked.load()),
+      static_cast<long>(totals.sent.load()),
+      static_cast<long>(totals.socket_entries.load()),
+      produce_s > 0 ? totals.produced.load() / produce_s : 0.0,
+      produce_s > 0 ? totals.socket_entries.load() / produce_s : 0.0,
+      Pct(lat, 0.5), Pct(lat, 0.99),
+      lat.empty() ? 0.0 : *std::max_element(lat.begin(), lat.end()),
+      static_cast<long>(totals.reconnects.load()),
+      all_drained ? "true" : "false", per_agent.c_str());
+  return all_drained ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace netvigil::loadgen
+
+int main(int argc, char** argv) { return netvigil::loadgen::Main(argc, argv); }
