@@ -4,10 +4,12 @@
 # tests that use PostgreSQL, network namespaces or classic tools one at a
 # time). Run as root on Debian 12: the lab tests create network namespaces.
 #
-#   tests/run.sh                 everything
+#   tests/run.sh                 everything, then 30 s of each fuzz harness
 #   tests/run.sh -L unit         only one label (unit, oracle, integration, lab)
 #
-# Extra arguments go to ctest. NETVIGIL_BUILD_DIR picks the build folder.
+# Extra arguments go to ctest (and skip the fuzzing). NETVIGIL_BUILD_DIR
+# picks the build folder. The fuzzing (tests/fuzz/run.sh) has a clang build
+# of its own, in build-fuzz.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$(pwd)
@@ -22,3 +24,9 @@ deploy/install-deps.sh
 cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C "$BUILD"
 ctest --test-dir "$BUILD" --output-on-failure -j2 "$@"
+
+# Fuzzing: every libFuzzer harness (tests/fuzz) for 30 s under AddressSanitizer
+# and UBSan, no crash allowed; `tests/fuzz/run.sh 600` is the longer run.
+if [ $# -eq 0 ]; then
+  tests/fuzz/run.sh 30
+fi

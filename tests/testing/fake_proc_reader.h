@@ -28,8 +28,14 @@ namespace netvigil::testing {
 
 class FakeProcReader final : public agent::ProcReader {
  public:
-  // Aborts the test binary on a malformed tree: fixtures are ours.
-  explicit FakeProcReader(const std::string& tree_text);
+  // Aborts the test binary on a malformed tree: fixtures are ours. A
+  // lenient reader skips malformed lines instead (the fuzz harness's input
+  // is a tree too).
+  explicit FakeProcReader(const std::string& tree_text, bool lenient = false);
+
+  // The recorded files' contents and links' targets, by "PID/NAME".
+  const std::map<std::string, std::string>& files() const { return files_; }
+  const std::map<std::string, std::string>& links() const { return links_; }
 
   absl::StatusOr<std::vector<int>> ListPids() override;
   // The mode of a wanted fd comes from the recorded PID/fdinfo/N flags;
@@ -66,9 +72,13 @@ namespace fake_proc_internal {
 
 }  // namespace fake_proc_internal
 
-inline FakeProcReader::FakeProcReader(const std::string& tree_text) {
+inline FakeProcReader::FakeProcReader(const std::string& tree_text,
+                                      bool lenient) {
   std::string* file = nullptr;  // The @file being filled.
   for (absl::string_view line : absl::StrSplit(tree_text, '\n')) {
+    const auto malformed = [&] {
+      if (!lenient) fake_proc_internal::Malformed(line);
+    };
     if (!absl::StartsWith(line, "@") && !absl::StartsWith(line, "#")) {
       if (file != nullptr) absl::StrAppend(file, line, "\n");
       continue;
@@ -77,10 +87,11 @@ inline FakeProcReader::FakeProcReader(const std::string& tree_text) {
     if (absl::StartsWith(line, "#")) continue;
     std::vector<std::string> parts =
         absl::StrSplit(line, absl::MaxSplits(' ', 2));
-    if (parts.size() < 2) fake_proc_internal::Malformed(line);
     int pid;
-    if (!absl::SimpleAtoi(parts[1].substr(0, parts[1].find('/')), &pid)) {
-      fake_proc_internal::Malformed(line);
+    if (parts.size() < 2 ||
+        !absl::SimpleAtoi(parts[1].substr(0, parts[1].find('/')), &pid)) {
+      malformed();
+      continue;
     }
     pids_.insert(pid);
     if (parts[0] == "@file") {
@@ -93,10 +104,10 @@ inline FakeProcReader::FakeProcReader(const std::string& tree_text) {
       } else if (parts[2] == "EACCES") {
         errors_[parts[1]] = EACCES;
       } else {
-        fake_proc_internal::Malformed(line);
+        malformed();
       }
     } else {
-      fake_proc_internal::Malformed(line);
+      malformed();
     }
   }
 }
