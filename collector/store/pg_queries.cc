@@ -78,10 +78,27 @@ absl::StatusOr<std::vector<v1::PathSummary>> PgStore::LatestPaths(
         std::vector<v1::PathSummary> out;
         for (const auto& row : tx.exec_params(
                  absl::StrCat(
-                     "SELECT DISTINCT ON (target) target, ", Us("started_at"),
-                     ", destination_reached, loss_percent, avg_ms, hop_count,"
-                     " error FROM path_runs WHERE agent_id = $1"
-                     " ORDER BY target, started_at DESC"),
+                     // The host's targets by skipping through
+                     // path_runs_agent_target_at one target at a time, then
+                     // each target's newest run by reading that index
+                     // backwards: a few index probes per target, however
+                     // long the history (DISTINCT ON sorted all of it).
+                     "WITH RECURSIVE targets (target) AS ("
+                     "  (SELECT target FROM path_runs WHERE agent_id = $1"
+                     "   ORDER BY target LIMIT 1)"
+                     "  UNION ALL"
+                     "  SELECT (SELECT p.target FROM path_runs p"
+                     "   WHERE p.agent_id = $1 AND p.target > t.target"
+                     "   ORDER BY p.target LIMIT 1)"
+                     "  FROM targets t WHERE t.target IS NOT NULL)"
+                     " SELECT l.target, ",
+                     Us("l.started_at"),
+                     ", l.destination_reached, l.loss_percent, l.avg_ms,"
+                     " l.hop_count, l.error FROM targets t CROSS JOIN LATERAL ("
+                     "  SELECT * FROM path_runs p"
+                     "  WHERE p.agent_id = $1 AND p.target = t.target"
+                     "  ORDER BY p.started_at DESC LIMIT 1) l"
+                     " ORDER BY l.target"),
                  id)) {
           v1::PathSummary p;
           p.set_target(row[0].as<std::string>());
@@ -112,17 +129,28 @@ absl::StatusOr<std::vector<v1::StoredPathRun>> PgStore::PathHistory(
               "host '", agent, "' has no path runs to target '", target, "'")};
         }
         std::vector<v1::StoredPathRun> out;
-        // The newest `limit` runs in the range, returned oldest first.
-        for (const auto& row : tx.exec_params(
-                 "SELECT seq, payload FROM ("
-                 "  SELECT p.seq, r.payload, p.started_at FROM path_runs p"
-                 "  JOIN results r ON r.agent_id = p.agent_id AND r.seq = p.seq"
-                 "  WHERE p.agent_id = $1 AND p.target = $2"
-                 "   AND p.started_at >= to_timestamp($3 / 1e6)"
-                 "   AND p.started_at < to_timestamp($4 / 1e6)"
-                 "  ORDER BY p.started_at DESC LIMIT $5) x"
-                 " ORDER BY started_at",
-                 id, target, since_us, until_us, static_cast<int64_t>(limit))) {
+        // A bounded index read: starting a parallel worker (which the
+        // planner picks for a day of runs) costs more than it saves.
+        tx.exec("SET LOCAL max_parallel_workers_per_gather = 0");
+        // The newest `limit` runs in the range, newest first straight from
+        // path_runs_agent_target_at read backwards, each run's payload
+        // fetched by primary key (a subquery: a join let the planner add a
+        // sort and a cache of the payloads that never hits).
+        pqxx::result rows = tx.exec_params(
+            "SELECT x.seq, (SELECT r.payload FROM results r"
+            "  WHERE r.agent_id = $1 AND r.seq = x.seq) FROM ("
+            "  SELECT seq, started_at FROM path_runs"
+            "  WHERE agent_id = $1 AND target = $2"
+            "   AND started_at >= to_timestamp($3 / 1e6)"
+            "   AND started_at < to_timestamp($4 / 1e6)"
+            "  ORDER BY started_at DESC LIMIT $5) x"
+            " ORDER BY x.started_at DESC",
+            id, target, since_us, until_us, static_cast<int64_t>(limit));
+        out.reserve(rows.size());
+        // Returned oldest first.
+        for (auto it = rows.rbegin(); it != rows.rend(); ++it) {
+          const pqxx::row& row = *it;
+          if (row[1].is_null()) continue;  // its result is gone
           v1::Result r;
           pqxx::binarystring bytes(row[1]);
           if (!r.ParseFromArray(bytes.data(), bytes.size())) continue;
@@ -252,11 +280,25 @@ absl::StatusOr<v1::SpeedMatrixResponse> PgStore::SpeedMatrix() {
           out.add_hosts(row[0].as<std::string>());
         }
         for (const auto& row :
-             tx.exec("SELECT DISTINCT ON (client, server) client, server,"
-                     " forward_bps, " +
-                     Us("started_at") +
-                     ", outcome, error FROM speed_results WHERE NOT external"
-                     " ORDER BY client, server, started_at DESC")) {
+             // The LAN pairs by skipping through speed_results_lan_pair_at
+             // one pair at a time, then each pair's newest result from the
+             // same index read backwards (not a sort of every result).
+             tx.exec("WITH RECURSIVE pairs (client, server) AS ("
+                     "  (SELECT client, server FROM speed_results"
+                     "   WHERE NOT external ORDER BY client, server LIMIT 1)"
+                     "  UNION ALL"
+                     "  SELECT n.client, n.server FROM pairs p"
+                     "  CROSS JOIN LATERAL (SELECT s.client, s.server"
+                     "   FROM speed_results s WHERE NOT s.external"
+                     "   AND (s.client, s.server) > (p.client, p.server)"
+                     "   ORDER BY s.client, s.server LIMIT 1) n)"
+                     " SELECT l.client, l.server, l.forward_bps, " +
+                     Us("l.started_at") +
+                     ", l.outcome, l.error FROM pairs p CROSS JOIN LATERAL ("
+                     "  SELECT * FROM speed_results s WHERE NOT s.external"
+                     "  AND s.client = p.client AND s.server = p.server"
+                     "  ORDER BY s.started_at DESC LIMIT 1) l"
+                     " ORDER BY l.client, l.server")) {
           v1::SpeedCell* c = out.add_cells();
           c->set_client(row[0].as<std::string>());
           c->set_server(row[1].as<std::string>());
