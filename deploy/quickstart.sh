@@ -3,8 +3,9 @@
 # installs the packages, builds, starts a private PostgreSQL (UNIX socket
 # only), builds a lab home network of network namespaces (three hosts, a
 # home router and two upstream routers, an "internet" target), starts the
-# collector on the lab's home server and an agent on every lab host, waits
-# for the first results and prints what netvigil sees.
+# collector on the lab's home server with a CA of its own, enrols an agent
+# on every lab host (a single-use token each; mTLS from then on), waits for
+# the first results and prints what netvigil sees.
 #
 #   deploy/quickstart.sh           start (or show again, if already running)
 #   deploy/quickstart.sh --stop    end everything it started, by PID, and
@@ -22,6 +23,7 @@ STATE=${NETVIGIL_QUICKSTART_DIR:-/var/tmp/netvigil-quickstart}
 LAB="/usr/bin/python3 $SRC/tests/lab/nvlab.py"
 HOSTS=3
 AGENT_PORT=7411
+ENROLL_PORT=7412
 CLI="$BUILD/collector/netvigil --socket $STATE/query.sock"
 
 log() { echo "quickstart: $*" >&2; }
@@ -97,7 +99,12 @@ database:
   dsn: "$DSN"
 listen:
   agents: "$SERVER:$AGENT_PORT"
+  enroll: "$SERVER:$ENROLL_PORT"
   query_socket: $STATE/query.sock
+state_dir: $STATE/collector
+pki:
+  server_names: [netvigil-quickstart]
+  server_addresses: [$SERVER]
 agents:
   heartbeat_interval: 2s
   heartbeat_timeout: 8s
@@ -122,17 +129,38 @@ analysis:
   learning_period: 0s
 YAML
 
-log "starting the collector on the lab's home server ($SERVER:$AGENT_PORT)"
+COLLECTOR="$BUILD/collector/netvigil-collector --config $STATE/collector.yaml"
+if [ ! -f "$STATE/collector/pki/ca.key" ]; then
+  log "creating the collector's CA and server certificate in $STATE/collector/pki"
+  $COLLECTOR pki init >/dev/null
+fi
+
+log "starting the collector on the lab's home server ($SERVER:$AGENT_PORT, mTLS)"
 $LAB exec --state "$STATE/lab.json" server -- \
-  "$BUILD/collector/netvigil-collector" --config "$STATE/collector.yaml" --insecure \
-  >"$STATE/collector.log" 2>&1 &
+  $COLLECTOR >"$STATE/collector.log" 2>&1 &
 echo $! >"$STATE/collector.pid"
+for _ in $(seq 100); do
+  grep -q collector_listening "$STATE/collector.log" 2>/dev/null && break
+  sleep 0.2
+done
 
 for k in $(seq $HOSTS); do
   home=$(lab_get "d['hosts'][$((k-1))]['home']")
+  if [ ! -f "$STATE/agent-h$k/client.crt" ]; then
+    # What an administrator does once per host: a token on the collector,
+    # `netvigil-agent enroll` with it on the host (the key stays there).
+    out=$($COLLECTOR enroll "h$k" --ttl 10m --replace)
+    token=$(echo "$out" | sed -n 's/^token: //p')
+    fingerprint=$(echo "$out" | sed -n 's/^ca_fingerprint: //p')
+    log "enrolling h$k (CA $fingerprint)"
+    $LAB exec --state "$STATE/lab.json" "h$k" -- \
+      "$BUILD/agent/netvigil-agent" enroll --collector "$SERVER:$ENROLL_PORT" \
+        --name "h$k" --token "$token" --ca-fingerprint "$fingerprint" \
+        --state-dir "$STATE/agent-h$k" >/dev/null
+  fi
   log "starting the agent on h$k (watching $home)"
   $LAB exec --state "$STATE/lab.json" "h$k" -- \
-    "$BUILD/agent/netvigil-agent" run --insecure --name "h$k" \
+    "$BUILD/agent/netvigil-agent" run \
       --collector "$SERVER:$AGENT_PORT" --state-dir "$STATE/agent-h$k" \
       --watch "$home" \
     >"$STATE/agent-h$k.log" 2>&1 &
