@@ -54,6 +54,9 @@ absl::Status Collector::Start() {
                                                   RealClock(), sessions_);
   QueryServiceOptions query_options;
   query_options.heartbeat_timeout = config_.heartbeat_timeout;
+  query_options.speed_port = config_.speed_port;
+  query_options.speed_test_duration = config_.speed_test_duration;
+  query_options.speed_bitrate_bps = config_.plan.speed().max_bitrate_bps();
   query_service_ = std::make_unique<QueryService>(
       query_options, store_, RealClock(), sessions_, broker_);
   if (config_.plan.speed().enabled()) {

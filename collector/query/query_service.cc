@@ -387,6 +387,30 @@ grpc::Status QueryService::ProbeNow(grpc::ServerContext* ctx,
     return grpc::Status(grpc::StatusCode::NOT_FOUND,
                         absl::StrCat("unknown host '", req->host(), "'"));
   }
+  if (command.has_speed_test()) {
+    // The agent runs it only to a peer at an address its plan lists for
+    // that peer: the first one the peer reported, as the scheduler uses.
+    v1::SpeedTest* t = command.mutable_speed_test();
+    const v1::AgentInfo* peer = nullptr;
+    for (const auto& a : *agents) {
+      if (a.name() == req->target()) peer = &a;
+    }
+    if (peer == nullptr) {
+      return grpc::Status(
+          grpc::StatusCode::NOT_FOUND,
+          absl::StrCat("unknown peer agent '", req->target(), "'"));
+    }
+    if (peer->addresses().empty()) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          absl::StrCat("peer agent '", req->target(),
+                                       "' has reported no address"));
+    }
+    t->set_address(peer->addresses(0));
+    t->set_port(options_.speed_port);
+    *t->mutable_duration() = TimeUtil::NanosecondsToDuration(
+        absl::ToInt64Nanoseconds(options_.speed_test_duration));
+    t->set_bitrate_bps(options_.speed_bitrate_bps);
+  }
   auto result = broker_.Run(req->host(), command, deadline);
   if (!result.ok()) return StoreError(result.status());
   *resp->mutable_result() = std::move(*result);

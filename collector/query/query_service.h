@@ -19,6 +19,12 @@ namespace netvigil::collector {
 
 struct QueryServiceOptions {
   absl::Duration heartbeat_timeout = absl::Seconds(20);
+  // What a speed test asked for through ProbeNow runs: to the peer's
+  // first address, on this port, for this long, at this bitrate (0: no
+  // limit), as the scheduler's do.
+  uint32_t speed_port = 5201;
+  absl::Duration speed_test_duration = absl::Seconds(10);
+  uint64_t speed_bitrate_bps = 0;
 };
 
 class QueryService final : public v1::Query::Service {

@@ -100,6 +100,15 @@ class SpeedMeshTest(unittest.TestCase):
                     self.assertLessEqual(e1, s2, f"{a1}->{b1} [{s1}, {e1}] overlaps "
                                                  f"{a2}->{b2} [{s2}, {e2}]")
                 print(f"  {len(spans)} tests, none overlapping")
+
+                # A test asked for by hand (Query ProbeNow) goes to the peer's
+                # address the agent's plan lists, so the agent runs it, and
+                # authenticates to the peer's iperf3 server.
+                a, b = lab.hosts[0].name, lab.hosts[1].name
+                r = nvtest.cli(sock, "probe", a, "speed", b, "--json", "--deadline", "60",
+                               timeout=90)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                self.assertIn("SPEED_OUTCOME_OK", r.stdout)
                 for p in procs:
                     p.stop()
         finally:
