@@ -1,6 +1,13 @@
 #include "agent/agent.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "agent/host_info.h"
@@ -9,6 +16,54 @@
 #include "spdlog/spdlog.h"
 
 namespace netvigil::agent {
+
+namespace {
+
+// The last plan the collector gave, kept so an agent restarted while the
+// collector is away goes on probing (its results wait in the spool).
+std::string PlanPath(const std::string& state_dir) {
+  return state_dir + "/plan.pb";
+}
+
+absl::Status SavePlan(const std::string& state_dir, const v1::ProbePlan& plan) {
+  const std::string path = PlanPath(state_dir), tmp = path + ".tmp";
+  std::string bytes;
+  plan.SerializeToString(&bytes);
+  const int fd =
+      open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::InternalError(absl::StrCat(tmp, ": ", std::strerror(errno)));
+  }
+  bool ok = write(fd, bytes.data(), bytes.size()) ==
+                static_cast<ssize_t>(bytes.size()) &&
+            fsync(fd) == 0;
+  const int saved = errno;
+  close(fd);
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
+    unlink(tmp.c_str());
+    return absl::InternalError(
+        absl::StrCat(path, ": ", std::strerror(ok ? errno : saved)));
+  }
+  return absl::OkStatus();
+}
+
+std::optional<v1::ProbePlan> LoadPlan(const std::string& state_dir) {
+  std::ifstream in(PlanPath(state_dir), std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string bytes((std::istreambuf_iterator<char>(in)),
+                    std::istreambuf_iterator<char>());
+  v1::ProbePlan plan;
+  if (!plan.ParseFromString(bytes)) {
+    spdlog::warn(
+        "cached_plan_unreadable path={} action=\"wait for the "
+        "collector's plan\"",
+        PlanPath(state_dir));
+    return std::nullopt;
+  }
+  return plan;
+}
+
+}  // namespace
 
 AgentProcess::AgentProcess(AgentOptions options)
     : options_(std::move(options)) {}
@@ -68,6 +123,10 @@ void AgentProcess::Run() {
       "next_seq={}",
       options_.name, options_.collector, outbox_->pending(),
       outbox_->next_seq());
+  if (std::optional<v1::ProbePlan> plan = LoadPlan(options_.state_dir)) {
+    spdlog::info("cached_plan_loaded path={}", PlanPath(options_.state_dir));
+    runner_->SetPlan(Localise(*plan));
+  }
   runner_->Start();
   link_->Run();
 }
@@ -89,12 +148,20 @@ v1::ProbePlan AgentProcess::Localise(v1::ProbePlan plan) const {
 
 void AgentProcess::OnWelcome(const v1::Welcome& welcome) {
   probe_state_->OnWelcome(welcome);
+  KeepPlan(welcome.plan());
   runner_->SetPlan(Localise(welcome.plan()));
 }
 
 void AgentProcess::OnPlanUpdate(const v1::ProbePlan& plan) {
   probe_state_->OnPlan(plan);
+  KeepPlan(plan);
   runner_->SetPlan(Localise(plan));
+}
+
+void AgentProcess::KeepPlan(const v1::ProbePlan& plan) {
+  if (absl::Status s = SavePlan(options_.state_dir, plan); !s.ok()) {
+    spdlog::warn("plan_not_cached error=\"{}\"", std::string(s.message()));
+  }
 }
 
 void AgentProcess::FillHeartbeat(v1::Heartbeat* heartbeat) {

@@ -52,6 +52,8 @@ class AgentProcess : public LinkHandler {
 
  private:
   v1::ProbePlan Localise(v1::ProbePlan plan) const;
+  // Saves the plan in the state folder for a restart without a collector.
+  void KeepPlan(const v1::ProbePlan& plan);
 
   const AgentOptions options_;
   std::unique_ptr<SpoolOutbox> outbox_;

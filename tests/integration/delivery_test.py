@@ -42,8 +42,18 @@ class DeliveryTest(unittest.TestCase):
         cls.socket = os.path.join(cls.dir, "query.sock")
         cls.config = os.path.join(cls.dir, "collector.yaml")
         with open(cls.config, "w") as f:
-            f.write(nvtest.collector_yaml(cls.pg.dsn, f"127.0.0.1:{cls.port}",
-                                          cls.socket))
+            f.write(nvtest.collector_yaml(
+                cls.pg.dsn, f"127.0.0.1:{cls.port}", cls.socket,
+                extra="""probes:
+  path:
+    enabled: false
+  sockets:
+    every: 1s
+  files:
+    enabled: false
+  speed:
+    enabled: false
+"""))
         cls.collector = None
 
     @classmethod
@@ -67,12 +77,14 @@ class DeliveryTest(unittest.TestCase):
                  "--drain-timeout", "120"],
                 stdout=subprocess.PIPE, stderr=log)
 
-    def committed(self, prefix):
-        """name -> (count, distinct seqs, min, max) of committed results."""
+    def committed(self, prefix, pattern=None):
+        """name -> (count, distinct seqs, min, max) of committed results of
+        the agents named PREFIX-* (or LIKE `pattern`)."""
+        pattern = pattern or f"{prefix}-%"
         out = self.pg.psql(
             "SELECT a.name, count(*), count(DISTINCT r.seq), min(r.seq), max(r.seq)"
             " FROM results r JOIN agents a ON a.id = r.agent_id"
-            f" WHERE a.name LIKE '{prefix}-%' AND r.seq > 0 GROUP BY a.name")
+            f" WHERE a.name LIKE '{pattern}' AND r.seq > 0 GROUP BY a.name")
         rows = {}
         for line in out.splitlines():
             name, n, d, lo, hi = line.split("|")
@@ -149,6 +161,52 @@ class DeliveryTest(unittest.TestCase):
               f" {resumed:.2f} s after it returned; {total} results from 50 agents,"
               f" each committed once", flush=True)
         self.assertLess(resumed, 30)
+
+    def test_agent_killed_50_times_while_the_collector_is_away(self):
+        if not (self.collector and self.collector.alive()):
+            self.start_collector()
+        state = os.path.join(self.dir, "agent-ak")
+        os.makedirs(os.path.join(state, "home"))
+        argv = [nvtest.AGENT, "run", "--collector", f"127.0.0.1:{self.port}",
+                "--name", "ak", "--state-dir", state, "--insecure",
+                "--no-iperf-server", "--watch", os.path.join(state, "home")]
+        log = os.path.join(self.dir, "agent-ak.log")
+        agent = nvtest.Process(argv, log).start()
+        nvtest.wait_until(lambda: os.path.exists(os.path.join(state, "plan.pb")), 30,
+                          "the agent to keep its plan")
+        nvtest.wait_until(lambda: self.committed("ak", "ak"), 30, "a first result")
+        self.collector.stop()
+        rng = random.Random(50)
+        for _ in range(50):
+            time.sleep(rng.uniform(0.05, 1.5))
+            agent.kill9()
+            agent = nvtest.Process(argv, log).start()
+        time.sleep(1.5)
+        agent.kill9()
+        spool = sqlite3.connect(f"file:{state}/spool.db?mode=ro", uri=True)
+        spooled_max, spooled = spool.execute(
+            "SELECT max(seq), count(*) FROM results").fetchone()
+        spool.close()
+        self.assertGreater(spooled, 10, "results were produced with the collector away")
+
+        self.start_collector()
+        agent = nvtest.Process(argv, log).start()
+        try:
+            nvtest.wait_until(lambda: self.committed("ak", "ak")["ak"][3] >= spooled_max, 60,
+                              "the spooled results to be delivered")
+        finally:
+            agent.stop()
+        n, distinct, lo, hi = self.committed("ak", "ak")["ak"]
+        self.assertEqual(lo, 1)
+        self.assertEqual(n, hi - lo + 1, "a hole or a double in the agent's sequence")
+        self.assertEqual(distinct, n)
+        self.assertEqual(self.pg.psql(
+            "SELECT count(*) FROM gaps g JOIN agents a ON a.id = g.agent_id"
+            " WHERE a.name = 'ak'"), "0", "nothing was dropped")
+        self.assertIn("cached_plan_loaded", agent.output())
+        print(f"\nagent SIGKILLed 50 times with the collector away: {spooled} results"
+              f" spooled (through seq {spooled_max}); after the collector returned"
+              f" seq 1..{hi} present once each", flush=True)
 
 
 if __name__ == "__main__":
