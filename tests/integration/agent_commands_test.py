@@ -4,8 +4,9 @@ netvigil-agent (--insecure) is welcomed by a Python gRPC server that then
 sends what a rogue or buggy collector might: a speed test to an unknown
 address or peer, an absurd duration, a bitrate over the cap, an external
 target the plan does not list, an empty command, a command type this agent
-does not know, probe-now of a disabled kind. Each is refused with a
-CommandStatus naming the reason, logged (command_refused id=...) and counted
+does not know, probe-now of a disabled kind, an id made to forge a log line.
+Each is refused with a CommandStatus naming the reason, logged (one line,
+command_refused id=..., network text escaped) and counted
 (Heartbeat.refused_commands); the agent stays up and still runs a valid
 probe-now."""
 
@@ -62,6 +63,10 @@ REFUSED = {
                       "files probe disabled"),
     "probe-now-speed": (dict(probe_now=fc.msg("ProbeNow", kind=SPEED)),
                         "only a speed-test command"),
+    # An id that tries to forge a log line.
+    "forged\nx command_accepted id=forged": (
+        dict(speed_test=speed(peer_agent="nas\"", address="127.0.0.2")),
+        "is not a known peer"),
 }
 
 
@@ -101,7 +106,10 @@ class AgentCommandsTest(unittest.TestCase):
             with open(log) as f:
                 text = f.read()
             for id in expected:
-                self.assertRegex(text, r"command_refused id=%s .*reason=" % re.escape(id))
+                logged = id.replace("\n", "\\x0a")
+                self.assertRegex(text, r"command_refused id=%s .*reason=" % re.escape(logged))
+            self.assertNotIn("\nx command_accepted", text)
+            self.assertIn('reason="\'nas\\x22\' is not a known peer"', text)
 
             # Still up, still doing what it may.
             self.assertTrue(agent.alive())
