@@ -8,6 +8,10 @@
 // and the store calls they make are timed on their own. Prints p50/p99 and
 // the row counts.
 //
+// cpu= is this process's CPU time per call (the client and the service; the
+// PostgreSQL backend's is not in it): unlike wall time it hardly moves with
+// the machine's load.
+//
 // Usage: query_bench [DAYS] [ITERATIONS]   (defaults 30 and 300; run as root
 // or as a user that can start PostgreSQL: see deploy/pgcluster.sh)
 //
@@ -437,30 +441,41 @@ std::string LoadAverage() {
 
 struct Stats {
   double p50, p99, max;
+  double cpu_ms;  // this process's CPU time per call (client and service)
 };
+
+double ProcessCpuMs() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
 
 Stats Percentiles(std::vector<double> ms) {
   std::sort(ms.begin(), ms.end());
   const size_t n = ms.size();
   const size_t i99 = std::max<size_t>(1, (n * 99 + 99) / 100) - 1;
-  return {ms[n / 2], ms[i99], ms.back()};
+  return {ms[n / 2], ms[i99], ms.back(), 0};
 }
 
 template <typename Fn>
 Stats Time(int warmup, int iterations, Fn fn) {
   for (int i = 0; i < warmup; ++i) fn(i);
   std::vector<double> ms;
+  const double cpu0 = ProcessCpuMs();
   for (int i = 0; i < iterations; ++i) {
     const absl::Time t0 = absl::Now();
     fn(i);
     ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
   }
-  return Percentiles(std::move(ms));
+  Stats s = Percentiles(std::move(ms));
+  s.cpu_ms = (ProcessCpuMs() - cpu0) / iterations;
+  return s;
 }
 
 void Report(const char* name, const Stats& s, const std::string& rows) {
-  std::printf("%-34s p50=%7.2f ms  p99=%7.2f ms  max=%7.2f ms  %s\n", name,
-              s.p50, s.p99, s.max, rows.c_str());
+  std::printf(
+      "%-30s p50=%7.2f ms  p99=%7.2f ms  max=%7.2f ms  cpu=%6.2f ms  %s\n",
+      name, s.p50, s.p99, s.max, s.cpu_ms, rows.c_str());
 }
 
 // Seeds `days` of history ending now and prints what it wrote.
