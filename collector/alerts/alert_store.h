@@ -43,6 +43,13 @@ class AlertStore {
   virtual absl::StatusOr<std::vector<AnalysisStateRow>> LoadState() = 0;
   // Upserts by (agent, kind, key).
   virtual absl::Status PutState(const AnalysisStateRow& row) = 0;
+  // Upserts many rows at once (one transaction where the store has them).
+  virtual absl::Status PutStates(const std::vector<AnalysisStateRow>& rows) {
+    for (const AnalysisStateRow& r : rows) {
+      if (absl::Status s = PutState(r); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
 };
 
 }  // namespace netvigil::collector

@@ -1,7 +1,9 @@
 #include "collector/alerts/pg_alert_store.h"
 
+#include <map>
 #include <optional>
 #include <pqxx/pqxx>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "collector/store/history_writer.h"
@@ -177,6 +179,39 @@ absl::Status PgAlertStore::PutState(const AnalysisStateRow& row) {
         " ON CONFLICT (agent, kind, key)"
         " DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
         row.agent, row.kind, row.key, row.value);
+    tx.commit();
+  });
+}
+
+absl::Status PgAlertStore::PutStates(
+    const std::vector<AnalysisStateRow>& rows) {
+  if (rows.empty()) return absl::OkStatus();
+  if (!pg_.ready()) return absl::UnavailableError("store not migrated");
+  // The last row wins for a key given twice (ON CONFLICT may not touch a
+  // row twice in one statement).
+  std::map<std::tuple<std::string, std::string, std::string>, std::string>
+      latest;
+  for (const AnalysisStateRow& r : rows) {
+    latest[{r.agent, r.kind, r.key}] = r.value;
+  }
+  std::vector<std::string> agent, kind, key, value;
+  for (const auto& [k, v] : latest) {
+    agent.push_back(std::get<0>(k));
+    kind.push_back(std::get<1>(k));
+    key.push_back(std::get<2>(k));
+    value.push_back(v);
+  }
+  return pg_.WithConnection([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params(
+        "INSERT INTO analysis_state (agent, kind, key, value, updated_at)"
+        " SELECT a, k, y, v, now()"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
+        "  AS c(a, k, y, v)"
+        " ON CONFLICT (agent, kind, key)"
+        " DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+        PgTextArray(agent), PgTextArray(kind), PgTextArray(key),
+        PgTextArray(value));
     tx.commit();
   });
 }

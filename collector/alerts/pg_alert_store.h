@@ -20,6 +20,7 @@ class PgAlertStore final : public AlertStore {
                                                       uint32_t limit) override;
   absl::StatusOr<std::vector<AnalysisStateRow>> LoadState() override;
   absl::Status PutState(const AnalysisStateRow& row) override;
+  absl::Status PutStates(const std::vector<AnalysisStateRow>& rows) override;
 
  private:
   PgStore& pg_;  // Not owned.

@@ -311,6 +311,10 @@ std::vector<v1::Alert> Analyzer::Open() {
 // ------------------------------------------------------------------ state
 
 void Analyzer::PersistRow(AnalysisStateRow row) {
+  if (buffering_) {
+    buffered_.push_back(std::move(row));
+    return;
+  }
   absl::Status s = store_.PutState(row);
   if (!s.ok()) {
     ++counters_.store_errors;
@@ -318,6 +322,19 @@ void Analyzer::PersistRow(AnalysisStateRow row) {
         "event=analysis_state_write_failed agent={} kind={} error=\"{}\"",
         row.agent, row.kind, s.ToString());
   }
+}
+
+void Analyzer::FlushRows() {
+  buffering_ = false;
+  if (buffered_.empty()) return;
+  absl::Status s = store_.PutStates(buffered_);
+  if (!s.ok()) {
+    ++counters_.store_errors;
+    spdlog::error(
+        "event=analysis_state_write_failed agent={} rows={} error=\"{}\"",
+        buffered_.front().agent, buffered_.size(), s.ToString());
+  }
+  buffered_.clear();
 }
 
 void Analyzer::PersistPath(const std::string& agent,
@@ -641,6 +658,13 @@ bool Analyzer::Learning(const std::string& agent,
 
 void Analyzer::OnResult(const std::string& agent, const v1::Result& result) {
   absl::MutexLock l(&mu_);
+  buffering_ = true;
+  OnResultLocked(agent, result);
+  FlushRows();
+}
+
+void Analyzer::OnResultLocked(const std::string& agent,
+                              const v1::Result& result) {
   ++counters_.results;
   if (agent.empty()) {
     ++counters_.skipped;

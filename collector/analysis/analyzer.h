@@ -172,6 +172,10 @@ class Analyzer {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PersistSpeed(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PersistRow(AnalysisStateRow row) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the rows buffered while handling one result, in one transaction.
+  void FlushRows() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnResultLocked(const std::string& agent, const v1::Result& result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ApplyStateRow(const AnalysisStateRow& row)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -180,6 +184,10 @@ class Analyzer {
   Clock& clock_;       // Not owned.
 
   absl::Mutex mu_;
+  // While a result is handled its state rows are buffered here (a first
+  // snapshot learns hundreds of keys: one commit, not hundreds).
+  bool buffering_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<AnalysisStateRow> buffered_ ABSL_GUARDED_BY(mu_);
   std::vector<Listener> listeners_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, AgentState> agents_ ABSL_GUARDED_BY(mu_);
   // agent -> target -> state

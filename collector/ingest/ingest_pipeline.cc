@@ -190,9 +190,12 @@ void IngestPipeline::Acknowledge(const std::vector<Item>& batch,
       latencies_ms_.push_back(absl::ToDoubleMilliseconds(now - i.received));
     }
   }
+  const absl::Time t0 = absl::Now();
   for (const Item& i : batch) {
     for (auto& observe : observers_) observe(i.session->name(), i.result);
   }
+  absl::MutexLock l(&stats_mu_);
+  totals_.observe_ms += absl::ToDoubleMilliseconds(absl::Now() - t0);
 }
 
 IngestStats IngestPipeline::stats() {
@@ -226,13 +229,16 @@ void IngestPipeline::MaybeLogStats() {
       s.failed_attempts != last_logged_.failed_attempts) {
     spdlog::info(
         "ingest_stats results_per_s={:.0f} socket_entries_per_s={:.0f} "
-        "batches={} store_ms_per_batch={:.0f} commit_p50_ms={:.1f} "
+        "batches={} store_ms_per_batch={:.0f} observe_ms_per_batch={:.0f} "
+        "commit_p50_ms={:.1f} "
         "commit_p99_ms={:.1f} commit_max_ms={:.1f} queued_bytes={} "
         "failed_attempts={} results_total={}",
         (s.results - last_logged_.results) / secs,
         (s.socket_entries - last_logged_.socket_entries) / secs,
         s.batches - last_logged_.batches,
         (s.store_ms - last_logged_.store_ms) /
+            std::max<int64_t>(1, s.batches - last_logged_.batches),
+        (s.observe_ms - last_logged_.observe_ms) /
             std::max<int64_t>(1, s.batches - last_logged_.batches),
         s.commit_p50_ms, s.commit_p99_ms, s.commit_max_ms, s.queued_bytes,
         s.failed_attempts - last_logged_.failed_attempts, s.results);

@@ -52,7 +52,8 @@ struct IngestStats {
   int64_t socket_entries = 0;  // in committed socket snapshots
   int64_t batches = 0;
   int64_t failed_attempts = 0;
-  double store_ms = 0;  // time spent in the store, all attempts
+  double store_ms = 0;    // time spent in the store, all attempts
+  double observe_ms = 0;  // time spent in observers (analysis, commands)
   size_t queued_bytes = 0;
   // Receipt (stream read) to commit, over the last stats interval.
   double commit_p50_ms = 0, commit_p99_ms = 0, commit_max_ms = 0;

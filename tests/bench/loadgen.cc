@@ -7,7 +7,9 @@
 // resends from the acknowledged number. Results: a socket snapshot of
 // --sockets entries (listeners and outbound connections) with --churn of
 // the connections replaced each time, every 10th result a path run of 10
-// hops, every 20th a file snapshot of 40 entries.
+// hops, every 20th a file snapshot of 40 entries. A replaced connection
+// goes to one of the host's usual endpoints from a new ephemeral port, and
+// with --new-remote-share somewhere the host never talked to before.
 //
 // The report (JSON on stdout, at the end) gives per agent the range of
 // sequence numbers produced, so a test can check that every one is in the
@@ -32,6 +34,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/tls_client.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpcpp/grpcpp.h"
 #include "netvigil/v1/agent.grpc.pb.h"
@@ -48,10 +51,15 @@ struct Options {
   double interval_s = 3;
   int sockets = 300;
   double churn = 0.02;
+  double new_remote_share = 0.001;
   double duration_s = 60;
   double drain_timeout_s = 180;
   int window = 256;     // unacknowledged results before production pauses
   int connections = 0;  // TCP connections; 0 = one per 50 agents
+  // mTLS: DIR/<agent name>/ holds each agent's client.crt, client.key,
+  // ca.crt and server_name; every agent then has a connection of its own
+  // (a connection carries one identity).
+  std::string tls_dir;
 };
 
 google::protobuf::Timestamp Now() {
@@ -63,6 +71,12 @@ google::protobuf::Timestamp Now() {
 class Host {
  public:
   Host(int index, const Options& o) : index_(index), o_(o), rng_(index) {
+    // The places this host talks to: a churned connection goes to one of
+    // them again from a new ephemeral port (not news); a small share goes
+    // somewhere new (news, as on a real host).
+    for (int i = 0; i < std::max(1, o_.sockets / 2); ++i) {
+      pool_.push_back(NewEndpoint());
+    }
     for (int i = 0; i < o_.sockets; ++i) conns_.push_back(NewConn());
   }
 
@@ -86,7 +100,7 @@ class Host {
     uint32_t rport, lport, pid;
   };
 
-  Conn NewConn() {
+  Conn NewEndpoint() {
     static const char* kExes[] = {
         "/usr/bin/firefox", "/usr/bin/ssh",      "/usr/lib/slack/slack",
         "/usr/bin/curl",    "/usr/sbin/chronyd", "/usr/bin/python3.11"};
@@ -97,6 +111,15 @@ class Host {
                 absl::StrCat("203.0.", octet(rng_) % 64, ".", octet(rng_)),
                 kPorts[octet(rng_) % 8], static_cast<uint32_t>(port(rng_)),
                 static_cast<uint32_t>(1000 + exe(rng_) * 7)};
+  }
+
+  Conn NewConn() {
+    std::uniform_real_distribution<double> u(0, 1);
+    if (u(rng_) < o_.new_remote_share) pool_.push_back(NewEndpoint());
+    Conn c =
+        pool_[std::uniform_int_distribution<size_t>(0, pool_.size() - 1)(rng_)];
+    c.lport = std::uniform_int_distribution<uint32_t>(32768, 60999)(rng_);
+    return c;
   }
 
   void Sockets(v1::SocketSnapshot& s) {
@@ -195,7 +218,7 @@ class Host {
   const int index_;
   const Options& o_;
   std::mt19937_64 rng_;
-  std::vector<Conn> conns_;
+  std::vector<Conn> pool_, conns_;
 };
 
 struct Totals {
@@ -409,6 +432,9 @@ int Main(int argc, char** argv) {
                  "share of connections replaced per "
                  "snapshot")
       ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--new-remote-share", o.new_remote_share,
+                 "share of replaced connections that go somewhere new")
+      ->check(CLI::Range(0.0, 1.0));
   app.add_option("--duration", o.duration_s, "seconds of production")
       ->check(CLI::Range(0.0, 86400.0));
   app.add_option("--drain-timeout", o.drain_timeout_s,
@@ -416,17 +442,36 @@ int Main(int argc, char** argv) {
   app.add_option("--window", o.window, "unacknowledged results per agent");
   app.add_option("--connections", o.connections,
                  "TCP connections (default one per 50 agents)");
+  app.add_option("--tls-dir", o.tls_dir,
+                 "mTLS with DIR/PREFIX-NNNN/{client.crt,client.key,ca.crt,"
+                 "server_name} (netvigil-collector pki issue ... --record)");
   CLI11_PARSE(app, argc, argv);
 
-  const int nconn = o.connections > 0 ? o.connections : (o.agents + 49) / 50;
+  const int nconn = !o.tls_dir.empty()  ? o.agents
+                    : o.connections > 0 ? o.connections
+                                        : (o.agents + 49) / 50;
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (int i = 0; i < nconn; ++i) {
     grpc::ChannelArguments args;
     args.SetInt("netvigil.loadgen.channel", i);  // a connection of its own
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-    channels.push_back(grpc::CreateCustomChannel(
-        o.collector, grpc::InsecureChannelCredentials(), args));
+    if (o.tls_dir.empty()) {
+      channels.push_back(grpc::CreateCustomChannel(
+          o.collector, grpc::InsecureChannelCredentials(), args));
+      continue;
+    }
+    const std::string dir =
+        absl::StrFormat("%s/%s-%04d", o.tls_dir, o.prefix, i);
+    absl::StatusOr<ClientTls> tls = LoadClientTls(dir);
+    if (!tls.ok()) {
+      std::fprintf(stderr, "loadgen: %s\n",
+                   std::string(tls.status().message()).c_str());
+      return 2;
+    }
+    PinServerName(*tls, args);
+    channels.push_back(
+        grpc::CreateCustomChannel(o.collector, ClientCredentials(*tls), args));
   }
   Totals totals;
   std::vector<std::unique_ptr<SimAgent>> agents;

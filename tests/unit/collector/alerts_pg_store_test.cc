@@ -163,6 +163,27 @@ TEST_F(PgAlertStoreTest, EventsAndStateRows) {
   }
 }
 
+// Many rows in one call (the analyzer's per-result flush): all kept, the
+// last value of a key given twice wins, quotes and backslashes intact.
+TEST_F(PgAlertStoreTest, PutStatesWritesManyRowsAtOnce) {
+  std::vector<AnalysisStateRow> rows;
+  for (int i = 0; i < 300; ++i) {
+    rows.push_back({"b", "known:new_remote", absl::StrCat("tcp x -> ", i), ""});
+  }
+  rows.push_back({"b", "path", "t", "first"});
+  rows.push_back({"b", "path", "t", "say \"hi\" \\ {x}"});
+  ASSERT_THAT(store_->PutStates(rows), IsOk());
+  auto loaded = store_->LoadState();
+  ASSERT_THAT(loaded, IsOk());
+  int known = 0;
+  for (const auto& r : *loaded) {
+    if (r.agent != "b") continue;
+    if (r.kind == "path") EXPECT_EQ(r.value, "say \"hi\" \\ {x}");
+    if (r.kind == "known:new_remote") ++known;
+  }
+  EXPECT_EQ(known, 300);
+}
+
 TEST_F(PgAlertStoreTest, AnalyzerStateSurvivesARestart) {
   netvigil::testing::FakeClock clock;
   AnalysisOptions o = testing::TestOptions();
