@@ -5,7 +5,7 @@ every host online with its latest path result to the lab's target (the same
 run `netvigil path` calls the latest); `netvigil probe HOST path TARGET` and
 `probe HOST sockets` return a result produced after the call, within its
 deadline; a probe on an unknown host exits with the NOT_FOUND code (5)
-naming it. About 30 s."""
+naming it. About 15 s."""
 
 import json
 import os
