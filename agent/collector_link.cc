@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "agent/backlog_pacer.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
 
@@ -226,6 +227,8 @@ grpc::Status CollectorLink::RunSession() {
   });
 
   uint64_t sent = acked;
+  BacklogPacer pacer(options_.backlog_bytes_per_second, options_.backlog_after,
+                     clock_);
   absl::Time next_heartbeat = clock_.MonotonicNow();
   bool ok = true;
   while (ok && !stop_.load() && !reader_done.load()) {
@@ -250,6 +253,9 @@ grpc::Status CollectorLink::RunSession() {
                       std::string(batch.status().message()));
       } else if (!batch->empty()) {
         for (const v1::Result& r : *batch) {
+          pacer.Pace(r.ByteSizeLong(),
+                     absl::FromUnixMicros(
+                         TimeUtil::TimestampToMicroseconds(r.produced_at())));
           v1::AgentMessage m;
           *m.mutable_result() = r;
           if (!(ok = write(m))) break;

@@ -33,6 +33,10 @@ struct LinkOptions {
   // Results in flight without an ack; bounds how fast a backlog drains so
   // live results are not queued behind a long one.
   size_t max_unacked = 64;
+  // Results older than `backlog_after` (spooled while the collector was
+  // away) go at most this many bytes per second (see backlog_pacer.h).
+  size_t backlog_bytes_per_second = 4 << 20;
+  absl::Duration backlog_after = absl::Seconds(60);
   // A session that lasted this long resets the backoff.
   absl::Duration stable_after = absl::Seconds(10);
 };
