@@ -22,6 +22,18 @@ child=$(pgrep -P "$AGENT" -x iperf3 || true)
 child_kib=0
 [ -n "$child" ] && child_kib=$(rss "$child")
 total=$((agent_kib + child_kib))
+# RSS counts every shared-library page the process touched, shared with
+# every other process using that library; PSS shares them out and private
+# (USS) is what this process alone costs.
+pss() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup"; }
+uss() { awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s}' "/proc/$1/smaps_rollup"; }
+agent_pss=$(pss "$AGENT"); agent_uss=$(uss "$AGENT")
+child_pss=0; child_uss=0
+if [ -n "$child" ]; then child_pss=$(pss "$child"); child_uss=$(uss "$child"); fi
+awk -v a="$agent_pss" -v c="$child_pss" -v ua="$agent_uss" -v uc="$child_uss" 'BEGIN {
+  printf "idle agent pss_kib=%d private_kib=%d; iperf3 child pss_kib=%d private_kib=%d; total pss_mib=%.1f private_mib=%.1f\n",
+         a, ua, c, uc, (a + c) / 1024, (ua + uc) / 1024 }'
+
 awk -v a="$agent_kib" -v c="$child_kib" -v t="$total" 'BEGIN {
   printf "idle agent rss_kib=%d iperf3_child_rss_kib=%d total_mib=%.1f target_mib=20 %s\n",
          a, c, t / 1024, (t / 1024 < 20 ? "PASS" : "FAIL") }'
