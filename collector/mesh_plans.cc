@@ -77,6 +77,7 @@ absl::Status MeshPlans::CompleteWelcome(const std::string& agent,
                      s.message()));
   }
   *welcome->mutable_plan() = PlanForLocked(agent);
+  welcomed_[agent] = welcome->plan().SerializeAsString();
   if (ValidIperfUsername(agent)) {
     v1::IperfAuth* auth = welcome->mutable_iperf_auth();
     auth->set_rsa_private_key_pem(secrets_->rsa_private_pem);
@@ -98,7 +99,12 @@ int MeshPlans::PushChanged(SessionRegistry& sessions) {
       absl::MutexLock l(&mu_);
       *m.mutable_plan_update() = PlanForLocked(s->name());
       text = m.plan_update().SerializeAsString();
+      // A session not pushed to yet has what its welcome carried.
       auto it = sent_.find(s->id());
+      if (it == sent_.end()) {
+        auto w = welcomed_.find(s->name());
+        if (w != welcomed_.end()) it = sent_.emplace(s->id(), w->second).first;
+      }
       if (it != sent_.end() && it->second == text) continue;
     }
     if (!s->Send(m)) continue;  // gone; its next session starts afresh

@@ -66,6 +66,8 @@ class MeshPlans {
   std::map<std::string, std::string> hashes_ ABSL_GUARDED_BY(mu_);
   // Session id -> the plan it was last sent (serialized).
   std::map<std::string, std::string> sent_ ABSL_GUARDED_BY(mu_);
+  // Agent name -> the plan its last welcome carried (serialized).
+  std::map<std::string, std::string> welcomed_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace netvigil::collector

@@ -120,6 +120,20 @@ grpc::Status AgentService::Stream(
   }
   hello.set_agent_name(*name);
 
+  // The agent's own plan and iperf3 credentials (which may take a moment
+  // the first time: a new RSA key), before its session is visible to what
+  // sends to sessions (plan updates, commands): the welcome must come first.
+  v1::Welcome completed;
+  *completed.mutable_plan() = options_.plan;
+  if (options_.complete_welcome) {
+    absl::Status s = options_.complete_welcome(*name, &completed);
+    if (!s.ok()) {
+      spdlog::warn("agent_refused name={} peer={} reason=welcome error=\"{}\"",
+                   *name, peer, std::string(s.message()));
+      return ToGrpc(s);
+    }
+  }
+
   const std::string session_id =
       absl::StrCat(getpid(), "-", absl::ToUnixMillis(clock_.Now()), "-",
                    next_session_.fetch_add(1));
@@ -156,19 +170,14 @@ grpc::Status AgentService::Stream(
   }
   v1::CollectorMessage welcome;
   welcome.mutable_welcome()->set_collector_version(kVersion);
-  *welcome.mutable_welcome()->mutable_plan() = options_.plan;
+  *welcome.mutable_welcome()->mutable_plan() =
+      std::move(*completed.mutable_plan());
+  if (completed.has_iperf_auth()) {
+    *welcome.mutable_welcome()->mutable_iperf_auth() =
+        std::move(*completed.mutable_iperf_auth());
+  }
   welcome.mutable_welcome()->set_acked_through_seq(*acked);
   welcome.mutable_welcome()->set_agent_name(*name);
-  if (options_.complete_welcome) {
-    absl::Status s =
-        options_.complete_welcome(*name, welcome.mutable_welcome());
-    if (!s.ok()) {
-      release();
-      spdlog::warn("agent_refused name={} peer={} reason=welcome error=\"{}\"",
-                   *name, peer, std::string(s.message()));
-      return ToGrpc(s);
-    }
-  }
   if (!session->Send(welcome)) {
     release();
     return grpc::Status(grpc::StatusCode::CANCELLED, "stream closed");
@@ -179,6 +188,7 @@ grpc::Status AgentService::Stream(
       *name, peer, hello.version(), session_id, *acked);
 
   grpc::Status result = grpc::Status::OK;
+  uint64_t refused_commands = 0;  // as the agent's last heartbeat counted
   while (stream->Read(&msg)) {
     session->Touch(clock_.Now());
     switch (msg.msg_case()) {
@@ -187,6 +197,14 @@ grpc::Status AgentService::Stream(
         if (!s.ok()) {
           spdlog::warn("heartbeat_not_recorded name={} error=\"{}\"", *name,
                        std::string(s.message()));
+        }
+        // Commands the agent refused (it logs each with its reason): worth a
+        // line here too, since this collector (or one speaking as it) sent
+        // them.
+        if (msg.heartbeat().refused_commands() > refused_commands) {
+          refused_commands = msg.heartbeat().refused_commands();
+          spdlog::warn("agent_refused_commands name={} total={}", *name,
+                       refused_commands);
         }
         break;
       }

@@ -124,5 +124,53 @@ class AgentCommandsTest(unittest.TestCase):
             collector.stop()
 
 
+class RealCollectorRefusalTest(unittest.TestCase):
+
+    def test_a_refusal_reaches_the_cli_and_the_collectors_log(self):
+        """The real collector's Query ProbeNow of a kind the plan disables:
+        the agent refuses, the CLI says why, and the collector logs the
+        agent's count of refusals from its heartbeat."""
+        d = nvtest.scratch_dir("agentcmds-real")
+        pg = nvtest.Postgres(os.path.join(d, "pg"))
+        pg.start()
+        port = fc.free_port()
+        sock = os.path.join(d, "q.sock")
+        cfg = os.path.join(d, "c.yaml")
+        with open(cfg, "w") as f:
+            f.write(nvtest.collector_yaml(pg.dsn, f"127.0.0.1:{port}", sock, extra="""probes:
+  path:
+    enabled: false
+  sockets:
+    every: 1h
+  files:
+    enabled: false
+  speed:
+    enabled: false
+"""))
+        collector = nvtest.Process([nvtest.COLLECTOR, "--config", cfg, "--insecure"],
+                                   os.path.join(d, "collector.log")).start()
+        agent = nvtest.Process(
+            [nvtest.AGENT, "run", "--insecure", "--name", "real-cmd-agent",
+             "--collector", f"127.0.0.1:{port}", "--state-dir", os.path.join(d, "state"),
+             "--no-iperf-server"], os.path.join(d, "agent.log")).start()
+        try:
+            nvtest.wait_until(
+                lambda: nvtest.agents_json(sock).get("real-cmd-agent", {}).get("online"),
+                30, "the agent online")
+            r = nvtest.cli(sock, "probe", "real-cmd-agent", "files", "--deadline", "10")
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("files probe disabled", r.stdout + r.stderr)
+
+            def logged():
+                with open(os.path.join(d, "collector.log")) as f:
+                    return "agent_refused_commands name=real-cmd-agent total=1" in f.read()
+            nvtest.wait_until(logged, 15, "the collector logging the agent's refusal")
+            self.assertTrue(agent.alive())
+        finally:
+            agent.stop()
+            collector.stop()
+            pg.stop()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -122,6 +122,15 @@ TEST(MeshPlansTest, PushesAChangedPlanToEachSessionOnce) {
   EXPECT_EQ(mesh.PushChanged(sessions), 2);
   ASSERT_EQ(to_b.size(), 2u);
   EXPECT_EQ(to_b[1].plan_update().speed().peers_size(), 2);
+  // A session whose welcome carried the current plan is not sent it again.
+  std::vector<v1::CollectorMessage> to_c;
+  v1::Welcome w;
+  ASSERT_THAT(mesh.CompleteWelcome("c", &w), IsOk());
+  ASSERT_THAT(
+      sessions.Claim(session("c", &to_c), absl::Now(), absl::Seconds(10)),
+      IsOk());
+  EXPECT_EQ(mesh.PushChanged(sessions), 0);
+  EXPECT_TRUE(to_c.empty());
   // The same agents again: nothing new to say.
   mesh.SetAgents({Agent("c", {"10.0.0.3"}), Agent("b", {"10.0.0.2"}),
                   Agent("a", {"10.0.0.1"})});
