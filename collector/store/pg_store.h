@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <pqxx/connection>
 #include <string>
@@ -51,6 +52,8 @@ class PgStore final : public Store {
       const v1::SpeedResult& result) override;
   absl::StatusOr<std::vector<v1::PathSummary>> LatestPaths(
       const std::string& agent) override;
+  absl::StatusOr<std::map<std::string, std::vector<v1::PathSummary>>>
+  LatestPathsOfAll() override;
   absl::StatusOr<std::vector<v1::StoredPathRun>> PathHistory(
       const std::string& agent, const std::string& target, int64_t since_us,
       int64_t until_us, uint32_t limit) override;

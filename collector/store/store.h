@@ -90,6 +90,10 @@ class Store {
   // The latest run per target of one agent.
   virtual absl::StatusOr<std::vector<v1::PathSummary>> LatestPaths(
       const std::string& agent) = 0;
+  // The same for every agent that has runs, by agent name, in one read:
+  // what Overview shows for all hosts.
+  virtual absl::StatusOr<std::map<std::string, std::vector<v1::PathSummary>>>
+  LatestPathsOfAll() = 0;
   // Runs of one target in [since, until), oldest first, at most `limit`
   // (the newest ones); an unknown target is NOT_FOUND.
   virtual absl::StatusOr<std::vector<v1::StoredPathRun>> PathHistory(

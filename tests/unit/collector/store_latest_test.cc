@@ -1,9 +1,9 @@
-// The Overview's "latest of each" reads (LatestPaths, SpeedMatrix) walk
-// indexes instead of sorting whole histories; on a real PostgreSQL they must
-// answer exactly what the plain DISTINCT ON over every row answers, for
-// histories whose sequence order is not their time order, targets whose runs
-// stopped long ago, agents without runs, and pairs whose newest result is an
-// external test.
+// The Overview's "latest of each" reads (LatestPaths and LatestPathsOfAll,
+// SpeedMatrix) walk indexes instead of sorting whole histories; on a real
+// PostgreSQL they must answer exactly what the plain DISTINCT ON over every
+// row answers, for histories whose sequence order is not their time order,
+// targets whose runs stopped long ago, agents without runs, and pairs whose
+// newest result is an external test.
 #include <memory>
 #include <pqxx/pqxx>
 #include <string>
@@ -168,6 +168,23 @@ TEST_F(StoreLatestTest, LatestPathsIsDistinctOnOverAllRuns) {
   EXPECT_TRUE(store_->LatestPaths("idle")->empty());
   EXPECT_THAT(store_->LatestPaths("nobody"),
               StatusIs(absl::StatusCode::kNotFound, "nobody"));
+}
+
+TEST_F(StoreLatestTest, LatestPathsOfAllIsLatestPathsOfEachAgent) {
+  auto all = store_->LatestPathsOfAll();
+  ASSERT_THAT(all, IsOk());
+  EXPECT_EQ(all->size(), 2u);  // "idle" has no runs
+  EXPECT_EQ(all->count("idle"), 0u);
+  for (const std::string agent : {"a", "b"}) {
+    auto one = store_->LatestPaths(agent);
+    ASSERT_THAT(one, IsOk());
+    ASSERT_EQ((*all)[agent].size(), one->size()) << agent;
+    for (size_t i = 0; i < one->size(); ++i) {
+      EXPECT_EQ((*all)[agent][i].SerializeAsString(),
+                (*one)[i].SerializeAsString())
+          << agent << " " << i;
+    }
+  }
 }
 
 TEST_F(StoreLatestTest, SpeedMatrixIsDistinctOnOverLanResults) {
