@@ -14,7 +14,9 @@
 namespace netvigil::collector {
 namespace {
 
-constexpr int kStorePoolSize = 4;
+constexpr int kStorePoolSize = 6;  // 4 ingest writers, queries, analysis
+// Committed results waiting for analysis before ingest waits for it.
+constexpr size_t kAnalysisQueueCapacity = 20'000;
 
 }  // namespace
 
@@ -25,7 +27,13 @@ Collector::Collector(CollectorConfig config, AnalysisOptions analysis,
       store_(config_.database_dsn, kStorePoolSize),
       analysis_options_(analysis) {}
 
-Collector::~Collector() { Shutdown(); }
+Collector::~Collector() {
+  Shutdown();
+  // The ingest writers may be waiting to hand results to analysis: stop it
+  // first so they finish, then end them (and their pipeline).
+  if (analysis_queue_) analysis_queue_->Stop();
+  agent_service_.reset();
+}
 
 absl::Status Collector::Start() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -79,12 +87,17 @@ absl::Status Collector::Start() {
         });
     query_service_->SetNoticeSource([this] { return speed_loop_->notices(); });
   }
-  agent_service_->AddResultObserver(
+  analysis_queue_ = std::make_unique<AnalysisQueue>(
       [this](const std::string& agent, const v1::Result& r) {
-        broker_.OnResult(agent, r);
         // Results committed before the baselines were loaded are stored
         // but not compared (a short window at start).
         if (analyzing_.load()) analyzer_->OnResult(agent, r);
+      },
+      kAnalysisQueueCapacity);
+  agent_service_->AddResultObserver(
+      [this](const std::string& agent, const v1::Result& r) {
+        broker_.OnResult(agent, r);
+        analysis_queue_->Push(agent, r);
       });
   if (!config_.alert_log.empty()) {
     alert_log_ = std::make_unique<AlertLog>(config_.alert_log);
@@ -156,10 +169,9 @@ absl::Status Collector::Start() {
     b.SetMaxReceiveMessageSize(64 << 10);
     enroll_server_ = b.BuildAndStart();
     if (!enroll_server_ || port == 0) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot listen for enrollment on ",
-                       config_.enroll_listen,
-                       " (address in use or not available)"));
+      return absl::UnavailableError(absl::StrCat(
+          "cannot listen for enrollment on ", config_.enroll_listen,
+          " (address in use or not available)"));
     }
   }
   if (!insecure_) {

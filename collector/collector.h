@@ -11,6 +11,7 @@
 #include "absl/synchronization/notification.h"
 #include "collector/alerts/alert_log.h"
 #include "collector/alerts/pg_alert_store.h"
+#include "collector/analysis/analysis_queue.h"
 #include "collector/analysis/analyzer.h"
 #include "collector/ingest/agent_service.h"
 #include "collector/ingest/command_broker.h"
@@ -18,9 +19,9 @@
 #include "collector/ingest/revocation_watcher.h"
 #include "collector/ingest/session_registry.h"
 #include "collector/mesh_plans.h"
+#include "collector/pki_admin.h"
 #include "collector/query/alert_watchers.h"
 #include "collector/query/query_service.h"
-#include "collector/pki_admin.h"
 #include "collector/speed_loop.h"
 #include "collector/store/pg_cert_store.h"
 #include "collector/store/pg_store.h"
@@ -69,6 +70,9 @@ class Collector {
   AlertWatchers watchers_;
   std::unique_ptr<AlertLog> alert_log_;
   std::unique_ptr<Analyzer> analyzer_;
+  // Fed by agent_service_'s ingest writers; stopped before they are joined
+  // (see ~Collector) and destroyed before the analyzer.
+  std::unique_ptr<AnalysisQueue> analysis_queue_;
   std::atomic<bool> analyzing_{false};
   std::thread ticker_;
   std::unique_ptr<grpc::Server> agent_server_;

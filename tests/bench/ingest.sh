@@ -65,6 +65,11 @@ listen:
 agents:
   heartbeat_interval: 5s
   heartbeat_timeout: 30s
+# Simulated agents run no probes and no iperf3 server: no speed mesh (it
+# would record a skipped test for every ordered pair of 1,000 agents).
+probes:
+  speed:
+    enabled: false
 YAML
 "$build/collector/netvigil-collector" --config "$dir/collector.yaml" --insecure >"$dir/collector.log" 2>&1 &
 collector_pid=$!

@@ -1,0 +1,51 @@
+// Runs the analysis of committed results on a thread of its own, so the
+// ingest writers acknowledge a batch as soon as it has committed instead of
+// after every result in it was compared with its history (the analyzer is
+// one lock; four writers waiting on it made it the ingest's ceiling). The
+// queue is bounded: when analysis falls that far behind, Push waits, which
+// holds the ingest back rather than letting memory grow. What is still
+// queued when the collector stops is not analysed (it is stored; see the
+// README's limitations). Thread-safe.
+#ifndef NETVIGIL_COLLECTOR_ANALYSIS_ANALYSIS_QUEUE_H_
+#define NETVIGIL_COLLECTOR_ANALYSIS_ANALYSIS_QUEUE_H_
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "absl/synchronization/mutex.h"
+#include "netvigil/v1/probes.pb.h"
+
+namespace netvigil::collector {
+
+class AnalysisQueue {
+ public:
+  using Fn = std::function<void(const std::string&, const v1::Result&)>;
+  AnalysisQueue(Fn fn, size_t capacity);
+  ~AnalysisQueue() { Stop(); }
+
+  // Drops what is still queued (counted in the log) and joins the thread;
+  // every Push after it returns at once. Idempotent.
+  void Stop();
+
+  void Push(const std::string& agent, const v1::Result& result);
+  size_t size();
+
+ private:
+  void Loop();
+
+  const Fn fn_;
+  const size_t capacity_;
+  absl::Mutex mu_;
+  absl::CondVar changed_;
+  std::deque<std::pair<std::string, v1::Result>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace netvigil::collector
+
+#endif  // NETVIGIL_COLLECTOR_ANALYSIS_ANALYSIS_QUEUE_H_
