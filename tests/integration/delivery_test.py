@@ -63,9 +63,15 @@ class DeliveryTest(unittest.TestCase):
         cls.pg.stop()
 
     def start_collector(self):
+        """The collector, alone on its port: one still running is stopped."""
+        if self.collector is not None and self.collector.alive():
+            self.collector.stop()
         c = nvtest.Process([nvtest.COLLECTOR, "--config", self.config, "--insecure"],
                            os.path.join(self.dir, "collector.log")).start()
         type(self).collector = c
+        nvtest.wait_until(lambda: nvtest.cli(self.socket, "agents").returncode == 0,
+                          30, "the collector to be up")
+        self.assertTrue(c.alive(), "the collector exited at start (see collector.log)")
         return c
 
     def loadgen(self, prefix, agents, interval, duration, sockets=100):
@@ -116,9 +122,8 @@ class DeliveryTest(unittest.TestCase):
 
     def test_collector_killed_five_times_during_ingest_from_50_agents(self):
         c = self.start_collector()
-        nvtest.wait_until(lambda: nvtest.cli(self.socket, "agents").returncode == 0,
-                          30, "the collector to be up")
         gen = self.loadgen("ck", agents=50, interval=0.1, duration=30)
+        self.addCleanup(lambda: gen.poll() is None and (gen.kill(), gen.wait()))
         kills = []
         rng = random.Random(7)
         time.sleep(3)
@@ -128,7 +133,9 @@ class DeliveryTest(unittest.TestCase):
             c.kill9()
             kills.append(before)
             time.sleep(rng.uniform(0.2, 1.5))
-            c = self.start_collector()
+            c = nvtest.Process([nvtest.COLLECTOR, "--config", self.config, "--insecure"],
+                               os.path.join(self.dir, "collector.log")).start()
+            type(self).collector = c
         out, _ = gen.communicate(timeout=300)
         report = json.loads(out)
         self.assertTrue(report["all_acked"], "the load generator gave up")
@@ -137,12 +144,13 @@ class DeliveryTest(unittest.TestCase):
               f" {report['produced']} results from 50 agents, {total} committed once each,"
               f" {report['reconnects']} reconnects", flush=True)
         self.assertGreater(kills[-1], kills[0], "ingest went on between the kills")
+        # Every simulated agent lost its stream at each kill.
+        self.assertGreaterEqual(report["reconnects"], 5 * 50)
 
     def test_postgres_stopped_immediately_during_ingest(self):
-        c = self.collector if self.collector and self.collector.alive() else self.start_collector()
-        nvtest.wait_until(lambda: nvtest.cli(self.socket, "agents").returncode == 0,
-                          30, "the collector to be up")
+        c = self.start_collector()
         gen = self.loadgen("pg", agents=50, interval=0.1, duration=30)
+        self.addCleanup(lambda: gen.poll() is None and (gen.kill(), gen.wait()))
         nvtest.wait_until(lambda: self.total("pg") > 1000, 30, "ingest to run")
         self.pg.stop("immediate")
         time.sleep(5)
@@ -163,15 +171,17 @@ class DeliveryTest(unittest.TestCase):
         self.assertLess(resumed, 30)
 
     def test_agent_killed_50_times_while_the_collector_is_away(self):
-        if not (self.collector and self.collector.alive()):
-            self.start_collector()
+        self.start_collector()
         state = os.path.join(self.dir, "agent-ak")
         os.makedirs(os.path.join(state, "home"))
         argv = [nvtest.AGENT, "run", "--collector", f"127.0.0.1:{self.port}",
                 "--name", "ak", "--state-dir", state, "--insecure",
                 "--no-iperf-server", "--watch", os.path.join(state, "home")]
         log = os.path.join(self.dir, "agent-ak.log")
-        agent = nvtest.Process(argv, log).start()
+        agents = [nvtest.Process(argv, log).start()]
+        # Whatever fails, no agent outlives the test.
+        self.addCleanup(lambda: [a.stop() for a in agents if a.alive()])
+        agent = agents[0]
         nvtest.wait_until(lambda: os.path.exists(os.path.join(state, "plan.pb")), 30,
                           "the agent to keep its plan")
         nvtest.wait_until(lambda: self.committed("ak", "ak"), 30, "a first result")
@@ -181,6 +191,7 @@ class DeliveryTest(unittest.TestCase):
             time.sleep(rng.uniform(0.05, 1.5))
             agent.kill9()
             agent = nvtest.Process(argv, log).start()
+            agents.append(agent)
         time.sleep(1.5)
         agent.kill9()
         spool = sqlite3.connect(f"file:{state}/spool.db?mode=ro", uri=True)
@@ -191,6 +202,7 @@ class DeliveryTest(unittest.TestCase):
 
         self.start_collector()
         agent = nvtest.Process(argv, log).start()
+        agents.append(agent)
         try:
             nvtest.wait_until(lambda: self.committed("ak", "ak")["ak"][3] >= spooled_max, 60,
                               "the spooled results to be delivered")
