@@ -16,7 +16,7 @@ namespace {
 
 constexpr int kStorePoolSize = 6;  // 4 ingest writers, queries, analysis
 // Committed results waiting for analysis before ingest waits for it.
-constexpr size_t kAnalysisQueueCapacity = 20'000;
+constexpr size_t kAnalysisQueueCapacity = 2'000;
 
 }  // namespace
 
@@ -146,6 +146,14 @@ absl::Status Collector::Start() {
     b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
     b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
     b.SetMaxReceiveMessageSize(64 << 20);
+    // Bounded memory with a thousand streams held back by the ingest
+    // pipeline: each stream's HTTP/2 window stays at 256 KiB (no BDP
+    // growth), and all of the server's buffers share one 512 MiB quota.
+    b.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    b.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 256 << 10);
+    grpc::ResourceQuota quota("netvigil-agents");
+    quota.Resize(512 << 20);
+    b.SetResourceQuota(quota);
     agent_server_ = b.BuildAndStart();
     if (!agent_server_ || port == 0) {
       return absl::UnavailableError(

@@ -27,6 +27,8 @@ collector_pid=""
 cleanup() {
   if [ -n "$collector_pid" ]; then kill "$collector_pid" 2>/dev/null || true; wait "$collector_pid" 2>/dev/null || true; fi
   "$pgc" stop "$dir/pg" fast >/dev/null 2>&1 || true
+  cp "$dir/collector.log" /tmp/ingest-bench-collector.log 2>/dev/null || true
+  cp "$dir/loadgen.log" /tmp/ingest-bench-loadgen.log 2>/dev/null || true
   rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
