@@ -322,8 +322,11 @@ int RunPath(const ClientOptions& options, bool json, const std::string& host,
   req.set_target(target);
   if (!SinceToTimestamp(since, absl::Now(), req.mutable_since()))
     return kExitUsage;
-  // Without --since only the latest run is wanted.
-  if (since.empty()) req.set_limit(1);
+  // Without --since only the latest run is wanted; with it, every run in
+  // the range (the service's default of 1,000 would cut a day of one-minute
+  // runs to its newest 16.7 hours without saying so). 100,000 is the
+  // service's ceiling: 69 days of one-minute runs.
+  req.set_limit(since.empty() ? 1 : 100000);
   auto stub = MakeStub(options);
   grpc::ClientContext ctx;
   SetDeadline(ctx, options);
