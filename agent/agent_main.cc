@@ -98,19 +98,23 @@ int main(int argc, char** argv) {
       "enroll",
       "get this agent's certificate with a token from `netvigil-collector "
       "enroll NAME`");
-  enroll->add_option("--collector", enroll_options.collector,
-                     "the collector's enrollment address, host:port")
+  enroll
+      ->add_option("--collector", enroll_options.collector,
+                   "the collector's enrollment address, host:port")
       ->required();
   enroll->add_option("--token", enroll_options.token, "the single-use token")
       ->required();
-  enroll->add_option("--ca-fingerprint", enroll_options.ca_fingerprint,
-                     "the collector CA's SHA-256 fingerprint")
+  enroll
+      ->add_option("--ca-fingerprint", enroll_options.ca_fingerprint,
+                   "the collector CA's SHA-256 fingerprint")
       ->required();
-  enroll->add_option("--name", enroll_options.name,
-                     "this agent's name (as the token was made for)")
+  enroll
+      ->add_option("--name", enroll_options.name,
+                   "this agent's name (as the token was made for)")
       ->capture_default_str();
-  enroll->add_option("--state-dir", enroll_options.state_dir,
-                     "where the key and certificates are kept")
+  enroll
+      ->add_option("--state-dir", enroll_options.state_dir,
+                   "where the key and certificates are kept")
       ->capture_default_str();
 
   auto* probe =

@@ -316,7 +316,8 @@ TEST_F(StoreHistoryTest, ABatchWritesTheSameHistoryAsOneByOne) {
   };
   const char* kSocketFacts =
       "SELECT key_kind, local_port, exe, process_name, f.first_seen,"
-      " f.last_seen, present FROM socket_facts f JOIN agents a ON a.id = f.agent_id"
+      " f.last_seen, present FROM socket_facts f JOIN agents a ON a.id = "
+      "f.agent_id"
       " WHERE a.name = $1 ORDER BY 1, 2, 3";
   const char* kSocketEvents =
       "SELECT seq, at, change, local_port, exe FROM socket_events e"
