@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/backlog_pacer.h"
+#include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
 
@@ -182,8 +183,7 @@ grpc::Status CollectorLink::RunSession() {
   handler_.OnWelcome(welcome);
   absl::Duration heartbeat = absl::Seconds(5);
   if (welcome.plan().has_heartbeat_interval()) {
-    heartbeat = absl::Nanoseconds(
-        TimeUtil::DurationToNanoseconds(welcome.plan().heartbeat_interval()));
+    heartbeat = FromProtoDuration(welcome.plan().heartbeat_interval());
     heartbeat = std::max(heartbeat, absl::Milliseconds(100));
   }
   {
@@ -253,9 +253,7 @@ grpc::Status CollectorLink::RunSession() {
                       std::string(batch.status().message()));
       } else if (!batch->empty()) {
         for (const v1::Result& r : *batch) {
-          pacer.Pace(r.ByteSizeLong(),
-                     absl::FromUnixMicros(
-                         TimeUtil::TimestampToMicroseconds(r.produced_at())));
+          pacer.Pace(r.ByteSizeLong(), FromProtoTime(r.produced_at()));
           v1::AgentMessage m;
           *m.mutable_result() = r;
           if (!(ok = write(m))) break;

@@ -14,6 +14,7 @@
 #include "agent/probes/speed_probe.h"
 #include "agent/sys/process_runner.h"
 #include "common/clock.h"
+#include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
 
@@ -23,7 +24,7 @@ namespace {
 using google::protobuf::util::TimeUtil;
 
 absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Nanoseconds(TimeUtil::DurationToNanoseconds(d));
+  return FromProtoDuration(d);
 }
 
 // What the probes keep for the agent's lifetime.

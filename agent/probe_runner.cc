@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/proto_time.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
 #include "netvigil/v1/probes.pb.h"
@@ -13,7 +14,7 @@ namespace {
 using google::protobuf::util::TimeUtil;
 
 absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Nanoseconds(TimeUtil::DurationToNanoseconds(d));
+  return FromProtoDuration(d);
 }
 
 const char* KindName(v1::ProbeKind kind) {

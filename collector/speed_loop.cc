@@ -1,6 +1,7 @@
 #include "collector/speed_loop.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
 
@@ -71,8 +72,7 @@ void SpeedLoop::RunTest(ScheduledSpeedTest t) {
   v1::Command command;
   *command.mutable_speed_test() = t.test;
   const absl::Duration timeout =
-      absl::Nanoseconds(TimeUtil::DurationToNanoseconds(t.test.duration())) +
-      absl::Seconds(30);
+      FromProtoDuration(t.test.duration()) + absl::Seconds(30);
   spdlog::info("speed_test_start client={} server={} schedule_id={}", t.client,
                t.test.peer_agent().empty() ? t.test.external_target()
                                            : t.test.peer_agent(),

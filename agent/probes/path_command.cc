@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "agent/probes/path_probe.h"
+#include "common/proto_time.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -92,9 +93,7 @@ void RunPathCommand(const PathArgs& args) {
 
 std::string FormatPathReport(const v1::PathRun& run) {
   std::string out;
-  absl::Time started = absl::FromUnixNanos(
-      google::protobuf::util::TimeUtil::TimestampToNanoseconds(
-          run.started_at()));
+  absl::Time started = FromProtoTime(run.started_at());
   absl::StrAppend(
       &out, "Start: ",
       absl::FormatTime("%Y-%m-%dT%H:%M:%S%z", started, absl::UTCTimeZone()),

@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
 
@@ -66,8 +67,7 @@ std::string AlertLogValue(const std::string& v) {
 
 std::string FormatAlertLogLine(const v1::AlertEvent& event) {
   const v1::Alert& a = event.alert();
-  const absl::Time at =
-      absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(event.at()));
+  const absl::Time at = FromProtoTime(event.at());
   const std::string type =
       Lower("TYPE_", v1::AlertEvent::Type_Name(event.type()));
   const std::string ip = a.remote_address().empty() ? "-" : a.remote_address();

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace netvigil::cli {
@@ -39,8 +40,7 @@ std::string FormatTable(const std::vector<std::string>& header,
 
 std::string HumanAgo(const google::protobuf::Timestamp& t, absl::Time now) {
   if (t.seconds() == 0 && t.nanos() == 0) return "never";
-  const absl::Time then = absl::FromUnixMicros(
-      google::protobuf::util::TimeUtil::TimestampToMicroseconds(t));
+  const absl::Time then = FromProtoTime(t);
   absl::Duration d = now - then;
   const bool future = d < absl::ZeroDuration();
   if (future) d = -d;

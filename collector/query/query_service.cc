@@ -1,6 +1,7 @@
 #include "collector/query/query_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
 
@@ -43,11 +44,8 @@ grpc::Status Range(const google::protobuf::Timestamp& since,
     }
   }
   const absl::Time u =
-      has_until ? absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(until))
-                : now + absl::Seconds(1);
-  const absl::Time s =
-      has_since ? absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(since))
-                : u - default_span;
+      has_until ? FromProtoTime(until) : now + absl::Seconds(1);
+  const absl::Time s = has_since ? FromProtoTime(since) : u - default_span;
   if (has_since && s < kEpoch) {
     return Invalid(absl::StrCat("since ", absl::FormatTime(s),
                                 " is before 2000: not a time netvigil has"));
@@ -359,8 +357,7 @@ grpc::Status QueryService::ProbeNow(grpc::ServerContext* ctx,
   if (auto s = RequireHost(req->host()); !s.ok()) return s;
   absl::Duration deadline = absl::Seconds(60);
   if (req->has_deadline()) {
-    deadline =
-        absl::Nanoseconds(TimeUtil::DurationToNanoseconds(req->deadline()));
+    deadline = FromProtoDuration(req->deadline());
     if (deadline <= absl::ZeroDuration() || deadline > absl::Minutes(10)) {
       return Invalid("deadline must be between 0 and 10 minutes");
     }

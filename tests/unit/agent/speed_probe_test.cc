@@ -184,6 +184,22 @@ TEST(ParseIperf3JsonTest, AbsurdFiguresAreBadOutput) {
       StatusIs(absl::StatusCode::kInvalidArgument, "implausible"));
 }
 
+// Found by the fuzzer in CI: a start time after year 9999 made protobuf's
+// TimeUtil throw, which ended the agent.
+TEST(ParseIperf3JsonTest, StartTimeBeyondProtobufRangeIsLeftUnset) {
+  for (const char* secs : {"253402300800", "9223372036854775807", "1e30"}) {
+    absl::StatusOr<v1::SpeedResult> r = ParseIperf3Json(
+        absl::StrCat(R"({"start":{"timestamp":{"timesecs":)", secs,
+                     R"(}},"end":{"sum_sent":{"bytes":1,"seconds":1}}})"));
+    ASSERT_THAT(r, IsOk()) << secs;
+    EXPECT_FALSE(r->has_started_at()) << secs;
+  }
+  absl::StatusOr<v1::SpeedResult> last = ParseIperf3Json(
+      R"({"start":{"timestamp":{"timesecs":253402300799}},"end":{"sum_sent":{"seconds":1}}})");
+  ASSERT_THAT(last, IsOk());
+  EXPECT_EQ(last->started_at().seconds(), 253402300799);
+}
+
 TEST(ParseIperf3JsonTest, LongErrorIsCutAtACharacter) {
   const std::string message = std::string(1023, 'x') + "é and more";
   absl::StatusOr<v1::SpeedResult> r =
