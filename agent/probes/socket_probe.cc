@@ -44,13 +44,10 @@ std::unique_ptr<SocketProbe> SocketProbe::CreateReal() {
   return probe;
 }
 
-absl::StatusOr<v1::SocketSnapshot> SocketProbe::Collect() {
-  const absl::Time start = absl::Now();
-  v1::SocketSnapshot snap;
-  *snap.mutable_taken_at() =
-      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
-          absl::ToUnixNanos(start));
+namespace {
 
+// The four inet_diag dumps (TCP and UDP, IPv4 and IPv6) into `snap`.
+absl::Status DumpAll(NetlinkSource& netlink, v1::SocketSnapshot* snap) {
   struct Dump {
     uint8_t family;
     uint8_t protocol;
@@ -64,10 +61,10 @@ absl::StatusOr<v1::SocketSnapshot> SocketProbe::Collect() {
   };
   for (const Dump& d : kDumps) {
     bool done = false;
-    NV_RETURN_IF_ERROR(netlink_.DumpInet(
+    NV_RETURN_IF_ERROR(netlink.DumpInet(
         d.family, d.protocol, [&](absl::string_view chunk) -> absl::Status {
           NV_ASSIGN_OR_RETURN(done, ParseInetDiagChunk(chunk, d.transport,
-                                                       InterfaceName, &snap));
+                                                       InterfaceName, snap));
           return absl::OkStatus();
         }));
     if (!done) {
@@ -76,55 +73,88 @@ absl::StatusOr<v1::SocketSnapshot> SocketProbe::Collect() {
                        d.protocol, " ended without NLMSG_DONE"));
     }
   }
+  return absl::OkStatus();
+}
 
-  // Inode -> index of its entry. TIME-WAIT and request sockets have inode 0
-  // and no owner.
-  absl::flat_hash_map<uint64_t, int> by_inode;
-  by_inode.reserve(snap.sockets_size());
-  for (int i = 0; i < snap.sockets_size(); ++i) {
-    if (snap.sockets(i).inode() != 0)
-      by_inode.emplace(snap.sockets(i).inode(), i);
-  }
+}  // namespace
 
-  // One pass over every process's fds, on a few threads. A process is read
-  // (comm, exe, uid) only once it is seen to hold one of the dumped sockets.
+absl::StatusOr<v1::SocketSnapshot> SocketProbe::Collect() {
+  const absl::Time start = absl::Now();
+  v1::SocketSnapshot snap;
+  *snap.mutable_taken_at() =
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+          absl::ToUnixNanos(start));
+
   absl::StatusOr<std::vector<int>> pids = proc_.ListPids();
-  if (!pids.ok()) return pids.status();
+  if (!pids.ok()) {
+    NV_RETURN_IF_ERROR(DumpAll(netlink_, &snap));  // Its failure comes first.
+    return pids.status();
+  }
   struct Owner {
-    std::vector<int> entries;  // Indexes of the sockets it holds.
+    std::vector<uint64_t> inodes;  // Of the sockets among its fds.
+    std::vector<int> entries;      // Indexes of the dumped sockets it holds.
     std::optional<v1::ProcessRef> ref;
     bool gone = false;
     uint32_t unreadable = 0;
   };
   std::vector<Owner> owners(pids->size());
-  ParallelFor(pids->size(), ProcPassThreads(), [&](int, size_t i) {
-    const int pid = (*pids)[i];
-    Owner& o = owners[i];
-    absl::Status st = proc_.ForEachFd(
-        pid, [](absl::string_view) { return false; },
-        [&](int fd, absl::string_view target, char) {
-          std::optional<uint64_t> inode = ParseSocketInode(target);
-          if (!inode) return;
-          auto it = by_inode.find(*inode);
-          if (it != by_inode.end()) o.entries.push_back(it->second);
-        },
-        &o.unreadable);
-    if (absl::IsNotFound(st)) {
-      o.gone = true;
-      return;
+  // The dump needs no /proc and the fd pass no dump: the calling thread dumps
+  // while the other threads list fds, then helps them finish. The pass keeps
+  // every socket inode; which of them were dumped is known only afterwards.
+  absl::Status dumped;
+  ParallelForBeside(
+      pids->size(), ProcPassThreads(),
+      [&] { dumped = DumpAll(netlink_, &snap); },
+      [&](int, size_t i) {
+        Owner& o = owners[i];
+        absl::Status st = proc_.ForEachFd(
+            (*pids)[i], [](absl::string_view) { return false; },
+            [&](int, absl::string_view target, char) {
+              std::optional<uint64_t> inode = ParseSocketInode(target);
+              if (inode) o.inodes.push_back(*inode);
+            },
+            &o.unreadable);
+        if (absl::IsNotFound(st)) {
+          o.gone = true;
+          std::vector<uint64_t>().swap(o.inodes);
+        } else if (!st.ok()) {
+          ++o.unreadable;
+        }
+      });
+  NV_RETURN_IF_ERROR(dumped);
+
+  // Inode -> index of its entry. TIME-WAIT and request sockets have inode 0
+  // and no owner.
+  std::vector<size_t> holding;  // Owners holding a dumped socket.
+  {
+    absl::flat_hash_map<uint64_t, int> by_inode;
+    by_inode.reserve(snap.sockets_size());
+    for (int i = 0; i < snap.sockets_size(); ++i) {
+      if (snap.sockets(i).inode() != 0)
+        by_inode.emplace(snap.sockets(i).inode(), i);
     }
-    if (!st.ok()) ++o.unreadable;
-    if (o.entries.empty()) return;
-    absl::StatusOr<v1::ProcessRef> ref = ReadProcessRef(proc_, pid);
+    for (size_t i = 0; i < owners.size(); ++i) {
+      Owner& o = owners[i];
+      for (uint64_t inode : o.inodes) {
+        auto it = by_inode.find(inode);
+        if (it != by_inode.end()) o.entries.push_back(it->second);
+      }
+      // Freed as soon as read: this lowers the peak of a large snapshot.
+      std::vector<uint64_t>().swap(o.inodes);
+      if (!o.entries.empty()) holding.push_back(i);
+    }
+  }
+  // A process is read (comm, exe, uid) only when it holds a dumped socket.
+  ParallelFor(holding.size(), ProcPassThreads(), [&](int, size_t k) {
+    const size_t i = holding[k];
+    Owner& o = owners[i];
+    absl::StatusOr<v1::ProcessRef> ref = ReadProcessRef(proc_, (*pids)[i]);
     if (!ref.ok()) {
       o.gone = true;
       return;
     }
     o.ref = std::move(*ref);
   });
-  // The index is not needed any more; freeing it before the owners are
-  // copied in lowers the peak memory of a large snapshot.
-  absl::flat_hash_map<uint64_t, int>().swap(by_inode);
   // Joined in pid order, so a shared socket lists its owners by pid.
   uint32_t unreadable = 0;
   for (Owner& o : owners) {

@@ -12,9 +12,12 @@ int ProcPassThreads() {
   return static_cast<int>(std::clamp(cores, 1u, 4u));
 }
 
-void ParallelFor(size_t count, int threads,
-                 absl::FunctionRef<void(int worker, size_t i)> fn) {
-  if (threads <= 1 || count <= 1) {
+namespace {
+
+void Run(size_t count, int threads, absl::FunctionRef<void()> beside,
+         absl::FunctionRef<void(int worker, size_t i)> fn) {
+  if (threads <= 1 || count == 0) {
+    beside();
     for (size_t i = 0; i < count; ++i) fn(0, i);
     return;
   }
@@ -26,8 +29,24 @@ void ParallelFor(size_t count, int threads,
   };
   std::vector<std::thread> pool;
   for (int w = 1; w < threads; ++w) pool.emplace_back(run, w);
+  beside();
   run(0);
   for (std::thread& t : pool) t.join();
+}
+
+}  // namespace
+
+void ParallelFor(size_t count, int threads,
+                 absl::FunctionRef<void(int worker, size_t i)> fn) {
+  // One item needs no second thread.
+  Run(
+      count, count <= 1 ? 1 : threads, [] {}, fn);
+}
+
+void ParallelForBeside(size_t count, int threads,
+                       absl::FunctionRef<void()> beside,
+                       absl::FunctionRef<void(int worker, size_t i)> fn) {
+  Run(count, threads, beside, fn);
 }
 
 }  // namespace netvigil::agent

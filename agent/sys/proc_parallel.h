@@ -21,6 +21,15 @@ int ProcPassThreads();
 void ParallelFor(size_t count, int threads,
                  absl::FunctionRef<void(int worker, size_t i)> fn);
 
+// As ParallelFor, but the calling thread first runs `beside` while the other
+// threads start on the items, then joins them on what is left: a task of
+// another kind (the socket probe's netlink dump) overlaps the /proc pass.
+// `beside` runs on the caller, so what it allocates stays in the caller's
+// malloc arena. threads <= 1 runs `beside`, then every item, on the caller.
+void ParallelForBeside(size_t count, int threads,
+                       absl::FunctionRef<void()> beside,
+                       absl::FunctionRef<void(int worker, size_t i)> fn);
+
 }  // namespace netvigil::agent
 
 #endif  // NETVIGIL_AGENT_SYS_PROC_PARALLEL_H_

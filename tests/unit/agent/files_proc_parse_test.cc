@@ -1,5 +1,6 @@
 // Tests of the pure /proc text parsers used by the file and socket probes.
 #include <atomic>
+#include <thread>
 #include <vector>
 
 #include "agent/sys/proc_parallel.h"
@@ -104,6 +105,26 @@ TEST(ProcParallelTest, EveryItemOnceOnValidWorkers) {
   ParallelFor(0, 2, [&](int, size_t) { ++none; });
   EXPECT_EQ(none, 0);
   EXPECT_GE(ProcPassThreads(), 1);
+}
+
+TEST(ProcParallelTest, BesideRunsOnceOnTheCallerBesideEveryItem) {
+  for (int threads : {1, 2, 4}) {
+    for (size_t count : {0, 1, 1000}) {
+      std::vector<std::atomic<int>> calls(count);
+      int beside = 0;
+      std::thread::id beside_thread;
+      ParallelForBeside(
+          count, threads,
+          [&] {
+            ++beside;
+            beside_thread = std::this_thread::get_id();
+          },
+          [&](int, size_t i) { ++calls[i]; });
+      EXPECT_EQ(beside, 1);
+      EXPECT_EQ(beside_thread, std::this_thread::get_id());
+      for (size_t i = 0; i < count; ++i) ASSERT_EQ(calls[i].load(), 1);
+    }
+  }
 }
 
 }  // namespace
