@@ -12,8 +12,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "agent/probes/table_text.h"
 #include "agent/sys/netlink_inet_diag.h"
 #include "agent/sys/proc_parallel.h"
 #include "agent/sys/proc_parse.h"
@@ -181,23 +181,49 @@ absl::StatusOr<v1::SocketSnapshot> SocketProbe::Collect() {
 
 namespace {
 
-// ss's "address:port": IPv6 in brackets, "*" for port 0, "%dev" when bound.
-std::string Endpoint(const std::string& address, uint32_t port, int family,
-                     const std::string& interface) {
-  std::string out = family == 6 ? absl::StrCat("[", address, "]") : address;
-  if (!interface.empty()) absl::StrAppend(&out, "%", interface);
-  absl::StrAppend(&out, ":", port == 0 ? std::string("*") : absl::StrCat(port));
-  return out;
+// ss's "address:port" into `out` (cleared first): IPv6 in brackets, "*" for
+// port 0, "%dev" when bound.
+void Endpoint(const std::string& address, uint32_t port, int family,
+              const std::string& interface, std::string* out) {
+  out->clear();
+  if (family == 6) {
+    absl::StrAppend(out, "[", address, "]");
+  } else {
+    out->append(address);
+  }
+  if (!interface.empty()) absl::StrAppend(out, "%", interface);
+  if (port == 0) {
+    out->append(":*");
+  } else {
+    absl::StrAppend(out, ":", port);
+  }
 }
 
 }  // namespace
 
 std::string FormatSocketsTable(const v1::SocketSnapshot& snapshot) {
-  std::string out =
-      absl::StrFormat("%-5s %-10s %-40s %-40s %s\n", "Netid", "State",
-                      "Local Address:Port", "Peer Address:Port", "Process");
+  std::string out;
+  // About 120 bytes a row: one allocation instead of a doubling series.
+  out.reserve(128 * (static_cast<size_t>(snapshot.sockets_size()) + 1));
+  // "%-5s %-10s %-40s %-40s %s\n", written with plain appends.
+  auto row = [&out](absl::string_view netid, absl::string_view state,
+                    absl::string_view local, absl::string_view peer,
+                    absl::string_view process) {
+    AppendLeft(&out, netid, 5);
+    out.push_back(' ');
+    AppendLeft(&out, state, 10);
+    out.push_back(' ');
+    AppendLeft(&out, local, 40);
+    out.push_back(' ');
+    AppendLeft(&out, peer, 40);
+    out.push_back(' ');
+    out.append(process.data(), process.size());
+    out.push_back('\n');
+  };
+  row("Netid", "State", "Local Address:Port", "Peer Address:Port", "Process");
+  std::string local, peer, users;  // Reused from row to row.
   for (const v1::SocketEntry& e : snapshot.sockets()) {
-    std::string users;
+    users.clear();
     if (e.processes_size() > 0) {
       users = "users:(";
       for (int i = 0; i < e.processes_size(); ++i) {
@@ -207,11 +233,11 @@ std::string FormatSocketsTable(const v1::SocketSnapshot& snapshot) {
       }
       users += ")";
     }
-    absl::StrAppendFormat(
-        &out, "%-5s %-10s %-40s %-40s %s\n",
-        e.proto() == v1::TRANSPORT_TCP ? "tcp" : "udp", e.state(),
-        Endpoint(e.local_address(), e.local_port(), e.family(), e.interface()),
-        Endpoint(e.remote_address(), e.remote_port(), e.family(), ""), users);
+    Endpoint(e.local_address(), e.local_port(), e.family(), e.interface(),
+             &local);
+    Endpoint(e.remote_address(), e.remote_port(), e.family(), "", &peer);
+    row(e.proto() == v1::TRANSPORT_TCP ? "tcp" : "udp", e.state(), local, peer,
+        users);
   }
   return out;
 }

@@ -3,7 +3,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "absl/strings/str_format.h"
 #include "agent/probes/socket_probe.h"
+#include "agent/probes/table_text.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_netlink_source.h"
@@ -120,6 +122,16 @@ TEST(SocketProbeTest, TableLooksLikeSs) {
   EXPECT_THAT(table, HasSubstr("[::]:*"));
   EXPECT_THAT(table, HasSubstr("UNCONN"));
   EXPECT_THAT(table, HasSubstr("users:((\"recorder\",pid=14295))"));
+}
+
+TEST(TableTextTest, ColumnsPadAsPrintfDoes) {
+  for (absl::string_view text : {"", "tcp", "exactly10!", "longer than ten"}) {
+    std::string left, right;
+    AppendLeft(&left, text, 10);
+    AppendRight(&right, text, 10);
+    EXPECT_EQ(left, absl::StrFormat("%-10s", text));
+    EXPECT_EQ(right, absl::StrFormat("%10s", text));
+  }
 }
 
 }  // namespace
