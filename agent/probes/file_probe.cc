@@ -226,25 +226,19 @@ std::string FormatFilesTable(const v1::FileSnapshot& snapshot) {
   // About 80 bytes a row: one allocation instead of a doubling series.
   out.reserve(96 * (static_cast<size_t>(snapshot.entries_size()) + 1));
   // "%-15s %8s %6s %5s %s%s\n", written with plain appends.
-  auto row = [&out](absl::string_view command, absl::string_view pid,
-                    absl::string_view uid, absl::string_view fd,
-                    absl::string_view name, absl::string_view suffix) {
-    AppendLeft(&out, command, 15);
-    out.push_back(' ');
-    AppendRight(&out, pid, 8);
-    out.push_back(' ');
-    AppendRight(&out, uid, 6);
-    out.push_back(' ');
-    AppendRight(&out, fd, 5);
-    out.push_back(' ');
-    absl::StrAppend(&out, name, suffix, "\n");
+  static constexpr TableColumn kColumns[] = {
+      {15}, {8, true}, {6, true}, {5, true}, {0}};
+  auto row = [&out](std::initializer_list<absl::string_view> cells,
+                    absl::string_view suffix) {
+    AppendRow(&out, kColumns, cells);
+    absl::StrAppend(&out, suffix, "\n");
   };
-  row("COMMAND", "PID", "UID", "FD", "NAME", "");
+  row({"COMMAND", "PID", "UID", "FD", "NAME"}, "");
   std::string fd;  // Reused from row to row.
   for (const v1::FileEntry& e : snapshot.entries()) {
     LsofFd(e, &fd);
-    row(e.process().name(), absl::AlphaNum(e.process().pid()).Piece(),
-        absl::AlphaNum(e.process().uid()).Piece(), fd, e.path(),
+    row({e.process().name(), absl::AlphaNum(e.process().pid()).Piece(),
+         absl::AlphaNum(e.process().uid()).Piece(), fd, e.path()},
         e.deleted() ? " (deleted)" : "");
   }
   return out;

@@ -206,21 +206,12 @@ std::string FormatSocketsTable(const v1::SocketSnapshot& snapshot) {
   // About 120 bytes a row: one allocation instead of a doubling series.
   out.reserve(128 * (static_cast<size_t>(snapshot.sockets_size()) + 1));
   // "%-5s %-10s %-40s %-40s %s\n", written with plain appends.
-  auto row = [&out](absl::string_view netid, absl::string_view state,
-                    absl::string_view local, absl::string_view peer,
-                    absl::string_view process) {
-    AppendLeft(&out, netid, 5);
-    out.push_back(' ');
-    AppendLeft(&out, state, 10);
-    out.push_back(' ');
-    AppendLeft(&out, local, 40);
-    out.push_back(' ');
-    AppendLeft(&out, peer, 40);
-    out.push_back(' ');
-    out.append(process.data(), process.size());
+  static constexpr TableColumn kColumns[] = {{5}, {10}, {40}, {40}, {0}};
+  auto row = [&out](std::initializer_list<absl::string_view> cells) {
+    AppendRow(&out, kColumns, cells);
     out.push_back('\n');
   };
-  row("Netid", "State", "Local Address:Port", "Peer Address:Port", "Process");
+  row({"Netid", "State", "Local Address:Port", "Peer Address:Port", "Process"});
   std::string local, peer, users;  // Reused from row to row.
   for (const v1::SocketEntry& e : snapshot.sockets()) {
     users.clear();
@@ -236,8 +227,8 @@ std::string FormatSocketsTable(const v1::SocketSnapshot& snapshot) {
     Endpoint(e.local_address(), e.local_port(), e.family(), e.interface(),
              &local);
     Endpoint(e.remote_address(), e.remote_port(), e.family(), "", &peer);
-    row(e.proto() == v1::TRANSPORT_TCP ? "tcp" : "udp", e.state(), local, peer,
-        users);
+    row({e.proto() == v1::TRANSPORT_TCP ? "tcp" : "udp", e.state(), local, peer,
+         users});
   }
   return out;
 }
