@@ -12,7 +12,10 @@
 # runs, default 3, wall and CPU time of whole processes):
 #   socket snapshot with owners vs ss -tanup at each level, per-socket cost;
 #   peak RSS (getrusage ru_maxrss) of a process doing one snapshot at 50,000;
-#   file snapshot vs lsof -n -P +D DIR and vs lsof -n -P at 100,000 files.
+#   file snapshot vs lsof -n -P +D DIR and vs lsof -n -P at 100,000 files,
+#   and beside them the bound: a bare readdir+readlink pass over every
+#   /proc/PID/fd (no project code) on 1 and 2 threads, and with the lstat
+#   that the r/w/u mode of the kept fds costs.
 # Targets (issue 3): >= 2x ss at 10,000 and >= 6x at 50,000, linear growth;
 # >= 15x lsof +D and >= 4x lsof at 100,000 files; RSS under 32 MiB.
 # The holders are killed by pid and the temporary folder removed at the end.

@@ -5,6 +5,7 @@
 //   sockets_files_bench run [--sockets 10000,25000,50000] [--files 100000]
 //                           [--reps 3]
 //   sockets_files_bench snapshot sockets|files [DIR] [--print|--count]
+//   sockets_files_bench bare THREADS [DIR]
 //   sockets_files_bench hold sockets N | hold files DIR N
 //
 // `run` forks holder processes (each under the per-process fd limit, which it
@@ -17,23 +18,31 @@
 //   lsof -n -P +D DIR, lsof -n -P
 // The median of --reps runs of each is printed with the ratio. Peak RSS is
 // getrusage's ru_maxrss of a process that does one snapshot and nothing else.
+// Beside the file figures, the bound that no /proc reader passes: `bare`, a
+// plain readdir + readlink of every /proc/PID/fd on 1 and 2 threads, with no
+// project code, and with DIR the lstat of the kept fds that lsof's r/w/u mode
+// costs on top of it.
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -285,6 +294,20 @@ int RunAll(const std::vector<int>& socket_levels, int files, int reps) {
                 dir.c_str(), entries);
     PrintPair("netvigil probe files", ours, "lsof -n -P +D DIR", lsof_d);
     PrintPair("netvigil probe files", ours, "lsof -n -P", lsof_all);
+    // The bound: what a pass over the same fds costs with nothing but the
+    // system calls, in the same run. 15x lsof +D needs the probe under
+    // lsof_d.wall_s / 15.
+    std::printf(
+        "  bound: bare readdir+readlink of every /proc/PID/fd, no project "
+        "code (15x lsof +D needs <= %.3f s wall):\n",
+        lsof_d.wall_s / 15);
+    auto bound = [&](const char* label, const Figures& bare) {
+      std::printf("  %-24s wall %8.3f s  cpu %8.3f s   lsof +D / it %5.1fx\n",
+                  label, bare.wall_s, bare.cpu_s, lsof_d.wall_s / bare.wall_s);
+    };
+    bound("bare pass, 1 thread", Median({self, "bare", "1"}, reps));
+    bound("bare pass, 2 threads", Median({self, "bare", "2"}, reps));
+    bound("bare + lstat, 2 threads", Median({self, "bare", "2", dir}, reps));
     Run frss = Time({self, "snapshot", "files", dir});
     std::printf("peak RSS of one file snapshot: %.1f MiB\n",
                 frss.maxrss_kib / 1024.0);
@@ -292,6 +315,61 @@ int RunAll(const std::vector<int>& socket_levels, int files, int reps) {
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
   }
+  return 0;
+}
+
+// The bare /proc pass: getdents64 and readlinkat over every /proc/PID/fd,
+// processes handed out one at a time to `threads` threads, nothing kept.
+// With `dir`, fds whose target lies under it are also lstat'ed, as the file
+// probe does for their mode. Prints how many fds it read.
+int Bare(int threads, const std::string& dir) {
+  std::vector<int> pids;
+  if (DIR* proc = opendir("/proc")) {
+    while (dirent* e = readdir(proc)) {
+      if (e->d_name[0] >= '1' && e->d_name[0] <= '9') {
+        pids.push_back(std::atoi(e->d_name));
+      }
+    }
+    closedir(proc);
+  }
+  std::atomic<size_t> next{0};
+  std::atomic<long> fds{0};
+  auto run = [&] {
+    long n = 0;
+    alignas(8) char buf[32 * 1024];
+    char target[4096];
+    for (size_t i = next++; i < pids.size(); i = next++) {
+      char path[64];
+      std::snprintf(path, sizeof(path), "/proc/%d/fd", pids[i]);
+      int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dfd < 0) continue;
+      for (;;) {
+        long got = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
+        if (got <= 0) break;
+        for (long off = 0; off < got;) {
+          auto* e = reinterpret_cast<dirent64*>(buf + off);
+          off += e->d_reclen;
+          if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+          ssize_t len = readlinkat(dfd, e->d_name, target, sizeof(target));
+          if (len < 0) continue;
+          ++n;
+          if (!dir.empty() && static_cast<size_t>(len) > dir.size() &&
+              std::memcmp(target, dir.data(), dir.size()) == 0 &&
+              target[dir.size()] == '/') {
+            struct stat st;
+            fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW);
+          }
+        }
+      }
+      close(dfd);
+    }
+    fds += n;
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(run);
+  run();
+  for (std::thread& t : pool) t.join();
+  std::printf("%ld\n", fds.load());
   return 0;
 }
 
@@ -366,6 +444,9 @@ int main(int argc, char** argv) {
     return Snapshot(argc, argv);
   }
   if (argc >= 2 && std::string(argv[1]) == "hold") return Hold(argc, argv);
+  if (argc >= 3 && std::string(argv[1]) == "bare") {
+    return Bare(std::max(1, std::atoi(argv[2])), argc > 3 ? argv[3] : "");
+  }
   if (argc >= 2 && std::string(argv[1]) == "run") {
     std::vector<int> levels = {10000, 25000, 50000};
     int files = 100000;
@@ -383,7 +464,8 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr,
                "usage: %s run [--sockets 10000,25000,50000] [--files 100000] "
-               "[--reps 3] | snapshot sockets|files DIR|none [--print]\n",
+               "[--reps 3] | snapshot sockets|files DIR|none [--print] | bare "
+               "THREADS [DIR]\n",
                argv[0]);
   return 2;
 }
