@@ -155,8 +155,8 @@ absl::StatusOr<v1::SocketSnapshot> SocketProbe::Collect() {
     }
     o.ref = std::move(*ref);
   });
-  // Joined in pid order, so a shared socket lists its owners by pid.
   uint32_t unreadable = 0;
+  std::vector<const Owner*> listed;  // In pid order.
   for (Owner& o : owners) {
     unreadable += o.unreadable;
     if (o.gone) {
@@ -166,14 +166,25 @@ absl::StatusOr<v1::SocketSnapshot> SocketProbe::Collect() {
     if (!o.ref) continue;
     // A process holding one socket through several fds is listed once.
     std::sort(o.entries.begin(), o.entries.end());
-    int last = -1;
-    for (int index : o.entries) {
-      if (index == last) continue;
-      last = index;
-      *snap.mutable_sockets(index)->add_processes() = *o.ref;
-    }
-    std::vector<int>().swap(o.entries);  // Lowers the peak, as above.
+    o.entries.erase(std::unique(o.entries.begin(), o.entries.end()),
+                    o.entries.end());
+    listed.push_back(&o);
   }
+  // Copying the owners into the entries is the largest step after the
+  // pass: the threads split the sockets by index range, and each walks the
+  // owners in pid order, so a shared socket lists its owners by pid.
+  const int threads = ProcPassThreads();
+  const int64_t count = snap.sockets_size();
+  ParallelFor(threads, threads, [&](int, size_t part) {
+    const int lo = static_cast<int>(count * part / threads);
+    const int hi = static_cast<int>(count * (part + 1) / threads);
+    for (const Owner* o : listed) {
+      auto it = std::lower_bound(o->entries.begin(), o->entries.end(), lo);
+      for (; it != o->entries.end() && *it < hi; ++it) {
+        *snap.mutable_sockets(*it)->add_processes() = *o->ref;
+      }
+    }
+  });
   snap.set_unreadable_entries(unreadable);
   snap.set_duration_ms(absl::ToDoubleMilliseconds(absl::Now() - start));
   return snap;

@@ -90,6 +90,36 @@ TEST(SocketProbeTest, VanishedAndHiddenProcessesAreCountedNotFatal) {
   }
 }
 
+TEST(SocketProbeTest, SharedSocketListsEachOwnerOnceInPidOrder) {
+  FakeNetlinkSource netlink;
+  LoadRecordedDumps(netlink);
+  // 14295 holds socket 53958 through fds 3 and 7; 20 (listed after it by
+  // /proc but first by pid) and 300 hold it too.
+  std::string tree = ReadFixture("proc/sockets_and_files.txt");
+  tree += "@link 14295/fd/7 socket:[53958]\n";
+  for (int pid : {300, 20}) {
+    tree += absl::StrFormat(
+        "@file %d/status\nName:\towner%d\nUid:\t1000\t1000\t1000\t1000\n"
+        "@link %d/exe /usr/bin/owner\n@link %d/fd/9 socket:[53958]\n",
+        pid, pid, pid, pid);
+  }
+  FakeProcReader proc(tree);
+  absl::StatusOr<v1::SocketSnapshot> snap =
+      SocketProbe(netlink, proc).Collect();
+  ASSERT_THAT(snap, IsOk());
+  int found = 0;
+  for (const v1::SocketEntry& e : snap->sockets()) {
+    if (e.inode() != 53958) continue;
+    ++found;
+    ASSERT_EQ(e.processes_size(), 3) << e.ShortDebugString();
+    EXPECT_EQ(e.processes(0).pid(), 20u);
+    EXPECT_EQ(e.processes(0).name(), "owner20");
+    EXPECT_EQ(e.processes(1).pid(), 300u);
+    EXPECT_EQ(e.processes(2).pid(), 14295u);
+  }
+  EXPECT_EQ(found, 1);
+}
+
 TEST(SocketProbeTest, NetlinkFailureIsAnError) {
   FakeNetlinkSource netlink;
   netlink.SetError(absl::PermissionDeniedError("denied"));
