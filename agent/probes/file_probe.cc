@@ -17,6 +17,8 @@
 namespace netvigil::agent {
 namespace {
 
+constexpr absl::string_view kDeletedSuffix = " (deleted)";
+
 // Collects one process's entries; the process identity is read lazily, once
 // something of the process lies under a watched folder.
 class ProcessScan {
@@ -34,8 +36,9 @@ class ProcessScan {
 
   // Adds an entry for `raw_path` (as the kernel wrote it, maybe with
   // " (deleted)") when it is watched. Returns the entry or null.
-  v1::FileEntry* Add(std::string raw_path, v1::FileAccessKind kind, int fd) {
-    bool deleted = StripDeletedSuffix(&raw_path);
+  v1::FileEntry* Add(absl::string_view raw_path, v1::FileAccessKind kind,
+                     int fd) {
+    const bool deleted = absl::ConsumeSuffix(&raw_path, kDeletedSuffix);
     if (!Watched(raw_path)) return nullptr;
     if (!LoadProcess()) return nullptr;
     v1::FileEntry* e = snap_->add_entries();
@@ -77,59 +80,51 @@ void ScanProcess(ProcReader& proc, int pid,
                  const std::vector<std::string>& dirs, v1::FileSnapshot* part) {
   ProcessScan scan(proc, pid, dirs, part);
   uint32_t unreadable = 0;
-  struct Hit {
-    int fd;
-    std::string target;
-    char mode;
-  };
-  std::vector<Hit> hits;
   // Only targets under a watched folder are kept, and only theirs need a
-  // mode: the filter runs before the extra system call.
+  // mode: the filter runs before the extra system call. Entries are made
+  // straight from the link text, with no copy of it kept meanwhile.
   auto watched = [&](absl::string_view target) {
     if (!absl::StartsWith(target, "/")) return false;  // socket:, pipe:...
-    absl::ConsumeSuffix(&target, " (deleted)");
+    absl::ConsumeSuffix(&target, kDeletedSuffix);
     return scan.Watched(target);
   };
   absl::Status st = proc.ForEachFd(
       pid, watched,
       [&](int fd, absl::string_view target, char mode) {
-        if (mode != '\0' || watched(target)) {
-          hits.push_back({fd, std::string(target), mode});
+        if (mode == '\0' && !watched(target)) return;
+        v1::FileEntry* e = scan.Add(target, v1::FILE_ACCESS_FD, fd);
+        if (e != nullptr && mode != '\0') {
+          e->set_mode(&mode, 1);
         }
       },
       &unreadable);
   if (absl::IsNotFound(st)) {
+    part->clear_entries();
     part->set_skipped_processes(1);
     return;
   }
   if (!st.ok()) ++unreadable;  // fd table hidden; cwd and maps may still be.
 
-  for (Hit& hit : hits) {
-    v1::FileEntry* e =
-        scan.Add(std::move(hit.target), v1::FILE_ACCESS_FD, hit.fd);
-    if (e == nullptr) break;
-    if (hit.mode != '\0') e->set_mode(std::string(1, hit.mode));
-  }
   absl::StatusOr<std::string> cwd = proc.ReadLink(pid, "cwd");
   if (cwd.ok()) {
-    scan.Add(std::move(*cwd), v1::FILE_ACCESS_CWD, -1);
+    scan.Add(*cwd, v1::FILE_ACCESS_CWD, -1);
   } else if (!absl::IsNotFound(cwd.status())) {
     ++unreadable;
   }
   absl::StatusOr<std::string> exe = proc.ReadLink(pid, "exe");
-  std::string exe_path;
+  absl::string_view exe_path;
   if (exe.ok()) {
     exe_path = *exe;
-    scan.Add(std::move(*exe), v1::FILE_ACCESS_EXE, -1);
+    scan.Add(*exe, v1::FILE_ACCESS_EXE, -1);
   } else if (!absl::IsNotFound(exe.status())) {
     ++unreadable;
   }
   absl::StatusOr<std::string> maps = proc.ReadFile(pid, "maps");
   if (maps.ok()) {
-    for (std::string& path : ParseMapsPaths(*maps)) {
+    for (const std::string& path : ParseMapsPaths(*maps)) {
       // The executable is also mapped; like lsof, report it once, as exe.
       if (path == exe_path) continue;
-      scan.Add(std::move(path), v1::FILE_ACCESS_MMAP, -1);
+      scan.Add(path, v1::FILE_ACCESS_MMAP, -1);
     }
   } else if (!absl::IsNotFound(maps.status())) {
     ++unreadable;
