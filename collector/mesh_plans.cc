@@ -1,6 +1,7 @@
 #include "collector/mesh_plans.h"
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -16,7 +17,11 @@ MeshPlans::MeshPlans(v1::ProbePlan base, uint32_t iperf_port,
       load_secrets_(std::move(load_secrets)) {}
 
 void MeshPlans::SetAgents(const std::vector<v1::AgentInfo>& agents) {
-  std::vector<v1::AgentInfo> sorted = agents;
+  // A revoked agent is nobody's peer and no server's iperf3 user: the next
+  // plan push takes it out of every other agent's lists.
+  std::vector<v1::AgentInfo> sorted;
+  std::copy_if(agents.begin(), agents.end(), std::back_inserter(sorted),
+               [](const v1::AgentInfo& a) { return !a.revoked(); });
   std::sort(sorted.begin(), sorted.end(),
             [](const v1::AgentInfo& a, const v1::AgentInfo& b) {
               return a.name() < b.name();

@@ -33,7 +33,8 @@ class MeshPlans {
   MeshPlans(v1::ProbePlan base, uint32_t iperf_port,
             SecretsLoader load_secrets);
 
-  // The agents known now (every one, online or not).
+  // The agents known now (every one, online or not); revoked ones are left
+  // out.
   void SetAgents(const std::vector<v1::AgentInfo>& agents)
       ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -1,5 +1,7 @@
 #include "collector/speed_loop.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
@@ -41,6 +43,11 @@ void SpeedLoop::Loop() {
   while (!stop_.HasBeenNotified()) {
     auto agents = store_.ListAgents(heartbeat_timeout_);
     if (agents.ok()) {
+      // A revoked agent is tested by no one and tests no one.
+      agents->erase(
+          std::remove_if(agents->begin(), agents->end(),
+                         [](const v1::AgentInfo& a) { return a.revoked(); }),
+          agents->end());
       scheduler_.SetAgents(*agents);
       const bool hold = agents_observer_ && agents_observer_(*agents);
       for (ScheduledSpeedTest& t :

@@ -24,14 +24,25 @@ std::string ToJson(const google::protobuf::Message& msg) {
   return out.empty() || out.back() != '\n' ? out + "\n" : out;
 }
 
+namespace {
+
+// An agent's STATE column: revoked outranks online/offline (a revoked agent
+// is offline anyway, and that it cannot come back is the news).
+std::string AgentState(const v1::AgentInfo& a) {
+  if (a.revoked()) return "revoked";
+  return a.online() ? "online" : "offline";
+}
+
+}  // namespace
+
 std::string RenderAgents(const v1::ListAgentsResponse& resp, absl::Time now) {
   std::vector<std::vector<std::string>> rows;
   for (const v1::AgentInfo& a : resp.agents()) {
     rows.push_back(
         {a.name(),
          a.addresses().empty() ? "-" : absl::StrJoin(a.addresses(), ","),
-         a.version().empty() ? "-" : a.version(),
-         a.online() ? "online" : "offline", HumanAgo(a.last_seen(), now)});
+         a.version().empty() ? "-" : a.version(), AgentState(a),
+         HumanAgo(a.last_seen(), now)});
   }
   if (rows.empty()) return "no agents have connected yet\n";
   return FormatTable({"NAME", "ADDRESS", "VERSION", "STATE", "LAST SEEN"},
@@ -156,15 +167,14 @@ std::string RenderOverview(const v1::OverviewResponse& resp, absl::Time now) {
   for (const auto& h : resp.hosts()) {
     const auto& a = h.agent();
     if (h.paths().empty()) {
-      rows.push_back({a.name(), a.online() ? "online" : "offline",
-                      HumanAgo(a.last_seen(), now), "-", "-", "-", "-", "-"});
+      rows.push_back({a.name(), AgentState(a), HumanAgo(a.last_seen(), now),
+                      "-", "-", "-", "-", "-"});
     }
     for (int i = 0; i < h.paths_size(); ++i) {
       const auto& p = h.paths(i);
       const bool first = i == 0;
       rows.push_back(
-          {first ? a.name() : "",
-           first ? (a.online() ? "online" : "offline") : "",
+          {first ? a.name() : "", first ? AgentState(a) : "",
            first ? HumanAgo(a.last_seen(), now) : "", p.target(),
            p.error().empty() ? Percent(p.loss_percent()) : "error",
            p.error().empty() && p.destination_reached() ? Millis(p.avg_ms())

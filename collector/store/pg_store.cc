@@ -283,7 +283,13 @@ absl::StatusOr<std::vector<v1::AgentInfo>> PgStore::ListAgents(
         "  (extract(epoch FROM last_seen) * 1e6)::bigint,"
         "  COALESCE((extract(epoch FROM connected_since) * 1e6)::bigint, 0),"
         "  session_id IS NOT NULL"
-        "   AND last_seen > now() - make_interval(secs => $1)"
+        "   AND last_seen > now() - make_interval(secs => $1),"
+        // Revoked: it had certificates and none of them is still good.
+        "  EXISTS (SELECT 1 FROM certificates c"
+        "          WHERE c.role = 'agent' AND c.name = agents.name)"
+        "  AND NOT EXISTS (SELECT 1 FROM certificates c"
+        "          WHERE c.role = 'agent' AND c.name = agents.name"
+        "            AND c.revoked_at IS NULL)"
         " FROM agents ORDER BY name",
         absl::ToDoubleSeconds(timeout));
     for (const auto& row : rows) {
@@ -300,6 +306,7 @@ absl::StatusOr<std::vector<v1::AgentInfo>> PgStore::ListAgents(
       *a.mutable_last_seen() = TimestampFromMicros(row[6].as<int64_t>());
       const bool online = row[8].as<bool>();
       a.set_online(online);
+      a.set_revoked(row[9].as<bool>());
       if (online && row[7].as<int64_t>() != 0) {
         *a.mutable_connected_since() =
             TimestampFromMicros(row[7].as<int64_t>());

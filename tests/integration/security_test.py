@@ -8,6 +8,7 @@ and PostgreSQL holds zero rows for the name it tried. Timings printed are
 measured, not assumed.
 """
 
+import json
 import os
 import re
 import shutil
@@ -347,6 +348,14 @@ probes:
         self.assertEqual(self.rows("frank"), count, "nothing written after the revocation")
         first, code, _ = self.stream_as(state, "frank")
         self.assertEqual(code, grpc.StatusCode.PERMISSION_DENIED)
+        # Listed as revoked (and so out of every peer list and iperf3 user
+        # list: the speed loop and the mesh plans leave revoked agents out).
+        r = subprocess.run([nvtest.CLI, "--socket", self.socket, "--json", "agents"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        listed = {a["name"]: a for a in json.loads(r.stdout).get("agents", [])}
+        self.assertTrue(listed["frank"].get("revoked"), listed["frank"])
+        self.assertFalse(listed["alice"].get("revoked", False))
         print(f"\n  revoke to open stream cancelled: {cut_s:.2f} s (incl. the revoke command)")
         # A new key under the name needs --replace, and then works.
         r = self.collector_cmd("enroll", "frank")

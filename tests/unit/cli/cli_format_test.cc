@@ -57,6 +57,19 @@ TEST(AgentsTableTest, Golden) {
             "7 min ago\n");
 }
 
+TEST(AgentsTableTest, ARevokedAgentSaysSo) {
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  v1::ListAgentsResponse resp;
+  auto* a = resp.add_agents();
+  a->set_name("old-pi");
+  a->set_version("0.1.0");
+  a->set_revoked(true);
+  *a->mutable_last_seen() = At(now - absl::Hours(3));
+  EXPECT_EQ(RenderAgents(resp, now),
+            "NAME    ADDRESS  VERSION  STATE    LAST SEEN\n"
+            "old-pi  -        0.1.0    revoked  3 h ago\n");
+}
+
 TEST(AgentsTableTest, NoAgentsSaysSo) {
   EXPECT_EQ(RenderAgents(v1::ListAgentsResponse(), absl::Now()),
             "no agents have connected yet\n");

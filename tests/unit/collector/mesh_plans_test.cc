@@ -137,5 +137,35 @@ TEST(MeshPlansTest, PushesAChangedPlanToEachSessionOnce) {
   EXPECT_EQ(mesh.PushChanged(sessions), 0);
 }
 
+// `netvigil-collector revoke c`: the next push takes c out of the others'
+// peers and iperf3 users, so c's credentials open no server.
+TEST(MeshPlansTest, ARevokedAgentLeavesEveryOtherPlan) {
+  SessionRegistry sessions;
+  std::vector<v1::CollectorMessage> to_a;
+  ASSERT_THAT(sessions.Claim(std::make_shared<AgentSession>(
+                                 "a", "a-1", "peer",
+                                 [&to_a](const v1::CollectorMessage& m) {
+                                   to_a.push_back(m);
+                                   return true;
+                                 },
+                                 [] {}, absl::Now()),
+                             absl::Now(), absl::Seconds(10)),
+              IsOk());
+  MeshPlans mesh(Base(), 5201, [] { return Secrets(); });
+  v1::AgentInfo c = Agent("c", {"10.0.0.3"});
+  mesh.SetAgents({Agent("a", {"10.0.0.1"}), Agent("b", {"10.0.0.2"}), c});
+  EXPECT_EQ(mesh.PushChanged(sessions), 1);
+  ASSERT_EQ(to_a.back().plan_update().speed().iperf_users_size(), 2);
+
+  c.set_revoked(true);
+  mesh.SetAgents({Agent("a", {"10.0.0.1"}), Agent("b", {"10.0.0.2"}), c});
+  EXPECT_EQ(mesh.PushChanged(sessions), 1);
+  const v1::SpeedPlan& speed = to_a.back().plan_update().speed();
+  ASSERT_EQ(speed.peers_size(), 1);
+  EXPECT_EQ(speed.peers(0).name(), "b");
+  ASSERT_EQ(speed.iperf_users_size(), 1);
+  EXPECT_EQ(speed.iperf_users(0).username(), "b");
+}
+
 }  // namespace
 }  // namespace netvigil::collector
