@@ -88,15 +88,16 @@ absl::Status Collector::Start() {
     query_service_->SetNoticeSource([this] { return speed_loop_->notices(); });
   }
   analysis_queue_ = std::make_unique<AnalysisQueue>(
-      [this](const std::string& agent, const v1::Result& r) {
+      [this](const std::vector<AnalysisQueue::Item>& results) {
         // Results committed before the baselines were loaded are stored
         // but not compared (a short window at start).
-        if (analyzing_.load()) analyzer_->OnResult(agent, r);
+        if (analyzing_.load()) analyzer_->OnResults(results);
       },
       kAnalysisQueueCapacity);
   agent_service_->AddResultObserver(
-      [this](const std::string& agent, const v1::Result& r) {
-        broker_.OnResult(agent, r);
+      [this](const std::string& agent,
+             const std::shared_ptr<const v1::Result>& r) {
+        broker_.OnResult(agent, *r);
         analysis_queue_->Push(agent, r);
       });
   if (!config_.alert_log.empty()) {

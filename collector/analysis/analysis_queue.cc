@@ -4,9 +4,10 @@
 
 namespace netvigil::collector {
 
-AnalysisQueue::AnalysisQueue(Fn fn, size_t capacity)
+AnalysisQueue::AnalysisQueue(Fn fn, size_t capacity, size_t max_batch)
     : fn_(std::move(fn)),
       capacity_(capacity == 0 ? 1 : capacity),
+      max_batch_(max_batch == 0 ? 1 : max_batch),
       thread_([this] { Loop(); }) {}
 
 void AnalysisQueue::Stop() {
@@ -28,11 +29,12 @@ void AnalysisQueue::Stop() {
   }
 }
 
-void AnalysisQueue::Push(const std::string& agent, const v1::Result& result) {
+void AnalysisQueue::Push(const std::string& agent,
+                         std::shared_ptr<const v1::Result> result) {
   absl::MutexLock l(&mu_);
   while (!stop_ && queue_.size() >= capacity_) changed_.Wait(&mu_);
   if (stop_) return;
-  queue_.emplace_back(agent, result);
+  queue_.emplace_back(agent, std::move(result));
   changed_.SignalAll();
 }
 
@@ -42,17 +44,20 @@ size_t AnalysisQueue::size() {
 }
 
 void AnalysisQueue::Loop() {
+  std::vector<Item> batch;
   for (;;) {
-    std::pair<std::string, v1::Result> item;
+    batch.clear();
     {
       absl::MutexLock l(&mu_);
       while (!stop_ && queue_.empty()) changed_.Wait(&mu_);
       if (stop_) return;
-      item = std::move(queue_.front());
-      queue_.pop_front();
+      while (!queue_.empty() && batch.size() < max_batch_) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
       changed_.SignalAll();
     }
-    fn_(item.first, item.second);
+    fn_(batch);
   }
 }
 

@@ -12,9 +12,11 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "netvigil/v1/probes.pb.h"
@@ -23,15 +25,19 @@ namespace netvigil::collector {
 
 class AnalysisQueue {
  public:
-  using Fn = std::function<void(const std::string&, const v1::Result&)>;
-  AnalysisQueue(Fn fn, size_t capacity);
+  using Item = std::pair<std::string, std::shared_ptr<const v1::Result>>;
+  // Called on the queue's thread with what has queued up, in order, at
+  // most `max_batch` at a time.
+  using Fn = std::function<void(const std::vector<Item>&)>;
+  AnalysisQueue(Fn fn, size_t capacity, size_t max_batch = 128);
   ~AnalysisQueue() { Stop(); }
 
   // Drops what is still queued (counted in the log) and joins the thread;
   // every Push after it returns at once. Idempotent.
   void Stop();
 
-  void Push(const std::string& agent, const v1::Result& result);
+  // Shares `result` (it is not copied); never null.
+  void Push(const std::string& agent, std::shared_ptr<const v1::Result> result);
   size_t size();
 
  private:
@@ -39,9 +45,10 @@ class AnalysisQueue {
 
   const Fn fn_;
   const size_t capacity_;
+  const size_t max_batch_;
   absl::Mutex mu_;
   absl::CondVar changed_;
-  std::deque<std::pair<std::string, v1::Result>> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };

@@ -663,6 +663,15 @@ void Analyzer::OnResult(const std::string& agent, const v1::Result& result) {
   FlushRows();
 }
 
+void Analyzer::OnResults(
+    const std::vector<
+        std::pair<std::string, std::shared_ptr<const v1::Result>>>& results) {
+  absl::MutexLock l(&mu_);
+  buffering_ = true;
+  for (const auto& [agent, result] : results) OnResultLocked(agent, *result);
+  FlushRows();
+}
+
 void Analyzer::OnResultLocked(const std::string& agent,
                               const v1::Result& result) {
   ++counters_.results;
@@ -877,12 +886,27 @@ void Analyzer::EvaluatePathLoss(absl::Time now) {
       }
     }
   }
-  // target -> agent -> latest run state (recent only)
-  std::map<std::string, std::map<std::string, const PathTarget*>> by_target;
+  // target -> agent -> latest run state (recent only), for the targets
+  // that some host loses to: the others raise nothing. This runs for every
+  // path run, over every host's targets, so the first pass allocates
+  // nothing.
+  const absl::Time window_start = now - options_.cross_host_window;
+  auto recent = [&](const PathTarget& t) {
+    return t.has_latest && t.at >= window_start;
+  };
+  std::set<absl::string_view> lossy_targets;
   for (const auto& [agent, targets] : paths_) {
     for (const auto& [target, t] : targets) {
-      if (t.has_latest && t.at >= now - options_.cross_host_window) {
-        by_target[target][agent] = &t;
+      if (t.lossy && recent(t)) lossy_targets.insert(target);
+    }
+  }
+  std::map<std::string, std::map<std::string, const PathTarget*>> by_target;
+  if (!lossy_targets.empty()) {
+    for (const auto& [agent, targets] : paths_) {
+      for (const auto& [target, t] : targets) {
+        if (recent(t) && lossy_targets.count(target)) {
+          by_target[target][agent] = &t;
+        }
       }
     }
   }
@@ -993,19 +1017,29 @@ void Analyzer::EvaluatePathLoss(absl::Time now) {
 
 // ----------------------------------------------------------------- sockets
 
-void Analyzer::NewThings(const std::string& agent, uint64_t seq,
-                         const std::string& kind, bool learning,
-                         const std::map<std::string, Thing>& current,
-                         v1::Severity single, v1::Severity multi) {
+void Analyzer::NewThings(
+    const std::string& agent, uint64_t seq, const std::string& kind,
+    bool learning, const absl::flat_hash_map<std::string, size_t>& current,
+    const std::function<Thing(size_t)>& make, v1::Severity single,
+    v1::Severity multi) {
   const absl::Time now = clock_.Now();
-  std::set<std::string>& known = agents_[agent].known[kind];
-  for (const auto& [key, thing] : current) {
-    if (known.count(key)) continue;
+  absl::flat_hash_set<std::string>& known = agents_[agent].known[kind];
+  // What is not known yet, in key order (the order alerts are raised in).
+  std::vector<const std::pair<const std::string, size_t>*> unknown;
+  for (const auto& entry : current) {
+    if (!known.contains(entry.first)) unknown.push_back(&entry);
+  }
+  std::sort(unknown.begin(), unknown.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
+  for (const auto* entry : unknown) {
+    const std::string& key = entry->first;
+    const size_t source = entry->second;
     if (learning) {
       known.insert(key);
       PersistRow({agent, absl::StrCat("known:", kind), key, ""});
       continue;
     }
+    const Thing thing = make(source);
     const std::string group = thing.group.empty() ? key : thing.group;
     AlertKey akey{kind, group};
     auto it = open_.find(akey);
@@ -1081,9 +1115,18 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
       listening.insert({s.proto(), s.local_port()});
     }
   }
-  std::map<std::string, Thing> listeners, remotes, inbound;
+  // Each thing's key, with the socket and owner it was last seen on (as a
+  // map keeps the last assignment); its Thing is built only if it is news.
+  struct Source {
+    const v1::SocketEntry* socket;
+    absl::string_view exe, name;
+  };
+  std::vector<Source> sources;
+  sources.reserve(snap.sockets_size());
+  absl::flat_hash_map<std::string, size_t> listeners, remotes, inbound;
   for (const auto& s : snap.sockets()) {
-    std::set<std::pair<std::string, std::string>> owners;  // exe, name
+    // The owners, by (exe, name), each once.
+    std::set<std::pair<absl::string_view, absl::string_view>> owners;
     for (const auto& p : s.processes()) owners.insert({p.exe(), p.name()});
     if (owners.empty()) owners.insert({"", ""});
     const char* proto = ProtoName(s.proto());
@@ -1091,7 +1134,8 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
     const std::string remote = NormalAddress(s.remote_address());
     const bool unconnected = IsWildcard(remote) && s.remote_port() == 0;
     for (const auto& [exe, name] : owners) {
-      const std::string who = exe.empty() ? (name.empty() ? "?" : name) : exe;
+      const absl::string_view who =
+          exe.empty() ? (name.empty() ? "?" : name) : exe;
       const bool tcp_listener =
           s.proto() == v1::TRANSPORT_TCP && s.state() == "LISTEN";
       const bool udp_unconnected =
@@ -1102,60 +1146,90 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
             (s.local_port() == 0 || ephemeral(s.local_port()))) {
           continue;
         }
-        const std::string where = HostPort(local, s.local_port());
-        // Across hosts, a listener on the host's own address is the same
-        // listener whatever that address is.
-        const std::string shared_where =
-            IsWildcard(local) || IsLoopback(local)
-                ? where
-                : HostPort("<host>", s.local_port());
-        listeners[absl::StrCat(proto, " ", where, " ", who)] = Thing{
-            absl::StrCat(proto, " ", shared_where, " ", who),
-            absl::StrCat("new listener ", proto, " ", where, " (", who, ")"),
-            "",
-            {{"proto", proto},
-             {"local_address", local},
-             {"local_port", absl::StrCat(s.local_port())},
-             {"exe", exe}}};
+        listeners[absl::StrCat(proto, " ", HostPort(local, s.local_port()), " ",
+                               who)] = sources.size();
       } else if (!unconnected && s.remote_port() != 0 &&
                  s.state() != "TIME-WAIT" && s.state() != "LISTEN") {
-        const std::string ip = IsLoopback(remote) ? "" : remote;
         if (listening.count({s.proto(), s.local_port()})) {
           // Inbound: the peer's port is ephemeral, never part of the key.
-          std::string key = absl::StrCat(proto, " ", who, " :", s.local_port(),
-                                         " <- ", remote);
-          inbound[key] =
-              Thing{"",
-                    absl::StrCat("new peer ", remote, " connected to ", proto,
-                                 " port ", s.local_port(), " (", who, ")"),
-                    ip,
-                    {{"proto", proto},
-                     {"local_port", absl::StrCat(s.local_port())},
-                     {"remote_address", remote},
-                     {"exe", exe}}};
+          inbound[absl::StrCat(proto, " ", who, " :", s.local_port(), " <- ",
+                               remote)] = sources.size();
         } else {
           // Outbound: our local port is ephemeral, never part of the key.
-          std::string key = absl::StrCat(proto, " ", who, " -> ",
-                                         HostPort(remote, s.remote_port()));
-          remotes[key] = Thing{
-              "",
-              absl::StrCat("new remote endpoint ", proto, " ",
-                           HostPort(remote, s.remote_port()), " for ", who),
-              ip,
-              {{"proto", proto},
-               {"remote_address", remote},
-               {"remote_port", absl::StrCat(s.remote_port())},
-               {"exe", exe}}};
+          remotes[absl::StrCat(proto, " ", who, " -> ",
+                               HostPort(remote, s.remote_port()))] =
+              sources.size();
         }
+      } else {
+        continue;
       }
+      sources.push_back({&s, exe, name});
     }
   }
-  NewThings(agent, seq, kListener, learning, listeners, v1::SEVERITY_WARNING,
-            v1::SEVERITY_CRITICAL);
-  NewThings(agent, seq, kRemote, learning, remotes, v1::SEVERITY_INFO,
-            v1::SEVERITY_WARNING);
-  NewThings(agent, seq, kInbound, learning, inbound, v1::SEVERITY_WARNING,
-            v1::SEVERITY_CRITICAL);
+  // A source in the words of its Thing.
+  struct Words {
+    const v1::SocketEntry& s;
+    std::string exe, who;
+    const char* proto;
+    std::string local, remote;
+  };
+  auto words = [&](size_t i) {
+    const Source& src = sources[i];
+    const absl::string_view who =
+        src.exe.empty() ? (src.name.empty() ? "?" : src.name) : src.exe;
+    return Words{*src.socket,
+                 std::string(src.exe),
+                 std::string(who),
+                 ProtoName(src.socket->proto()),
+                 NormalAddress(src.socket->local_address()),
+                 NormalAddress(src.socket->remote_address())};
+  };
+  auto make_listener = [&](size_t i) {
+    const Words w = words(i);
+    const std::string where = HostPort(w.local, w.s.local_port());
+    // Across hosts, a listener on the host's own address is the same
+    // listener whatever that address is.
+    const std::string shared_where = IsWildcard(w.local) || IsLoopback(w.local)
+                                         ? where
+                                         : HostPort("<host>", w.s.local_port());
+    return Thing{
+        absl::StrCat(w.proto, " ", shared_where, " ", w.who),
+        absl::StrCat("new listener ", w.proto, " ", where, " (", w.who, ")"),
+        "",
+        {{"proto", w.proto},
+         {"local_address", w.local},
+         {"local_port", absl::StrCat(w.s.local_port())},
+         {"exe", w.exe}}};
+  };
+  auto make_inbound = [&](size_t i) {
+    const Words w = words(i);
+    return Thing{"",
+                 absl::StrCat("new peer ", w.remote, " connected to ", w.proto,
+                              " port ", w.s.local_port(), " (", w.who, ")"),
+                 IsLoopback(w.remote) ? "" : w.remote,
+                 {{"proto", w.proto},
+                  {"local_port", absl::StrCat(w.s.local_port())},
+                  {"remote_address", w.remote},
+                  {"exe", w.exe}}};
+  };
+  auto make_remote = [&](size_t i) {
+    const Words w = words(i);
+    return Thing{
+        "",
+        absl::StrCat("new remote endpoint ", w.proto, " ",
+                     HostPort(w.remote, w.s.remote_port()), " for ", w.who),
+        IsLoopback(w.remote) ? "" : w.remote,
+        {{"proto", w.proto},
+         {"remote_address", w.remote},
+         {"remote_port", absl::StrCat(w.s.remote_port())},
+         {"exe", w.exe}}};
+  };
+  NewThings(agent, seq, kListener, learning, listeners, make_listener,
+            v1::SEVERITY_WARNING, v1::SEVERITY_CRITICAL);
+  NewThings(agent, seq, kRemote, learning, remotes, make_remote,
+            v1::SEVERITY_INFO, v1::SEVERITY_WARNING);
+  NewThings(agent, seq, kInbound, learning, inbound, make_inbound,
+            v1::SEVERITY_WARNING, v1::SEVERITY_CRITICAL);
 }
 
 // ------------------------------------------------------------------- files
@@ -1163,36 +1237,46 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
 void Analyzer::OnFiles(const std::string& agent, uint64_t seq,
                        const v1::FileSnapshot& snap) {
   const bool learning = Learning(agent, "files");
-  std::map<std::string, Thing> processes, hidden;
+  // exe -> the first entry that shows it; Things only for what is news.
+  absl::flat_hash_map<std::string, size_t> processes, hidden;
   uint32_t no_exe = 0;
-  for (const auto& e : snap.entries()) {
-    const v1::ProcessRef& p = e.process();
+  for (int i = 0; i < snap.entries_size(); ++i) {
+    const v1::ProcessRef& p = snap.entries(i).process();
     if (p.exe().empty()) {
       ++no_exe;
       continue;
     }
-    std::map<std::string, std::string> details = {
-        {"exe", p.exe()}, {"name", p.name()}, {"path", e.path()}};
-    if (!processes.count(p.exe())) {
-      processes[p.exe()] = Thing{
-          "", absl::StrCat("new process ", p.exe(), " holding ", e.path()), "",
-          details};
-    }
-    if ((p.exe_deleted() || HasHiddenComponent(p.exe())) &&
-        !hidden.count(p.exe())) {
-      hidden[p.exe()] =
-          Thing{"",
-                absl::StrCat(p.exe_deleted() ? "deleted" : "hidden",
-                             " executable ", p.exe(), " holding ", e.path()),
-                "", details};
+    processes.emplace(p.exe(), i);
+    if (p.exe_deleted() || HasHiddenComponent(p.exe())) {
+      hidden.emplace(p.exe(), i);
     }
   }
+  auto details = [&](const v1::FileEntry& e) {
+    return std::map<std::string, std::string>{{"exe", e.process().exe()},
+                                              {"name", e.process().name()},
+                                              {"path", e.path()}};
+  };
+  auto make_process = [&](size_t i) {
+    const v1::FileEntry& e = snap.entries(i);
+    return Thing{
+        "",
+        absl::StrCat("new process ", e.process().exe(), " holding ", e.path()),
+        "", details(e)};
+  };
+  auto make_hidden = [&](size_t i) {
+    const v1::FileEntry& e = snap.entries(i);
+    return Thing{
+        "",
+        absl::StrCat(e.process().exe_deleted() ? "deleted" : "hidden",
+                     " executable ", e.process().exe(), " holding ", e.path()),
+        "", details(e)};
+  };
   if (no_exe) {
     spdlog::debug("event=analysis_files_no_exe agent={} seq={} entries={}",
                   agent, seq, no_exe);
   }
-  NewThings(agent, seq, kFileProcess, learning, processes, v1::SEVERITY_WARNING,
-            v1::SEVERITY_CRITICAL);
+  NewThings(agent, seq, kFileProcess, learning, processes, make_process,
+            v1::SEVERITY_WARNING, v1::SEVERITY_CRITICAL);
   // Hidden or deleted executables alert even while learning: they are
   // suspect whatever the history (only the first snapshot teaches).
   AgentState& s = agents_[agent];
@@ -1202,8 +1286,8 @@ void Analyzer::OnFiles(const std::string& agent, uint64_t seq,
     s.seen_kinds.insert("files_hidden");
     PersistRow({agent, "seen", "files_hidden", ""});
   }
-  NewThings(agent, seq, kHiddenExe, first_files, hidden, v1::SEVERITY_CRITICAL,
-            v1::SEVERITY_CRITICAL);
+  NewThings(agent, seq, kHiddenExe, first_files, hidden, make_hidden,
+            v1::SEVERITY_CRITICAL, v1::SEVERITY_CRITICAL);
 }
 
 // ------------------------------------------------------------------- speed

@@ -56,8 +56,7 @@ class AgentService final : public v1::Agent::Service {
 
   // Called for every committed result (analysis, command replies), on an
   // ingest writer thread. Add observers before the server starts.
-  void AddResultObserver(
-      std::function<void(const std::string& agent, const v1::Result&)> fn) {
+  void AddResultObserver(IngestPipeline::Observer fn) {
     pipeline_.AddObserver(std::move(fn));
   }
   IngestStats ingest_stats() { return pipeline_.stats(); }

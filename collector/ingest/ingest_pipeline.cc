@@ -58,8 +58,9 @@ bool IngestPipeline::Submit(std::shared_ptr<AgentSession> session,
     shard.has_space.WaitWithTimeout(&shard.mu, absl::Milliseconds(200));
   }
   if (stopping() || abandon()) return false;
-  shard.queue.push_back(
-      Item{std::move(session), std::move(result), bytes, absl::Now()});
+  shard.queue.push_back(Item{
+      std::move(session), std::make_shared<const v1::Result>(std::move(result)),
+      bytes, absl::Now()});
   shard.bytes += bytes;
   shard.has_items.Signal();
   return true;
@@ -107,7 +108,9 @@ bool IngestPipeline::Commit(Shard& shard, std::vector<Item>& batch) {
   for (;;) {
     std::vector<Store::IngestItem> items;
     items.reserve(batch.size());
-    for (const Item& i : batch) items.push_back({i.session->name(), &i.result});
+    for (const Item& i : batch) {
+      items.push_back({i.session->name(), i.result.get()});
+    }
     const absl::Time t0 = absl::Now();
     absl::StatusOr<std::map<std::string, uint64_t>> acked =
         store_.StoreBatch(items);
@@ -155,7 +158,7 @@ bool IngestPipeline::Commit(Shard& shard, std::vector<Item>& batch) {
     spdlog::error(
         "result_not_stored name={} seq={} error=\"{}\" action=\"not "
         "acknowledged; the agent's session is ended and it sends it again\"",
-        bad.session->name(), bad.result.seq(),
+        bad.session->name(), bad.result->seq(),
         std::string(acked.status().message()));
     shard.refused.emplace(bad.session.get(), bad.session);
     bad.session->Cancel();
@@ -171,7 +174,9 @@ void IngestPipeline::Acknowledge(const std::vector<Item>& batch,
   int64_t entries = 0;
   for (const Item& i : batch) {
     newest[i.session->name()] = &i;
-    if (i.result.has_sockets()) entries += i.result.sockets().sockets_size();
+    if (i.result->has_sockets()) {
+      entries += i.result->sockets().sockets_size();
+    }
   }
   for (const auto& [name, item] : newest) {
     auto it = acked.find(name);

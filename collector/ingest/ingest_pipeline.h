@@ -61,8 +61,10 @@ struct IngestStats {
 
 class IngestPipeline {
  public:
-  using Observer =
-      std::function<void(const std::string& agent, const v1::Result&)>;
+  // The result is shared, not copied: an observer that queues it (the
+  // analysis) keeps it alive without a deep copy of a snapshot.
+  using Observer = std::function<void(
+      const std::string& agent, const std::shared_ptr<const v1::Result>&)>;
 
   // `store` is not owned and must outlive this.
   IngestPipeline(IngestPipelineOptions options, Store& store);
@@ -84,7 +86,7 @@ class IngestPipeline {
  private:
   struct Item {
     std::shared_ptr<AgentSession> session;
-    v1::Result result;
+    std::shared_ptr<const v1::Result> result;  // never null
     size_t bytes;
     absl::Time received;
   };
