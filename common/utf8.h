@@ -19,6 +19,8 @@ bool IsValidUtf8(absl::string_view bytes);
 // `bytes` unchanged when valid; else every byte that is not part of a valid
 // sequence becomes the four characters \xNN (as lsof and ls -b write them),
 // so the same bytes always give the same text and a path keeps its key.
+// NUL, valid UTF-8 but not storable in PostgreSQL text (the collector
+// refuses it), becomes \x00 the same way.
 std::string ToValidUtf8(absl::string_view bytes);
 
 // At most `max_bytes` of valid UTF-8 `text`, cut at a character boundary.

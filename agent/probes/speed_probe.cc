@@ -48,7 +48,9 @@ uint64_t Count(const json* j, const char* key) {
 }
 std::string Str(const json* j, const char* key) {
   const json* v = j == nullptr ? nullptr : Child(*j, key);
-  return v != nullptr && v->is_string() ? v->get<std::string>() : std::string();
+  // JSON strings are UTF-8 but may hold \u0000, which the collector refuses.
+  return v != nullptr && v->is_string() ? ToValidUtf8(v->get<std::string>())
+                                        : std::string();
 }
 
 // One direction from the sender's and the receiver's summaries.

@@ -4,8 +4,19 @@
 # when any harness finds a crash, a leak, a sanitizer report, a timeout or a
 # broken property; prints executions, exec/s and coverage per harness.
 #
-#   tests/fuzz/run.sh            30 s per harness (what tests/run.sh runs)
+#   tests/fuzz/run.sh            30 s per harness, random seeds, kept corpus
 #   tests/fuzz/run.sh 600        a longer run: 10 minutes per harness
+#   tests/fuzz/run.sh --fixed 60 what tests/run.sh (and so CI) runs: seed 1,
+#                                a fresh corpus from the seeds only and a
+#                                fixed number of inputs per harness (about
+#                                25 s of work on a quiet 2-core machine),
+#                                cut at 60 s. The same inputs every time, on
+#                                any machine (a slow one tries a prefix), so
+#                                CI finds nothing a local run did not find
+#                                first. New bugs are the open-ended modes' job.
+#
+# Seeds are the recorded fixtures plus tests/fuzz/regressions/HARNESS/, the
+# inputs that once broke a harness (every run replays them first).
 #
 # NETVIGIL_FUZZ_BUILD_DIR picks the build folder (default build-fuzz),
 # NETVIGIL_FUZZ_JOBS how many harnesses run at once (default 2). The corpus
@@ -16,10 +27,15 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 SRC=$(pwd)
 BUILD=${NETVIGIL_FUZZ_BUILD_DIR:-$SRC/build-fuzz}
+FIXED=0
+if [ "${1:-}" = "--fixed" ]; then
+  FIXED=1
+  shift
+fi
 SECONDS_EACH=${1:-30}
 JOBS=${NETVIGIL_FUZZ_JOBS:-2}
 if ! [[ "$SECONDS_EACH" =~ ^[0-9]+$ ]] || [ "$SECONDS_EACH" -lt 1 ]; then
-  echo "usage: tests/fuzz/run.sh [SECONDS_PER_HARNESS]" >&2
+  echo "usage: tests/fuzz/run.sh [--fixed] [SECONDS_PER_HARNESS]" >&2
   exit 2
 fi
 
@@ -51,17 +67,32 @@ seed inet_diag "$FIX"/sock_diag/*.bin
 seed proc "$FIX"/proc/*.txt
 seed icmp "$FIX"/icmp/*.bin
 seed iperf3 "$FIX"/iperf3/*.json
+for dir in "$SRC"/tests/fuzz/regressions/*/; do
+  [ -d "$dir" ] || continue
+  seed "$(basename "$dir")" "$dir"*
+done
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+
+# Inputs per harness in --fixed mode: about 25 s at the exec/s CI measured.
+declare -A FIXED_RUNS=([config]=30000 [icmp]=2500000 [inet_diag]=500000
+  [iperf3]=500000 [proc]=45000 [validation]=2000000)
 
 run_one() {  # run_one HARNESS
   local h=$1
   local dict=()
   [ -f "$SRC/tests/fuzz/$h.dict" ] && dict=(-dict="$SRC/tests/fuzz/$h.dict")
-  mkdir -p "$WORK/corpus/$h" "$WORK/artifacts/$h"
-  # New inputs go to the first folder (the kept corpus); the seeds are read.
-  "$BIN/${h}_fuzz" "$WORK/corpus/$h" "$WORK/seeds/$h" "${dict[@]}" \
+  local corpus=$WORK/corpus/$h
+  local fixed=()
+  if [ "$FIXED" = 1 ]; then
+    corpus=$WORK/fixed-corpus/$h
+    rm -rf "$corpus"
+    fixed=(-seed=1 -runs="${FIXED_RUNS[$h]:-100000}")
+  fi
+  mkdir -p "$corpus" "$WORK/artifacts/$h"
+  # New inputs go to the first folder (the corpus); the seeds are read.
+  "$BIN/${h}_fuzz" "$corpus" "$WORK/seeds/$h" "${dict[@]}" "${fixed[@]}" \
     -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -timeout=10 \
     -print_final_stats=1 -artifact_prefix="$WORK/artifacts/$h/" \
     >"$WORK/logs/$h.log" 2>&1
@@ -129,4 +160,8 @@ if [ "$failed" != 0 ]; then
   echo "fuzz: FAILED; replay: $BIN/HARNESS_fuzz $WORK/artifacts/HARNESS/FILE" >&2
   exit 1
 fi
-echo "fuzz: all ${#harnesses[@]} harnesses ran ${SECONDS_EACH}s each, no finding"
+if [ "$FIXED" = 1 ]; then
+  echo "fuzz: all ${#harnesses[@]} harnesses ran their fixed inputs (seed 1), no finding"
+else
+  echo "fuzz: all ${#harnesses[@]} harnesses ran ${SECONDS_EACH}s each, no finding"
+fi

@@ -200,6 +200,16 @@ TEST(ParseIperf3JsonTest, StartTimeBeyondProtobufRangeIsLeftUnset) {
   EXPECT_EQ(last->started_at().seconds(), 253402300799);
 }
 
+// Found by the fuzzer: "\u0000" in iperf3's error made a result the collector
+// refuses ("contains NUL") on every resend.
+TEST(ParseIperf3JsonTest, NulInTheErrorIsEscaped) {
+  absl::StatusOr<v1::SpeedResult> r = ParseIperf3Json(
+      R"({"error":"unable to connect\u0000: host is unreachable"})");
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->error().find('\0'), std::string::npos);
+  EXPECT_THAT(r->error(), HasSubstr("connect\\x00: host"));
+}
+
 TEST(ParseIperf3JsonTest, LongErrorIsCutAtACharacter) {
   const std::string message = std::string(1023, 'x') + "é and more";
   absl::StatusOr<v1::SpeedResult> r =

@@ -25,6 +25,13 @@ TEST(Utf8Test, MalformedSequencesAreInvalid) {
   EXPECT_FALSE(IsValidUtf8("\xFF"));
 }
 
+// Found by tests/fuzz/iperf3_fuzz.cc: iperf3's JSON can carry \u0000, and
+// the collector refuses a result holding a NUL on every resend.
+TEST(Utf8Test, NulBecomesAHexEscape) {
+  EXPECT_EQ(ToValidUtf8(std::string("a\0b", 3)), "a\\x00b");
+  EXPECT_EQ(ToValidUtf8(std::string("\xE9\0", 2)), "\\xE9\\x00");
+}
+
 TEST(Utf8Test, ValidTextIsUnchanged) {
   EXPECT_EQ(ToValidUtf8("/home/zoë/x"), "/home/zoë/x");
 }
