@@ -53,11 +53,19 @@ struct FactBook {
              const std::map<Key, Info>& now) {
     std::map<Key, Info>& cur = present[agent];
     std::vector<const Key*> appeared, gone;
-    for (const auto& [k, info] : now) {
-      if (cur.count(k) == 0) appeared.push_back(&k);
-    }
-    for (const auto& [k, info] : cur) {
-      if (now.count(k) == 0) gone.push_back(&k);
+    // Both are ordered by key: one walk over the two finds what is only in
+    // one of them (a lookup per key cost most of a batch's time).
+    auto n = now.begin();
+    auto c = cur.begin();
+    while (n != now.end() || c != cur.end()) {
+      if (c == cur.end() || (n != now.end() && n->first < c->first)) {
+        appeared.push_back(&(n++)->first);
+      } else if (n == now.end() || c->first < n->first) {
+        gone.push_back(&(c++)->first);
+      } else {
+        ++n;
+        ++c;
+      }
     }
     for (const Key* k : appeared) {
       const Info& info = now.at(*k);
@@ -432,6 +440,34 @@ int64_t SnapshotTime(const v1::Result& r) {
 
 }  // namespace
 
+// Moves the present facts of `agents` that the cache holds for the snapshot
+// probe_state names (in `state`) into `present`, and takes those agents out
+// of `agents` (what is left is read from the tables); every one of them gets
+// an entry in `committed`, filled at the end of Flush.
+namespace {
+
+template <typename E, typename Info>
+void FromCache(PresentFactsCache& cache,
+               std::map<std::pair<int64_t, std::string>, Previous>& state,
+               const char* kind,
+               bool (PresentFactsCache::*take)(int64_t, int64_t, E&),
+               std::set<int64_t>& agents, std::map<int64_t, Info>& present,
+               std::map<int64_t, E>& committed) {
+  for (auto it = agents.begin(); it != agents.end();) {
+    const Previous& p = state[{*it, kind}];
+    committed[*it];
+    E e;
+    if (p.exists && (cache.*take)(*it, p.last_seq, e)) {
+      present[*it] = std::move(e.facts);
+      it = agents.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace
+
 void HistoryBatch::Flush() {
   if (items_.empty()) return;
   using StateKey = std::pair<int64_t, std::string>;
@@ -465,6 +501,14 @@ void HistoryBatch::Flush() {
   }
   SocketBook sockets;
   FileBook files;
+  // Present facts from the cache where it holds the snapshot probe_state
+  // names; the others from the tables.
+  if (cache_ != nullptr) {
+    FromCache(*cache_, state, "sockets", &PresentFactsCache::TakeSockets,
+              socket_agents, sockets.present, cached_sockets_);
+    FromCache(*cache_, state, "files", &PresentFactsCache::TakeFiles,
+              file_agents, files.present, cached_files_);
+  }
   if (!socket_agents.empty()) LoadSockets(tx_, socket_agents, sockets);
   if (!file_agents.empty()) LoadFiles(tx_, file_agents, files);
 
@@ -526,7 +570,51 @@ void HistoryBatch::Flush() {
         "  last_seq = EXCLUDED.last_seq, last_at = EXCLUDED.last_at",
         PgIntArray(ids), PgTextArray(kinds), PgIntArray(seqs), PgIntArray(ats));
   }
+  // What the cache gets after the commit: each agent's facts as its newest
+  // snapshot left them, under that snapshot's number.
+  for (auto& [agent, e] : cached_sockets_) {
+    e.seq = state.at({agent, "sockets"}).last_seq;
+    e.facts = std::move(sockets.present[agent]);
+  }
+  for (auto& [agent, e] : cached_files_) {
+    e.seq = state.at({agent, "files"}).last_seq;
+    e.facts = std::move(files.present[agent]);
+  }
   items_.clear();
+}
+
+void HistoryBatch::Committed() {
+  if (cache_ == nullptr) return;
+  cache_->Put(std::move(cached_sockets_), std::move(cached_files_));
+  cached_sockets_.clear();
+  cached_files_.clear();
+}
+
+template <typename E>
+bool PresentFactsCache::Take(std::map<int64_t, E>& entries, int64_t agent,
+                             int64_t seq, E& out) {
+  absl::MutexLock l(&mu_);
+  auto it = entries.find(agent);
+  if (it == entries.end()) return false;
+  const bool hit = it->second.seq == seq;
+  if (hit) out = std::move(it->second);
+  entries.erase(it);
+  return hit;
+}
+
+bool PresentFactsCache::TakeSockets(int64_t agent, int64_t seq, Sockets& out) {
+  return Take(sockets_, agent, seq, out);
+}
+
+bool PresentFactsCache::TakeFiles(int64_t agent, int64_t seq, Files& out) {
+  return Take(files_, agent, seq, out);
+}
+
+void PresentFactsCache::Put(std::map<int64_t, Sockets> sockets,
+                            std::map<int64_t, Files> files) {
+  absl::MutexLock l(&mu_);
+  for (auto& [agent, e] : sockets) sockets_[agent] = std::move(e);
+  for (auto& [agent, e] : files) files_[agent] = std::move(e);
 }
 
 void WriteHistory(pqxx::work& tx, int64_t agent_id, const v1::Result& r) {

@@ -11,18 +11,59 @@
 #ifndef NETVIGIL_COLLECTOR_STORE_HISTORY_WRITER_H_
 #define NETVIGIL_COLLECTOR_STORE_HISTORY_WRITER_H_
 
+#include <cstdint>
+#include <map>
 #include <pqxx/pqxx>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
+#include "collector/store/facts.h"
 #include "netvigil/v1/probes.pb.h"
 
 namespace netvigil::collector {
 
+// The present socket and file facts of each agent as its newest committed
+// snapshot left them, so that a batch compares a snapshot with them without
+// reading them back from PostgreSQL (hundreds of rows an agent, every
+// snapshot). An entry is used only while probe_state, read under lock in
+// the batch's own transaction, still names the snapshot it was made from;
+// anything else (another collector sharing the database, a commit that
+// failed or whose outcome is unknown) reads the tables, which stay the only
+// truth. Thread-safe.
+class PresentFactsCache {
+ public:
+  template <typename Key, typename Info>
+  struct Entry {
+    int64_t seq = 0;  // probe_state.last_seq these facts belong to
+    std::map<Key, Info> facts;
+  };
+  using Sockets = Entry<SocketKey, std::string>;
+  using Files = Entry<FileKey, FileFactInfo>;
+
+  // Moves out the facts of `agent` if they belong to snapshot `seq`; the
+  // entry is gone either way (the caller puts back what it commits).
+  bool TakeSockets(int64_t agent, int64_t seq, Sockets& out);
+  bool TakeFiles(int64_t agent, int64_t seq, Files& out);
+  // After a commit: the facts each agent's newest snapshot left.
+  void Put(std::map<int64_t, Sockets> sockets, std::map<int64_t, Files> files);
+
+ private:
+  template <typename E>
+  bool Take(std::map<int64_t, E>& entries, int64_t agent, int64_t seq, E& out);
+
+  absl::Mutex mu_;
+  std::map<int64_t, Sockets> sockets_ ABSL_GUARDED_BY(mu_);
+  std::map<int64_t, Files> files_ ABSL_GUARDED_BY(mu_);
+};
+
 class HistoryBatch {
  public:
-  explicit HistoryBatch(pqxx::work& tx) : tx_(tx) {}
+  // `cache` (optional, not owned) saves reading present facts back; call
+  // Committed() after the transaction commits to keep it current.
+  explicit HistoryBatch(pqxx::work& tx, PresentFactsCache* cache = nullptr)
+      : tx_(tx), cache_(cache) {}
 
   // Adds a result that was just inserted into `results`. One agent's results
   // must be added in sequence order. `result` must outlive Flush().
@@ -31,10 +72,15 @@ class HistoryBatch {
   }
   // Writes everything added. Throws what libpqxx throws.
   void Flush();
+  // The transaction committed: what Flush left becomes the cache's.
+  void Committed();
 
  private:
   pqxx::work& tx_;
+  PresentFactsCache* const cache_;
   std::vector<std::pair<int64_t, const v1::Result*>> items_;
+  std::map<int64_t, PresentFactsCache::Sockets> cached_sockets_;
+  std::map<int64_t, PresentFactsCache::Files> cached_files_;
 };
 
 // One result on its own.

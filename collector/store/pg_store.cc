@@ -30,23 +30,10 @@ std::string TextArray(
   return PgTextArray(std::vector<std::string>(v.begin(), v.end()));
 }
 
-// COPY text-format values: a timestamp, and bytea in hex ("\x..."; the
-// stream escapes the backslash).
+// A timestamp as PostgreSQL reads it, to the microsecond.
 std::string PgTimestamp(int64_t us) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", absl::FromUnixMicros(us),
                           absl::UTCTimeZone());
-}
-
-std::string PgByteaHex(const std::string& bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 + 2 * bytes.size());
-  out += "\\x";
-  for (unsigned char c : bytes) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
 }
 
 const char* KindOf(const v1::Result& r) {
@@ -70,7 +57,9 @@ const char* KindOf(const v1::Result& r) {
 }  // namespace
 
 PgStore::PgStore(std::string dsn, int pool_size)
-    : dsn_(std::move(dsn)), free_slots_(pool_size) {}
+    : dsn_(std::move(dsn)),
+      free_slots_(pool_size),
+      facts_cache_(std::make_unique<PresentFactsCache>()) {}
 
 PgStore::~PgStore() = default;
 
@@ -347,20 +336,16 @@ absl::StatusOr<std::map<std::string, uint64_t>> PgStore::StoreBatch(
         return;
       }
     }
-    // The new results go through COPY into a per-session staging table,
-    // then into `results` with ON CONFLICT DO NOTHING: the primary key stays
-    // the last word on "nothing twice" even if a resend slips through.
-    tx.exec(
-        "SET LOCAL client_min_messages = warning;"
-        "CREATE TEMP TABLE IF NOT EXISTS results_in (agent_id bigint,"
-        " seq bigint, kind text, produced_at timestamptz, command_id text,"
-        " payload bytea) ON COMMIT DELETE ROWS");
+    // The new results go in with one statement, their payloads as binary
+    // parameters (no hex text to build, escape and parse), with ON CONFLICT
+    // DO NOTHING: the primary key stays the last word on "nothing twice"
+    // even if a resend slips through.
     std::map<std::pair<int64_t, int64_t>, const v1::Result*> fresh;
+    std::vector<int64_t> fresh_ids, fresh_seqs;
+    std::vector<std::string> kinds, produced, commands;
+    std::vector<pqxx::binarystring> payloads;
+    std::string placeholders;
     {
-      pqxx::stream_to copy(
-          tx, "results_in",
-          std::vector<std::string>{"agent_id", "seq", "kind", "produced_at",
-                                   "command_id", "payload"});
       std::string bytes;
       for (const IngestItem& it : items) {
         const auto& [id, committed] = agents[it.agent];
@@ -373,27 +358,37 @@ absl::StatusOr<std::map<std::string, uint64_t>> PgStore::StoreBatch(
         }
         bytes.clear();
         r.SerializeToString(&bytes);
-        copy << std::make_tuple(
-            id, static_cast<int64_t>(r.seq()), std::string(KindOf(r)),
-            PgTimestamp(TimeUtil::TimestampToMicroseconds(r.produced_at())),
-            r.command_id(), PgByteaHex(bytes));
+        fresh_ids.push_back(id);
+        fresh_seqs.push_back(static_cast<int64_t>(r.seq()));
+        kinds.emplace_back(KindOf(r));
+        produced.push_back(
+            PgTimestamp(TimeUtil::TimestampToMicroseconds(r.produced_at())));
+        commands.push_back(r.command_id());
+        payloads.emplace_back(bytes);
+        absl::StrAppend(&placeholders, placeholders.empty() ? "" : ",", "$",
+                        payloads.size() + 5, "::bytea");
       }
-      copy.complete();
     }
     std::set<std::pair<int64_t, int64_t>> inserted;
     if (!fresh.empty()) {
-      for (const auto& row :
-           tx.exec("INSERT INTO results (agent_id, seq, kind, produced_at,"
+      for (const auto& row : tx.exec_params(
+               absl::StrCat(
+                   "INSERT INTO results (agent_id, seq, kind, produced_at,"
                    "  command_id, payload)"
-                   " SELECT agent_id, seq, kind, produced_at, command_id,"
-                   "  payload FROM results_in"
+                   " SELECT * FROM unnest($1::bigint[], $2::bigint[],"
+                   "  $3::text[], $4::timestamptz[], $5::text[], ARRAY[",
+                   placeholders,
+                   "])"
                    " ON CONFLICT (agent_id, seq) DO NOTHING"
-                   " RETURNING agent_id, seq")) {
+                   " RETURNING agent_id, seq"),
+               PgIntArray(fresh_ids), PgIntArray(fresh_seqs),
+               PgTextArray(kinds), PgTextArray(produced), PgTextArray(commands),
+               pqxx::prepare::make_dynamic_params(payloads))) {
         inserted.emplace(row[0].as<int64_t>(), row[1].as<int64_t>());
       }
     }
     // History in each agent's sequence order, for what was really new.
-    HistoryBatch history(tx);
+    HistoryBatch history(tx, facts_cache_.get());
     for (const IngestItem& it : items) {
       const int64_t id = agents[it.agent].first;
       const auto key =
@@ -420,6 +415,7 @@ absl::StatusOr<std::map<std::string, uint64_t>> PgStore::StoreBatch(
         " WHERE a.id = c.i AND a.acked_through_seq < c.s",
         PgIntArray(ids), PgIntArray(seqs));
     tx.commit();
+    history.Committed();
   });
   if (!s.ok()) return s;
   if (!unknown.ok()) return unknown;

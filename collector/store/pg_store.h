@@ -18,6 +18,8 @@
 
 namespace netvigil::collector {
 
+class PresentFactsCache;
+
 class PgStore final : public Store {
  public:
   // Does not connect: the first use does, and so does every use after a
@@ -87,6 +89,8 @@ class PgStore final : public Store {
   absl::Mutex mu_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_ ABSL_GUARDED_BY(mu_);
   int free_slots_ ABSL_GUARDED_BY(mu_);
+  // Each agent's present facts after its last batch (history_writer.h).
+  const std::unique_ptr<PresentFactsCache> facts_cache_;
 };
 
 }  // namespace netvigil::collector

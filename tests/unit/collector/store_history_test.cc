@@ -350,6 +350,34 @@ TEST_F(StoreHistoryTest, ABatchWritesTheSameHistoryAsOneByOne) {
             std::vector<std::string>{"8|"});
 }
 
+TEST_F(StoreHistoryTest, ACollectorSharingTheDatabaseIsNotMisledByItsCache) {
+  // Two collectors on one database (each store keeps the present facts of
+  // its last batch): the second one's snapshot moves probe_state on, so the
+  // first must read the facts back rather than compare with what it kept.
+  PgStore other(g_pg->dsn(), 1);
+  ASSERT_THAT(other.Migrate(), IsOk());
+  auto listener = [](uint32_t port, const std::string& exe) {
+    return Sock("LISTEN", "0.0.0.0", port, "0.0.0.0", 0, 100, exe);
+  };
+  ASSERT_THAT(store_->StoreResults(
+                  agent_, {SocketsResult(1, {listener(22, "/usr/sbin/sshd")})}),
+              IsOk());
+  ASSERT_THAT(
+      other.StoreResults(agent_,
+                         {SocketsResult(2, {listener(22, "/usr/sbin/sshd"),
+                                            listener(80, "/usr/sbin/nginx")})}),
+      IsOk());
+  ASSERT_THAT(
+      store_->StoreResults(
+          agent_, {SocketsResult(3, {listener(80, "/usr/sbin/nginx")})}),
+      IsOk());
+  EXPECT_THAT(Changes(), ::testing::UnorderedElementsAre(
+                             "appeared listener 0.0.0.0:22 :0 /usr/sbin/sshd",
+                             "appeared listener 0.0.0.0:80 :0 /usr/sbin/nginx",
+                             "gone listener 0.0.0.0:22 :0 /usr/sbin/sshd"));
+  EXPECT_EQ(Count("socket_events"), 3);
+}
+
 TEST_F(StoreHistoryTest, PathHistoryAndTheLatestSummary) {
   std::vector<v1::Result> runs;
   for (uint64_t seq = 1; seq <= 5; ++seq) {
