@@ -8,14 +8,16 @@
 #
 #   tests/bench/ingest.sh BUILD_DIR [AGENTS] [SECONDS] [SOCKETS_PER_SNAPSHOT] [INTERVAL_S]
 #
-# Defaults are the issue's target: 1000 agents, a 300-entry socket snapshot
-# every 3 s each (100,000 socket entries/s), for 300 s. Run as root (the
-# cluster runs as the postgres user).
+# Defaults are the issue's target: 1000 agents, one result every 3 s each,
+# for 300 s. The load generator makes 17 of every 20 results a socket
+# snapshot (every 10th is a path run, one in 20 a file snapshot), so a
+# 360-entry snapshot (plus 4 listeners) offers about 103,000 socket entries/s:
+# 1000 / 3 * 0.85 * 364. Run as root (the cluster runs as the postgres user).
 set -euo pipefail
 build=$(realpath "${1:?usage: $0 BUILD_DIR [AGENTS] [SECONDS] [SOCKETS] [INTERVAL_S]}")
 agents=${2:-1000}
 seconds=${3:-300}
-sockets=${4:-300}
+sockets=${4:-360}
 interval=${5:-3}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 pgc="$src/deploy/pgcluster.sh"
@@ -104,6 +106,11 @@ print(f"agents={agents} seconds={seconds} produced={rep['produced']} acked={rep[
 print(f"offered socket_entries_per_s={rep['socket_entries_per_s']:.0f}")
 print(f"committed socket_entries_per_s: min_10s_window={min(steady):.0f} median_window={sorted(steady)[len(steady)//2]:.0f}")
 print(f"receipt_to_commit: worst_window_p50_ms={max(p50s):.0f} worst_window_p99_ms={max(p99s):.0f}")
+# The first window holds every agent's first results (each learns its
+# baseline: hundreds of facts, events and state rows an agent); the rest is
+# the sustained load.
+later = p99s[1:] or p99s
+print(f"receipt_to_commit after the first window: worst_window_p99_ms={max(later):.0f} median_window_p99_ms={sorted(later)[len(later)//2]:.0f}; first window p99_ms={p99s[0]:.0f}")
 print(f"send_to_ack (load generator): p50_ms={rep['send_to_ack_p50_ms']:.0f} p99_ms={rep['send_to_ack_p99_ms']:.0f}")
 print(f"collector_peak_rss_mib={rss_kb/1024:.1f}")
 print(f"psql_copy_narrow_rows_per_s={copy_rps:.0f}")

@@ -7,7 +7,8 @@
 // resends from the acknowledged number. Results: a socket snapshot of
 // --sockets entries (listeners and outbound connections) with --churn of
 // the connections replaced each time, every 10th result a path run of 10
-// hops, every 20th a file snapshot of 40 entries. A replaced connection
+// hops, every 20th a file snapshot of 40 entries (the mix offset per
+// agent, so they are not in step). A replaced connection
 // goes to one of the host's usual endpoints from a new ephemeral port, and
 // with --new-remote-share somewhere the host never talked to before.
 //
@@ -84,9 +85,12 @@ class Host {
     v1::Result r;
     r.set_seq(seq);
     *r.mutable_produced_at() = Now();
-    if (seq % 10 == 0) {
-      Path(*r.mutable_path(), seq);
-    } else if (seq % 20 == 5) {
+    // The mix is offset per host: agents are not in step, so the load has
+    // no wave of path runs (and a gap in socket entries) every 10 results.
+    const uint64_t k = seq + index_;
+    if (k % 10 == 0) {
+      Path(*r.mutable_path(), k);
+    } else if (k % 20 == 5) {
       Files(*r.mutable_files());
     } else {
       Sockets(*r.mutable_sockets());
@@ -289,13 +293,18 @@ class SimAgent {
         if (first_seq_ == 0) first_seq_ = next_seq_;
       }
     }
-    std::atomic<bool> reader_done{false};
+    {
+      absl::MutexLock l(&mu_);
+      reader_done_ = false;
+    }
     std::thread reader([&] {
       v1::CollectorMessage m;
       while (stream->Read(&m)) {
         if (m.has_ack()) OnAck(m.ack().acked_through_seq());
       }
-      reader_done = true;
+      absl::MutexLock l(&mu_);
+      reader_done_ = true;
+      ++wakeups_;
     });
     // Results fall due on schedule whether or not a collector is there
     // (a real agent spools them); on each stream everything not yet
@@ -306,11 +315,17 @@ class SimAgent {
       absl::MutexLock l(&mu_);
       sent_through = acked_through_;
     }
-    while (ok && !reader_done) {
+    for (;;) {
       const absl::Time now = absl::Now();
       if (now >= give_up) break;
+      uint64_t seen = 0;
+      {
+        absl::MutexLock l(&mu_);
+        if (reader_done_) break;
+        seen = wakeups_;
+      }
       ProduceDue(std::min(now, produce_until));
-      std::vector<v1::Result> to_send;
+      std::vector<std::shared_ptr<const v1::AgentMessage>> to_send;
       {
         absl::MutexLock l(&mu_);
         sent_through = std::max(sent_through, acked_through_);
@@ -318,21 +333,38 @@ class SimAgent {
           if (u.seq <= sent_through) continue;
           if (u.seq > acked_through_ + o_.window) break;
           u.sent = now;
-          to_send.push_back(u.result);
+          to_send.push_back(u.message);
           sent_through = u.seq;
         }
       }
-      for (const v1::Result& r : to_send) {
-        if (!Send(*stream, r)) {
+      for (const auto& m : to_send) {
+        if (!Send(*stream, *m)) {
           ok = false;
           break;
         }
       }
-      if (ok && now >= produce_until && drained()) {
+      if (!ok) break;
+      if (now >= produce_until && drained()) {
         done = true;
         break;
       }
-      absl::SleepFor(absl::Milliseconds(10));
+      // Sleep until the next result falls due, or an acknowledgement (it
+      // may open the window or finish the drain), or the stream ends: a
+      // thousand agents polling would spend the machine the benchmark
+      // measures.
+      const absl::Time wake =
+          now < produce_until ? std::min(next_due_, give_up) : give_up;
+      struct Wait {
+        SimAgent* agent;
+        uint64_t seen;
+      } wait{this, seen};
+      absl::MutexLock l(&mu_);
+      mu_.AwaitWithDeadline(absl::Condition(
+                                +[](Wait* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                  return w->agent->wakeups_ != w->seen;
+                                },
+                                &wait),
+                            wake);
     }
     if (done) {
       stream->WritesDone();
@@ -347,9 +379,7 @@ class SimAgent {
 
   bool Send(
       grpc::ClientReaderWriter<v1::AgentMessage, v1::CollectorMessage>& stream,
-      const v1::Result& r) {
-    v1::AgentMessage m;
-    *m.mutable_result() = r;
+      const v1::AgentMessage& m) {
     totals_.sent++;
     return stream.Write(m);
   }
@@ -360,6 +390,7 @@ class SimAgent {
     {
       absl::MutexLock l(&mu_);
       acked_through_ = std::max(acked_through_, through);
+      ++wakeups_;
       while (!unacked_.empty() && unacked_.front().seq <= through) {
         if (unacked_.front().sent != absl::InfiniteFuture()) {
           lat.push_back(
@@ -376,7 +407,10 @@ class SimAgent {
   // Produces every result due by `until`, on its schedule.
   void ProduceDue(absl::Time until) {
     while (next_due_ <= until) {
-      v1::Result r = host_.Next(next_seq_);
+      // Built once, sent as it is (again after a reconnect).
+      auto m = std::make_shared<v1::AgentMessage>();
+      v1::Result& r = *m->mutable_result();
+      r = host_.Next(next_seq_);
       *r.mutable_produced_at() =
           TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(next_due_));
       if (first_seq_ == 0) first_seq_ = next_seq_;
@@ -385,7 +419,7 @@ class SimAgent {
       if (r.has_sockets()) totals_.socket_entries += r.sockets().sockets_size();
       {
         absl::MutexLock l(&mu_);
-        unacked_.push_back({r.seq(), std::move(r), absl::InfiniteFuture()});
+        unacked_.push_back({r.seq(), std::move(m), absl::InfiniteFuture()});
       }
       next_due_ += absl::Seconds(o_.interval_s);
     }
@@ -393,7 +427,7 @@ class SimAgent {
 
   struct Unacked {
     uint64_t seq;
-    v1::Result result;
+    std::shared_ptr<const v1::AgentMessage> message;
     absl::Time sent;
   };
 
@@ -407,6 +441,10 @@ class SimAgent {
   absl::Time next_due_ = absl::InfinitePast();
   absl::Mutex mu_;
   uint64_t acked_through_ ABSL_GUARDED_BY(mu_) = 0;
+  // Bumped by every acknowledgement and by the end of a stream: what the
+  // sending loop sleeps on.
+  uint64_t wakeups_ ABSL_GUARDED_BY(mu_) = 0;
+  bool reader_done_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<Unacked> unacked_ ABSL_GUARDED_BY(mu_);
 };
 
