@@ -12,7 +12,6 @@ collector; all traffic is on loopback.
 import json
 import os
 import random
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -25,12 +24,6 @@ import nvtest  # noqa: E402
 LOADGEN = os.path.join(nvtest.BUILD_DIR, "tests", "bench", "netvigil-loadgen")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class DeliveryTest(unittest.TestCase):
 
     @classmethod
@@ -38,7 +31,7 @@ class DeliveryTest(unittest.TestCase):
         cls.dir = nvtest.scratch_dir("delivery")
         cls.pg = nvtest.Postgres(os.path.join(cls.dir, "pg"))
         cls.pg.start()
-        cls.port = free_port()
+        cls.port = nvtest.free_port()
         cls.socket = os.path.join(cls.dir, "query.sock")
         cls.config = os.path.join(cls.dir, "collector.yaml")
         with open(cls.config, "w") as f:

@@ -10,7 +10,6 @@ into NETVIGIL_NPM_CACHE (default /var/tmp/netvigil-npm)."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import unittest
@@ -20,12 +19,6 @@ import nvtest  # noqa: E402
 
 NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node")
 NPM_DIR = os.environ.get("NETVIGIL_NPM_CACHE", "/var/tmp/netvigil-npm")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ReflectionClientTest(unittest.TestCase):
@@ -41,7 +34,7 @@ class ReflectionClientTest(unittest.TestCase):
         cls.pg = nvtest.Postgres(os.path.join(cls.dir, "pg"))
         cls.pg.start()
         cls.socket = os.path.join(cls.dir, "q.sock")
-        port = free_port()
+        port = nvtest.free_port()
         watched = os.path.join(cls.dir, "home")
         os.makedirs(watched)
         cfg = os.path.join(cls.dir, "c.yaml")

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -25,12 +24,6 @@ import nvtest  # noqa: E402
 import grpc  # noqa: E402  (python3-grpcio)
 
 SERVER_NAME = "collector.test"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def varint(n: int) -> bytes:
@@ -63,9 +56,9 @@ class SecurityTest(unittest.TestCase):
         cls.dir = nvtest.scratch_dir("security")
         cls.pg = nvtest.Postgres(os.path.join(cls.dir, "pg"))
         cls.pg.start()
-        cls.port = free_port()
-        cls.enroll_port = free_port()
-        cls.query_port = free_port()
+        cls.port = nvtest.free_port()
+        cls.enroll_port = nvtest.free_port()
+        cls.query_port = nvtest.free_port()
         cls.socket = os.path.join(cls.dir, "q.sock")
         watched = os.path.join(cls.dir, "home")
         os.makedirs(watched)
@@ -277,7 +270,7 @@ probes:
 
     def test_07_certificate_from_another_ca_is_refused(self):
         other = self.write_config("other.yaml", os.path.join(self.dir, "other-state"),
-                                  free_port(), free_port(), free_port(),
+                                  nvtest.free_port(), nvtest.free_port(), nvtest.free_port(),
                                   os.path.join(self.dir, "other.sock"))
         r = self.collector_cmd("pki", "init", config=other)
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -371,9 +364,9 @@ probes:
 
     def test_12_agent_refuses_a_collector_from_another_ca(self):
         # A rogue collector: same name and address, the other CA.
-        rogue_port = free_port()
+        rogue_port = nvtest.free_port()
         other = self.write_config("rogue.yaml", os.path.join(self.dir, "rogue-state"),
-                                  rogue_port, free_port(), free_port(),
+                                  rogue_port, nvtest.free_port(), nvtest.free_port(),
                                   os.path.join(self.dir, "rogue.sock"))
         r = self.collector_cmd("pki", "init", config=other)
         self.assertEqual(r.returncode, 0, r.stderr)

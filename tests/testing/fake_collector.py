@@ -140,10 +140,8 @@ class FakeCollector:
             return self.heartbeats[-1] if self.heartbeats else None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# Kept for the tests that say fc.free_port().
+free_port = nvtest.free_port
 
 
 def duration(seconds: int):

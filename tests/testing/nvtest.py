@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,13 @@ def rfc3339(text: str) -> float:
     base, _, frac = text.rstrip("Z").partition(".")
     whole = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
     return whole + (float("0." + frac) if frac else 0.0)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def scratch_dir(tag: str) -> str:
