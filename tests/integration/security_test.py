@@ -146,12 +146,10 @@ probes:
         return a
 
     def rows(self, name):
-        return int(self.pg.psql(
-            "SELECT count(*) FROM results r JOIN agents a ON a.id = r.agent_id "
-            f"WHERE a.name = '{name}'"))
+        return self.pg.result_rows(name)
 
     def agent_rows(self, name):
-        return int(self.pg.psql(f"SELECT count(*) FROM agents WHERE name = '{name}'"))
+        return self.pg.agent_rows(name)
 
     def assert_refused_and_nothing_written(self, agent, name, wait=4.0):
         time.sleep(wait)

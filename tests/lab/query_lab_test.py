@@ -15,7 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testing"))
 import nvtest  # noqa: E402
-import nvlab  # noqa: E402
+from labcase import LabTestCase  # noqa: E402
 
 EXIT_NOT_FOUND = 5  # collector/cli/query_client.h
 TARGET = "internet"
@@ -25,23 +25,13 @@ PATH_EVERY_S = 3
 PROBE_DEADLINE_S = 15
 
 
-class QueryLabTest(unittest.TestCase):
+class QueryLabTest(LabTestCase):
+    TAG = "query-lab"
+    HOSTS = 2
+    LAB_OPTIONS = {"icmp_ratelimit": 0}
 
     @classmethod
-    def setUpClass(cls):
-        cls.dir = nvtest.scratch_dir("query-lab")
-        cls.pg = nvtest.Postgres(os.path.join(cls.dir, "pg"))
-        cls.pg.start()
-        cls.procs = []
-        cls.lab = nvlab.Lab(hosts=2, icmp_ratelimit=0)
-        try:
-            cls.start_collector_and_agents()
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def start_collector_and_agents(cls):
+    def start(cls):
         cls.sock = os.path.join(cls.dir, "q.sock")
         cfg = os.path.join(cls.dir, "c.yaml")
         with open(cfg, "w") as f:
@@ -74,13 +64,6 @@ class QueryLabTest(unittest.TestCase):
         nvtest.wait_until(
             lambda: {n for n, a in nvtest.agents_json(cls.sock).items() if a.get("online")} >= names,
             30, "all agents online")
-
-    @classmethod
-    def tearDownClass(cls):
-        for p in cls.procs:
-            p.stop()
-        cls.lab.close()
-        cls.pg.stop()
 
     def cli_json(self, *args, timeout=30):
         r = nvtest.cli(self.sock, *args, "--json", timeout=timeout)

@@ -91,6 +91,16 @@ class Postgres:
         return subprocess.run(argv, check=True, capture_output=True,
                               text=True).stdout.strip()
 
+    def result_rows(self, agent: str) -> int:
+        """How many results PostgreSQL holds for the agent named `agent`."""
+        return int(self.psql(
+            "SELECT count(*) FROM results r JOIN agents a ON a.id = r.agent_id "
+            f"WHERE a.name = '{agent}'"))
+
+    def agent_rows(self, agent: str) -> int:
+        """1 when the collector has an agents row for `agent`, else 0."""
+        return int(self.psql(f"SELECT count(*) FROM agents WHERE name = '{agent}'"))
+
 
 def collector_yaml(dsn: str, agent_listen: str, query_socket: str,
                    heartbeat: str = "1s", timeout: str = "4s",
