@@ -68,7 +68,11 @@ class FakeCollector:
         self.hellos, self.heartbeats, self.statuses, self.results = [], [], {}, {}
         self.lock = threading.Lock()
         self.connected = threading.Event()
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        # The real collector takes messages up to 64 MiB: a sockets snapshot
+        # of a busy host (50,000 sockets while a benchmark runs) is over
+        # gRPC's default 4 MiB, and the fake must not refuse what it takes.
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
+                                  options=[("grpc.max_receive_message_length", 64 << 20)])
         handler = grpc.method_handlers_generic_handler("netvigil.v1.Agent", {
             "Stream": grpc.stream_stream_rpc_method_handler(
                 self._stream,
