@@ -173,4 +173,4 @@ class RealCollectorRefusalTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    nvtest.main()

@@ -215,4 +215,4 @@ class DeliveryTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    nvtest.main()

@@ -34,6 +34,7 @@ SOURCE_DIR = os.environ.get(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BUILD_DIR = os.environ.get("NETVIGIL_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
 sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "testing"))
+import nvtest  # noqa: E402
 from nvtest import scratch_dir  # noqa: E402
 
 PACKAGES = ("netvigil-agent", "netvigil-collector")
@@ -512,4 +513,4 @@ def free_port():
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    nvtest.main()

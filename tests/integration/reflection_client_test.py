@@ -151,4 +151,4 @@ def _norm(v):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    nvtest.main()

@@ -454,4 +454,4 @@ probes:
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    nvtest.main()

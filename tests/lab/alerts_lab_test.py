@@ -197,4 +197,4 @@ alerts:
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    nvtest.main()

@@ -11,7 +11,6 @@ import json
 import os
 import sys
 import time
-import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testing"))
 import nvtest  # noqa: E402
@@ -164,4 +163,4 @@ class QueryLabTest(LabTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    nvtest.main()

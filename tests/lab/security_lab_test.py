@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import time
-import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testing"))
 import nvtest  # noqa: E402
@@ -145,4 +144,4 @@ probes:
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    nvtest.main()

@@ -98,4 +98,4 @@ analysis:
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    nvtest.main()

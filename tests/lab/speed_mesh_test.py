@@ -119,4 +119,4 @@ class SpeedMeshTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    nvtest.main()

@@ -61,11 +61,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_scratch_dirs: List[str] = []
+
+
 def scratch_dir(tag: str) -> str:
-    """A temp folder the postgres user can reach (not under /root)."""
+    """A temp folder the postgres user can reach (not under /root). main()
+    removes it when every test passed."""
     d = tempfile.mkdtemp(prefix=f"netvigil-{tag}-", dir="/var/tmp")
     os.chmod(d, 0o755)
+    _scratch_dirs.append(d)
     return d
+
+
+def main() -> None:
+    """unittest.main for our test files. A run that passes removes its
+    scratch folders (a database and logs each, tens of MB); a failing run
+    keeps them and names them, for their logs. NETVIGIL_KEEP_SCRATCH=1
+    keeps them always."""
+    import unittest
+    prog = unittest.main(verbosity=2, exit=False)
+    ok = prog.result.wasSuccessful()
+    if ok and not os.environ.get("NETVIGIL_KEEP_SCRATCH"):
+        for d in _scratch_dirs:
+            shutil.rmtree(d, ignore_errors=True)
+    elif _scratch_dirs:
+        print("scratch folders kept: " + " ".join(_scratch_dirs), file=sys.stderr)
+    sys.exit(0 if ok else 1)
 
 
 class Postgres:
