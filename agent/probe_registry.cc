@@ -1,6 +1,7 @@
 #include "agent/probe_registry.h"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <optional>
@@ -280,6 +281,7 @@ absl::StatusOr<std::shared_ptr<ProbeResources>> RegisterProbes(
                     absl::MutexLock l(&st->sockets_mu);
                     auto snap = st->sockets->Collect();
                     if (!snap.ok()) return snap.status();
+                    MarkAgentChildren(static_cast<uint32_t>(getpid()), &*snap);
                     v1::Result r;
                     *r.mutable_sockets() = std::move(*snap);
                     return std::vector<v1::Result>{std::move(r)};

@@ -212,6 +212,17 @@ void Endpoint(const std::string& address, uint32_t port, int family,
 
 }  // namespace
 
+void MarkAgentChildren(uint32_t agent_pid, v1::SocketSnapshot* snapshot) {
+  for (v1::SocketEntry& s : *snapshot->mutable_sockets()) {
+    for (const v1::ProcessRef& p : s.processes()) {
+      if (p.ppid() == agent_pid && p.ppid() != 0) {
+        s.set_agent_child(true);
+        break;
+      }
+    }
+  }
+}
+
 std::string FormatSocketsTable(const v1::SocketSnapshot& snapshot) {
   std::string out;
   // About 120 bytes a row: one allocation instead of a doubling series.

@@ -5,6 +5,7 @@
 #ifndef NETVIGIL_AGENT_PROBES_SOCKET_PROBE_H_
 #define NETVIGIL_AGENT_PROBES_SOCKET_PROBE_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -31,6 +32,11 @@ class SocketProbe {
   std::unique_ptr<NetlinkSource> owned_netlink_;
   std::unique_ptr<ProcReader> owned_proc_;
 };
+
+// Sets agent_child on every socket one of whose processes is a child of
+// `agent_pid` (the agent's iperf3 server and speed-test clients): the
+// collector lists them but does not report them as news.
+void MarkAgentChildren(uint32_t agent_pid, v1::SocketSnapshot* snapshot);
 
 // A table like `ss -tanup`'s (without the queue columns).
 std::string FormatSocketsTable(const v1::SocketSnapshot& snapshot);

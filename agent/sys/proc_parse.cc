@@ -130,6 +130,10 @@ absl::StatusOr<v1::ProcessRef> ReadProcessRef(ProcReader& proc, int pid) {
   NV_ASSIGN_OR_RETURN(std::string status, proc.ReadFile(pid, "status"));
   NV_ASSIGN_OR_RETURN(uint32_t uid, ParseStatusUid(status));
   ref.set_uid(uid);
+  if (std::optional<absl::string_view> ppid = FindField(status, "PPid")) {
+    uint32_t parent = 0;
+    if (absl::SimpleAtoi(*ppid, &parent)) ref.set_ppid(parent);
+  }
   // comm is also the status "Name:" line; status saves a read.
   // A name (prctl PR_SET_NAME) and a path are any bytes; the proto's
   // strings must be UTF-8.

@@ -83,6 +83,7 @@ TEST(ProcParseTest, ProcessRefFromRecordedTree) {
   EXPECT_EQ(ref->pid(), 100u);
   EXPECT_EQ(ref->name(), "editor");
   EXPECT_EQ(ref->uid(), 1000u);
+  EXPECT_EQ(ref->ppid(), 4242u);
   EXPECT_EQ(ref->exe(), "/home/alice/bin/editor");
   EXPECT_TRUE(ref->exe_deleted());
   EXPECT_THAT(ReadProcessRef(proc, 200), StatusIs(absl::StatusCode::kNotFound));

@@ -120,6 +120,33 @@ TEST(SocketProbeTest, SharedSocketListsEachOwnerOnceInPidOrder) {
   EXPECT_EQ(found, 1);
 }
 
+// The agent's own iperf3 (its server, a speed-test client) are its children:
+// those sockets are marked, a stranger's iperf3 is not.
+TEST(SocketProbeTest, SocketsOfTheAgentsChildrenAreMarked) {
+  v1::SocketSnapshot snap;
+  auto add = [&](std::vector<std::pair<uint32_t, uint32_t>> pid_ppid) {
+    v1::SocketEntry* e = snap.add_sockets();
+    for (const auto& [pid, ppid] : pid_ppid) {
+      v1::ProcessRef* p = e->add_processes();
+      p->set_pid(pid);
+      p->set_ppid(ppid);
+    }
+  };
+  add({{501, 77}});            // the agent's iperf3 server
+  add({{600, 1}, {502, 77}});  // shared with a child of the agent
+  add({{700, 1}});             // someone else's
+  add({});                     // no owner known (ppid 0 never matches)
+  MarkAgentChildren(77, &snap);
+  EXPECT_TRUE(snap.sockets(0).agent_child());
+  EXPECT_TRUE(snap.sockets(1).agent_child());
+  EXPECT_FALSE(snap.sockets(2).agent_child());
+  EXPECT_FALSE(snap.sockets(3).agent_child());
+  v1::SocketSnapshot zero;
+  zero.add_sockets()->add_processes()->set_pid(5);  // ppid unread: 0
+  MarkAgentChildren(0, &zero);
+  EXPECT_FALSE(zero.sockets(0).agent_child());
+}
+
 TEST(SocketProbeTest, NetlinkFailureIsAnError) {
   FakeNetlinkSource netlink;
   netlink.SetError(absl::PermissionDeniedError("denied"));

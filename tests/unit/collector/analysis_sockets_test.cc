@@ -98,6 +98,41 @@ TEST_F(SocketRulesTest, NewRemoteEndpointCarriesTheRemoteAddress) {
   EXPECT_EQ(open[0].remote_address(), "198.51.100.23");
 }
 
+// The quickstart's first speed mesh raised "new peer connected to tcp port
+// 5201 (/usr/bin/iperf3)": netvigil's own tests. The agent marks its own
+// iperf3's sockets; they are never news, and the same socket from an iperf3
+// the agent did not start still is.
+TEST_F(SocketRulesTest, TheAgentsOwnIperf3IsNeverNews) {
+  Sock server{.lport = 5201, .exe = "/usr/bin/iperf3", .agent_child = true};
+  Send("a", SocketsResult({kSsh, server}));
+  Sock in{.state = "ESTAB",
+          .local = "198.18.1.13",
+          .lport = 5201,
+          .remote = "198.18.1.12",
+          .rport = 51000,
+          .exe = "/usr/bin/iperf3",
+          .agent_child = true};
+  Sock out{.state = "ESTAB",
+           .local = "198.18.1.13",
+           .lport = 52000,
+           .remote = "198.18.1.11",
+           .rport = 5201,
+           .exe = "/usr/bin/iperf3",
+           .agent_child = true};
+  Sock second_server{
+      .lport = 5202, .exe = "/usr/bin/iperf3", .agent_child = true};
+  Send("a", SocketsResult({kSsh, server, in, out, second_server}));
+  EXPECT_THAT(Open(), IsEmpty());
+  // A stranger's iperf3 on the same host is news.
+  Sock stranger = out;
+  stranger.agent_child = false;
+  stranger.remote = "203.0.113.9";
+  Send("a", SocketsResult({kSsh, server, stranger}));
+  std::vector<v1::Alert> open = Open();
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].subject(), "tcp /usr/bin/iperf3 -> 203.0.113.9:5201");
+}
+
 TEST_F(SocketRulesTest, NewInboundPeerCarriesItsAddress) {
   Send("a", SocketsResult({kSsh}));
   Sock in{.state = "ESTAB",
