@@ -281,7 +281,7 @@ absl::StatusOr<std::shared_ptr<ProbeResources>> RegisterProbes(
                     absl::MutexLock l(&st->sockets_mu);
                     auto snap = st->sockets->Collect();
                     if (!snap.ok()) return snap.status();
-                    MarkAgentChildren(static_cast<uint32_t>(getpid()), &*snap);
+                    MarkAgentOwn(static_cast<uint32_t>(getpid()), &*snap);
                     v1::Result r;
                     *r.mutable_sockets() = std::move(*snap);
                     return std::vector<v1::Result>{std::move(r)};

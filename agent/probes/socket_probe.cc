@@ -212,11 +212,11 @@ void Endpoint(const std::string& address, uint32_t port, int family,
 
 }  // namespace
 
-void MarkAgentChildren(uint32_t agent_pid, v1::SocketSnapshot* snapshot) {
+void MarkAgentOwn(uint32_t agent_pid, v1::SocketSnapshot* snapshot) {
   for (v1::SocketEntry& s : *snapshot->mutable_sockets()) {
     for (const v1::ProcessRef& p : s.processes()) {
-      if (p.ppid() == agent_pid && p.ppid() != 0) {
-        s.set_agent_child(true);
+      if (agent_pid != 0 && (p.pid() == agent_pid || p.ppid() == agent_pid)) {
+        s.set_agent_own(true);
         break;
       }
     }

@@ -33,10 +33,11 @@ class SocketProbe {
   std::unique_ptr<ProcReader> owned_proc_;
 };
 
-// Sets agent_child on every socket one of whose processes is a child of
-// `agent_pid` (the agent's iperf3 server and speed-test clients): the
-// collector lists them but does not report them as news.
-void MarkAgentChildren(uint32_t agent_pid, v1::SocketSnapshot* snapshot);
+// Sets agent_own on every socket one of whose processes is `agent_pid`
+// itself (its link to the collector) or a child of it (its iperf3 server and
+// speed-test clients): the collector lists them but does not report them as
+// news.
+void MarkAgentOwn(uint32_t agent_pid, v1::SocketSnapshot* snapshot);
 
 // A table like `ss -tanup`'s (without the queue columns).
 std::string FormatSocketsTable(const v1::SocketSnapshot& snapshot);

@@ -1107,7 +1107,7 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
   // local ports is inbound.
   std::set<std::pair<int, uint32_t>> listening;
   for (const auto& s : snap.sockets()) {
-    if (s.agent_child()) continue;
+    if (s.agent_own()) continue;
     const bool unconnected =
         IsWildcard(s.remote_address()) && s.remote_port() == 0;
     if ((s.proto() == v1::TRANSPORT_TCP && s.state() == "LISTEN") ||
@@ -1126,8 +1126,9 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
   sources.reserve(snap.sockets_size());
   absl::flat_hash_map<std::string, size_t> listeners, remotes, inbound;
   for (const auto& s : snap.sockets()) {
-    // netvigil's own iperf3 (server and speed-test clients) is never news.
-    if (s.agent_child()) continue;
+    // netvigil's own traffic (the agent's link to the collector, its iperf3
+    // server and speed-test clients) is never news.
+    if (s.agent_own()) continue;
     // The owners, by (exe, name), each once.
     std::set<std::pair<absl::string_view, absl::string_view>> owners;
     for (const auto& p : s.processes()) owners.insert({p.exe(), p.name()});

@@ -120,9 +120,11 @@ TEST(SocketProbeTest, SharedSocketListsEachOwnerOnceInPidOrder) {
   EXPECT_EQ(found, 1);
 }
 
-// The agent's own iperf3 (its server, a speed-test client) are its children:
-// those sockets are marked, a stranger's iperf3 is not.
-TEST(SocketProbeTest, SocketsOfTheAgentsChildrenAreMarked) {
+// The agent's own sockets (its link to the collector) and its children's
+// (its iperf3 server, a speed-test client) are marked; a stranger's are not.
+// The quickstart once alerted on the agent's own connection: its first
+// snapshot was taken while it was reconnecting.
+TEST(SocketProbeTest, SocketsOfTheAgentAndItsChildrenAreMarked) {
   v1::SocketSnapshot snap;
   auto add = [&](std::vector<std::pair<uint32_t, uint32_t>> pid_ppid) {
     v1::SocketEntry* e = snap.add_sockets();
@@ -136,15 +138,17 @@ TEST(SocketProbeTest, SocketsOfTheAgentsChildrenAreMarked) {
   add({{600, 1}, {502, 77}});  // shared with a child of the agent
   add({{700, 1}});             // someone else's
   add({});                     // no owner known (ppid 0 never matches)
-  MarkAgentChildren(77, &snap);
-  EXPECT_TRUE(snap.sockets(0).agent_child());
-  EXPECT_TRUE(snap.sockets(1).agent_child());
-  EXPECT_FALSE(snap.sockets(2).agent_child());
-  EXPECT_FALSE(snap.sockets(3).agent_child());
+  add({{77, 1}});              // the agent itself: its collector link
+  MarkAgentOwn(77, &snap);
+  EXPECT_TRUE(snap.sockets(0).agent_own());
+  EXPECT_TRUE(snap.sockets(1).agent_own());
+  EXPECT_FALSE(snap.sockets(2).agent_own());
+  EXPECT_FALSE(snap.sockets(3).agent_own());
+  EXPECT_TRUE(snap.sockets(4).agent_own());
   v1::SocketSnapshot zero;
   zero.add_sockets()->add_processes()->set_pid(5);  // ppid unread: 0
-  MarkAgentChildren(0, &zero);
-  EXPECT_FALSE(zero.sockets(0).agent_child());
+  MarkAgentOwn(0, &zero);
+  EXPECT_FALSE(zero.sockets(0).agent_own());
 }
 
 TEST(SocketProbeTest, NetlinkFailureIsAnError) {

@@ -103,7 +103,7 @@ TEST_F(SocketRulesTest, NewRemoteEndpointCarriesTheRemoteAddress) {
 // iperf3's sockets; they are never news, and the same socket from an iperf3
 // the agent did not start still is.
 TEST_F(SocketRulesTest, TheAgentsOwnIperf3IsNeverNews) {
-  Sock server{.lport = 5201, .exe = "/usr/bin/iperf3", .agent_child = true};
+  Sock server{.lport = 5201, .exe = "/usr/bin/iperf3", .agent_own = true};
   Send("a", SocketsResult({kSsh, server}));
   Sock in{.state = "ESTAB",
           .local = "198.18.1.13",
@@ -111,21 +111,21 @@ TEST_F(SocketRulesTest, TheAgentsOwnIperf3IsNeverNews) {
           .remote = "198.18.1.12",
           .rport = 51000,
           .exe = "/usr/bin/iperf3",
-          .agent_child = true};
+          .agent_own = true};
   Sock out{.state = "ESTAB",
            .local = "198.18.1.13",
            .lport = 52000,
            .remote = "198.18.1.11",
            .rport = 5201,
            .exe = "/usr/bin/iperf3",
-           .agent_child = true};
+           .agent_own = true};
   Sock second_server{
-      .lport = 5202, .exe = "/usr/bin/iperf3", .agent_child = true};
+      .lport = 5202, .exe = "/usr/bin/iperf3", .agent_own = true};
   Send("a", SocketsResult({kSsh, server, in, out, second_server}));
   EXPECT_THAT(Open(), IsEmpty());
   // A stranger's iperf3 on the same host is news.
   Sock stranger = out;
-  stranger.agent_child = false;
+  stranger.agent_own = false;
   stranger.remote = "203.0.113.9";
   Send("a", SocketsResult({kSsh, server, stranger}));
   std::vector<v1::Alert> open = Open();

@@ -63,7 +63,7 @@ struct Sock {
   uint32_t rport = 0;
   std::string exe = "/usr/sbin/sshd";
   uint32_t pid = 100;
-  bool agent_child = false;  // the agent's own iperf3
+  bool agent_own = false;  // the agent's or its iperf3's
 };
 
 inline v1::Result SocketsResult(const std::vector<Sock>& socks) {
@@ -78,7 +78,7 @@ inline v1::Result SocketsResult(const std::vector<Sock>& socks) {
     e->set_local_port(k.lport);
     e->set_remote_address(k.remote);
     e->set_remote_port(k.rport);
-    e->set_agent_child(k.agent_child);
+    e->set_agent_own(k.agent_own);
     v1::ProcessRef* p = e->add_processes();
     p->set_pid(k.pid);
     p->set_exe(k.exe);
