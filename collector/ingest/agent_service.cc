@@ -44,7 +44,8 @@ void AgentService::ReapLoop() {
 }
 
 absl::StatusOr<std::string> AgentService::Identity(grpc::ServerContext* ctx,
-                                                   const v1::Hello& hello) {
+                                                   const v1::Hello& hello,
+                                                   std::string* serial) {
   auto auth = ctx->auth_context();
   if (auth && auth->IsPeerAuthenticated()) {
     auto cn = auth->FindPropertyValues("x509_common_name");
@@ -82,6 +83,7 @@ absl::StatusOr<std::string> AgentService::Identity(grpc::ServerContext* ctx,
             "collector database unavailable: cannot check the certificate: ",
             s.message()));
       }
+      *serial = cert->serial_hex;
     }
     return name;
   }
@@ -112,7 +114,8 @@ grpc::Status AgentService::Stream(
                  peer, std::string(s.message()));
     return ToGrpc(s);
   }
-  absl::StatusOr<std::string> name = Identity(ctx, hello);
+  std::string cert_serial;
+  absl::StatusOr<std::string> name = Identity(ctx, hello, &cert_serial);
   if (!name.ok()) {
     spdlog::warn("agent_refused peer={} reason=identity detail=\"{}\"", peer,
                  std::string(name.status().message()));
@@ -141,6 +144,7 @@ grpc::Status AgentService::Stream(
       *name, session_id, peer,
       [stream](const v1::CollectorMessage& m) { return stream->Write(m); },
       [ctx] { ctx->TryCancel(); }, clock_.Now());
+  session->set_cert_serial(cert_serial);
   if (absl::Status s =
           sessions_.Claim(session, clock_.Now(), options_.heartbeat_timeout);
       !s.ok()) {

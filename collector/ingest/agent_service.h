@@ -68,10 +68,11 @@ class AgentService final : public v1::Agent::Service {
   }
 
  private:
-  // The agent's identity: from its verified certificate, or (insecure) its
-  // Hello.
+  // The agent's identity: from its verified certificate (whose serial goes
+  // to `serial`), or (insecure) its Hello.
   absl::StatusOr<std::string> Identity(grpc::ServerContext* ctx,
-                                       const v1::Hello& hello);
+                                       const v1::Hello& hello,
+                                       std::string* serial);
   void ReapLoop();
 
   const AgentServiceOptions options_;

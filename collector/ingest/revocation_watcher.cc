@@ -38,6 +38,17 @@ int RevocationWatcher::PollOnce() {
   for (const auto& r : *revoked) {
     last_id_ = r.id;
     if (auto s = sessions_.Find(r.name)) {
+      // Re-enrolling with --replace revokes the name's older certificates:
+      // a session already on the new one stays. Cut when in doubt (no
+      // serial, the database unreachable).
+      if (!s->cert_serial().empty() &&
+          certs_.CheckCertificate(s->cert_serial(), pki::kRoleAgent, r.name)
+              .ok()) {
+        spdlog::info(
+            "agent_kept name={} session={} reason=certificate_still_valid",
+            r.name, s->id());
+        continue;
+      }
       s->Cancel();
       ++n;
       spdlog::warn("agent_cut_off name={} session={} reason=revoked", r.name,

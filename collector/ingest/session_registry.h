@@ -28,6 +28,10 @@ class AgentSession {
   const std::string& name() const { return name_; }
   const std::string& id() const { return id_; }
   const std::string& peer() const { return peer_; }
+  // The serial of the client certificate the stream was checked with (empty
+  // under --insecure). Set once, before the session is claimed.
+  void set_cert_serial(std::string serial) { cert_serial_ = std::move(serial); }
+  const std::string& cert_serial() const { return cert_serial_; }
 
   // Writes one message; false when the stream is gone.
   bool Send(const v1::CollectorMessage& msg) ABSL_LOCKS_EXCLUDED(write_mu_);
@@ -42,6 +46,7 @@ class AgentSession {
   const std::string name_;
   const std::string id_;
   const std::string peer_;
+  std::string cert_serial_;
   absl::Mutex write_mu_;
   Writer writer_ ABSL_GUARDED_BY(write_mu_);
   bool closed_ ABSL_GUARDED_BY(write_mu_) = false;

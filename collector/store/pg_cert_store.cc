@@ -29,6 +29,10 @@ int RevokeIn(pqxx::work& tx, const std::string& role, const std::string& name,
       " WHERE role = $1 AND name = $2 AND revoked_at IS NULL"
       " AND serial <> $4 RETURNING serial",
       role, name, Micros(now), keep_serial);
+  // Only a real revocation is news to the collectors' watchers: a replace
+  // enrollment of a name with no live certificate revoked nothing, and its
+  // row used to cut the new agent's first stream.
+  if (r.empty()) return 0;
   tx.exec_params0(
       "INSERT INTO revocations (role, name, revoked_at)"
       " VALUES ($1, $2, to_timestamp($3 / 1e6))",

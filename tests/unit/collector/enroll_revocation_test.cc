@@ -228,6 +228,38 @@ TEST(RevocationWatcherTest, CancelsOnlyTheRevokedAgentsSession) {
   EXPECT_EQ(alice_cancels, 1);
 }
 
+// `enroll NAME --replace` revokes the name's older certificates; the agent
+// already streaming on its new one keeps its stream, one still on an old
+// one is cut. (The quickstart's first streams were cut before this.)
+TEST(RevocationWatcherTest, ASessionOnTheNewCertificateOfAReplacedNameStays) {
+  FakeCertStore store;
+  SessionRegistry sessions;
+  pki::CertInfo old_cert, new_cert;
+  old_cert.serial_hex = "01";
+  old_cert.common_name = new_cert.common_name = "alice";
+  new_cert.serial_hex = "02";
+  ASSERT_THAT(store.RecordCertificate(old_cert, absl::Now()), IsOk());
+  RevocationWatcher watcher(store, sessions);
+  EXPECT_EQ(watcher.PollOnce(), 0);
+  ASSERT_THAT(store.Revoke(pki::kRoleAgent, "alice", absl::Now()), IsOk());
+  ASSERT_THAT(store.RecordCertificate(new_cert, absl::Now()), IsOk());
+  int cancels = 0;
+  auto session = Session("alice", &cancels);
+  session->set_cert_serial("02");
+  ASSERT_THAT(sessions.Claim(session, absl::Now(), absl::Seconds(20)), IsOk());
+  EXPECT_EQ(watcher.PollOnce(), 0);
+  EXPECT_EQ(cancels, 0);
+
+  // The same revocation seen while the old key still streams: cut.
+  RevocationWatcher second(store, sessions);
+  ASSERT_THAT(store.RecordCertificate(old_cert, absl::Now()), IsOk());
+  EXPECT_EQ(second.PollOnce(), 0);
+  ASSERT_THAT(store.Revoke(pki::kRoleAgent, "alice", absl::Now()), IsOk());
+  session->set_cert_serial("01");
+  EXPECT_EQ(second.PollOnce(), 1);
+  EXPECT_EQ(cancels, 1);
+}
+
 TEST(RevocationWatcherTest, DatabaseDownAtStartThenRevocationStillCuts) {
   FakeCertStore store;
   SessionRegistry sessions;
