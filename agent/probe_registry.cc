@@ -16,17 +16,10 @@
 #include "agent/sys/process_runner.h"
 #include "common/clock.h"
 #include "common/proto_time.h"
-#include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
 
 namespace netvigil::agent {
 namespace {
-
-using google::protobuf::util::TimeUtil;
-
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return FromProtoDuration(d);
-}
 
 // What the probes keep for the agent's lifetime.
 struct ProbeState final : public ProbeResources {
@@ -190,9 +183,10 @@ absl::Status CheckSpeedTest(const v1::SpeedTest& t, const v1::SpeedPlan& plan) {
         "speed test without a server address and port");
   }
   if (absl::Status s = CheckSpeedServer(t, plan); !s.ok()) return s;
-  const absl::Duration d = FromProto(t.duration());
-  absl::Duration cap = plan.has_max_duration() ? FromProto(plan.max_duration())
-                                               : kDefaultSpeedTestCap;
+  const absl::Duration d = FromProtoDuration(t.duration());
+  absl::Duration cap = plan.has_max_duration()
+                           ? FromProtoDuration(plan.max_duration())
+                           : kDefaultSpeedTestCap;
   cap = std::min(cap, kMaxSpeedTestDuration);
   if (d <= absl::ZeroDuration() || d > cap) {
     return absl::InvalidArgumentError(
@@ -254,7 +248,7 @@ absl::StatusOr<std::shared_ptr<ProbeResources>> RegisterProbes(
           for (const auto& t : *targets) addresses.push_back(t.address());
           PathOptions o;
           o.count = plan.path().count() ? plan.path().count() : 10;
-          o.interval = FromProto(plan.path().round_interval());
+          o.interval = FromProtoDuration(plan.path().round_interval());
           if (o.interval <= absl::ZeroDuration()) o.interval = absl::Seconds(1);
           o.max_ttl = plan.path().max_ttl() ? plan.path().max_ttl() : 30;
           o.payload_bytes = plan.path().payload_bytes();

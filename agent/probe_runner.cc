@@ -13,10 +13,6 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return FromProtoDuration(d);
-}
-
 const char* KindName(v1::ProbeKind kind) {
   switch (kind) {
     case v1::PROBE_KIND_PATH:
@@ -103,13 +99,13 @@ bool ProbeRunner::Enabled(v1::ProbeKind kind, const v1::ProbePlan& plan,
                           absl::Duration* every) const {
   switch (kind) {
     case v1::PROBE_KIND_PATH:
-      *every = FromProto(plan.path().every());
+      *every = FromProtoDuration(plan.path().every());
       return plan.path().enabled() && plan.path().targets_size() > 0;
     case v1::PROBE_KIND_SOCKETS:
-      *every = FromProto(plan.sockets().every());
+      *every = FromProtoDuration(plan.sockets().every());
       return plan.sockets().enabled();
     case v1::PROBE_KIND_FILES:
-      *every = FromProto(plan.files().every());
+      *every = FromProtoDuration(plan.files().every());
       return plan.files().enabled() && plan.files().watched_dirs_size() > 0;
     default:
       return false;

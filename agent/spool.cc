@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "spdlog/spdlog.h"
 
@@ -113,10 +114,6 @@ absl::Status ErrnoStatus(int err, absl::string_view what) {
 }
 
 int64_t ToMicros(absl::Time t) { return absl::ToUnixMicros(t); }
-
-absl::Time FromProto(const google::protobuf::Timestamp& ts) {
-  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
-}
 
 void ToProto(absl::Time t, google::protobuf::Timestamp* ts) {
   int64_t us = absl::ToUnixMicros(t);
@@ -265,12 +262,12 @@ void MergeGap(const v1::Gap& add, v1::Gap* into) {
                             : std::min(into->first_seq(), add.first_seq()));
   into->set_last_seq(std::max(into->last_seq(), add.last_seq()));
   into->set_count(into->count() + add.count());
-  if (empty || FromProto(add.first_produced_at()) <
-                   FromProto(into->first_produced_at())) {
+  if (empty || FromProtoTime(add.first_produced_at()) <
+                   FromProtoTime(into->first_produced_at())) {
     *into->mutable_first_produced_at() = add.first_produced_at();
   }
-  if (empty ||
-      FromProto(add.last_produced_at()) > FromProto(into->last_produced_at())) {
+  if (empty || FromProtoTime(add.last_produced_at()) >
+                   FromProtoTime(into->last_produced_at())) {
     *into->mutable_last_produced_at() = add.last_produced_at();
   }
   into->set_reason(add.reason());
@@ -666,7 +663,7 @@ absl::Status Spool::InsertRow(State& s, const v1::Result& result, bool is_gap) {
   NV_ASSIGN_OR_RETURN(sqlite3_stmt * st, Stmt(kInsert));
   ResetOnExit reset(st);
   sqlite3_bind_int64(st, 1, static_cast<int64_t>(result.seq()));
-  sqlite3_bind_int64(st, 2, ToMicros(FromProto(result.produced_at())));
+  sqlite3_bind_int64(st, 2, ToMicros(FromProtoTime(result.produced_at())));
   sqlite3_bind_int(st, 3, is_gap ? 1 : 0);
   sqlite3_bind_int64(st, 4, static_cast<int64_t>(body.size()));
   sqlite3_bind_int64(st, 5, static_cast<int64_t>(Checksum(body)));
@@ -853,8 +850,8 @@ absl::StatusOr<std::vector<uint64_t>> Spool::AppendLocked(
   lost.set_count(n);
   absl::Time t_first = absl::InfiniteFuture(), t_last = absl::InfinitePast();
   for (const v1::Result& r : results) {
-    t_first = std::min(t_first, FromProto(r.produced_at()));
-    t_last = std::max(t_last, FromProto(r.produced_at()));
+    t_first = std::min(t_first, FromProtoTime(r.produced_at()));
+    t_last = std::max(t_last, FromProtoTime(r.produced_at()));
   }
   ToProto(t_first, lost.mutable_first_produced_at());
   ToProto(t_last, lost.mutable_last_produced_at());

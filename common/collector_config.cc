@@ -12,18 +12,12 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/proto_time.h"
 #include "common/utf8.h"
-#include "google/protobuf/util/time_util.h"
 #include "yaml-cpp/yaml.h"
 
 namespace netvigil {
 namespace {
-
-using google::protobuf::util::TimeUtil;
-
-google::protobuf::Duration ToProto(absl::Duration d) {
-  return TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(d));
-}
 
 // Walks one YAML mapping, remembering which keys were read so that the rest
 // can be reported as unknown. The first error wins; later reads are no-ops.
@@ -228,8 +222,8 @@ void ParsePath(Fields f, CollectorConfig& c) {
   p.set_max_ttl(max_ttl);
   p.set_payload_bytes(size);
   p.set_resolve_names(resolve);
-  *p.mutable_every() = ToProto(every);
-  *p.mutable_round_interval() = ToProto(interval);
+  *p.mutable_every() = ToProtoDuration(every);
+  *p.mutable_round_interval() = ToProtoDuration(interval);
   std::set<std::string> names;
   f.Sequence("targets", [&](const YAML::Node& n, const std::string& path) {
     Fields t(n, path, f.source(), f.error());
@@ -260,7 +254,7 @@ void ParseSockets(Fields f, CollectorConfig& c) {
   s.set_enabled(enabled);
   absl::Duration every = absl::Seconds(60);
   f.Duration("every", absl::Seconds(1), absl::Hours(24), &every);
-  *s.mutable_every() = ToProto(every);
+  *s.mutable_every() = ToProtoDuration(every);
   f.Finish();
 }
 
@@ -271,7 +265,7 @@ void ParseFiles(Fields f, CollectorConfig& c) {
   p.set_enabled(enabled);
   absl::Duration every = absl::Minutes(5);
   f.Duration("every", absl::Seconds(1), absl::Hours(24), &every);
-  *p.mutable_every() = ToProto(every);
+  *p.mutable_every() = ToProtoDuration(every);
   bool given = false;
   std::vector<std::string> dirs;
   f.Sequence("watched_dirs", [&](const YAML::Node& n, const std::string& path) {
@@ -308,7 +302,7 @@ void ParseSpeed(Fields f, CollectorConfig& c) {
   // (agent/probe_registry.h, kMaxSpeedTestDuration).
   f.Duration("max_duration", absl::Seconds(1), absl::Seconds(60),
              &max_duration);
-  *s.mutable_max_duration() = ToProto(max_duration);
+  *s.mutable_max_duration() = ToProtoDuration(max_duration);
   std::set<std::string> names;
   f.Sequence(
       "external_targets", [&](const YAML::Node& n, const std::string& path) {
@@ -346,24 +340,25 @@ void ParseSpeed(Fields f, CollectorConfig& c) {
 
 CollectorConfig DefaultCollectorConfig() {
   CollectorConfig c;
-  *c.plan.mutable_heartbeat_interval() = ToProto(c.heartbeat_interval);
+  *c.plan.mutable_heartbeat_interval() = ToProtoDuration(c.heartbeat_interval);
   v1::PathPlan& path = *c.plan.mutable_path();
   path.set_enabled(true);
-  *path.mutable_every() = ToProto(absl::Seconds(60));
+  *path.mutable_every() = ToProtoDuration(absl::Seconds(60));
   path.set_count(10);
-  *path.mutable_round_interval() = ToProto(absl::Seconds(1));
+  *path.mutable_round_interval() = ToProtoDuration(absl::Seconds(1));
   path.set_max_ttl(30);
   path.set_payload_bytes(56);
   c.plan.mutable_sockets()->set_enabled(true);
-  *c.plan.mutable_sockets()->mutable_every() = ToProto(absl::Seconds(60));
+  *c.plan.mutable_sockets()->mutable_every() =
+      ToProtoDuration(absl::Seconds(60));
   v1::FilesPlan& files = *c.plan.mutable_files();
   files.set_enabled(true);
-  *files.mutable_every() = ToProto(absl::Minutes(5));
+  *files.mutable_every() = ToProtoDuration(absl::Minutes(5));
   files.add_watched_dirs("/home");
   files.add_watched_dirs("/root");
   v1::SpeedPlan& speed = *c.plan.mutable_speed();
   speed.set_enabled(true);
-  *speed.mutable_max_duration() = ToProto(absl::Seconds(30));
+  *speed.mutable_max_duration() = ToProtoDuration(absl::Seconds(30));
   return c;
 }
 
@@ -429,7 +424,8 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
                        ") must be at least twice agents.heartbeat_interval (",
                        absl::FormatDuration(c.heartbeat_interval), ")"));
     }
-    *c.plan.mutable_heartbeat_interval() = ToProto(c.heartbeat_interval);
+    *c.plan.mutable_heartbeat_interval() =
+        ToProtoDuration(c.heartbeat_interval);
   }
   {
     Fields p = top.Map("probes");

@@ -1,7 +1,5 @@
 #include "proto_time.h"
 
-#include <algorithm>
-
 namespace netvigil {
 namespace {
 
@@ -57,12 +55,6 @@ google::protobuf::Timestamp ToProtoTime(absl::Time t) {
   }
   out.set_seconds(s);
   out.set_nanos(static_cast<int32_t>(nanos));
-  return out;
-}
-
-google::protobuf::Timestamp ProtoTimeFromUnixSeconds(int64_t seconds) {
-  google::protobuf::Timestamp out;
-  out.set_seconds(std::clamp(seconds, kMinSeconds, kMaxSeconds));
   return out;
 }
 

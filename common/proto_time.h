@@ -34,9 +34,6 @@ absl::Duration FromProtoDuration(const google::protobuf::Duration& d);
 // becomes the first or last representable second).
 google::protobuf::Timestamp ToProtoTime(absl::Time t);
 
-// Unix seconds (e.g. from a tool's JSON) as a Timestamp, clamped the same way.
-google::protobuf::Timestamp ProtoTimeFromUnixSeconds(int64_t seconds);
-
 // `d` as a Duration, clamped to protobuf's valid range.
 google::protobuf::Duration ToProtoDuration(absl::Duration d);
 

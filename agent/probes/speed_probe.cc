@@ -138,13 +138,12 @@ absl::StatusOr<v1::SpeedResult> ParseIperf3Json(absl::string_view text) {
   r.set_server_port(static_cast<uint32_t>(Count(connecting, "port")));
   r.set_udp(Str(test_start, "protocol") == "UDP");
   r.set_reverse(Count(test_start, "reverse") != 0);
-  // A start time protobuf cannot hold (after 9999) is left unset rather
-  // than clamped: it is not a time, and the collector would refuse it.
-  if (const uint64_t secs = Count(stamp, "timesecs");
-      secs > 0 && secs <= static_cast<uint64_t>(INT64_MAX)) {
-    const auto at = ProtoTimeFromUnixSeconds(static_cast<int64_t>(secs));
-    if (at.seconds() == static_cast<int64_t>(secs))
-      *r.mutable_started_at() = at;
+  // A start time protobuf cannot hold (after 9999) is left unset: it is not
+  // a time, and the collector would refuse it.
+  if (const uint64_t secs = Count(stamp, "timesecs"); secs > 0) {
+    google::protobuf::Timestamp at;
+    at.set_seconds(static_cast<int64_t>(std::min<uint64_t>(secs, INT64_MAX)));
+    if (IsValidTimestamp(at)) *r.mutable_started_at() = at;
   }
 
   if (const std::string error = Str(&doc, "error"); !error.empty()) {

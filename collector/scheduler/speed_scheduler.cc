@@ -6,21 +6,11 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/time_util.h"
+#include "common/proto_time.h"
 #include "spdlog/spdlog.h"
 
 namespace netvigil::collector {
 namespace {
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
-      absl::ToUnixNanos(t));
-}
-
-google::protobuf::Duration ToProto(absl::Duration d) {
-  return google::protobuf::util::TimeUtil::NanosecondsToDuration(
-      absl::ToInt64Nanoseconds(d));
-}
 
 // iperf3's "the server is busy running a test", classified by the agent as
 // "server busy: ...". Matched loosely so a stock agent's wording also counts.
@@ -405,7 +395,7 @@ void SpeedScheduler::ExpireRunning(absl::Time now) {
                                " within ",
                                absl::FormatDuration(result_timeout())));
     res.set_schedule_id(it->first);
-    *res.mutable_finished_at() = ToProto(now);
+    *res.mutable_finished_at() = ToProtoTime(now);
     recorded_.push_back(std::move(res));
     if (r.period == period_) entries_[r.entry].state = State::kDone;
     spdlog::warn(
@@ -461,7 +451,7 @@ std::vector<ScheduledSpeedTest> SpeedScheduler::Tick() {
     }
     t.set_address(server.address);
     t.set_port(server.port);
-    *t.mutable_duration() = ToProto(options_.test_duration);
+    *t.mutable_duration() = ToProtoDuration(options_.test_duration);
     t.set_bitrate_bps(options_.bitrate_bps);
     t.set_schedule_id(ScheduleId(idx, e.attempt));
     running_[t.schedule_id()] = Running{
@@ -523,8 +513,8 @@ std::vector<v1::SpeedResult> SpeedScheduler::TakeRecordedResults() {
     res.set_outcome(v1::SPEED_OUTCOME_SKIPPED);
     res.set_error(skip_reasons_[s.reason]);
     res.set_schedule_id(s.schedule_id);
-    *res.mutable_started_at() = ToProto(s.at);
-    *res.mutable_finished_at() = ToProto(s.at);
+    *res.mutable_started_at() = ToProtoTime(s.at);
+    *res.mutable_finished_at() = ToProtoTime(s.at);
     out.push_back(std::move(res));
   }
   skips_.clear();
