@@ -79,8 +79,15 @@ absl::Status DumpAll(NetlinkSource& netlink, v1::SocketSnapshot* snap) {
 }  // namespace
 
 absl::StatusOr<v1::SocketSnapshot> SocketProbe::Collect() {
-  const absl::Time start = absl::Now();
   v1::SocketSnapshot snap;
+  NV_RETURN_IF_ERROR(Collect(&snap));
+  return snap;
+}
+
+absl::Status SocketProbe::Collect(v1::SocketSnapshot* out) {
+  const absl::Time start = absl::Now();
+  out->Clear();
+  v1::SocketSnapshot& snap = *out;
   *snap.mutable_taken_at() =
       google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
           absl::ToUnixNanos(start));
@@ -187,7 +194,7 @@ absl::StatusOr<v1::SocketSnapshot> SocketProbe::Collect() {
   });
   snap.set_unreadable_entries(unreadable);
   snap.set_duration_ms(absl::ToDoubleMilliseconds(absl::Now() - start));
-  return snap;
+  return absl::OkStatus();
 }
 
 namespace {
