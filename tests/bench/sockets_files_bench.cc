@@ -13,10 +13,12 @@
 // times, as whole processes from exec to exit with output to /dev/null:
 //   ours: `sockets_files_bench snapshot sockets --print` (a table like ss's)
 //   ss -tanup
+// and, as the floor under both, a bare /proc fd pass and `ss -tan` (no owners)
 // and at the file level:
 //   ours: `sockets_files_bench snapshot files DIR --print`
 //   lsof -n -P +D DIR, lsof -n -P
-// The median of --reps runs of each is printed with the ratio. Peak RSS is
+// The median of --reps runs of each is printed with the ratio; the probe and
+// ss, and the probe and lsof +D, run in turn. Peak RSS is
 // getrusage's ru_maxrss of a process that does one snapshot and nothing else.
 // Beside the file figures, the bound that no /proc reader passes: `bare`, a
 // plain readdir + readlink of every /proc/PID/fd on 1 and 2 threads, with no
@@ -43,19 +45,20 @@
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "agent/probes/file_probe.h"
 #include "agent/probes/socket_probe.h"
+#include "google/protobuf/arena.h"
 
 namespace netvigil::agent {
 namespace {
 
 constexpr int kSocketsPerHolder = 5000;  // 2500 pairs.
 constexpr int kFilesPerHolder = 12500;   // Under a 20,000 fd limit.
-constexpr int kDistinctFiles = 1000;
 
 void RaiseFdLimit() {
   rlimit r;
@@ -137,10 +140,11 @@ bool FillSockets(int sockets) {
   return true;
 }
 
-bool FillFiles(const std::string& dir, int files, int offset) {
+// Opens `files` of DIR's f0..f<distinct - 1>, from number `offset` on and
+// round again when the files are fewer than the fds.
+bool FillFiles(const std::string& dir, int files, int offset, int distinct) {
   for (int i = 0; i < files; ++i) {
-    std::string path =
-        dir + "/f" + std::to_string((i + offset) % kDistinctFiles);
+    std::string path = dir + "/f" + std::to_string((i + offset) % distinct);
     if (open(path.c_str(), (i % 3 == 0) ? O_RDWR : O_RDONLY) < 0) return false;
   }
   return true;
@@ -191,6 +195,11 @@ struct Figures {
   double wall_s;
   double cpu_s;
 };
+Figures MedianOf(std::vector<double> wall, std::vector<double> cpu) {
+  std::sort(wall.begin(), wall.end());
+  std::sort(cpu.begin(), cpu.end());
+  return {wall[wall.size() / 2], cpu[cpu.size() / 2]};
+}
 Figures Median(const std::vector<std::string>& argv, int reps) {
   std::vector<double> wall, cpu;
   for (int i = 0; i < reps; ++i) {
@@ -198,9 +207,24 @@ Figures Median(const std::vector<std::string>& argv, int reps) {
     wall.push_back(r.wall_s);
     cpu.push_back(r.cpu_s);
   }
-  std::sort(wall.begin(), wall.end());
-  std::sort(cpu.begin(), cpu.end());
-  return {wall[wall.size() / 2], cpu[cpu.size() / 2]};
+  return MedianOf(std::move(wall), std::move(cpu));
+}
+// The same for two commands run in turn (a, b, a, b, ...), so that a change
+// in the machine's other load falls on both alike.
+std::pair<Figures, Figures> MedianPair(const std::vector<std::string>& a,
+                                       const std::vector<std::string>& b,
+                                       int reps) {
+  std::vector<double> wa, ca, wb, cb;
+  for (int i = 0; i < reps; ++i) {
+    Run ra = Time(a);
+    wa.push_back(ra.wall_s);
+    ca.push_back(ra.cpu_s);
+    Run rb = Time(b);
+    wb.push_back(rb.wall_s);
+    cb.push_back(rb.cpu_s);
+  }
+  return {MedianOf(std::move(wa), std::move(ca)),
+          MedianOf(std::move(wb), std::move(cb))};
 }
 
 void PrintPair(const char* label, const Figures& ours, const char* tool,
@@ -230,6 +254,57 @@ int CountEntries(const std::string& self, const std::string& what,
   return n;
 }
 
+// Makes DIR/f0..f<n - 1>, empty.
+void MakeFiles(const std::string& dir, int n) {
+  for (int i = 0; i < n; ++i) {
+    std::string path = dir + "/f" + std::to_string(i);
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) Die("create");
+    close(fd);
+  }
+}
+
+// One file level: `files` fds on `distinct` files under a temporary folder,
+// the probe beside lsof +D and lsof, and the bare-pass bound.
+void FileLevel(const std::string& self, int files, int distinct, int reps) {
+  char tmpl[] = "/tmp/nvbench_files.XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) Die("mkdtemp");
+  const std::string dir = tmpl;
+  MakeFiles(dir, distinct);
+  for (int opened = 0; opened < files; opened += kFilesPerHolder) {
+    int n = std::min(kFilesPerHolder, files - opened);
+    StartHolder([&, n, opened] { return FillFiles(dir, n, opened, distinct); });
+  }
+  int entries = CountEntries(self, "files", dir);
+  auto [ours, lsof_d] = MedianPair({self, "snapshot", "files", dir, "--print"},
+                                   {"lsof", "-n", "-P", "+D", dir}, reps);
+  Figures lsof_all = Median({"lsof", "-n", "-P"}, reps);
+  std::printf("\n%d open fds on %d files under %s (probe entries: %d)\n", files,
+              distinct, dir.c_str(), entries);
+  PrintPair("netvigil probe files", ours, "lsof -n -P +D DIR", lsof_d);
+  PrintPair("netvigil probe files", ours, "lsof -n -P", lsof_all);
+  // The bound: what a pass over the same fds costs with nothing but the
+  // system calls, in the same run.
+  std::printf(
+      "  bound: bare readdir+readlink of every /proc/PID/fd, no project "
+      "code (15x lsof +D needs <= %.3f s wall):\n",
+      lsof_d.wall_s / 15);
+  auto bound = [&](const char* label, const Figures& bare) {
+    std::printf("  %-24s wall %8.3f s  cpu %8.3f s   lsof +D / it %5.1fx\n",
+                label, bare.wall_s, bare.cpu_s, lsof_d.wall_s / bare.wall_s);
+  };
+  bound("bare pass, 1 thread", Median({self, "bare", "1"}, reps));
+  bound("bare pass, 2 threads", Median({self, "bare", "2"}, reps));
+  bound("bare + lstat, 2 threads", Median({self, "bare", "2", dir}, reps));
+  Run frss = Time({self, "snapshot", "files", dir});
+  std::printf("peak RSS of one file snapshot: %.1f MiB\n",
+              frss.maxrss_kib / 1024.0);
+  std::fflush(stdout);
+  KillHolders();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
 int RunAll(const std::vector<int>& socket_levels, int files, int reps) {
   const std::string self = Self();
   std::printf(
@@ -249,12 +324,25 @@ int RunAll(const std::vector<int>& socket_levels, int files, int reps) {
       made += kSocketsPerHolder;
     }
     int total = CountEntries(self, "sockets");
-    Figures ours = Median({self, "snapshot", "sockets", "--print"}, reps);
-    Figures ss = Median({"ss", "-tanup"}, reps);
+    auto [ours, ss] = MedianPair({self, "snapshot", "sockets", "--print"},
+                                 {"ss", "-tanup"}, reps);
     per_socket.push_back(ours.wall_s / total * 1e6);
     std::printf("\n%d sockets (netvigil %.2f us/socket wall)\n", total,
                 per_socket.back());
     PrintPair("netvigil probe sockets", ours, "ss -tanup", ss);
+    // The floor under any reader that finds owners through /proc: the
+    // kernel's part of the fd pass (a bare readdir + readlink of every
+    // /proc/PID/fd, no project code) and of the dump with a table printed
+    // (`ss -tan`, no owners), as CPU time spread perfectly on every core.
+    const Figures bare = Median({self, "bare", "1"}, reps);
+    const Figures dump = Median({"ss", "-tan"}, reps);
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    std::printf(
+        "  floor: bare fd pass cpu %.3f s + ss -tan (dump and table, no "
+        "owners) cpu %.3f s, over %u cores = %.3f s wall; 6x ss -tanup "
+        "needs <= %.3f s\n",
+        bare.cpu_s, dump.cpu_s, cores, (bare.cpu_s + dump.cpu_s) / cores,
+        ss.wall_s / 6);
     std::fflush(stdout);
   }
   Run rss = Time({self, "snapshot", "sockets"});
@@ -273,47 +361,12 @@ int RunAll(const std::vector<int>& socket_levels, int files, int reps) {
   KillHolders();
 
   if (files > 0) {
-    char tmpl[] = "/tmp/nvbench_files.XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) Die("mkdtemp");
-    const std::string dir = tmpl;
-    for (int i = 0; i < kDistinctFiles; ++i) {
-      std::string path = dir + "/f" + std::to_string(i);
-      int fd = open(path.c_str(), O_WRONLY | O_CREAT, 0644);
-      if (fd < 0) Die("create");
-      close(fd);
-    }
-    for (int opened = 0; opened < files; opened += kFilesPerHolder) {
-      int n = std::min(kFilesPerHolder, files - opened);
-      StartHolder([&, n, opened] { return FillFiles(dir, n, opened); });
-    }
-    int entries = CountEntries(self, "files", dir);
-    Figures ours = Median({self, "snapshot", "files", dir, "--print"}, reps);
-    Figures lsof_d = Median({"lsof", "-n", "-P", "+D", dir}, reps);
-    Figures lsof_all = Median({"lsof", "-n", "-P"}, reps);
-    std::printf("\n%d open files under %s (probe entries: %d)\n", files,
-                dir.c_str(), entries);
-    PrintPair("netvigil probe files", ours, "lsof -n -P +D DIR", lsof_d);
-    PrintPair("netvigil probe files", ours, "lsof -n -P", lsof_all);
-    // The bound: what a pass over the same fds costs with nothing but the
-    // system calls, in the same run. 15x lsof +D needs the probe under
-    // lsof_d.wall_s / 15.
-    std::printf(
-        "  bound: bare readdir+readlink of every /proc/PID/fd, no project "
-        "code (15x lsof +D needs <= %.3f s wall):\n",
-        lsof_d.wall_s / 15);
-    auto bound = [&](const char* label, const Figures& bare) {
-      std::printf("  %-24s wall %8.3f s  cpu %8.3f s   lsof +D / it %5.1fx\n",
-                  label, bare.wall_s, bare.cpu_s, lsof_d.wall_s / bare.wall_s);
-    };
-    bound("bare pass, 1 thread", Median({self, "bare", "1"}, reps));
-    bound("bare pass, 2 threads", Median({self, "bare", "2"}, reps));
-    bound("bare + lstat, 2 threads", Median({self, "bare", "2", dir}, reps));
-    Run frss = Time({self, "snapshot", "files", dir});
-    std::printf("peak RSS of one file snapshot: %.1f MiB\n",
-                frss.maxrss_kib / 1024.0);
-    KillHolders();
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
+    // The target's shape: every fd a file of its own, as "100,000 open
+    // files" reads. lsof +D stats each file it finds under DIR and then
+    // every open fd, and is much slower there than where a few files are
+    // each open many times, which is measured second as lsof's best case.
+    FileLevel(self, files, files, reps);
+    FileLevel(self, files, std::min(files, 1000), reps);
   }
   return 0;
 }
@@ -374,7 +427,8 @@ int Bare(int threads, const std::string& dir) {
 }
 
 // Makes load and keeps it until stdin closes: for looking at one level by
-// hand (`hold sockets N` or `hold files DIR N`, DIR holding f0..f999).
+// hand (`hold sockets N` or `hold files DIR N`: DIR gets f0..f<N - 1>, one
+// fd each).
 int Hold(int argc, char** argv) {
   std::string what = argc > 2 ? argv[2] : "";
   int n = std::atoi(argv[argc - 1]);
@@ -384,9 +438,10 @@ int Hold(int argc, char** argv) {
     }
   } else if (what == "files" && argc > 4) {
     const std::string dir = argv[3];
+    MakeFiles(dir, n);
     for (int opened = 0; opened < n; opened += kFilesPerHolder) {
       int k = std::min(kFilesPerHolder, n - opened);
-      StartHolder([&, k, opened] { return FillFiles(dir, k, opened); });
+      StartHolder([&, k, opened, n] { return FillFiles(dir, k, opened, n); });
     }
   } else {
     std::fprintf(stderr, "usage: hold sockets N | hold files DIR N\n");
@@ -407,9 +462,11 @@ int Snapshot(int argc, char** argv) {
   bool count = std::string(argv[argc - 1]) == "--count";
   if (what == "none") return 0;
   if (what == "sockets") {
-    absl::StatusOr<v1::SocketSnapshot> snap =
-        SocketProbe::CreateReal()->Collect();
-    if (!snap.ok()) return 1;
+    // As `netvigil-agent probe sockets` does: the snapshot on an arena.
+    google::protobuf::Arena arena;
+    auto* snap =
+        google::protobuf::Arena::CreateMessage<v1::SocketSnapshot>(&arena);
+    if (!SocketProbe::CreateReal()->Collect(snap).ok()) return 1;
     if (print) std::fputs(FormatSocketsTable(*snap).c_str(), stdout);
     if (count) std::printf("%d\n", snap->sockets_size());
     return 0;
