@@ -11,6 +11,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
 
@@ -42,6 +44,7 @@ constexpr char kInbound[] = "new_inbound";
 constexpr char kFileProcess[] = "new_file_process";
 constexpr char kHiddenExe[] = "hidden_exe";
 constexpr char kSpeed[] = "speed_low";
+constexpr char kResultsLost[] = "results_lost";
 
 google::protobuf::Timestamp Ts(absl::Time t) {
   return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
@@ -636,6 +639,12 @@ absl::StatusOr<v1::Alert> Analyzer::Ack(int64_t id, const std::string& by) {
   }
   Save(a);
   Emit(v1::AlertEvent::TYPE_ACKNOWLEDGED, a);
+  // Lost results never come back: once seen, the alert is done.
+  if (const AlertKey key{a.kind(), a.subject()};
+      a.kind() == kResultsLost && open_.count(key) != 0) {
+    Resolve(key);  // `a` lived in open_: it is gone now.
+    return store_.GetAlert(id);
+  }
   return a;
 }
 
@@ -697,13 +706,42 @@ void Analyzer::OnResultLocked(const std::string& agent,
     case v1::Result::kSpeed:
       return OnSpeed(agent, result.seq(), result.speed());
     case v1::Result::kGap:
-      return;
+      return OnGap(agent, result.seq(), result.gap());
     case v1::Result::PAYLOAD_NOT_SET:
       break;
   }
   ++counters_.skipped;
   spdlog::warn("event=analysis_skip agent={} seq={} reason=\"no payload\"",
                agent, result.seq());
+}
+
+// --------------------------------------------------------------------- gap
+
+// A gap is news whatever the learning period: nothing of the host's history
+// says results may go missing.
+void Analyzer::OnGap(const std::string& agent, uint64_t seq,
+                     const v1::Gap& gap) {
+  const absl::Time first = FromProtoTime(gap.first_produced_at());
+  const absl::Time last = FromProtoTime(gap.last_produced_at());
+  Condition c;
+  c.kind = kResultsLost;
+  c.subject = absl::StrCat(kResultsLost, " host=", agent,
+                           " seq=", gap.first_seq(), "-", gap.last_seq());
+  c.hosts = {agent};
+  c.summary = absl::StrCat(
+      gap.count(), gap.count() == 1 ? " result" : " results", " lost on ",
+      agent, " between ",
+      absl::FormatTime("%Y-%m-%d %H:%M:%S", first, absl::UTCTimeZone()),
+      " and ",
+      absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", last, absl::UTCTimeZone()),
+      " (", gap.reason(), ")");
+  c.evidence.push_back(MakeEvidence(agent, seq, last, c.summary));
+  c.details = {{"agent", agent},
+               {"count", absl::StrCat(gap.count())},
+               {"first_seq", absl::StrCat(gap.first_seq())},
+               {"last_seq", absl::StrCat(gap.last_seq())},
+               {"reason", gap.reason()}};
+  Raise(c);
 }
 
 // -------------------------------------------------------------------- path

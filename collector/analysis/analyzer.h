@@ -19,6 +19,11 @@
 //                  every pair through A, or A's external tests), "speed_low
 //                  lan" (LAN), "speed_low isp" (UPSTREAM: every host's
 //                  external tests).
+//   results_lost:  "results_lost host=A seq=F-L" (HOST): the agent's spool
+//                  dropped results F..L (over its cap, a full disk, a
+//                  damaged file) and sent a gap record saying how many,
+//                  when and why. Lost results do not come back, so it never
+//                  resolves by itself; acknowledging it closes it.
 // The first result of a kind from an agent only teaches (a log line, no
 // alert); after the learning period what is new alerts. Ack() puts an
 // alert's subject into the baseline (known set, stable route, relearnt
@@ -154,6 +159,8 @@ class Analyzer {
   void OnFiles(const std::string& agent, uint64_t seq,
                const v1::FileSnapshot& snap) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnSpeed(const std::string& agent, uint64_t seq, const v1::SpeedResult& r)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnGap(const std::string& agent, uint64_t seq, const v1::Gap& gap)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EvaluatePathLoss(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EvaluateSpeed(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

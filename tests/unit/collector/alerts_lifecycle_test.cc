@@ -112,6 +112,52 @@ TEST_F(LifecycleTest, BaselinesAndOpenAlertsSurviveARestart) {
   EXPECT_EQ(Open()[0].kind(), "path_latency");
 }
 
+v1::Result GapResult(uint64_t first, uint64_t last, uint64_t count,
+                     const std::string& reason) {
+  v1::Result r;
+  v1::Gap* g = r.mutable_gap();
+  g->set_first_seq(first);
+  g->set_last_seq(last);
+  g->set_count(count);
+  g->set_reason(reason);
+  g->mutable_first_produced_at()->set_seconds(1795780800);  // 2026-11-27
+  g->mutable_last_produced_at()->set_seconds(1795780800 + 90);
+  return r;
+}
+
+TEST_F(LifecycleTest, AGapAlertsAtOnceAndAnAckClosesIt) {
+  // The agent's very first result: a gap is news even while learning.
+  Send("a", GapResult(5, 9, 5, "spool_over_cap"));
+  std::vector<v1::Alert> open = Open();
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].kind(), "results_lost");
+  EXPECT_EQ(open[0].subject(), "results_lost host=a seq=5-9");
+  EXPECT_EQ(open[0].summary(),
+            "5 results lost on a between 2026-11-27 12:00:00 and "
+            "2026-11-27 12:01:30 UTC (spool_over_cap)");
+  EXPECT_EQ(open[0].scope(), v1::ALERT_SCOPE_HOST);
+  EXPECT_THAT(open[0].hosts(), ElementsAre("a"));
+  EXPECT_EQ(open[0].details().at("count"), "5");
+  ASSERT_EQ(open[0].evidence_size(), 1);
+  EXPECT_EQ(open[0].evidence(0).seq(), 1u) << "the gap record's own number";
+
+  // Another gap is another alert; one lost result reads in the singular.
+  Send("a", GapResult(12, 12, 1, "spool_write_failed"));
+  ASSERT_EQ(Open().size(), 2u);
+  EXPECT_THAT(Open()[1].summary(), ::testing::StartsWith("1 result lost"));
+
+  // Lost results never come back: the ack closes the alert for good.
+  absl::StatusOr<v1::Alert> acked = analyzer_->Ack(open[0].id(), "ann");
+  ASSERT_THAT(acked, IsOk());
+  EXPECT_TRUE(acked->acknowledged());
+  EXPECT_TRUE(acked->has_resolved_at());
+  ASSERT_EQ(Open().size(), 1u);
+  EXPECT_EQ(Open()[0].subject(), "results_lost host=a seq=12-12");
+  EXPECT_EQ(Events(v1::AlertEvent::TYPE_RESOLVED).size(), 1u);
+  EXPECT_THAT(analyzer_->Ack(open[0].id(), "bob"), IsOk());
+  EXPECT_EQ(Events(v1::AlertEvent::TYPE_RESOLVED).size(), 1u);
+}
+
 TEST_F(LifecycleTest, AStoreThatIsDownLosesNoEventAndCrashesNothing) {
   Send("a", SocketsResult({kSsh}));
   store_.set_down(true);
