@@ -728,9 +728,14 @@ void Analyzer::OnGap(const std::string& agent, uint64_t seq,
   c.subject = absl::StrCat(kResultsLost, " host=", agent,
                            " seq=", gap.first_seq(), "-", gap.last_seq());
   c.hosts = {agent};
+  // A spool set aside or missing cannot know how many numbers it had given
+  // out: its count is the numbers it skips to stay above them, a bound.
+  const bool bound =
+      gap.reason() == "spool_damaged" || gap.reason() == "spool_missing";
   c.summary = absl::StrCat(
-      gap.count(), gap.count() == 1 ? " result" : " results", " lost on ",
-      agent, " between ",
+      bound ? "up to " : "", gap.count(),
+      gap.count() == 1 ? " result" : " results", " lost on ", agent,
+      " between ",
       absl::FormatTime("%Y-%m-%d %H:%M:%S", first, absl::UTCTimeZone()),
       " and ",
       absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", last, absl::UTCTimeZone()),

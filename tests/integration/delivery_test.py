@@ -24,48 +24,8 @@ import nvtest  # noqa: E402
 LOADGEN = os.path.join(nvtest.BUILD_DIR, "tests", "bench", "netvigil-loadgen")
 
 
-class DeliveryTest(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.dir = nvtest.scratch_dir("delivery")
-        cls.pg = nvtest.Postgres(os.path.join(cls.dir, "pg"))
-        cls.pg.start()
-        cls.port = nvtest.free_port()
-        cls.socket = os.path.join(cls.dir, "query.sock")
-        cls.config = os.path.join(cls.dir, "collector.yaml")
-        with open(cls.config, "w") as f:
-            f.write(nvtest.collector_yaml(
-                cls.pg.dsn, f"127.0.0.1:{cls.port}", cls.socket,
-                extra="""probes:
-  path:
-    enabled: false
-  sockets:
-    every: 1s
-  files:
-    enabled: false
-  speed:
-    enabled: false
-"""))
-        cls.collector = None
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.collector is not None and cls.collector.alive():
-            cls.collector.stop()
-        cls.pg.stop()
-
-    def start_collector(self):
-        """The collector, alone on its port: one still running is stopped."""
-        if self.collector is not None and self.collector.alive():
-            self.collector.stop()
-        c = nvtest.Process([nvtest.COLLECTOR, "--config", self.config, "--insecure"],
-                           os.path.join(self.dir, "collector.log")).start()
-        type(self).collector = c
-        nvtest.wait_until(lambda: nvtest.cli(self.socket, "agents").returncode == 0,
-                          30, "the collector to be up")
-        self.assertTrue(c.alive(), "the collector exited at start (see collector.log)")
-        return c
+class DeliveryTest(nvtest.CollectorCase, unittest.TestCase):
+    TAG = "delivery"
 
     def loadgen(self, prefix, agents, interval, duration, sockets=100):
         with open(os.path.join(self.dir, f"loadgen-{prefix}.log"), "wb") as log:

@@ -199,3 +199,63 @@ def agents_json(socket: str) -> dict:
     if r.returncode != 0:
         raise RuntimeError(f"netvigil agents: rc={r.returncode} {r.stderr.strip()}")
     return {a["name"]: a for a in json.loads(r.stdout).get("agents", [])}
+
+
+# The probes of a collector whose tests need only a steady stream of results:
+# a socket snapshot every second, nothing else.
+SOCKETS_ONLY = """probes:
+  path:
+    enabled: false
+  sockets:
+    every: 1s
+  files:
+    enabled: false
+  speed:
+    enabled: false
+"""
+
+
+class CollectorCase:
+    """Mixin for a unittest.TestCase class: a scratch folder, a private
+    PostgreSQL and a plain-text collector on a free loopback port, shared by
+    the class's tests. Set TAG (the scratch folder's name) and EXTRA (more
+    collector YAML, SOCKETS_ONLY by default)."""
+
+    TAG = "collector"
+    EXTRA = SOCKETS_ONLY
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = scratch_dir(cls.TAG)
+        cls.pg = Postgres(os.path.join(cls.dir, "pg"))
+        cls.pg.start()
+        cls.port = free_port()
+        cls.socket = os.path.join(cls.dir, "query.sock")
+        cls.config = os.path.join(cls.dir, "collector.yaml")
+        with open(cls.config, "w") as f:
+            f.write(collector_yaml(cls.pg.dsn, f"127.0.0.1:{cls.port}", cls.socket,
+                                   extra=cls.EXTRA))
+        cls.collector = None
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.collector is not None and cls.collector.alive():
+            cls.collector.stop()
+        cls.pg.stop()
+
+    def start_collector(self) -> "Process":
+        """A fresh collector (one still running is stopped first), up and
+        answering on its Query socket."""
+        self.stop_collector()
+        c = Process([COLLECTOR, "--config", self.config, "--insecure"],
+                    os.path.join(self.dir, "collector.log")).start()
+        type(self).collector = c
+        wait_until(lambda: cli(self.socket, "agents").returncode == 0, 30,
+                   "the collector to be up")
+        if not c.alive():
+            raise AssertionError("the collector exited at start (see collector.log)")
+        return c
+
+    def stop_collector(self):
+        if self.collector is not None and self.collector.alive():
+            self.collector.stop()

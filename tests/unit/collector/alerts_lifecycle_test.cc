@@ -145,13 +145,18 @@ TEST_F(LifecycleTest, AGapAlertsAtOnceAndAnAckClosesIt) {
   Send("a", GapResult(12, 12, 1, "spool_write_failed"));
   ASSERT_EQ(Open().size(), 2u);
   EXPECT_THAT(Open()[1].summary(), ::testing::StartsWith("1 result lost"));
+  // A damaged spool knows only a bound.
+  Send("a", GapResult(20, 999, 980, "spool_damaged"));
+  ASSERT_EQ(Open().size(), 3u);
+  EXPECT_THAT(Open()[2].summary(),
+              ::testing::StartsWith("up to 980 results lost on a"));
 
   // Lost results never come back: the ack closes the alert for good.
   absl::StatusOr<v1::Alert> acked = analyzer_->Ack(open[0].id(), "ann");
   ASSERT_THAT(acked, IsOk());
   EXPECT_TRUE(acked->acknowledged());
   EXPECT_TRUE(acked->has_resolved_at());
-  ASSERT_EQ(Open().size(), 1u);
+  ASSERT_EQ(Open().size(), 2u);
   EXPECT_EQ(Open()[0].subject(), "results_lost host=a seq=12-12");
   EXPECT_EQ(Events(v1::AlertEvent::TYPE_RESOLVED).size(), 1u);
   EXPECT_THAT(analyzer_->Ack(open[0].id(), "bob"), IsOk());
