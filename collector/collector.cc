@@ -1,8 +1,11 @@
 #include "collector/collector.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -17,6 +20,21 @@ namespace {
 constexpr int kStorePoolSize = 6;  // 4 ingest writers, queries, analysis
 // Committed results waiting for analysis before ingest waits for it.
 constexpr size_t kAnalysisQueueCapacity = 2'000;
+
+// True when some process accepts connections on the UNIX socket at `path`:
+// another collector, whose socket must not be taken over.
+bool UnixSocketAnswers(const std::string& path) {
+  sockaddr_un a{};
+  if (path.size() >= sizeof(a.sun_path)) return false;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  a.sun_family = AF_UNIX;
+  std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+  const bool answers =
+      connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  close(fd);
+  return answers;
+}
 
 }  // namespace
 
@@ -37,6 +55,15 @@ Collector::~Collector() {
 
 absl::Status Collector::Start() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // A second collector with the same config must not start beside the
+  // first: checked before any listener opens. gRPC would otherwise share
+  // the TCP ports (SO_REUSEPORT, turned off below) and the old socket file
+  // would be replaced.
+  if (UnixSocketAnswers(config_.query_socket)) {
+    return absl::UnavailableError(absl::StrCat(
+        "another process listens on the query socket ", config_.query_socket,
+        " (is a collector already running with this config?)"));
+  }
 
   // The CA is needed for TLS to agents and for the Query service over TCP
   // (which is TLS even with --insecure: it is never plain text).
@@ -140,6 +167,7 @@ absl::Status Collector::Start() {
                                  : AgentServerCredentials(*pki_),
                        &port);
     b.RegisterService(agent_service_.get());
+    b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     // Agents ping every 10 s to notice a dead collector; allow it.
     b.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                          5000);
@@ -175,6 +203,7 @@ absl::Status Collector::Start() {
     b.AddListeningPort(config_.enroll_listen, EnrollServerCredentials(*pki_),
                        &port);
     b.RegisterService(enroll_service_.get());
+    b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     b.SetMaxReceiveMessageSize(64 << 10);
     enroll_server_ = b.BuildAndStart();
     if (!enroll_server_ || port == 0) {
@@ -208,6 +237,7 @@ absl::Status Collector::Start() {
                          &tcp_port);
     }
     b.RegisterService(query_service_.get());
+    b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     query_server_ = b.BuildAndStart();
     if (!query_server_) {
       return absl::UnavailableError(

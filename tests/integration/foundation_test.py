@@ -9,6 +9,7 @@ Each test states what it checks; timings printed are measured, not assumed.
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -241,6 +242,41 @@ class CollectorStartTest(unittest.TestCase):
         finally:
             c.stop()
             pg.stop()
+
+    def test_second_collector_with_the_same_port_or_socket_is_refused(self):
+        pg = nvtest.Postgres(os.path.join(self.dir, "pg"))  # not needed up
+        query, other_query = (os.path.join(self.dir, n) for n in ("q.sock", "q2.sock"))
+        port = nvtest.free_port()
+
+        def config(name, sock, agent_port):
+            path = os.path.join(self.dir, name)
+            with open(path, "w") as f:
+                f.write(nvtest.collector_yaml(pg.dsn, f"127.0.0.1:{agent_port}", sock))
+            return path
+
+        first = nvtest.Process([nvtest.COLLECTOR, "--config", config("a.yaml", query, port),
+                                "--insecure"], os.path.join(self.dir, "first.log")).start()
+        try:
+            nvtest.wait_until(lambda: nvtest.cli(query, "agents").returncode == 4, 20,
+                              "the first collector's Query socket")
+            cases = [
+                (config("same.yaml", query, nvtest.free_port()),
+                 f"another process listens on the query socket {query}"),
+                (config("port.yaml", other_query, port),
+                 f"cannot listen for agents on 127.0.0.1:{port}"),
+            ]
+            for path, message in cases:
+                r = subprocess.run([nvtest.COLLECTOR, "--config", path, "--insecure"],
+                                   capture_output=True, text=True, timeout=20)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertIn(message, r.stderr)
+            # The first one never noticed.
+            self.assertTrue(first.alive())
+            self.assertEqual(nvtest.cli(query, "agents").returncode, 4)
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
+                pass
+        finally:
+            first.stop()
 
 
 if __name__ == "__main__":
