@@ -20,6 +20,7 @@
 //       --interval 3 --duration 300
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <deque>
 #include <map>
@@ -239,6 +240,7 @@ class SimAgent {
       : index_(index),
         name_(absl::StrFormat("%s-%04d", o.prefix, index)),
         o_(o),
+        channel_(ch),
         stub_(v1::Agent::NewStub(ch)),
         host_(index, o),
         totals_(totals) {}
@@ -269,6 +271,15 @@ class SimAgent {
  private:
   // One stream; true when done.
   bool Session(absl::Time produce_until, absl::Time give_up) {
+    // Wait for the connection while polling it, as the agent does. A
+    // fail-fast call on a channel nobody polls learns that a connect
+    // attempt finished only from gRPC's backup poller, every 5 s: after a
+    // collector restart, reconnecting took 5-10 s instead of under one.
+    if (!channel_->WaitForConnected(std::chrono::system_clock::now() +
+                                    std::chrono::seconds(2))) {
+      totals_.failures++;
+      return false;
+    }
     grpc::ClientContext ctx;
     auto stream = stub_->Stream(&ctx);
     v1::AgentMessage hello;
@@ -434,6 +445,7 @@ class SimAgent {
   const int index_;
   const std::string name_;
   const Options& o_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Agent::Stub> stub_;
   Host host_;
   Totals& totals_;
