@@ -14,6 +14,7 @@ collector fill a 1 MiB spool. All traffic is on loopback.
 import json
 import os
 import resource
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -118,14 +119,44 @@ class SpoolAgentTest(nvtest.CollectorCase, unittest.TestCase):
         nvtest.wait_until(lambda: self.seqs(name), 30, f"a first result from {name}")
 
     def spooled(self, state):
-        """(count, min seq, max seq) of the results in a stopped agent's
-        spool: what it had not yet delivered."""
+        """The numbers of the results in a stopped agent's spool: what it had
+        not yet delivered."""
         db = sqlite3.connect(f"file:{state}/spool.db?mode=ro", uri=True)
         try:
-            return db.execute(
-                "SELECT count(*), min(seq), max(seq) FROM results WHERE is_gap = 0").fetchone()
+            return [s for (s,) in db.execute(
+                "SELECT seq FROM results WHERE is_gap = 0 ORDER BY seq")]
         finally:
             db.close()
+
+    @staticmethod
+    def intact(path, seqs):
+        """Which of `seqs` the (damaged) spool at `path` still holds whole:
+        SQLite reads the row and it matches its size and checksum (64-bit
+        FNV-1a, as agent/spool.cc keeps it). Read-only, through a copy."""
+        def fnv1a(data):
+            h = 14695981039346656037
+            for b in data:
+                h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+            return h
+
+        copy = path + ".copy"
+        shutil.copyfile(path, copy)
+        try:
+            db = sqlite3.connect(f"file:{copy}?mode=ro&immutable=1", uri=True)
+            out = set()
+            for seq in seqs:
+                try:
+                    row = db.execute("SELECT body, size, checksum FROM results WHERE seq = ?",
+                                     (seq,)).fetchone()
+                except sqlite3.DatabaseError:
+                    continue
+                if row and len(row[0]) == row[1] and \
+                        fnv1a(row[0]) == row[2] & 0xFFFFFFFFFFFFFFFF:
+                    out.add(seq)
+            db.close()
+            return out
+        finally:
+            os.unlink(copy)
 
     # -------------------------------------------------------------- tests
 
@@ -157,6 +188,9 @@ class SpoolAgentTest(nvtest.CollectorCase, unittest.TestCase):
               f" alert: {alerts[0]['summary']}", flush=True)
 
     def damaged_spool(self, name, damage, reasons):
+        """`damage(path, seqs)` harms the stopped agent's spool and returns
+        what it did and the numbers that must still arrive (None: not known
+        in advance)."""
         state = os.path.join(self.dir, f"agent-{name}")
         self.start_collector()
         agent = self.start_agent(name, state)
@@ -164,9 +198,10 @@ class SpoolAgentTest(nvtest.CollectorCase, unittest.TestCase):
         self.stop_collector()
         time.sleep(8)
         agent.stop()  # SIGTERM: the spool is closed as on a shutdown
-        count, low, top = self.spooled(state)
-        self.assertGreater(count, 4, "results were spooled with the collector away")
-        what = damage(os.path.join(state, "spool.db"))
+        spooled = self.spooled(state)
+        self.assertGreater(len(spooled), 4, "results were spooled with the collector away")
+        low, top = spooled[0], spooled[-1]
+        what, must_arrive = damage(os.path.join(state, "spool.db"), spooled)
 
         self.start_collector()
         agent = self.start_agent(name, state)
@@ -176,19 +211,24 @@ class SpoolAgentTest(nvtest.CollectorCase, unittest.TestCase):
                           "new results after the damaged ones")
         self.assertTrue(agent.alive(), "the agent exited (see its log)")
         seqs, gaps = self.assert_ledger(name)
+        stored = set(seqs)
         lost = [g for g in gaps if g[3] in DAMAGE_REASONS]
-        self.assertTrue(lost, f"no gap says what the damage cost: {gaps}")
         self.assertTrue({g[3] for g in lost} <= reasons, lost)
-        intact = sum(1 for s in seqs if low <= s <= top)
-        self.assertGreater(intact, 0, "nothing intact was sent")
-        self.assertIn("event=spool_corrupt", agent.output())
-        nvtest.wait_until(lambda: self.results_lost_alerts(name), 30, "a results_lost alert")
-        print(f"\n{what}: {count} results spooled (seq {low}-{top}); after the restart"
-              f" {intact} intact ones stored, {sum(g[2] for g in lost)} counted lost"
-              f" ({lost}); no number unaccounted", flush=True)
+        if must_arrive is not None:
+            self.assertEqual(sorted(must_arrive - stored), [],
+                             "results the damaged file still holds were not sent")
+        if must_arrive is None or must_arrive != set(spooled):
+            self.assertTrue(lost, f"no gap says what the damage cost: {gaps}")
+            self.assertIn("event=spool_corrupt", agent.output())
+            nvtest.wait_until(lambda: self.results_lost_alerts(name), 30,
+                              "a results_lost alert")
+        intact = sum(1 for s in spooled if s in stored)
+        print(f"\n{what}: {len(spooled)} results spooled (seq {low}-{top}); after the"
+              f" restart {intact} intact ones stored, {sum(g[2] for g in lost)} counted"
+              f" lost ({lost}); no number unaccounted", flush=True)
 
     def test_flipped_bytes_in_results_lose_only_those_results(self):
-        def flip(path):
+        def flip(path, seqs):
             db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
             pages = [p for (p,) in db.execute(
                 "SELECT pageno FROM dbstat WHERE name = 'results' AND pagetype = 'overflow'"
@@ -204,26 +244,22 @@ class SpoolAgentTest(nvtest.CollectorCase, unittest.TestCase):
                     data = bytearray(f.read(16))
                     f.seek((p - 1) * page_size + 1000)
                     f.write(bytes(b ^ 0xA5 for b in data))
-            return f"16 bytes flipped in 2 payload pages ({picked})"
+            return f"16 bytes flipped in 2 payload pages ({picked})", None
         self.damaged_spool("flip", flip, {"corrupt_row"})
 
     def test_spool_cut_short_keeps_the_front_part(self):
-        def cut(path):
+        def cut(path, seqs):
             # As a write that extended the file and never finished: the file
-            # ends in the middle of the last page a payload uses.
+            # ends in the middle of its last page. Every result still whole in
+            # it must arrive.
             db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
             page_size = db.execute("PRAGMA page_size").fetchone()[0]
-            used = db.execute(
-                "SELECT pagetype, max(pageno) FROM dbstat WHERE name = 'results'"
-                " GROUP BY pagetype").fetchall()
             db.close()
-            last = dict(used)
-            self.assertGreater(last["overflow"], max(v for k, v in used if k != "overflow"),
-                               f"the b-tree pages lie before the payloads: {used}")
             size = os.path.getsize(path)
-            keep = (last["overflow"] - 1) * page_size + page_size // 2
-            os.truncate(path, keep)
-            return f"spool.db cut from {size} to {keep} bytes, mid-page {last['overflow']}"
+            os.truncate(path, size - page_size // 2)
+            whole = self.intact(path, seqs)
+            return (f"spool.db cut from {size} to {size - page_size // 2} bytes"
+                    f" ({len(whole)} of {len(seqs)} results still whole)"), whole
         self.damaged_spool("cut", cut, DAMAGE_REASONS)
 
     def test_full_filesystem_counts_the_loss_and_recovers(self):
