@@ -135,6 +135,8 @@ if [ ! -f "$STATE/collector/pki/ca.key" ]; then
   $COLLECTOR pki init >/dev/null
 fi
 
+# Results measured from here on are this run's (see the wait below).
+started=$(date -u +%Y-%m-%dT%H:%M:%S)
 log "starting the collector on the lab's home server ($SERVER:$AGENT_PORT, mTLS)"
 $LAB exec --state "$STATE/lab.json" server -- \
   $COLLECTOR >"$STATE/collector.log" 2>&1 &
@@ -180,15 +182,30 @@ fi
 
 # The first path runs come within seconds; the speed mesh (every ordered
 # pair, one test at a time, spread over the 90 s period) within about 80 s.
+# Only what was measured since this start counts: over kept state the
+# overview already holds results of an earlier run.
 pairs=$((HOSTS * (HOSTS - 1)))
 log "waiting for the first path results and the speed mesh ($pairs pairs, up to 2 min)"
+fresh() {
+  $CLI overview --json 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+since = sys.argv[1]
+d = json.load(sys.stdin)
+paths = sum(1 for h in d.get("hosts", []) for p in h.get("paths", [])
+            if p.get("at", "") >= since and p.get("hopCount"))
+cells = sum(1 for c in d.get("speed", {}).get("cells", [])
+            if c.get("at", "") >= since and c.get("outcome") == "SPEED_OUTCOME_OK")
+print(paths, cells)' "$started" 2>/dev/null || echo 0 0
+}
+paths=0 cells=0
 for _ in $(seq 240); do
-  json=$($CLI overview --json 2>/dev/null || true)
-  paths=$(echo "$json" | grep -c '"hopCount"' || true)
-  cells=$(echo "$json" | grep -c '"client"' || true)
+  read -r paths cells < <(fresh)
   [ "$paths" -ge $((HOSTS * 2)) ] && [ "$cells" -ge "$pairs" ] && break
   sleep 0.5
 done
+if [ "$paths" -lt $((HOSTS * 2)) ] || [ "$cells" -lt "$pairs" ]; then
+  log "after 2 min: $paths of $((HOSTS * 2)) path results and $cells of $pairs speed pairs measured since the start; logs are in $STATE"
+fi
 
 echo
 $CLI overview
