@@ -718,34 +718,63 @@ void Analyzer::OnResultLocked(const std::string& agent,
 // --------------------------------------------------------------------- gap
 
 // A gap is news whatever the learning period: nothing of the host's history
-// says results may go missing.
+// says results may go missing. One open alert per host gathers its gaps
+// until it is acknowledged, so an agent that sends many (or lies) cannot
+// flood the alert list.
 void Analyzer::OnGap(const std::string& agent, uint64_t seq,
                      const v1::Gap& gap) {
-  const absl::Time first = FromProtoTime(gap.first_produced_at());
-  const absl::Time last = FromProtoTime(gap.last_produced_at());
   Condition c;
   c.kind = kResultsLost;
-  c.subject = absl::StrCat(kResultsLost, " host=", agent,
-                           " seq=", gap.first_seq(), "-", gap.last_seq());
+  c.subject = absl::StrCat(kResultsLost, " host=", agent);
   c.hosts = {agent};
+  absl::Time first = FromProtoTime(gap.first_produced_at());
+  absl::Time last = FromProtoTime(gap.last_produced_at());
+  uint64_t count = gap.count();
+  uint64_t gaps = 1;
   // A spool set aside or missing cannot know how many numbers it had given
   // out: its count is the numbers it skips to stay above them, a bound.
-  const bool bound =
+  bool bound =
       gap.reason() == "spool_damaged" || gap.reason() == "spool_missing";
+  std::set<std::string> reasons = {gap.reason()};
+  if (auto it = open_.find({c.kind, c.subject}); it != open_.end()) {
+    const auto& d = it->second.details();
+    auto number = [&d](const char* key) -> int64_t {
+      int64_t v = 0;
+      auto f = d.find(key);
+      return f != d.end() && absl::SimpleAtoi(f->second, &v) ? v : 0;
+    };
+    count += static_cast<uint64_t>(number("count"));
+    gaps += static_cast<uint64_t>(number("gaps"));
+    if (d.count("first_at_us") != 0 && d.count("last_at_us") != 0) {
+      first = std::min(first, absl::FromUnixMicros(number("first_at_us")));
+      last = std::max(last, absl::FromUnixMicros(number("last_at_us")));
+    }
+    bound = bound || (d.count("bound") != 0 && d.at("bound") == "yes");
+    if (d.count("reasons") != 0) {
+      for (absl::string_view r : absl::StrSplit(d.at("reasons"), ", ")) {
+        reasons.emplace(r);
+      }
+    }
+  }
   c.summary = absl::StrCat(
-      bound ? "up to " : "", gap.count(),
-      gap.count() == 1 ? " result" : " results", " lost on ", agent,
-      " between ",
+      bound ? "up to " : "", count, count == 1 ? " result" : " results",
+      " lost on ", agent, " between ",
       absl::FormatTime("%Y-%m-%d %H:%M:%S", first, absl::UTCTimeZone()),
       " and ",
       absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", last, absl::UTCTimeZone()),
-      " (", gap.reason(), ")");
-  c.evidence.push_back(MakeEvidence(agent, seq, last, c.summary));
+      gaps > 1 ? absl::StrCat(" in ", gaps, " gaps") : "", " (",
+      absl::StrJoin(reasons, ", "), ")");
+  c.evidence.push_back(
+      MakeEvidence(agent, seq, FromProtoTime(gap.last_produced_at()),
+                   absl::StrCat(gap.count(), " lost, numbers ", gap.first_seq(),
+                                "-", gap.last_seq(), " (", gap.reason(), ")")));
   c.details = {{"agent", agent},
-               {"count", absl::StrCat(gap.count())},
-               {"first_seq", absl::StrCat(gap.first_seq())},
-               {"last_seq", absl::StrCat(gap.last_seq())},
-               {"reason", gap.reason()}};
+               {"count", absl::StrCat(count)},
+               {"gaps", absl::StrCat(gaps)},
+               {"first_at_us", absl::StrCat(absl::ToUnixMicros(first))},
+               {"last_at_us", absl::StrCat(absl::ToUnixMicros(last))},
+               {"reasons", absl::StrJoin(reasons, ", ")},
+               {"bound", bound ? "yes" : "no"}};
   Raise(c);
 }
 

@@ -19,10 +19,11 @@
 //                  every pair through A, or A's external tests), "speed_low
 //                  lan" (LAN), "speed_low isp" (UPSTREAM: every host's
 //                  external tests).
-//   results_lost:  "results_lost host=A seq=F-L" (HOST): the agent's spool
-//                  dropped results F..L (over its cap, a full disk, a
-//                  damaged file) and sent a gap record saying how many,
-//                  when and why. Lost results do not come back, so it never
+//   results_lost:  "results_lost host=A" (HOST): the agent's spool dropped
+//                  results (over its cap, a full disk, a damaged file) and
+//                  sent gap records saying how many, when and why. The open
+//                  alert gathers the host's gaps (count, time span,
+//                  reasons). Lost results do not come back, so it never
 //                  resolves by itself; acknowledging it closes it.
 // The first result of a kind from an agent only teaches (a log line, no
 // alert); after the learning period what is new alerts. Ack() puts an

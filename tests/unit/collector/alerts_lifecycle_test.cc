@@ -112,8 +112,9 @@ TEST_F(LifecycleTest, BaselinesAndOpenAlertsSurviveARestart) {
   EXPECT_EQ(Open()[0].kind(), "path_latency");
 }
 
+// A gap record produced from 12:00:00 UTC to `span_s` later.
 v1::Result GapResult(uint64_t first, uint64_t last, uint64_t count,
-                     const std::string& reason) {
+                     const std::string& reason, int64_t span_s = 90) {
   v1::Result r;
   v1::Gap* g = r.mutable_gap();
   g->set_first_seq(first);
@@ -121,46 +122,62 @@ v1::Result GapResult(uint64_t first, uint64_t last, uint64_t count,
   g->set_count(count);
   g->set_reason(reason);
   g->mutable_first_produced_at()->set_seconds(1795780800);  // 2026-11-27
-  g->mutable_last_produced_at()->set_seconds(1795780800 + 90);
+  g->mutable_last_produced_at()->set_seconds(1795780800 + span_s);
   return r;
 }
 
-TEST_F(LifecycleTest, AGapAlertsAtOnceAndAnAckClosesIt) {
+TEST_F(LifecycleTest, GapsOpenOneAlertPerHostThatAnAckCloses) {
   // The agent's very first result: a gap is news even while learning.
   Send("a", GapResult(5, 9, 5, "spool_over_cap"));
   std::vector<v1::Alert> open = Open();
   ASSERT_EQ(open.size(), 1u);
   EXPECT_EQ(open[0].kind(), "results_lost");
-  EXPECT_EQ(open[0].subject(), "results_lost host=a seq=5-9");
+  EXPECT_EQ(open[0].subject(), "results_lost host=a");
   EXPECT_EQ(open[0].summary(),
             "5 results lost on a between 2026-11-27 12:00:00 and "
             "2026-11-27 12:01:30 UTC (spool_over_cap)");
   EXPECT_EQ(open[0].scope(), v1::ALERT_SCOPE_HOST);
   EXPECT_THAT(open[0].hosts(), ElementsAre("a"));
-  EXPECT_EQ(open[0].details().at("count"), "5");
   ASSERT_EQ(open[0].evidence_size(), 1);
   EXPECT_EQ(open[0].evidence(0).seq(), 1u) << "the gap record's own number";
+  const int64_t first_id = open[0].id();
 
-  // Another gap is another alert; one lost result reads in the singular.
-  Send("a", GapResult(12, 12, 1, "spool_write_failed"));
-  ASSERT_EQ(Open().size(), 2u);
-  EXPECT_THAT(Open()[1].summary(), ::testing::StartsWith("1 result lost"));
-  // A damaged spool knows only a bound.
+  // The host's next gaps gather in the same alert; another host's do not.
+  Send("a", GapResult(12, 12, 1, "spool_write_failed", 600));
+  Send("b", GapResult(3, 3, 1, "spool_write_failed"));
+  open = Open();
+  ASSERT_EQ(open.size(), 2u);
+  EXPECT_EQ(open[0].id(), first_id);
+  EXPECT_EQ(open[0].summary(),
+            "6 results lost on a between 2026-11-27 12:00:00 and "
+            "2026-11-27 12:10:00 UTC in 2 gaps (spool_over_cap, "
+            "spool_write_failed)");
+  EXPECT_EQ(open[0].evidence_size(), 2);
+  EXPECT_EQ(open[1].summary(),
+            "1 result lost on b between 2026-11-27 12:00:00 and "
+            "2026-11-27 12:01:30 UTC (spool_write_failed)");
+  // A damaged spool knows only a bound, and the total says so from then on.
   Send("a", GapResult(20, 999, 980, "spool_damaged"));
-  ASSERT_EQ(Open().size(), 3u);
-  EXPECT_THAT(Open()[2].summary(),
-              ::testing::StartsWith("up to 980 results lost on a"));
+  EXPECT_THAT(Open()[0].summary(),
+              ::testing::StartsWith("up to 986 results lost on a"));
+  EXPECT_EQ(Opened(), 2u);
 
-  // Lost results never come back: the ack closes the alert for good.
-  absl::StatusOr<v1::Alert> acked = analyzer_->Ack(open[0].id(), "ann");
+  // Lost results never come back: the ack closes the alert for good, and a
+  // later gap opens a new one.
+  const int64_t id = Open()[0].id();
+  absl::StatusOr<v1::Alert> acked = analyzer_->Ack(id, "ann");
   ASSERT_THAT(acked, IsOk());
   EXPECT_TRUE(acked->acknowledged());
   EXPECT_TRUE(acked->has_resolved_at());
+  ASSERT_EQ(Open().size(), 1u);
+  EXPECT_EQ(Open()[0].hosts(0), "b");
+  EXPECT_EQ(Events(v1::AlertEvent::TYPE_RESOLVED).size(), 1u);
+  EXPECT_THAT(analyzer_->Ack(id, "bob"), IsOk());
+  EXPECT_EQ(Events(v1::AlertEvent::TYPE_RESOLVED).size(), 1u);
+  Send("a", GapResult(1000, 1001, 2, "spool_over_cap"));
   ASSERT_EQ(Open().size(), 2u);
-  EXPECT_EQ(Open()[0].subject(), "results_lost host=a seq=12-12");
-  EXPECT_EQ(Events(v1::AlertEvent::TYPE_RESOLVED).size(), 1u);
-  EXPECT_THAT(analyzer_->Ack(open[0].id(), "bob"), IsOk());
-  EXPECT_EQ(Events(v1::AlertEvent::TYPE_RESOLVED).size(), 1u);
+  EXPECT_NE(Open()[1].id(), id);
+  EXPECT_THAT(Open()[1].summary(), ::testing::StartsWith("2 results lost"));
 }
 
 TEST_F(LifecycleTest, AStoreThatIsDownLosesNoEventAndCrashesNothing) {
