@@ -1,15 +1,18 @@
 #include "collector/cli/commands.h"
 
+#include <cmath>
 #include <cstdio>
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "agent/probes/file_probe.h"
 #include "agent/probes/path_command.h"
 #include "agent/probes/socket_probe.h"
 #include "agent/probes/speed_command.h"
 #include "collector/cli/format.h"
+#include "common/proto_time.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -108,20 +111,36 @@ std::string Cell(const v1::SpeedCell& c, absl::Time now) {
                       HumanAgo(c.at(), now), ")");
 }
 
-// Parses a look-back such as "1h" into a Timestamp `now - d`.
+// The longest look-back --since takes: anything further back than this is
+// before any history netvigil can hold, and a bound keeps `now - d` inside
+// what absl and protobuf represent (a year 0 or negative time aborts them).
+constexpr absl::Duration kMaxLookBack = absl::Hours(24 * 366 * 100);
+
+// Parses a look-back such as "1h", "90m", "7d" or "2w" into a Timestamp
+// `now - d`. absl's units plus d (24h) and w (7d), which a person types.
 bool SinceToTimestamp(const std::string& since, absl::Time now,
                       google::protobuf::Timestamp* out) {
   if (since.empty()) return true;
   absl::Duration d;
-  if (!absl::ParseDuration(since, &d) || d <= absl::ZeroDuration()) {
+  bool ok = false;
+  if (since.size() >= 2 && (since.back() == 'd' || since.back() == 'w')) {
+    double n = 0;
+    if (absl::SimpleAtod(since.substr(0, since.size() - 1), &n) &&
+        std::isfinite(n) && n > 0 && n <= 36600 * 7) {
+      d = absl::Hours(n * (since.back() == 'd' ? 24 : 24 * 7));
+      ok = true;
+    }
+  } else {
+    ok = absl::ParseDuration(since, &d);
+  }
+  if (!ok || d <= absl::ZeroDuration() || d > kMaxLookBack) {
     std::fprintf(stderr,
-                 "netvigil: --since wants a duration back from now such as "
-                 "30m, 6h or 7d... (as 168h), got '%s'\n",
+                 "netvigil: --since wants a duration back from now between "
+                 "1s and 100 years, such as 30m, 6h, 7d or 2w, got '%s'\n",
                  since.c_str());
     return false;
   }
-  *out = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
-      absl::ToUnixMicros(now - d));
+  *out = ToProtoTime(now - d);
   return true;
 }
 

@@ -308,6 +308,10 @@ grpc::Status QueryService::WatchAlerts(
   if (analyzer == nullptr) return AlertsNotReady();
   // Subscribe first so nothing falls between the open list and the stream.
   auto w = watchers->Subscribe();
+  // The header goes out first, at once, so a client sees the stream is up
+  // even while nothing is open; gRPC's sync writer must not be asked for it
+  // after a Write (that is an assertion in the library, not an error).
+  writer->SendInitialMetadata();
   if (req->include_open()) {
     for (auto& a : analyzer->Open()) {
       v1::AlertEvent e;
@@ -317,9 +321,7 @@ grpc::Status QueryService::WatchAlerts(
       if (!writer->Write(e)) break;
     }
   }
-  // Send events until the client goes away or the collector stops; the
-  // header goes out at once so a client sees the stream is up.
-  writer->SendInitialMetadata();
+  // Send events until the client goes away or the collector stops.
   while (!ctx->IsCancelled()) {
     v1::AlertEvent e;
     if (watchers->Next(w, absl::Milliseconds(500), &e)) {
