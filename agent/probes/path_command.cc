@@ -143,19 +143,26 @@ void RegisterPathProbeCommand(CLI::App& probe) {
                   "host names or addresses; several run concurrently")
       ->required();
   cmd->add_option("-c,--count", args->count, "rounds")
-      ->check(CLI::Range(1u, kPathMaxCount));
+      ->check(CLI::Range(1u, kPathMaxCount))
+      ->capture_default_str();
   cmd->add_option("-i,--interval", args->interval_s, "seconds between rounds")
-      ->check(CLI::Range(0.0, 3600.0));
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
   cmd->add_option("--max-ttl", args->max_ttl, "highest TTL probed")
-      ->check(CLI::Range(1u, kPathMaxTtl));
+      ->check(CLI::Range(1u, kPathMaxTtl))
+      ->capture_default_str();
   cmd->add_option("-s,--size", args->size,
                   "payload bytes after the ICMP header")
-      ->check(CLI::Range(0u, kPathMaxPayload));
+      ->check(CLI::Range(0u, kPathMaxPayload))
+      ->capture_default_str();
   auto* v4 = cmd->add_flag("-4", args->v4, "IPv4 only");
   cmd->add_flag("-6", args->v6, "IPv6 only")->excludes(v4);
   cmd->add_flag("-r,--resolve", args->resolve, "reverse DNS of hop addresses");
-  cmd->add_option("--socket", args->socket, "ICMP socket kind")
-      ->check(CLI::IsMember({"auto", "raw", "dgram"}));
+  cmd->add_option("--socket", args->socket,
+                  "ICMP socket kind: raw (needs CAP_NET_RAW), dgram "
+                  "(ping_group_range), or auto: raw, else dgram")
+      ->check(CLI::IsMember({"auto", "raw", "dgram"}))
+      ->capture_default_str();
   cmd->add_flag("--json", args->json, "one line of proto3 JSON per target");
   cmd->callback([args] { RunPathCommand(*args); });
 }
