@@ -38,8 +38,8 @@ class FileProbe {
       const std::vector<std::string>& watched_dirs);
 
  private:
-  ProcReader& proc_;           // Not owned.
-  FolderResolver* folders_;    // Not owned; null: folders as given.
+  ProcReader& proc_;         // Not owned.
+  FolderResolver* folders_;  // Not owned; null: folders as given.
   std::unique_ptr<ProcReader> owned_proc_;
   std::unique_ptr<FolderResolver> owned_folders_;
 };

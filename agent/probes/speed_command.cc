@@ -56,9 +56,9 @@ absl::Status CheckNameResolves(const std::string& host) {
     freeaddrinfo(res);
     return absl::OkStatus();
   }
-  return absl::NotFoundError(absl::StrCat(
-      "name does not resolve: ", ToValidUtf8(host), ": ",
-      rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc)));
+  return absl::NotFoundError(
+      absl::StrCat("name does not resolve: ", ToValidUtf8(host), ": ",
+                   rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc)));
 }
 
 // The result of a test that never started: FAILED with `error`.
@@ -137,7 +137,8 @@ void RegisterSpeedProbeCommand(CLI::App& probe) {
       ->check(CLI::Validator(
           [](std::string& text) -> std::string {
             absl::StatusOr<uint64_t> bps = ParseIperfBitrate(text);
-            return bps.ok() ? std::string() : std::string(bps.status().message());
+            return bps.ok() ? std::string()
+                            : std::string(bps.status().message());
           },
           "BITRATE"))
       ->capture_default_str();

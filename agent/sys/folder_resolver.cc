@@ -31,8 +31,7 @@ class RealFolderResolver final : public FolderResolver {
     }
     struct stat st;
     if (stat(resolved, &st) != 0) {
-      return absl::ErrnoToStatus(errno,
-                                 absl::StrCat("watched folder ", shown));
+      return absl::ErrnoToStatus(errno, absl::StrCat("watched folder ", shown));
     }
     if (!S_ISDIR(st.st_mode)) {
       return absl::FailedPreconditionError(

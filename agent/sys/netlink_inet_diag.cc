@@ -41,14 +41,14 @@ absl::Status ParseAttributes(const char* p, size_t len, size_t at,
     rtattr a;
     std::memcpy(&a, p + off, sizeof(a));
     if (a.rta_len < sizeof(rtattr) || a.rta_len > len - off) {
-      return absl::DataLossError(absl::StrCat(
-          "inet_diag message at byte ", at, " has an attribute of bad length ",
-          a.rta_len));
+      return absl::DataLossError(
+          absl::StrCat("inet_diag message at byte ", at,
+                       " has an attribute of bad length ", a.rta_len));
     }
     if (a.rta_type == INET_DIAG_SKV6ONLY) {
       if (a.rta_len < RTA_LENGTH(1)) {
-        return absl::DataLossError(absl::StrCat(
-            "inet_diag message at byte ", at, " has a short SKV6ONLY"));
+        return absl::DataLossError(absl::StrCat("inet_diag message at byte ",
+                                                at, " has a short SKV6ONLY"));
       }
       *v6only = p[off + RTA_LENGTH(0)] != 0;
     }
@@ -134,8 +134,8 @@ absl::StatusOr<bool> ParseInetDiagChunk(absl::string_view chunk,
       std::optional<bool> v6only;
       NV_RETURN_IF_ERROR(ParseAttributes(
           payload + NLMSG_ALIGN(sizeof(inet_diag_msg)),
-          payload_len - std::min(payload_len,
-                                 size_t{NLMSG_ALIGN(sizeof(inet_diag_msg))}),
+          payload_len -
+              std::min(payload_len, size_t{NLMSG_ALIGN(sizeof(inet_diag_msg))}),
           off, &v6only));
       if (v6only.has_value()) e->set_v6_only(*v6only);
     }

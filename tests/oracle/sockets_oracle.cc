@@ -13,10 +13,10 @@
 
 #include <cstdio>
 #include <map>
-#include <utility>
 #include <set>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -361,7 +361,8 @@ TEST_F(SocketsOracleTest, DualStackAndV6OnlyListenersPrintAsSsPrintsThem) {
   const int udp_v6 = Keep(WildcardV6(SOCK_DGRAM, 1));
   for (int fd : {tcp_dual, tcp_v6, udp_dual, udp_v6}) ASSERT_GE(fd, 0);
 
-  absl::StatusOr<v1::SocketSnapshot> snap = SocketProbe::CreateReal()->Collect();
+  absl::StatusOr<v1::SocketSnapshot> snap =
+      SocketProbe::CreateReal()->Collect();
   const std::string ss_tcp = RunCommand("ss -tlnp");
   const std::string ss_udp = RunCommand("ss -ulnp");
   ASSERT_THAT(snap, IsOk());
@@ -393,9 +394,9 @@ TEST_F(SocketsOracleTest, DualStackAndV6OnlyListenersPrintAsSsPrintsThem) {
     ASSERT_EQ(ours.count(port), 1u);
     EXPECT_EQ(ours.at(port), theirs.at(port));
   }
-  EXPECT_EQ(theirs.at(Port(tcp_dual)).first, absl::StrCat("*:", Port(tcp_dual)));
-  EXPECT_EQ(theirs.at(Port(tcp_v6)).first,
-            absl::StrCat("[::]:", Port(tcp_v6)));
+  EXPECT_EQ(theirs.at(Port(tcp_dual)).first,
+            absl::StrCat("*:", Port(tcp_dual)));
+  EXPECT_EQ(theirs.at(Port(tcp_v6)).first, absl::StrCat("[::]:", Port(tcp_v6)));
 }
 
 }  // namespace

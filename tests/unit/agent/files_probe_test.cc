@@ -140,7 +140,8 @@ class FakeFolders final : public FolderResolver {
 
 TEST(FileProbeTest, SymlinkedFolderIsWatchedAsItsRealPath) {
   FakeProcReader proc(ReadFixture("proc/sockets_and_files.txt"));
-  FakeFolders folders({{"/data/link", "/tmp/nvfix"}});
+  FakeFolders folders(
+      std::map<std::string, std::string>{{"/data/link", "/tmp/nvfix"}});
   absl::StatusOr<v1::FileSnapshot> snap =
       FileProbe(proc, folders).Collect({"/data/link/"});
   ASSERT_THAT(snap, IsOk());
@@ -151,7 +152,8 @@ TEST(FileProbeTest, SymlinkedFolderIsWatchedAsItsRealPath) {
 
 TEST(FileProbeTest, MissingFolderIsAnErrorNotAnEmptySnapshot) {
   FakeProcReader proc(ReadFixture("proc/sockets_and_files.txt"));
-  FakeFolders folders({{"/tmp/nvfix", "/tmp/nvfix"}});
+  FakeFolders folders(
+      std::map<std::string, std::string>{{"/tmp/nvfix", "/tmp/nvfix"}});
   absl::StatusOr<v1::FileSnapshot> snap =
       FileProbe(proc, folders).Collect({"/srv/gone", "/tmp/nvfix", "/x/y"});
   ASSERT_THAT(snap, IsOk());
@@ -186,9 +188,9 @@ TEST(FileProbeTest, RealResolverFollowsSymlinksAndNamesWhatFails) {
   absl::StatusOr<std::string> dots = folders->Resolve(d + "/link/../link");
   ASSERT_THAT(dots, IsOk());
   EXPECT_EQ(*dots, real);
-  EXPECT_THAT(folders->Resolve(d + "/nope"),
-              StatusIs(absl::StatusCode::kNotFound,
-                       "does not exist: " + d + "/nope"));
+  EXPECT_THAT(
+      folders->Resolve(d + "/nope"),
+      StatusIs(absl::StatusCode::kNotFound, "does not exist: " + d + "/nope"));
   EXPECT_THAT(folders->Resolve(d + "/dangling"),
               StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(folders->Resolve(d + "/file"),

@@ -369,8 +369,7 @@ TEST_F(PathProbeTest, LateUnreachableStillNamesTheHopAndTheReason) {
                     /*code=*/static_cast<uint8_t>(v4 ? 1 : 3)};
     };
     FakeClock clock;
-    PathProbe probe(std::make_unique<FakeTransport>(clock, net), clock,
-                    names_);
+    PathProbe probe(std::make_unique<FakeTransport>(clock, net), clock, names_);
     v1::PathRun run = probe.Run(target, Opts(3));
     const std::string what = v4 ? "host unreachable" : "address unreachable";
     EXPECT_EQ(run.error(), absl::StrCat("destination unreachable: ", what,

@@ -98,8 +98,9 @@ TEST(InetDiagParseTest, V6OnlyComesFromTheKernelsAttribute) {
     ASSERT_TRUE(e.has_v6_only()) << e.ShortDebugString();
     v6only[e.local_port()] = e.v6_only();
   }
-  EXPECT_EQ(v6only, (std::map<uint32_t, bool>{
-                        {5004, false}, {5005, false}, {7002, true}, {7003, true}}));
+  EXPECT_EQ(v6only,
+            (std::map<uint32_t, bool>{
+                {5004, false}, {5005, false}, {7002, true}, {7003, true}}));
 
   // The kernel makes a socket bound to ::1 IPv6-only; IPv4 has no such bit.
   v1::SocketSnapshot other;
@@ -120,9 +121,8 @@ TEST(InetDiagParseTest, AttributeLongerThanItsMessageIsDataLoss) {
   const uint16_t too_long = 0x4000;
   std::memcpy(dump.data() + 16 + 72, &too_long, sizeof(too_long));
   v1::SocketSnapshot snap;
-  EXPECT_THAT(
-      ParseInetDiagDump(dump, v1::TRANSPORT_TCP, NoName, &snap),
-      StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(ParseInetDiagDump(dump, v1::TRANSPORT_TCP, NoName, &snap),
+              StatusIs(absl::StatusCode::kDataLoss));
 }
 
 TEST(InetDiagParseTest, ChunkWithoutDoneIsNotTheEnd) {

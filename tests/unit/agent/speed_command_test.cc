@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-
 #include "agent/probes/speed_probe.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -79,9 +78,8 @@ TEST(ParseIperfBitrateTest, TakesIperf3Suffixes) {
     ASSERT_TRUE(got.ok()) << text << ": " << got.status();
     EXPECT_EQ(*got, bps) << text;
   }
-  for (const char* text :
-       {"", "M", "-1M", "100X", "1e9", "0x10", "1.2.3", ".", "100M/10", "nan",
-        "inf", "11T", " 5M x", "1MM"}) {
+  for (const char* text : {"", "M", "-1M", "100X", "1e9", "0x10", "1.2.3", ".",
+                           "100M/10", "nan", "inf", "11T", " 5M x", "1MM"}) {
     absl::StatusOr<uint64_t> got = ParseIperfBitrate(text);
     EXPECT_FALSE(got.ok()) << "'" << text << "' gave " << got.value_or(0);
     if (!got.ok()) {
@@ -97,8 +95,8 @@ TEST(SpeedCommandTest, BitrateSuffixesAndAuthenticationFlagsParse) {
   // Parse only: the callback (which would run iperf3) is cleared. CLI11
   // takes a vector of arguments in reverse order.
   app.get_subcommand("probe")->get_subcommand("speed")->callback(nullptr);
-  EXPECT_NO_THROW(app.parse(std::vector<std::string>{
-      "192.0.2.1", "100M", "-b", "speed", "probe"}));
+  EXPECT_NO_THROW(app.parse(
+      std::vector<std::string>{"192.0.2.1", "100M", "-b", "speed", "probe"}));
 
   CLI::App bad;
   RegisterSpeedProbeCommand(*bad.add_subcommand("probe"));
@@ -109,9 +107,8 @@ TEST(SpeedCommandTest, BitrateSuffixesAndAuthenticationFlagsParse) {
   // --username needs the server's public key, and the other way round.
   CLI::App user;
   RegisterSpeedProbeCommand(*user.add_subcommand("probe"));
-  EXPECT_THROW(user.parse(std::vector<std::string>{"192.0.2.1", "h1",
-                                                   "--username", "speed",
-                                                   "probe"}),
+  EXPECT_THROW(user.parse(std::vector<std::string>{
+                   "192.0.2.1", "h1", "--username", "speed", "probe"}),
                CLI::RequiresError);
 }
 
@@ -120,8 +117,8 @@ TEST(SpeedCommandTest, HelpShowsTheDefaults) {
   RegisterSpeedProbeCommand(*app.add_subcommand("probe"));
   const std::string help =
       app.get_subcommand("probe")->get_subcommand("speed")->help();
-  EXPECT_THAT(help, HasSubstr("5201"));   // port
-  EXPECT_THAT(help, HasSubstr("=10"));    // seconds
+  EXPECT_THAT(help, HasSubstr("5201"));  // port
+  EXPECT_THAT(help, HasSubstr("=10"));   // seconds
 }
 
 }  // namespace
