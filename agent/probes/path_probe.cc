@@ -530,7 +530,7 @@ void RunLoop::Handle(const IcmpPacketIn& p, absl::Time now) {
   const uint32_t key = Key(msg->ip_version, msg->sequence);
   auto it = outstanding_.find(key);
   bool late = false;
-  Outstanding o;
+  Outstanding o{};
   if (it != outstanding_.end()) {
     o = it->second;
   } else if (auto l = late_.find(key); l != late_.end()) {

@@ -179,6 +179,31 @@ class ProbeCliTest(unittest.TestCase):
         self.assertIn("name does not resolve: no-such-host.invalid",
                       json.loads(path.stdout)["error"])
 
+    # -- sockets -------------------------------------------------------------
+
+    def test_sockets_json_tells_dual_stack_from_v6_only(self):
+        held = {}
+        for v6only in (0, 1):
+            s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, v6only)
+            s.bind(("::", 0))
+            s.listen()
+            held[s.getsockname()[1]] = (s, bool(v6only))
+        try:
+            r = run([AGENT, "probe", "sockets", "--json"])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            by_port = {e["localPort"]: e for e in json.loads(r.stdout)["sockets"]
+                       if e.get("localPort") in held and e["state"] == "LISTEN"}
+            for port, (_, v6only) in held.items():
+                # false is shown too: the field has presence.
+                self.assertIs(by_port[port]["v6Only"], v6only)
+            table = run([AGENT, "probe", "sockets"]).stdout
+            for port, (_, v6only) in held.items():
+                self.assertIn(f"[::]:{port} " if v6only else f" *:{port} ", table)
+        finally:
+            for s, _ in held.values():
+                s.close()
+
     # -- files ---------------------------------------------------------------
 
     def test_missing_folder_fails_naming_it_and_symlink_is_followed(self):
