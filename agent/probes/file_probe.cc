@@ -185,7 +185,8 @@ absl::StatusOr<v1::FileSnapshot> FileProbe::Collect(
     snap.add_watched_dirs(ToValidUtf8(dir));
     dirs.push_back(std::move(dir));
   }
-  snap.set_error(absl::StrJoin(errors, "; "));
+  // Bounded: the collector takes at most 4096 bytes (validation.cc).
+  snap.set_error(TruncateUtf8(absl::StrJoin(errors, "; "), 2048));
 
   absl::StatusOr<std::vector<int>> pids = proc_.ListPids();
   if (!pids.ok()) return pids.status();
