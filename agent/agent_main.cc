@@ -59,8 +59,10 @@ int main(int argc, char** argv) {
   // Top-level options such as --log-level may also follow the subcommand.
   app.fallthrough();
   std::string log_level = "info";
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+  app.add_option("--log-level", log_level,
+                 "trace, debug, info, warn, error, critical or off")
+      ->check(CLI::IsMember(
+          {"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
   // Logs go to stderr at the level asked for before any subcommand runs, so
   // that a probe's --json output on stdout is only JSON (spdlog's default
