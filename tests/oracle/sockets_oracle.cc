@@ -339,7 +339,11 @@ std::map<int, std::pair<std::string, std::string>> Endpoints(
   std::map<int, std::pair<std::string, std::string>> out;
   const std::string mark = "pid=" + std::to_string(pid);
   for (absl::string_view line : absl::StrSplit(table, '\n')) {
-    if (!absl::StrContains(line, mark)) continue;
+    // "pid=12," (ss) or "pid=12)" (ours), not "pid=123".
+    if (!absl::StrContains(line, mark + ",") &&
+        !absl::StrContains(line, mark + ")")) {
+      continue;
+    }
     std::vector<std::string> f =
         absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
     if (f.size() <= local_field + 1) continue;
