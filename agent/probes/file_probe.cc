@@ -248,28 +248,34 @@ std::string FormatFilesTable(const v1::FileSnapshot& snapshot) {
   std::string out;
   // About 80 bytes a row: one allocation instead of a doubling series.
   out.reserve(96 * (static_cast<size_t>(snapshot.entries_size()) + 1));
-  // "%-15s %8s %6s %5s %s%s\n", written with plain appends.
+  // "%-15s %8s %6s %5s %s\n", written with plain appends.
   static constexpr TableColumn kColumns[] = {
       {15}, {8, true}, {6, true}, {5, true}, {0}};
-  auto row = [&out](std::initializer_list<absl::string_view> cells,
-                    absl::string_view suffix) {
+  auto row = [&out](std::initializer_list<absl::string_view> cells) {
     AppendRow(&out, kColumns, cells);
-    absl::StrAppend(&out, suffix, "\n");
+    out.push_back('\n');
   };
-  row({"COMMAND", "PID", "UID", "FD", "NAME"}, "");
-  std::string fd, suffix;  // Reused from row to row.
+  row({"COMMAND", "PID", "UID", "FD", "NAME"});
+  std::string fd, name;  // Reused from row to row.
   for (const v1::FileEntry& e : snapshot.entries()) {
     LsofFd(e, &fd);
-    suffix.clear();
-    if (e.deleted()) suffix = " (deleted)";
+    // The marks are part of the NAME cell, so that whatever the table does
+    // to a cell's text (escaping) it does to the executable's path too.
+    absl::string_view name_cell = e.path();
     // A process running a deleted executable is worth a look wherever that
     // executable was; its own txt row already says "(deleted)".
-    if (e.process().exe_deleted() && e.kind() != v1::FILE_ACCESS_EXE) {
-      absl::StrAppend(&suffix, " [exe ", e.process().exe(), " (deleted)]");
+    const bool exe_gone =
+        e.process().exe_deleted() && e.kind() != v1::FILE_ACCESS_EXE;
+    if (e.deleted() || exe_gone) {
+      name = e.path();
+      if (e.deleted()) name += " (deleted)";
+      if (exe_gone) {
+        absl::StrAppend(&name, " [exe ", e.process().exe(), " (deleted)]");
+      }
+      name_cell = name;
     }
     row({e.process().name(), absl::AlphaNum(e.process().pid()).Piece(),
-         absl::AlphaNum(e.process().uid()).Piece(), fd, e.path()},
-        suffix);
+         absl::AlphaNum(e.process().uid()).Piece(), fd, name_cell});
   }
   return out;
 }
