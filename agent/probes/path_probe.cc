@@ -130,6 +130,7 @@ struct TargetState {
   bool any_reply = false;
   uint32_t outstanding = 0;
   uint32_t late = 0;  // probes past their timeout, still open to an error
+  bool late_error_seen = false;  // an ICMP error came past its timeout
   std::vector<HopState> hops;
   std::shared_ptr<Resolution> resolving;  // set while the name resolves
   absl::Time resolve_deadline;
@@ -553,6 +554,7 @@ void RunLoop::Handle(const IcmpPacketIn& p, absl::Time now) {
     // Past its timeout a probe stays lost unless the answer is an error:
     // a late echo or time-exceeded reply is loss, as before.
     if (msg->kind != IcmpKind::kDestUnreachable) return;
+    t.late_error_seen = true;
   } else {
     outstanding_.erase(it);
     --t.outstanding;
@@ -601,14 +603,19 @@ void RunLoop::Expire(absl::Time now, absl::Time& wake) {
     return t.done || (t.dest_ttl > 0 && ttl > t.dest_ttl) ||
            (t.unreachable_ttl > 0 && ttl > t.unreachable_ttl);
   };
+  // Only a path that ends in silence, or whose end answered late, waits for
+  // late errors: once the destination answered, or a router answered
+  // "unreachable" in time (its missing answers are ICMP rate limiting, as
+  // Linux's 1/s for unreachable routes), nothing is late any more.
+  auto may_answer_late = [](const TargetState& t) {
+    return t.dest_ttl == 0 && (t.unreachable_ttl == 0 || t.late_error_seen);
+  };
   for (auto it = outstanding_.begin(); it != outstanding_.end();) {
     TargetState& t = ts_[it->second.target];
     const Outstanding& o = it->second;
     absl::Time deadline = o.sent_at + PathProbeTimeout(t.max_rtt);
     if (beyond(t, o.ttl) || deadline <= now) {
-      // Once the destination answered, its path has no silent router left
-      // to give up late: only a path that ends in silence waits.
-      if (!beyond(t, o.ttl) && t.dest_ttl == 0) {
+      if (!beyond(t, o.ttl) && may_answer_late(t)) {
         late_[it->first] = LateProbe{o, o.sent_at + kPathLateErrorWait};
         ++t.late;
       }
@@ -621,7 +628,7 @@ void RunLoop::Expire(absl::Time now, absl::Time& wake) {
   }
   for (auto it = late_.begin(); it != late_.end();) {
     TargetState& t = ts_[it->second.probe.target];
-    if (beyond(t, it->second.probe.ttl) || t.dest_ttl > 0 ||
+    if (beyond(t, it->second.probe.ttl) || !may_answer_late(t) ||
         it->second.until <= now) {
       --t.late;
       it = late_.erase(it);

@@ -18,7 +18,9 @@
 // sent; such an error counts as the hop's answer with its real time, as
 // mtr counts it. Late echo and time-exceeded replies stay loss. So a run
 // whose destination never answered ends up to kPathLateErrorWait after its
-// last round; a run that reached its destination does not wait.
+// last round; a run that reached its destination, or got an "unreachable"
+// in time (its other probes to that hop lost to ICMP rate limiting), does
+// not wait.
 #ifndef NETVIGIL_AGENT_PROBES_PATH_PROBE_H_
 #define NETVIGIL_AGENT_PROBES_PATH_PROBE_H_
 

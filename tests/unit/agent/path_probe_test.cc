@@ -388,6 +388,25 @@ TEST_F(PathProbeTest, LateUnreachableStillNamesTheHopAndTheReason) {
   }
 }
 
+// Linux answers for an unreachable route at most 1/s after a burst: the
+// missing answers are rate limiting, and the run does not wait for them.
+TEST_F(PathProbeTest, UnreachableInTimeThenRateLimitedWaitsForNothingLate) {
+  Network net = [](const Sent& s, int round) -> std::optional<Answer> {
+    if (s.ttl == 1) return ThreeRouters(s, round);
+    if (round > 0) return std::nullopt;
+    return Answer{Answer::kUnreachable, P("10.0.2.254"), absl::Milliseconds(2),
+                  /*code=*/1};
+  };
+  PathProbe probe(std::make_unique<FakeTransport>(clock_, net), clock_, names_);
+  v1::PathRun run = probe.Run("192.0.2.10", Opts(3));
+  EXPECT_THAT(run.error(), HasSubstr("host unreachable (from 10.0.2.254 at "
+                                     "hop 2)"));
+  ASSERT_THAT(run.hops(), SizeIs(2));
+  EXPECT_EQ(run.hops(1).received(), 1u);
+  // Last round at 200 ms, then the floor timeout: no late wait.
+  EXPECT_EQ(Took(run), absl::Milliseconds(300));
+}
+
 TEST_F(PathProbeTest, LateEchoOrTimeExceededIsStillLoss) {
   Network net = [](const Sent& s, int round) -> std::optional<Answer> {
     if (s.ttl == 1) return ThreeRouters(s, round);

@@ -1,6 +1,8 @@
 // The `probe speed` table and its command-line parsing.
 #include "agent/probes/speed_command.h"
 
+#include <stdlib.h>
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -92,11 +94,18 @@ TEST(ParseIperfBitrateTest, TakesIperf3Suffixes) {
 TEST(SpeedCommandTest, BitrateSuffixesAndAuthenticationFlagsParse) {
   CLI::App app;
   RegisterSpeedProbeCommand(*app.add_subcommand("probe"));
-  // Parse only: the callback (which would run iperf3) is cleared. CLI11
-  // takes a vector of arguments in reverse order.
-  app.get_subcommand("probe")->get_subcommand("speed")->callback(nullptr);
-  EXPECT_NO_THROW(app.parse(
-      std::vector<std::string>{"192.0.2.1", "100M", "-b", "speed", "probe"}));
+  // "-b 100M" parses; the callback then stops before any iperf3 run, at the
+  // password missing from the environment (exit 2). CLI11 takes a vector of
+  // arguments in reverse order.
+  unsetenv("IPERF3_PASSWORD");
+  try {
+    app.parse(std::vector<std::string>{"/etc/passwd", "--rsa-public-key-path",
+                                       "u", "--username", "192.0.2.1", "100M",
+                                       "-b", "speed", "probe"});
+    ADD_FAILURE() << "no error without IPERF3_PASSWORD";
+  } catch (const CLI::RuntimeError& e) {
+    EXPECT_EQ(e.get_exit_code(), 2);
+  }
 
   CLI::App bad;
   RegisterSpeedProbeCommand(*bad.add_subcommand("probe"));

@@ -265,7 +265,7 @@ TEST(IperfServerTest, OutputLinesAreDebugAndStateChangesInfo) {
   EXPECT_EQ(output_lines, 6);  // 3 lines from each of the two children
   const std::string log = captured.str();
   EXPECT_THAT(log, HasSubstr("info iperf3_server_started port=5201"));
-  EXPECT_THAT(log, HasSubstr("warn iperf3_server_exited port=5201"));
+  EXPECT_THAT(log, HasSubstr("warning iperf3_server_exited port=5201"));
   EXPECT_THAT(log, HasSubstr("signal=9 last_stderr=\"iperf3: error - unable "
                              "to start listener\""));
   EXPECT_THAT(log, HasSubstr("info iperf3_server_stopped port=5201"));
