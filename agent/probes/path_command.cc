@@ -91,7 +91,8 @@ void RunPathCommand(const PathArgs& args) {
 
 }  // namespace
 
-std::string FormatPathReport(const v1::PathRun& run) {
+std::string FormatPathReport(const v1::PathRun& run,
+                             const std::string& host) {
   std::string out;
   absl::Time started = FromProtoTime(run.started_at());
   absl::StrAppend(
@@ -110,7 +111,7 @@ std::string FormatPathReport(const v1::PathRun& run) {
   absl::StrAppend(
       &out,
       absl::StrFormat("%-*s %6s %5s %5s %6s %6s %6s %6s %6s\n", kHostColumn,
-                      "HOST: " + LocalHostName(), "Loss%", "Snt", "Rcv", "Last",
+                      "HOST: " + (host.empty() ? LocalHostName() : host), "Loss%", "Snt", "Rcv", "Last",
                       "Avg", "Best", "Wrst", "StDev"));
   for (const v1::PathHop& hop : run.hops()) {
     std::string first = hop.addresses_size() > 0 ? HopLabel(hop.addresses(0))

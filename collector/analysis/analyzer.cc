@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/human_units.h"
 #include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
@@ -1248,6 +1249,9 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
     std::string exe, who;
     const char* proto;
     std::string local, remote;
+    // `who` for people: a socket whose owner /proc did not show (a kernel
+    // socket, a process gone before the scan) has "?" as its key's owner.
+    std::string Shown() const { return who == "?" ? "unknown process" : who; }
   };
   auto words = [&](size_t i) {
     const Source& src = sources[i];
@@ -1270,7 +1274,8 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
                                          : HostPort("<host>", w.s.local_port());
     return Thing{
         absl::StrCat(w.proto, " ", shared_where, " ", w.who),
-        absl::StrCat("new listener ", w.proto, " ", where, " (", w.who, ")"),
+        absl::StrCat("new listener ", w.proto, " ", where, " (", w.Shown(),
+                     ")"),
         "",
         {{"proto", w.proto},
          {"local_address", w.local},
@@ -1281,7 +1286,7 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
     const Words w = words(i);
     return Thing{"",
                  absl::StrCat("new peer ", w.remote, " connected to ", w.proto,
-                              " port ", w.s.local_port(), " (", w.who, ")"),
+                              " port ", w.s.local_port(), " (", w.Shown(), ")"),
                  IsLoopback(w.remote) ? "" : w.remote,
                  {{"proto", w.proto},
                   {"local_port", absl::StrCat(w.s.local_port())},
@@ -1293,7 +1298,8 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
     return Thing{
         "",
         absl::StrCat("new remote endpoint ", w.proto, " ",
-                     HostPort(w.remote, w.s.remote_port()), " for ", w.who),
+                     HostPort(w.remote, w.s.remote_port()), " for ",
+                     w.who == "?" ? "an unknown process" : w.who),
         IsLoopback(w.remote) ? "" : w.remote,
         {{"proto", w.proto},
          {"remote_address", w.remote},
@@ -1458,8 +1464,9 @@ void Analyzer::EvaluateSpeed(absl::Time now) {
     }
     c.evidence.push_back(
         MakeEvidence(p.agent, p.seq, p.at,
-                     absl::StrFormat("%s>%s %.3g bit/s, usual %.3g", p.sender,
-                                     p.receiver, p.last_bps, p.baseline)));
+                     absl::StrCat(p.sender, ">", p.receiver, " ",
+                                  HumanBitrate3(p.last_bps), ", usual ",
+                                  HumanBitrate3(p.baseline))));
     c.details[absl::StrCat("pair.", p.sender, ">", p.receiver)] =
         absl::StrFormat("%.3g of %.3g bit/s", p.last_bps, p.baseline);
   };

@@ -4,6 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_split.h"
+#include "common/human_units.h"
 #include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -35,6 +38,124 @@ std::string FormatTable(const std::vector<std::string>& header,
   };
   emit(header);
   for (const auto& r : rows) emit(r);
+  return out;
+}
+
+namespace {
+
+// `text` in pieces of at most `room` columns, broken at spaces; a word wider
+// than `room` is cut, since nothing else would fit it.
+std::vector<std::string> WrapWords(const std::string& text, size_t room) {
+  std::vector<std::string> lines;
+  std::string line;
+  room = std::max<size_t>(room, 1);
+  for (absl::string_view word : absl::StrSplit(text, ' ', absl::SkipEmpty())) {
+    std::string w(word);
+    if (!line.empty() && line.size() + 1 + w.size() > room) {
+      lines.push_back(line);
+      line.clear();
+    }
+    while (w.size() > room) {
+      if (!line.empty()) {
+        lines.push_back(line);
+        line.clear();
+      }
+      lines.push_back(w.substr(0, room));
+      w = w.substr(room);
+    }
+    if (!line.empty()) line += ' ';
+    line += w;
+  }
+  if (!line.empty() || lines.empty()) lines.push_back(line);
+  return lines;
+}
+
+}  // namespace
+
+std::string FormatTableWrapped(
+    const std::vector<std::string>& header,
+    const std::vector<std::vector<std::string>>& rows, size_t width) {
+  if (header.empty()) return FormatTable(header, rows);
+  const size_t last = header.size() - 1;
+  size_t prefix = 0;
+  for (size_t i = 0; i < last; ++i) {
+    size_t w = header[i].size();
+    for (const auto& r : rows) {
+      if (i < r.size()) w = std::max(w, r[i].size());
+    }
+    prefix += w + 2;
+  }
+  const size_t room = width > prefix + 24 ? width - prefix : 24;
+  std::vector<std::vector<std::string>> wrapped;
+  for (const auto& r : rows) {
+    if (r.size() <= last) {
+      wrapped.push_back(r);
+      continue;
+    }
+    std::vector<std::string> pieces = WrapWords(r[last], room);
+    std::vector<std::string> first = r;
+    first[last] = pieces[0];
+    wrapped.push_back(std::move(first));
+    for (size_t i = 1; i < pieces.size(); ++i) {
+      std::vector<std::string> more(header.size());
+      more[last] = pieces[i];
+      wrapped.push_back(std::move(more));
+    }
+  }
+  return FormatTable(header, wrapped);
+}
+
+std::string WrapText(const std::string& text, size_t width, size_t indent) {
+  std::string out;
+  const size_t room = width > indent + 20 ? width - indent : 20;
+  std::vector<std::string> first = WrapWords(text, width);
+  // The first line takes the full width; the rest are re-wrapped to the
+  // room their indent leaves.
+  out = first[0] + "\n";
+  std::string rest;
+  for (size_t i = 1; i < first.size(); ++i) {
+    if (!rest.empty()) rest += ' ';
+    rest += first[i];
+  }
+  if (!rest.empty()) {
+    for (const std::string& line : WrapWords(rest, room)) {
+      out += std::string(indent, ' ') + line + "\n";
+    }
+  }
+  return out;
+}
+
+std::string AbsoluteTime(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", t, absl::UTCTimeZone());
+}
+
+std::string AbsoluteTime(const google::protobuf::Timestamp& t) {
+  if (t.seconds() == 0 && t.nanos() == 0) return "never";
+  return AbsoluteTime(FromProtoTime(t));
+}
+
+std::string HumanizeDurations(const std::string& text) {
+  std::string out;
+  for (absl::string_view token : absl::StrSplit(text, ' ')) {
+    // Punctuation around a duration stays: "(1m56.98s)," keeps "(" and ")".
+    size_t b = 0, e = token.size();
+    while (b < e && !absl::ascii_isalnum(token[b])) ++b;
+    while (e > b && !absl::ascii_isalnum(token[e - 1])) --e;
+    absl::string_view core = token.substr(b, e - b);
+    absl::Duration d;
+    bool is_duration = !core.empty() && absl::ascii_isdigit(core[0]) &&
+                       core.find_first_not_of("0123456789.hmsun") ==
+                           absl::string_view::npos &&
+                       absl::ParseDuration(core, &d);
+    std::string piece(token);
+    if (is_duration) {
+      piece = absl::StrCat(token.substr(0, b), HumanDuration(d),
+                           token.substr(e));
+    }
+    out += piece;
+    out += ' ';
+  }
+  if (!out.empty()) out.pop_back();
   return out;
 }
 
