@@ -915,12 +915,13 @@ std::string RenderAlerts(const v1::ListAlertsResponse& resp, absl::Time now) {
 std::string RenderAlertEvent(const v1::AlertEvent& e, absl::Time now) {
   const auto& a = e.alert();
   const bool stamped = e.at().seconds() != 0 || e.at().nanos() != 0;
-  // One line per event, whole, so that a follower can grep it.
-  return absl::StrCat(
+  // One line per event, whole, so that a follower can grep it; what an
+  // agent's data put in the summary cannot break the line.
+  return Printable(absl::StrCat(
       stamped ? AbsoluteTime(e.at()) : AbsoluteTime(now), " ",
       v1::AlertEvent::Type_Name(e.type()).substr(5), " #", a.id(), " ",
       SeverityWord(a.severity()), " ", a.kind(), " [",
-      absl::StrJoin(a.hosts(), ","), "] ", a.summary(), "\n");
+      absl::StrJoin(a.hosts(), ","), "] ", a.summary())) + "\n";
 }
 
 int RunAlerts(const ClientOptions& options, bool json, bool all,

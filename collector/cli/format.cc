@@ -105,7 +105,21 @@ std::string FormatTableWrapped(
   return FormatTable(header, wrapped);
 }
 
-std::string WrapText(const std::string& text, size_t width, size_t indent) {
+std::string Printable(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) {
+      absl::StrAppend(&out, absl::StrFormat("\\x%02x", c));
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string WrapText(const std::string& raw, size_t width, size_t indent) {
+  const std::string text = Printable(raw);
   std::string out;
   const size_t room = width > indent + 20 ? width - indent : 20;
   std::vector<std::string> first = WrapWords(text, width);

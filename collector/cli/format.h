@@ -30,7 +30,13 @@ std::string FormatTableWrapped(
     const std::vector<std::vector<std::string>>& rows,
     size_t width = kPageWidth);
 
-// `text` broken at spaces into lines of at most `width` columns, each line
+// `text` with every control character (C0, DEL) shown as "\\xHH", so that
+// text an agent sent (an error, a path) cannot move the cursor, clear the
+// screen or forge a line. WrapText applies it; so does FormatTable's cell
+// escaping (common/escape) once it lands.
+std::string Printable(const std::string& text);
+
+// `text` (made Printable) broken at spaces into lines of at most `width` columns, each line
 // after the first starting with `indent` spaces; every line ends in "\n".
 std::string WrapText(const std::string& text, size_t width = kPageWidth,
                      size_t indent = 0);

@@ -410,6 +410,11 @@ TEST(FormatTest, WrapTextIndentsContinuations) {
             "      delta\n");
 }
 
+TEST(FormatTest, WrapTextShowsControlCharactersInsteadOfObeyingThem) {
+  EXPECT_EQ(WrapText("evil\x1b[2J\nforged line"),
+            "evil\\x1b[2J\\x0aforged line\n");
+}
+
 TEST(FormatTest, HumanizeDurationsRewritesAbslDurationsOnly) {
   EXPECT_EQ(HumanizeDurations("12 slots of 1m56.983384057s (max 1), the "
                               "23m23.8s left of period 30m0s."),
