@@ -345,7 +345,8 @@ std::string HostAlerts(const v1::OverviewResponse& resp,
     }
   }
   if (count == 0) return "-";
-  return absl::StrCat(count, " ", absl::AsciiStrToLower(SeverityWord(worst)));
+  return absl::StrCat(count, " (", absl::AsciiStrToLower(SeverityWord(worst)),
+                      ")");
 }
 
 // Alerts in the order a person deals with them: the most severe first, and
@@ -427,14 +428,34 @@ std::string RenderOverview(const v1::OverviewResponse& resp, absl::Time now) {
   if (resp.open_alerts().empty()) {
     out += "none\n";
   } else {
+    // Each alert's summary goes on a line of its own under its row: beside
+    // five columns a sentence gets a third of the page and wraps to three
+    // lines, under them it gets the page.
     std::vector<std::vector<std::string>> arows;
-    for (const v1::Alert* al : BySeverity(resp.open_alerts())) {
+    std::vector<const v1::Alert*> sorted = BySeverity(resp.open_alerts());
+    for (const v1::Alert* al : sorted) {
       arows.push_back({std::to_string(al->id()), SeverityWord(al->severity()),
-                       al->kind(), absl::StrJoin(al->hosts(), ","),
-                       HumanAgo(al->first_seen(), now), al->summary()});
+                       al->kind(), HumanAgo(al->first_seen(), now),
+                       absl::StrJoin(al->hosts(), ", ")});
     }
-    out += FormatTableWrapped(
-        {"ID", "SEVERITY", "KIND", "HOSTS", "SINCE", "SUMMARY"}, arows);
+    const std::string table = FormatTableWrapped(
+        {"ID", "SEVERITY", "KIND", "SINCE", "HOSTS"}, arows);
+    // FormatTableWrapped gives the header, then each row's first line and
+    // its continuations (which start with a space: the ID column is empty).
+    size_t next = 0;
+    bool header = true;
+    for (absl::string_view line : absl::StrSplit(table, '\n', absl::SkipEmpty())) {
+      const bool continuation = !line.empty() && line[0] == ' ';
+      if (!header && !continuation && next > 0) {
+        out += WrapText("    " + sorted[next - 1]->summary(), kPageWidth, 4);
+      }
+      absl::StrAppend(&out, line, "\n");
+      if (!header && !continuation) ++next;
+      header = false;
+    }
+    if (next > 0) {
+      out += WrapText("    " + sorted[next - 1]->summary(), kPageWidth, 4);
+    }
   }
   google::protobuf::RepeatedPtrField<std::string> rest;
   for (const auto& n : resp.notices()) {

@@ -119,13 +119,18 @@ std::string Printable(const std::string& text) {
 }
 
 std::string WrapText(const std::string& raw, size_t width, size_t indent) {
-  const std::string text = Printable(raw);
+  const std::string printable = Printable(raw);
+  // Leading spaces are the first line's own indent.
+  const size_t lead = std::min(printable.find_first_not_of(' '),
+                               printable.size());
+  const std::string text = printable.substr(lead);
   std::string out;
   const size_t room = width > indent + 20 ? width - indent : 20;
-  std::vector<std::string> first = WrapWords(text, width);
+  std::vector<std::string> first =
+      WrapWords(text, width > lead + 20 ? width - lead : 20);
   // The first line takes the full width; the rest are re-wrapped to the
   // room their indent leaves.
-  out = first[0] + "\n";
+  out = std::string(lead, ' ') + first[0] + "\n";
   std::string rest;
   for (size_t i = 1; i < first.size(); ++i) {
     if (!rest.empty()) rest += ' ';
