@@ -53,7 +53,8 @@ std::string HumanBitrate3(double bps) {
   size_t unit = 0;
   double v = bps;
   // Rounding first, so 999.96e6 is "1.00 Gbit/s", not "1000 Mbit/s".
-  while (unit + 1 < 5 && std::strtod(absl::StrFormat("%.3g", v).c_str(), nullptr) >= 1000) {
+  while (unit + 1 < 5 &&
+         std::strtod(absl::StrFormat("%.3g", v).c_str(), nullptr) >= 1000) {
     v /= 1000;
     ++unit;
   }

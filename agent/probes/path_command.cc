@@ -91,8 +91,7 @@ void RunPathCommand(const PathArgs& args) {
 
 }  // namespace
 
-std::string FormatPathReport(const v1::PathRun& run,
-                             const std::string& host) {
+std::string FormatPathReport(const v1::PathRun& run, const std::string& host) {
   std::string out;
   absl::Time started = FromProtoTime(run.started_at());
   absl::StrAppend(
@@ -109,10 +108,10 @@ std::string FormatPathReport(const v1::PathRun& run,
                   run.max_ttl(), ", ", run.payload_bytes(), " bytes, ",
                   run.socket_kind(), " socket\n");
   absl::StrAppend(
-      &out,
-      absl::StrFormat("%-*s %6s %5s %5s %6s %6s %6s %6s %6s\n", kHostColumn,
-                      "HOST: " + (host.empty() ? LocalHostName() : host), "Loss%", "Snt", "Rcv", "Last",
-                      "Avg", "Best", "Wrst", "StDev"));
+      &out, absl::StrFormat(
+                "%-*s %6s %5s %5s %6s %6s %6s %6s %6s\n", kHostColumn,
+                "HOST: " + (host.empty() ? LocalHostName() : host), "Loss%",
+                "Snt", "Rcv", "Last", "Avg", "Best", "Wrst", "StDev"));
   for (const v1::PathHop& hop : run.hops()) {
     std::string first = hop.addresses_size() > 0 ? HopLabel(hop.addresses(0))
                                                  : std::string("???");

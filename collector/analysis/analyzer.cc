@@ -1272,15 +1272,14 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
     const std::string shared_where = IsWildcard(w.local) || IsLoopback(w.local)
                                          ? where
                                          : HostPort("<host>", w.s.local_port());
-    return Thing{
-        absl::StrCat(w.proto, " ", shared_where, " ", w.who),
-        absl::StrCat("new listener ", w.proto, " ", where, " (", w.Shown(),
-                     ")"),
-        "",
-        {{"proto", w.proto},
-         {"local_address", w.local},
-         {"local_port", absl::StrCat(w.s.local_port())},
-         {"exe", w.exe}}};
+    return Thing{absl::StrCat(w.proto, " ", shared_where, " ", w.who),
+                 absl::StrCat("new listener ", w.proto, " ", where, " (",
+                              w.Shown(), ")"),
+                 "",
+                 {{"proto", w.proto},
+                  {"local_address", w.local},
+                  {"local_port", absl::StrCat(w.s.local_port())},
+                  {"exe", w.exe}}};
   };
   auto make_inbound = [&](size_t i) {
     const Words w = words(i);
@@ -1295,16 +1294,15 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
   };
   auto make_remote = [&](size_t i) {
     const Words w = words(i);
-    return Thing{
-        "",
-        absl::StrCat("new remote endpoint ", w.proto, " ",
-                     HostPort(w.remote, w.s.remote_port()), " for ",
-                     w.who == "?" ? "an unknown process" : w.who),
-        IsLoopback(w.remote) ? "" : w.remote,
-        {{"proto", w.proto},
-         {"remote_address", w.remote},
-         {"remote_port", absl::StrCat(w.s.remote_port())},
-         {"exe", w.exe}}};
+    return Thing{"",
+                 absl::StrCat("new remote endpoint ", w.proto, " ",
+                              HostPort(w.remote, w.s.remote_port()), " for ",
+                              w.who == "?" ? "an unknown process" : w.who),
+                 IsLoopback(w.remote) ? "" : w.remote,
+                 {{"proto", w.proto},
+                  {"remote_address", w.remote},
+                  {"remote_port", absl::StrCat(w.s.remote_port())},
+                  {"exe", w.exe}}};
   };
   NewThings(agent, seq, kListener, learning, listeners, make_listener,
             v1::SEVERITY_WARNING, v1::SEVERITY_CRITICAL);
@@ -1462,11 +1460,10 @@ void Analyzer::EvaluateSpeed(absl::Time now) {
       if (!p.external) c.hosts.insert(p.sender);
       c.hosts.insert(p.external ? p.agent : p.receiver);
     }
-    c.evidence.push_back(
-        MakeEvidence(p.agent, p.seq, p.at,
-                     absl::StrCat(p.sender, ">", p.receiver, " ",
-                                  HumanBitrate3(p.last_bps), ", usual ",
-                                  HumanBitrate3(p.baseline))));
+    c.evidence.push_back(MakeEvidence(
+        p.agent, p.seq, p.at,
+        absl::StrCat(p.sender, ">", p.receiver, " ", HumanBitrate3(p.last_bps),
+                     ", usual ", HumanBitrate3(p.baseline))));
     c.details[absl::StrCat("pair.", p.sender, ">", p.receiver)] =
         absl::StrFormat("%.3g of %.3g bit/s", p.last_bps, p.baseline);
   };

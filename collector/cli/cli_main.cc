@@ -17,9 +17,9 @@ namespace {
 
 // The commands, for the "unknown command" message: CLI11 itself says only
 // "A subcommand is required" for a word it does not know.
-const std::vector<std::string> kCommands = {
-    "agents", "overview", "path",  "sockets", "files",
-    "speed",  "probe",    "alerts", "ack"};
+const std::vector<std::string> kCommands = {"agents",  "overview", "path",
+                                            "sockets", "files",    "speed",
+                                            "probe",   "alerts",   "ack"};
 
 // The first word of argv that is not an option or an option's value, or ""
 // if there is none. Global options that take a value are skipped with it.
@@ -126,8 +126,9 @@ int main(int argc, char** argv) {
       "sockets", "HOST's listeners and connections, keyed as history");
   sockets->add_option("host", host, "agent name")->required();
   sockets->add_flag("--changes", changes, "what appeared and went instead");
-  sockets->add_option("--since", since,
-                      "with --changes: how far back (30m, 6h, 7d, 2w)")
+  sockets
+      ->add_option("--since", since,
+                   "with --changes: how far back (30m, 6h, 7d, 2w)")
       ->default_str("24h");
   sockets->add_flag("--json", json, "print the proto3 JSON mapping");
   sockets->callback([&] {
@@ -138,8 +139,9 @@ int main(int argc, char** argv) {
   auto* files = app.add_subcommand(
       "files", "processes holding files in HOST's watched folders");
   files->add_option("host", host, "agent name")->required();
-  files->add_option("--since", since,
-                    "also what was seen this far back (30m, 6h, 7d, 2w)")
+  files
+      ->add_option("--since", since,
+                   "also what was seen this far back (30m, 6h, 7d, 2w)")
       ->default_str("24h");
   files->add_flag("--json", json, "print the proto3 JSON mapping");
   files->callback([&] {
@@ -192,15 +194,17 @@ int main(int argc, char** argv) {
   auto* alerts =
       app.add_subcommand("alerts", "open alerts (--all: also resolved)");
   alerts->add_flag("--all", all, "resolved ones too");
-  alerts->add_option("--kind", alert_kind,
-                     "only this kind: path_loss, path_latency, route_change, "
-                     "new_listener, new_remote, new_inbound, "
-                     "new_file_process, hidden_exe, speed_low, results_lost")
+  alerts
+      ->add_option("--kind", alert_kind,
+                   "only this kind: path_loss, path_latency, route_change, "
+                   "new_listener, new_remote, new_inbound, "
+                   "new_file_process, hidden_exe, speed_low, results_lost")
       ->default_str("all kinds");
   alerts->add_option("--host", host, "only alerts involving this host")
       ->default_str("all hosts");
-  alerts->add_option("--since", since,
-                     "with --all: how far back (30m, 6h, 7d, 2w)")
+  alerts
+      ->add_option("--since", since,
+                   "with --all: how far back (30m, 6h, 7d, 2w)")
       ->default_str("30d");
   alerts->add_flag("--follow", follow, "stream alert events as they happen");
   alerts->add_flag("--json", json, "print the proto3 JSON mapping");

@@ -243,8 +243,8 @@ bool FitsPage(const std::string& table) {
 std::string Notices(const google::protobuf::RepeatedPtrField<std::string>& n) {
   std::string out;
   for (const auto& text : n) {
-    out += WrapText(absl::StrCat("note: ", HumanizeDurations(text)),
-                    kPageWidth, 6);
+    out += WrapText(absl::StrCat("note: ", HumanizeDurations(text)), kPageWidth,
+                    6);
   }
   return out;
 }
@@ -263,7 +263,7 @@ std::string RenderSpeed(const v1::SpeedMatrixResponse& m, absl::Time now,
     std::vector<std::string> row = {from};
     for (const auto& to : m.hosts()) {
       auto it = pairs.find({from, to});
-      row.push_back(from == to           ? "-"
+      row.push_back(from == to          ? "-"
                     : it == pairs.end() ? "not yet"
                                         : PairCell(it->second));
     }
@@ -325,8 +325,8 @@ std::string RenderSpeed(const v1::SpeedMatrixResponse& m, absl::Time now,
                                 attention);
     }
   } else {
-    out = FormatTableWrapped({"FROM", "TO", "SPEED", "MEASURED", "NOTE"},
-                             every);
+    out =
+        FormatTableWrapped({"FROM", "TO", "SPEED", "MEASURED", "NOTE"}, every);
   }
   return out + Notices(m.notices());
 }
@@ -383,8 +383,8 @@ std::string RenderOverview(const v1::OverviewResponse& resp, absl::Time now) {
       stamped ? AbsoluteTime(resp.generated_at()) : AbsoluteTime(now), "\n\n");
   int online = 0;
   for (const auto& h : resp.hosts()) online += h.agent().online() ? 1 : 0;
-  out += absl::StrCat("HOSTS (", online, " of ", resp.hosts_size(),
-                      " online)\n");
+  out +=
+      absl::StrCat("HOSTS (", online, " of ", resp.hosts_size(), " online)\n");
   std::vector<std::vector<std::string>> rows;
   std::string errors;
   for (const auto& h : resp.hosts()) {
@@ -406,10 +406,9 @@ std::string RenderOverview(const v1::OverviewResponse& resp, absl::Time now) {
            p.hop_count() ? std::to_string(p.hop_count()) : "-",
            HumanAgo(p.at(), now)});
       if (!p.error().empty()) {
-        errors += WrapText(
-            absl::StrCat("error: ", a.name(), " to ", p.target(), ": ",
-                         p.error()),
-            kPageWidth, 2);
+        errors += WrapText(absl::StrCat("error: ", a.name(), " to ", p.target(),
+                                        ": ", p.error()),
+                           kPageWidth, 2);
       }
     }
   }
@@ -421,8 +420,9 @@ std::string RenderOverview(const v1::OverviewResponse& resp, absl::Time now) {
                        rows);
     out += errors;
   }
-  out += "\nSPEED (latest test of each pair: FROM sends, TO counts what "
-         "arrived; ! = slow)\n";
+  out +=
+      "\nSPEED (latest test of each pair: FROM sends, TO counts what "
+      "arrived; ! = slow)\n";
   out += RenderSpeed(resp.speed(), now, /*overview=*/true);
   out += "\nOPEN ALERTS\n";
   if (resp.open_alerts().empty()) {
@@ -438,13 +438,14 @@ std::string RenderOverview(const v1::OverviewResponse& resp, absl::Time now) {
                        al->kind(), HumanAgo(al->first_seen(), now),
                        absl::StrJoin(al->hosts(), ", ")});
     }
-    const std::string table = FormatTableWrapped(
-        {"ID", "SEVERITY", "KIND", "SINCE", "HOSTS"}, arows);
+    const std::string table =
+        FormatTableWrapped({"ID", "SEVERITY", "KIND", "SINCE", "HOSTS"}, arows);
     // FormatTableWrapped gives the header, then each row's first line and
     // its continuations (which start with a space: the ID column is empty).
     size_t next = 0;
     bool header = true;
-    for (absl::string_view line : absl::StrSplit(table, '\n', absl::SkipEmpty())) {
+    for (absl::string_view line :
+         absl::StrSplit(table, '\n', absl::SkipEmpty())) {
       const bool continuation = !line.empty() && line[0] == ' ';
       if (!header && !continuation && next > 0) {
         out += WrapText("    " + sorted[next - 1]->summary(), kPageWidth, 4);
@@ -766,7 +767,6 @@ int RunSpeedHistory(const ClientOptions& options, bool json,
   return Print(json ? ToJson(resp) : RenderSpeedHistory(resp, absl::Now()));
 }
 
-
 int RunProbe(const ClientOptions& options, bool json, const std::string& host,
              const std::string& kind, const std::string& target,
              double deadline_s) {
@@ -860,9 +860,9 @@ namespace {
 // k* names). `alerts --kind` checks against them so that a typo is an error,
 // not an empty list.
 constexpr const char* kAlertKinds[] = {
-    "path_loss",   "path_latency",     "route_change", "new_listener",
-    "new_remote",  "new_inbound",      "new_file_process",
-    "hidden_exe",  "speed_low",        "results_lost"};
+    "path_loss",  "path_latency", "route_change",     "new_listener",
+    "new_remote", "new_inbound",  "new_file_process", "hidden_exe",
+    "speed_low",  "results_lost"};
 
 bool KnownKind(const std::string& kind) {
   for (const char* k : kAlertKinds) {
@@ -897,27 +897,27 @@ std::string RenderAlerts(const v1::ListAlertsResponse& resp, absl::Time now) {
   std::string out;
   for (const v1::Alert* a : BySeverity(resp.alerts())) {
     if (!out.empty()) out += "\n";
-    std::string state = a->has_resolved_at()
-                            ? absl::StrCat("resolved ",
-                                           HumanAgo(a->resolved_at(), now))
-                            : "open";
+    std::string state =
+        a->has_resolved_at()
+            ? absl::StrCat("resolved ", HumanAgo(a->resolved_at(), now))
+            : "open";
     if (a->acknowledged()) {
       absl::StrAppend(&state, ", acknowledged",
                       a->acknowledged_by().empty()
                           ? ""
                           : absl::StrCat(" by ", a->acknowledged_by()));
     }
-    out += WrapText(absl::StrCat("#", a->id(), " ", SeverityWord(a->severity()),
-                                 " ", a->kind(), " (", ScopeWord(a->scope()),
-                                 ") on ", absl::StrJoin(a->hosts(), ", "),
-                                 ": ", state),
-                    kPageWidth, 2);
+    out += WrapText(
+        absl::StrCat("#", a->id(), " ", SeverityWord(a->severity()), " ",
+                     a->kind(), " (", ScopeWord(a->scope()), ") on ",
+                     absl::StrJoin(a->hosts(), ", "), ": ", state),
+        kPageWidth, 2);
     out += WrapText("  " + a->summary(), kPageWidth, 2);
-    out += WrapText(absl::StrCat("  first seen ", AbsoluteTime(a->first_seen()),
-                                 " (", HumanAgo(a->first_seen(), now),
-                                 "), last seen ",
-                                 HumanAgo(a->last_seen(), now)),
-                    kPageWidth, 2);
+    out +=
+        WrapText(absl::StrCat("  first seen ", AbsoluteTime(a->first_seen()),
+                              " (", HumanAgo(a->first_seen(), now),
+                              "), last seen ", HumanAgo(a->last_seen(), now)),
+                 kPageWidth, 2);
     const int n = a->evidence_size();
     for (int i = std::max(0, n - kEvidenceShown); i < n; ++i) {
       const v1::Evidence& e = a->evidence(i);
@@ -939,10 +939,11 @@ std::string RenderAlertEvent(const v1::AlertEvent& e, absl::Time now) {
   // One line per event, whole, so that a follower can grep it; what an
   // agent's data put in the summary cannot break the line.
   return Printable(absl::StrCat(
-      stamped ? AbsoluteTime(e.at()) : AbsoluteTime(now), " ",
-      v1::AlertEvent::Type_Name(e.type()).substr(5), " #", a.id(), " ",
-      SeverityWord(a.severity()), " ", a.kind(), " [",
-      absl::StrJoin(a.hosts(), ","), "] ", a.summary())) + "\n";
+             stamped ? AbsoluteTime(e.at()) : AbsoluteTime(now), " ",
+             v1::AlertEvent::Type_Name(e.type()).substr(5), " #", a.id(), " ",
+             SeverityWord(a.severity()), " ", a.kind(), " [",
+             absl::StrJoin(a.hosts(), ","), "] ", a.summary())) +
+         "\n";
 }
 
 int RunAlerts(const ClientOptions& options, bool json, bool all,
@@ -977,7 +978,8 @@ int RunAlerts(const ClientOptions& options, bool json, bool all,
     v1::AlertEvent e;
     while (reader->Read(&e)) {
       if (!AlertMatches(e.alert(), kind, host)) continue;
-      const std::string out = json ? ToJson(e) : RenderAlertEvent(e, absl::Now());
+      const std::string out =
+          json ? ToJson(e) : RenderAlertEvent(e, absl::Now());
       std::fwrite(out.data(), 1, out.size(), stdout);
       std::fflush(stdout);
     }

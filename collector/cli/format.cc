@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
 #include "common/human_units.h"
 #include "common/proto_time.h"
@@ -121,8 +121,8 @@ std::string Printable(const std::string& text) {
 std::string WrapText(const std::string& raw, size_t width, size_t indent) {
   const std::string printable = Printable(raw);
   // Leading spaces are the first line's own indent.
-  const size_t lead = std::min(printable.find_first_not_of(' '),
-                               printable.size());
+  const size_t lead =
+      std::min(printable.find_first_not_of(' '), printable.size());
   const std::string text = printable.substr(lead);
   std::string out;
   const size_t room = width > indent + 20 ? width - indent : 20;
@@ -162,14 +162,14 @@ std::string HumanizeDurations(const std::string& text) {
     while (e > b && !absl::ascii_isalnum(token[e - 1])) --e;
     absl::string_view core = token.substr(b, e - b);
     absl::Duration d;
-    bool is_duration = !core.empty() && absl::ascii_isdigit(core[0]) &&
-                       core.find_first_not_of("0123456789.hmsun") ==
-                           absl::string_view::npos &&
-                       absl::ParseDuration(core, &d);
+    bool is_duration =
+        !core.empty() && absl::ascii_isdigit(core[0]) &&
+        core.find_first_not_of("0123456789.hmsun") == absl::string_view::npos &&
+        absl::ParseDuration(core, &d);
     std::string piece(token);
     if (is_duration) {
-      piece = absl::StrCat(token.substr(0, b), HumanDuration(d),
-                           token.substr(e));
+      piece =
+          absl::StrCat(token.substr(0, b), HumanDuration(d), token.substr(e));
     }
     out += piece;
     out += ' ';

@@ -36,8 +36,9 @@ std::string FormatTableWrapped(
 // escaping (common/escape) once it lands.
 std::string Printable(const std::string& text);
 
-// `text` (made Printable) broken at spaces into lines of at most `width` columns, each line
-// after the first starting with `indent` spaces; every line ends in "\n".
+// `text` (made Printable) broken at spaces into lines of at most `width`
+// columns, each line after the first starting with `indent` spaces; every line
+// ends in "\n".
 std::string WrapText(const std::string& text, size_t width = kPageWidth,
                      size_t indent = 0);
 

@@ -248,10 +248,10 @@ TEST(CliTablesTest, AlertsAndEvents) {
 // 940 Mbit/s with one slow pair, one failed and one skipped test, and open
 // alerts of each severity.
 v1::OverviewResponse Home(int n) {
-  static const char* kNames[] = {
-      "router-pi",   "laptop-anna", "nas-basement", "desktop-ben",
-      "tv-living",   "printer",     "pi-hole",      "laptop-carl",
-      "phone-dock",  "garage-cam",  "office-mac",   "media-server"};
+  static const char* kNames[] = {"router-pi",   "laptop-anna", "nas-basement",
+                                 "desktop-ben", "tv-living",   "printer",
+                                 "pi-hole",     "laptop-carl", "phone-dock",
+                                 "garage-cam",  "office-mac",  "media-server"};
   v1::OverviewResponse o;
   *o.mutable_generated_at() = Ago(absl::ZeroDuration());
   v1::SpeedMatrixResponse* m = o.mutable_speed();
@@ -276,7 +276,7 @@ v1::OverviewResponse Home(int n) {
       p->set_destination_reached(true);
       p->set_loss_percent(i == 1 && std::string(target) == "internet" ? 20 : 0);
       p->set_avg_ms(std::string(target) == "gateway" ? 0.4 + 0.01 * i
-                                                      : 11.8 + 0.3 * i);
+                                                     : 11.8 + 0.3 * i);
       p->set_hop_count(std::string(target) == "gateway" ? 1 : 4);
     }
     m->add_hosts(name);
@@ -294,8 +294,9 @@ v1::OverviewResponse Home(int n) {
       if (a == 0 && b == n - 1) {
         c->set_outcome(v1::SPEED_OUTCOME_FAILED);
         c->set_bps(0);
-        c->set_error("server busy: the server is busy running a test. try "
-                     "again later");
+        c->set_error(
+            "server busy: the server is busy running a test. try "
+            "again later");
       }
       if (a == 2 && b == 1) {
         c->set_outcome(v1::SPEED_OUTCOME_SKIPPED);

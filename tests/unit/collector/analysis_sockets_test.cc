@@ -98,7 +98,8 @@ TEST_F(SocketRulesTest, NewRemoteEndpointCarriesTheRemoteAddress) {
   EXPECT_EQ(open[0].remote_address(), "198.51.100.23");
 }
 
-TEST_F(SocketRulesTest, AnOwnerProcNeverShowedIsAnUnknownProcessNotAQuestionMark) {
+TEST_F(SocketRulesTest,
+       AnOwnerProcNeverShowedIsAnUnknownProcessNotAQuestionMark) {
   Send("a", SocketsResult({kSsh}));
   Sock orphan = Outbound(40002, 5);
   orphan.exe = "";  // no /proc entry owned it: a kernel socket, a process gone
