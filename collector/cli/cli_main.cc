@@ -250,8 +250,9 @@ int main(int argc, char** argv) {
     // --help and --version are "errors" that exit 0 and print to stdout;
     // every other one is a usage error: CLI11's message on stderr, exit 2
     // (CLI11's own codes, 104-109, are not the README's).
-    const int code = app.exit(e);
-    return code == 0 ? kExitOk : kExitUsage;
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "netvigil: %s (see --help)\n", e.what());
+    return kExitUsage;
   }
   return rc;
 }

@@ -179,7 +179,7 @@ class CliTest(unittest.TestCase):
             with self.subTest(args=args):
                 r = self.run_cli(*args)
                 self.assertEqual(r.returncode, 0, r.stderr)
-                self.assertIn(f"[{default}]", r.stdout)
+                self.assertIn(f"={default}", r.stdout)  # CLI11: TEXT=24h
 
     # ------------------------------------------------------------- bad input
 
@@ -190,7 +190,7 @@ class CliTest(unittest.TestCase):
         (["--timeout", "0", "agents"], 2, "--timeout"),
         (["probe", AGENT, "bogus"], 2, "bogus"),
         (["sockets", AGENT, "--changes", "--since", "99999999999h"], 2, "--since"),
-        (["sockets", AGENT, "--changes", "--since", "-5m"], 2, "--since"),
+        (["sockets", AGENT, "--changes", "--since=-5m"], 2, "--since"),
         (["files", AGENT, "--since", "soon"], 2, "'soon'"),
         (["ack", "abc"], 2, "got 'abc'"),
         (["ack", "0"], 2, "got '0'"),
@@ -290,6 +290,8 @@ class CliTest(unittest.TestCase):
                 finally:
                     p.kill()  # our own child, by its handle
                     p.wait()
+                    p.stdout.close()
+                    p.stderr.close()
         finally:
             ls.close()
 
