@@ -87,6 +87,9 @@ std::string SocketTrouble(const std::string& path) {
 // to an UNAVAILABLE status the collector sent (an agent not connected, its
 // database down).
 bool TransportFailure(const std::string& message) {
+  // The collector's own words about its database may quote libpq's ("No
+  // such file or directory", "Connection refused"): they are not ours.
+  if (message.find("database") != std::string::npos) return false;
   for (const char* words :
        {"failed to connect", "Connection refused", "DNS resolution failed",
         "Socket closed", "handshake", "Connect Failed", "connections to all",
