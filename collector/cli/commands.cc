@@ -505,7 +505,7 @@ std::string RenderSocketChanges(const v1::SocketChangesResponse& resp,
          f.exe()});
   }
   if (rows.empty()) return "no socket changes in this period\n";
-  return FormatTable(
+  return FormatTableWrapped(
       {"WHEN", "CHANGE", "KIND", "PROTO", "LOCAL", "REMOTE", "EXECUTABLE"},
       rows);
 }
@@ -543,7 +543,7 @@ std::string RenderSpeedHistory(const v1::SpeedHistoryResponse& resp,
                     std::to_string(r.forward().retransmits()), r.error()});
   }
   if (rows.empty()) return "no speed results for this pair in this period\n";
-  return FormatTable(
+  return FormatTableWrapped(
       {"WHEN", "OUTCOME", "FORWARD", "REVERSE", "RETRANSMITS", "ERROR"}, rows);
 }
 
@@ -566,7 +566,7 @@ std::string RenderPathHistory(const v1::PathHistoryResponse& resp,
     }
     out += absl::StrCat(
         "\nHISTORY (", resp.runs_size(), " runs)\n",
-        FormatTable({"WHEN", "LOSS", "AVG", "HOPS", "ERROR"}, rows));
+        FormatTableWrapped({"WHEN", "LOSS", "AVG", "HOPS", "ERROR"}, rows));
   }
   return out;
 }
