@@ -890,6 +890,10 @@ constexpr int kEvidenceShown = 3;
 
 }  // namespace
 
+std::vector<std::string> AlertKinds() {
+  return {std::begin(kAlertKinds), std::end(kAlertKinds)};
+}
+
 std::string RenderAlerts(const v1::ListAlertsResponse& resp, absl::Time now) {
   if (resp.alerts().empty()) return "no alerts\n";
   // One block per alert, not a table: a summary is a sentence, and with
@@ -950,10 +954,8 @@ int RunAlerts(const ClientOptions& options, bool json, bool all,
               const std::string& kind, const std::string& host,
               const std::string& since, bool follow) {
   if (!kind.empty() && !KnownKind(kind)) {
-    std::vector<std::string> kinds(std::begin(kAlertKinds),
-                                   std::end(kAlertKinds));
     std::fprintf(stderr, "netvigil: no alert kind '%s'; the kinds are %s\n",
-                 kind.c_str(), absl::StrJoin(kinds, ", ").c_str());
+                 kind.c_str(), absl::StrJoin(AlertKinds(), ", ").c_str());
     return kExitInvalid;
   }
   auto stub = MakeStub(options);

@@ -106,8 +106,9 @@ TEST_F(SocketRulesTest,
   Send("a", SocketsResult({kSsh, orphan}));
   std::vector<v1::Alert> open = Open();
   ASSERT_EQ(open.size(), 1u);
-  EXPECT_EQ(open[0].summary(),
-            "new remote endpoint tcp 203.0.113.5:443 for an unknown process on a");
+  EXPECT_EQ(
+      open[0].summary(),
+      "new remote endpoint tcp 203.0.113.5:443 for an unknown process on a");
   // The key keeps its "?" (changing it would make every such socket news
   // again); only the words for people changed.
   EXPECT_EQ(open[0].subject(), "tcp ? -> 203.0.113.5:443");
