@@ -1,5 +1,6 @@
 // netvigil: asks the collector what it knows about the home network.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -8,6 +9,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "collector/cli/commands.h"
 #include "collector/cli/query_client.h"
@@ -47,6 +49,22 @@ bool ParseAlertId(const std::string& text, int64_t* id) {
   return absl::SimpleAtoi(text, id) && *id > 0;
 }
 
+// CLI::Range, but NaN is refused too: it passes Range's two comparisons
+// and then aborts protobuf's Duration conversion.
+CLI::Validator Seconds(double lo, double hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& text) -> std::string {
+        double v = 0;
+        if (!absl::SimpleAtod(text, &v) || !std::isfinite(v) || v < lo ||
+            v > hi) {
+          return "wants seconds from " + absl::StrCat(lo) + " to " +
+                 absl::StrCat(hi) + ", got '" + text + "'";
+        }
+        return "";
+      },
+      "SECONDS in [" + absl::StrCat(lo) + ", " + absl::StrCat(hi) + "]");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -65,7 +83,7 @@ int main(int argc, char** argv) {
                  "the collector's Query socket ($NETVIGIL_QUERY_SOCKET)")
       ->capture_default_str();
   app.add_option("--timeout", timeout_s, "seconds to wait for an answer")
-      ->check(CLI::Range(0.1, 3600.0))
+      ->check(Seconds(0.1, 3600.0))
       ->capture_default_str();
   app.add_flag("--json", json, "print the proto3 JSON mapping");
   std::string tls_dir;
@@ -181,7 +199,7 @@ int main(int argc, char** argv) {
                     "path: a plan target (default: every target the host "
                     "has run); speed: a peer agent (required)");
   probe->add_option("--deadline", deadline_s, "seconds to wait for the result")
-      ->check(CLI::Range(1.0, 600.0))
+      ->check(Seconds(1.0, 600.0))
       ->capture_default_str();
   probe->add_flag("--json", json, "print the proto3 JSON mapping");
   probe->callback([&] {

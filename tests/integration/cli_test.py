@@ -188,6 +188,8 @@ class CliTest(unittest.TestCase):
         (["bogus"], 2, "unknown command 'bogus'"),
         (["path"], 2, "host is required"),
         (["--timeout", "0", "agents"], 2, "--timeout"),
+        (["--timeout", "nan", "agents"], 2, "--timeout"),
+        (["probe", AGENT, "sockets", "--deadline", "nan"], 2, "--deadline"),  # aborted
         (["probe", AGENT, "bogus"], 2, "bogus"),
         (["sockets", AGENT, "--changes", "--since", "99999999999h"], 2, "--since"),
         (["sockets", AGENT, "--changes", "--since=-5m"], 2, "--since"),
