@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "collector/cli/commands.h"
 #include "collector/cli/query_client.h"
+#include "common/utf8.h"
 #include "common/version.h"
 
 namespace {
@@ -253,6 +254,26 @@ int main(int argc, char** argv) {
     rc = RunAck(options, json, alert_id, by);
   });
 
+  // Names and kinds go into proto3 strings, which must be UTF-8: the
+  // collector would refuse the whole request with a parse error. File paths
+  // (--socket, --tls-dir) are bytes and stay as they are.
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if ((a == "--socket" || a == "--tls-dir") && i + 1 < argc) {
+      ++i;
+      continue;
+    }
+    if (a.rfind("--socket=", 0) == 0 || a.rfind("--tls-dir=", 0) == 0) {
+      continue;
+    }
+    if (!netvigil::IsValidUtf8(a)) {
+      std::fprintf(stderr,
+                   "netvigil: argument %d is not valid UTF-8 ('%s'): names "
+                   "and kinds are text\n",
+                   i, netvigil::ToValidUtf8(a).c_str());
+      return kExitUsage;
+    }
+  }
   const std::string word = FirstWord(argc, argv);
   if (!word.empty() &&
       std::find(kCommands.begin(), kCommands.end(), word) == kCommands.end()) {

@@ -198,6 +198,7 @@ class CliTest(unittest.TestCase):
         (["ack", "0"], 2, "got '0'"),
         (["ack", "99999999999999999999999"], 2, "alert ID"),
         (["ack", "424242"], 5, "424242"),
+        (["path", "\udcff\udcfe", "loop4"], 2, "not valid UTF-8"),  # bytes ff fe
         (["path", "nohost", "loop4"], 5, "nohost"),
         (["path", AGENT, "nowhere"], 5, "nowhere"),
         (["sockets", "nohost"], 5, "nohost"),
