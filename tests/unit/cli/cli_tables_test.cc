@@ -394,6 +394,35 @@ TEST(CliTablesTest, SpeedMatrixOfManyHostsIsAListOfEveryPair) {
   EXPECT_GE(std::count(out.begin(), out.end(), '\n'), 133);
 }
 
+TEST(CliTablesTest, AnOverviewOf200HostsIsQuickAndShort) {
+  // The scheduler's benchmark size: 39,800 pairs, none tested yet but one.
+  v1::OverviewResponse o;
+  v1::SpeedMatrixResponse* m = o.mutable_speed();
+  for (int i = 0; i < 200; ++i) m->add_hosts(absl::StrCat("host-", i));
+  for (int a = 0; a < 200; ++a) {
+    for (int b = 0; b < 200; ++b) {
+      if (a == b || (a + b) % 3 == 0) continue;
+      auto* c = m->add_cells();
+      c->set_client(m->hosts(a));
+      c->set_server(m->hosts(b));
+      c->set_outcome(v1::SPEED_OUTCOME_OK);
+      c->set_bps(a == 7 && b == 9 ? 10e6 : 940e6);
+      *c->mutable_at() = Ago(absl::Minutes(3));
+    }
+  }
+  const absl::Time started = absl::Now();
+  const std::string out = RenderOverview(o, kNow);
+  EXPECT_LT(absl::Now() - started, absl::Seconds(5));
+  ExpectPageWidth(out);
+  // The slow pair comes first, before the untested ones.
+  const size_t slow = out.find("10.0 Mbit/s !");
+  ASSERT_NE(slow, std::string::npos) << out;
+  EXPECT_LT(slow, out.find("not yet"));
+  EXPECT_NE(out.find("more (`netvigil speed matrix` lists them)"),
+            std::string::npos);
+  EXPECT_LT(std::count(out.begin(), out.end(), '\n'), 40);
+}
+
 TEST(FormatTest, WrapsTheLastColumnAtSpaces) {
   const std::string out = FormatTableWrapped(
       {"ID", "SUMMARY"},
