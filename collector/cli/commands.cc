@@ -334,11 +334,11 @@ std::string RenderSpeed(const v1::SpeedMatrixResponse& m, absl::Time now,
     // failures and slow ones before the untested (which a new mesh has by
     // the hundred).
     constexpr size_t kShown = 20;
-    std::stable_partition(attention.begin(), attention.end(),
-                          [](const std::vector<std::string>& r) {
-                            return r[2] != "not yet";
-                          });
-    const size_t more = attention.size() > kShown ? attention.size() - kShown : 0;
+    std::stable_partition(
+        attention.begin(), attention.end(),
+        [](const std::vector<std::string>& r) { return r[2] != "not yet"; });
+    const size_t more =
+        attention.size() > kShown ? attention.size() - kShown : 0;
     attention.resize(attention.size() - more);
     if (!attention.empty()) {
       out += FormatTableWrapped({"FROM", "TO", "SPEED", "MEASURED", "WHY"},
