@@ -162,8 +162,10 @@ std::string HumanizeDurations(const std::string& text) {
     while (e > b && !absl::ascii_isalnum(token[e - 1])) --e;
     absl::string_view core = token.substr(b, e - b);
     absl::Duration d;
+    // A bare "0" parses as a duration too; a count is not one.
     bool is_duration =
         !core.empty() && absl::ascii_isdigit(core[0]) &&
+        core.find_first_of("hmsun") != absl::string_view::npos &&
         core.find_first_not_of("0123456789.hmsun") == absl::string_view::npos &&
         absl::ParseDuration(core, &d);
     std::string piece(token);

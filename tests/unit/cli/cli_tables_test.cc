@@ -452,6 +452,7 @@ TEST(FormatTest, HumanizeDurationsRewritesAbslDurationsOnly) {
   EXPECT_EQ(HumanizeDurations("h1>h2 at 10s, 5 hosts"),
             "h1>h2 at 10s, 5 hosts");
   EXPECT_EQ(HumanizeDurations(""), "");
+  EXPECT_EQ(HumanizeDurations("0 slots, 0.5 left"), "0 slots, 0.5 left");
 }
 
 }  // namespace
