@@ -67,6 +67,7 @@ seed inet_diag "$FIX"/sock_diag/*.bin
 seed proc "$FIX"/proc/*.txt
 seed icmp "$FIX"/icmp/*.bin
 seed iperf3 "$FIX"/iperf3/*.json
+seed escape "$FIX"/alerts/*.log "$FIX"/proc/*.txt
 for dir in "$SRC"/tests/fuzz/regressions/*/; do
   [ -d "$dir" ] || continue
   seed "$(basename "$dir")" "$dir"*
