@@ -2,7 +2,6 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 
 namespace netvigil {
 namespace {
@@ -63,8 +62,22 @@ void AppendUtf8(std::string* out, uint32_t cp) {
   }
 }
 
+constexpr char kHex[] = "0123456789ABCDEF";
+
+// \xNN, by hand: str_format per byte made a table of hostile names slow.
 void AppendByte(std::string* out, uint8_t b) {
-  absl::StrAppendFormat(out, "\\x%02X", b);
+  const char esc[4] = {'\\', 'x', kHex[b >> 4], kHex[b & 0xF]};
+  out->append(esc, 4);
+}
+
+// \u{XXXX}: at least four digits, up to six.
+void AppendCodePoint(std::string* out, uint32_t cp) {
+  out->append("\\u{");
+  int digits = 4;
+  while (digits < 6 && (cp >> (4 * digits)) != 0) ++digits;
+  for (int i = digits - 1; i >= 0; --i)
+    out->push_back(kHex[(cp >> (4 * i)) & 0xF]);
+  out->push_back('}');
 }
 
 // A printable ASCII byte other than the backslash: itself in every form.
@@ -84,7 +97,7 @@ bool IsHiddenCodePoint(uint32_t cp) {
   if (cp <= 0x9F) return true;  // C1 controls, NEL (U+0085) among them
   if (cp == 0xAD) return true;  // soft hyphen: invisible
   if (cp < 0x61C) return false;
-  if (cp == 0x61C) return true;  // Arabic letter mark (bidi)
+  if (cp == 0x61C) return true;                   // Arabic letter mark (bidi)
   if (cp == 0x115F || cp == 0x1160) return true;  // Hangul fillers (blank)
   if (cp == 0x17B4 || cp == 0x17B5) return true;  // Khmer invisible vowels
   if (cp == 0x180E) return true;                  // Mongolian vowel separator
@@ -94,9 +107,9 @@ bool IsHiddenCodePoint(uint32_t cp) {
   if (cp >= 0x2028 && cp <= 0x202E) return true;
   // Word joiner, invisible operators, LRI, RLI, FSI, PDI, deprecated formats.
   if (cp >= 0x2060 && cp <= 0x206F) return true;
-  if (cp == 0x3164 || cp == 0xFFA0) return true;  // Hangul fillers (blank)
-  if (cp == 0xFEFF) return true;                  // BOM / zero-width no-break
-  if (cp >= 0xFFF9 && cp <= 0xFFFB) return true;  // interlinear annotations
+  if (cp == 0x3164 || cp == 0xFFA0) return true;    // Hangul fillers (blank)
+  if (cp == 0xFEFF) return true;                    // BOM / zero-width no-break
+  if (cp >= 0xFFF9 && cp <= 0xFFFB) return true;    // interlinear annotations
   if (cp >= 0xE0000 && cp <= 0xE007F) return true;  // tags: invisible
   return false;
 }
@@ -141,7 +154,7 @@ void AppendEscaped(std::string* out, absl::string_view bytes) {
       AppendByte(out, b);
       ++i;
     } else if (IsHiddenCodePoint(cp)) {
-      absl::StrAppendFormat(out, "\\u{%04X}", cp);
+      AppendCodePoint(out, cp);
       i += n;
     } else {
       out->append(bytes.data() + i, n);

@@ -64,7 +64,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string e = Escape(x);
   CheckNothingHidden(e, "Escape");
   absl::StatusOr<std::string> back = Unescape(e);
-  if (!back.ok()) Fail("Unescape(Escape(x)) failed: " + back.status().ToString());
+  if (!back.ok())
+    Fail("Unescape(Escape(x)) failed: " + back.status().ToString());
   if (*back != x) Fail("Unescape(Escape(x)) != x");
   if (IsPrintable(x) != (e == x)) Fail("IsPrintable(x) != (Escape(x) == x)");
   if (HasControls(x) && IsPrintable(x)) Fail("HasControls but IsPrintable");

@@ -34,7 +34,9 @@ std::vector<Hostile> Table() {
       {"\xFF\xFE", "\\xFF\\xFE"},
       {"\\xFF\\xFE", "\\\\xFF\\\\xFE"},
       {"inv\xE2\x80\xAEtxt.exe", "inv\\u{202E}txt.exe"},
-      {"a\xE2\x80\xA8" "b\xC2\x85", "a\\u{2028}b\\u{0085}"},
+      {"a\xE2\x80\xA8"
+       "b\xC2\x85",
+       "a\\u{2028}b\\u{0085}"},
       {"back\\slash", "back\\\\slash"},
       {std::string("n\0l", 3), "n\\x00l"},
       {std::string(5000, 'L') + "\t", std::string(5000, 'L') + "\\t"},
@@ -65,10 +67,10 @@ TEST(ProbeTableEscapeTest, FilesTable) {
   ExpectOneLinePerRow(out, Table().size() + 1);
   std::vector<std::string> lines = absl::StrSplit(out, '\n');
   for (size_t i = 0; i < Table().size(); ++i) {
-    EXPECT_THAT(lines[i + 1], ::testing::EndsWith("/home/a/" + Table()[i].shown));
     EXPECT_THAT(lines[i + 1],
-                ::testing::StartsWith(Printable(ToValidUtf8(
-                    Table()[i].bytes.substr(0, 15)))));
+                ::testing::EndsWith("/home/a/" + Table()[i].shown));
+    EXPECT_THAT(lines[i + 1], ::testing::StartsWith(Printable(ToValidUtf8(
+                                  Table()[i].bytes.substr(0, 15)))));
   }
   EXPECT_NE(lines[4], lines[5]);  // bytes FF FE vs the text "\xFF\xFE"
 }

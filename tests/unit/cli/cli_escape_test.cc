@@ -32,7 +32,9 @@ std::vector<Hostile> Table() {
       {"\xFF\xFE", "\\xFF\\xFE"},
       {"\\xFF\\xFE", "\\\\xFF\\\\xFE"},
       {"inv\xE2\x80\xAEtxt.exe", "inv\\u{202E}txt.exe"},
-      {"a\xC2\x9B" "b", "a\\u{009B}b"},
+      {"a\xC2\x9B"
+       "b",
+       "a\\u{009B}b"},
       {"back\\slash", "back\\\\slash"},
       {std::string("n\0l", 3), "n\\x00l"},
       {std::string(5000, 'L') + "\n", std::string(5000, 'L') + "\\n"},

@@ -35,8 +35,8 @@ bool NothingHidden(const std::string& s) {
     } else if (b < 0xF0) {
       cp = (b & 0x0F) << 12 | (s[i + 1] & 0x3F) << 6 | (s[i + 2] & 0x3F), n = 3;
     } else {
-      cp = (b & 0x07) << 18 | (s[i + 1] & 0x3F) << 12 |
-           (s[i + 2] & 0x3F) << 6 | (s[i + 3] & 0x3F),
+      cp = (b & 0x07) << 18 | (s[i + 1] & 0x3F) << 12 | (s[i + 2] & 0x3F) << 6 |
+           (s[i + 3] & 0x3F),
       n = 4;
     }
     if (IsHiddenCodePoint(cp)) return false;
@@ -54,8 +54,10 @@ struct Hostile {
 std::vector<Hostile> HostileTable() {
   return {
       {"plain path", "/home/alice/notes.txt", "/home/alice/notes.txt"},
-      {"printable UTF-8", "/home/zoë/Ünïcödé € 😀 日本", "/home/zoë/Ünïcödé € 😀 日本"},
-      {"ESC clears the screen", "\x1b[2J\x1b[1;1Hroot", "\\x1B[2J\\x1B[1;1Hroot"},
+      {"printable UTF-8", "/home/zoë/Ünïcödé € 😀 日本",
+       "/home/zoë/Ünïcödé € 😀 日本"},
+      {"ESC clears the screen", "\x1b[2J\x1b[1;1Hroot",
+       "\\x1B[2J\\x1B[1;1Hroot"},
       {"OSC title", "\x1b]0;owned\x07", "\\x1B]0;owned\\x07"},
       {"LF forges a row",
        "/home/a/x\nsshd            1 0 3r /root/.ssh/authorized_keys",
@@ -64,10 +66,21 @@ std::vector<Hostile> HostileTable() {
       {"tab", "a\tb", "a\\tb"},
       {"bytes FF FE", "\xFF\xFE", "\\xFF\\xFE"},
       {"the text \\xFF\\xFE", "\\xFF\\xFE", "\\\\xFF\\\\xFE"},
-      {"bidi override", "invoice\xE2\x80\xAEtxt.exe", "invoice\\u{202E}txt.exe"},
-      {"bidi isolate", "a\xE2\x81\xA6" "b\xE2\x81\xA9", "a\\u{2066}b\\u{2069}"},
-      {"line separator", "a\xE2\x80\xA8" "b", "a\\u{2028}b"},
-      {"C1 NEL and CSI", "a\xC2\x85" "b\xC2\x9B" "c", "a\\u{0085}b\\u{009B}c"},
+      {"bidi override", "invoice\xE2\x80\xAEtxt.exe",
+       "invoice\\u{202E}txt.exe"},
+      {"bidi isolate",
+       "a\xE2\x81\xA6"
+       "b\xE2\x81\xA9",
+       "a\\u{2066}b\\u{2069}"},
+      {"line separator",
+       "a\xE2\x80\xA8"
+       "b",
+       "a\\u{2028}b"},
+      {"C1 NEL and CSI",
+       "a\xC2\x85"
+       "b\xC2\x9B"
+       "c",
+       "a\\u{0085}b\\u{009B}c"},
       {"zero-width space", "ss\xE2\x80\x8Bhd", "ss\\u{200B}hd"},
       {"tag character", "x\xF3\xA0\x80\x81", "x\\u{E0001}"},
       {"backslashes", "C:\\new\\", "C:\\\\new\\\\"},
@@ -122,7 +135,9 @@ TEST(EscapeTest, UnescapeNamesTheBadEscape) {
   EXPECT_FALSE(Unescape("\\u{110000}").ok());
   EXPECT_FALSE(Unescape("\\u{1234567}").ok());
   EXPECT_FALSE(Unescape("\\u20").ok());
-  EXPECT_EQ(*Unescape("\\x1b\\u{41}\\\"\\t"), "\x1b" "A\"\t");
+  EXPECT_EQ(*Unescape("\\x1b\\u{41}\\\"\\t"),
+            "\x1b"
+            "A\"\t");
 }
 
 // What agents put in proto strings: bytes in the byte half of the notation.
