@@ -87,6 +87,8 @@ FORGED_LOG = (b"2026-01-01T00:00:00.000 netvigil-collector info agent_enrolled "
 # the unit tests cover it).
 NAMES = [
     b"esc-\x1b]0;owned\x07\x1b[2J\x1b[31mred",
+    # A fake row: the line after the newline reads as sshd holding
+    # /root/.ssh/authorized_keys (folders make the slashes).
     b"row\n" + FORGED_ROW,
     b"cr\r" + FORGED_ROW,
     b"\xff\xfe",
@@ -109,8 +111,12 @@ class EscapeSinksTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = nvtest.scratch_dir("escape")
+        cls.procs = []
+        # Class cleanups run even when setUpClass fails half way.
+        cls.addClassCleanup(lambda: [p.stop() for p in cls.procs])
         cls.pg = nvtest.Postgres(os.path.join(cls.dir, "pg"))
         cls.pg.start()
+        cls.addClassCleanup(cls.pg.stop)
         cls.port = nvtest.free_port()
         cls.enroll_port = nvtest.free_port()
         cls.socket = os.path.join(cls.dir, "q.sock")
@@ -129,7 +135,9 @@ probes:
   path:
     enabled: true
     every: 1h
-    targets: [127.0.0.1]
+    targets:
+      - name: lo
+        address: 127.0.0.1
   sockets:
     enabled: false
   files:
@@ -147,32 +155,23 @@ alerts:
         cls.fingerprint = re.search(r"ca_fingerprint: (\S+)", r.stdout).group(1)
         cls.collector = nvtest.Process([nvtest.COLLECTOR, "--config", cls.config],
                                        os.path.join(cls.dir, "collector.log")).start()
+        cls.addClassCleanup(cls.collector.stop)
         nvtest.wait_until(lambda: "database_ready" in cls.collector.output(), 30,
                           "the collector's database")
-        cls.procs = []
 
         # The hostile files, held open (fds passed on exec) by a copy of
-        # sleep whose file name is hostile.
-        fds = []
+        # sleep whose file name is hostile; this process keeps none open.
+        cls.paths = []
         for n in NAMES:
             p = os.path.join(cls.home.encode(), n)
+            os.makedirs(os.path.dirname(p), exist_ok=True)
             with open(p, "wb") as f:
                 f.write(b"x")
-            fds.append(os.open(p, os.O_RDONLY))
+            cls.paths.append(p)
         bindir = os.path.join(cls.dir.encode(), b"bin")
         os.makedirs(bindir)
         cls.exe = os.path.join(bindir, EXE_NAME)
         shutil.copy(shutil.which("sleep"), cls.exe)
-        cls.fds = fds
-
-    @classmethod
-    def tearDownClass(cls):
-        for p in cls.procs:
-            p.stop()
-        for fd in cls.fds:
-            os.close(fd)
-        cls.collector.stop()
-        cls.pg.stop()
 
     @classmethod
     def collector_cmd(cls, *args):
@@ -181,7 +180,12 @@ alerts:
 
     def start_holder(self):
         holder = nvtest.Process([self.exe, "600"], os.path.join(self.dir, "holder.log"))
-        holder.proc = subprocess.Popen([self.exe, "600"], pass_fds=self.fds)
+        fds = [os.open(p, os.O_RDONLY) for p in self.paths]
+        try:
+            holder.proc = subprocess.Popen([self.exe, "600"], pass_fds=fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
         holder.log = open(holder.log_path, "ab")
         self.procs.append(holder)
         return holder
@@ -268,7 +272,7 @@ alerts:
 
         def shown():
             r = nvtest.cli(self.socket, "files", "laptop")
-            return r.returncode == 0 and "\\xFF\\xFE" in r.stdout and r
+            return r.returncode == 0 and escape(EXE_NAME) in r.stdout and r
 
         r = nvtest.wait_until(shown, 60, "the hostile files in `netvigil files laptop`")
         raw = subprocess.run([nvtest.CLI, "--socket", self.socket, "files", "laptop"],
