@@ -14,10 +14,14 @@
 #include "common/utf8.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/fake_proc_reader.h"
+#include "tests/testing/status_matchers.h"
 
 namespace netvigil::agent {
 namespace {
 
+using ::netvigil::testing::FakeProcReader;
+using ::netvigil::testing::IsOk;
 using ::testing::HasSubstr;
 
 struct Hostile {
@@ -94,6 +98,23 @@ TEST(ProbeTableEscapeTest, SocketsTable) {
   for (const Hostile& h : Table()) {
     EXPECT_THAT(out, HasSubstr("users:((\"" + h.shown + "\",pid=7))"));
   }
+}
+
+// /proc/PID/status writes a newline in a name as `\n` and a backslash as
+// `\\`; the probe reads the name back to its bytes, so the table escapes it
+// once: a newline shows as `\n`, a backslash as `\\`.
+TEST(ProbeTableEscapeTest, KernelEscapedNameIsReadBackToItsBytes) {
+  FakeProcReader proc(
+      "@file 7/status\nName:\tx\\nsshd\\\\y\nUid:\t0\t0\t0\t0\n"
+      "@link 7/exe /usr/bin/x\n"
+      "@link 7/cwd /\n"
+      "@link 7/fd/3 /home/a/f\n"
+      "@file 7/fdinfo/3\nflags:\t0100000\n");
+  absl::StatusOr<v1::FileSnapshot> snap = FileProbe(proc).Collect({"/home"});
+  ASSERT_THAT(snap, IsOk());
+  ASSERT_GT(snap->entries_size(), 0);
+  EXPECT_EQ(snap->entries(0).process().name(), ToValidUtf8("x\nsshd\\y"));
+  EXPECT_THAT(FormatFilesTable(*snap), HasSubstr("\nx\\nsshd\\\\y "));
 }
 
 TEST(ProbeTableEscapeTest, PlainCellsAreCopiedAsTheyAre) {
