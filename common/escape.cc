@@ -64,7 +64,7 @@ void AppendUtf8(std::string* out, uint32_t cp) {
 
 constexpr char kHex[] = "0123456789ABCDEF";
 
-// \xNN, by hand: str_format per byte made a table of hostile names slow.
+// \xNN, written by hand: this runs for every escaped byte of every cell.
 void AppendByte(std::string* out, uint8_t b) {
   const char esc[4] = {'\\', 'x', kHex[b >> 4], kHex[b & 0xF]};
   out->append(esc, 4);

@@ -44,9 +44,7 @@ bool IsValidUtf8(absl::string_view bytes) {
   return true;
 }
 
-std::string ToValidUtf8(absl::string_view bytes) {
-  return EscapeToUtf8(bytes);
-}
+std::string ToValidUtf8(absl::string_view bytes) { return EscapeToUtf8(bytes); }
 
 std::string TruncateUtf8(absl::string_view text, size_t max_bytes) {
   if (text.size() <= max_bytes) return std::string(text);

@@ -506,12 +506,11 @@ void Analyzer::Emit(v1::AlertEvent::Type type, const v1::Alert& alert) {
                   alert.id(), s.ToString());
   }
   // Subjects and hosts carry agents' text: LogValue keeps each in its field.
-  spdlog::info("event=alert_{} id={} kind={} scope={} hosts={} subject={}",
-               absl::AsciiStrToLower(v1::AlertEvent::Type_Name(type).substr(5)),
-               alert.id(), LogValue(alert.kind()),
-               v1::AlertScope_Name(alert.scope()),
-               LogValue(absl::StrJoin(alert.hosts(), ",")),
-               LogValue(alert.subject()));
+  spdlog::info(
+      "event=alert_{} id={} kind={} scope={} hosts={} subject={}",
+      absl::AsciiStrToLower(v1::AlertEvent::Type_Name(type).substr(5)),
+      alert.id(), LogValue(alert.kind()), v1::AlertScope_Name(alert.scope()),
+      LogValue(absl::StrJoin(alert.hosts(), ",")), LogValue(alert.subject()));
   for (const auto& l : listeners_) l(e);
 }
 

@@ -152,7 +152,8 @@ std::vector<v1::AlertEvent> HostileEvents() {
       "/tmp/a\r" + forged.substr(1),
       "/tmp/\xFF\xFE",
       "/tmp/\\xFF\\xFE",
-      "/tmp/invoice\xE2\x80\xAE" "txt.exe",
+      "/tmp/invoice\xE2\x80\xAE"
+      "txt.exe",
       std::string("/tmp/nul\0x\" ip=192.0.2.67 \\", 27),
       "/tmp/" + std::string(3000, 'A') + forged,
   };
@@ -162,13 +163,12 @@ std::vector<v1::AlertEvent> HostileEvents() {
     // As the agent sends it: bytes in the notation's byte half.
     std::string name = ToValidUtf8(raw);
     ++id;
-    out.push_back(Event(E::TYPE_OPENED, id, "new_inbound",
-                        v1::SEVERITY_WARNING, v1::ALERT_SCOPE_HOST,
-                        {"host\nip=192.0.2.68"},
-                        absl::StrCat("tcp ", name, " :22 <- 203.0.113.", id),
-                        absl::StrCat("new peer 203.0.113.", id, " (", name,
-                                     ") on laptop"),
-                        absl::StrCat("203.0.113.", id), t + id));
+    out.push_back(Event(
+        E::TYPE_OPENED, id, "new_inbound", v1::SEVERITY_WARNING,
+        v1::ALERT_SCOPE_HOST, {"host\nip=192.0.2.68"},
+        absl::StrCat("tcp ", name, " :22 <- 203.0.113.", id),
+        absl::StrCat("new peer 203.0.113.", id, " (", name, ") on laptop"),
+        absl::StrCat("203.0.113.", id), t + id));
   }
   return out;
 }
