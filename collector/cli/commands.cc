@@ -4,14 +4,15 @@
 #include <cstdio>
 #include <map>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/probes/file_probe.h"
 #include "agent/probes/path_command.h"
 #include "agent/probes/socket_probe.h"
 #include "agent/probes/speed_command.h"
 #include "collector/cli/format.h"
+#include "common/escape.h"
 #include "common/proto_time.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
@@ -176,7 +177,9 @@ std::string RenderSpeedMatrix(const v1::SpeedMatrixResponse& resp,
     }
     out = FormatTable(header, rows);
   }
-  for (const auto& n : resp.notices()) out += absl::StrCat("note: ", n, "\n");
+  for (const auto& n : resp.notices()) {
+    out += absl::StrCat("note: ", Printable(n), "\n");
+  }
   return out;
 }
 
@@ -231,7 +234,7 @@ std::string RenderOverview(const v1::OverviewResponse& resp, absl::Time now) {
     // Speed notices are already under the matrix.
     bool shown = false;
     for (const auto& m : resp.speed().notices()) shown = shown || m == n;
-    if (!shown) out += absl::StrCat("note: ", n, "\n");
+    if (!shown) out += absl::StrCat("note: ", Printable(n), "\n");
   }
   return out;
 }
@@ -507,8 +510,9 @@ std::string RenderAlertEvent(const v1::AlertEvent& e, absl::Time now) {
   return absl::StrCat(v1::AlertEvent::Type_Name(e.type()).substr(5), " #",
                       a.id(), " ", v1::Severity_Name(a.severity()).substr(9),
                       " ", v1::AlertScope_Name(a.scope()).substr(12), " ",
-                      a.kind(), " [", absl::StrJoin(a.hosts(), ","), "] ",
-                      a.summary(), "\n");
+                      Printable(a.kind()), " [",
+                      Printable(absl::StrJoin(a.hosts(), ",")), "] ",
+                      Printable(a.summary()), "\n");
 }
 
 int RunAlerts(const ClientOptions& options, bool json, bool all,

@@ -4,13 +4,24 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/escape.h"
 #include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace netvigil::cli {
 
 std::string FormatTable(const std::vector<std::string>& header,
-                        const std::vector<std::vector<std::string>>& rows) {
+                        const std::vector<std::vector<std::string>>& cells) {
+  // Every cell goes through the one escaping (common/escape.h), once, here:
+  // agents control most cells, and a newline or an ESC in one would forge a
+  // row or take over the terminal. Widths are of the escaped text.
+  std::vector<std::vector<std::string>> rows;
+  rows.reserve(cells.size());
+  for (const auto& r : cells) {
+    std::vector<std::string>& shown = rows.emplace_back();
+    shown.reserve(r.size());
+    for (const std::string& cell : r) shown.push_back(Printable(cell));
+  }
   std::vector<size_t> width(header.size(), 0);
   auto measure = [&](const std::vector<std::string>& row) {
     for (size_t i = 0; i < row.size() && i < width.size(); ++i) {

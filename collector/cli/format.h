@@ -12,7 +12,8 @@
 namespace netvigil::cli {
 
 // Columns padded to the widest cell, two spaces apart, header first; the
-// last column is not padded. Cells must not contain newlines.
+// last column is not padded. Each cell is shown as common/escape.h's
+// Printable(cell): no cell can break a line or hold a terminal control.
 std::string FormatTable(const std::vector<std::string>& header,
                         const std::vector<std::vector<std::string>>& rows);
 
