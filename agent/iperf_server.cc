@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/escape.h"
 #include "spdlog/spdlog.h"
 
 namespace netvigil::agent {
@@ -131,11 +132,12 @@ void IperfServer::Supervise() {
           // On Stop iperf3 says "interrupt - the server has terminated":
           // expected, so not a warning.
           if (stream == ProcessRunner::Stream::kStderr && !stopping()) {
-            spdlog::warn("iperf3_server port={} stream=stderr line=\"{}\"",
-                         port, std::string_view(line.data(), line.size()));
+            // A peer's iperf3 client can put text in these lines.
+            spdlog::warn("iperf3_server port={} stream=stderr line={}", port,
+                         LogValue(line));
           } else {
-            spdlog::info("iperf3_server port={} stream=stdout line=\"{}\"",
-                         port, std::string_view(line.data(), line.size()));
+            spdlog::info("iperf3_server port={} stream=stdout line={}", port,
+                         LogValue(line));
           }
         });
     if (!pid.ok()) {

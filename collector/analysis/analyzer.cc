@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/escape.h"
 #include "common/human_units.h"
 #include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
@@ -485,8 +486,9 @@ void Analyzer::Save(v1::Alert& alert) {
   absl::StatusOr<int64_t> id = store_.SaveAlert(alert);
   if (!id.ok()) {
     ++counters_.store_errors;
-    spdlog::error("event=alert_save_failed kind={} subject=\"{}\" error=\"{}\"",
-                  alert.kind(), alert.subject(), id.status().ToString());
+    spdlog::error("event=alert_save_failed kind={} subject={} error={}",
+                  LogValue(alert.kind()), LogValue(alert.subject()),
+                  LogValue(id.status().ToString()));
     return;
   }
   alert.set_id(*id);
@@ -504,10 +506,12 @@ void Analyzer::Emit(v1::AlertEvent::Type type, const v1::Alert& alert) {
     spdlog::error("event=alert_event_save_failed id={} error=\"{}\"",
                   alert.id(), s.ToString());
   }
-  spdlog::info("event=alert_{} id={} kind={} scope={} hosts={} subject=\"{}\"",
-               absl::AsciiStrToLower(v1::AlertEvent::Type_Name(type).substr(5)),
-               alert.id(), alert.kind(), v1::AlertScope_Name(alert.scope()),
-               absl::StrJoin(alert.hosts(), ","), alert.subject());
+  // Subjects and hosts carry agents' text: LogValue keeps each in its field.
+  spdlog::info(
+      "event=alert_{} id={} kind={} scope={} hosts={} subject={}",
+      absl::AsciiStrToLower(v1::AlertEvent::Type_Name(type).substr(5)),
+      alert.id(), LogValue(alert.kind()), v1::AlertScope_Name(alert.scope()),
+      LogValue(absl::StrJoin(alert.hosts(), ",")), LogValue(alert.subject()));
   for (const auto& l : listeners_) l(e);
 }
 
@@ -785,11 +789,12 @@ void Analyzer::OnPath(const std::string& agent, uint64_t seq,
                       const v1::PathRun& run) {
   if (run.target().empty() || !run.error().empty() || run.hops_size() == 0) {
     ++counters_.skipped;
-    spdlog::info("event=analysis_skip agent={} seq={} kind=path reason=\"{}\"",
+    // The error is the agent's text: LogValue keeps it on this line.
+    spdlog::info("event=analysis_skip agent={} seq={} kind=path reason={}",
                  agent, seq,
-                 run.target().empty()   ? "no target"
-                 : !run.error().empty() ? "failed run: " + run.error()
-                                        : "no hops");
+                 LogValue(run.target().empty()   ? "no target"
+                          : !run.error().empty() ? "failed run: " + run.error()
+                                                 : "no hops"));
     return;
   }
   const absl::Time now = clock_.Now();
@@ -800,7 +805,7 @@ void Analyzer::OnPath(const std::string& agent, uint64_t seq,
     spdlog::info(
         "event=analysis_first_result agent={} kind=path target={} "
         "note=\"no history: learnt, no alert\"",
-        agent, run.target());
+        agent, LogValue(run.target()));
   }
   const bool learning = Learning(agent, "path") || !has_history;
   const std::string host_target =

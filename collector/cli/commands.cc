@@ -16,6 +16,7 @@
 #include "agent/probes/socket_probe.h"
 #include "agent/probes/speed_command.h"
 #include "collector/cli/format.h"
+#include "common/escape.h"
 #include "common/proto_time.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
@@ -965,13 +966,13 @@ std::string RenderAlertEvent(const v1::AlertEvent& e, absl::Time now) {
   const auto& a = e.alert();
   const bool stamped = e.at().seconds() != 0 || e.at().nanos() != 0;
   // One line per event, whole, so that a follower can grep it; what an
-  // agent's data put in the summary cannot break the line.
-  return Printable(absl::StrCat(
-             stamped ? AbsoluteTime(e.at()) : AbsoluteTime(now), " ",
-             v1::AlertEvent::Type_Name(e.type()).substr(5), " #", a.id(), " ",
-             SeverityWord(a.severity()), " ", a.kind(), " [",
-             absl::StrJoin(a.hosts(), ","), "] ", a.summary())) +
-         "\n";
+  // agent's data put in the kind, hosts or summary cannot break the line.
+  return absl::StrCat(
+      stamped ? AbsoluteTime(e.at()) : AbsoluteTime(now), " ",
+      v1::AlertEvent::Type_Name(e.type()).substr(5), " #", a.id(), " ",
+      SeverityWord(a.severity()), " ", Printable(a.kind()), " [",
+      Printable(absl::StrJoin(a.hosts(), ",")), "] ", Printable(a.summary()),
+      "\n");
 }
 
 int RunAlerts(const ClientOptions& options, bool json, bool all,

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "common/escape.h"
 #include "common/human_units.h"
 #include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
@@ -13,7 +14,17 @@
 namespace netvigil::cli {
 
 std::string FormatTable(const std::vector<std::string>& header,
-                        const std::vector<std::vector<std::string>>& rows) {
+                        const std::vector<std::vector<std::string>>& cells) {
+  // Every cell goes through the one escaping (common/escape.h), once, here:
+  // agents control most cells, and a newline or an ESC in one would forge a
+  // row or take over the terminal. Widths are of the escaped text.
+  std::vector<std::vector<std::string>> rows;
+  rows.reserve(cells.size());
+  for (const auto& r : cells) {
+    std::vector<std::string>& shown = rows.emplace_back();
+    shown.reserve(r.size());
+    for (const std::string& cell : r) shown.push_back(Printable(cell));
+  }
   std::vector<size_t> width(header.size(), 0);
   auto measure = [&](const std::vector<std::string>& row) {
     for (size_t i = 0; i < row.size() && i < width.size(); ++i) {
@@ -43,30 +54,35 @@ std::string FormatTable(const std::vector<std::string>& header,
 
 namespace {
 
-// `text` in pieces of at most `room` columns, broken at spaces; a word wider
-// than `room` is cut, since nothing else would fit it.
-std::vector<std::string> WrapWords(const std::string& text, size_t room) {
+// `text` in lines of at most `first_room` columns, then `rest_room`, broken
+// at spaces; the spaces inside a line are kept as they were. A word wider
+// than its line stays whole on a line of its own: a cut word is worse than
+// a long line.
+std::vector<std::string> WrapWords(absl::string_view text, size_t first_room,
+                                   size_t rest_room) {
   std::vector<std::string> lines;
   std::string line;
-  room = std::max<size_t>(room, 1);
-  for (absl::string_view word : absl::StrSplit(text, ' ', absl::SkipEmpty())) {
-    std::string w(word);
-    if (!line.empty() && line.size() + 1 + w.size() > room) {
-      lines.push_back(line);
-      line.clear();
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t start = i;
+    while (start < text.size() && text[start] == ' ') ++start;
+    if (start == text.size()) break;  // trailing spaces
+    size_t end = start;
+    while (end < text.size() && text[end] != ' ') ++end;
+    const absl::string_view spaces = text.substr(i, start - i);
+    const absl::string_view word = text.substr(start, end - start);
+    const size_t room = lines.empty() ? first_room : rest_room;
+    if (line.empty()) {
+      line = std::string(word);
+    } else if (line.size() + spaces.size() + word.size() <= room) {
+      absl::StrAppend(&line, spaces, word);
+    } else {
+      lines.push_back(std::move(line));
+      line = std::string(word);
     }
-    while (w.size() > room) {
-      if (!line.empty()) {
-        lines.push_back(line);
-        line.clear();
-      }
-      lines.push_back(w.substr(0, room));
-      w = w.substr(room);
-    }
-    if (!line.empty()) line += ' ';
-    line += w;
+    i = end;
   }
-  if (!line.empty() || lines.empty()) lines.push_back(line);
+  if (!line.empty() || lines.empty()) lines.push_back(std::move(line));
   return lines;
 }
 
@@ -92,7 +108,7 @@ std::string FormatTableWrapped(
       wrapped.push_back(r);
       continue;
     }
-    std::vector<std::string> pieces = WrapWords(r[last], room);
+    std::vector<std::string> pieces = WrapWords(r[last], room, room);
     std::vector<std::string> first = r;
     first[last] = pieces[0];
     wrapped.push_back(std::move(first));
@@ -105,41 +121,17 @@ std::string FormatTableWrapped(
   return FormatTable(header, wrapped);
 }
 
-std::string Printable(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (unsigned char c : text) {
-    if (c < 0x20 || c == 0x7f) {
-      absl::StrAppend(&out, absl::StrFormat("\\x%02x", c));
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
 std::string WrapText(const std::string& raw, size_t width, size_t indent) {
-  const std::string printable = Printable(raw);
+  const std::string text = Printable(raw);
   // Leading spaces are the first line's own indent.
-  const size_t lead =
-      std::min(printable.find_first_not_of(' '), printable.size());
-  const std::string text = printable.substr(lead);
-  std::string out;
-  const size_t room = width > indent + 20 ? width - indent : 20;
-  std::vector<std::string> first =
-      WrapWords(text, width > lead + 20 ? width - lead : 20);
-  // The first line takes the full width; the rest are re-wrapped to the
-  // room their indent leaves.
-  out = std::string(lead, ' ') + first[0] + "\n";
-  std::string rest;
-  for (size_t i = 1; i < first.size(); ++i) {
-    if (!rest.empty()) rest += ' ';
-    rest += first[i];
-  }
-  if (!rest.empty()) {
-    for (const std::string& line : WrapWords(rest, room)) {
-      out += std::string(indent, ' ') + line + "\n";
-    }
+  const size_t lead = std::min(text.find_first_not_of(' '), text.size());
+  const std::vector<std::string> lines =
+      WrapWords(absl::string_view(text).substr(lead),
+                width > lead + 20 ? width - lead : 20,
+                width > indent + 20 ? width - indent : 20);
+  std::string out = std::string(lead, ' ') + lines[0] + "\n";
+  for (size_t i = 1; i < lines.size(); ++i) {
+    absl::StrAppend(&out, std::string(indent, ' '), lines[i], "\n");
   }
   return out;
 }

@@ -12,7 +12,8 @@
 namespace netvigil::cli {
 
 // Columns padded to the widest cell, two spaces apart, header first; the
-// last column is not padded. Cells must not contain newlines.
+// last column is not padded. Each cell is shown as common/escape.h's
+// Printable(cell): no cell can break a line or hold a terminal control.
 std::string FormatTable(const std::vector<std::string>& header,
                         const std::vector<std::vector<std::string>>& rows);
 
@@ -23,20 +24,16 @@ inline constexpr size_t kPageWidth = 100;
 
 // FormatTable, with the last column wrapped at spaces so that no line is
 // wider than `width` (continuation lines leave the other columns empty). A
-// word longer than the room is split only when it alone is wider than it.
-// The last column gets at least 24 columns even if that overflows `width`.
+// word wider than the room stays whole on a line of its own: no word is
+// ever cut. The last column gets at least 24 columns even if that
+// overflows `width`.
 std::string FormatTableWrapped(
     const std::vector<std::string>& header,
     const std::vector<std::vector<std::string>>& rows,
     size_t width = kPageWidth);
 
-// `text` with every control character (C0, DEL) shown as "\\xHH", so that
-// text an agent sent (an error, a path) cannot move the cursor, clear the
-// screen or forge a line. WrapText applies it; so does FormatTable's cell
-// escaping (common/escape) once it lands.
-std::string Printable(const std::string& text);
-
-// `text` (made Printable) broken at spaces into lines of at most `width`
+// `text`, shown as common/escape.h's Printable(text) (agents write most
+// of what is wrapped), broken at spaces into lines of at most `width`
 // columns, each line after the first starting with `indent` spaces; every line
 // ends in "\n".
 std::string WrapText(const std::string& text, size_t width = kPageWidth,

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/escape.h"
 #include "common/human_units.h"
 
 namespace netvigil::cli {
@@ -103,7 +104,8 @@ bool TransportFailure(const std::string& message) {
 }  // namespace
 
 int ReportError(const grpc::Status& status, const ClientOptions& options) {
-  const std::string& message = status.error_message();
+  // The collector's words may quote an agent's (a refusal's reason).
+  const std::string message = Printable(status.error_message());
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE: {
       if (options.collector.empty()) {

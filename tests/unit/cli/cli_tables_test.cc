@@ -442,7 +442,7 @@ TEST(FormatTest, WrapTextIndentsContinuations) {
 
 TEST(FormatTest, WrapTextShowsControlCharactersInsteadOfObeyingThem) {
   EXPECT_EQ(WrapText("evil\x1b[2J\nforged line"),
-            "evil\\x1b[2J\\x0aforged line\n");
+            "evil\\x1B[2J\\nforged line\n");
 }
 
 TEST(FormatTest, HumanizeDurationsRewritesAbslDurationsOnly) {
