@@ -967,12 +967,12 @@ std::string RenderAlertEvent(const v1::AlertEvent& e, absl::Time now) {
   const bool stamped = e.at().seconds() != 0 || e.at().nanos() != 0;
   // One line per event, whole, so that a follower can grep it; what an
   // agent's data put in the kind, hosts or summary cannot break the line.
-  return absl::StrCat(
-      stamped ? AbsoluteTime(e.at()) : AbsoluteTime(now), " ",
-      v1::AlertEvent::Type_Name(e.type()).substr(5), " #", a.id(), " ",
-      SeverityWord(a.severity()), " ", Printable(a.kind()), " [",
-      Printable(absl::StrJoin(a.hosts(), ",")), "] ", Printable(a.summary()),
-      "\n");
+  return absl::StrCat(stamped ? AbsoluteTime(e.at()) : AbsoluteTime(now), " ",
+                      v1::AlertEvent::Type_Name(e.type()).substr(5), " #",
+                      a.id(), " ", SeverityWord(a.severity()), " ",
+                      Printable(a.kind()), " [",
+                      Printable(absl::StrJoin(a.hosts(), ",")), "] ",
+                      Printable(a.summary()), "\n");
 }
 
 int RunAlerts(const ClientOptions& options, bool json, bool all,
