@@ -8,19 +8,20 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "common/utf8.h"
+#include "common/escape.h"
 #include "spdlog/spdlog.h"
 
 namespace netvigil::agent {
 namespace {
 
-// The last line a child wrote to stderr, bounded (a child writes anything).
-// Thread-safe: set on the runner's reader thread, read by the supervisor.
+// The last line a child wrote to stderr, bounded; logged through LogValue
+// (a child writes anything). Thread-safe: set on the runner's reader thread,
+// read by the supervisor.
 class LastLine {
  public:
   void Set(absl::string_view line) {
     absl::MutexLock l(&mu_);
-    line_ = ToValidUtf8(line.substr(0, 300));
+    line_ = std::string(line.substr(0, 300));
   }
   std::string Get() const {
     absl::MutexLock l(&mu_);
@@ -158,9 +159,9 @@ void IperfServer::Supervise() {
           }
           const bool err = stream == ProcessRunner::Stream::kStderr;
           if (err) last_error->Set(line);
-          spdlog::debug("iperf3_server port={} stream={} line=\"{}\"", port,
-                        err ? "stderr" : "stdout",
-                        std::string_view(line.data(), line.size()));
+          // A peer's iperf3 client can put text in these lines.
+          spdlog::debug("iperf3_server port={} stream={} line={}", port,
+                        err ? "stderr" : "stdout", LogValue(line));
         });
     if (!pid.ok()) {
       const absl::Duration delay = backoff.Next();
@@ -201,9 +202,9 @@ void IperfServer::Supervise() {
     if (exit.ok()) {
       spdlog::warn(
           "iperf3_server_exited port={} pid={} exit_code={} signal={} "
-          "last_stderr=\"{}\" restart_in={}",
-          port_, *pid, exit->exit_code, exit->term_signal, last_error->Get(),
-          absl::FormatDuration(delay));
+          "last_stderr={} restart_in={}",
+          port_, *pid, exit->exit_code, exit->term_signal,
+          LogValue(last_error->Get()), absl::FormatDuration(delay));
     } else {
       spdlog::error(
           "iperf3_server_wait_failed port={} pid={} error=\"{}\" restart_in={}",

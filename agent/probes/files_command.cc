@@ -7,6 +7,7 @@
 
 #include "agent/probes/file_probe.h"
 #include "agent/probes/sockets_command.h"
+#include "common/escape.h"
 
 namespace netvigil::agent {
 
@@ -27,7 +28,8 @@ void RegisterFilesProbeCommand(CLI::App& probe) {
         FileProbe::CreateReal()->Collect(watched);
     if (snap.ok() && !snap->error().empty()) {
       // Not an empty table that reads "nothing there".
-      std::cerr << "netvigil-agent probe files: " << snap->error() << "\n";
+      std::cerr << "netvigil-agent probe files: " << Printable(snap->error())
+                << "\n";
       throw CLI::RuntimeError(1);
     }
     const v1::FileSnapshot empty;

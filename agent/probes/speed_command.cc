@@ -16,6 +16,7 @@
 #include "agent/probes/speed_probe.h"
 #include "agent/sys/process_runner.h"
 #include "common/clock.h"
+#include "common/escape.h"
 #include "common/utf8.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
@@ -85,12 +86,13 @@ v1::SpeedResult FailedBeforeStart(const v1::SpeedTest& test, bool bidir,
 }  // namespace
 
 std::string FormatSpeedTable(const v1::SpeedResult& r) {
-  std::string out = absl::StrFormat("%s %s port %u, %s, %.1f s\n",
-                                    r.server().empty() ? "server" : r.server(),
-                                    r.server_address(), r.server_port(),
-                                    r.udp() ? "UDP" : "TCP", r.duration_s());
+  std::string out =
+      absl::StrFormat("%s %s port %u, %s, %.1f s\n",
+                      r.server().empty() ? "server" : Printable(r.server()),
+                      Printable(r.server_address()), r.server_port(),
+                      r.udp() ? "UDP" : "TCP", r.duration_s());
   if (r.outcome() != v1::SPEED_OUTCOME_OK) {
-    absl::StrAppend(&out, "FAILED: ", r.error(), "\n");
+    absl::StrAppend(&out, "FAILED: ", Printable(r.error()), "\n");
     return out;
   }
   if (r.udp()) {
@@ -202,7 +204,8 @@ void RegisterSpeedProbeCommand(CLI::App& probe) {
     }
     std::cout.flush();
     if (result.outcome() != v1::SPEED_OUTCOME_OK) {
-      std::cerr << "netvigil-agent probe speed: " << result.error() << "\n";
+      std::cerr << "netvigil-agent probe speed: " << Printable(result.error())
+                << "\n";
       throw CLI::RuntimeError(1);
     }
   });
