@@ -858,6 +858,16 @@ int RunProbe(const ClientOptions& options, bool json, const std::string& host,
       if (rc == kExitOk) rc = code;
       continue;
     }
+    // A probe that ran but could not do all it was asked (a watched folder
+    // that is not there) still prints what it found; the reason goes to
+    // stderr and the exit status says the answer is partial.
+    const v1::Result& r = o.resp.result();
+    if (r.has_files() && !r.files().error().empty()) {
+      std::fprintf(stderr, "netvigil: files probe on %s: %s\n",
+                   Printable(host).c_str(),
+                   Printable(r.files().error()).c_str());
+      if (rc == kExitOk) rc = kExitFailure;
+    }
     if (json) {
       std::string j = ToJson(o.resp);
       if (array) {
