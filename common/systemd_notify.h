@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "common/monotonic_wait.h"
 #include "absl/time/time.h"
 
 namespace netvigil {
@@ -53,6 +54,7 @@ class SystemdNotifier {
 
   const std::function<bool()> healthy_;
   mutable absl::Mutex mu_;
+  MonotonicCondVar wake_;  // pings keep time through wall clock steps
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   int pings_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_ ABSL_GUARDED_BY(mu_);

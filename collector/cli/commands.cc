@@ -40,16 +40,26 @@ std::string AgentState(const v1::AgentInfo& a) {
 
 std::string RenderAgents(const v1::ListAgentsResponse& resp, absl::Time now) {
   std::vector<std::vector<std::string>> rows;
+  // The agent's clock against the collector's ("+1h0m0s": ahead), to the
+  // second; "-" while offline or before its first heartbeat.
+  auto clock = [](const v1::AgentInfo& a) -> std::string {
+    if (!a.has_clock_offset_ms()) return "-";
+    const absl::Duration d = absl::Trunc(
+        absl::Milliseconds(a.clock_offset_ms()), absl::Seconds(1));
+    if (d == absl::ZeroDuration()) return "0s";
+    return absl::StrCat(d > absl::ZeroDuration() ? "+" : "-",
+                        absl::FormatDuration(absl::AbsDuration(d)));
+  };
   for (const v1::AgentInfo& a : resp.agents()) {
     rows.push_back(
         {a.name(),
          a.addresses().empty() ? "-" : absl::StrJoin(a.addresses(), ","),
          a.version().empty() ? "-" : a.version(), AgentState(a),
-         HumanAgo(a.last_seen(), now)});
+         HumanAgo(a.last_seen(), now), clock(a)});
   }
   if (rows.empty()) return "no agents have connected yet\n";
-  return FormatTable({"NAME", "ADDRESS", "VERSION", "STATE", "LAST SEEN"},
-                     rows);
+  return FormatTable(
+      {"NAME", "ADDRESS", "VERSION", "STATE", "LAST SEEN", "CLOCK"}, rows);
 }
 
 int RunAgents(const ClientOptions& options, bool json) {
