@@ -303,8 +303,10 @@ grpc::Status AgentService::Stream(
           result = Refuse(*name, bad);
           break;
         }
+        absl::Duration offset;
+        if (!session->clock_offset(&offset)) offset = absl::ZeroDuration();
         const absl::Duration moved =
-            NormaliseResultTimes(&r, receipt, DefaultLimits());
+            NormaliseResultTimes(&r, receipt, offset, DefaultLimits());
         if (moved != absl::ZeroDuration() && retimed++ % 100 == 0) {
           // One line for the first and every hundredth: a wrong clock would
           // otherwise write one per result.

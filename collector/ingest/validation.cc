@@ -340,26 +340,54 @@ absl::Status ValidateHeartbeat(const v1::Heartbeat& hb, const Limits& l) {
 }
 
 absl::Duration NormaliseResultTimes(v1::Result* r, absl::Time receipt,
+                                    absl::Duration agent_offset,
                                     const Limits& l) {
   const int64_t now = absl::ToUnixSeconds(receipt);
+  auto move_all = [r](absl::Duration by) {
+    std::vector<google::protobuf::Timestamp*> times = SecondaryTimes(r);
+    times.push_back(r->mutable_produced_at());
+    for (google::protobuf::Timestamp* t : times) {
+      if (!IsValidTimestamp(*t)) continue;
+      const google::protobuf::Timestamp m = ToProtoTime(FromProtoTime(*t) + by);
+      if (IsValidTimestamp(m)) *t = m;
+    }
+  };
   const google::protobuf::Timestamp& p = r->produced_at();
-  const bool missing = p.seconds() == 0 && p.nanos() == 0;
-  if (!missing && IsValidTimestamp(p) && InWindow(p.seconds(), now, l)) {
-    return absl::ZeroDuration();
+  const bool missing =
+      (p.seconds() == 0 && p.nanos() == 0) || !IsValidTimestamp(p);
+  absl::Duration moved = absl::ZeroDuration();
+  if (!missing &&
+      absl::AbsDuration(agent_offset) > absl::Seconds(l.max_future_skew_s)) {
+    moved = -agent_offset;
+    move_all(moved);
+  }
+  // A gap's times describe results long gone (a spool that lost an old
+  // backlog): kept to the window rather than refused, so its count stays.
+  auto clamp_gap = [&] {
+    if (!r->has_gap()) return;
+    for (google::protobuf::Timestamp* t : SecondaryTimes(r)) {
+      if (!IsValidTimestamp(*t)) continue;
+      if (t->seconds() > now + l.max_future_skew_s) {
+        *t = ToProtoTime(absl::FromUnixSeconds(now + l.max_future_skew_s));
+      } else if (t->seconds() < now - l.max_age_s) {
+        *t = ToProtoTime(absl::FromUnixSeconds(now - l.max_age_s));
+      }
+    }
+  };
+  if (!missing && InWindow(r->produced_at().seconds(), now, l)) {
+    clamp_gap();
+    return moved;
   }
   // Without a believable produced_at there is nothing to move the other
   // times by; they are judged as they are.
-  const absl::Duration shift = missing || !IsValidTimestamp(p)
-                                   ? absl::ZeroDuration()
-                                   : receipt - FromProtoTime(p);
-  for (google::protobuf::Timestamp* t : SecondaryTimes(r)) {
-    if (!IsValidTimestamp(*t)) continue;
-    const absl::Time moved = FromProtoTime(*t) + shift;
-    const google::protobuf::Timestamp m = ToProtoTime(moved);
-    if (IsValidTimestamp(m)) *t = m;
+  if (!missing) {
+    const absl::Duration shift = receipt - FromProtoTime(r->produced_at());
+    move_all(shift);
+    moved += shift;
   }
   *r->mutable_produced_at() = ToProtoTime(receipt);
-  return missing ? absl::InfiniteDuration() : shift;
+  clamp_gap();
+  return missing ? absl::InfiniteDuration() : moved;
 }
 
 absl::Status CheckBinding(const v1::Result& r, const SenderContext& ctx) {

@@ -56,14 +56,21 @@ absl::Status ValidateHeartbeat(const v1::Heartbeat& hb, const Limits& limits);
 absl::Status ValidateResult(const v1::Result& result, int64_t now_unix_s,
                             const Limits& limits);
 
-// Where the agent's clock is not believable (produced_at missing or outside
-// the window around `receipt`), judges the result by the collector's clock:
-// produced_at becomes `receipt` and the result's other times move by the
-// same amount (their spacing is the agent's truth). Returns how far
-// produced_at moved: zero when untouched, InfiniteDuration when it was
-// missing or not a time. Times that still fall outside the window are left
-// for ValidateResult to refuse.
+// Judges the result's times by the collector's clock where the agent's is
+// not believable. `agent_offset` is the agent's wall clock minus the
+// collector's as its heartbeats measured it (zero if unknown). Two steps:
+//  1. An agent whose clock is off by more than max_future_skew_s (a bad NTP
+//     step, a dead RTC) has every time in the result moved back by that
+//     offset, so its results land when they happened on the collector's
+//     clock.
+//  2. A produced_at that is then still missing or outside the window around
+//     `receipt` becomes `receipt`, and the other times move with it (their
+//     spacing is the agent's truth).
+// Returns how far produced_at moved: zero when untouched, InfiniteDuration
+// when it was missing or not a time. Times still outside the window are
+// left for ValidateResult to refuse.
 absl::Duration NormaliseResultTimes(v1::Result* result, absl::Time receipt,
+                                    absl::Duration agent_offset,
                                     const Limits& limits);
 
 // What a result is checked against besides its own content: who sent it
