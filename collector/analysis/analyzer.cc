@@ -722,7 +722,8 @@ void Analyzer::OnClockOffset(const std::string& agent, absl::Duration offset) {
   absl::MutexLock l(&mu_);
   const AlertKey key{kClockSkew, absl::StrCat(kClockSkew, " host=", agent)};
   auto it = open_.find(key);
-  const absl::Duration size = absl::AbsDuration(offset);
+  const absl::Duration size = absl::Floor(
+      absl::AbsDuration(offset) + absl::Milliseconds(500), absl::Seconds(1));
   if (size < kClockSkewAlert) {
     if (it != open_.end() && size < kClockSkewAlert / 2) Resolve(key);
     return;

@@ -40,15 +40,16 @@ std::string AgentState(const v1::AgentInfo& a) {
 
 std::string RenderAgents(const v1::ListAgentsResponse& resp, absl::Time now) {
   std::vector<std::vector<std::string>> rows;
-  // The agent's clock against the collector's ("+1h0m0s": ahead), to the
-  // second; "-" while offline or before its first heartbeat.
+  // The agent's clock against the collector's ("+2h": ahead), rounded to
+  // the second; "-" while offline or before its first heartbeat.
   auto clock = [](const v1::AgentInfo& a) -> std::string {
     if (!a.has_clock_offset_ms()) return "-";
-    const absl::Duration d = absl::Trunc(
-        absl::Milliseconds(a.clock_offset_ms()), absl::Seconds(1));
-    if (d == absl::ZeroDuration()) return "0s";
+    const absl::Duration d = absl::Milliseconds(a.clock_offset_ms());
+    const absl::Duration size = absl::Floor(
+        absl::AbsDuration(d) + absl::Milliseconds(500), absl::Seconds(1));
+    if (size == absl::ZeroDuration()) return "0s";
     return absl::StrCat(d > absl::ZeroDuration() ? "+" : "-",
-                        absl::FormatDuration(absl::AbsDuration(d)));
+                        absl::FormatDuration(size));
   };
   for (const v1::AgentInfo& a : resp.agents()) {
     rows.push_back(

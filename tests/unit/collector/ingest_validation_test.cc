@@ -89,8 +89,8 @@ TEST(IngestValidationTest, SecondaryTimesMustBeValidTimestamps) {
   r.mutable_sockets()->mutable_taken_at()->set_seconds(INT64_MAX);
   EXPECT_THAT(Validate(r),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       ::testing::HasSubstr("sockets.taken_at: outside the "
-                                            "window of believable times")));
+                       "sockets.taken_at: outside the "
+                                            "window of believable times"));
 
   v1::Result gap = Dated();
   gap.mutable_gap()->set_first_seq(1);
@@ -122,7 +122,7 @@ TEST(IngestValidationTest, AYear9999StartIsRefused) {
       TimeUtil::SecondsToTimestamp(253402300799);  // 9999-12-31T23:59:59Z
   EXPECT_THAT(Validate(r),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       ::testing::HasSubstr("path.started_at: outside")));
+                       "path.started_at: outside"));
 }
 
 TEST(IngestValidationTest, AClockFarAheadIsJudgedByReceipt) {
@@ -274,13 +274,13 @@ TEST(IngestValidationTest, AGapIsCheckedAgainstItsRange) {
   EXPECT_THAT(Validate(Gap(20, 5, 10, 6)), IsOk());
   EXPECT_THAT(Validate(Gap(20, 5, 10, 7)),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       ::testing::HasSubstr("gap.count: more than the range")));
+                       "gap.count: more than the range"));
   EXPECT_THAT(Validate(Gap(20, 1, 19, uint64_t{1} << 60)),
               StatusIs(absl::StatusCode::kInvalidArgument));
   // A gap tells of numbers before its own, never of itself or later ones.
   EXPECT_THAT(Validate(Gap(20, 5, 20, 1)),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       ::testing::HasSubstr("gap.last_seq")));
+                       "gap.last_seq"));
   EXPECT_THAT(Validate(Gap(20, 0, 3, 1)),
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
@@ -294,10 +294,10 @@ TEST(IngestValidationTest, ASpeedResultIsBoundToItsSenderAndPlan) {
   EXPECT_THAT(CheckBinding(r, {"laptop", true}), IsOk());
   EXPECT_THAT(CheckBinding(r, {"nas", true}),
               StatusIs(absl::StatusCode::kPermissionDenied,
-                       ::testing::HasSubstr("not the sender 'nas'")));
+                       "not the sender 'nas'"));
   EXPECT_THAT(CheckBinding(r, {"laptop", false}),
               StatusIs(absl::StatusCode::kPermissionDenied,
-                       ::testing::HasSubstr("disabled")));
+                       "disabled"));
   // Other kinds are the sender's own by construction.
   EXPECT_THAT(CheckBinding(Sockets(), {"nas", false}), IsOk());
 }
