@@ -258,7 +258,12 @@ grpc::Status AgentService::Stream(
   grpc::Status result = grpc::Status::OK;
   uint64_t refused_commands = 0;  // as the agent's last heartbeat counted
   uint64_t refused = 0, retimed = 0;
-  while (stream->Read(&msg)) {
+  // Only what protobuf logs while parsing the next message counts.
+  auto read = [&] {
+    parse_error.clear();
+    return stream->Read(&msg);
+  };
+  while (read()) {
     session->Touch(Mono(clock_));
     switch (msg.msg_case()) {
       case v1::AgentMessage::kHeartbeat: {
