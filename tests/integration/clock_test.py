@@ -94,13 +94,15 @@ class ClockTest(nvtest.CollectorCase, unittest.TestCase):
             " AND g.reason LIKE 'refused:%'"))
         return produced, len(seqs), refused
 
-    def worst_time_error_s(self, name):
-        """How far the latest stored results' produced_at are from
-        PostgreSQL's clock (the real one), at most."""
+    def worst_time_error_s(self, name, newest=1000000):
+        """How far the stored results' produced_at (the newest `newest` of
+        them) are from their receipt by PostgreSQL's clock (the real one),
+        at most."""
         return float(self.pg.psql(
-            "SELECT coalesce(max(abs(extract(epoch FROM r.produced_at - r.received_at))), 0)"
-            " FROM results r JOIN agents a ON a.id = r.agent_id"
-            f" WHERE a.name = '{name}'"))
+            "SELECT coalesce(max(abs(extract(epoch FROM t.produced_at - t.received_at))), 0)"
+            " FROM (SELECT r.produced_at, r.received_at FROM results r"
+            " JOIN agents a ON a.id = r.agent_id"
+            f" WHERE a.name = '{name}' ORDER BY r.seq DESC LIMIT {newest}) t"))
 
     def results(self, name):
         return self.pg.result_rows(name)
@@ -166,7 +168,11 @@ class ClockTest(nvtest.CollectorCase, unittest.TestCase):
             self.assertTrue(agent.alive())
         produced, stored, refused = self.ledger("stepper")
         self.assertEqual(stored + refused, produced)
-        self.assertLess(self.worst_time_error_s("stepper"), 60)
+        # Back on the real time, results are dated right again. (Around a
+        # step, a result produced before it and delivered after the next
+        # heartbeat is moved by the new offset: the README's limitation.)
+        self.assert_delivering("stepper", "on the real time again")
+        self.assertLess(self.worst_time_error_s("stepper", newest=2), 60)
         log = self.collector.output()
         self.assertEqual(log.count("agent_connected name=stepper "), 1,
                          "the agent had to reconnect")

@@ -224,8 +224,14 @@ class RogueAgentTest(nvtest.CollectorCase, unittest.TestCase):
         bad[8] = "sockets.duration_ms: not a finite number"
         rogue.send(result_msg(r))
         rogue.send(result_msg(sockets(9)))
+        # A gap claiming numbers that are stored: it passes (a spool's range
+        # may hold sent numbers) but counts only what the range misses.
+        r = dated(10)
+        r.gap.first_seq, r.gap.last_seq, r.gap.count = 1, 9, 9
+        r.gap.reason = "spool_over_cap"
+        rogue.send(result_msg(r))
 
-        nvtest.wait_until(lambda: rogue.acked >= 9, 30, "everything acknowledged")
+        nvtest.wait_until(lambda: rogue.acked >= 10, 30, "everything acknowledged")
         self.assertIsNone(rogue.status, "the stream stays open")
         self.assertEqual(sorted(rogue.refused), sorted(bad))
         for seq, want in bad.items():
@@ -235,8 +241,9 @@ class RogueAgentTest(nvtest.CollectorCase, unittest.TestCase):
         # record in its place with the reason; nothing of their payloads.
         rows = self.rows("rogue-a")
         self.assertEqual(rows, {1: "sockets", 2: "gap", 3: "gap", 4: "gap", 5: "gap",
-                                6: "gap", 7: "gap", 8: "gap", 9: "sockets"})
+                                6: "gap", 7: "gap", 8: "gap", 9: "sockets", 10: "gap"})
         gaps = self.gaps("rogue-a")
+        self.assertEqual(gaps.pop(10), (1, 9, 0, "spool_over_cap"))
         self.assertEqual(sorted(gaps), sorted(bad))
         for seq, (first, last, count, reason) in gaps.items():
             self.assertEqual((first, last, count), (seq, seq, 1))
@@ -251,8 +258,12 @@ class RogueAgentTest(nvtest.CollectorCase, unittest.TestCase):
         self.assertEqual(self.pg.psql(
             "SELECT count(*) FROM results WHERE produced_at > now() + interval '1 day'"),
             "0")
-        # Counts add up: every number is stored once, as a result or a gap.
-        self.assertEqual(len(rows), 9)
+        # Counts add up: every number is stored once, as a result or a gap,
+        # and the refused ones are counted in gaps.
+        self.assertEqual(len(rows), 10)
+        self.assertEqual(self.pg.psql(
+            "SELECT sum(g.count) FROM gaps g JOIN agents a ON a.id = g.agent_id"
+            " WHERE a.name = 'rogue-a'"), str(len(bad)))
 
         log = self.collector_log()
         for seq in bad:
