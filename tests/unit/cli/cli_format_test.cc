@@ -40,7 +40,7 @@ TEST(AgentsTableTest, Golden) {
   a->add_addresses("198.18.1.11");
   a->set_version("0.1.0");
   a->set_online(true);
-  a->set_clock_offset_ms(7'200'500);  // two hours ahead
+  a->set_clock_offset_ms(7'200'400);  // two hours ahead
   *a->mutable_last_seen() = At(now - absl::Seconds(1));
   auto* b = resp.add_agents();
   b->set_name("nas-basement");
