@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
@@ -236,6 +237,7 @@ grpc::Status AgentService::Stream(
   SenderContext sender;
   sender.agent = *name;
   sender.speed_enabled = completed.plan().speed().enabled();
+  sender.highest_seq = hello.next_seq() > 0 ? hello.next_seq() - 1 : 0;
   v1::CollectorMessage welcome;
   welcome.mutable_welcome()->set_collector_version(kVersion);
   *welcome.mutable_welcome()->mutable_plan() =
@@ -328,6 +330,7 @@ grpc::Status AgentService::Stream(
         absl::Status valid =
             ValidateResult(r, absl::ToUnixSeconds(receipt), DefaultLimits());
         if (valid.ok()) valid = CheckBinding(r, sender);
+        sender.highest_seq = std::max(sender.highest_seq, r.seq());
         if (!valid.ok()) {
           // Refused for good: the same bytes would be refused again. A gap
           // record takes its number, so the agent's sequence moves on and

@@ -1,5 +1,6 @@
 #include "collector/ingest/validation.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -223,17 +224,19 @@ absl::Status ValidateSpeed(const v1::SpeedResult& s, int64_t now,
   return ValidateFigures("speed.reverse_figures", s.reverse_figures(), l);
 }
 
-// A gap describes numbers lost before its own: a range below its own seq,
-// no more lost than the range holds. (Numbers in the range that were stored
-// are the store's to discount: the spool's ranges may hold sent ones.)
+// A gap describes numbers lost: no more than its range holds. The range
+// may hold its own number and later ones (a spool's open gap grows as it
+// drops more), and numbers that were stored (sent before they were
+// dropped): the store counts only what the range misses, and CheckBinding
+// keeps the range within the numbers the agent can have given out.
 absl::Status ValidateGap(uint64_t seq, const v1::Gap& g, int64_t now,
                          const Limits& l) {
+  (void)seq;
   if (g.count() == 0 || g.first_seq() == 0 || g.first_seq() > g.last_seq()) {
     return Invalid("gap", "empty or reversed range");
   }
-  if (g.last_seq() >= seq) {
-    return Invalid("gap.last_seq", absl::StrCat("not below the gap's own seq ",
-                                                seq, " (", g.last_seq(), ")"));
+  if (g.last_seq() > kMaxSeq) {
+    return Invalid("gap.last_seq", absl::StrCat("above ", kMaxSeq));
   }
   if (g.count() > g.last_seq() - g.first_seq() + 1) {
     return Invalid("gap.count",
@@ -393,6 +396,17 @@ absl::Duration NormaliseResultTimes(v1::Result* r, absl::Time receipt,
 }
 
 absl::Status CheckBinding(const v1::Result& r, const SenderContext& ctx) {
+  if (r.has_gap()) {
+    const uint64_t bound =
+        std::max(ctx.highest_seq, r.seq()) + SenderContext::kGapSlack;
+    if (r.gap().last_seq() > bound) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "gap.last_seq: ", r.gap().last_seq(),
+          " is beyond the numbers the agent can have given out (", bound,
+          ")"));
+    }
+    return absl::OkStatus();
+  }
   if (!r.has_speed()) return absl::OkStatus();
   if (r.speed().client() != ctx.agent) {
     return absl::PermissionDeniedError(absl::StrCat(

@@ -78,10 +78,18 @@ absl::Duration NormaliseResultTimes(v1::Result* result, absl::Time receipt,
 struct SenderContext {
   std::string agent;
   bool speed_enabled = false;
+  // The highest number the agent is known to have given out: its hello's
+  // next_seq - 1, or the highest seq it has sent on this stream since.
+  uint64_t highest_seq = 0;
+  // How far past that a gap's range may reach: a spool's open gap grows
+  // while the agent produces (2^20 numbers: days of results of a busy
+  // agent), and nothing beyond.
+  static constexpr uint64_t kGapSlack = uint64_t{1} << 20;
 };
 
 // A speed result must name its sender as the client, and arrive only while
-// speed tests are in the sender's plan.
+// speed tests are in the sender's plan. A gap's range must stay within the
+// numbers the agent can have given out (no "2^60 results lost").
 absl::Status CheckBinding(const v1::Result& result, const SenderContext& ctx);
 
 }  // namespace netvigil::collector

@@ -277,12 +277,22 @@ TEST(IngestValidationTest, AGapIsCheckedAgainstItsRange) {
                        "gap.count: more than the range"));
   EXPECT_THAT(Validate(Gap(20, 1, 19, uint64_t{1} << 60)),
               StatusIs(absl::StatusCode::kInvalidArgument));
-  // A gap tells of numbers before its own, never of itself or later ones.
-  EXPECT_THAT(Validate(Gap(20, 5, 20, 1)),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       "gap.last_seq"));
   EXPECT_THAT(Validate(Gap(20, 0, 3, 1)),
               StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Validate(Gap(20, 1, kMaxSeq + 1, 1)),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  // A spool's open gap grows past its own number as it drops more.
+  EXPECT_THAT(Validate(Gap(7, 1, 12, 12)), IsOk());
+}
+
+TEST(IngestValidationTest, AGapStaysWithinTheNumbersGivenOut) {
+  SenderContext ctx{"nas", false, 100};
+  EXPECT_THAT(CheckBinding(Gap(20, 1, 100 + SenderContext::kGapSlack, 5), ctx),
+              IsOk());
+  EXPECT_THAT(
+      CheckBinding(Gap(20, 1, uint64_t{1} << 60, uint64_t{1} << 60), ctx),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               "gap.last_seq: 1152921504606846976 is beyond the numbers"));
 }
 
 // --------------------------------------------------------------- binding
