@@ -127,8 +127,7 @@ void ProbeRunner::Loop(v1::ProbeKind kind) {
       // Wait for the due time, a new plan, or stop.
       const absl::Duration wait = next - clock_.MonotonicNow();
       if (!have_plan_ || wait > absl::ZeroDuration()) {
-        wake_.WaitFor(mu_, have_plan_ ? wait : absl::InfiniteDuration(),
-                      woken);
+        wake_.WaitFor(mu_, have_plan_ ? wait : absl::InfiniteDuration(), woken);
       }
       if (stop_) return;
       if (!have_plan_) continue;

@@ -35,7 +35,8 @@ class MonotonicCondVar {
     }
     if (timeout <= absl::ZeroDuration()) return done();
     return cv_.wait_until(
-        l, std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(timeout),
+        l,
+        std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(timeout),
         done);
   }
 

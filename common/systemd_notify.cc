@@ -121,9 +121,8 @@ void SystemdNotifier::WatchdogLoop(absl::Duration every) {
     } else {
       ++pings_;
     }
-    wake_.WaitFor(mu_, every, [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      return stop_;
-    });
+    wake_.WaitFor(mu_, every,
+                  [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return stop_; });
   }
 }
 

@@ -14,8 +14,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
-#include "common/monotonic_wait.h"
 #include "absl/time/time.h"
+#include "common/monotonic_wait.h"
 
 namespace netvigil {
 

@@ -733,8 +733,7 @@ void Analyzer::OnClockOffset(const std::string& agent, absl::Duration offset) {
     // Heartbeats come every few seconds: only a real change is news.
     int64_t was = 0;
     auto d = it->second.details().find("offset_s");
-    if (d != it->second.details().end() &&
-        absl::SimpleAtoi(d->second, &was) &&
+    if (d != it->second.details().end() && absl::SimpleAtoi(d->second, &was) &&
         std::abs(was - offset_s) < 5 + std::abs(was) / 10) {
       return;
     }

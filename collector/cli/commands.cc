@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <map>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/probes/file_probe.h"
 #include "agent/probes/path_command.h"

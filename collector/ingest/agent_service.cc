@@ -51,8 +51,7 @@ std::string ParseFailure(const std::string& logged) {
   const size_t a = logged.find('\'');
   const size_t b = a == std::string::npos ? a : logged.find('\'', a + 1);
   if (logged.find("UTF-8") != std::string::npos && b != std::string::npos) {
-    return absl::StrCat(logged.substr(a + 1, b - a - 1),
-                        ": not valid UTF-8");
+    return absl::StrCat(logged.substr(a + 1, b - a - 1), ": not valid UTF-8");
   }
   return "a message could not be parsed";
 }
@@ -157,8 +156,9 @@ grpc::Status AgentService::Stream(
   if (!stream->Read(&msg)) {
     if (!parse_error.empty()) {
       const std::string why = ParseFailure(parse_error);
-      spdlog::warn("agent_refused peer={} reason=unparsable_hello detail=\"{}\"",
-                   peer, why);
+      spdlog::warn(
+          "agent_refused peer={} reason=unparsable_hello detail=\"{}\"", peer,
+          why);
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           absl::StrCat("peer ", peer, ": ", why));
     }
@@ -305,8 +305,9 @@ grpc::Status AgentService::Stream(
           // Not a number an ack can carry past: nothing to move on from.
           const absl::Status bad = absl::InvalidArgumentError(
               absl::StrCat("result.seq: ", r.seq(), " outside 1..", kMaxSeq));
-          spdlog::warn("result_refused name={} seq={} error=\"{}\" stream=ended",
-                       *name, r.seq(), std::string(bad.message()));
+          spdlog::warn(
+              "result_refused name={} seq={} error=\"{}\" stream=ended", *name,
+              r.seq(), std::string(bad.message()));
           result = Refuse(*name, bad);
           break;
         }
@@ -336,8 +337,7 @@ grpc::Status AgentService::Stream(
           // record takes its number, so the agent's sequence moves on and
           // the loss is on record (and in the results_lost alert).
           ++refused;
-          const std::string reason =
-              absl::StrCat("refused: ", valid.message());
+          const std::string reason = absl::StrCat("refused: ", valid.message());
           spdlog::warn("result_refused name={} seq={} error=\"{}\" total={}",
                        *name, r.seq(), std::string(valid.message()), refused);
           v1::Result gap;
@@ -378,16 +378,17 @@ grpc::Status AgentService::Stream(
                                    "hello sent twice on one stream"));
         break;
       case v1::AgentMessage::MSG_NOT_SET:
-        result = Refuse(*name,
-                        absl::InvalidArgumentError("empty agent message"));
+        result =
+            Refuse(*name, absl::InvalidArgumentError("empty agent message"));
         break;
     }
     if (!result.ok()) break;
   }
   if (result.ok() && !parse_error.empty()) {
     const std::string why = ParseFailure(parse_error);
-    spdlog::warn("agent_refused name={} peer={} reason=unparsable detail=\"{}\"",
-                 *name, peer, why);
+    spdlog::warn(
+        "agent_refused name={} peer={} reason=unparsable detail=\"{}\"", *name,
+        peer, why);
     result = Refuse(*name, absl::InvalidArgumentError(why));
   }
   release();

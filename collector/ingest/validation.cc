@@ -45,9 +45,11 @@ absl::Status CheckCount(const std::string& field, const Repeated& v,
 }
 
 std::string Window(const Limits& l) {
-  return absl::StrCat("outside the window of believable times around receipt"
-                      " (", l.max_age_s / 86400, " days before to ",
-                      l.max_future_skew_s, " s after)");
+  return absl::StrCat(
+      "outside the window of believable times around receipt"
+      " (",
+      l.max_age_s / 86400, " days before to ", l.max_future_skew_s,
+      " s after)");
 }
 
 bool InWindow(int64_t seconds, int64_t now_unix_s, const Limits& l) {
@@ -402,16 +404,15 @@ absl::Status CheckBinding(const v1::Result& r, const SenderContext& ctx) {
     if (r.gap().last_seq() > bound) {
       return absl::InvalidArgumentError(absl::StrCat(
           "gap.last_seq: ", r.gap().last_seq(),
-          " is beyond the numbers the agent can have given out (", bound,
-          ")"));
+          " is beyond the numbers the agent can have given out (", bound, ")"));
     }
     return absl::OkStatus();
   }
   if (!r.has_speed()) return absl::OkStatus();
   if (r.speed().client() != ctx.agent) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "speed.client: names '", r.speed().client(), "', not the sender '",
-        ctx.agent, "'"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("speed.client: names '", r.speed().client(),
+                     "', not the sender '", ctx.agent, "'"));
   }
   if (!ctx.speed_enabled) {
     return absl::PermissionDeniedError(

@@ -1,10 +1,10 @@
 // Checks every message an agent sends against documented limits before
-// anything is written, and binds it to its sender and plan. Limits are generous for a home LAN and tight enough
-// that a lying peer cannot make the collector allocate or store without
-// bound. Beyond the limits, whatever passes must be storable, or the agent
-// would resend it forever: no string holds a NUL, every enum holds a value
-// this collector knows, every time is one google.protobuf.Timestamp allows.
-// Thread-safe (pure functions).
+// anything is written, and binds it to its sender and plan. Limits are generous
+// for a home LAN and tight enough that a lying peer cannot make the collector
+// allocate or store without bound. Beyond the limits, whatever passes must be
+// storable, or the agent would resend it forever: no string holds a NUL, every
+// enum holds a value this collector knows, every time is one
+// google.protobuf.Timestamp allows. Thread-safe (pure functions).
 #ifndef NETVIGIL_COLLECTOR_INGEST_VALIDATION_H_
 #define NETVIGIL_COLLECTOR_INGEST_VALIDATION_H_
 

@@ -87,10 +87,9 @@ TEST(IngestValidationTest, UnknownEnumValuesAreRefused) {
 TEST(IngestValidationTest, SecondaryTimesMustBeValidTimestamps) {
   v1::Result r = Sockets();
   r.mutable_sockets()->mutable_taken_at()->set_seconds(INT64_MAX);
-  EXPECT_THAT(Validate(r),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       "sockets.taken_at: outside the "
-                                            "window of believable times"));
+  EXPECT_THAT(Validate(r), StatusIs(absl::StatusCode::kInvalidArgument,
+                                    "sockets.taken_at: outside the "
+                                    "window of believable times"));
 
   v1::Result gap = Dated();
   gap.mutable_gap()->set_first_seq(1);
@@ -120,9 +119,8 @@ TEST(IngestValidationTest, AYear9999StartIsRefused) {
   r.mutable_path()->set_target("dns");
   *r.mutable_path()->mutable_started_at() =
       TimeUtil::SecondsToTimestamp(253402300799);  // 9999-12-31T23:59:59Z
-  EXPECT_THAT(Validate(r),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       "path.started_at: outside"));
+  EXPECT_THAT(Validate(r), StatusIs(absl::StatusCode::kInvalidArgument,
+                                    "path.started_at: outside"));
 }
 
 TEST(IngestValidationTest, AClockFarAheadIsJudgedByReceipt) {
@@ -146,7 +144,8 @@ TEST(IngestValidationTest, AKnownOffsetIsTakenOffEveryTime) {
   // when it happened. A backlog result from a minute ago lands a minute ago.
   const absl::Duration behind = absl::Hours(-72);
   v1::Result r = Sockets();
-  *r.mutable_produced_at() = TimeUtil::SecondsToTimestamp(kNow - 60 - 72 * 3600);
+  *r.mutable_produced_at() =
+      TimeUtil::SecondsToTimestamp(kNow - 60 - 72 * 3600);
   *r.mutable_sockets()->mutable_taken_at() = r.produced_at();
   NormaliseResultTimes(&r, absl::FromUnixSeconds(kNow), behind,
                        DefaultLimits());
@@ -175,10 +174,11 @@ TEST(IngestValidationTest, AMissingProducedAtTakesTheReceiptTime) {
 
 // Every double in a result, found by reflection so a field added later is
 // covered too: NaN, +inf and -inf are each refused wherever they are.
-void ForEachDouble(google::protobuf::Message* m, const std::string& path,
-                   const std::function<void(google::protobuf::Message*,
-                                            const google::protobuf::FieldDescriptor*,
-                                            const std::string&)>& fn) {
+void ForEachDouble(
+    google::protobuf::Message* m, const std::string& path,
+    const std::function<void(google::protobuf::Message*,
+                             const google::protobuf::FieldDescriptor*,
+                             const std::string&)>& fn) {
   const auto* d = m->GetDescriptor();
   const auto* refl = m->GetReflection();
   for (int i = 0; i < d->field_count(); ++i) {
@@ -219,7 +219,8 @@ TEST(IngestValidationTest, EveryFigureMustBeFinite) {
                       [&](google::protobuf::Message* m,
                           const google::protobuf::FieldDescriptor* f,
                           const std::string& name) {
-                        if (name == want) m->GetReflection()->SetDouble(m, f, bad);
+                        if (name == want)
+                          m->GetReflection()->SetDouble(m, f, bad);
                       });
         EXPECT_THAT(Validate(r), StatusIs(absl::StatusCode::kInvalidArgument))
             << want << " = " << bad;
@@ -302,12 +303,11 @@ TEST(IngestValidationTest, ASpeedResultIsBoundToItsSenderAndPlan) {
   r.mutable_speed()->set_client("laptop");
   r.mutable_speed()->set_server("nas");
   EXPECT_THAT(CheckBinding(r, {"laptop", true}), IsOk());
-  EXPECT_THAT(CheckBinding(r, {"nas", true}),
-              StatusIs(absl::StatusCode::kPermissionDenied,
-                       "not the sender 'nas'"));
+  EXPECT_THAT(
+      CheckBinding(r, {"nas", true}),
+      StatusIs(absl::StatusCode::kPermissionDenied, "not the sender 'nas'"));
   EXPECT_THAT(CheckBinding(r, {"laptop", false}),
-              StatusIs(absl::StatusCode::kPermissionDenied,
-                       "disabled"));
+              StatusIs(absl::StatusCode::kPermissionDenied, "disabled"));
   // Other kinds are the sender's own by construction.
   EXPECT_THAT(CheckBinding(Sockets(), {"nas", false}), IsOk());
 }

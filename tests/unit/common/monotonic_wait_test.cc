@@ -36,8 +36,9 @@ TEST(MonotonicCondVarTest, WakesWhenTheStateChanges) {
   {
     absl::MutexLock l(&mu);
     const absl::Time start = absl::Now();
-    EXPECT_TRUE(cv.WaitFor(mu, absl::Seconds(30),
-                           [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return done; }));
+    EXPECT_TRUE(
+        cv.WaitFor(mu, absl::Seconds(30),
+                   [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return done; }));
     EXPECT_LT(absl::Now() - start, absl::Seconds(10));
     done = false;
   }
@@ -50,8 +51,9 @@ TEST(MonotonicCondVarTest, WakesWhenTheStateChanges) {
   });
   {
     absl::MutexLock l(&mu);
-    EXPECT_TRUE(cv.WaitFor(mu, absl::InfiniteDuration(),
-                           [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return done; }));
+    EXPECT_TRUE(
+        cv.WaitFor(mu, absl::InfiniteDuration(),
+                   [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return done; }));
   }
   u.join();
 }
