@@ -77,6 +77,10 @@ absl::Status Collector::Start() {
   agent_options.heartbeat_timeout = config_.heartbeat_timeout;
   agent_options.insecure = insecure_;
   if (!insecure_) agent_options.certs = &cert_store_;
+  agent_options.on_clock_offset = [this](const std::string& agent,
+                                         absl::Duration offset) {
+    if (analyzing_.load()) analyzer_->OnClockOffset(agent, offset);
+  };
   // Each agent's own plan (peers, iperf3 users) and iperf3 credentials.
   mesh_plans_ = std::make_unique<MeshPlans>(
       config_.plan, config_.speed_port,

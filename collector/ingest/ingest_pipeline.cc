@@ -136,7 +136,14 @@ bool IngestPipeline::Commit(Shard& shard, std::vector<Item>& batch) {
                      batch.size(), std::string(acked.status().message()));
         outage_logged = true;
       }
-      if (stop_.WaitForNotificationWithTimeout(backoff.Next())) return false;
+      // Relative sleeps in slices (they run on the monotonic clock): this
+      // Abseil's timed waits are wall-clock deadlines a clock step stretches.
+      for (absl::Duration left = backoff.Next();
+           left > absl::ZeroDuration() && !stopping();
+           left -= absl::Milliseconds(50)) {
+        absl::SleepFor(std::min(left, absl::Milliseconds(50)));
+      }
+      if (stopping()) return false;
       continue;
     }
     if (batch.size() > 1) {

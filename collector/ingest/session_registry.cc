@@ -29,6 +29,18 @@ void AgentSession::Touch(absl::Time now) {
   last_heard_ = now;
 }
 
+void AgentSession::set_clock_offset(absl::Duration d) {
+  absl::MutexLock l(&mu_);
+  has_offset_ = true;
+  clock_offset_ = d;
+}
+
+bool AgentSession::clock_offset(absl::Duration* d) const {
+  absl::MutexLock l(&mu_);
+  if (has_offset_) *d = clock_offset_;
+  return has_offset_;
+}
+
 absl::Time AgentSession::last_heard() const {
   absl::MutexLock l(&mu_);
   return last_heard_;

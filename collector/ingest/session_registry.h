@@ -39,8 +39,16 @@ class AgentSession {
   void Close() ABSL_LOCKS_EXCLUDED(write_mu_);
   void Cancel() { cancel_(); }
 
+  // `now` here and in the registry is the collector's monotonic time
+  // (Clock::MonotonicNow), so a wall clock step neither cancels every
+  // session nor keeps a dead one.
   void Touch(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Time last_heard() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The agent's wall clock minus the collector's, from its last heartbeat.
+  void set_clock_offset(absl::Duration d) ABSL_LOCKS_EXCLUDED(mu_);
+  // False until a heartbeat with sent_at has come.
+  bool clock_offset(absl::Duration* d) const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   const std::string name_;
@@ -53,6 +61,8 @@ class AgentSession {
   std::function<void()> cancel_;
   mutable absl::Mutex mu_;
   absl::Time last_heard_ ABSL_GUARDED_BY(mu_);
+  bool has_offset_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Duration clock_offset_ ABSL_GUARDED_BY(mu_);
 };
 
 class SessionRegistry {

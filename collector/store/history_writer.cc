@@ -375,12 +375,22 @@ void WriteSpeed(pqxx::work& tx, int64_t agent_id, int64_t seq,
       s.schedule_id());
 }
 
+// The count stored is what the range really misses: numbers of the range
+// that are stored (sent before they were dropped, gap records, results a
+// lying agent claims lost) are not lost, whatever the record says. The
+// gap's own number is left out: a refused result's gap record is its own
+// range.
 void WriteGap(pqxx::work& tx, int64_t agent_id, int64_t seq, const v1::Gap& g) {
   tx.exec_params(
       "INSERT INTO gaps (agent_id, seq, first_seq, last_seq, count, first_at,"
       "  last_at, reason)"
-      " VALUES ($1, $2, $3, $4, $5, to_timestamp($6 / 1e6),"
-      "  to_timestamp($7 / 1e6), $8) ON CONFLICT DO NOTHING",
+      " SELECT $1::bigint, $2::bigint, $3::bigint, $4::bigint,"
+      "  LEAST($5::bigint, ($4::bigint - $3::bigint + 1) - ("
+      "    SELECT count(*) FROM results WHERE agent_id = $1::bigint"
+      "    AND seq BETWEEN $3::bigint AND $4::bigint AND seq <> $2::bigint)),"
+      "  to_timestamp($6::bigint / 1e6), to_timestamp($7::bigint / 1e6),"
+      "  $8::text"
+      " ON CONFLICT DO NOTHING",
       agent_id, seq, static_cast<int64_t>(g.first_seq()),
       static_cast<int64_t>(g.last_seq()), static_cast<int64_t>(g.count()),
       Micros(g.first_produced_at()), Micros(g.last_produced_at()), g.reason());
