@@ -551,7 +551,8 @@ std::string RenderFileAccess(const v1::FileAccessResponse& resp,
   std::vector<std::vector<std::string>> rows;
   for (const auto& f : resp.facts()) {
     rows.push_back(
-        {f.exe(), std::to_string(f.uid()), KindName(f.kind()),
+        {f.exe_deleted() ? absl::StrCat(f.exe(), " (deleted)") : f.exe(),
+         std::to_string(f.uid()), KindName(f.kind()),
          f.deleted() ? absl::StrCat(f.path(), " (deleted)") : f.path(),
          // "in last scan" rather than "now": the scan may be minutes old,
          // and "just now" is what HumanAgo says of a few seconds.

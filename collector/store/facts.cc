@@ -73,7 +73,8 @@ std::map<FileKey, FileFactInfo> FileFacts(const v1::FileSnapshot& snap) {
   std::map<FileKey, FileFactInfo> out;
   for (const v1::FileEntry& e : snap.entries()) {
     FileKey k{ExeOf(e.process()), e.path(), e.kind()};
-    FileFactInfo info{e.process().name(), e.process().uid(), e.deleted()};
+    FileFactInfo info{e.process().name(), e.process().uid(), e.deleted(),
+                      e.process().exe_deleted()};
     out.emplace(std::move(k), std::move(info));
   }
   return out;

@@ -51,7 +51,8 @@ struct FileKey {
 struct FileFactInfo {
   std::string process_name;
   uint32_t uid = 0;
-  bool deleted = false;
+  bool deleted = false;      // the file was unlinked while held
+  bool exe_deleted = false;  // the process's executable was unlinked
 };
 
 std::map<FileKey, FileFactInfo> FileFacts(const v1::FileSnapshot& snap);
