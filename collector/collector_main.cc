@@ -47,7 +47,16 @@ int Run(const std::string& config_path, bool insecure) {
   sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  netvigil::collector::Collector collector(config, analysis, insecure);
+  // Every connection is a descriptor: take the whole hard limit (systemd's
+  // default soft limit is 1,024), and size the listeners' caps from it.
+  const netvigil::collector::DescriptorBudget descriptors =
+      netvigil::collector::RaiseDescriptorLimit();
+  spdlog::info(
+      "descriptor_limit soft_before={} soft_now={} for_connections={}",
+      descriptors.soft_before, descriptors.limit,
+      descriptors.for_connections);
+  netvigil::collector::Collector collector(config, analysis, insecure,
+                                           descriptors);
   absl::Status s = collector.Start();
   if (!s.ok()) {
     std::fprintf(stderr, "netvigil-collector: %s\n",
