@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+// Before any read of an AgentMessage is instantiated: the parse-cost check.
+#include "collector/ingest/agent_message_traits.h"
+
 #include "absl/strings/str_cat.h"
 #include "collector/ingest/validation.h"
 #include "common/version.h"
@@ -98,8 +101,24 @@ grpc::Status AgentService::Stream(
     grpc::ServerContext* ctx,
     grpc::ServerReaderWriter<v1::CollectorMessage, v1::AgentMessage>* stream) {
   const std::string peer = ctx->peer();
+  // What this thread's reads parse is reserved in the ingest budget first
+  // (agent_message_traits.h); the context is this stream's until it ends.
+  AgentReadContext read;
+  read.budget = pipeline_.budget();
+  read.agent = peer;  // until the hello names the agent
+  read.give_up = [ctx] { return ctx->IsCancelled(); };
+  CurrentAgentRead() = &read;
+  struct ClearRead {
+    ~ClearRead() { CurrentAgentRead() = nullptr; }
+  } clear_read;
   v1::AgentMessage msg;
   if (!stream->Read(&msg)) {
+    if (!read.refused.ok()) {
+      spdlog::warn("agent_refused peer={} reason=message detail=\"{}\"", peer,
+                   std::string(read.refused.message()));
+      return grpc::Status(static_cast<grpc::StatusCode>(read.refused.code()),
+                          std::string(read.refused.message()));
+    }
     return grpc::Status(grpc::StatusCode::CANCELLED,
                         "stream closed before hello");
   }
@@ -193,8 +212,18 @@ grpc::Status AgentService::Stream(
 
   grpc::Status result = grpc::Status::OK;
   uint64_t refused_commands = 0;  // as the agent's last heartbeat counted
+  read.agent = *name;
+  // A stream waiting for memory is held back, not silent.
+  read.give_up = [&] {
+    session->Touch(clock_.Now());
+    return ctx->IsCancelled();
+  };
   while (stream->Read(&msg)) {
     session->Touch(clock_.Now());
+    // Goes with the result into the pipeline; anything else releases it at
+    // the end of this turn.
+    std::shared_ptr<InflightBudget::Reservation> reservation =
+        std::move(read.reservation);
     switch (msg.msg_case()) {
       case v1::AgentMessage::kHeartbeat: {
         absl::Status s = store_.AgentSeen(*name, session_id, clock_.Now());
@@ -225,10 +254,15 @@ grpc::Status AgentService::Stream(
         // Acknowledged by the pipeline once committed; waits here while
         // the pipeline is full.
         // A stream held back by a full pipeline is not a silent agent.
-        if (!pipeline_.Submit(session, r, [&] {
-              session->Touch(clock_.Now());
-              return ctx->IsCancelled();
-            })) {
+        // Moved, not copied: a large snapshot is in memory once (its bytes
+        // count against the pipeline's in-flight budget until released).
+        if (!pipeline_.Submit(
+                session, std::move(*msg.mutable_result()),
+                [&] {
+                  session->Touch(clock_.Now());
+                  return ctx->IsCancelled();
+                },
+                std::move(reservation))) {
           result = grpc::Status(grpc::StatusCode::CANCELLED,
                                 "stream ended while waiting to store a result");
         }
@@ -249,6 +283,17 @@ grpc::Status AgentService::Stream(
         break;
     }
     if (!result.ok()) break;
+  }
+  if (result.ok() && !read.refused.ok()) {
+    // Refused before parsing (what it would cost): say so to the agent and
+    // in the log, rather than ending the stream as if all were well.
+    const absl::Status& s = read.refused;
+    spdlog::warn("message_refused name={} peer={} reason=\"{}\"", *name, peer,
+                 std::string(s.message()));
+    result = grpc::Status(
+        static_cast<grpc::StatusCode>(s.code()),
+        absl::StrCat("a message from agent '", *name,
+                     "' was refused before parsing: ", s.message()));
   }
   release();
   spdlog::info("agent_disconnected name={} peer={} session={} status=\"{}\"",

@@ -20,8 +20,17 @@ double Percentile(std::vector<double>& v, double q) {
 
 }  // namespace
 
+struct IngestPipeline::Budgeted {
+  Budgeted(v1::Result r, std::shared_ptr<InflightBudget::Reservation> b)
+      : result(std::move(r)), reservation(std::move(b)) {}
+  v1::Result result;
+  const std::shared_ptr<InflightBudget::Reservation> reservation;
+};
+
 IngestPipeline::IngestPipeline(IngestPipelineOptions options, Store& store)
-    : options_(std::move(options)), store_(store) {
+    : options_(std::move(options)),
+      store_(store),
+      budget_(InflightBudget::Create(options_.inflight)) {
   const int n = std::max(1, options_.shards);
   {
     absl::MutexLock l(&stats_mu_);
@@ -43,10 +52,22 @@ IngestPipeline::~IngestPipeline() {
   for (auto& t : writers_) t.join();
 }
 
-bool IngestPipeline::Submit(std::shared_ptr<AgentSession> session,
-                            v1::Result result,
-                            const std::function<bool()>& abandon) {
+bool IngestPipeline::Submit(
+    std::shared_ptr<AgentSession> session, v1::Result result,
+    const std::function<bool()>& abandon,
+    std::shared_ptr<InflightBudget::Reservation> reservation) {
+  const absl::Time received = absl::Now();
   const size_t bytes = result.ByteSizeLong() + sizeof(Item);
+  if (reservation == nullptr) {
+    reservation = budget_->Acquire(session->name(), bytes,
+                                   [&] { return stopping() || abandon(); });
+    if (reservation == nullptr) return false;
+  }
+  auto holder =
+      std::make_shared<Budgeted>(std::move(result), std::move(reservation));
+  // Shares the holder's lifetime: the budget returns when the last
+  // reference (queue, store, analysis) goes.
+  std::shared_ptr<const v1::Result> shared(holder, &holder->result);
   Shard& shard =
       *shards_[absl::Hash<std::string>()(session->name()) % shards_.size()];
   const size_t budget =
@@ -58,9 +79,8 @@ bool IngestPipeline::Submit(std::shared_ptr<AgentSession> session,
     shard.has_space.WaitWithTimeout(&shard.mu, absl::Milliseconds(200));
   }
   if (stopping() || abandon()) return false;
-  shard.queue.push_back(Item{
-      std::move(session), std::make_shared<const v1::Result>(std::move(result)),
-      bytes, absl::Now()});
+  shard.queue.push_back(
+      Item{std::move(session), std::move(shared), bytes, received});
   shard.bytes += bytes;
   shard.has_items.Signal();
   return true;
@@ -217,6 +237,8 @@ IngestStats IngestPipeline::stats() {
     absl::MutexLock l(&shard->mu);
     out.queued_bytes += shard->bytes;
   }
+  out.inflight_bytes = budget_->used();
+  out.budget_waits = budget_->waits();
   return out;
 }
 
@@ -237,7 +259,8 @@ void IngestPipeline::MaybeLogStats() {
         "batches={} store_ms_per_batch={:.0f} observe_ms_per_batch={:.0f} "
         "commit_p50_ms={:.1f} "
         "commit_p99_ms={:.1f} commit_max_ms={:.1f} queued_bytes={} "
-        "failed_attempts={} results_total={}",
+        "inflight_bytes={} budget_waits={} failed_attempts={} "
+        "results_total={}",
         (s.results - last_logged_.results) / secs,
         (s.socket_entries - last_logged_.socket_entries) / secs,
         s.batches - last_logged_.batches,
@@ -246,6 +269,7 @@ void IngestPipeline::MaybeLogStats() {
         (s.observe_ms - last_logged_.observe_ms) /
             std::max<int64_t>(1, s.batches - last_logged_.batches),
         s.commit_p50_ms, s.commit_p99_ms, s.commit_max_ms, s.queued_bytes,
+        s.inflight_bytes, s.budget_waits - last_logged_.budget_waits,
         s.failed_attempts - last_logged_.failed_attempts, s.results);
   }
   last_logged_ = s;
