@@ -1,5 +1,6 @@
 #include "collector/collector.h"
 
+#include <malloc.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -378,6 +379,9 @@ void Collector::TickLoop() {
   do {
     analyzer_->Tick();
     if (enroll_service_) enroll_service_->FlushLog();
+    // Give freed pages back (glibc keeps them in its arenas): what a burst
+    // of large messages used should not stay in the RSS.
+    malloc_trim(0);
     if (absl::Now() >= next_retention) {
       RunRetention();
       next_retention = absl::Now() + absl::Hours(1);
