@@ -1,6 +1,7 @@
 #include "collector/ingest/ingest_pipeline.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/hash/hash.h"
 #include "common/backoff.h"
@@ -10,6 +11,9 @@ namespace netvigil::collector {
 namespace {
 
 constexpr size_t kMaxLatencySamples = 200'000;
+// A result at least this large is committed on its own, after the small
+// results queued behind it (see WriterLoop).
+constexpr size_t kLargeResult = 1 << 20;
 
 double Percentile(std::vector<double>& v, double q) {
   if (v.empty()) return 0;
@@ -73,8 +77,16 @@ bool IngestPipeline::Submit(
   const size_t budget =
       std::max<size_t>(options_.max_queued_bytes / shards_.size(), 1);
   absl::MutexLock l(&shard.mu);
-  // An empty queue always takes one result, however large.
-  while (shard.bytes > 0 && shard.bytes + bytes > budget) {
+  // An empty queue always takes one result, however large. Large results
+  // queue one at a time per shard and do not count against small ones
+  // (memory is bounded by the in-flight budget; this bounds waiting).
+  const bool large = bytes >= kLargeResult;
+  auto full = [&] {
+    if (large) return shard.large_bytes > 0;
+    const size_t small = shard.bytes - shard.large_bytes;
+    return small > 0 && small + bytes > budget;
+  };
+  while (full()) {
     if (stopping() || abandon()) return false;
     shard.has_space.WaitWithTimeout(&shard.mu, absl::Milliseconds(200));
   }
@@ -82,6 +94,7 @@ bool IngestPipeline::Submit(
   shard.queue.push_back(
       Item{std::move(session), std::move(shared), bytes, received});
   shard.bytes += bytes;
+  if (large) shard.large_bytes += bytes;
   shard.has_items.Signal();
   return true;
 }
@@ -95,13 +108,43 @@ void IngestPipeline::WriterLoop(Shard& shard) {
         shard.has_items.WaitWithTimeout(&shard.mu, absl::Seconds(1));
       }
       size_t bytes = 0;
-      while (!shard.queue.empty() &&
-             batch.size() < options_.max_batch_results &&
-             (batch.empty() ||
-              bytes + shard.queue.front().bytes <= options_.max_batch_bytes)) {
-        bytes += shard.queue.front().bytes;
+      if (!shard.queue.empty() && shard.queue.front().bytes >= kLargeResult &&
+          shard.large_passed_over) {
+        // A large result's turn: alone (it was passed over once already).
+        bytes = shard.queue.front().bytes;
         batch.push_back(std::move(shard.queue.front()));
         shard.queue.pop_front();
+        shard.large_passed_over = false;
+      } else {
+        // Small results first, each agent's in order: an agent whose large
+        // result (or one that does not fit) waits keeps its later ones
+        // back too. One large result in a commit should not hold up every
+        // other agent of its shard.
+        std::set<std::string> held_back;
+        for (auto it = shard.queue.begin();
+             it != shard.queue.end() &&
+             batch.size() < options_.max_batch_results;) {
+          const std::string& agent = it->session->name();
+          if (it->bytes >= kLargeResult || held_back.count(agent) > 0 ||
+              bytes + it->bytes > options_.max_batch_bytes) {
+            held_back.insert(agent);
+            ++it;
+            continue;
+          }
+          bytes += it->bytes;
+          batch.push_back(std::move(*it));
+          it = shard.queue.erase(it);
+        }
+        if (batch.empty() && !shard.queue.empty()) {
+          bytes = shard.queue.front().bytes;
+          batch.push_back(std::move(shard.queue.front()));
+          shard.queue.pop_front();
+        }
+        shard.large_passed_over =
+            !shard.queue.empty() && shard.queue.front().bytes >= kLargeResult;
+      }
+      for (const Item& i : batch) {
+        if (i.bytes >= kLargeResult) shard.large_bytes -= i.bytes;
       }
       shard.bytes -= bytes;
       if (!batch.empty()) shard.has_space.SignalAll();

@@ -113,6 +113,9 @@ class IngestPipeline {
     absl::CondVar has_items, has_space;
     std::deque<Item> queue ABSL_GUARDED_BY(mu);
     size_t bytes ABSL_GUARDED_BY(mu) = 0;
+    size_t large_bytes ABSL_GUARDED_BY(mu) = 0;  // of results >= 1 MiB
+    // The large result at the front was passed over for small ones once.
+    bool large_passed_over ABSL_GUARDED_BY(mu) = false;
     // Sessions with a result the database refused: nothing more of theirs
     // is stored (a later commit would acknowledge past the refused one).
     std::map<const AgentSession*, std::shared_ptr<AgentSession>> refused;
