@@ -214,9 +214,8 @@ absl::Status Collector::Start() {
     b.SetResourceQuota(quota);
     agent_server_ = b.BuildAndStart();
     if (!agent_server_) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot start the agent server on ",
-                       config_.agent_listen));
+      return absl::UnavailableError(absl::StrCat(
+          "cannot start the agent server on ", config_.agent_listen));
     }
     agent_gate_->Start();
   }
@@ -228,8 +227,8 @@ absl::Status Collector::Start() {
     enroll.ca_key_pem = pki_->ca_key;
     enroll_service_ =
         std::make_unique<EnrollService>(enroll, cert_store_, RealClock());
-    enroll_gate_ = std::make_unique<ConnectionGate>(GateOptions(
-        "enroll", true, descriptors_.for_connections / 20));
+    enroll_gate_ = std::make_unique<ConnectionGate>(
+        GateOptions("enroll", true, descriptors_.for_connections / 20));
     absl::StatusOr<int> port = enroll_gate_->Listen(config_.enroll_listen);
     if (!port.ok()) {
       return absl::UnavailableError(absl::StrCat(
@@ -271,27 +270,27 @@ absl::Status Collector::Start() {
     grpc::ServerBuilder b;
     // File permissions are the access control: owner and group only (the
     // socket is created 0600 and made 0660 before it listens).
-    ConnectionGateOptions unix_options = GateOptions(
-        "query_unix", false, descriptors_.for_connections / 10);
+    ConnectionGateOptions unix_options =
+        GateOptions("query_unix", false, descriptors_.for_connections / 10);
     unix_options.max_unfinished_per_source = unix_options.max_unfinished;
     query_unix_gate_ = std::make_unique<ConnectionGate>(unix_options);
     absl::StatusOr<int> unix_port =
         query_unix_gate_->Listen(absl::StrCat("unix:", config_.query_socket));
     if (!unix_port.ok()) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot listen on ", config_.query_socket, ": ",
-                       unix_port.status().message()));
+      return absl::UnavailableError(absl::StrCat("cannot listen on ",
+                                                 config_.query_socket, ": ",
+                                                 unix_port.status().message()));
     }
     query_unix_gate_->Attach(b, grpc::InsecureServerCredentials());
     if (!config_.query_tcp.empty()) {
-      query_tcp_gate_ = std::make_unique<ConnectionGate>(GateOptions(
-          "query_tcp", true, descriptors_.for_connections / 20));
+      query_tcp_gate_ = std::make_unique<ConnectionGate>(
+          GateOptions("query_tcp", true, descriptors_.for_connections / 20));
       absl::StatusOr<int> tcp_port = query_tcp_gate_->Listen(config_.query_tcp);
       if (!tcp_port.ok()) {
-        return absl::UnavailableError(absl::StrCat(
-            "cannot listen for queries on ", config_.query_tcp,
-            " (address in use or not available): ",
-            tcp_port.status().message()));
+        return absl::UnavailableError(
+            absl::StrCat("cannot listen for queries on ", config_.query_tcp,
+                         " (address in use or not available): ",
+                         tcp_port.status().message()));
       }
       query_tcp_gate_->Attach(b, AdminServerCredentials(*pki_, &cert_store_));
     }
@@ -300,9 +299,8 @@ absl::Status Collector::Start() {
                          kHandshakeTimeoutMs);
     query_server_ = b.BuildAndStart();
     if (!query_server_) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot start the query server on ",
-                       config_.query_socket));
+      return absl::UnavailableError(absl::StrCat(
+          "cannot start the query server on ", config_.query_socket));
     }
     query_unix_gate_->Start();
     if (query_tcp_gate_) query_tcp_gate_->Start();

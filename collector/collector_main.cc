@@ -52,10 +52,9 @@ int Run(const std::string& config_path, bool insecure) {
   // default soft limit is 1,024), and size the listeners' caps from it.
   const netvigil::collector::DescriptorBudget descriptors =
       netvigil::collector::RaiseDescriptorLimit();
-  spdlog::info(
-      "descriptor_limit soft_before={} soft_now={} for_connections={}",
-      descriptors.soft_before, descriptors.limit,
-      descriptors.for_connections);
+  spdlog::info("descriptor_limit soft_before={} soft_now={} for_connections={}",
+               descriptors.soft_before, descriptors.limit,
+               descriptors.for_connections);
   netvigil::collector::Collector collector(config, analysis, insecure,
                                            descriptors);
   absl::Status s = collector.Start();

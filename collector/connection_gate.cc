@@ -16,9 +16,9 @@
 #include <cstring>
 
 #include "absl/strings/numbers.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "spdlog/spdlog.h"
 
 namespace netvigil::collector {
@@ -175,11 +175,11 @@ absl::StatusOr<int> ConnectionGate::Listen(const std::string& address,
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     addrinfo* res = nullptr;
-    const int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(),
-                               &hints, &res);
+    const int rc =
+        getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
     if (rc != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "listen address '", address, "': ", gai_strerror(rc)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("listen address '", address, "': ", gai_strerror(rc)));
     }
     for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
       sockaddr_storage ss{};
@@ -199,8 +199,8 @@ absl::StatusOr<int> ConnectionGate::Listen(const std::string& address,
         reinterpret_cast<sockaddr_in6&>(ss).sin6_port = htons(bound_port);
       }
     }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    0);
+    int fd =
+        socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 && dual_stack) {
       // No IPv6 here: the IPv4 wildcard.
       sockaddr_storage v4{};
@@ -302,8 +302,8 @@ void ConnectionGate::Loop() {
       for (const auto& [fd, h] : held_) wake = std::min(wake, h.deadline);
     }
     if (paused_) wake = std::min(wake, paused_until_);
-    const int timeout_ms = std::clamp<int64_t>(
-        absl::ToInt64Milliseconds(wake - now) + 1, 0, 1000);
+    const int timeout_ms =
+        std::clamp<int64_t>(absl::ToInt64Milliseconds(wake - now) + 1, 0, 1000);
     const int n = epoll_wait(epoll_fd_, events.data(),
                              static_cast<int>(events.size()), timeout_ms);
     if (stop_.load()) break;
@@ -414,8 +414,8 @@ void ConnectionGate::AcceptAll(int listener_fd, absl::Time now) {
       ++stats_.accepted;
     }
     std::string source = SourceKey(ss);
-    const int open = static_cast<int>(held_.size() + young_.size() +
-                                      settled_.size());
+    const int open =
+        static_cast<int>(held_.size() + young_.size() + settled_.size());
     if (open >= options_.max_connections) {
       Refuse(fd, source, "connection_cap");
       continue;
@@ -583,8 +583,8 @@ void ConnectionGate::Scan(absl::Time now, bool all) {
   }
   absl::MutexLock l(&stats_mu_);
   stats_.unfinished = Unfinished();
-  stats_.open = static_cast<int>(held_.size() + young_.size() +
-                                 settled_.size());
+  stats_.open =
+      static_cast<int>(held_.size() + young_.size() + settled_.size());
 }
 
 void ConnectionGate::MaybeLog(absl::Time now) {
@@ -633,8 +633,8 @@ DescriptorBudget RaiseDescriptorLimit() {
   // listeners and a margin: an eighth, at least 96.
   const uint64_t reserve = std::max<uint64_t>(96, b.limit / 8);
   const uint64_t left = b.limit > reserve ? b.limit - reserve : 0;
-  b.for_connections = static_cast<int>(
-      std::clamp<uint64_t>(left, 64, uint64_t{1} << 20));
+  b.for_connections =
+      static_cast<int>(std::clamp<uint64_t>(left, 64, uint64_t{1} << 20));
   return b;
 }
 

@@ -73,11 +73,11 @@ struct ConnectionGateOptions {
 struct ConnectionGateStats {
   int64_t accepted = 0;
   int64_t handed_over = 0;
-  int64_t refused = 0;         // closed at once: a cap
-  int64_t evicted = 0;         // held here, closed for a newcomer
-  int64_t timed_out = 0;       // no first record in time
-  int64_t bad_first_bytes = 0; // not TLS / not the HTTP/2 preface
-  int64_t accept_pauses = 0;   // out of descriptors
+  int64_t refused = 0;          // closed at once: a cap
+  int64_t evicted = 0;          // held here, closed for a newcomer
+  int64_t timed_out = 0;        // no first record in time
+  int64_t bad_first_bytes = 0;  // not TLS / not the HTTP/2 preface
+  int64_t accept_pauses = 0;    // out of descriptors
   int unfinished = 0;
   int open = 0;
 };
@@ -170,8 +170,8 @@ class ConnectionGate {
 // reserve for the database pool, logs and gRPC's own descriptors.
 struct DescriptorBudget {
   uint64_t soft_before = 0;
-  uint64_t limit = 0;        // the soft limit now
-  int for_connections = 0;   // limit - reserve, at least 64
+  uint64_t limit = 0;       // the soft limit now
+  int for_connections = 0;  // limit - reserve, at least 64
 };
 DescriptorBudget RaiseDescriptorLimit();
 

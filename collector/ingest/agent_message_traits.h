@@ -32,7 +32,6 @@ namespace netvigil::collector {
 // realistic content (the receive limit) at up to about 125 MiB.
 inline constexpr ParseCostLimits kAgentMessageParseLimits{128 << 20, 32};
 
-
 }  // namespace netvigil::collector
 
 namespace grpc {

@@ -2,10 +2,10 @@
 
 #include <unistd.h>
 
-// Before any read of an AgentMessage is instantiated: the parse-cost check.
-#include "collector/ingest/agent_message_traits.h"
-
 #include "absl/strings/str_cat.h"
+// Seen before any read of an AgentMessage is instantiated below: the
+// parse-cost check and the in-flight budget.
+#include "collector/ingest/agent_message_traits.h"
 #include "collector/ingest/validation.h"
 #include "common/version.h"
 #include "grpcpp/grpcpp.h"

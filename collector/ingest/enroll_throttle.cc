@@ -23,7 +23,8 @@ std::string EnrollThrottle::SourceOf(const std::string& grpc_peer) {
   absl::string_view p(grpc_peer);
   if (absl::ConsumePrefix(&p, "ipv4:")) {
     const size_t colon = p.rfind(':');
-    return std::string(colon == absl::string_view::npos ? p : p.substr(0, colon));
+    return std::string(colon == absl::string_view::npos ? p
+                                                        : p.substr(0, colon));
   }
   if (absl::ConsumePrefix(&p, "ipv6:")) {
     if (absl::ConsumePrefix(&p, "[")) {
@@ -66,7 +67,8 @@ absl::Status EnrollThrottle::Admit(const std::string& source) {
       // Forget the sources whose buckets are full again (idle ones).
       for (auto b = buckets_.begin(); b != buckets_.end();) {
         Refill(b->second, now);
-        b = b->second.tokens >= options_.burst ? buckets_.erase(b) : std::next(b);
+        b = b->second.tokens >= options_.burst ? buckets_.erase(b)
+                                               : std::next(b);
       }
     }
     if (buckets_.size() >= options_.max_sources) {
@@ -84,11 +86,11 @@ absl::Status EnrollThrottle::Admit(const std::string& source) {
     return absl::OkStatus();
   }
   ++counts_[source]["throttled"];
-  const double wait_s = std::ceil(
-      absl::ToDoubleSeconds(options_.refill) * (1 - b.tokens));
-  return absl::ResourceExhaustedError(absl::StrCat(
-      "too many enrollment attempts from ", source, "; try again in ",
-      std::max(1.0, wait_s), " s"));
+  const double wait_s =
+      std::ceil(absl::ToDoubleSeconds(options_.refill) * (1 - b.tokens));
+  return absl::ResourceExhaustedError(
+      absl::StrCat("too many enrollment attempts from ", source,
+                   "; try again in ", std::max(1.0, wait_s), " s"));
 }
 
 void EnrollThrottle::Refund(const std::string& source) {

@@ -1,7 +1,7 @@
 // Slows enrollment attempts per source address: a token bucket per source
 // (a few tries at once, then one every `refill`), so guessing tokens costs
-// an attacker days per hundred thousand guesses instead of seconds. Refusals and
-// failed attempts are counted per source and summarised: one log line per
+// an attacker days per hundred thousand guesses instead of seconds. Refusals
+// and failed attempts are counted per source and summarised: one log line per
 // source and interval, with the counts, never a line per attempt.
 // Thread-safe.
 #ifndef NETVIGIL_COLLECTOR_INGEST_ENROLL_THROTTLE_H_
@@ -18,9 +18,9 @@
 namespace netvigil::collector {
 
 struct EnrollThrottleOptions {
-  double burst = 5;                        // attempts at once
+  double burst = 5;                          // attempts at once
   absl::Duration refill = absl::Seconds(6);  // then one per this
-  size_t max_sources = 4096;               // tracked at once
+  size_t max_sources = 4096;                 // tracked at once
   absl::Duration log_interval = absl::Seconds(10);
 };
 

@@ -63,8 +63,8 @@ struct IngestStats {
   double store_ms = 0;    // time spent in the store, all attempts
   double observe_ms = 0;  // time spent in observers (analysis, commands)
   size_t queued_bytes = 0;
-  size_t inflight_bytes = 0;      // now, see InflightBudget
-  int64_t budget_waits = 0;       // reservations that waited
+  size_t inflight_bytes = 0;  // now, see InflightBudget
+  int64_t budget_waits = 0;   // reservations that waited
   // Receipt (stream read) to commit, over the last stats interval.
   double commit_p50_ms = 0, commit_p99_ms = 0, commit_max_ms = 0;
 };
@@ -89,9 +89,10 @@ class IngestPipeline {
   // over its budget; gives up (false, nothing queued) when `abandon`
   // returns true (the stream was cancelled) or the pipeline stops.
   // `reservation` is the result's share of budget() (null: reserved here).
-  bool Submit(std::shared_ptr<AgentSession> session, v1::Result result,
-              const std::function<bool()>& abandon,
-              std::shared_ptr<InflightBudget::Reservation> reservation = nullptr);
+  bool Submit(
+      std::shared_ptr<AgentSession> session, v1::Result result,
+      const std::function<bool()>& abandon,
+      std::shared_ptr<InflightBudget::Reservation> reservation = nullptr);
 
   // Where results' memory is counted (for the readers that parse them).
   const std::shared_ptr<InflightBudget>& budget() const { return budget_; }

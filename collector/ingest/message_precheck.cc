@@ -10,8 +10,8 @@ namespace {
 
 using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
-using google::protobuf::io::CodedInputStream;
 using google::protobuf::internal::WireFormatLite;
+using google::protobuf::io::CodedInputStream;
 
 class Walker {
  public:
@@ -43,9 +43,8 @@ class Walker {
           if (field != nullptr &&
               field->type() == FieldDescriptor::TYPE_MESSAGE) {
             if (depth >= limits_.max_depth) {
-              return absl::InvalidArgumentError(
-                  absl::StrCat("message nested deeper than ",
-                               limits_.max_depth));
+              return absl::InvalidArgumentError(absl::StrCat(
+                  "message nested deeper than ", limits_.max_depth));
             }
             ++cost_.messages;
             if (absl::Status s = Check(); !s.ok()) return s;
@@ -54,8 +53,7 @@ class Walker {
                 !s.ok()) {
               return s;
             }
-            if (!in_.ConsumedEntireMessage() ||
-                in_.BytesUntilLimit() != 0) {
+            if (!in_.ConsumedEntireMessage() || in_.BytesUntilLimit() != 0) {
               return Malformed();
             }
             in_.PopLimit(limit);
@@ -80,11 +78,11 @@ class Walker {
 
   absl::Status Check() {
     if (cost_.estimate() > limits_.max_parsed_bytes) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "message would take more than ", limits_.max_parsed_bytes >> 20,
-          " MiB to parse (", cost_.messages, " sub-messages and ",
-          cost_.strings, " strings so far in ", cost_.wire_bytes >> 10,
-          " KiB)"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("message would take more than ",
+                       limits_.max_parsed_bytes >> 20, " MiB to parse (",
+                       cost_.messages, " sub-messages and ", cost_.strings,
+                       " strings so far in ", cost_.wire_bytes >> 10, " KiB)"));
     }
     return absl::OkStatus();
   }

@@ -103,9 +103,9 @@ TEST(MessagePrecheckTest, RefusesMalformedAndTooDeep) {
   EXPECT_THAT(PrecheckWire(v1::AgentMessage::descriptor(),
                            std::string("\x1b", 1), limits),  // a group
               StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(PrecheckWire(v1::AgentMessage::descriptor(), std::string(),
-                           limits),
-              IsOk());
+  EXPECT_THAT(
+      PrecheckWire(v1::AgentMessage::descriptor(), std::string(), limits),
+      IsOk());
   ParseCostLimits shallow;
   shallow.max_depth = 2;
   EXPECT_THAT(PrecheckWire(v1::AgentMessage::descriptor(),
