@@ -25,6 +25,21 @@ class Walker {
       const int number = WireFormatLite::GetTagFieldNumber(tag);
       const FieldDescriptor* field =
           type == nullptr ? nullptr : type->FindFieldByNumber(number);
+      const bool repeated_scalar =
+          field != nullptr && field->is_repeated() &&
+          field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE &&
+          field->cpp_type() != FieldDescriptor::CPPTYPE_STRING;
+      if (repeated_scalar && WireFormatLite::GetTagWireType(tag) !=
+                                 WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+        ++cost_.scalars;  // one unpacked element
+        if (absl::Status s = Check(); !s.ok()) return s;
+      }
+      if (field == nullptr) {
+        // Kept as an unknown field: an entry of its own (and a string for
+        // a length-delimited one), counted like a string.
+        ++cost_.strings;
+        if (absl::Status s = Check(); !s.ok()) return s;
+      }
       switch (WireFormatLite::GetTagWireType(tag)) {
         case WireFormatLite::WIRETYPE_VARINT: {
           uint64_t v;
@@ -57,12 +72,17 @@ class Walker {
               return Malformed();
             }
             in_.PopLimit(limit);
+          } else if (repeated_scalar) {
+            // Packed: at most one element per byte.
+            cost_.scalars += len;
+            if (absl::Status s = Check(); !s.ok()) return s;
+            if (!in_.Skip(static_cast<int>(len))) return Malformed();
           } else {
-            // Strings and bytes are one allocation each; packed scalars and
-            // unknown fields cost their bytes (counted below).
-            if (len > 0 && (field == nullptr ||
-                            field->type() == FieldDescriptor::TYPE_STRING ||
-                            field->type() == FieldDescriptor::TYPE_BYTES)) {
+            // Strings and bytes are one allocation each; unknown fields
+            // cost their bytes.
+            if (len > 0 && field != nullptr &&
+                (field->type() == FieldDescriptor::TYPE_STRING ||
+                 field->type() == FieldDescriptor::TYPE_BYTES)) {
               ++cost_.strings;
               if (absl::Status s = Check(); !s.ok()) return s;
             }
@@ -107,6 +127,7 @@ absl::Status PrecheckWire(const Descriptor* type,
   ParseCost& c = cost != nullptr ? *cost : local;
   c = ParseCost{};
   c.wire_bytes = size;
+  c.messages = 1;  // the message itself
   CodedInputStream coded(in);
   coded.SetTotalBytesLimit(INT32_MAX);
   Walker w(coded, limits, c);

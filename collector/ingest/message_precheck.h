@@ -21,17 +21,23 @@ struct ParseCostLimits {
   int max_depth = 32;
 };
 
-// Estimated cost of parsing: wire bytes, plus kMessageCost per sub-message
-// and kStringCost per non-empty string or bytes field (a heap std::string).
+// Estimated cost of parsing: wire bytes, plus kMessageCost per sub-message,
+// kStringCost per non-empty string or bytes field (a heap std::string) and
+// kScalarCost per element of a repeated number or enum (each is at least a
+// byte on the wire and up to 8 in memory, twice that with the array's
+// spare capacity).
 inline constexpr int64_t kMessageCost = 160;
 inline constexpr int64_t kStringCost = 48;
+inline constexpr int64_t kScalarCost = 16;
 
 struct ParseCost {
   int64_t wire_bytes = 0;
   int64_t messages = 0;
   int64_t strings = 0;
+  int64_t scalars = 0;  // elements of repeated numbers, at most
   int64_t estimate() const {
-    return wire_bytes + messages * kMessageCost + strings * kStringCost;
+    return wire_bytes + messages * kMessageCost + strings * kStringCost +
+           scalars * kScalarCost;
   }
 };
 

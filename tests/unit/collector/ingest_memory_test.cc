@@ -1,6 +1,7 @@
 // What bounds an agent message's memory before it is parsed: the wire walk
 // (message_precheck.h) on real and hostile shapes, and the in-flight
 // budget's admission rules (inflight_budget.h).
+#include <random>
 #include <thread>
 
 #include "collector/ingest/inflight_budget.h"
@@ -41,8 +42,8 @@ TEST(MessagePrecheckTest, CountsWhatParsingAllocates) {
   ASSERT_THAT(PrecheckWire(v1::AgentMessage::descriptor(), bytes,
                            ParseCostLimits{}, &cost),
               IsOk());
-  // result, sockets snapshot, 1000 entries and 1000 processes.
-  EXPECT_EQ(cost.messages, 2 + 2000);
+  // The message, its result, the snapshot, 1000 entries and processes.
+  EXPECT_EQ(cost.messages, 3 + 2000);
   // state, two addresses, name and exe per socket.
   EXPECT_EQ(cost.strings, 5000);
   EXPECT_EQ(cost.wire_bytes, static_cast<int64_t>(bytes.size()));
@@ -111,6 +112,70 @@ TEST(MessagePrecheckTest, RefusesMalformedAndTooDeep) {
   EXPECT_THAT(PrecheckWire(v1::AgentMessage::descriptor(),
                            Snapshot(1).SerializeAsString(), shallow),
               StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(MessagePrecheckTest, RepeatedNumbersCountPerElement) {
+  // A packed enum: one byte each on the wire, 4 in memory (and spare
+  // capacity): the wire size alone would be a quarter of the truth.
+  v1::AgentMessage m;
+  for (int i = 0; i < 1'000'000; ++i) {
+    m.mutable_hello()->add_probe_kinds(v1::PROBE_KIND_SOCKETS);
+  }
+  const std::string bytes = m.SerializeAsString();
+  ParseCost cost;
+  ASSERT_THAT(PrecheckWire(v1::AgentMessage::descriptor(), bytes,
+                           ParseCostLimits{}, &cost),
+              IsOk());
+  EXPECT_EQ(cost.scalars, 1'000'000);
+  v1::AgentMessage parsed;
+  ASSERT_TRUE(parsed.ParseFromString(bytes));
+  EXPECT_GE(cost.estimate(), static_cast<int64_t>(parsed.SpaceUsedLong()));
+}
+
+// The property the budget rests on, over mutated messages (seeded): when
+// the walk accepts bytes that protobuf then parses, the estimate is at
+// least what the parse allocated.
+TEST(MessagePrecheckTest, EstimateBoundsTheParseOfMutatedMessages) {
+  v1::AgentMessage base = Snapshot(50);
+  const std::string valid = base.SerializeAsString();
+  v1::AgentMessage hello;
+  hello.mutable_hello()->set_agent_name("h1");
+  hello.mutable_hello()->add_probe_kinds(v1::PROBE_KIND_PATH);
+  hello.mutable_hello()->add_addresses("192.0.2.1");
+  const std::string seeds[] = {valid, hello.SerializeAsString()};
+  std::mt19937 rng(1);
+  int accepted_and_parsed = 0;
+  for (int i = 0; i < 100'000; ++i) {
+    std::string b = seeds[i % 2];
+    const int edits = 1 + static_cast<int>(rng() % 3);
+    for (int e = 0; e < edits && !b.empty(); ++e) {
+      const size_t at = rng() % b.size();
+      switch (rng() % 3) {
+        case 0:
+          b[at] = static_cast<char>(rng());
+          break;
+        case 1:
+          b.insert(at, 1, static_cast<char>(rng()));
+          break;
+        default:
+          b.erase(at, 1 + rng() % 4);
+      }
+    }
+    ParseCost cost;
+    if (!PrecheckWire(v1::AgentMessage::descriptor(), b, ParseCostLimits{},
+                      &cost)
+             .ok()) {
+      continue;
+    }
+    v1::AgentMessage parsed;
+    if (!parsed.ParseFromString(b)) continue;
+    ++accepted_and_parsed;
+    ASSERT_GE(cost.estimate(), static_cast<int64_t>(parsed.SpaceUsedLong()))
+        << "input " << i << " cost " << cost.messages << "/" << cost.strings
+        << "/" << cost.scalars << "/" << cost.wire_bytes << " parsed "
+        << parsed.ShortDebugString().substr(0, 300);
+  }
+  EXPECT_GT(accepted_and_parsed, 1000);
 }
 
 TEST(InflightBudgetTest, OneAlwaysPassesThenPerAgentAndTotal) {
