@@ -212,6 +212,8 @@ absl::Status Collector::Start() {
     grpc::ResourceQuota quota("netvigil-agents");
     quota.Resize(512 << 20);
     b.SetResourceQuota(quota);
+    b.experimental().SetInterceptorCreators(
+        ConnectionGate::EstablishedNotifiers({agent_gate_.get()}));
     agent_server_ = b.BuildAndStart();
     if (!agent_server_) {
       return absl::UnavailableError(absl::StrCat(
@@ -245,6 +247,8 @@ absl::Status Collector::Start() {
     b.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 30'000);
     b.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, 120'000);
     b.SetMaxReceiveMessageSize(64 << 10);
+    b.experimental().SetInterceptorCreators(
+        ConnectionGate::EstablishedNotifiers({enroll_gate_.get()}));
     enroll_server_ = b.BuildAndStart();
     if (!enroll_server_) {
       return absl::UnavailableError(absl::StrCat(
@@ -297,6 +301,9 @@ absl::Status Collector::Start() {
     b.RegisterService(query_service_.get());
     b.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
                          kHandshakeTimeoutMs);
+    b.experimental().SetInterceptorCreators(
+        ConnectionGate::EstablishedNotifiers(
+            {query_unix_gate_.get(), query_tcp_gate_.get()}));
     query_server_ = b.BuildAndStart();
     if (!query_server_) {
       return absl::UnavailableError(absl::StrCat(

@@ -67,6 +67,106 @@ std::string SourceKey(const sockaddr_storage& ss) {
   return "local";
 }
 
+// "ADDRESS PORT" with the address in inet_ntop's form (IPv4-mapped IPv6 as
+// IPv4), from a socket address or from gRPC's peer string; "" if neither.
+std::string PeerKey(const sockaddr_storage& ss) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(ss);
+    inet_ntop(AF_INET, &a.sin_addr, buf, sizeof(buf));
+    return absl::StrCat(buf, " ", ntohs(a.sin_port));
+  }
+  if (ss.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(ss);
+    if (IN6_IS_ADDR_V4MAPPED(&a.sin6_addr)) {
+      inet_ntop(AF_INET, &a.sin6_addr.s6_addr[12], buf, sizeof(buf));
+    } else {
+      inet_ntop(AF_INET6, &a.sin6_addr, buf, sizeof(buf));
+    }
+    return absl::StrCat(buf, " ", ntohs(a.sin6_port));
+  }
+  return "";
+}
+
+std::string PeerKey(absl::string_view grpc_peer) {
+  std::string addr;
+  absl::string_view port;
+  if (absl::ConsumePrefix(&grpc_peer, "ipv4:")) {
+    const size_t colon = grpc_peer.rfind(':');
+    if (colon == absl::string_view::npos) return "";
+    addr = std::string(grpc_peer.substr(0, colon));
+    port = grpc_peer.substr(colon + 1);
+  } else if (absl::ConsumePrefix(&grpc_peer, "ipv6:[")) {
+    const size_t end = grpc_peer.find("]:");
+    if (end == absl::string_view::npos) return "";
+    addr = std::string(grpc_peer.substr(0, end));
+    port = grpc_peer.substr(end + 2);
+  } else {
+    return "";
+  }
+  sockaddr_storage ss{};
+  int p = 0;
+  if (!absl::SimpleAtoi(port, &p) || p < 0 || p > 65535) return "";
+  auto& a4 = reinterpret_cast<sockaddr_in&>(ss);
+  auto& a6 = reinterpret_cast<sockaddr_in6&>(ss);
+  if (inet_pton(AF_INET, addr.c_str(), &a4.sin_addr) == 1) {
+    a4.sin_family = AF_INET;
+    a4.sin_port = htons(p);
+  } else if (inet_pton(AF_INET6, addr.substr(0, addr.find('%')).c_str(),
+                       &a6.sin6_addr) == 1) {
+    a6.sin6_family = AF_INET6;
+    a6.sin6_port = htons(p);
+  } else {
+    return "";
+  }
+  return PeerKey(ss);
+}
+
+// Tells gates of each RPC's peer once its initial metadata has arrived
+// (the peer is not known yet when the interceptor is created); after that
+// a flag test per operation.
+class EstablishedInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  EstablishedInterceptor(grpc::experimental::ServerRpcInfo* info,
+                         const std::vector<ConnectionGate*>& gates)
+      : info_(info), gates_(gates) {}
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (!told_ &&
+        methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::
+                POST_RECV_INITIAL_METADATA) &&
+        info_->server_context() != nullptr) {
+      told_ = true;
+      const std::string peer = info_->server_context()->peer();
+      for (ConnectionGate* g : gates_) {
+        if (g != nullptr) g->Established(peer);
+      }
+    }
+    methods->Proceed();
+  }
+
+ private:
+  grpc::experimental::ServerRpcInfo* const info_;
+  const std::vector<ConnectionGate*>& gates_;
+  bool told_ = false;
+};
+
+class EstablishedNotifier final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit EstablishedNotifier(std::vector<ConnectionGate*> gates)
+      : gates_(std::move(gates)) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    // gRPC owns (and deletes) what this returns.
+    return new EstablishedInterceptor(info, gates_);
+  }
+
+ private:
+  const std::vector<ConnectionGate*> gates_;
+};
+
 // Closes with a reset: the refused peer learns at once, and no TIME_WAIT
 // is left on this side.
 void CloseWithReset(int fd) {
@@ -282,6 +382,25 @@ void ConnectionGate::Stop() {
   }
 }
 
+void ConnectionGate::Established(const std::string& grpc_peer) {
+  std::string key = PeerKey(grpc_peer);
+  if (key.empty()) return;
+  absl::MutexLock l(&established_mu_);
+  // Bounded: the loop drains it every 250 ms; an RPC storm between two
+  // drains loses only precision (the handshake timeout still applies).
+  if (established_.size() < 65536) established_.push_back(std::move(key));
+}
+
+std::vector<
+    std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+ConnectionGate::EstablishedNotifiers(std::vector<ConnectionGate*> gates) {
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      out;
+  out.push_back(std::make_unique<EstablishedNotifier>(std::move(gates)));
+  return out;
+}
+
 ConnectionGateStats ConnectionGate::stats() {
   absl::MutexLock l(&stats_mu_);
   return stats_;
@@ -447,8 +566,9 @@ void ConnectionGate::AcceptAll(int listener_fd, absl::Time now) {
       continue;
     }
     ++unfinished_by_source_[source];
-    held_.emplace(fd, Held{fd, listener_fd, std::move(source),
-                           now + options_.first_record_timeout, now});
+    held_.emplace(fd,
+                  Held{fd, listener_fd, std::move(source),
+                       now + options_.first_record_timeout, now, PeerKey(ss)});
     // The bytes may be there already.
     Inspect(fd, now);
   }
@@ -513,7 +633,8 @@ void ConnectionGate::HandOver(std::map<int, Held>::iterator it,
   const int fd = it->first;
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   const uint64_t cookie = SocketCookie(fd);
-  Handed h{fd, cookie, std::move(it->second.source), now};
+  Handed h{fd, cookie, std::move(it->second.source), now,
+           std::move(it->second.peer)};
   const int listener_fd = it->second.listener_fd;
   held_.erase(it);
   grpc::experimental::ExternalConnectionAcceptor::NewConnectionParameters p;
@@ -558,12 +679,24 @@ void ConnectionGate::Scan(absl::Time now, bool all) {
       unfinished_by_source_.erase(source);
     }
   };
+  std::vector<std::string> established;
+  {
+    absl::MutexLock l(&established_mu_);
+    established.swap(established_);
+  }
+  std::sort(established.begin(), established.end());
   // A handed connection is gone when its number no longer names its socket.
   std::deque<Handed> young;
   for (Handed& h : young_) {
     const bool open = h.cookie != 0 && SocketCookie(h.fd) == h.cookie;
     if (!open) {
       drop_source(h.source);
+    } else if (!h.peer.empty() &&
+               std::binary_search(established.begin(), established.end(),
+                                  h.peer)) {
+      // An RPC came over it: its handshake is done.
+      drop_source(h.source);
+      settled_.push_back(std::move(h));
     } else if (now - h.handed >=
                options_.grpc_handshake_timeout + absl::Seconds(1)) {
       // gRPC would have closed it by now had the handshake not finished.

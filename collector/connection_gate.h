@@ -49,6 +49,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/server_builder.h"
+#include "grpcpp/support/server_interceptor.h"
 
 namespace netvigil::collector {
 
@@ -106,6 +107,18 @@ class ConnectionGate {
 
   ConnectionGateStats stats();
 
+  // An RPC arrived from `grpc_peer` (ServerContext::peer(), "ipv4:A:P" or
+  // "ipv6:[A]:P"): that connection has finished its handshake and no longer
+  // counts as unfinished (without this, it would until gRPC's handshake
+  // timeout had passed). Thread-safe.
+  void Established(const std::string& grpc_peer);
+
+  // Interceptor factories that tell `gates` of every RPC's peer (once, when
+  // its metadata arrives). For builder.experimental().SetInterceptorCreators.
+  static std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+  EstablishedNotifiers(std::vector<ConnectionGate*> gates);
+
  private:
   struct Held {  // accepted, waiting for the first record
     int fd;
@@ -113,12 +126,14 @@ class ConnectionGate {
     std::string source;
     absl::Time deadline;
     absl::Time accepted;
+    std::string peer;
   };
   struct Handed {  // given to gRPC
     int fd;
     uint64_t cookie;
     std::string source;
     absl::Time handed;
+    std::string peer;  // "ADDRESS PORT", as Established() canonicalises
   };
 
   void Loop();
@@ -160,6 +175,9 @@ class ConnectionGate {
   std::map<std::string, std::map<std::string, int64_t>> refusals_;
   int64_t pauses_since_log_ = 0;
   std::string last_pause_error_;
+
+  absl::Mutex established_mu_;
+  std::vector<std::string> established_ ABSL_GUARDED_BY(established_mu_);
 
   absl::Mutex stats_mu_;
   ConnectionGateStats stats_ ABSL_GUARDED_BY(stats_mu_);

@@ -64,6 +64,8 @@ class ConnectionGateTest : public ::testing::Test {
     port_ = *port;
     grpc::ServerBuilder b;
     b.RegisterService(&service_);  // every method UNIMPLEMENTED: enough
+    b.experimental().SetInterceptorCreators(
+        ConnectionGate::EstablishedNotifiers({gate_.get()}));
     gate_->Attach(b, grpc::InsecureServerCredentials());
     b.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, 2000);
     server_ = b.BuildAndStart();
@@ -173,6 +175,28 @@ TEST_F(ConnectionGateTest, HandedConnectionsAreCountedUntilGrpcClosesThem) {
     absl::SleepFor(absl::Milliseconds(100));
   }
   EXPECT_EQ(gate_->stats().open, 0);
+}
+
+TEST_F(ConnectionGateTest, AnRpcEndsTheUnfinishedCountAtOnce) {
+  ConnectionGateOptions o;
+  o.grpc_handshake_timeout = absl::Seconds(30);
+  Start(o);
+  auto ch = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
+                                grpc::InsecureChannelCredentials());
+  ASSERT_TRUE(ch->WaitForConnected(std::chrono::system_clock::now() +
+                                   std::chrono::seconds(5)));
+  absl::SleepFor(absl::Milliseconds(600));
+  // Connected but no RPC yet: counted until one comes (or 30 s pass).
+  EXPECT_EQ(gate_->stats().unfinished, 1);
+  auto stub = v1::Agent::NewStub(ch);
+  grpc::ClientContext ctx;
+  v1::EnrollRequest req;
+  v1::EnrollResponse resp;
+  EXPECT_EQ(stub->Enroll(&ctx, req, &resp).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+  absl::SleepFor(absl::Milliseconds(600));
+  EXPECT_EQ(gate_->stats().unfinished, 0);
+  EXPECT_EQ(gate_->stats().open, 1);
 }
 
 TEST(ConnectionGateListenTest, PortInUseAndUnixSocketMode) {
