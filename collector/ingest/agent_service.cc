@@ -284,7 +284,11 @@ grpc::Status AgentService::Stream(
     }
     if (!result.ok()) break;
   }
-  if (result.ok() && !read.refused.ok()) {
+  if (result.ok() && absl::IsCancelled(read.refused)) {
+    // The agent went away while its message waited for memory.
+    result = grpc::Status(grpc::StatusCode::CANCELLED,
+                          std::string(read.refused.message()));
+  } else if (result.ok() && !read.refused.ok()) {
     // Refused before parsing (what it would cost): say so to the agent and
     // in the log, rather than ending the stream as if all were well.
     const absl::Status& s = read.refused;
