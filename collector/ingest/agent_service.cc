@@ -6,6 +6,9 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+// Seen before any read of an AgentMessage is instantiated below: the
+// parse-cost check and the in-flight budget.
+#include "collector/ingest/agent_message_traits.h"
 #include "collector/ingest/validation.h"
 #include "common/proto_time.h"
 #include "common/version.h"
@@ -152,8 +155,24 @@ grpc::Status AgentService::Stream(
   struct ClearSlot {
     ~ClearSlot() { parse_error_slot = nullptr; }
   } clear_slot;
+  // What this thread's reads parse is reserved in the ingest budget first
+  // (agent_message_traits.h); the context is this stream's until it ends.
+  AgentReadContext read;
+  read.budget = pipeline_.budget();
+  read.agent = peer;  // until the hello names the agent
+  read.give_up = [ctx] { return ctx->IsCancelled(); };
+  CurrentAgentRead() = &read;
+  struct ClearRead {
+    ~ClearRead() { CurrentAgentRead() = nullptr; }
+  } clear_read;
   v1::AgentMessage msg;
   if (!stream->Read(&msg)) {
+    if (!read.refused.ok()) {
+      spdlog::warn("agent_refused peer={} reason=message detail=\"{}\"", peer,
+                   std::string(read.refused.message()));
+      return grpc::Status(static_cast<grpc::StatusCode>(read.refused.code()),
+                          std::string(read.refused.message()));
+    }
     if (!parse_error.empty()) {
       const std::string why = ParseFailure(parse_error);
       spdlog::warn(
@@ -260,13 +279,23 @@ grpc::Status AgentService::Stream(
   grpc::Status result = grpc::Status::OK;
   uint64_t refused_commands = 0;  // as the agent's last heartbeat counted
   uint64_t refused = 0, retimed = 0;
+  read.agent = *name;
+  // A stream waiting for memory is held back, not silent.
+  read.give_up = [&] {
+    session->Touch(Mono(clock_));
+    return ctx->IsCancelled();
+  };
   // Only what protobuf logs while parsing the next message counts.
-  auto read = [&] {
+  auto read_next = [&] {
     parse_error.clear();
     return stream->Read(&msg);
   };
-  while (read()) {
+  while (read_next()) {
     session->Touch(Mono(clock_));
+    // Goes with the result into the pipeline; anything else releases it at
+    // the end of this turn.
+    std::shared_ptr<InflightBudget::Reservation> reservation =
+        std::move(read.reservation);
     switch (msg.msg_case()) {
       case v1::AgentMessage::kHeartbeat: {
         const absl::Time receipt = clock_.Now();
@@ -359,10 +388,15 @@ grpc::Status AgentService::Stream(
         // Acknowledged by the pipeline once committed; waits here while
         // the pipeline is full.
         // A stream held back by a full pipeline is not a silent agent.
-        if (!pipeline_.Submit(session, std::move(r), [&] {
-              session->Touch(Mono(clock_));
-              return ctx->IsCancelled();
-            })) {
+        // Moved, not copied: a large snapshot is in memory once (its bytes
+        // count against the pipeline's in-flight budget until released).
+        if (!pipeline_.Submit(
+                session, std::move(r),
+                [&] {
+                  session->Touch(Mono(clock_));
+                  return ctx->IsCancelled();
+                },
+                std::move(reservation))) {
           result = grpc::Status(grpc::StatusCode::CANCELLED,
                                 "stream ended while waiting to store a result");
         }
@@ -384,7 +418,21 @@ grpc::Status AgentService::Stream(
     }
     if (!result.ok()) break;
   }
-  if (result.ok() && !parse_error.empty()) {
+  if (result.ok() && absl::IsCancelled(read.refused)) {
+    // The agent went away while its message waited for memory.
+    result = grpc::Status(grpc::StatusCode::CANCELLED,
+                          std::string(read.refused.message()));
+  } else if (result.ok() && !read.refused.ok()) {
+    // Refused before parsing (what it would cost): say so to the agent and
+    // in the log, rather than ending the stream as if all were well.
+    const absl::Status& s = read.refused;
+    spdlog::warn("message_refused name={} peer={} reason=\"{}\"", *name, peer,
+                 std::string(s.message()));
+    result = grpc::Status(
+        static_cast<grpc::StatusCode>(s.code()),
+        absl::StrCat("a message from agent '", *name,
+                     "' was refused before parsing: ", s.message()));
+  } else if (result.ok() && !parse_error.empty()) {
     const std::string why = ParseFailure(parse_error);
     spdlog::warn(
         "agent_refused name={} peer={} reason=unparsable detail=\"{}\"", *name,
