@@ -367,7 +367,8 @@ void ParseSpeed(Fields f, CollectorConfig& c) {
   f.Finish();
   if (f.ok() && c.speed_test_duration > max_duration) {
     *f.error() = absl::InvalidArgumentError(absl::StrCat(
-        WhereInConfig(c, {"probes.speed.duration", "probes.speed.max_duration"}),
+        WhereInConfig(c,
+                      {"probes.speed.duration", "probes.speed.max_duration"}),
         "field 'probes.speed.duration' (",
         absl::FormatDuration(c.speed_test_duration),
         ") exceeds probes.speed.max_duration (",
@@ -449,10 +450,10 @@ absl::Status CheckListeners(const CollectorConfig& c) {
     for (const L& o : given) {
       if (o.port == l.port &&
           (o.host == l.host || IsWildcard(o.host) || IsWildcard(l.host))) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            WhereInConfig(c, {l.field}), "field '", l.field, "' (", *l.value,
-            ") takes the same port as ", o.field, " (", *o.value,
-            "): each listener needs a port of its own"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(WhereInConfig(c, {l.field}), "field '", l.field, "' (",
+                         *l.value, ") takes the same port as ", o.field, " (",
+                         *o.value, "): each listener needs a port of its own"));
       }
     }
     given.push_back(std::move(l));
@@ -561,13 +562,13 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
                &c.heartbeat_timeout);
     a.Finish();
     if (error.ok() && c.heartbeat_timeout < 2 * c.heartbeat_interval) {
-      error = absl::InvalidArgumentError(
-          absl::StrCat(WhereInConfig(c, {"agents.heartbeat_timeout",
-                                         "agents.heartbeat_interval"}),
-                       "field 'agents.heartbeat_timeout' (",
-                       absl::FormatDuration(c.heartbeat_timeout),
-                       ") must be at least twice agents.heartbeat_interval (",
-                       absl::FormatDuration(c.heartbeat_interval), ")"));
+      error = absl::InvalidArgumentError(absl::StrCat(
+          WhereInConfig(
+              c, {"agents.heartbeat_timeout", "agents.heartbeat_interval"}),
+          "field 'agents.heartbeat_timeout' (",
+          absl::FormatDuration(c.heartbeat_timeout),
+          ") must be at least twice agents.heartbeat_interval (",
+          absl::FormatDuration(c.heartbeat_interval), ")"));
     }
     *c.plan.mutable_heartbeat_interval() =
         ToProtoDuration(c.heartbeat_interval);

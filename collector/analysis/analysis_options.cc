@@ -27,8 +27,7 @@ class Reader {
         return;
       }
       const std::string key = kv.first.Scalar();
-      auto [it, inserted] =
-          first_line.emplace(key, kv.first.Mark().line + 1);
+      auto [it, inserted] = first_line.emplace(key, kv.first.Mark().line + 1);
       if (!inserted) {
         Fail(kv.first, key.c_str(),
              absl::StrCat("given twice, on line ", it->second, " and on line ",
@@ -234,10 +233,10 @@ absl::Status CheckAnalysisAgainstConfig(const AnalysisOptions& o,
   auto refuse = [&](const std::string& key, absl::Duration value,
                     const std::string& plan_field, const std::string& plan_text,
                     const std::string& why) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        prefix(key, plan_field), "analysis.", key, " (",
-        absl::FormatDuration(value), ") is shorter than ", plan_text, " (",
-        line_of(plan_field), "): ", why));
+    return absl::InvalidArgumentError(
+        absl::StrCat(prefix(key, plan_field), "analysis.", key, " (",
+                     absl::FormatDuration(value), ") is shorter than ",
+                     plan_text, " (", line_of(plan_field), "): ", why));
   };
   if (c.plan.speed().enabled()) {
     const std::string period = absl::StrCat(
@@ -269,12 +268,13 @@ absl::Status CheckAnalysisAgainstConfig(const AnalysisOptions& o,
     }
     const absl::Duration confirm = every * o.path_loss_confirm_runs;
     if (o.cross_host_settle < confirm) {
-      return refuse(
-          "cross_host_settle", o.cross_host_settle, "probes.path.every",
-          absl::StrCat("path_loss_confirm_runs (", o.path_loss_confirm_runs,
-                       ") x ", every_text, " = ", absl::FormatDuration(confirm)),
-          "the other hosts could never confirm a loss in time, so an "
-          "upstream fault would be one alert per host");
+      return refuse("cross_host_settle", o.cross_host_settle,
+                    "probes.path.every",
+                    absl::StrCat("path_loss_confirm_runs (",
+                                 o.path_loss_confirm_runs, ") x ", every_text,
+                                 " = ", absl::FormatDuration(confirm)),
+                    "the other hosts could never confirm a loss in time, so an "
+                    "upstream fault would be one alert per host");
     }
   }
   return absl::OkStatus();

@@ -221,9 +221,10 @@ TEST(CollectorConfigTest, ListenAddressesThatWork) {
       "c.yaml");
   ASSERT_THAT(c, IsOk());
   EXPECT_EQ(c->agent_listen, "[::]:7411");
-  auto d = ParseCollectorConfig("listen:\n  agents: \"127.0.0.1:1\"\n"
-                                "  enroll: \"\"\n",
-                                "c.yaml");
+  auto d = ParseCollectorConfig(
+      "listen:\n  agents: \"127.0.0.1:1\"\n"
+      "  enroll: \"\"\n",
+      "c.yaml");
   ASSERT_THAT(d, IsOk());
   EXPECT_TRUE(d->enroll_listen.empty()) << "empty: no enrollment listener";
 }
