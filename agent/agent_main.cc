@@ -59,8 +59,16 @@ int main(int argc, char** argv) {
   // Top-level options such as --log-level may also follow the subcommand.
   app.fallthrough();
   std::string log_level = "info";
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+  app.add_option("--log-level", log_level,
+                 "trace, debug, info, warn, error, critical or off")
+      ->check(CLI::IsMember(
+          {"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
+  // Logs go to stderr at the level asked for before any subcommand runs, so
+  // that a probe's --json output on stdout is only JSON (spdlog's default
+  // logger writes to stdout).
+  app.parse_complete_callback(
+      [&log_level] { netvigil::InitLogging("agent", log_level); });
 
   netvigil::agent::AgentOptions options;
   options.name = netvigil::agent::HostName();
@@ -131,7 +139,6 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (*enroll) {
-    netvigil::InitLogging("agent", log_level);
     absl::Status s = netvigil::agent::Enroll(enroll_options);
     if (!s.ok()) {
       std::fprintf(stderr, "netvigil-agent: enroll: %s (%s)\n",
@@ -144,7 +151,6 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*run) {
-    netvigil::InitLogging("agent", log_level);
     options.spool_max_bytes = spool_mb << 20;
     if (options.insecure) {
       spdlog::warn(

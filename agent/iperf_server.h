@@ -1,8 +1,9 @@
 // Keeps Debian's `iperf3 -s -p PORT` running as a child of the agent, so that
 // peers (and any stock iperf3 client) can test against this host: restarted
-// with exponential backoff when it dies, its output logged line by line,
-// ended with the agent. Thread-safe: Start, Stop and the accessors may be
-// called from any thread.
+// with exponential backoff when it dies, ended with the agent. Its state
+// changes are logged at info (started, stopped, restarted for new options)
+// or warn (exited, with its last stderr line); its output lines at debug.
+// Thread-safe: Start, Stop and the accessors may be called from any thread.
 #ifndef NETVIGIL_AGENT_IPERF_SERVER_H_
 #define NETVIGIL_AGENT_IPERF_SERVER_H_
 

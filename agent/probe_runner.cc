@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/escape.h"
 #include "common/proto_time.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
@@ -26,20 +27,6 @@ const char* KindName(v1::ProbeKind kind) {
     default:
       return "unknown";
   }
-}
-
-// Text from the network in a log line: control characters, quotes and
-// backslashes as \xNN, so it cannot end the line or the quoted field.
-std::string LogSafe(absl::string_view text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
-      absl::StrAppendFormat(&out, "\\x%02x", c);
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  return out;
 }
 
 // Commands run one at a time per kind, and only this many in all.
@@ -222,16 +209,16 @@ v1::CommandStatus ProbeRunner::Handle(const v1::Command& command) {
   if (!allowed.ok()) {
     refused_.fetch_add(1);
     // The id and the reason (which quotes the command) come from the
-    // network: escaped, so they cannot forge log lines.
-    spdlog::warn("command_refused id={} kind={} reason=\"{}\" refused_total={}",
-                 LogSafe(command.id()), KindName(kind),
-                 LogSafe(allowed.message()), refused_.load());
+    // network: LogValue (common/escape.h), so they cannot forge log lines.
+    spdlog::warn("command_refused id={} kind={} reason={} refused_total={}",
+                 LogValue(command.id()), KindName(kind),
+                 LogValue(allowed.message()), refused_.load());
     status.set_accepted(false);
     status.set_reason(std::string(allowed.message()));
     return status;
   }
   status.set_accepted(true);
-  spdlog::info("command_accepted id={} kind={}", LogSafe(command.id()),
+  spdlog::info("command_accepted id={} kind={}", LogValue(command.id()),
                KindName(kind));
   std::thread([this, command, kind, plan] {
     RunOnce(kind, plan, &command);

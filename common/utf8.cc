@@ -2,7 +2,7 @@
 
 #include <cstdint>
 
-#include "absl/strings/str_format.h"
+#include "common/escape.h"
 
 namespace netvigil {
 namespace {
@@ -44,24 +44,7 @@ bool IsValidUtf8(absl::string_view bytes) {
   return true;
 }
 
-std::string ToValidUtf8(absl::string_view bytes) {
-  if (IsValidUtf8(bytes) && bytes.find('\0') == absl::string_view::npos) {
-    return std::string(bytes);
-  }
-  std::string out;
-  out.reserve(bytes.size() + 16);
-  while (!bytes.empty()) {
-    size_t n = SequenceLength(bytes);
-    if (n == 0 || bytes[0] == '\0') {
-      absl::StrAppendFormat(&out, "\\x%02X", static_cast<uint8_t>(bytes[0]));
-      n = 1;
-    } else {
-      out.append(bytes.data(), n);
-    }
-    bytes.remove_prefix(n);
-  }
-  return out;
-}
+std::string ToValidUtf8(absl::string_view bytes) { return EscapeToUtf8(bytes); }
 
 std::string TruncateUtf8(absl::string_view text, size_t max_bytes) {
   if (text.size() <= max_bytes) return std::string(text);

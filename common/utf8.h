@@ -16,11 +16,13 @@ namespace netvigil {
 // code points above U+10FFFF), the rule protobuf checks.
 bool IsValidUtf8(absl::string_view bytes);
 
-// `bytes` unchanged when valid; else every byte that is not part of a valid
-// sequence becomes the four characters \xNN (as lsof and ls -b write them),
-// so the same bytes always give the same text and a path keeps its key.
-// NUL, valid UTF-8 but not storable in PostgreSQL text (the collector
-// refuses it), becomes \x00 the same way.
+// `bytes` as valid UTF-8 in the byte half of common/escape.h's notation
+// (EscapeToUtf8): unchanged when valid and free of NUL and backslashes; else
+// a backslash becomes `\\` and every byte that is not part of a valid
+// sequence, and NUL (valid UTF-8 but not storable in PostgreSQL text),
+// becomes `\xNN`. The same bytes always give the same text, so a path keeps
+// its key, and different bytes never do: the bytes FF FE give `\xFF\xFE`,
+// the text `\xFF\xFE` gives `\\xFF\\xFE`. Unescape() gives the bytes back.
 std::string ToValidUtf8(absl::string_view bytes);
 
 // At most `max_bytes` of valid UTF-8 `text`, cut at a character boundary.

@@ -1,11 +1,13 @@
 #include "agent/probes/file_probe.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "agent/probes/table_text.h"
@@ -140,12 +142,17 @@ void ScanProcess(ProcReader& proc, int pid,
 
 }  // namespace
 
-FileProbe::FileProbe(ProcReader& proc) : proc_(proc) {}
+FileProbe::FileProbe(ProcReader& proc, FolderResolver& folders)
+    : proc_(proc), folders_(&folders) {}
+
+FileProbe::FileProbe(ProcReader& proc) : proc_(proc), folders_(nullptr) {}
 
 std::unique_ptr<FileProbe> FileProbe::CreateReal() {
   std::unique_ptr<ProcReader> proc = CreateRealProcReader();
-  auto probe = std::make_unique<FileProbe>(*proc);
+  std::unique_ptr<FolderResolver> folders = CreateRealFolderResolver();
+  auto probe = std::make_unique<FileProbe>(*proc, *folders);
   probe->owned_proc_ = std::move(proc);
+  probe->owned_folders_ = std::move(folders);
   return probe;
 }
 
@@ -157,15 +164,29 @@ absl::StatusOr<v1::FileSnapshot> FileProbe::Collect(
       google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
           absl::ToUnixNanos(start));
   std::vector<std::string> dirs;
+  std::vector<std::string> errors;
   for (std::string dir : watched_dirs) {
     if (!absl::StartsWith(dir, "/")) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("watched folder is not an absolute path: ", dir));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "watched folder is not an absolute path: ", ToValidUtf8(dir)));
     }
     while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-    snap.add_watched_dirs(dir);
+    if (folders_ != nullptr) {
+      // The kernel writes real paths in /proc links: a folder given as a
+      // symlink would match nothing.
+      absl::StatusOr<std::string> real = folders_->Resolve(dir);
+      if (!real.ok()) {
+        errors.emplace_back(real.status().message());
+        continue;
+      }
+      dir = std::move(*real);
+    }
+    if (std::find(dirs.begin(), dirs.end(), dir) != dirs.end()) continue;
+    snap.add_watched_dirs(ToValidUtf8(dir));
     dirs.push_back(std::move(dir));
   }
+  // Bounded: the collector takes at most 4096 bytes (validation.cc).
+  snap.set_error(TruncateUtf8(absl::StrJoin(errors, "; "), 2048));
 
   absl::StatusOr<std::vector<int>> pids = proc_.ListPids();
   if (!pids.ok()) return pids.status();
@@ -227,21 +248,34 @@ std::string FormatFilesTable(const v1::FileSnapshot& snapshot) {
   std::string out;
   // About 80 bytes a row: one allocation instead of a doubling series.
   out.reserve(96 * (static_cast<size_t>(snapshot.entries_size()) + 1));
-  // "%-15s %8s %6s %5s %s%s\n", written with plain appends.
+  // "%-15s %8s %6s %5s %s\n", written with plain appends.
   static constexpr TableColumn kColumns[] = {
       {15}, {8, true}, {6, true}, {5, true}, {0}};
-  auto row = [&out](std::initializer_list<absl::string_view> cells,
-                    absl::string_view suffix) {
+  auto row = [&out](std::initializer_list<absl::string_view> cells) {
     AppendRow(&out, kColumns, cells);
-    absl::StrAppend(&out, suffix, "\n");
+    out.push_back('\n');
   };
-  row({"COMMAND", "PID", "UID", "FD", "NAME"}, "");
-  std::string fd;  // Reused from row to row.
+  row({"COMMAND", "PID", "UID", "FD", "NAME"});
+  std::string fd, name;  // Reused from row to row.
   for (const v1::FileEntry& e : snapshot.entries()) {
     LsofFd(e, &fd);
+    // The marks are part of the NAME cell, so that whatever the table does
+    // to a cell's text (escaping) it does to the executable's path too.
+    absl::string_view name_cell = e.path();
+    // A process running a deleted executable is worth a look wherever that
+    // executable was; its own txt row already says "(deleted)".
+    const bool exe_gone =
+        e.process().exe_deleted() && e.kind() != v1::FILE_ACCESS_EXE;
+    if (e.deleted() || exe_gone) {
+      name = e.path();
+      if (e.deleted()) name += " (deleted)";
+      if (exe_gone) {
+        absl::StrAppend(&name, " [exe ", e.process().exe(), " (deleted)]");
+      }
+      name_cell = name;
+    }
     row({e.process().name(), absl::AlphaNum(e.process().pid()).Piece(),
-         absl::AlphaNum(e.process().uid()).Piece(), fd, e.path()},
-        e.deleted() ? " (deleted)" : "");
+         absl::AlphaNum(e.process().uid()).Piece(), fd, name_cell});
   }
   return out;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "agent/sys/folder_resolver.h"
 #include "agent/sys/proc_reader.h"
 #include "netvigil/v1/probes.pb.h"
 
@@ -17,24 +18,36 @@ namespace netvigil::agent {
 
 class FileProbe {
  public:
+  // Watched folders are resolved through `folders` (symlinks followed, as
+  // lsof +D follows them: /proc links name the real path).
+  FileProbe(ProcReader& proc, FolderResolver& folders);
+  // Watched folders are taken as given: for a recorded /proc tree, whose
+  // folders are not on this host.
   explicit FileProbe(ProcReader& proc);
-  // A probe over the real /proc; it owns its reader.
+  // A probe over the real /proc and file system; it owns its seams.
   static std::unique_ptr<FileProbe> CreateReal();
 
   // One snapshot of what lies under `watched_dirs` (absolute paths; a
   // trailing slash is ignored). Fails only when /proc cannot be listed or a
-  // folder is not absolute; processes that exit mid-scan and unreadable
-  // entries are counted in the snapshot instead.
+  // folder is not absolute. A folder that cannot be watched (missing, not a
+  // folder) is not an empty result: the snapshot's `error` names it, and
+  // the entries are those of the other folders. `watched_dirs` of the
+  // snapshot lists the folders as resolved. Processes that exit mid-scan and
+  // unreadable entries are counted in the snapshot.
   absl::StatusOr<v1::FileSnapshot> Collect(
       const std::vector<std::string>& watched_dirs);
 
  private:
-  ProcReader& proc_;  // Not owned.
+  ProcReader& proc_;         // Not owned.
+  FolderResolver* folders_;  // Not owned; null: folders as given.
   std::unique_ptr<ProcReader> owned_proc_;
+  std::unique_ptr<FolderResolver> owned_folders_;
 };
 
 // A table like lsof's: COMMAND PID UID FD PATH, with FD as lsof writes it
-// ("3r", "cwd", "txt", "mem") and deleted files marked "(deleted)".
+// ("3r", "cwd", "txt", "mem") and deleted files marked "(deleted)". Rows of
+// a process whose executable was deleted (outside the watched folders too)
+// end with "[exe PATH (deleted)]".
 std::string FormatFilesTable(const v1::FileSnapshot& snapshot);
 
 }  // namespace netvigil::agent

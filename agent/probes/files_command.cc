@@ -1,11 +1,13 @@
 #include "agent/probes/files_command.h"
 
+#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "agent/probes/file_probe.h"
 #include "agent/probes/sockets_command.h"
+#include "common/escape.h"
 
 namespace netvigil::agent {
 
@@ -15,13 +17,21 @@ void RegisterFilesProbeCommand(CLI::App& probe) {
   auto dirs = std::make_shared<std::vector<std::string>>();
   auto json = std::make_shared<bool>(false);
   cmd->add_option("--dir", *dirs,
-                  "Watched folder (repeatable; default /home and /root)");
+                  "Watched folder, absolute; a symlink is followed, a folder "
+                  "that does not exist is an error (repeatable)")
+      ->default_str("/home /root");
   cmd->add_flag("--json", *json, "Print the snapshot as proto3 JSON");
   cmd->callback([dirs, json] {
     std::vector<std::string> watched = *dirs;
     if (watched.empty()) watched = {"/home", "/root"};
     absl::StatusOr<v1::FileSnapshot> snap =
         FileProbe::CreateReal()->Collect(watched);
+    if (snap.ok() && !snap->error().empty()) {
+      // Not an empty table that reads "nothing there".
+      std::cerr << "netvigil-agent probe files: " << Printable(snap->error())
+                << "\n";
+      throw CLI::RuntimeError(1);
+    }
     const v1::FileSnapshot empty;
     PrintProbeSnapshot("files", snap.status(), snap.ok() ? *snap : empty, *json,
                        [&] { return FormatFilesTable(*snap); });

@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "agent/probes/path_probe.h"
+#include "common/escape.h"
 #include "common/proto_time.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
@@ -82,7 +83,8 @@ void RunPathCommand(const PathArgs& args) {
   if (failed > 0) {
     for (const v1::PathRun& run : runs) {
       if (!run.error().empty()) {
-        std::cerr << "path: " << run.target() << ": " << run.error() << "\n";
+        std::cerr << "path: " << Printable(run.target()) << ": "
+                  << Printable(run.error()) << "\n";
       }
     }
     throw CLI::RuntimeError(1);
@@ -91,30 +93,33 @@ void RunPathCommand(const PathArgs& args) {
 
 }  // namespace
 
-std::string FormatPathReport(const v1::PathRun& run) {
+std::string FormatPathReport(const v1::PathRun& run, const std::string& host) {
   std::string out;
   absl::Time started = FromProtoTime(run.started_at());
   absl::StrAppend(
       &out, "Start: ",
       absl::FormatTime("%Y-%m-%dT%H:%M:%S%z", started, absl::UTCTimeZone()),
       "\n");
-  std::string target = run.target();
+  // Names, reverse-DNS labels and errors go through the one escaping
+  // (common/escape.h): a PTR record or a collector's target is any text.
+  std::string target = Printable(run.target());
   if (!run.resolved_address().empty() &&
       run.resolved_address() != run.target()) {
-    absl::StrAppend(&target, " (", run.resolved_address(), ")");
+    absl::StrAppend(&target, " (", Printable(run.resolved_address()), ")");
   }
   absl::StrAppend(&out, "PATH: ", target, ", ", run.count(), " rounds every ",
                   absl::StrFormat("%.3g", run.interval_s()), " s, max TTL ",
                   run.max_ttl(), ", ", run.payload_bytes(), " bytes, ",
                   run.socket_kind(), " socket\n");
   absl::StrAppend(
-      &out,
-      absl::StrFormat("%-*s %6s %5s %5s %6s %6s %6s %6s %6s\n", kHostColumn,
-                      "HOST: " + LocalHostName(), "Loss%", "Snt", "Rcv", "Last",
-                      "Avg", "Best", "Wrst", "StDev"));
+      &out, absl::StrFormat(
+                "%-*s %6s %5s %5s %6s %6s %6s %6s %6s\n", kHostColumn,
+                "HOST: " + (host.empty() ? LocalHostName() : host), "Loss%",
+                "Snt", "Rcv", "Last", "Avg", "Best", "Wrst", "StDev"));
   for (const v1::PathHop& hop : run.hops()) {
-    std::string first = hop.addresses_size() > 0 ? HopLabel(hop.addresses(0))
-                                                 : std::string("???");
+    std::string first = hop.addresses_size() > 0
+                            ? Printable(HopLabel(hop.addresses(0)))
+                            : std::string("???");
     std::string label = absl::StrFormat("%3d.|-- %s", hop.ttl(), first);
     absl::StrAppend(
         &out,
@@ -124,14 +129,17 @@ std::string FormatPathReport(const v1::PathRun& run) {
                         hop.received(), hop.last_ms(), hop.avg_ms(),
                         hop.best_ms(), hop.worst_ms(), hop.stdev_ms()));
     for (int i = 1; i < hop.addresses_size(); ++i) {
-      absl::StrAppend(&out, "    |  `|-- ", HopLabel(hop.addresses(i)), " (",
+      absl::StrAppend(&out, "    |  `|-- ",
+                      Printable(HopLabel(hop.addresses(i))), " (",
                       hop.addresses(i).received(), " replies)\n");
     }
     for (const std::string& e : hop.errors()) {
-      absl::StrAppend(&out, "    |   !! ", e, "\n");
+      absl::StrAppend(&out, "    |   !! ", Printable(e), "\n");
     }
   }
-  if (!run.error().empty()) absl::StrAppend(&out, "ERROR: ", run.error(), "\n");
+  if (!run.error().empty()) {
+    absl::StrAppend(&out, "ERROR: ", Printable(run.error()), "\n");
+  }
   return out;
 }
 
@@ -143,19 +151,26 @@ void RegisterPathProbeCommand(CLI::App& probe) {
                   "host names or addresses; several run concurrently")
       ->required();
   cmd->add_option("-c,--count", args->count, "rounds")
-      ->check(CLI::Range(1u, kPathMaxCount));
+      ->check(CLI::Range(1u, kPathMaxCount))
+      ->capture_default_str();
   cmd->add_option("-i,--interval", args->interval_s, "seconds between rounds")
-      ->check(CLI::Range(0.0, 3600.0));
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
   cmd->add_option("--max-ttl", args->max_ttl, "highest TTL probed")
-      ->check(CLI::Range(1u, kPathMaxTtl));
+      ->check(CLI::Range(1u, kPathMaxTtl))
+      ->capture_default_str();
   cmd->add_option("-s,--size", args->size,
                   "payload bytes after the ICMP header")
-      ->check(CLI::Range(0u, kPathMaxPayload));
+      ->check(CLI::Range(0u, kPathMaxPayload))
+      ->capture_default_str();
   auto* v4 = cmd->add_flag("-4", args->v4, "IPv4 only");
   cmd->add_flag("-6", args->v6, "IPv6 only")->excludes(v4);
   cmd->add_flag("-r,--resolve", args->resolve, "reverse DNS of hop addresses");
-  cmd->add_option("--socket", args->socket, "ICMP socket kind")
-      ->check(CLI::IsMember({"auto", "raw", "dgram"}));
+  cmd->add_option("--socket", args->socket,
+                  "ICMP socket kind: raw (needs CAP_NET_RAW), dgram "
+                  "(ping_group_range), or auto: raw, else dgram")
+      ->check(CLI::IsMember({"auto", "raw", "dgram"}))
+      ->capture_default_str();
   cmd->add_flag("--json", args->json, "one line of proto3 JSON per target");
   cmd->callback([args] { RunPathCommand(*args); });
 }

@@ -129,6 +129,8 @@ struct TargetState {
   absl::Duration max_rtt = -absl::InfiniteDuration();  // no reply yet
   bool any_reply = false;
   uint32_t outstanding = 0;
+  uint32_t late = 0;  // probes past their timeout, still open to an error
+  bool late_error_seen = false;  // an ICMP error came past its timeout
   std::vector<HopState> hops;
   std::shared_ptr<Resolution> resolving;  // set while the name resolves
   absl::Time resolve_deadline;
@@ -139,6 +141,13 @@ struct Outstanding {
   uint32_t ttl;
   uint32_t round;
   absl::Time sent_at;
+};
+
+// A probe past its timeout: lost, unless an ICMP error for it still comes
+// (a router's ARP or neighbour discovery failing answers after ~3 s).
+struct LateProbe {
+  Outstanding probe;
+  absl::Time until;  // sent_at + kPathLateErrorWait
 };
 
 uint32_t Key(int ip_version, uint16_t sequence) {
@@ -296,7 +305,12 @@ class RunLoop {
   void Start(TargetState& t, absl::Time now);
   void SendRound(size_t index, absl::Time now);
   void Handle(const IcmpPacketIn& p, absl::Time now);
-  // Drops probes past their timeout or beyond a known end of the path.
+  // Counts a reply (echo reply or ICMP error) to probe `o`.
+  void Record(TargetState& t, const Outstanding& o, const IcmpMessage& msg,
+              const std::string& source, absl::Duration rtt);
+  // Drops probes past their timeout or beyond a known end of the path; a
+  // probe past its timeout on a path whose destination has not answered
+  // waits, as late, for an ICMP error until kPathLateErrorWait.
   void Expire(absl::Time now, absl::Time& wake);
   void Fail(TargetState& t, std::string error, absl::Time now);
   void Done(TargetState& t, absl::Time now);
@@ -308,6 +322,7 @@ class RunLoop {
   const PathOptions& opts_;
   std::vector<TargetState> ts_;
   std::unordered_map<uint32_t, Outstanding> outstanding_;
+  std::unordered_map<uint32_t, LateProbe> late_;
   size_t remaining_ = 0;
   uint64_t skipped_ = 0;
 };
@@ -323,7 +338,7 @@ std::vector<v1::PathRun> RunLoop::Run(const std::vector<std::string>& targets) {
     Expire(now, wake);
     for (TargetState& t : ts_) {
       if (!t.done && t.started && t.rounds_sent >= opts_.count &&
-          t.outstanding == 0) {
+          t.outstanding == 0 && t.late == 0) {
         Summarise(t);
         Done(t, now);
       }
@@ -478,8 +493,14 @@ void RunLoop::SendRound(size_t index, absl::Time now) {
       t.send_error = std::string(s.message());
       continue;  // counted as sent and lost, as mtr does
     }
-    outstanding_[Key(t.ip_version, seq)] =
-        Outstanding{index, ttl, t.rounds_sent, sent_at};
+    const uint32_t key = Key(t.ip_version, seq);
+    // A late probe with this sequence (a wrap-around) gives way: an error
+    // for it can no longer be told from one for the new probe.
+    if (auto late = late_.find(key); late != late_.end()) {
+      --ts_[late->second.probe.target].late;
+      late_.erase(late);
+    }
+    outstanding_[key] = Outstanding{index, ttl, t.rounds_sent, sent_at};
     ++t.outstanding;
   }
   t.sends_failed += failed;
@@ -507,9 +528,18 @@ void RunLoop::Handle(const IcmpPacketIn& p, absl::Time now) {
   if (msg->kind == IcmpKind::kEchoRequest || msg->kind == IcmpKind::kOther) {
     return;
   }
-  auto it = outstanding_.find(Key(msg->ip_version, msg->sequence));
-  if (it == outstanding_.end()) return;  // late, or another program's
-  const Outstanding o = it->second;
+  const uint32_t key = Key(msg->ip_version, msg->sequence);
+  auto it = outstanding_.find(key);
+  bool late = false;
+  Outstanding o{};
+  if (it != outstanding_.end()) {
+    o = it->second;
+  } else if (auto l = late_.find(key); l != late_.end()) {
+    o = l->second.probe;
+    late = true;
+  } else {
+    return;  // past every wait, or another program's
+  }
   TargetState& t = ts_[o.target];
   if (!transport_.KernelSetsIdentifier() && msg->identifier != t.identifier) {
     return;  // another program's probe with the same sequence
@@ -518,15 +548,33 @@ void RunLoop::Handle(const IcmpPacketIn& p, absl::Time now) {
       msg->quoted_destination != t.address) {
     return;
   }
-  outstanding_.erase(it);
-  --t.outstanding;
+  if (late) {
+    late_.erase(key);
+    --t.late;
+    // Past its timeout a probe stays lost unless the answer is an error:
+    // a late echo or time-exceeded reply is loss, as before.
+    if (msg->kind != IcmpKind::kDestUnreachable) return;
+    t.late_error_seen = true;
+  } else {
+    outstanding_.erase(it);
+    --t.outstanding;
+  }
   std::string source = msg->source.empty() ? p.source : msg->source;
   absl::Time at = p.received_at;
   if (at < o.sent_at || at > now) at = now;  // no kernel time stamp
-  absl::Duration rtt = at - o.sent_at;
-  t.max_rtt = std::max(t.max_rtt, rtt);
+  const absl::Duration rtt = at - o.sent_at;
+  // A late error does not stretch the path's timeout: it says how long a
+  // router took to give up, not how long an answer takes.
+  if (!late) t.max_rtt = std::max(t.max_rtt, rtt);
+  Record(t, o, *msg, source, rtt);
+}
+
+void RunLoop::Record(TargetState& t, const Outstanding& o,
+                     const IcmpMessage& msg, const std::string& source,
+                     absl::Duration rtt) {
   t.any_reply = true;
   HopState& hop = t.hops[o.ttl - 1];
+  // Like mtr, an ICMP error counts as the hop's answer, with its time.
   hop.replies.push_back(Reply{o.round, absl::ToDoubleMilliseconds(rtt)});
   auto a = std::find_if(hop.addresses.begin(), hop.addresses.end(),
                         [&](const auto& e) { return e.first == source; });
@@ -535,10 +583,10 @@ void RunLoop::Handle(const IcmpPacketIn& p, absl::Time now) {
   } else {
     ++a->second;
   }
-  if (msg->kind == IcmpKind::kEchoReply) {
+  if (msg.kind == IcmpKind::kEchoReply) {
     if (t.dest_ttl == 0 || o.ttl < t.dest_ttl) t.dest_ttl = o.ttl;
-  } else if (msg->kind == IcmpKind::kDestUnreachable) {
-    std::string what = DescribeIcmp(msg->ip_version, msg->type, msg->code);
+  } else if (msg.kind == IcmpKind::kDestUnreachable) {
+    std::string what = DescribeIcmp(msg.ip_version, msg.type, msg.code);
     hop.errors.insert(what);
     if (t.unreachable_ttl == 0 || o.ttl < t.unreachable_ttl) {
       t.unreachable_ttl = o.ttl;
@@ -550,16 +598,42 @@ void RunLoop::Handle(const IcmpPacketIn& p, absl::Time now) {
 }
 
 void RunLoop::Expire(absl::Time now, absl::Time& wake) {
+  // Past the known end of the path (or of a finished run) nothing is owed.
+  auto beyond = [](const TargetState& t, uint32_t ttl) {
+    return t.done || (t.dest_ttl > 0 && ttl > t.dest_ttl) ||
+           (t.unreachable_ttl > 0 && ttl > t.unreachable_ttl);
+  };
+  // Only a path that ends in silence, or whose end answered late, waits for
+  // late errors: once the destination answered, or a router answered
+  // "unreachable" in time (its missing answers are ICMP rate limiting, as
+  // Linux's 1/s for unreachable routes), nothing is late any more.
+  auto may_answer_late = [](const TargetState& t) {
+    return t.dest_ttl == 0 && (t.unreachable_ttl == 0 || t.late_error_seen);
+  };
   for (auto it = outstanding_.begin(); it != outstanding_.end();) {
     TargetState& t = ts_[it->second.target];
-    bool beyond = (t.dest_ttl > 0 && it->second.ttl > t.dest_ttl) ||
-                  (t.unreachable_ttl > 0 && it->second.ttl > t.unreachable_ttl);
-    absl::Time deadline = it->second.sent_at + PathProbeTimeout(t.max_rtt);
-    if (beyond || deadline <= now) {
+    const Outstanding& o = it->second;
+    absl::Time deadline = o.sent_at + PathProbeTimeout(t.max_rtt);
+    if (beyond(t, o.ttl) || deadline <= now) {
+      if (!beyond(t, o.ttl) && may_answer_late(t)) {
+        late_[it->first] = LateProbe{o, o.sent_at + kPathLateErrorWait};
+        ++t.late;
+      }
       --t.outstanding;
       it = outstanding_.erase(it);
     } else {
       wake = std::min(wake, deadline);
+      ++it;
+    }
+  }
+  for (auto it = late_.begin(); it != late_.end();) {
+    TargetState& t = ts_[it->second.probe.target];
+    if (beyond(t, it->second.probe.ttl) || !may_answer_late(t) ||
+        it->second.until <= now) {
+      --t.late;
+      it = late_.erase(it);
+    } else {
+      wake = std::min(wake, it->second.until);
       ++it;
     }
   }

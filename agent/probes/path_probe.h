@@ -9,6 +9,18 @@
 // counts as lost; until the path has answered at all, kTimeoutCap applies.
 // The timeout is re-evaluated as replies come in, so a run ends about one
 // short timeout after its last round instead of after mtr's fixed 5 s grace.
+//
+// Late ICMP errors: a router whose next hop does not answer ARP or
+// neighbour discovery queues the probe and sends "host unreachable" only
+// when resolution fails, about 3 s later (Linux: 3 solicitations 1 s
+// apart). A probe past its timeout is lost, but stays open to an ICMP
+// error (unreachable, prohibited) until kPathLateErrorWait after it was
+// sent; such an error counts as the hop's answer with its real time, as
+// mtr counts it. Late echo and time-exceeded replies stay loss. So a run
+// whose destination never answered ends up to kPathLateErrorWait after its
+// last round; a run that reached its destination, or got an "unreachable"
+// in time (its other probes to that hop lost to ICMP rate limiting), does
+// not wait.
 #ifndef NETVIGIL_AGENT_PROBES_PATH_PROBE_H_
 #define NETVIGIL_AGENT_PROBES_PATH_PROBE_H_
 
@@ -37,6 +49,8 @@ struct PathOptions {
 
 inline constexpr absl::Duration kPathTimeoutFloor = absl::Milliseconds(100);
 inline constexpr absl::Duration kPathTimeoutCap = absl::Seconds(2);
+// 3 s of failed ARP or neighbour discovery, and slack.
+inline constexpr absl::Duration kPathLateErrorWait = absl::Seconds(4);
 // A name that has not resolved by then fails its run; the others go on.
 inline constexpr absl::Duration kPathResolveTimeout = absl::Seconds(5);
 inline constexpr uint32_t kPathMaxCount = 1000;

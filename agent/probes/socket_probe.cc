@@ -200,11 +200,15 @@ absl::Status SocketProbe::Collect(v1::SocketSnapshot* out) {
 namespace {
 
 // ss's "address:port" into `out` (cleared first): IPv6 in brackets, "*" for
-// port 0, "%dev" when bound.
-void Endpoint(const std::string& address, uint32_t port, int family,
-              const std::string& interface, std::string* out) {
+// port 0, "%dev" when bound. Like ss, an IPv6 wildcard that also takes IPv4
+// (IPV6_V6ONLY off) is "*", and "[::]" only when it takes IPv6 alone.
+void Endpoint(const std::string& address, uint32_t port,
+              const v1::SocketEntry& e, const std::string& interface,
+              std::string* out) {
   out->clear();
-  if (family == 6) {
+  if (e.family() == 6 && e.has_v6_only() && !e.v6_only() && address == "::") {
+    out->push_back('*');
+  } else if (e.family() == 6) {
     absl::StrAppend(out, "[", address, "]");
   } else {
     out->append(address);
@@ -253,9 +257,8 @@ std::string FormatSocketsTable(const v1::SocketSnapshot& snapshot) {
       }
       users += ")";
     }
-    Endpoint(e.local_address(), e.local_port(), e.family(), e.interface(),
-             &local);
-    Endpoint(e.remote_address(), e.remote_port(), e.family(), "", &peer);
+    Endpoint(e.local_address(), e.local_port(), e, e.interface(), &local);
+    Endpoint(e.remote_address(), e.remote_port(), e, "", &peer);
     row({e.proto() == v1::TRANSPORT_TCP ? "tcp" : "udp", e.state(), local, peer,
          users});
   }

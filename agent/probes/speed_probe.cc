@@ -1,10 +1,12 @@
 #include "agent/probes/speed_probe.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/proto_time.h"
 #include "common/utf8.h"
@@ -189,6 +191,52 @@ absl::StatusOr<v1::SpeedResult> ParseIperf3Json(absl::string_view text) {
   }
   r.set_outcome(v1::SPEED_OUTCOME_OK);
   return r;
+}
+
+absl::StatusOr<uint64_t> ParseIperfBitrate(absl::string_view text) {
+  const std::string shown(text.substr(0, 64));
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bitrate '", ToValidUtf8(shown), "' ", why));
+  };
+  absl::string_view number = absl::StripAsciiWhitespace(text);
+  double scale = 1;
+  if (!number.empty()) {
+    switch (number.back()) {
+      case 'k':
+      case 'K':
+        scale = 1e3;
+        break;
+      case 'm':
+      case 'M':
+        scale = 1e6;
+        break;
+      case 'g':
+      case 'G':
+        scale = 1e9;
+        break;
+      case 't':
+      case 'T':
+        scale = 1e12;
+        break;
+      default:
+        break;
+    }
+    if (scale != 1) number.remove_suffix(1);
+  }
+  // Digits and at most one point: no sign, exponent, hex, inf or nan.
+  if (number.empty() || number.size() > 32 ||
+      number.find_first_not_of("0123456789.") != absl::string_view::npos ||
+      std::count(number.begin(), number.end(), '.') > 1 || number == ".") {
+    return bad("is not a number with an optional K, M, G or T suffix");
+  }
+  double value;
+  if (!absl::SimpleAtod(number, &value)) {
+    return bad("is not a number with an optional K, M, G or T suffix");
+  }
+  value *= scale;
+  if (!(value <= kMaxPlausibleFigure)) return bad("is above 10 Tbit/s");
+  return static_cast<uint64_t>(std::llround(value));
 }
 
 std::vector<std::string> Iperf3ClientArgv(const v1::SpeedTest& test,

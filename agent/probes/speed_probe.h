@@ -52,6 +52,13 @@ std::vector<std::string> Iperf3ClientArgv(
     const v1::SpeedTest& test, bool bidirectional = false,
     const IperfClientAuth* auth = nullptr);
 
+// A bitrate as iperf3's -b takes it: a number with an optional suffix
+// k/K, m/M, g/G or t/T (powers of 1000, as iperf3 counts rates): "500K",
+// "100M", "1G", "2.5g". 0 is iperf3's default (unlimited for TCP, 1 Mbit/s
+// for UDP). InvalidArgument, naming the text, for anything else (iperf3's
+// "/burst" suffix is not taken) or above 1e13 bit/s. Pure.
+absl::StatusOr<uint64_t> ParseIperfBitrate(absl::string_view text);
+
 // How long RunSpeedTest lets iperf3 run beyond the test's own duration
 // (connect, parameter exchange, the final summary) before ending it.
 inline constexpr absl::Duration kSpeedTestSlack = absl::Seconds(15);

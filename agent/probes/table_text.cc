@@ -1,5 +1,7 @@
 #include "agent/probes/table_text.h"
 
+#include "common/escape.h"
+
 namespace netvigil::agent {
 
 void AppendLeft(std::string* out, absl::string_view text, size_t width) {
@@ -15,9 +17,18 @@ void AppendRight(std::string* out, absl::string_view text, size_t width) {
 void AppendRow(std::string* out, absl::Span<const TableColumn> columns,
                std::initializer_list<absl::string_view> cells) {
   size_t i = 0;
+  std::string escaped;  // Reused from cell to cell.
   for (absl::string_view cell : cells) {
     const TableColumn column = i < columns.size() ? columns[i] : TableColumn{0};
     if (i++ > 0) out->push_back(' ');
+    // The one escaping (common/escape.h), once per cell: process names and
+    // paths are any bytes, and a newline or an ESC would forge a row. The
+    // check is a scan; only a cell that needs it is copied.
+    if (!IsPrintable(cell)) {
+      escaped.clear();
+      AppendPrintable(&escaped, cell);
+      cell = escaped;
+    }
     if (column.right) {
       AppendRight(out, cell, column.width);
     } else {

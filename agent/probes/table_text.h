@@ -26,8 +26,8 @@ struct TableColumn {
   bool right = false;
 };
 
-// Appends one row without its newline: each cell padded to its column, the
-// cells separated by one space.
+// Appends one row without its newline: each cell shown as common/escape.h's
+// Printable(cell), padded to its column, the cells separated by one space.
 void AppendRow(std::string* out, absl::Span<const TableColumn> columns,
                std::initializer_list<absl::string_view> cells);
 

@@ -3,13 +3,17 @@
 #include <arpa/inet.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace netvigil::agent {
 namespace {
@@ -26,6 +30,31 @@ std::string AddressText(uint8_t family, const uint32_t* words) {
   char text[INET6_ADDRSTRLEN];
   if (inet_ntop(family, words, text, sizeof(text)) == nullptr) return "?";
   return text;
+}
+
+// Walks the rtattrs after an inet_diag_msg (`len` bytes at `p`; the message
+// began at byte `at` of its chunk) for INET_DIAG_SKV6ONLY.
+absl::Status ParseAttributes(const char* p, size_t len, size_t at,
+                             std::optional<bool>* v6only) {
+  size_t off = 0;
+  while (off + sizeof(rtattr) <= len) {
+    rtattr a;
+    std::memcpy(&a, p + off, sizeof(a));
+    if (a.rta_len < sizeof(rtattr) || a.rta_len > len - off) {
+      return absl::DataLossError(
+          absl::StrCat("inet_diag message at byte ", at,
+                       " has an attribute of bad length ", a.rta_len));
+    }
+    if (a.rta_type == INET_DIAG_SKV6ONLY) {
+      if (a.rta_len < RTA_LENGTH(1)) {
+        return absl::DataLossError(absl::StrCat("inet_diag message at byte ",
+                                                at, " has a short SKV6ONLY"));
+      }
+      *v6only = p[off + RTA_LENGTH(0)] != 0;
+    }
+    off += RTA_ALIGN(a.rta_len);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -99,6 +128,17 @@ absl::StatusOr<bool> ParseInetDiagChunk(absl::string_view chunk,
     e->set_uid(m.idiag_uid);
     e->set_inode(m.idiag_inode);
     if (m.id.idiag_if != 0) e->set_interface(interface_name(m.id.idiag_if));
+    if (m.idiag_family == AF_INET6) {
+      // The kernel adds INET_DIAG_SKV6ONLY to every IPv6 socket's message,
+      // unasked (inet_diag_msg_attrs_fill); an older one may not.
+      std::optional<bool> v6only;
+      NV_RETURN_IF_ERROR(ParseAttributes(
+          payload + NLMSG_ALIGN(sizeof(inet_diag_msg)),
+          payload_len -
+              std::min(payload_len, size_t{NLMSG_ALIGN(sizeof(inet_diag_msg))}),
+          off, &v6only));
+      if (v6only.has_value()) e->set_v6_only(*v6only);
+    }
     off += NLMSG_ALIGN(h.nlmsg_len);
   }
   return false;

@@ -27,6 +27,23 @@ std::optional<absl::string_view> FindField(absl::string_view text,
   return std::nullopt;
 }
 
+// The kernel writes the name in status with a newline as `\n` and a
+// backslash as `\\` (fs/proc/array.c); undone here, so the name is the
+// bytes the process set and is escaped once, by the sinks, not twice.
+std::string StatusNameBytes(absl::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size() &&
+        (s[i + 1] == 'n' || s[i + 1] == '\\')) {
+      out.push_back(s[++i] == 'n' ? '\n' : '\\');
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
 // Skips one whitespace-separated field and the whitespace after it.
 void SkipField(absl::string_view* s) {
   size_t end = s->find_first_of(" \t");
@@ -138,7 +155,7 @@ absl::StatusOr<v1::ProcessRef> ReadProcessRef(ProcReader& proc, int pid) {
   // A name (prctl PR_SET_NAME) and a path are any bytes; the proto's
   // strings must be UTF-8.
   std::optional<absl::string_view> name = FindField(status, "Name");
-  if (name) ref.set_name(ToValidUtf8(*name));
+  if (name) ref.set_name(ToValidUtf8(StatusNameBytes(*name)));
   absl::StatusOr<std::string> exe = proc.ReadLink(pid, "exe");
   if (exe.ok()) {
     ref.set_exe_deleted(StripDeletedSuffix(&*exe));

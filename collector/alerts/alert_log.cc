@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "common/escape.h"
 #include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
@@ -26,44 +27,13 @@ std::string Lower(absl::string_view prefix, const std::string& enum_name) {
   return absl::AsciiStrToLower(s);
 }
 
-bool NeedsQuotes(const std::string& v) {
-  if (v.empty()) return true;
-  for (unsigned char c : v) {
-    if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c >= 0x7f) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
-std::string AlertLogValue(const std::string& v) {
-  if (!NeedsQuotes(v)) return v;
-  std::string out = "\"";
-  for (unsigned char c : v) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < ' ' || c == 0x7f) {
-          absl::StrAppendFormat(&out, "\\x%02x", c);
-        } else {
-          out += static_cast<char>(c);  // UTF-8 passes through
-        }
-    }
-  }
-  out += "\"";
-  return out;
-}
+// The one escaping (common/escape.h) with its key=value quoting: every
+// agent-controlled value (subject, summary, hosts, even kind and ip) goes
+// through it, so no value can hold a line break, a terminal control or an
+// unescaped quote.
+std::string AlertLogValue(const std::string& v) { return LogValue(v); }
 
 std::string FormatAlertLogLine(const v1::AlertEvent& event) {
   const v1::Alert& a = event.alert();

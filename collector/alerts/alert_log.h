@@ -8,8 +8,9 @@
 // `ip=` is always the seventh field, before anything a process or a peer can
 // influence (subject, summary), and is "-" when the alert has no remote
 // address, so a filter anchored on it cannot be fooled by text in a process
-// name. Values with spaces, quotes, '=' or control characters are quoted
-// with "..." and \" \\ \n \t \xHH escapes.
+// name. Values with spaces, quotes, '=', backslashes or anything not
+// printable are quoted "..." and written with common/escape.h's Printable
+// (\\ \n \xHH \u{XXXX}, and \" for a quote).
 #ifndef NETVIGIL_COLLECTOR_ALERTS_ALERT_LOG_H_
 #define NETVIGIL_COLLECTOR_ALERTS_ALERT_LOG_H_
 

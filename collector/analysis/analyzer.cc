@@ -12,6 +12,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/escape.h"
+#include "common/human_units.h"
 #include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
@@ -484,8 +486,9 @@ void Analyzer::Save(v1::Alert& alert) {
   absl::StatusOr<int64_t> id = store_.SaveAlert(alert);
   if (!id.ok()) {
     ++counters_.store_errors;
-    spdlog::error("event=alert_save_failed kind={} subject=\"{}\" error=\"{}\"",
-                  alert.kind(), alert.subject(), id.status().ToString());
+    spdlog::error("event=alert_save_failed kind={} subject={} error={}",
+                  LogValue(alert.kind()), LogValue(alert.subject()),
+                  LogValue(id.status().ToString()));
     return;
   }
   alert.set_id(*id);
@@ -503,10 +506,12 @@ void Analyzer::Emit(v1::AlertEvent::Type type, const v1::Alert& alert) {
     spdlog::error("event=alert_event_save_failed id={} error=\"{}\"",
                   alert.id(), s.ToString());
   }
-  spdlog::info("event=alert_{} id={} kind={} scope={} hosts={} subject=\"{}\"",
-               absl::AsciiStrToLower(v1::AlertEvent::Type_Name(type).substr(5)),
-               alert.id(), alert.kind(), v1::AlertScope_Name(alert.scope()),
-               absl::StrJoin(alert.hosts(), ","), alert.subject());
+  // Subjects and hosts carry agents' text: LogValue keeps each in its field.
+  spdlog::info(
+      "event=alert_{} id={} kind={} scope={} hosts={} subject={}",
+      absl::AsciiStrToLower(v1::AlertEvent::Type_Name(type).substr(5)),
+      alert.id(), LogValue(alert.kind()), v1::AlertScope_Name(alert.scope()),
+      LogValue(absl::StrJoin(alert.hosts(), ",")), LogValue(alert.subject()));
   for (const auto& l : listeners_) l(e);
 }
 
@@ -784,11 +789,12 @@ void Analyzer::OnPath(const std::string& agent, uint64_t seq,
                       const v1::PathRun& run) {
   if (run.target().empty() || !run.error().empty() || run.hops_size() == 0) {
     ++counters_.skipped;
-    spdlog::info("event=analysis_skip agent={} seq={} kind=path reason=\"{}\"",
+    // The error is the agent's text: LogValue keeps it on this line.
+    spdlog::info("event=analysis_skip agent={} seq={} kind=path reason={}",
                  agent, seq,
-                 run.target().empty()   ? "no target"
-                 : !run.error().empty() ? "failed run: " + run.error()
-                                        : "no hops");
+                 LogValue(run.target().empty()   ? "no target"
+                          : !run.error().empty() ? "failed run: " + run.error()
+                                                 : "no hops"));
     return;
   }
   const absl::Time now = clock_.Now();
@@ -799,7 +805,7 @@ void Analyzer::OnPath(const std::string& agent, uint64_t seq,
     spdlog::info(
         "event=analysis_first_result agent={} kind=path target={} "
         "note=\"no history: learnt, no alert\"",
-        agent, run.target());
+        agent, LogValue(run.target()));
   }
   const bool learning = Learning(agent, "path") || !has_history;
   const std::string host_target =
@@ -1248,6 +1254,9 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
     std::string exe, who;
     const char* proto;
     std::string local, remote;
+    // `who` for people: a socket whose owner /proc did not show (a kernel
+    // socket, a process gone before the scan) has "?" as its key's owner.
+    std::string Shown() const { return who == "?" ? "unknown process" : who; }
   };
   auto words = [&](size_t i) {
     const Source& src = sources[i];
@@ -1268,20 +1277,20 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
     const std::string shared_where = IsWildcard(w.local) || IsLoopback(w.local)
                                          ? where
                                          : HostPort("<host>", w.s.local_port());
-    return Thing{
-        absl::StrCat(w.proto, " ", shared_where, " ", w.who),
-        absl::StrCat("new listener ", w.proto, " ", where, " (", w.who, ")"),
-        "",
-        {{"proto", w.proto},
-         {"local_address", w.local},
-         {"local_port", absl::StrCat(w.s.local_port())},
-         {"exe", w.exe}}};
+    return Thing{absl::StrCat(w.proto, " ", shared_where, " ", w.who),
+                 absl::StrCat("new listener ", w.proto, " ", where, " (",
+                              w.Shown(), ")"),
+                 "",
+                 {{"proto", w.proto},
+                  {"local_address", w.local},
+                  {"local_port", absl::StrCat(w.s.local_port())},
+                  {"exe", w.exe}}};
   };
   auto make_inbound = [&](size_t i) {
     const Words w = words(i);
     return Thing{"",
                  absl::StrCat("new peer ", w.remote, " connected to ", w.proto,
-                              " port ", w.s.local_port(), " (", w.who, ")"),
+                              " port ", w.s.local_port(), " (", w.Shown(), ")"),
                  IsLoopback(w.remote) ? "" : w.remote,
                  {{"proto", w.proto},
                   {"local_port", absl::StrCat(w.s.local_port())},
@@ -1290,15 +1299,15 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
   };
   auto make_remote = [&](size_t i) {
     const Words w = words(i);
-    return Thing{
-        "",
-        absl::StrCat("new remote endpoint ", w.proto, " ",
-                     HostPort(w.remote, w.s.remote_port()), " for ", w.who),
-        IsLoopback(w.remote) ? "" : w.remote,
-        {{"proto", w.proto},
-         {"remote_address", w.remote},
-         {"remote_port", absl::StrCat(w.s.remote_port())},
-         {"exe", w.exe}}};
+    return Thing{"",
+                 absl::StrCat("new remote endpoint ", w.proto, " ",
+                              HostPort(w.remote, w.s.remote_port()), " for ",
+                              w.who == "?" ? "an unknown process" : w.who),
+                 IsLoopback(w.remote) ? "" : w.remote,
+                 {{"proto", w.proto},
+                  {"remote_address", w.remote},
+                  {"remote_port", absl::StrCat(w.s.remote_port())},
+                  {"exe", w.exe}}};
   };
   NewThings(agent, seq, kListener, learning, listeners, make_listener,
             v1::SEVERITY_WARNING, v1::SEVERITY_CRITICAL);
@@ -1456,10 +1465,10 @@ void Analyzer::EvaluateSpeed(absl::Time now) {
       if (!p.external) c.hosts.insert(p.sender);
       c.hosts.insert(p.external ? p.agent : p.receiver);
     }
-    c.evidence.push_back(
-        MakeEvidence(p.agent, p.seq, p.at,
-                     absl::StrFormat("%s>%s %.3g bit/s, usual %.3g", p.sender,
-                                     p.receiver, p.last_bps, p.baseline)));
+    c.evidence.push_back(MakeEvidence(
+        p.agent, p.seq, p.at,
+        absl::StrCat(p.sender, ">", p.receiver, " ", HumanBitrate3(p.last_bps),
+                     ", usual ", HumanBitrate3(p.baseline))));
     c.details[absl::StrCat("pair.", p.sender, ">", p.receiver)] =
         absl::StrFormat("%.3g of %.3g bit/s", p.last_bps, p.baseline);
   };

@@ -1,10 +1,72 @@
 // netvigil: asks the collector what it knows about the home network.
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "collector/cli/commands.h"
 #include "collector/cli/query_client.h"
+#include "common/utf8.h"
 #include "common/version.h"
+
+namespace {
+
+// The commands, for the "unknown command" message: CLI11 itself says only
+// "A subcommand is required" for a word it does not know.
+const std::vector<std::string> kCommands = {"agents",  "overview", "path",
+                                            "sockets", "files",    "speed",
+                                            "probe",   "alerts",   "ack"};
+
+// The first word of argv that is not an option or an option's value, or ""
+// if there is none. Global options that take a value are skipped with it.
+std::string FirstWord(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--") return i + 1 < argc ? argv[i + 1] : "";
+    if (a.rfind("-", 0) == 0) {
+      const bool takes_value = a == "--socket" || a == "--timeout" ||
+                               a == "--collector" || a == "--tls-dir";
+      if (takes_value) ++i;
+      continue;
+    }
+    return a;
+  }
+  return "";
+}
+
+// An alert ID as typed: digits only, 1 up to the largest int64.
+bool ParseAlertId(const std::string& text, int64_t* id) {
+  if (text.empty() || text.size() > 19) return false;
+  for (char c : text) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return absl::SimpleAtoi(text, id) && *id > 0;
+}
+
+// CLI::Range, but NaN is refused too: it passes Range's two comparisons
+// and then aborts protobuf's Duration conversion.
+CLI::Validator Seconds(double lo, double hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& text) -> std::string {
+        double v = 0;
+        if (!absl::SimpleAtod(text, &v) || !std::isfinite(v) || v < lo ||
+            v > hi) {
+          return "wants seconds from " + absl::StrCat(lo) + " to " +
+                 absl::StrCat(hi) + ", got '" + text + "'";
+        }
+        return "";
+      },
+      "SECONDS in [" + absl::StrCat(lo) + ", " + absl::StrCat(hi) + "]");
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace netvigil::cli;
@@ -22,7 +84,7 @@ int main(int argc, char** argv) {
                  "the collector's Query socket ($NETVIGIL_QUERY_SOCKET)")
       ->capture_default_str();
   app.add_option("--timeout", timeout_s, "seconds to wait for an answer")
-      ->check(CLI::Range(0.1, 3600.0))
+      ->check(Seconds(0.1, 3600.0))
       ->capture_default_str();
   app.add_flag("--json", json, "print the proto3 JSON mapping");
   std::string tls_dir;
@@ -70,7 +132,8 @@ int main(int argc, char** argv) {
   path->add_option("host", host, "agent name")->required();
   path->add_option("target", target, "path target name")->required();
   path->add_option("--since", since,
-                   "also list the runs of this long back (30m, 6h, 168h)");
+                   "also list the runs of this long back (30m, 6h, 7d); "
+                   "default: only the latest run");
   path->add_flag("--json", json, "print the proto3 JSON mapping");
   path->callback([&] {
     options.timeout = absl::Seconds(timeout_s);
@@ -82,7 +145,10 @@ int main(int argc, char** argv) {
       "sockets", "HOST's listeners and connections, keyed as history");
   sockets->add_option("host", host, "agent name")->required();
   sockets->add_flag("--changes", changes, "what appeared and went instead");
-  sockets->add_option("--since", since, "with --changes: how far back (24h)");
+  sockets
+      ->add_option("--since", since,
+                   "with --changes: how far back (30m, 6h, 7d, 2w)")
+      ->default_str("24h");
   sockets->add_flag("--json", json, "print the proto3 JSON mapping");
   sockets->callback([&] {
     options.timeout = absl::Seconds(timeout_s);
@@ -92,7 +158,10 @@ int main(int argc, char** argv) {
   auto* files = app.add_subcommand(
       "files", "processes holding files in HOST's watched folders");
   files->add_option("host", host, "agent name")->required();
-  files->add_option("--since", since, "also what was seen this far back (24h)");
+  files
+      ->add_option("--since", since,
+                   "also what was seen this far back (30m, 6h, 7d, 2w)")
+      ->default_str("24h");
   files->add_flag("--json", json, "print the proto3 JSON mapping");
   files->callback([&] {
     options.timeout = absl::Seconds(timeout_s);
@@ -112,7 +181,8 @@ int main(int argc, char** argv) {
   history->add_option("client", host, "agent that ran the client")->required();
   history->add_option("server", server, "peer agent or external target")
       ->required();
-  history->add_option("--since", since, "how far back (default 720h)");
+  history->add_option("--since", since, "how far back (30m, 6h, 7d, 2w)")
+      ->default_str("30d");
   history->add_flag("--json", json, "print the proto3 JSON mapping");
   history->callback([&] {
     options.timeout = absl::Seconds(timeout_s);
@@ -127,9 +197,10 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::IsMember({"path", "sockets", "files", "speed"}));
   probe->add_option("target", target,
-                    "path: a plan target (default all); speed: a peer agent");
+                    "path: a plan target (default: every target the host "
+                    "has run); speed: a peer agent (required)");
   probe->add_option("--deadline", deadline_s, "seconds to wait for the result")
-      ->check(CLI::Range(1.0, 600.0))
+      ->check(Seconds(1.0, 600.0))
       ->capture_default_str();
   probe->add_flag("--json", json, "print the proto3 JSON mapping");
   probe->callback([&] {
@@ -142,10 +213,18 @@ int main(int argc, char** argv) {
   auto* alerts =
       app.add_subcommand("alerts", "open alerts (--all: also resolved)");
   alerts->add_flag("--all", all, "resolved ones too");
-  alerts->add_option("--kind", alert_kind,
-                     "only this kind (path_loss, new_listener, ...)");
-  alerts->add_option("--host", host, "only alerts involving this host");
-  alerts->add_option("--since", since, "with --all: how far back (720h)");
+  alerts
+      ->add_option("--kind", alert_kind,
+                   "only this kind: path_loss, path_latency, route_change, "
+                   "new_listener, new_remote, new_inbound, "
+                   "new_file_process, hidden_exe, speed_low, results_lost")
+      ->default_str("all kinds");
+  alerts->add_option("--host", host, "only alerts involving this host")
+      ->default_str("all hosts");
+  alerts
+      ->add_option("--since", since,
+                   "with --all: how far back (30m, 6h, 7d, 2w)")
+      ->default_str("30d");
   alerts->add_flag("--follow", follow, "stream alert events as they happen");
   alerts->add_flag("--json", json, "print the proto3 JSON mapping");
   alerts->callback([&] {
@@ -153,25 +232,66 @@ int main(int argc, char** argv) {
     rc = RunAlerts(options, json, all, alert_kind, host, since, follow);
   });
 
-  int64_t alert_id = 0;
+  std::string alert_id_text;
   auto* ack = app.add_subcommand(
       "ack",
       "accept an alert's subject into the baseline: it will not alert again");
-  ack->add_option("id", alert_id, "the alert's ID")
-      ->required()
-      ->check(CLI::PositiveNumber);
-  ack->add_option("--by", by, "who acknowledges (default: cli)");
+  ack->add_option("id", alert_id_text, "the alert's ID (`netvigil alerts`)")
+      ->required();
+  ack->add_option("--by", by, "who acknowledges")->default_str("cli");
   ack->add_flag("--json", json, "print the proto3 JSON mapping");
   ack->callback([&] {
     options.timeout = absl::Seconds(timeout_s);
+    int64_t alert_id = 0;
+    if (!ParseAlertId(alert_id_text, &alert_id)) {
+      std::fprintf(stderr,
+                   "netvigil: ack wants an alert ID, a whole number from 1 "
+                   "(`netvigil alerts` lists them), got '%s'\n",
+                   alert_id_text.c_str());
+      rc = kExitUsage;
+      return;
+    }
     rc = RunAck(options, json, alert_id, by);
   });
 
+  // Names and kinds go into proto3 strings, which must be UTF-8: the
+  // collector would refuse the whole request with a parse error. File paths
+  // (--socket, --tls-dir) are bytes and stay as they are.
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if ((a == "--socket" || a == "--tls-dir") && i + 1 < argc) {
+      ++i;
+      continue;
+    }
+    if (a.rfind("--socket=", 0) == 0 || a.rfind("--tls-dir=", 0) == 0) {
+      continue;
+    }
+    if (!netvigil::IsValidUtf8(a)) {
+      std::fprintf(stderr,
+                   "netvigil: argument %d is not valid UTF-8 ('%s'): names "
+                   "and kinds are text\n",
+                   i, netvigil::ToValidUtf8(a).c_str());
+      return kExitUsage;
+    }
+  }
+  const std::string word = FirstWord(argc, argv);
+  if (!word.empty() &&
+      std::find(kCommands.begin(), kCommands.end(), word) == kCommands.end()) {
+    std::fprintf(stderr,
+                 "netvigil: unknown command '%s'; the commands are %s "
+                 "(netvigil --help)\n",
+                 word.c_str(), absl::StrJoin(kCommands, ", ").c_str());
+    return kExitUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return e.get_exit_code() == 0 ? 0 : (code == 0 ? 0 : kExitUsage);
+    // --help and --version are "errors" that exit 0 and print to stdout;
+    // every other one is a usage error: CLI11's message on stderr, exit 2
+    // (CLI11's own codes, 104-109, are not the README's).
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "netvigil: %s (see --help)\n", e.what());
+    return kExitUsage;
   }
   return rc;
 }

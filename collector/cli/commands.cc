@@ -1,17 +1,22 @@
 #include "collector/cli/commands.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <thread>
 
-#include "absl/strings/str_cat.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "agent/probes/file_probe.h"
 #include "agent/probes/path_command.h"
 #include "agent/probes/socket_probe.h"
 #include "agent/probes/speed_command.h"
 #include "collector/cli/format.h"
+#include "common/escape.h"
 #include "common/proto_time.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
@@ -100,17 +105,6 @@ std::string KindName(v1::FileAccessKind k) {
   }
 }
 
-std::string Cell(const v1::SpeedCell& c, absl::Time now) {
-  if (c.outcome() == v1::SPEED_OUTCOME_OK) {
-    return absl::StrCat(HumanBitrate(c.bps()), " (", HumanAgo(c.at(), now),
-                        ")");
-  }
-  const std::string what =
-      c.outcome() == v1::SPEED_OUTCOME_SKIPPED ? "skipped" : "failed";
-  return absl::StrCat(what, ": ", c.error().substr(0, 40), " (",
-                      HumanAgo(c.at(), now), ")");
-}
-
 // The longest look-back --since takes: anything further back than this is
 // before any history netvigil can hold, and a bound keeps `now - d` inside
 // what absl and protobuf represent (a year 0 or negative time aborts them).
@@ -151,88 +145,352 @@ int Print(const std::string& s) {
 
 }  // namespace
 
-std::string RenderSpeedMatrix(const v1::SpeedMatrixResponse& resp,
-                              absl::Time now) {
-  std::string out;
-  if (resp.cells().empty()) {
-    out = "no speed tests yet\n";
-  } else {
-    std::map<std::pair<std::string, std::string>, const v1::SpeedCell*> cells;
-    for (const auto& c : resp.cells()) cells[{c.client(), c.server()}] = &c;
-    std::vector<std::string> header = {"FROM \\ TO"};
-    for (const auto& h : resp.hosts()) header.push_back(h);
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& from : resp.hosts()) {
-      std::vector<std::string> row = {from};
-      for (const auto& to : resp.hosts()) {
-        if (from == to) {
-          row.push_back("-");
-          continue;
-        }
-        auto it = cells.find({from, to});
-        row.push_back(it == cells.end() ? "not yet" : Cell(*it->second, now));
-      }
-      rows.push_back(std::move(row));
-    }
-    out = FormatTable(header, rows);
+namespace {
+
+std::string SeverityWord(v1::Severity s) {
+  const std::string& name = v1::Severity_Name(s);
+  return name.size() > 9 ? name.substr(9) : "UNSPECIFIED";
+}
+
+// A pair's place in the matrix and what a person should know about it.
+struct PairView {
+  const v1::SpeedCell* cell = nullptr;
+  bool slow = false;
+  double usual_bps = 0;  // median of the pairs sharing a host with it
+};
+
+// Slow: below half the median of the other measured pairs that share its
+// sender or its receiver (at least two of them). The matrix carries no
+// baseline of its own, so "usual" is what the same hosts reach with their
+// other peers: a host's bad link shows on its row and column alike, one bad
+// pair stands out on both.
+// Linear in the cells per host: a mesh of 200 hosts has 39,800 pairs.
+std::map<std::pair<std::string, std::string>, PairView> ViewPairs(
+    const v1::SpeedMatrixResponse& m) {
+  std::map<std::pair<std::string, std::string>, PairView> out;
+  std::map<std::string, std::vector<const v1::SpeedCell*>> measured;
+  for (const auto& c : m.cells()) {
+    out[{c.client(), c.server()}].cell = &c;
+    if (c.outcome() != v1::SPEED_OUTCOME_OK) continue;
+    measured[c.client()].push_back(&c);
+    if (c.server() != c.client()) measured[c.server()].push_back(&c);
   }
-  for (const auto& n : resp.notices()) out += absl::StrCat("note: ", n, "\n");
+  std::vector<double> others;
+  for (auto& [key, v] : out) {
+    if (v.cell->outcome() != v1::SPEED_OUTCOME_OK) continue;
+    const auto& [a, b] = key;
+    others.clear();
+    for (const v1::SpeedCell* c : measured[a]) {
+      if (c != v.cell) others.push_back(c->bps());
+    }
+    for (const v1::SpeedCell* c : measured[b]) {
+      // A cell between a and b is in a's list already.
+      const bool has_a = c->client() == a || c->server() == a;
+      if (c != v.cell && !has_a) others.push_back(c->bps());
+    }
+    if (others.size() < 2) continue;
+    const size_t n = others.size();
+    std::sort(others.begin(), others.end());
+    const double median =
+        n % 2 ? others[n / 2] : (others[n / 2 - 1] + others[n / 2]) / 2;
+    v.usual_bps = median;
+    v.slow = v.cell->bps() < 0.5 * median;
+  }
   return out;
 }
 
-std::string RenderOverview(const v1::OverviewResponse& resp, absl::Time now) {
-  std::string out = "HOSTS\n";
+std::string PairCell(const PairView& v) {
+  switch (v.cell->outcome()) {
+    case v1::SPEED_OUTCOME_OK:
+      return HumanBitrate(v.cell->bps()) + (v.slow ? " !" : "");
+    case v1::SPEED_OUTCOME_SKIPPED:
+      return "skipped";
+    default:
+      return "failed";
+  }
+}
+
+// One line on a pair that is not fine, or "" for a fine one.
+std::string PairNote(const PairView& v, absl::Time now) {
+  const v1::SpeedCell& c = *v.cell;
+  const std::string who = absl::StrCat(c.client(), " to ", c.server());
+  if (c.outcome() == v1::SPEED_OUTCOME_OK) {
+    if (!v.slow) return "";
+    return absl::StrCat("! ", who, ": ", HumanBitrate(c.bps()),
+                        ", under half the ", HumanBitrate(v.usual_bps),
+                        " their other pairs reach (", HumanAgo(c.at(), now),
+                        ")");
+  }
+  const char* what =
+      c.outcome() == v1::SPEED_OUTCOME_SKIPPED ? "skipped" : "failed";
+  return absl::StrCat(who, " ", what, " ", HumanAgo(c.at(), now), ": ",
+                      c.error().empty() ? "no reason given" : c.error());
+}
+
+// "measured 3 min ago" or "measured 3 min to 2 h ago", from the cells' times.
+std::string MeasuredRange(const v1::SpeedMatrixResponse& m, absl::Time now) {
+  absl::Time newest = absl::InfinitePast(), oldest = absl::InfiniteFuture();
+  for (const auto& c : m.cells()) {
+    if (c.at().seconds() == 0 && c.at().nanos() == 0) continue;
+    const absl::Time t = FromProtoTime(c.at());
+    newest = std::max(newest, t);
+    oldest = std::min(oldest, t);
+  }
+  if (newest == absl::InfinitePast()) return "";
+  const std::string a = HumanAgo(ToProtoTime(newest), now);
+  const std::string b = HumanAgo(ToProtoTime(oldest), now);
+  if (a == b) return absl::StrCat("measured ", a, "\n");
+  // "just now to 2 h ago" reads oddly; "2 h ago to just now" reads fine.
+  return absl::StrCat("measured between ", b, " and ", a, "\n");
+}
+
+bool FitsPage(const std::string& table) {
+  for (absl::string_view line : absl::StrSplit(table, '\n')) {
+    if (line.size() > kPageWidth) return false;
+  }
+  return true;
+}
+
+std::string Notices(const google::protobuf::RepeatedPtrField<std::string>& n) {
+  std::string out;
+  for (const auto& text : n) {
+    out += WrapText(absl::StrCat("note: ", HumanizeDurations(text)), kPageWidth,
+                    6);
+  }
+  return out;
+}
+
+// The speed section. The matrix when it fits a page; otherwise, in the
+// overview, a count and the pairs that need a look (`netvigil speed matrix`
+// lists them all), and for `speed matrix` one line per pair.
+std::string RenderSpeed(const v1::SpeedMatrixResponse& m, absl::Time now,
+                        bool overview) {
+  if (m.cells().empty()) return "no speed tests yet\n" + Notices(m.notices());
+  const auto pairs = ViewPairs(m);
+  std::vector<std::string> header = {"FROM \\ TO"};
+  for (const auto& h : m.hosts()) header.push_back(h);
   std::vector<std::vector<std::string>> rows;
+  for (const auto& from : m.hosts()) {
+    std::vector<std::string> row = {from};
+    for (const auto& to : m.hosts()) {
+      auto it = pairs.find({from, to});
+      row.push_back(from == to          ? "-"
+                    : it == pairs.end() ? "not yet"
+                                        : PairCell(it->second));
+    }
+    rows.push_back(std::move(row));
+  }
+  std::string notes;
+  size_t fine = 0, slow = 0, failed = 0, skipped = 0, untested = 0, total = 0;
+  std::vector<std::vector<std::string>> attention, every;
+  for (const auto& from : m.hosts()) {
+    for (const auto& to : m.hosts()) {
+      if (from == to) continue;
+      ++total;
+      auto it = pairs.find({from, to});
+      if (it == pairs.end()) {
+        ++untested;
+        attention.push_back({from, to, "not yet", "-", "no test yet"});
+        every.push_back(attention.back());
+        continue;
+      }
+      const PairView& v = it->second;
+      const std::string note = PairNote(v, now);
+      if (!note.empty()) notes += WrapText(note, kPageWidth, 2);
+      std::vector<std::string> line = {
+          from, to, PairCell(v), HumanAgo(v.cell->at(), now),
+          v.cell->outcome() == v1::SPEED_OUTCOME_OK
+              ? (v.slow ? absl::StrCat("under half the usual ",
+                                       HumanBitrate(v.usual_bps))
+                        : "")
+              : v.cell->error()};
+      every.push_back(line);
+      if (v.cell->outcome() == v1::SPEED_OUTCOME_SKIPPED) {
+        ++skipped;
+      } else if (v.cell->outcome() != v1::SPEED_OUTCOME_OK) {
+        ++failed;
+      } else if (v.slow) {
+        ++slow;
+      } else {
+        ++fine;
+        continue;
+      }
+      attention.push_back(std::move(line));
+    }
+  }
+  // Pairs of hosts that left the matrix's host list are not in it; they
+  // have no row to sit in.
+  std::string out;
+  const std::string matrix = FormatTable(header, rows);
+  if (FitsPage(matrix)) {
+    out = matrix + MeasuredRange(m, now) + notes;
+  } else if (overview) {
+    out = WrapText(absl::StrCat(
+        total, " pairs: ", fine, " fine, ", slow, " slow, ", failed,
+        " failed, ", skipped, " skipped, ", untested,
+        " not tested yet (the matrix of ", m.hosts_size(),
+        " hosts is wider than the page; `netvigil speed matrix` lists every "
+        "pair)"));
+    // The overview stays an overview: the first pairs that need a look,
+    // failures and slow ones before the untested (which a new mesh has by
+    // the hundred).
+    constexpr size_t kShown = 20;
+    std::stable_partition(
+        attention.begin(), attention.end(),
+        [](const std::vector<std::string>& r) { return r[2] != "not yet"; });
+    const size_t more =
+        attention.size() > kShown ? attention.size() - kShown : 0;
+    attention.resize(attention.size() - more);
+    if (!attention.empty()) {
+      out += FormatTableWrapped({"FROM", "TO", "SPEED", "MEASURED", "WHY"},
+                                attention);
+    }
+    if (more > 0) {
+      out += absl::StrCat("... and ", more,
+                          " more (`netvigil speed matrix` lists them)\n");
+    }
+  } else {
+    out =
+        FormatTableWrapped({"FROM", "TO", "SPEED", "MEASURED", "NOTE"}, every);
+  }
+  return out + Notices(m.notices());
+}
+
+// "-", or how many open alerts involve `host` and the worst severity.
+std::string HostAlerts(const v1::OverviewResponse& resp,
+                       const std::string& host) {
+  int count = 0;
+  v1::Severity worst = v1::SEVERITY_UNSPECIFIED;
+  for (const auto& a : resp.open_alerts()) {
+    for (const auto& h : a.hosts()) {
+      if (h != host) continue;
+      ++count;
+      worst = std::max(worst, a.severity());
+      break;
+    }
+  }
+  if (count == 0) return "-";
+  return absl::StrCat(count, " (", absl::AsciiStrToLower(SeverityWord(worst)),
+                      ")");
+}
+
+// Alerts in the order a person deals with them: the most severe first, and
+// among equals the newest first.
+std::vector<const v1::Alert*> BySeverity(
+    const google::protobuf::RepeatedPtrField<v1::Alert>& alerts) {
+  std::vector<const v1::Alert*> out;
+  for (const auto& a : alerts) out.push_back(&a);
+  std::stable_sort(out.begin(), out.end(),
+                   [](const v1::Alert* x, const v1::Alert* y) {
+                     if (x->severity() != y->severity()) {
+                       return x->severity() > y->severity();
+                     }
+                     const absl::Time tx = FromProtoTime(x->first_seen());
+                     const absl::Time ty = FromProtoTime(y->first_seen());
+                     if (tx != ty) return tx > ty;
+                     return x->id() > y->id();
+                   });
+  return out;
+}
+
+}  // namespace
+
+std::string RenderSpeedMatrix(const v1::SpeedMatrixResponse& resp,
+                              absl::Time now) {
+  return RenderSpeed(resp, now, /*overview=*/false);
+}
+
+std::string RenderOverview(const v1::OverviewResponse& resp, absl::Time now) {
+  const bool stamped =
+      resp.generated_at().seconds() != 0 || resp.generated_at().nanos() != 0;
+  std::string out = absl::StrCat(
+      "netvigil overview as of ",
+      stamped ? AbsoluteTime(resp.generated_at()) : AbsoluteTime(now), "\n\n");
+  int online = 0;
+  for (const auto& h : resp.hosts()) online += h.agent().online() ? 1 : 0;
+  out +=
+      absl::StrCat("HOSTS (", online, " of ", resp.hosts_size(), " online)\n");
+  std::vector<std::vector<std::string>> rows;
+  std::string errors;
   for (const auto& h : resp.hosts()) {
     const auto& a = h.agent();
+    const std::string alerts = HostAlerts(resp, a.name());
     if (h.paths().empty()) {
       rows.push_back({a.name(), AgentState(a), HumanAgo(a.last_seen(), now),
-                      "-", "-", "-", "-", "-"});
+                      alerts, "-", "-", "-", "-", "-"});
     }
     for (int i = 0; i < h.paths_size(); ++i) {
       const auto& p = h.paths(i);
       const bool first = i == 0;
       rows.push_back(
           {first ? a.name() : "", first ? AgentState(a) : "",
-           first ? HumanAgo(a.last_seen(), now) : "", p.target(),
-           p.error().empty() ? Percent(p.loss_percent()) : "error",
+           first ? HumanAgo(a.last_seen(), now) : "", first ? alerts : "",
+           p.target(), p.error().empty() ? Percent(p.loss_percent()) : "error",
            p.error().empty() && p.destination_reached() ? Millis(p.avg_ms())
                                                         : "-",
            p.hop_count() ? std::to_string(p.hop_count()) : "-",
-           p.error().empty() ? HumanAgo(p.at(), now)
-                             : absl::StrCat(p.error().substr(0, 40))});
+           HumanAgo(p.at(), now)});
+      if (!p.error().empty()) {
+        errors += WrapText(absl::StrCat("error: ", a.name(), " to ", p.target(),
+                                        ": ", p.error()),
+                           kPageWidth, 2);
+      }
     }
   }
   if (rows.empty()) {
     out += "no agents have connected yet\n";
   } else {
-    out += FormatTable({"HOST", "STATE", "LAST SEEN", "TARGET", "LOSS", "AVG",
-                        "HOPS", "MEASURED"},
+    out += FormatTable({"HOST", "STATE", "LAST SEEN", "ALERTS", "TARGET",
+                        "LOSS", "AVG", "HOPS", "MEASURED"},
                        rows);
+    out += errors;
   }
-  out += "\nSPEED (latest, what the server received)\n";
-  out += RenderSpeedMatrix(resp.speed(), now);
+  out +=
+      "\nSPEED (latest test of each pair: FROM sends, TO counts what "
+      "arrived; ! = slow)\n";
+  out += RenderSpeed(resp.speed(), now, /*overview=*/true);
   out += "\nOPEN ALERTS\n";
   if (resp.open_alerts().empty()) {
     out += "none\n";
   } else {
+    // Each alert's summary goes on a line of its own under its row: beside
+    // five columns a sentence gets a third of the page and wraps to three
+    // lines, under them it gets the page.
     std::vector<std::vector<std::string>> arows;
-    for (const auto& al : resp.open_alerts()) {
-      arows.push_back({std::to_string(al.id()),
-                       v1::Severity_Name(al.severity()).substr(9),
-                       v1::AlertScope_Name(al.scope()).substr(12),
-                       absl::StrJoin(al.hosts(), ","), al.summary(),
-                       HumanAgo(al.first_seen(), now)});
+    std::vector<const v1::Alert*> sorted = BySeverity(resp.open_alerts());
+    for (const v1::Alert* al : sorted) {
+      arows.push_back({std::to_string(al->id()), SeverityWord(al->severity()),
+                       al->kind(), HumanAgo(al->first_seen(), now),
+                       absl::StrJoin(al->hosts(), ", ")});
     }
-    out += FormatTable({"ID", "SEVERITY", "SCOPE", "HOSTS", "SUMMARY", "SINCE"},
-                       arows);
+    const std::string table =
+        FormatTableWrapped({"ID", "SEVERITY", "KIND", "SINCE", "HOSTS"}, arows);
+    // FormatTableWrapped gives the header, then each row's first line and
+    // its continuations (which start with a space: the ID column is empty).
+    size_t next = 0;
+    bool header = true;
+    for (absl::string_view line :
+         absl::StrSplit(table, '\n', absl::SkipEmpty())) {
+      const bool continuation = !line.empty() && line[0] == ' ';
+      if (!header && !continuation && next > 0) {
+        out += WrapText("    " + sorted[next - 1]->summary(), kPageWidth, 4);
+      }
+      absl::StrAppend(&out, line, "\n");
+      if (!header && !continuation) ++next;
+      header = false;
+    }
+    if (next > 0) {
+      out += WrapText("    " + sorted[next - 1]->summary(), kPageWidth, 4);
+    }
   }
+  google::protobuf::RepeatedPtrField<std::string> rest;
   for (const auto& n : resp.notices()) {
     // Speed notices are already under the matrix.
     bool shown = false;
     for (const auto& m : resp.speed().notices()) shown = shown || m == n;
-    if (!shown) out += absl::StrCat("note: ", n, "\n");
+    if (!shown) *rest.Add() = n;
   }
+  out += Notices(rest);
   return out;
 }
 
@@ -250,7 +508,8 @@ std::string RenderSocketFacts(const v1::CurrentSocketsResponse& resp,
                     f.exe(), HumanAgo(f.first_seen(), now)});
   }
   if (rows.empty()) return "no sockets recorded for this host yet\n";
-  return absl::StrCat("as of ", HumanAgo(resp.taken_at(), now), "\n",
+  return absl::StrCat("as of ", AbsoluteTime(resp.taken_at()), " (",
+                      HumanAgo(resp.taken_at(), now), ")\n",
                       FormatTable({"KIND", "PROTO", "LOCAL", "REMOTE",
                                    "EXECUTABLE", "FIRST SEEN"},
                                   rows));
@@ -271,7 +530,7 @@ std::string RenderSocketChanges(const v1::SocketChangesResponse& resp,
          f.exe()});
   }
   if (rows.empty()) return "no socket changes in this period\n";
-  return FormatTable(
+  return FormatTableWrapped(
       {"WHEN", "CHANGE", "KIND", "PROTO", "LOCAL", "REMOTE", "EXECUTABLE"},
       rows);
 }
@@ -283,7 +542,9 @@ std::string RenderFileAccess(const v1::FileAccessResponse& resp,
     rows.push_back(
         {f.exe(), std::to_string(f.uid()), KindName(f.kind()),
          f.deleted() ? absl::StrCat(f.path(), " (deleted)") : f.path(),
-         f.present() ? "now" : HumanAgo(f.last_seen(), now),
+         // "in last scan" rather than "now": the scan may be minutes old,
+         // and "just now" is what HumanAgo says of a few seconds.
+         f.present() ? "in last scan" : HumanAgo(f.last_seen(), now),
          HumanAgo(f.first_seen(), now)});
   }
   if (rows.empty())
@@ -307,15 +568,16 @@ std::string RenderSpeedHistory(const v1::SpeedHistoryResponse& resp,
                     std::to_string(r.forward().retransmits()), r.error()});
   }
   if (rows.empty()) return "no speed results for this pair in this period\n";
-  return FormatTable(
+  return FormatTableWrapped(
       {"WHEN", "OUTCOME", "FORWARD", "REVERSE", "RETRANSMITS", "ERROR"}, rows);
 }
 
 std::string RenderPathHistory(const v1::PathHistoryResponse& resp,
                               absl::Time now) {
   if (resp.runs().empty()) return "no runs in this period\n";
+  const v1::StoredPathRun& latest = *resp.runs().rbegin();
   std::string out =
-      netvigil::agent::FormatPathReport(resp.runs().rbegin()->run());
+      netvigil::agent::FormatPathReport(latest.run(), latest.agent());
   if (resp.runs_size() > 1) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& s : resp.runs()) {
@@ -329,10 +591,85 @@ std::string RenderPathHistory(const v1::PathHistoryResponse& resp,
     }
     out += absl::StrCat(
         "\nHISTORY (", resp.runs_size(), " runs)\n",
-        FormatTable({"WHEN", "LOSS", "AVG", "HOPS", "ERROR"}, rows));
+        FormatTableWrapped({"WHEN", "LOSS", "AVG", "HOPS", "ERROR"}, rows));
   }
   return out;
 }
+
+namespace {
+
+// Whether an agent (online or not, revoked or not) has the name `name`.
+grpc::Status KnownAgent(v1::Query::Stub& stub, const ClientOptions& options,
+                        const std::string& name, bool* known) {
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, options);
+  v1::ListAgentsResponse agents;
+  grpc::Status s = stub.ListAgents(&ctx, v1::ListAgentsRequest(), &agents);
+  *known = false;
+  for (const auto& a : agents.agents()) *known = *known || a.name() == name;
+  return s;
+}
+
+int NoSuchAgent(const std::string& name) {
+  std::fprintf(stderr,
+               "netvigil: no agent named '%s' (`netvigil agents` lists "
+               "them)\n",
+               name.c_str());
+  return kExitNotFound;
+}
+
+struct ProbeOutcome {
+  grpc::Status status;
+  v1::ProbeNowResponse resp;
+};
+
+ProbeOutcome ProbeOnce(const ClientOptions& options,
+                       const v1::ProbeNowRequest& req) {
+  ProbeOutcome out;
+  auto stub = MakeStub(options);
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, options);
+  out.status = stub->ProbeNow(&ctx, req, &out.resp);
+  return out;
+}
+
+// The path targets `host` has run, from the overview: the collector's
+// Query service does not list a plan's targets, but every target of the
+// plan shows there after its first run.
+grpc::Status PathTargetsOf(const ClientOptions& options,
+                           const std::string& host,
+                           std::vector<std::string>* targets) {
+  auto stub = MakeStub(options);
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, options);
+  v1::OverviewResponse o;
+  grpc::Status s = stub->Overview(&ctx, v1::OverviewRequest(), &o);
+  if (!s.ok()) return s;
+  for (const auto& h : o.hosts()) {
+    if (h.agent().name() != host) continue;
+    for (const auto& p : h.paths()) targets->push_back(p.target());
+  }
+  return grpc::Status::OK;
+}
+
+std::string ProbeText(const v1::ProbeNowResponse& resp,
+                      const std::string& host) {
+  const v1::Result& r = resp.result();
+  switch (r.payload_case()) {
+    case v1::Result::kPath:
+      return netvigil::agent::FormatPathReport(r.path(), host);
+    case v1::Result::kSockets:
+      return netvigil::agent::FormatSocketsTable(r.sockets());
+    case v1::Result::kFiles:
+      return netvigil::agent::FormatFilesTable(r.files());
+    case v1::Result::kSpeed:
+      return netvigil::agent::FormatSpeedTable(r.speed());
+    default:
+      return ToJson(resp);
+  }
+}
+
+}  // namespace
 
 int RunOverview(const ClientOptions& options, bool json) {
   auto stub = MakeStub(options);
@@ -426,7 +763,32 @@ int RunSpeedHistory(const ClientOptions& options, bool json,
   SetDeadline(ctx, options);
   v1::SpeedHistoryResponse resp;
   grpc::Status s = stub->SpeedHistory(&ctx, req, &resp);
-  if (!s.ok()) return ReportError(s, options);
+  if (!s.ok()) return ReportError(s, options);  // an unknown client: 5
+  if (resp.results().empty()) {
+    // Nothing in the period. A server no agent is named after and that has
+    // never had a result is a name nobody knows: say so, exit 5.
+    bool known = false;
+    s = KnownAgent(*stub, options, server, &known);
+    if (!s.ok()) return ReportError(s, options);
+    if (!known) {
+      v1::SpeedHistoryRequest ever = req;
+      *ever.mutable_since() = ToProtoTime(absl::FromUnixSeconds(946684800));
+      ever.set_limit(1);
+      grpc::ClientContext ctx2;
+      SetDeadline(ctx2, options);
+      v1::SpeedHistoryResponse any;
+      s = stub->SpeedHistory(&ctx2, ever, &any);
+      if (!s.ok()) return ReportError(s, options);
+      if (any.results().empty()) {
+        std::fprintf(stderr,
+                     "netvigil: %s has never tested a server named '%s': it "
+                     "is neither an agent nor an external target with "
+                     "results (`netvigil speed matrix` lists the pairs)\n",
+                     client.c_str(), server.c_str());
+        return kExitNotFound;
+      }
+    }
+  }
   return Print(json ? ToJson(resp) : RenderSpeedHistory(resp, absl::Now()));
 }
 
@@ -456,72 +818,193 @@ int RunProbe(const ClientOptions& options, bool json, const std::string& host,
           static_cast<int64_t>(deadline_s * 1000));
   ClientOptions longer = options;
   longer.timeout = absl::Seconds(deadline_s + 5);
-  auto stub = MakeStub(longer);
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, longer);
-  v1::ProbeNowResponse resp;
-  grpc::Status s = stub->ProbeNow(&ctx, req, &resp);
-  if (!s.ok()) return ReportError(s, longer);
-  if (json) return Print(ToJson(resp));
-  const v1::Result& r = resp.result();
-  switch (r.payload_case()) {
-    case v1::Result::kPath:
-      return Print(netvigil::agent::FormatPathReport(r.path()));
-    case v1::Result::kSockets:
-      return Print(netvigil::agent::FormatSocketsTable(r.sockets()));
-    case v1::Result::kFiles:
-      return Print(netvigil::agent::FormatFilesTable(r.files()));
-    case v1::Result::kSpeed:
-      return Print(netvigil::agent::FormatSpeedTable(r.speed()));
-    default:
-      return Print(ToJson(resp));
+
+  // A path probe without a target runs every target. The collector answers
+  // a probe-now with the first result that carries its command's id, so the
+  // CLI asks once per target (the agent runs at most 4 commands at once;
+  // 3 here leaves room for a scheduled speed test).
+  std::vector<std::string> targets = {target};
+  if (kind == "path" && target.empty()) {
+    std::vector<std::string> known;
+    grpc::Status s = PathTargetsOf(options, host, &known);
+    if (!s.ok()) return ReportError(s, options);
+    if (!known.empty()) targets = known;
   }
+  std::vector<ProbeOutcome> outcomes(targets.size());
+  constexpr size_t kAtOnce = 3;
+  for (size_t first = 0; first < targets.size(); first += kAtOnce) {
+    std::vector<std::thread> workers;
+    for (size_t i = first; i < targets.size() && i < first + kAtOnce; ++i) {
+      workers.emplace_back([&, i] {
+        v1::ProbeNowRequest one = req;
+        one.set_target(targets[i]);
+        outcomes[i] = ProbeOnce(longer, one);
+      });
+    }
+    for (auto& w : workers) w.join();
+  }
+  int rc = kExitOk;
+  std::string out;
+  const bool array = json && targets.size() > 1;
+  if (array) out = "[\n";
+  bool first_json = true;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const ProbeOutcome& o = outcomes[i];
+    if (!o.status.ok()) {
+      if (targets.size() > 1) {
+        std::fprintf(stderr, "netvigil: target %s:\n", targets[i].c_str());
+      }
+      const int code = ReportError(o.status, longer);
+      if (rc == kExitOk) rc = code;
+      continue;
+    }
+    if (json) {
+      std::string j = ToJson(o.resp);
+      if (array) {
+        if (!first_json) out += ",\n";
+        j.pop_back();  // its newline; the array's comma follows
+      }
+      first_json = false;
+      out += j;
+    } else {
+      if (!out.empty()) out += "\n";
+      out += ProbeText(o.resp, host);
+    }
+  }
+  if (array) out += "\n]\n";
+  if (array || !out.empty()) Print(out);
+  return rc;
 }
 
 }  // namespace netvigil::cli
 
 namespace netvigil::cli {
+namespace {
+
+// The kinds of alert the collector raises (collector/analysis/analyzer.cc's
+// k* names). `alerts --kind` checks against them so that a typo is an error,
+// not an empty list.
+constexpr const char* kAlertKinds[] = {
+    "path_loss",  "path_latency", "route_change",     "new_listener",
+    "new_remote", "new_inbound",  "new_file_process", "hidden_exe",
+    "speed_low",  "results_lost"};
+
+bool KnownKind(const std::string& kind) {
+  for (const char* k : kAlertKinds) {
+    if (kind == k) return true;
+  }
+  return false;
+}
+
+bool AlertMatches(const v1::Alert& a, const std::string& kind,
+                  const std::string& host) {
+  if (!kind.empty() && a.kind() != kind) return false;
+  if (host.empty()) return true;
+  for (const auto& h : a.hosts()) {
+    if (h == host) return true;
+  }
+  return false;
+}
+
+std::string ScopeWord(v1::AlertScope s) {
+  const std::string& name = v1::AlertScope_Name(s);
+  return absl::AsciiStrToLower(name.size() > 12 ? name.substr(12) : "unknown");
+}
+
+constexpr int kEvidenceShown = 3;
+
+}  // namespace
+
+std::vector<std::string> AlertKinds() {
+  return {std::begin(kAlertKinds), std::end(kAlertKinds)};
+}
 
 std::string RenderAlerts(const v1::ListAlertsResponse& resp, absl::Time now) {
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& a : resp.alerts()) {
+  if (resp.alerts().empty()) return "no alerts\n";
+  // One block per alert, not a table: a summary is a sentence, and with
+  // nine columns beside it a table is wider than any terminal.
+  std::string out;
+  for (const v1::Alert* a : BySeverity(resp.alerts())) {
+    if (!out.empty()) out += "\n";
     std::string state =
-        a.has_resolved_at()
-            ? absl::StrCat("resolved ", HumanAgo(a.resolved_at(), now))
+        a->has_resolved_at()
+            ? absl::StrCat("resolved ", HumanAgo(a->resolved_at(), now))
             : "open";
-    if (a.acknowledged()) state += ", acked";
-    rows.push_back(
-        {std::to_string(a.id()), v1::Severity_Name(a.severity()).substr(9),
-         v1::AlertScope_Name(a.scope()).substr(12), a.kind(),
-         absl::StrJoin(a.hosts(), ","), a.summary(),
-         HumanAgo(a.first_seen(), now), HumanAgo(a.last_seen(), now), state});
+    if (a->acknowledged()) {
+      absl::StrAppend(&state, ", acknowledged",
+                      a->acknowledged_by().empty()
+                          ? ""
+                          : absl::StrCat(" by ", a->acknowledged_by()));
+    }
+    out += WrapText(
+        absl::StrCat("#", a->id(), " ", SeverityWord(a->severity()), " ",
+                     a->kind(), " (", ScopeWord(a->scope()), ") on ",
+                     absl::StrJoin(a->hosts(), ", "), ": ", state),
+        kPageWidth, 2);
+    out += WrapText("  " + a->summary(), kPageWidth, 2);
+    out +=
+        WrapText(absl::StrCat("  first seen ", AbsoluteTime(a->first_seen()),
+                              " (", HumanAgo(a->first_seen(), now),
+                              "), last seen ", HumanAgo(a->last_seen(), now)),
+                 kPageWidth, 2);
+    const int n = a->evidence_size();
+    for (int i = std::max(0, n - kEvidenceShown); i < n; ++i) {
+      const v1::Evidence& e = a->evidence(i);
+      out += WrapText(absl::StrCat("  evidence ", AbsoluteTime(e.at()), " ",
+                                   e.agent(), ": ", e.note()),
+                      kPageWidth, 4);
+    }
+    if (n > kEvidenceShown) {
+      out += absl::StrCat("  (", n - kEvidenceShown,
+                          " older evidence: --json has it all)\n");
+    }
   }
-  if (rows.empty()) return "no alerts\n";
-  return FormatTable({"ID", "SEVERITY", "SCOPE", "KIND", "HOSTS", "SUMMARY",
-                      "FIRST SEEN", "LAST SEEN", "STATE"},
-                     rows);
+  return out;
 }
 
 std::string RenderAlertEvent(const v1::AlertEvent& e, absl::Time now) {
   const auto& a = e.alert();
-  return absl::StrCat(v1::AlertEvent::Type_Name(e.type()).substr(5), " #",
-                      a.id(), " ", v1::Severity_Name(a.severity()).substr(9),
-                      " ", v1::AlertScope_Name(a.scope()).substr(12), " ",
-                      a.kind(), " [", absl::StrJoin(a.hosts(), ","), "] ",
-                      a.summary(), "\n");
+  const bool stamped = e.at().seconds() != 0 || e.at().nanos() != 0;
+  // One line per event, whole, so that a follower can grep it; what an
+  // agent's data put in the kind, hosts or summary cannot break the line.
+  return absl::StrCat(stamped ? AbsoluteTime(e.at()) : AbsoluteTime(now), " ",
+                      v1::AlertEvent::Type_Name(e.type()).substr(5), " #",
+                      a.id(), " ", SeverityWord(a.severity()), " ",
+                      Printable(a.kind()), " [",
+                      Printable(absl::StrJoin(a.hosts(), ",")), "] ",
+                      Printable(a.summary()), "\n");
 }
 
 int RunAlerts(const ClientOptions& options, bool json, bool all,
               const std::string& kind, const std::string& host,
               const std::string& since, bool follow) {
+  if (!kind.empty() && !KnownKind(kind)) {
+    std::fprintf(stderr, "netvigil: no alert kind '%s'; the kinds are %s\n",
+                 kind.c_str(), absl::StrJoin(AlertKinds(), ", ").c_str());
+    return kExitInvalid;
+  }
   auto stub = MakeStub(options);
+  if (!host.empty()) {
+    bool known = false;
+    grpc::Status s = KnownAgent(*stub, options, host, &known);
+    if (!s.ok()) return ReportError(s, options);
+    if (!known) return NoSuchAgent(host);
+  }
   if (follow) {
     grpc::ClientContext ctx;  // No deadline: follows until interrupted.
     v1::WatchAlertsRequest req;
     req.set_include_open(true);
     auto reader = stub->WatchAlerts(&ctx, req);
+    // The collector sends its header at once, open alerts or not; until
+    // then (or a failure) there is nothing to say.
+    reader->WaitForInitialMetadata();
+    std::fprintf(stderr,
+                 "netvigil: following alerts at %s: the open ones first, "
+                 "then each event as it happens (Ctrl-C stops)\n",
+                 Target(options).c_str());
     v1::AlertEvent e;
     while (reader->Read(&e)) {
+      if (!AlertMatches(e.alert(), kind, host)) continue;
       const std::string out =
           json ? ToJson(e) : RenderAlertEvent(e, absl::Now());
       std::fwrite(out.data(), 1, out.size(), stdout);

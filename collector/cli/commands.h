@@ -4,6 +4,7 @@
 #define NETVIGIL_COLLECTOR_CLI_COMMANDS_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "collector/cli/query_client.h"
@@ -33,6 +34,9 @@ std::string RenderPathHistory(const v1::PathHistoryResponse& resp,
 
 std::string RenderAlerts(const v1::ListAlertsResponse& resp, absl::Time now);
 std::string RenderAlertEvent(const v1::AlertEvent& e, absl::Time now);
+
+// The alert kinds `alerts --kind` accepts: the collector's analyzer's.
+std::vector<std::string> AlertKinds();
 
 int RunAgents(const ClientOptions& options, bool json);
 int RunAlerts(const ClientOptions& options, bool json, bool all,

@@ -1,9 +1,18 @@
 #include "collector/cli/query_client.h"
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/escape.h"
+#include "common/human_units.h"
 
 namespace netvigil::cli {
 
@@ -36,35 +45,129 @@ void SetDeadline(grpc::ClientContext& ctx, const ClientOptions& options) {
                    absl::ToChronoMilliseconds(options.timeout));
 }
 
+namespace {
+
+// Why nothing answers at the UNIX socket, found the way the CLI itself
+// would connect, so the message names the cause rather than gRPC's words.
+std::string SocketTrouble(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == EACCES) {
+      return "permission denied on its folder (join the group netvigil, "
+             "or use sudo)";
+    }
+    return "no such socket: is netvigil-collector running, and is this its "
+           "listen.query_socket?";
+  }
+  if (!S_ISSOCK(st.st_mode)) return "that file is not a socket";
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    ::close(fd);
+    return "the socket's path is too long";
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  const int rc =
+      ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
+  const int err = errno;
+  ::close(fd);
+  if (rc == 0) return "";  // Something listens: the trouble is elsewhere.
+  if (err == EACCES) {
+    return "permission denied (join the group netvigil, or use sudo)";
+  }
+  if (err == ECONNREFUSED) {
+    return "nothing listens there: the collector is not running (it left "
+           "its socket behind)";
+  }
+  return std::strerror(err);
+}
+
+// gRPC's own words for a transport that never reached a server, as opposed
+// to an UNAVAILABLE status the collector sent (an agent not connected, its
+// database down).
+bool TransportFailure(const std::string& message) {
+  // The collector's own words about its database may quote libpq's ("No
+  // such file or directory", "Connection refused"): they are not ours.
+  if (message.find("database") != std::string::npos) return false;
+  for (const char* words :
+       {"failed to connect", "Connection refused", "DNS resolution failed",
+        "Socket closed", "handshake", "Connect Failed", "connections to all",
+        "No such file", "Permission denied", "Broken pipe", "Connection reset",
+        "ssl", "SSL", "Name resolution"}) {
+    if (message.find(words) != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 int ReportError(const grpc::Status& status, const ClientOptions& options) {
+  // The collector's words may quote an agent's (a refusal's reason).
+  const std::string message = Printable(status.error_message());
   switch (status.error_code()) {
-    case grpc::StatusCode::UNAVAILABLE:
-      // The transport's own failures mean nobody is listening; a message
-      // from the collector itself (database down) is passed on as it is.
-      if (status.error_message().find("database") != std::string::npos) {
-        std::fprintf(stderr, "netvigil: %s\n", status.error_message().c_str());
+    case grpc::StatusCode::UNAVAILABLE: {
+      if (options.collector.empty()) {
+        // Over the socket, try it the plain way: if something listens, the
+        // UNAVAILABLE came from the collector and its words are for people.
+        const std::string trouble = SocketTrouble(options.socket);
+        if (!trouble.empty()) {
+          std::fprintf(stderr,
+                       "netvigil: cannot reach the collector at %s: %s\n",
+                       options.socket.c_str(), trouble.c_str());
+          return kExitUnreachable;
+        }
+        if (TransportFailure(message)) {
+          std::fprintf(stderr,
+                       "netvigil: cannot reach the collector at %s: it did "
+                       "not answer as a netvigil collector does\n",
+                       options.socket.c_str());
+          return kExitUnreachable;
+        }
+      } else if (TransportFailure(message)) {
+        std::fprintf(stderr,
+                     "netvigil: cannot reach the collector at %s: no "
+                     "connection, or TLS refused (is listen.query_tcp set, "
+                     "the port open, and --tls-dir from `netvigil-collector "
+                     "pki admin`?)\n",
+                     options.collector.c_str());
+        return kExitUnreachable;
+      }
+      std::fprintf(stderr, "netvigil: %s\n", message.c_str());
+      return kExitUnavailable;
+    }
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      // The collector's own deadline (an agent that did not answer a
+      // probe) has its message; gRPC's client deadline says only this.
+      if (!message.empty() && message != "Deadline Exceeded") {
+        std::fprintf(stderr, "netvigil: %s\n", message.c_str());
         return kExitUnavailable;
       }
-      std::fprintf(stderr, "netvigil: cannot reach the collector at %s (%s)\n",
-                   Target(options).c_str(), status.error_message().c_str());
-      return kExitUnreachable;
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
       std::fprintf(stderr,
                    "netvigil: the collector at %s did not answer within "
-                   "%s\n",
+                   "%s (--timeout)\n",
                    Target(options).c_str(),
-                   absl::FormatDuration(options.timeout).c_str());
+                   HumanDuration(options.timeout).c_str());
       return kExitUnreachable;
     case grpc::StatusCode::NOT_FOUND:
-      std::fprintf(stderr, "netvigil: %s\n", status.error_message().c_str());
+      std::fprintf(stderr, "netvigil: %s\n", message.c_str());
       return kExitNotFound;
     case grpc::StatusCode::INVALID_ARGUMENT:
-      std::fprintf(stderr, "netvigil: %s\n", status.error_message().c_str());
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::OUT_OF_RANGE:
+      // Refused as asked: by the collector (a bad range) or by the agent (a
+      // target not in its plan, a probe its plan disables).
+      std::fprintf(stderr, "netvigil: %s\n", message.c_str());
       return kExitInvalid;
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::UNAUTHENTICATED:
+      std::fprintf(stderr, "netvigil: the collector at %s refused: %s\n",
+                   Target(options).c_str(), message.c_str());
+      return kExitFailure;
     default:
-      std::fprintf(stderr, "netvigil: %s (code %d)\n",
-                   status.error_message().c_str(),
-                   static_cast<int>(status.error_code()));
+      std::fprintf(stderr, "netvigil: %s\n",
+                   message.empty() ? "the request failed" : message.c_str());
       return kExitFailure;
   }
 }

@@ -13,16 +13,19 @@
 
 namespace netvigil::cli {
 
-// Exit codes of the `netvigil` command.
+// Exit codes of the `netvigil` command (README's table says the same).
 enum ExitCode {
   kExitOk = 0,
   kExitFailure = 1,      // the request failed for another reason
-  kExitUsage = 2,        // bad flags or arguments
+  kExitUsage = 2,        // bad flags or arguments, an unknown command
   kExitUnreachable = 3,  // no collector at the socket or address
-  kExitUnavailable =
-      4,              // the collector answered but cannot serve (database down)
-  kExitNotFound = 5,  // an unknown host, target or alert id
-  kExitInvalid = 6,   // the collector refused the request's arguments
+  // The collector answered but cannot serve: its database is down, or the
+  // agent asked to probe is not connected or did not answer in time.
+  kExitUnavailable = 4,
+  kExitNotFound = 5,  // an unknown host, target, server or alert id
+  // Refused as asked: by the collector (a bad time range) or by the agent
+  // (a target not in its plan, a probe its plan disables); an unknown kind.
+  kExitInvalid = 6,
 };
 
 struct ClientOptions {

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "collector/ingest/validation.h"
+#include "common/escape.h"
 #include "grpcpp/grpcpp.h"
 #include "spdlog/spdlog.h"
 
@@ -49,8 +50,8 @@ absl::StatusOr<v1::EnrollResponse> EnrollService::DoEnroll(
   resp.set_certificate_pem(*cert);
   resp.set_ca_pem(options_.ca_cert_pem);
   auto info = pki::ParseCert(*cert);
-  spdlog::info("agent_enrolled name={} peer={} serial={} not_after={}", name,
-               peer, info.ok() ? info->serial_hex : "?",
+  spdlog::info("agent_enrolled name={} peer={} serial={} not_after={}",
+               LogValue(name), peer, info.ok() ? info->serial_hex : "?",
                info.ok() ? absl::FormatTime(info->not_after) : "?");
   return resp;
 }
@@ -61,10 +62,12 @@ grpc::Status EnrollService::Enroll(grpc::ServerContext* ctx,
   absl::StatusOr<v1::EnrollResponse> r = DoEnroll(*req, ctx->peer());
   if (!r.ok()) {
     // The token itself is a secret: never logged.
-    spdlog::warn("enroll_refused name={} peer={} code={} detail=\"{}\"",
-                 req->agent_name().substr(0, 64), ctx->peer(),
+    // The name and the detail are the client's text: LogValue keeps each
+    // inside its field (no line break, no quote ending it early).
+    spdlog::warn("enroll_refused name={} peer={} code={} detail={}",
+                 LogValue(req->agent_name().substr(0, 64)), ctx->peer(),
                  absl::StatusCodeToString(r.status().code()),
-                 std::string(r.status().message()));
+                 LogValue(r.status().message()));
     return grpc::Status(static_cast<grpc::StatusCode>(r.status().code()),
                         std::string(r.status().message()));
   }

@@ -148,6 +148,7 @@ absl::Status ValidateFiles(const v1::FileSnapshot& s, const Limits& l) {
       CheckOptionalTimestamp("files.taken_at", s.has_taken_at(), s.taken_at()));
   NV_CHECK(CheckCount("files.entries", s.entries(), l.max_file_entries));
   NV_CHECK(CheckCount("files.watched_dirs", s.watched_dirs(), 64));
+  NV_CHECK(CheckString("files.error", s.error(), l.max_path));
   for (const std::string& d : s.watched_dirs()) {
     NV_CHECK(CheckString("files.watched_dirs", d, l.max_path));
   }

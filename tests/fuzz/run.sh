@@ -67,6 +67,16 @@ seed inet_diag "$FIX"/sock_diag/*.bin
 seed proc "$FIX"/proc/*.txt
 seed icmp "$FIX"/icmp/*.bin
 seed iperf3 "$FIX"/iperf3/*.json
+# The escaping's seeds are short hostile names (the alert logs are long
+# enough to slow every run): ESC, CR/LF, bytes FF FE and the text naming
+# them, a bidi override, C1, a backslash, NUL, and the notation itself.
+mkdir -p "$WORK/seeds/escape"
+i=0
+for s in '\x1b[2J\x1b]0;owned\x07' 'x\nsshd 1 0 3r /root/.ssh/authorized_keys' \
+    'a\rb' '\xff\xfe' '\\xFF\\xFE' 'inv\xe2\x80\xaetxt.exe' 'a\xc2\x85b' \
+    'C:\\new\\' 'n\x00l' '\\u{202E}\\x41\\"' '/home/zo\xc3\xab/\xf0\x9f\x98\x80'; do
+  printf "$s" >"$WORK/seeds/escape/seed$((i++))"
+done
 for dir in "$SRC"/tests/fuzz/regressions/*/; do
   [ -d "$dir" ] || continue
   seed "$(basename "$dir")" "$dir"*
@@ -77,7 +87,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 
 # Inputs per harness in --fixed mode: about 25 s at the exec/s CI measured.
 declare -A FIXED_RUNS=([config]=30000 [icmp]=2500000 [inet_diag]=500000
-  [iperf3]=500000 [proc]=45000 [validation]=2000000)
+  [iperf3]=500000 [proc]=45000 [validation]=2000000 [escape]=200000)
 
 run_one() {  # run_one HARNESS
   local h=$1

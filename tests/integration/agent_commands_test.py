@@ -6,7 +6,7 @@ address or peer, an absurd duration, a bitrate over the cap, an external
 target the plan does not list, an empty command, a command type this agent
 does not know, probe-now of a disabled kind, an id made to forge a log line.
 Each is refused with a CommandStatus naming the reason, logged (one line,
-command_refused id=..., network text escaped) and counted
+command_refused id=..., network text escaped by LogValue) and counted
 (Heartbeat.refused_commands); the agent stays up and still runs a valid
 probe-now."""
 
@@ -106,10 +106,11 @@ class AgentCommandsTest(unittest.TestCase):
             with open(log) as f:
                 text = f.read()
             for id in expected:
-                logged = id.replace("\n", "\\x0a")
+                # common/escape.h's LogValue: quoted, \n, \" when needed.
+                logged = ('"%s"' % id.replace("\n", "\\n") if "\n" in id else id)
                 self.assertRegex(text, r"command_refused id=%s .*reason=" % re.escape(logged))
             self.assertNotIn("\nx command_accepted", text)
-            self.assertIn('reason="\'nas\\x22\' is not a known peer"', text)
+            self.assertIn('reason="\'nas\\"\' is not a known peer"', text)
 
             # Still up, still doing what it may.
             self.assertTrue(agent.alive())

@@ -40,6 +40,22 @@ class Fail2banFilterTest(unittest.TestCase):
         self.assertEqual(matched_ips(SAMPLE, FILTER),
                          ["203.0.113.66", "198.51.100.23", "2001:db8::7"])
 
+    def test_hostile_names_match_only_the_real_addresses(self):
+        # tests/fixtures/alerts/hostile.log: process names and paths with ESC
+        # sequences, CR/LF carrying a whole forged line (ip=192.0.2.66), a
+        # quote and ` ip=192.0.2.67`, a host name with a newline, bytes FF FE,
+        # a bidi override, NUL and a 3,000-byte name. One line per alert;
+        # only each alert's own address is banned.
+        hostile = os.path.join(SOURCE_DIR, "tests", "fixtures", "alerts", "hostile.log")
+        with open(hostile, "rb") as f:
+            lines = f.read().split(b"\n")
+        self.assertEqual(lines[-1], b"")
+        self.assertEqual(len(lines) - 1, 7)
+        for line in lines[:-1]:
+            self.assertFalse(any(c < 0x20 or c == 0x7F for c in line), line[:120])
+        self.assertEqual(matched_ips(hostile, FILTER),
+                         [f"203.0.113.{n}" for n in range(21, 28)])
+
     def test_kinds_parameter_narrows_the_match(self):
         self.assertEqual(matched_ips(SAMPLE, f'{FILTER}[kinds="new_inbound"]'),
                          ["203.0.113.66", "2001:db8::7"])

@@ -184,7 +184,63 @@ class PathProbeLabTest(unittest.TestCase):
         self.assertEqual(self.hop_addresses(run),
                          [self.lab.routers[0].hop_ipv4, "???"])
         self.assertEqual(run["hops"][1]["lossPercent"], 100)
-        self.assertLess(took, 0.4 + 2 + 1)
+        # Rounds, then the last round's wait for a late ICMP error (4 s,
+        # kPathLateErrorWait), and slack.
+        self.assertLess(took, 0.4 + 4 + 1)
+
+    def test_late_unreachable_names_the_hop_as_mtr_does(self):
+        # r3 routes a prefix through a next hop that is not on its link: it
+        # queues each probe while ARP (neighbour discovery for IPv6) fails
+        # and answers "host unreachable" ~3 s later, far past the probe's
+        # timeout. mtr shows r3 at hop 4 with those answers; so must we.
+        r3 = self.lab.routers[2]
+        up = r3.upper_if
+        v6 = nvlab.V6
+        setup = [
+            ["ip", "addr", "add", "198.18.5.1/24", "dev", up],
+            ["ip", "route", "add", "198.19.77.0/24", "via", "198.18.5.99"],
+            ["ip", "-6", "addr", "add", f"{v6}:5::1/64", "dev", up, "nodad"],
+            ["ip", "-6", "route", "add", f"{v6}:177::/64", "via",
+             f"{v6}:5::99"],
+        ]
+        for argv in setup:
+            self.lab.run(r3, argv)
+        try:
+            for family, target, hop, what in (
+                    (4, "198.19.77.1", r3.hop_ipv4, "host unreachable"),
+                    (6, f"{v6}:177::1", r3.hop_ipv6, "address unreachable")):
+                with self.subTest(family=family):
+                    runs, rc, err, took = self.probe(
+                        [target, "-c", "3", "-i", "0.2"])
+                    hubs = self.mtr(
+                        [f"-{family}", "-c", "3", "-i", "0.2", target])
+                    self.assertEqual(rc, 1, err)
+                    (run,) = runs
+                    ours = self.hop_addresses(run)
+                    expected = self.lab.expected_path(family)[:3] + [hop]
+                    self.assertEqual([h["host"] for h in hubs], expected)
+                    self.assertEqual(ours, expected)
+                    last = run["hops"][-1]
+                    self.assertEqual(last["ttl"], 4)
+                    self.assertEqual(last["errors"], [what])
+                    self.assertEqual(
+                        run["error"],
+                        f"destination unreachable: {what} (from {hop} at "
+                        "hop 4)")
+                    # Both count the errors as the hop's answers, ~3 s late.
+                    self.assertEqual(last["lossPercent"], hubs[-1]["Loss%"])
+                    self.assertEqual(last["received"], 3)
+                    self.assertGreater(last["avgMs"], 500)
+                    self.assertGreater(hubs[-1]["Avg"], 500)
+                    self.assertLess(took, 0.4 + 4 + 1)
+                    print(f"\nlate {what} (IPv{family}): ours avg "
+                          f"{last['avgMs']:.0f} ms, mtr avg "
+                          f"{hubs[-1]['Avg']:.0f} ms, run {took:.2f} s",
+                          file=sys.stderr)
+        finally:
+            for argv in reversed(setup):
+                self.lab.exec(r3, ["del" if a == "add" else a
+                                   for a in argv if a != "nodad"])
 
     def test_unresolvable_name_is_a_result_with_reason(self):
         runs, rc, err, took = self.probe(

@@ -263,5 +263,65 @@ TEST_F(FilesOracleTest, SameEntriesAsLsof) {
   }
 }
 
+// lsof +D follows a folder given as a symlink (the kernel names the real
+// path in /proc); the probe must too, and say which folder it watched. A
+// folder that is not there is an error, not an empty snapshot.
+TEST_F(FilesOracleTest, SymlinkedFolderIsFollowedAsLsofDoes) {
+  const std::string real = dir_ + "/real";
+  const std::string link = dir_ + "/link";
+  ASSERT_EQ(mkdir(real.c_str(), 0755), 0);
+  ASSERT_EQ(symlink(real.c_str(), link.c_str()), 0);
+  for (int i = 0; i < 4; ++i) WriteFile(absl::StrCat(real, "/f", i), "x\n");
+
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  holder_->pid = fork();
+  ASSERT_GE(holder_->pid, 0);
+  if (holder_->pid == 0) {
+    close(ready[0]);
+    // Opened through the link: the kernel still writes the real path.
+    bool ok = chdir(link.c_str()) == 0;
+    for (int i = 0; i < 4; ++i) {
+      ok &= open(absl::StrCat(link, "/f", i).c_str(),
+                 i % 2 ? O_RDWR : O_RDONLY) >= 0;
+    }
+    char c = ok ? 1 : 0;
+    (void)!write(ready[1], &c, 1);
+    for (;;) pause();
+  }
+  close(ready[1]);
+  char ok = 0;
+  ASSERT_EQ(read(ready[0], &ok, 1), 1);
+  close(ready[0]);
+  ASSERT_EQ(ok, 1) << "the holder child could not open its files";
+
+  const std::set<int> pids = {holder_->pid};
+  absl::StatusOr<v1::FileSnapshot> snap =
+      FileProbe::CreateReal()->Collect({link + "/"});
+  std::set<Tuple> lsof = LsofTuples("+D " + link, pids, real);
+  ASSERT_THAT(snap, IsOk());
+  EXPECT_EQ(snap->error(), "");
+  EXPECT_THAT(snap->watched_dirs(), ::testing::ElementsAre(real));
+  std::set<Tuple> ours;
+  for (const v1::FileEntry& e : snap->entries()) {
+    if (!pids.count(static_cast<int>(e.process().pid()))) continue;
+    ours.emplace(e.process().pid(), e.path(), e.kind(), e.fd(), e.mode(),
+                 e.deleted());
+  }
+  EXPECT_EQ(lsof.size(), 5u) << "4 fds and the cwd, as lsof +D sees them";
+  EXPECT_EQ(ours.size(), 5u);
+  ExpectSameSets(ours, lsof, "lsof +D on a symlinked folder");
+
+  // A folder that does not exist: named in the error; the others still
+  // watched.
+  const std::string missing = dir_ + "/not-there";
+  absl::StatusOr<v1::FileSnapshot> partly =
+      FileProbe::CreateReal()->Collect({missing, link});
+  ASSERT_THAT(partly, IsOk());
+  EXPECT_EQ(partly->error(), "watched folder does not exist: " + missing);
+  EXPECT_THAT(partly->watched_dirs(), ::testing::ElementsAre(real));
+  EXPECT_GE(partly->entries_size(), 5);
+}
+
 }  // namespace
 }  // namespace netvigil::agent

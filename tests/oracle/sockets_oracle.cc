@@ -12,12 +12,16 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <map>
 #include <set>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "agent/probes/socket_probe.h"
@@ -310,6 +314,93 @@ TEST_F(SocketsOracleTest, SameTuplesAsSsForTheTestsOwnProcesses) {
     }
   }
   EXPECT_TRUE(saw_nobody_listener);
+}
+
+// A "::" socket with IPV6_V6ONLY `v6only`, bound to an ephemeral port.
+int WildcardV6(int type, int v6only) {
+  int fd = socket(AF_INET6, type | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_addr = in6addr_any;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+      (type == SOCK_STREAM && listen(fd, 4) != 0)) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Port -> (local, peer) as printed on the lines of `table` that name
+// "pid=PID"; `local_field` is the column of the local endpoint.
+std::map<int, std::pair<std::string, std::string>> Endpoints(
+    const std::string& table, int pid, size_t local_field) {
+  std::map<int, std::pair<std::string, std::string>> out;
+  const std::string mark = "pid=" + std::to_string(pid);
+  for (absl::string_view line : absl::StrSplit(table, '\n')) {
+    // "pid=12," (ss) or "pid=12)" (ours), not "pid=123".
+    if (!absl::StrContains(line, mark + ",") &&
+        !absl::StrContains(line, mark + ")")) {
+      continue;
+    }
+    std::vector<std::string> f =
+        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    if (f.size() <= local_field + 1) continue;
+    const std::string& local = f[local_field];
+    int port;
+    if (!absl::SimpleAtoi(local.substr(local.rfind(':') + 1), &port)) continue;
+    out[port] = {local, f[local_field + 1]};
+  }
+  return out;
+}
+
+// ss prints a "::" socket that also takes IPv4 as "*:PORT" and an IPv6-only
+// one as "[::]:PORT"; the probe's table must too, and its snapshot must say
+// which it is.
+TEST_F(SocketsOracleTest, DualStackAndV6OnlyListenersPrintAsSsPrintsThem) {
+  const int tcp_dual = Keep(WildcardV6(SOCK_STREAM, 0));
+  const int tcp_v6 = Keep(WildcardV6(SOCK_STREAM, 1));
+  const int udp_dual = Keep(WildcardV6(SOCK_DGRAM, 0));
+  const int udp_v6 = Keep(WildcardV6(SOCK_DGRAM, 1));
+  for (int fd : {tcp_dual, tcp_v6, udp_dual, udp_v6}) ASSERT_GE(fd, 0);
+
+  absl::StatusOr<v1::SocketSnapshot> snap =
+      SocketProbe::CreateReal()->Collect();
+  const std::string ss_tcp = RunCommand("ss -tlnp");
+  const std::string ss_udp = RunCommand("ss -ulnp");
+  ASSERT_THAT(snap, IsOk());
+
+  // The snapshot (and so its JSON) says it.
+  std::map<int, bool> v6only;
+  for (const v1::SocketEntry& e : snap->sockets()) {
+    for (const v1::ProcessRef& p : e.processes()) {
+      if (static_cast<int>(p.pid()) != getpid() || e.family() != 6) continue;
+      ASSERT_TRUE(e.has_v6_only()) << e.ShortDebugString();
+      v6only[static_cast<int>(e.local_port())] = e.v6_only();
+    }
+  }
+  EXPECT_EQ(v6only[Port(tcp_dual)], false);
+  EXPECT_EQ(v6only[Port(tcp_v6)], true);
+  EXPECT_EQ(v6only[Port(udp_dual)], false);
+  EXPECT_EQ(v6only[Port(udp_v6)], true);
+
+  // `ss -tlnp` has no Netid column: local is field 3; ours has it: field 2.
+  auto theirs = Endpoints(ss_tcp, getpid(), 3);
+  for (const auto& [port, ends] : Endpoints(ss_udp, getpid(), 3)) {
+    theirs[port] = ends;
+  }
+  const auto ours = Endpoints(FormatSocketsTable(*snap), getpid(), 2);
+  for (int fd : {tcp_dual, tcp_v6, udp_dual, udp_v6}) {
+    const int port = Port(fd);
+    SCOPED_TRACE(port);
+    ASSERT_EQ(theirs.count(port), 1u) << ss_tcp << ss_udp;
+    ASSERT_EQ(ours.count(port), 1u);
+    EXPECT_EQ(ours.at(port), theirs.at(port));
+  }
+  EXPECT_EQ(theirs.at(Port(tcp_dual)).first,
+            absl::StrCat("*:", Port(tcp_dual)));
+  EXPECT_EQ(theirs.at(Port(tcp_v6)).first, absl::StrCat("[::]:", Port(tcp_v6)));
 }
 
 }  // namespace

@@ -1,4 +1,11 @@
 // Tests of FileProbe over recorded /proc trees.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
 #include <set>
 #include <tuple>
 
@@ -16,6 +23,7 @@ using ::netvigil::testing::FakeProcReader;
 using ::netvigil::testing::IsOk;
 using ::netvigil::testing::ReadFixture;
 using ::netvigil::testing::StatusIs;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
 
@@ -113,6 +121,100 @@ TEST(FileProbeTest, RelativeFolderIsRejected) {
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+// Folders as a FolderResolver map gives them; anything else does not exist.
+class FakeFolders final : public FolderResolver {
+ public:
+  explicit FakeFolders(std::map<std::string, std::string> real)
+      : real_(std::move(real)) {}
+  absl::StatusOr<std::string> Resolve(const std::string& dir) override {
+    auto it = real_.find(dir);
+    if (it == real_.end()) {
+      return absl::NotFoundError("watched folder does not exist: " + dir);
+    }
+    return it->second;
+  }
+
+ private:
+  std::map<std::string, std::string> real_;
+};
+
+TEST(FileProbeTest, SymlinkedFolderIsWatchedAsItsRealPath) {
+  FakeProcReader proc(ReadFixture("proc/sockets_and_files.txt"));
+  FakeFolders folders(
+      std::map<std::string, std::string>{{"/data/link", "/tmp/nvfix"}});
+  absl::StatusOr<v1::FileSnapshot> snap =
+      FileProbe(proc, folders).Collect({"/data/link/"});
+  ASSERT_THAT(snap, IsOk());
+  EXPECT_EQ(snap->error(), "");
+  EXPECT_THAT(snap->watched_dirs(), ElementsAre("/tmp/nvfix"));
+  EXPECT_EQ(snap->entries_size(), 6);
+}
+
+TEST(FileProbeTest, MissingFolderIsAnErrorNotAnEmptySnapshot) {
+  FakeProcReader proc(ReadFixture("proc/sockets_and_files.txt"));
+  FakeFolders folders(
+      std::map<std::string, std::string>{{"/tmp/nvfix", "/tmp/nvfix"}});
+  absl::StatusOr<v1::FileSnapshot> snap =
+      FileProbe(proc, folders).Collect({"/srv/gone", "/tmp/nvfix", "/x/y"});
+  ASSERT_THAT(snap, IsOk());
+  EXPECT_EQ(snap->error(),
+            "watched folder does not exist: /srv/gone; watched folder does "
+            "not exist: /x/y");
+  // The folder that is there is still watched.
+  EXPECT_THAT(snap->watched_dirs(), ElementsAre("/tmp/nvfix"));
+  EXPECT_EQ(snap->entries_size(), 6);
+
+  absl::StatusOr<v1::FileSnapshot> none =
+      FileProbe(proc, folders).Collect({"/srv/gone"});
+  ASSERT_THAT(none, IsOk());
+  EXPECT_EQ(none->error(), "watched folder does not exist: /srv/gone");
+  EXPECT_EQ(none->watched_dirs_size(), 0);
+  EXPECT_EQ(none->entries_size(), 0);
+}
+
+TEST(FileProbeTest, RealResolverFollowsSymlinksAndNamesWhatFails) {
+  char tmpl[] = "/tmp/nvfolders.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string d = tmpl;
+  const std::string real = d + "/real";
+  ASSERT_EQ(mkdir(real.c_str(), 0700), 0);
+  ASSERT_EQ(symlink(real.c_str(), (d + "/link").c_str()), 0);
+  ASSERT_EQ(symlink((d + "/gone").c_str(), (d + "/dangling").c_str()), 0);
+  { std::ofstream(d + "/file") << "x"; }
+  std::unique_ptr<FolderResolver> folders = CreateRealFolderResolver();
+  absl::StatusOr<std::string> link = folders->Resolve(d + "/link");
+  ASSERT_THAT(link, IsOk());
+  EXPECT_EQ(*link, real);
+  absl::StatusOr<std::string> dots = folders->Resolve(d + "/link/../link");
+  ASSERT_THAT(dots, IsOk());
+  EXPECT_EQ(*dots, real);
+  EXPECT_THAT(
+      folders->Resolve(d + "/nope"),
+      StatusIs(absl::StatusCode::kNotFound, "does not exist: " + d + "/nope"));
+  EXPECT_THAT(folders->Resolve(d + "/dangling"),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(folders->Resolve(d + "/file"),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       "not a folder: " + d + "/file"));
+  std::error_code ec;
+  std::filesystem::remove_all(d, ec);
+}
+
+// Found by trying it: a process running a deleted executable outside the
+// watched folder showed no mark at all.
+TEST(FileProbeTest, TableMarksAProcessWhoseExecutableWasDeleted) {
+  FakeProcReader proc(ReadFixture("proc/vanishing.txt"));
+  absl::StatusOr<v1::FileSnapshot> snap = FileProbe(proc).Collect({"/home"});
+  ASSERT_THAT(snap, IsOk());
+  std::string table = FormatFilesTable(*snap);
+  EXPECT_THAT(table, HasSubstr("3u /home/alice/notes.txt [exe "
+                               "/home/alice/bin/editor (deleted)]\n"));
+  EXPECT_THAT(table, HasSubstr("cwd /home/alice [exe /home/alice/bin/editor "
+                               "(deleted)]\n"));
+  // Its own txt row says it once.
+  EXPECT_THAT(table, HasSubstr("txt /home/alice/bin/editor (deleted)\n"));
+}
+
 TEST(FileProbeTest, TableLooksLikeLsof) {
   FakeProcReader proc(ReadFixture("proc/vanishing.txt"));
   absl::StatusOr<v1::FileSnapshot> snap = FileProbe(proc).Collect({"/home"});
@@ -120,7 +222,7 @@ TEST(FileProbeTest, TableLooksLikeLsof) {
   std::string table = FormatFilesTable(*snap);
   EXPECT_THAT(table, HasSubstr("COMMAND"));
   EXPECT_THAT(table, HasSubstr("3u /home/alice/notes.txt"));
-  EXPECT_THAT(table, HasSubstr("cwd /home/alice\n"));
+  EXPECT_THAT(table, HasSubstr("cwd /home/alice"));
   EXPECT_THAT(table, HasSubstr("txt /home/alice/bin/editor (deleted)"));
   EXPECT_THAT(table, HasSubstr("DEL /home/alice/cache.bin (deleted)"));
 }

@@ -349,8 +349,78 @@ TEST_F(PathProbeTest, SilenceBeyondARouterIsAnErrorInBoundedTime) {
   ASSERT_THAT(run.hops(), SizeIs(2));  // as mtr: one silent hop shown
   EXPECT_EQ(run.hops(1).addresses_size(), 0);
   EXPECT_DOUBLE_EQ(run.hops(1).loss_percent(), 100.0);
-  // Last round at 200 ms, then the floor timeout (3 x 1 ms < 100 ms).
+  // Last round at 200 ms; its probes stay open to a late ICMP error.
+  EXPECT_EQ(Took(run), absl::Milliseconds(200) + kPathLateErrorWait);
+}
+
+// A router whose next hop fails ARP (or neighbour discovery) answers "host
+// unreachable" about 3 s after the probe, long past the probe's timeout
+// (100 ms here). mtr counts it at that hop; so must the probe.
+TEST_F(PathProbeTest, LateUnreachableStillNamesTheHopAndTheReason) {
+  for (const std::string target : {"192.0.2.10", "2001:db8::10"}) {
+    SCOPED_TRACE(target);
+    const bool v4 = target.find(':') == std::string::npos;
+    const std::string router = v4 ? "10.0.2.254" : "2001:db8:2::254";
+    Network net = [&](const Sent& s, int round) -> std::optional<Answer> {
+      if (s.ttl == 1) return ThreeRouters(s, round);
+      // ARP fails 3 s after the first probe queued; later ones wait less.
+      return Answer{Answer::kUnreachable, P(router),
+                    absl::Milliseconds(3000 - 100 * round),
+                    /*code=*/static_cast<uint8_t>(v4 ? 1 : 3)};
+    };
+    FakeClock clock;
+    PathProbe probe(std::make_unique<FakeTransport>(clock, net), clock, names_);
+    v1::PathRun run = probe.Run(target, Opts(3));
+    const std::string what = v4 ? "host unreachable" : "address unreachable";
+    EXPECT_EQ(run.error(), absl::StrCat("destination unreachable: ", what,
+                                        " (from ", router, " at hop 2)"));
+    EXPECT_FALSE(run.destination_reached());
+    ASSERT_THAT(run.hops(), SizeIs(2));
+    const v1::PathHop& h = run.hops(1);
+    EXPECT_THAT(h.errors(), ElementsAre(what));
+    ASSERT_THAT(h.addresses(), SizeIs(1));
+    EXPECT_EQ(h.addresses(0).address(), router);
+    EXPECT_EQ(h.sent(), 3u);
+    EXPECT_EQ(h.received(), 3u);  // as mtr: the error is the hop's answer
+    EXPECT_DOUBLE_EQ(h.avg_ms(), 2900.0);
+    // The errors came by 3 s; the run waited for them and no longer.
+    EXPECT_LE(Took(run), absl::Milliseconds(3000));
+  }
+}
+
+// Linux answers for an unreachable route at most 1/s after a burst: the
+// missing answers are rate limiting, and the run does not wait for them.
+TEST_F(PathProbeTest, UnreachableInTimeThenRateLimitedWaitsForNothingLate) {
+  Network net = [](const Sent& s, int round) -> std::optional<Answer> {
+    if (s.ttl == 1) return ThreeRouters(s, round);
+    if (round > 0) return std::nullopt;
+    return Answer{Answer::kUnreachable, P("10.0.2.254"), absl::Milliseconds(2),
+                  /*code=*/1};
+  };
+  PathProbe probe(std::make_unique<FakeTransport>(clock_, net), clock_, names_);
+  v1::PathRun run = probe.Run("192.0.2.10", Opts(3));
+  EXPECT_THAT(run.error(), HasSubstr("host unreachable (from 10.0.2.254 at "
+                                     "hop 2)"));
+  ASSERT_THAT(run.hops(), SizeIs(2));
+  EXPECT_EQ(run.hops(1).received(), 1u);
+  // Last round at 200 ms, then the floor timeout: no late wait.
   EXPECT_EQ(Took(run), absl::Milliseconds(300));
+}
+
+TEST_F(PathProbeTest, LateEchoOrTimeExceededIsStillLoss) {
+  Network net = [](const Sent& s, int round) -> std::optional<Answer> {
+    if (s.ttl == 1) return ThreeRouters(s, round);
+    if (s.ttl == 2) {
+      return Answer{Answer::kTimeExceeded, P("10.0.2.254"),
+                    absl::Milliseconds(1500)};
+    }
+    return Answer{Answer::kEchoReply, s.destination, absl::Milliseconds(1500)};
+  };
+  PathProbe probe(std::make_unique<FakeTransport>(clock_, net), clock_, names_);
+  v1::PathRun run = probe.Run("192.0.2.10", Opts(3));
+  EXPECT_EQ(run.error(), "destination not reached: no reply beyond hop 1");
+  ASSERT_THAT(run.hops(), SizeIs(2));
+  EXPECT_DOUBLE_EQ(run.hops(1).loss_percent(), 100.0);
 }
 
 TEST_F(PathProbeTest, NothingAnsweringWaitsOnlyTheCap) {
@@ -359,7 +429,8 @@ TEST_F(PathProbeTest, NothingAnsweringWaitsOnlyTheCap) {
                   clock_, names_);
   v1::PathRun run = probe.Run("192.0.2.10", Opts(2));
   EXPECT_EQ(run.error(), "destination not reached: no reply from any hop");
-  EXPECT_EQ(Took(run), absl::Milliseconds(100) + kPathTimeoutCap);
+  // The last round's probes wait for a late ICMP error, longer than the cap.
+  EXPECT_EQ(Took(run), absl::Milliseconds(100) + kPathLateErrorWait);
 }
 
 TEST_F(PathProbeTest, NamesResolveOffThreadAndFailuresAreResults) {

@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <limits>
+#include <map>
 #include <string>
 
 #include "agent/sys/netlink_inet_diag.h"
@@ -78,6 +79,50 @@ TEST(InetDiagParseTest, RecordedIpv6AndUdpDumps) {
   EXPECT_EQ(snap.sockets(2).state(), "ESTAB");
   EXPECT_EQ(snap.sockets(2).remote_address(), "::1");
   EXPECT_EQ(snap.sockets(2).remote_port(), 55857u);
+}
+
+// Recorded by tests/fixtures/sock_diag/record_v6only.py: "::" sockets with
+// IPV6_V6ONLY off (TCP 5004, UDP 5005) and on (TCP 7002, UDP 7003).
+TEST(InetDiagParseTest, V6OnlyComesFromTheKernelsAttribute) {
+  v1::SocketSnapshot snap;
+  ASSERT_THAT(ParseInetDiagDump(ReadFixture("sock_diag/tcp6_v6only.bin"),
+                                v1::TRANSPORT_TCP, NoName, &snap),
+              IsOk());
+  ASSERT_THAT(ParseInetDiagDump(ReadFixture("sock_diag/udp6_v6only.bin"),
+                                v1::TRANSPORT_UDP, NoName, &snap),
+              IsOk());
+  ASSERT_EQ(snap.sockets_size(), 4);
+  std::map<uint32_t, bool> v6only;
+  for (const v1::SocketEntry& e : snap.sockets()) {
+    EXPECT_EQ(e.local_address(), "::");
+    ASSERT_TRUE(e.has_v6_only()) << e.ShortDebugString();
+    v6only[e.local_port()] = e.v6_only();
+  }
+  EXPECT_EQ(v6only,
+            (std::map<uint32_t, bool>{
+                {5004, false}, {5005, false}, {7002, true}, {7003, true}}));
+
+  // The kernel makes a socket bound to ::1 IPv6-only; IPv4 has no such bit.
+  v1::SocketSnapshot other;
+  ASSERT_THAT(ParseInetDiagDump(ReadFixture("sock_diag/tcp6.bin"),
+                                v1::TRANSPORT_TCP, NoName, &other),
+              IsOk());
+  ASSERT_THAT(ParseInetDiagDump(ReadFixture("sock_diag/tcp4.bin"),
+                                v1::TRANSPORT_TCP, NoName, &other),
+              IsOk());
+  EXPECT_TRUE(other.sockets(0).has_v6_only());
+  EXPECT_TRUE(other.sockets(0).v6_only());
+  EXPECT_FALSE(other.sockets(1).has_v6_only());
+}
+
+TEST(InetDiagParseTest, AttributeLongerThanItsMessageIsDataLoss) {
+  std::string dump = ReadFixture("sock_diag/tcp6_v6only.bin");
+  // The first attribute follows the 16-byte header and the 72-byte message.
+  const uint16_t too_long = 0x4000;
+  std::memcpy(dump.data() + 16 + 72, &too_long, sizeof(too_long));
+  v1::SocketSnapshot snap;
+  EXPECT_THAT(ParseInetDiagDump(dump, v1::TRANSPORT_TCP, NoName, &snap),
+              StatusIs(absl::StatusCode::kDataLoss));
 }
 
 TEST(InetDiagParseTest, ChunkWithoutDoneIsNotTheEnd) {

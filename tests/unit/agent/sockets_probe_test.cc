@@ -21,7 +21,9 @@ using ::netvigil::testing::FakeProcReader;
 using ::netvigil::testing::IsOk;
 using ::netvigil::testing::ReadFixture;
 using ::netvigil::testing::StatusIs;
+using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 void LoadRecordedDumps(FakeNetlinkSource& netlink) {
   netlink.Set(AF_INET, IPPROTO_TCP, ReadFixture("sock_diag/tcp4.bin"));
@@ -183,6 +185,27 @@ TEST(SocketProbeTest, TableLooksLikeSs) {
   EXPECT_THAT(table, HasSubstr("[::]:*"));
   EXPECT_THAT(table, HasSubstr("UNCONN"));
   EXPECT_THAT(table, HasSubstr("users:((\"recorder\",pid=14295))"));
+}
+
+// As ss prints them: "*:5004" for a dual-stack listener, "[::]:7002" for
+// an IPv6-only one (the peer column likewise).
+TEST(SocketProbeTest, TableTellsDualStackFromV6Only) {
+  FakeNetlinkSource netlink;
+  netlink.Set(AF_INET6, IPPROTO_TCP, ReadFixture("sock_diag/tcp6_v6only.bin"));
+  netlink.Set(AF_INET6, IPPROTO_UDP, ReadFixture("sock_diag/udp6_v6only.bin"));
+  FakeProcReader proc("");
+  absl::StatusOr<v1::SocketSnapshot> snap =
+      SocketProbe(netlink, proc).Collect();
+  ASSERT_THAT(snap, IsOk());
+  std::string table = FormatSocketsTable(*snap);
+  EXPECT_THAT(table, ContainsRegex("tcp +LISTEN +\\*:5004 +\\*:\\*"));
+  EXPECT_THAT(table, ContainsRegex("tcp +LISTEN +\\[::\\]:7002 +\\[::\\]:\\*"));
+  EXPECT_THAT(table, ContainsRegex("udp +UNCONN +\\*:5005 +\\*:\\*"));
+  EXPECT_THAT(table, ContainsRegex("udp +UNCONN +\\[::\\]:7003 +\\[::\\]:\\*"));
+  // An entry recorded before the field existed keeps the old spelling.
+  v1::SocketSnapshot old = *snap;
+  for (v1::SocketEntry& e : *old.mutable_sockets()) e.clear_v6_only();
+  EXPECT_THAT(FormatSocketsTable(old), Not(HasSubstr("*:5004")));
 }
 
 TEST(TableTextTest, ColumnsPadAsPrintfDoes) {

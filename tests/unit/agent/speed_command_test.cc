@@ -1,6 +1,13 @@
 // The `probe speed` table and its command-line parsing.
 #include "agent/probes/speed_command.h"
 
+#include <stdlib.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 #include "agent/probes/speed_probe.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -54,6 +61,73 @@ TEST(SpeedCommandTest, RejectsBadArguments) {
   // No host.
   EXPECT_THROW(app2.parse(std::vector<std::string>{"speed", "probe"}),
                CLI::ParseError);
+}
+
+TEST(ParseIperfBitrateTest, TakesIperf3Suffixes) {
+  const std::pair<const char*, uint64_t> good[] = {
+      {"0", 0},
+      {"1000", 1000},
+      {"500K", 500'000},
+      {"500k", 500'000},
+      {"100M", 100'000'000},
+      {"1G", 1'000'000'000},
+      {"2.5g", 2'500'000'000},
+      {"1T", 1'000'000'000'000},
+      {"10T", 10'000'000'000'000},
+  };
+  for (const auto& [text, bps] : good) {
+    absl::StatusOr<uint64_t> got = ParseIperfBitrate(text);
+    ASSERT_TRUE(got.ok()) << text << ": " << got.status();
+    EXPECT_EQ(*got, bps) << text;
+  }
+  for (const char* text : {"", "M", "-1M", "100X", "1e9", "0x10", "1.2.3", ".",
+                           "100M/10", "nan", "inf", "11T", " 5M x", "1MM"}) {
+    absl::StatusOr<uint64_t> got = ParseIperfBitrate(text);
+    EXPECT_FALSE(got.ok()) << "'" << text << "' gave " << got.value_or(0);
+    if (!got.ok()) {
+      EXPECT_THAT(std::string(got.status().message()),
+                  HasSubstr(absl::StrCat("'", text, "'")));
+    }
+  }
+}
+
+TEST(SpeedCommandTest, BitrateSuffixesAndAuthenticationFlagsParse) {
+  CLI::App app;
+  RegisterSpeedProbeCommand(*app.add_subcommand("probe"));
+  // "-b 100M" parses; the callback then stops before any iperf3 run, at the
+  // password missing from the environment (exit 2). CLI11 takes a vector of
+  // arguments in reverse order.
+  unsetenv("IPERF3_PASSWORD");
+  try {
+    app.parse(std::vector<std::string>{"/etc/passwd", "--rsa-public-key-path",
+                                       "u", "--username", "192.0.2.1", "100M",
+                                       "-b", "speed", "probe"});
+    ADD_FAILURE() << "no error without IPERF3_PASSWORD";
+  } catch (const CLI::RuntimeError& e) {
+    EXPECT_EQ(e.get_exit_code(), 2);
+  }
+
+  CLI::App bad;
+  RegisterSpeedProbeCommand(*bad.add_subcommand("probe"));
+  EXPECT_THROW(bad.parse(std::vector<std::string>{"192.0.2.1", "100X", "-b",
+                                                  "speed", "probe"}),
+               CLI::ValidationError);
+
+  // --username needs the server's public key, and the other way round.
+  CLI::App user;
+  RegisterSpeedProbeCommand(*user.add_subcommand("probe"));
+  EXPECT_THROW(user.parse(std::vector<std::string>{
+                   "192.0.2.1", "h1", "--username", "speed", "probe"}),
+               CLI::RequiresError);
+}
+
+TEST(SpeedCommandTest, HelpShowsTheDefaults) {
+  CLI::App app;
+  RegisterSpeedProbeCommand(*app.add_subcommand("probe"));
+  const std::string help =
+      app.get_subcommand("probe")->get_subcommand("speed")->help();
+  EXPECT_THAT(help, HasSubstr("5201"));  // port
+  EXPECT_THAT(help, HasSubstr("=10"));   // seconds
 }
 
 }  // namespace

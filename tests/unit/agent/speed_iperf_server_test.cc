@@ -1,13 +1,20 @@
 // IperfServer's supervision logic with a fake runner and a fake clock:
 // restarts, backoff growth, stop during a backoff, start failures.
 #include <map>
+#include <memory>
+#include <sstream>
+#include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "agent/iperf_server.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "spdlog/sinks/ostream_sink.h"
+#include "spdlog/spdlog.h"
 #include "tests/testing/fake_clock.h"
 
 namespace netvigil::agent {
@@ -15,6 +22,7 @@ namespace {
 
 using ::netvigil::testing::FakeClock;
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
 // Children are make-believe: Wait blocks until the test "kills" the child or
 // Terminate is called.
@@ -27,7 +35,11 @@ class FakeRunner final : public ProcessRunner {
     if (fail_starts_) return absl::NotFoundError("iperf3: not found in PATH");
     const pid_t pid = next_pid_++;
     alive_[pid] = true;
-    if (on_line) on_line(Stream::kStdout, "Server listening on 5201 (test #1)");
+    if (on_line) {
+      on_line(Stream::kStdout, "Server listening on 5201 (test #1)");
+      on_line(Stream::kStdout, "Accepted connection from 10.0.0.2, port 1");
+      if (!stderr_line_.empty()) on_line(Stream::kStderr, stderr_line_);
+    }
     return pid;
   }
   absl::StatusOr<ProcessExit> Wait(pid_t pid, absl::Duration timeout) override {
@@ -48,6 +60,10 @@ class FakeRunner final : public ProcessRunner {
     absl::MutexLock l(&mu_);
     alive_[pid] = false;
     signal_[pid] = 9;
+  }
+  void set_stderr_line(std::string line) {
+    absl::MutexLock l(&mu_);
+    stderr_line_ = std::move(line);
   }
   void set_fail_starts(bool f) {
     absl::MutexLock l(&mu_);
@@ -74,6 +90,7 @@ class FakeRunner final : public ProcessRunner {
   std::vector<std::vector<std::string>> argvs_;
   bool fail_starts_ = false;
   int terminates_ = 0;
+  std::string stderr_line_;
 };
 
 // Polls `cond` in real time: the supervisor runs on its own thread.
@@ -209,6 +226,51 @@ TEST(IperfServerTest, NewOptionsRestartTheChildAtOnceWithThem) {
   EXPECT_THAT(runner.argv(2),
               ElementsAre("iperf3", "-s", "-p", "5201", "--forceflush"));
   server.Stop();
+}
+
+// 136 lines at info in 10 minutes: iperf3's own output is debug; only the
+// server's state changes are info (or warn, for an exit, with its reason).
+TEST(IperfServerTest, OutputLinesAreDebugAndStateChangesInfo) {
+  std::ostringstream captured;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
+  auto logger = std::make_shared<spdlog::logger>("capture", sink);
+  logger->set_pattern("%l %v");
+  logger->set_level(spdlog::level::debug);
+  std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
+  spdlog::set_default_logger(logger);
+  {
+    FakeRunner runner;
+    runner.set_stderr_line("iperf3: error - unable to start listener");
+    FakeClock clock;
+    IperfServer server(runner, clock, 5201);
+    server.Start();
+    ASSERT_TRUE(Eventually([&] { return server.starts() == 1; }));
+    runner.Kill(server.child_pid());
+    ASSERT_TRUE(
+        Eventually([&] { return server.starts() == 2 && server.running(); }));
+    server.Stop();
+  }
+  spdlog::set_default_logger(previous);
+
+  int output_lines = 0, above_debug = 0;
+  for (absl::string_view line : absl::StrSplit(captured.str(), '\n')) {
+    if (line.empty()) continue;
+    if (absl::StrContains(line, "iperf3_server port=")) {
+      ++output_lines;
+      EXPECT_TRUE(absl::StartsWith(line, "debug ")) << line;
+    } else if (!absl::StartsWith(line, "debug ")) {
+      ++above_debug;
+    }
+  }
+  EXPECT_EQ(output_lines, 6);  // 3 lines from each of the two children
+  const std::string log = captured.str();
+  EXPECT_THAT(log, HasSubstr("info iperf3_server_started port=5201"));
+  EXPECT_THAT(log, HasSubstr("warning iperf3_server_exited port=5201"));
+  EXPECT_THAT(log, HasSubstr("signal=9 last_stderr=\"iperf3: error - unable "
+                             "to start listener\""));
+  EXPECT_THAT(log, HasSubstr("info iperf3_server_stopped port=5201"));
+  // Started twice, exited once, stopped once.
+  EXPECT_EQ(above_debug, 4) << log;
 }
 
 }  // namespace

@@ -2,10 +2,14 @@
 // checked byte for byte against tests/fixtures/cli/NAME.txt. To update after
 // a deliberate change: NETVIGIL_UPDATE_GOLDEN=1 build/tests/cli_tables_test,
 // then review the diff.
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "collector/cli/commands.h"
+#include "collector/cli/format.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fixtures.h"
@@ -90,6 +94,7 @@ TEST(CliTablesTest, Overview) {
   a->set_severity(v1::SEVERITY_WARNING);
   a->set_scope(v1::ALERT_SCOPE_HOST);
   a->add_hosts("h1");
+  a->set_kind("path_loss");
   a->set_summary("20% loss to internet from h1, from hop 1 (198.18.1.1) on");
   *a->mutable_first_seen() = Ago(absl::Minutes(5));
   o.add_notices("the mesh of 6 tests does not fit the 1m period (3 slots)");
@@ -236,6 +241,218 @@ TEST(CliTablesTest, AlertsAndEvents) {
   *e.mutable_alert() = r.alerts(0);
   ExpectGolden("alert_event", RenderAlertEvent(e, kNow));
   EXPECT_EQ(RenderAlerts(v1::ListAlertsResponse(), kNow), "no alerts\n");
+}
+
+// A home of `n` hosts as the collector would describe it: two path targets
+// each, one host offline with a path error, a full speed mesh at about
+// 940 Mbit/s with one slow pair, one failed and one skipped test, and open
+// alerts of each severity.
+v1::OverviewResponse Home(int n) {
+  static const char* kNames[] = {"router-pi",   "laptop-anna", "nas-basement",
+                                 "desktop-ben", "tv-living",   "printer",
+                                 "pi-hole",     "laptop-carl", "phone-dock",
+                                 "garage-cam",  "office-mac",  "media-server"};
+  v1::OverviewResponse o;
+  *o.mutable_generated_at() = Ago(absl::ZeroDuration());
+  v1::SpeedMatrixResponse* m = o.mutable_speed();
+  for (int i = 0; i < n; ++i) {
+    const std::string name = kNames[i];
+    auto* h = o.add_hosts();
+    h->mutable_agent()->set_name(name);
+    const bool offline = i == 2;
+    h->mutable_agent()->set_online(!offline);
+    *h->mutable_agent()->mutable_last_seen() =
+        Ago(offline ? absl::Hours(3) : absl::Seconds(i));
+    for (const char* target : {"gateway", "internet"}) {
+      auto* p = h->add_paths();
+      p->set_target(target);
+      *p->mutable_at() = Ago(offline ? absl::Hours(3) : absl::Seconds(20 + i));
+      if (offline && std::string(target) == "internet") {
+        p->set_error(
+            "name does not resolve: speedtest.isp.example (temporary failure "
+            "in name resolution)");
+        continue;
+      }
+      p->set_destination_reached(true);
+      p->set_loss_percent(i == 1 && std::string(target) == "internet" ? 20 : 0);
+      p->set_avg_ms(std::string(target) == "gateway" ? 0.4 + 0.01 * i
+                                                     : 11.8 + 0.3 * i);
+      p->set_hop_count(std::string(target) == "gateway" ? 1 : 4);
+    }
+    m->add_hosts(name);
+  }
+  for (int a = 0; a < n; ++a) {
+    for (int b = 0; b < n; ++b) {
+      if (a == b) continue;
+      auto* c = m->add_cells();
+      c->set_client(kNames[a]);
+      c->set_server(kNames[b]);
+      *c->mutable_at() = Ago(absl::Minutes(2 + (a * n + b) % 50));
+      c->set_outcome(v1::SPEED_OUTCOME_OK);
+      c->set_bps(935e6 + 1e6 * ((a + 2 * b) % 9));
+      if (a == 1 && b == 0) c->set_bps(46.8e6);  // the slow pair
+      if (a == 0 && b == n - 1) {
+        c->set_outcome(v1::SPEED_OUTCOME_FAILED);
+        c->set_bps(0);
+        c->set_error(
+            "server busy: the server is busy running a test. try "
+            "again later");
+      }
+      if (a == 2 && b == 1) {
+        c->set_outcome(v1::SPEED_OUTCOME_SKIPPED);
+        c->set_bps(0);
+        c->set_error(absl::StrCat("agent ", kNames[2], " offline"));
+      }
+    }
+  }
+  m->add_notices(
+      "mesh did not fit its period (13 slots needed, 12 fit): 12 slots of "
+      "1m56.983384057s (max 1 at once), the 23m23.8s left of period 30m0s");
+  *o.add_notices() = m->notices(0);
+  auto alert = [&](int64_t id, v1::Severity sev, const char* kind,
+                   std::vector<std::string> hosts, const std::string& summary,
+                   absl::Duration ago) {
+    auto* a = o.add_open_alerts();
+    a->set_id(id);
+    a->set_severity(sev);
+    a->set_scope(hosts.size() > 1 ? v1::ALERT_SCOPE_MULTI_HOST
+                                  : v1::ALERT_SCOPE_HOST);
+    a->set_kind(kind);
+    for (auto& h : hosts) a->add_hosts(h);
+    a->set_summary(summary);
+    *a->mutable_first_seen() = Ago(ago);
+    *a->mutable_last_seen() = Ago(absl::Seconds(30));
+  };
+  alert(4, v1::SEVERITY_INFO, "new_remote", {kNames[0]},
+        "new remote endpoint tcp 93.184.216.34:443 for /usr/bin/curl",
+        absl::Minutes(40));
+  alert(7, v1::SEVERITY_WARNING, "path_loss", {kNames[1]},
+        absl::StrCat("20% loss to internet from ", kNames[1],
+                     ", from hop 1 (198.18.1.1) on"),
+        absl::Minutes(5));
+  alert(9, v1::SEVERITY_CRITICAL, "new_listener", {kNames[0], kNames[1]},
+        absl::StrCat("new listener tcp 0.0.0.0:8765 (/usr/bin/python3.11) on ",
+                     kNames[0], ", ", kNames[1]),
+        absl::Minutes(8));
+  alert(11, v1::SEVERITY_WARNING, "speed_low", {kNames[1], kNames[0]},
+        absl::StrCat("throughput low on ", kNames[1], ">", kNames[0]),
+        absl::Minutes(12));
+  return o;
+}
+
+void ExpectPageWidth(const std::string& text) {
+  int n = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++n;
+    EXPECT_LE(line.size(), kPageWidth) << "line " << n << ": " << line;
+  }
+}
+
+TEST(CliTablesTest, OverviewOfAHomeFitsAPageAt3And5And12Hosts) {
+  for (int n : {3, 5, 12}) {
+    SCOPED_TRACE(n);
+    const std::string out = RenderOverview(Home(n), kNow);
+    ExpectGolden(absl::StrCat("overview_", n, "_hosts"), out);
+    ExpectPageWidth(out);
+    // Never nanoseconds, never a bare exponent, always an absolute time.
+    EXPECT_EQ(out.find("983384057"), std::string::npos);
+    EXPECT_EQ(out.find("e+0"), std::string::npos);
+    EXPECT_NE(out.find("as of 2027-01-15 08:00:00 UTC"), std::string::npos);
+    // The slow pair is marked, with what is usual for it.
+    EXPECT_NE(out.find("46.8 Mbit/s"), std::string::npos);
+    EXPECT_NE(out.find("under half"), std::string::npos);
+    // Open alerts: most severe first, KIND shown.
+    const size_t critical = out.find("CRITICAL  new_listener");
+    const size_t warning = out.find("WARNING   speed_low");
+    const size_t info = out.find("INFO      new_remote");
+    EXPECT_NE(out.find("KIND"), std::string::npos);
+    ASSERT_NE(critical, std::string::npos);
+    ASSERT_NE(warning, std::string::npos);
+    ASSERT_NE(info, std::string::npos);
+    EXPECT_LT(critical, warning);
+    EXPECT_LT(warning, info);
+  }
+}
+
+TEST(CliTablesTest, AHostWithOpenAlertsIsMarked) {
+  const std::string out = RenderOverview(Home(3), kNow);
+  // laptop-anna is in three open alerts, the worst critical; the offline
+  // nas-basement in none.
+  EXPECT_NE(out.find("laptop-anna   online   just now   3 (critical)"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("nas-basement  offline  3 h ago    -   "),
+            std::string::npos)
+      << out;
+}
+
+TEST(CliTablesTest, SpeedMatrixOfManyHostsIsAListOfEveryPair) {
+  const std::string out = RenderSpeedMatrix(Home(12).speed(), kNow);
+  ExpectPageWidth(out);
+  // 132 ordered pairs, one line each (some wrap), under a header.
+  EXPECT_NE(out.find("FROM "), std::string::npos);
+  EXPECT_GE(std::count(out.begin(), out.end(), '\n'), 133);
+}
+
+TEST(CliTablesTest, AnOverviewOf200HostsIsQuickAndShort) {
+  // The scheduler's benchmark size: 39,800 pairs, none tested yet but one.
+  v1::OverviewResponse o;
+  v1::SpeedMatrixResponse* m = o.mutable_speed();
+  for (int i = 0; i < 200; ++i) m->add_hosts(absl::StrCat("host-", i));
+  for (int a = 0; a < 200; ++a) {
+    for (int b = 0; b < 200; ++b) {
+      if (a == b || (a + b) % 3 == 0) continue;
+      auto* c = m->add_cells();
+      c->set_client(m->hosts(a));
+      c->set_server(m->hosts(b));
+      c->set_outcome(v1::SPEED_OUTCOME_OK);
+      c->set_bps(a == 7 && b == 9 ? 10e6 : 940e6);
+      *c->mutable_at() = Ago(absl::Minutes(3));
+    }
+  }
+  const absl::Time started = absl::Now();
+  const std::string out = RenderOverview(o, kNow);
+  EXPECT_LT(absl::Now() - started, absl::Seconds(5));
+  ExpectPageWidth(out);
+  // The slow pair comes first, before the untested ones.
+  const size_t slow = out.find("10.0 Mbit/s !");
+  ASSERT_NE(slow, std::string::npos) << out;
+  EXPECT_LT(slow, out.find("not yet"));
+  EXPECT_NE(out.find("more (`netvigil speed matrix` lists them)"),
+            std::string::npos);
+  EXPECT_LT(std::count(out.begin(), out.end(), '\n'), 40);
+}
+
+TEST(FormatTest, WrapsTheLastColumnAtSpaces) {
+  const std::string out = FormatTableWrapped(
+      {"ID", "SUMMARY"},
+      {{"1", "one two three four five six seven eight nine ten"}}, 28);
+  EXPECT_EQ(out,
+            "ID  SUMMARY\n"
+            "1   one two three four five\n"
+            "    six seven eight nine ten\n");
+}
+
+TEST(FormatTest, WrapTextIndentsContinuations) {
+  EXPECT_EQ(WrapText("note: alpha beta gamma delta epsilon zeta", 30, 6),
+            "note: alpha beta gamma delta\n"
+            "      epsilon zeta\n");
+  EXPECT_EQ(WrapText("  indented", 30, 4), "  indented\n");
+}
+
+TEST(FormatTest, WrapTextShowsControlCharactersInsteadOfObeyingThem) {
+  EXPECT_EQ(WrapText("evil\x1b[2J\nforged line"),
+            "evil\\x1B[2J\\nforged line\n");
+}
+
+TEST(FormatTest, HumanizeDurationsRewritesAbslDurationsOnly) {
+  EXPECT_EQ(HumanizeDurations("12 slots of 1m56.983384057s (max 1), the "
+                              "23m23.8s left of period 30m0s."),
+            "12 slots of 1m57s (max 1), the 23m24s left of period 30m.");
+  EXPECT_EQ(HumanizeDurations("h1>h2 at 10s, 5 hosts"),
+            "h1>h2 at 10s, 5 hosts");
+  EXPECT_EQ(HumanizeDurations(""), "");
+  EXPECT_EQ(HumanizeDurations("0 slots, 0.5 left"), "0 slots, 0.5 left");
 }
 
 }  // namespace

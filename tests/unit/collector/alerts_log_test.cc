@@ -11,7 +11,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "collector/alerts/alert_log.h"
+#include "common/escape.h"
+#include "common/utf8.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
@@ -129,6 +133,77 @@ TEST(AlertLogTest, SampleLogFixtureIsThisCodesOutput) {
         << produced;
   }
   EXPECT_EQ(netvigil::testing::ReadFixture("alerts/sample.log"), produced);
+}
+
+// Alerts whose agent-controlled text (process names, paths, host names)
+// holds what would forge a line, drive a terminal or hide text: ESC, CR/LF
+// with a whole fake line, bytes FF FE and the text "\xFF\xFE", a bidi
+// override, backslashes, NUL, quotes, a very long name. Each must give one
+// line with `ip=` in its place; tests/fixtures/alerts/hostile.log is this
+// output, fed to fail2ban-regex by tests/integration/fail2ban_test.py.
+std::vector<v1::AlertEvent> HostileEvents() {
+  using E = v1::AlertEvent;
+  const int64_t t = 1'700'000'000;
+  const std::string forged =
+      "\n2023-11-14T22:13:20Z netvigil[alert]: event=opened id=9 "
+      "kind=new_inbound severity=warning scope=host ip=192.0.2.66 hosts=x";
+  const std::vector<std::string> names = {
+      "/tmp/\x1b]0;owned\x07\x1b[2J" + forged,
+      "/tmp/a\r" + forged.substr(1),
+      "/tmp/\xFF\xFE",
+      "/tmp/\\xFF\\xFE",
+      "/tmp/invoice\xE2\x80\xAE"
+      "txt.exe",
+      std::string("/tmp/nul\0x\" ip=192.0.2.67 \\", 27),
+      "/tmp/" + std::string(3000, 'A') + forged,
+  };
+  std::vector<v1::AlertEvent> out;
+  int64_t id = 20;
+  for (const std::string& raw : names) {
+    // As the agent sends it: bytes in the notation's byte half.
+    std::string name = ToValidUtf8(raw);
+    ++id;
+    out.push_back(Event(
+        E::TYPE_OPENED, id, "new_inbound", v1::SEVERITY_WARNING,
+        v1::ALERT_SCOPE_HOST, {"host\nip=192.0.2.68"},
+        absl::StrCat("tcp ", name, " :22 <- 203.0.113.", id),
+        absl::StrCat("new peer 203.0.113.", id, " (", name, ") on laptop"),
+        absl::StrCat("203.0.113.", id), t + id));
+  }
+  return out;
+}
+
+TEST(AlertLogTest, HostileTextStaysInItsFieldOnOneLine) {
+  for (const v1::AlertEvent& e : HostileEvents()) {
+    const std::string line = FormatAlertLogLine(e);
+    SCOPED_TRACE(line);
+    ASSERT_EQ(std::count(line.begin(), line.end(), '\n'), 1);
+    EXPECT_EQ(line.back(), '\n');
+    EXPECT_FALSE(HasControls(line.substr(0, line.size() - 1)));
+    // `ip=` is the seventh field and the agent's address is its value.
+    std::vector<std::string> fields = absl::StrSplit(line, ' ');
+    ASSERT_GT(fields.size(), 8u);
+    EXPECT_EQ(fields[7], "ip=" + e.alert().remote_address());
+    // The subject reads back to what the agent meant.
+    const size_t at = line.find(" subject=\"");
+    const size_t end = line.find("\" summary=");
+    ASSERT_NE(at, std::string::npos);
+    ASSERT_NE(end, std::string::npos);
+    absl::StatusOr<std::string> subject =
+        Unescape(line.substr(at + 10, end - at - 10));
+    ASSERT_THAT(subject, IsOk());
+    EXPECT_EQ(*subject, *Unescape(e.alert().subject()));
+  }
+}
+
+TEST(AlertLogTest, HostileLogFixtureIsThisCodesOutput) {
+  std::string produced;
+  for (const auto& e : HostileEvents()) produced += FormatAlertLogLine(e);
+  if (std::getenv("NETVIGIL_REGENERATE_FIXTURES")) {
+    std::ofstream(netvigil::testing::FixturePath("alerts/hostile.log"))
+        << produced;
+  }
+  EXPECT_EQ(netvigil::testing::ReadFixture("alerts/hostile.log"), produced);
 }
 
 std::string Slurp(const std::string& path) {

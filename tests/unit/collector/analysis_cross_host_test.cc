@@ -291,6 +291,11 @@ TEST_F(SpeedCrossHostTest, OnePairDegradedIsThatPair) {
   ASSERT_EQ(open.size(), 1u);
   EXPECT_EQ(open[0].scope(), v1::ALERT_SCOPE_PAIR);
   EXPECT_EQ(open[0].subject(), "speed_low pair=b>c");
+  // Evidence a person reads: units, not "9e+07 bit/s, usual 9e+08".
+  ASSERT_GT(open[0].evidence_size(), 0);
+  const std::string note = open[0].evidence(open[0].evidence_size() - 1).note();
+  EXPECT_THAT(note, ::testing::HasSubstr("b>c 90.0 Mbit/s, usual 900 Mbit/s"));
+  EXPECT_THAT(note, ::testing::Not(::testing::HasSubstr("e+")));
 }
 
 TEST_F(SpeedCrossHostTest, OneSlowRunIsNotNews) {

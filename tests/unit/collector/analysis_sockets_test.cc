@@ -98,6 +98,22 @@ TEST_F(SocketRulesTest, NewRemoteEndpointCarriesTheRemoteAddress) {
   EXPECT_EQ(open[0].remote_address(), "198.51.100.23");
 }
 
+TEST_F(SocketRulesTest,
+       AnOwnerProcNeverShowedIsAnUnknownProcessNotAQuestionMark) {
+  Send("a", SocketsResult({kSsh}));
+  Sock orphan = Outbound(40002, 5);
+  orphan.exe = "";  // no /proc entry owned it: a kernel socket, a process gone
+  Send("a", SocketsResult({kSsh, orphan}));
+  std::vector<v1::Alert> open = Open();
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(
+      open[0].summary(),
+      "new remote endpoint tcp 203.0.113.5:443 for an unknown process on a");
+  // The key keeps its "?" (changing it would make every such socket news
+  // again); only the words for people changed.
+  EXPECT_EQ(open[0].subject(), "tcp ? -> 203.0.113.5:443");
+}
+
 // The quickstart's first speed mesh raised "new peer connected to tcp port
 // 5201 (/usr/bin/iperf3)": netvigil's own tests. The agent marks its own
 // iperf3's sockets; they are never news, and the same socket from an iperf3

@@ -45,6 +45,16 @@ TEST(Utf8Test, InvalidBytesBecomeHexEscapes) {
   EXPECT_TRUE(IsValidUtf8(ToValidUtf8("\xF0\x9F\x98")));
 }
 
+// Issue 15: the bytes FF FE and a name holding the text "\xFF\xFE" were
+// the same string. The backslash is escaped too, so they differ and
+// Unescape (common/escape.h) gives the bytes back.
+TEST(Utf8Test, BackslashIsEscapedSoBytesAndTextDiffer) {
+  EXPECT_EQ(ToValidUtf8("\xFF\xFE"), "\\xFF\\xFE");
+  EXPECT_EQ(ToValidUtf8("\\xFF\\xFE"), "\\\\xFF\\\\xFE");
+  EXPECT_NE(ToValidUtf8("\xFF\xFE"), ToValidUtf8("\\xFF\\xFE"));
+  EXPECT_EQ(ToValidUtf8("a\\b"), "a\\\\b");
+}
+
 TEST(Utf8Test, TruncateCutsAtACharacterBoundary) {
   EXPECT_EQ(TruncateUtf8("abc", 10), "abc");
   EXPECT_EQ(TruncateUtf8("abc", 2), "ab");
