@@ -104,6 +104,11 @@ void SessionRegistry::MarkLive(std::vector<v1::AgentInfo>* agents,
     if (!a.has_connected_since()) {
       *a.mutable_connected_since() = ToProtoTime(s.connected_at());
     }
+    // The stream was heard later than the database could record it.
+    const absl::Time heard = s.last_heard();
+    if (!a.has_last_seen() || FromProtoTime(a.last_seen()) < heard) {
+      *a.mutable_last_seen() = ToProtoTime(heard);
+    }
   }
 }
 

@@ -75,7 +75,8 @@ class SessionRegistry {
   // Cancels every session whose name matches (revocation).
   void CancelByName(const std::string& name);
 
-  // Sets `online` (and `connected_since` where it is missing) on each agent
+  // Sets `online` (`connected_since` where it is missing, and `last_seen`
+  // where the stream was heard later than the database says) on each agent
   // that holds a live session here (heard within `timeout`). Online state
   // comes from the live streams: the database's last_seen lags while the
   // database is away (heartbeats are not recorded) and for a heartbeat

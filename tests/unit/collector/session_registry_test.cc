@@ -45,6 +45,8 @@ TEST(SessionRegistryTest, ALiveStreamIsOnlineWhateverTheDatabaseSays) {
   EXPECT_FALSE(agents[0].online()) << "h1's stream is silent past the timeout";
   EXPECT_TRUE(agents[1].online()) << "h2 was heard 5 s ago";
   EXPECT_EQ(FromProtoTime(agents[1].connected_since()), kT0);
+  EXPECT_EQ(FromProtoTime(agents[1].last_seen()), kT0 + absl::Seconds(30))
+      << "heard later than the database recorded";
   EXPECT_FALSE(agents[2].online()) << "no stream here";
   EXPECT_TRUE(agents[3].online())
       << "the database's online (a stream at another collector) stays";
