@@ -94,14 +94,11 @@ absl::Status ParseAnalysisOptions(const YAML::Node& node,
 // The combinations of analysis options and the probe plan that cannot work,
 // refused at start: speed_settle or speed_window shorter than
 // probes.speed.period (the pairs sharing a host are measured once a period,
-// so a slow host link would never be seen as one), cross_host_window shorter
-// than probes.path.every (a host's run would expire before its next), and
-// cross_host_settle shorter than path_loss_confirm_runs x probes.path.every
-// (the other hosts could never confirm an upstream loss in time). Errors
-// read "FILE:LINE:COL: analysis.KEY (...) ...", at the analysis key when the
-// file gives it, else at the plan's field.
-absl::Status CheckAnalysisAgainstConfig(const AnalysisOptions& options,
-                                        const netvigil::CollectorConfig& config);
+// so a slow host link would never be seen as one, only as pair alerts).
+// Errors read "FILE:LINE:COL: analysis.KEY (...) ...", at the analysis key
+// when the file gives it, else at the plan's field.
+absl::Status CheckAnalysisAgainstConfig(
+    const AnalysisOptions& options, const netvigil::CollectorConfig& config);
 
 // ParseAnalysisOptions of config.analysis, then CheckAnalysisAgainstConfig.
 absl::Status ParseAnalysisOptionsFor(const netvigil::CollectorConfig& config,

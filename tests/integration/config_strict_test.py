@@ -6,7 +6,7 @@ refuse, with exit code 2 and FILE:LINE:COL and the field: a key given twice
 (both lines named), a listen port outside 1-65535 (99999 used to bind some
 other port), two listeners on one port, cross-field errors (at the line of
 the field), an empty file, a speed settle shorter than the speed period and
-the other combinations of analysis options and plan that cannot work.
+a speed window shorter than the period.
 """
 
 import os
@@ -98,12 +98,9 @@ class ConfigStrictTest(unittest.TestCase):
         self.refused("probes:\n  speed:\n    period: 130s\nanalysis:\n  speed_settle: 90s\n",
                      "FILE:5:17: analysis.speed_settle (1m30s) is shorter than "
                      "probes.speed.period 2m10s (line 3)")
-        self.refused("probes:\n  path:\n    every: 30m\n",
-                     "FILE:3:12: analysis.cross_host_window (10m) is shorter than "
-                     "probes.path.every 30m (line 3)")
-        self.refused("probes:\n  path:\n    every: 2m\n",
-                     "analysis.cross_host_settle (5m) is shorter than path_loss_confirm_runs "
-                     "(3) x probes.path.every 2m = 6m")
+        self.refused("probes:\n  speed:\n    period: 4h\nanalysis:\n  speed_settle: 4h\n",
+                     "FILE:3:13: analysis.speed_window (3h) is shorter than "
+                     "probes.speed.period 4h (line 3)")
 
 
 if __name__ == "__main__":
