@@ -125,6 +125,7 @@ absl::Status Collector::Start() {
     SpeedSchedulerOptions speed;
     speed.period = config_.speed_period;
     speed.test_duration = config_.speed_test_duration;
+    speed.slot_overhead = config_.speed_slot_overhead;
     speed.max_concurrent = config_.max_concurrent_speed_tests;
     speed.port = config_.speed_port;
     speed.bitrate_bps = config_.plan.speed().max_bitrate_bps();
@@ -132,7 +133,8 @@ absl::Status Collector::Start() {
         config_.plan.speed().external_targets().begin(),
         config_.plan.speed().external_targets().end());
     speed_loop_ = std::make_unique<SpeedLoop>(
-        speed, store_, broker_, RealClock(), config_.heartbeat_timeout);
+        speed, store_, broker_, RealClock(), config_.heartbeat_timeout,
+        &sessions_);
     // Agents learn a new peer (and its iperf3 user) before a test to it.
     speed_loop_->SetAgentsObserver(
         [this](const std::vector<v1::AgentInfo>& agents) {

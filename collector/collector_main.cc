@@ -27,8 +27,8 @@ absl::Status LoadAll(const std::string& path, netvigil::CollectorConfig* config,
   auto c = netvigil::LoadCollectorConfig(path);
   if (!c.ok()) return c.status();
   *config = std::move(*c);
-  return netvigil::collector::ParseAnalysisOptions(config->analysis,
-                                                   config->source, analysis);
+  // With the combinations of analysis options and plan that cannot work.
+  return netvigil::collector::ParseAnalysisOptionsFor(*config, analysis);
 }
 
 int Run(const std::string& config_path, bool insecure) {

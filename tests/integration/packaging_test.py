@@ -362,7 +362,7 @@ class InstallTest(unittest.TestCase):
             "/etc/netvigil/collector.yaml": ("root", "netvigil", 0o640),
             "/etc/default/netvigil-agent": ("root", "root", 0o644),
             "/var/lib/netvigil": ("netvigil", "netvigil", 0o750),
-            "/var/lib/netvigil-agent": ("netvigil", "netvigil", 0o750),
+            "/var/lib/netvigil-agent": ("netvigil", "netvigil", 0o700),
             "/var/log/netvigil": ("netvigil", "netvigil", 0o750),
             "/usr/bin/netvigil-agent": ("root", "root", 0o755),
             "/usr/bin/netvigil-collector": ("root", "root", 0o755),
