@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/human_units.h"
 #include "common/proto_time.h"
 #include "spdlog/spdlog.h"
 
@@ -297,8 +298,8 @@ void SpeedScheduler::Spread(std::vector<int> tests, absl::Time from,
                       [capacity](int r) { return r >= capacity; }));
     std::string notice = absl::StrCat(
         "speed mesh does not fit its period: ", count, " tests need ", rounds,
-        " slots of ", absl::FormatDuration(slot()), " (max ", k,
-        " at once), the ", absl::FormatDuration(available), " left of period ",
+        " slots of ", HumanDuration(slot()), " (max ", k,
+        " at once), the ", HumanDuration(available), " left of period ",
         period_, " has ", capacity, "; ", over,
         " tests skipped this period (rotation reaches them in later periods)");
     spdlog::warn(
@@ -415,7 +416,7 @@ void SpeedScheduler::ExpireRunning(absl::Time now) {
     res.set_outcome(v1::SPEED_OUTCOME_FAILED);
     res.set_error(absl::StrCat("no result from agent ", hosts_[r.client].name,
                                " within ",
-                               absl::FormatDuration(result_timeout())));
+                               HumanDuration(result_timeout())));
     res.set_schedule_id(it->first);
     *res.mutable_finished_at() = ToProtoTime(now);
     recorded_.push_back(std::move(res));
@@ -446,7 +447,7 @@ std::vector<ScheduledSpeedTest> SpeedScheduler::Tick() {
     absl::Time start = period_end_;
     if (now >= period_end_ + options_.period) {
       notices_.push_back(absl::StrCat("speed scheduler was not ticked for ",
-                                      absl::FormatDuration(now - period_end_),
+                                      HumanDuration(now - period_end_),
                                       "; periods restart from now"));
       start = now;
     }
