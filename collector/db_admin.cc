@@ -77,7 +77,7 @@ absl::Status CreateRolesAndDatabase(const DbInitOptions& o) {
 
 // Tables the dashboard role must never read: the iperf3 key pair and the
 // secret agents' iperf3 passwords derive from, and pending enrollments.
-// Migration 0010_least_privilege.sql revokes the same list; a new secret
+// Migration 0011_least_privilege.sql revokes the same list; a new secret
 // table joins both (tests/integration/least_privilege_test.py checks that
 // the role reads only the history tables it knows).
 constexpr const char* kSecretTables[] = {"iperf_auth", "enrollment_tokens"};

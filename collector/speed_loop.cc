@@ -46,7 +46,8 @@ void SpeedLoop::Loop() {
     auto agents = store_.ListAgents(heartbeat_timeout_);
     if (agents.ok()) {
       if (sessions_ != nullptr) {
-        sessions_->MarkLive(&*agents, clock_.Now(), heartbeat_timeout_);
+        sessions_->MarkLive(&*agents, clock_.Now(), clock_.MonotonicNow(),
+                            heartbeat_timeout_);
       }
       // A revoked agent is tested by no one and tests no one.
       agents->erase(

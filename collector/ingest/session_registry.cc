@@ -105,19 +105,22 @@ void SessionRegistry::CancelByName(const std::string& name) {
 }
 
 void SessionRegistry::MarkLive(std::vector<v1::AgentInfo>* agents,
-                               absl::Time now, absl::Duration timeout) {
+                               absl::Time wall_now, absl::Time mono_now,
+                               absl::Duration timeout) {
   absl::MutexLock l(&mu_);
+  // A session's times are monotonic; as wall times they are as long ago.
+  auto wall = [&](absl::Time mono) { return wall_now - (mono_now - mono); };
   for (v1::AgentInfo& a : *agents) {
     auto it = sessions_.find(a.name());
     if (it == sessions_.end()) continue;
     const AgentSession& s = *it->second;
-    if (now - s.last_heard() > timeout) continue;
+    if (mono_now - s.last_heard() > timeout) continue;
     a.set_online(true);
     if (!a.has_connected_since()) {
-      *a.mutable_connected_since() = ToProtoTime(s.connected_at());
+      *a.mutable_connected_since() = ToProtoTime(wall(s.connected_at()));
     }
     // The stream was heard later than the database could record it.
-    const absl::Time heard = s.last_heard();
+    const absl::Time heard = wall(s.last_heard());
     if (!a.has_last_seen() || FromProtoTime(a.last_seen()) < heard) {
       *a.mutable_last_seen() = ToProtoTime(heard);
     }

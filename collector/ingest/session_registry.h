@@ -95,8 +95,10 @@ class SessionRegistry {
   // stays online (it may hold a session at another collector sharing the
   // database); a stream that ended here was recorded as offline when the
   // database could take it, and otherwise ages out with its last_seen.
-  void MarkLive(std::vector<v1::AgentInfo>* agents, absl::Time now,
-                absl::Duration timeout);
+  // Sessions keep monotonic times: `mono_now` judges liveness, and
+  // `wall_now` turns them into the wall times a person reads.
+  void MarkLive(std::vector<v1::AgentInfo>* agents, absl::Time wall_now,
+                absl::Time mono_now, absl::Duration timeout);
 
  private:
   absl::Mutex mu_;

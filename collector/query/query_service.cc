@@ -94,7 +94,8 @@ grpc::Status QueryService::ListAgents(grpc::ServerContext* ctx,
                                       v1::ListAgentsResponse* resp) {
   auto agents = store_.ListAgents(options_.heartbeat_timeout);
   if (!agents.ok()) return StoreError(agents.status());
-  sessions_.MarkLive(&*agents, clock_.Now(), options_.heartbeat_timeout);
+  sessions_.MarkLive(&*agents, clock_.Now(), clock_.MonotonicNow(),
+                     options_.heartbeat_timeout);
   for (auto& a : *agents) {
     // The clock offset lives with the live session (from its heartbeats).
     absl::Duration offset;
@@ -113,7 +114,8 @@ grpc::Status QueryService::Overview(grpc::ServerContext* ctx,
       TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(clock_.Now()));
   auto agents = store_.ListAgents(options_.heartbeat_timeout);
   if (!agents.ok()) return StoreError(agents.status());
-  sessions_.MarkLive(&*agents, clock_.Now(), options_.heartbeat_timeout);
+  sessions_.MarkLive(&*agents, clock_.Now(), clock_.MonotonicNow(),
+                     options_.heartbeat_timeout);
   // One read for every host's latest paths: one per host made Overview
   // dozens of round trips, which a busy machine stretches.
   auto paths = store_.LatestPathsOfAll();

@@ -6,7 +6,7 @@
   secret; enrollment_tokens), on a private PostgreSQL as `db init` sets it
   up, and again after an upgrade: a database whose role had been granted the
   secrets (as `db init` and its default privileges did before) loses them
-  when the collector applies migration 0010 at start. Any table the role can
+  when the collector applies migration 0011 at start. Any table the role can
   read that is not on the list of history tables fails the test, so a new
   table must be classified.
 - The agent's state folder is 0700 and every file in it 0600: the spool
@@ -193,17 +193,17 @@ class LeastPrivilegeTest(unittest.TestCase):
 
     def test_4_upgrade_takes_the_secrets_back(self):
         # A database as the old `db init` left it: the role holds the
-        # secrets, and migration 0010 is not applied yet.
+        # secrets, and migration 0011 is not applied yet.
         self.collector.stop()
         grant = self.psql("postgres",
                           "GRANT SELECT ON iperf_auth, enrollment_tokens TO netvigil_ro; "
-                          "DELETE FROM schema_migrations WHERE name = '0010_least_privilege'")
+                          "DELETE FROM schema_migrations WHERE name = '0011_least_privilege'")
         self.assertEqual(grant.returncode, 0, grant.stderr)
         r = self.psql("netvigil_ro", "SELECT count(*) FROM iperf_auth")
         self.assertEqual((r.returncode, r.stdout.strip()), (0, "1"), "the old hole, reproduced")
         self.start_collector()  # applies the pending migration at start
         self.assertEqual(self.psql("postgres", "SELECT count(*) FROM schema_migrations "
-                                               "WHERE name = '0010_least_privilege'")
+                                               "WHERE name = '0011_least_privilege'")
                          .stdout.strip(), "1")
         self.assert_ro_denied_secrets()
         self.assertEqual(self.readable_by_ro() - HISTORY_TABLES, set())

@@ -5,7 +5,7 @@ records that lie about their range, sequence numbers past the limit and
 strings that are not UTF-8.
 
 The rogue client is built from the proto files at test time
-(python3-grpc-tools' grpc_tools.protoc into a temporary folder) and speaks
+(Debian's protoc and grpc_python_plugin, into a temporary folder) and speaks
 plain gRPC to a real netvigil-collector (--insecure: the name comes from the
 hello) backed by a private PostgreSQL. A real netvigil-agent delivers
 throughout, and every test asserts it keeps being served, as does the CLI.
@@ -37,8 +37,11 @@ def build_stubs():
     """agent_pb2, probes_pb2 and agent_pb2_grpc from our protos."""
     out = tempfile.mkdtemp(prefix="nv-rogue-protos-")
     proto = os.path.join(nvtest.SOURCE_DIR, "proto")
+    # Debian's protoc and its gRPC Python plugin (the build's own packages):
+    # python3-grpc-tools bundles protoc 3.5, which predates proto3 `optional`.
     subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{proto}", "-I/usr/include",
+        ["protoc", f"-I{proto}", "-I/usr/include",
+         "--plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin",
          f"--python_out={out}", f"--grpc_python_out={out}",
          os.path.join(proto, "netvigil/v1/agent.proto"),
          os.path.join(proto, "netvigil/v1/probes.proto")],

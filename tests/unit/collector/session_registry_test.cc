@@ -41,7 +41,8 @@ TEST(SessionRegistryTest, ALiveStreamIsOnlineWhateverTheDatabaseSays) {
   // the timeout for everyone, so nobody is online there.
   std::vector<v1::AgentInfo> agents = {Info("h1", false), Info("h2", false),
                                        Info("h3", false), Info("h4", true)};
-  r.MarkLive(&agents, kT0 + absl::Seconds(35), absl::Seconds(20));
+  r.MarkLive(&agents, kT0 + absl::Seconds(35), kT0 + absl::Seconds(35),
+             absl::Seconds(20));
   EXPECT_FALSE(agents[0].online()) << "h1's stream is silent past the timeout";
   EXPECT_TRUE(agents[1].online()) << "h2 was heard 5 s ago";
   EXPECT_EQ(FromProtoTime(agents[1].connected_since()), kT0);
@@ -52,13 +53,31 @@ TEST(SessionRegistryTest, ALiveStreamIsOnlineWhateverTheDatabaseSays) {
       << "the database's online (a stream at another collector) stays";
 }
 
+// Sessions run on the monotonic clock, which has nothing to do with the
+// wall clock's epoch (a machine's uptime): liveness is judged on it, and
+// what a person reads is wall time.
+TEST(SessionRegistryTest, MonotonicSessionTimesShowAsWallTimes) {
+  const absl::Time mono0 = absl::UnixEpoch() + absl::Hours(3);  // "uptime"
+  SessionRegistry r;
+  auto s = Session("h1", mono0);
+  ASSERT_THAT(r.Claim(s, mono0, absl::Seconds(20)), IsOk());
+  s->Touch(mono0 + absl::Seconds(30));
+  std::vector<v1::AgentInfo> agents = {Info("h1", false)};
+  r.MarkLive(&agents, kT0 + absl::Seconds(35), mono0 + absl::Seconds(35),
+             absl::Seconds(20));
+  EXPECT_TRUE(agents[0].online());
+  EXPECT_EQ(FromProtoTime(agents[0].connected_since()), kT0);
+  EXPECT_EQ(FromProtoTime(agents[0].last_seen()), kT0 + absl::Seconds(30));
+}
+
 TEST(SessionRegistryTest, AReleasedStreamIsNotLive) {
   SessionRegistry r;
   auto s = Session("h1", kT0);
   ASSERT_THAT(r.Claim(s, kT0, absl::Seconds(20)), IsOk());
   r.Release(*s);
   std::vector<v1::AgentInfo> agents = {Info("h1", false)};
-  r.MarkLive(&agents, kT0 + absl::Seconds(1), absl::Seconds(20));
+  r.MarkLive(&agents, kT0 + absl::Seconds(1), kT0 + absl::Seconds(1),
+             absl::Seconds(20));
   EXPECT_FALSE(agents[0].online());
   EXPECT_FALSE(agents[0].has_connected_since());
 }
