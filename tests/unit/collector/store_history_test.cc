@@ -5,7 +5,7 @@
 #include <memory>
 #include <pqxx/pqxx>
 
-#include "collector/store/facts.h"
+#include "model/facts.h"
 #include "collector/store/pg_store.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
