@@ -39,7 +39,9 @@
 
 namespace netvigil::model {
 
-enum class SocketFactKind { kListener = 1, kRemote = 2, kInbound = 3 };
+// Valued in the order of their names, so facts sort as the store's key_kind
+// text does.
+enum class SocketFactKind { kInbound = 1, kListener = 2, kRemote = 3 };
 
 // "listener", "remote", "inbound": the store's key_kind column.
 const char* KindName(SocketFactKind kind);
