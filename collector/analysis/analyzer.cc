@@ -301,6 +301,22 @@ std::string Analyzer::PortClass(uint32_t port) const {
   return absl::StrCat("port ", port);
 }
 
+std::string Analyzer::RemoteKeyOfStored(const std::string& key) const {
+  // Before the port classes a known remote was one endpoint: "tcp exe ->
+  // 1.2.3.4:443" or "tcp exe -> [v6]:443". It teaches its class, so an
+  // upgraded collector does not find every known program news again.
+  const size_t arrow = key.rfind(" -> ");
+  if (arrow == std::string::npos) return key;
+  const size_t colon = key.rfind(':');
+  uint32_t port = 0;
+  if (colon == std::string::npos || colon < arrow ||
+      !absl::SimpleAtoi(absl::string_view(key).substr(colon + 1), &port) ||
+      port == 0 || port > 65535) {
+    return key;  // already a class ("web", "port 4444", "dynamic")
+  }
+  return absl::StrCat(key.substr(0, arrow + 4), PortClass(port));
+}
+
 std::string Analyzer::RemoteKey(const model::SocketFact& f) const {
   return absl::StrCat(ProtoName(f.proto), " ", f.owner, " -> ",
                       PortClass(f.remote_port));
@@ -435,7 +451,9 @@ void Analyzer::ApplyStateRow(const AnalysisStateRow& row) {
   } else if (row.kind == "seen") {
     agents_[row.agent].seen_kinds.insert(row.key);
   } else if (absl::StartsWith(row.kind, "known:")) {
-    agents_[row.agent].known[row.kind.substr(6)].insert(row.key);
+    const std::string kind = row.kind.substr(6);
+    agents_[row.agent].known[kind].insert(
+        kind == kRemote ? RemoteKeyOfStored(row.key) : row.key);
   } else if (row.kind == "path") {
     auto kv = DecodeKv(row.value);
     PathTarget& t = paths_[row.agent][row.key];

@@ -189,6 +189,7 @@ class Analyzer {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string PortClass(uint32_t port) const;
   std::string RemoteKey(const model::SocketFact& f) const;
+  std::string RemoteKeyOfStored(const std::string& key) const;
   bool IsLan(const std::string& address) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

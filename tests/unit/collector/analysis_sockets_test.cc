@@ -272,3 +272,28 @@ TEST_F(LearningTest, WhatAppearsWhileLearningIsBaseline) {
 
 }  // namespace
 }  // namespace netvigil::collector::testing
+
+namespace netvigil::collector::testing {
+namespace {
+
+// A baseline learnt before port classes knew endpoints: each one teaches
+// its class after an upgrade, so a known program is not news again.
+TEST_F(SocketRulesTest, EndpointsKnownBeforePortClassesTeachTheirClass) {
+  Send("a", SocketsResult({kSsh}));  // the first snapshot: learnt
+  ASSERT_TRUE(store_
+                  .PutState({"a", "known:new_remote",
+                             "tcp /usr/bin/curl -> [2001:db8::5]:443", ""})
+                  .ok());
+  Restart();
+  Sock out = Outbound(40001, 5);
+  out.remote = "198.51.100.99";  // a server curl never reached
+  Send("a", SocketsResult({kSsh, out}));
+  EXPECT_THAT(Open(), IsEmpty());
+  out.rport = 4444;
+  Send("a", SocketsResult({kSsh, out}));
+  ASSERT_EQ(Open().size(), 1u);
+  EXPECT_EQ(Open()[0].subject(), "tcp /usr/bin/curl -> port 4444");
+}
+
+}  // namespace
+}  // namespace netvigil::collector::testing
