@@ -138,7 +138,9 @@ absl::Status Collector::Start() {
     // Agents learn a new peer (and its iperf3 user) before a test to it.
     speed_loop_->SetAgentsObserver(
         [this](const std::vector<v1::AgentInfo>& agents) {
-          if (analyzer_) analyzer_->SetOwnEndpoints(OwnEndpointsOf(config_, agents));
+          if (analyzer_) {
+            analyzer_->SetOwnEndpoints(OwnEndpointsOf(config_, agents));
+          }
           mesh_plans_->SetAgents(agents);
           return mesh_plans_->PushChanged(sessions_) > 0;
         });

@@ -17,7 +17,6 @@ bool Closing(const std::string& state) {
          state == "LAST-ACK" || state == "CLOSING";
 }
 
-
 }  // namespace
 
 const char* KindName(SocketFactKind kind) {
@@ -87,8 +86,9 @@ bool IsPrivateAddress(absl::string_view a) {
   }
   in6_addr a6;
   if (inet_pton(AF_INET6, text.c_str(), &a6) == 1) {
-    return (a6.s6_addr[0] & 0xfe) == 0xfc ||                         // fc00::/7
-           (a6.s6_addr[0] == 0xfe && (a6.s6_addr[1] & 0xc0) == 0x80);  // fe80::/10
+    return (a6.s6_addr[0] & 0xfe) == 0xfc ||  // fc00::/7
+           (a6.s6_addr[0] == 0xfe &&
+            (a6.s6_addr[1] & 0xc0) == 0x80);  // fe80::/10
   }
   return false;
 }
@@ -166,7 +166,8 @@ SocketFacts SocketFactsOf(const v1::SocketSnapshot& snap,
     }
     for (const v1::ProcessRef& p : s.processes()) {
       f.owner = OwnerOf(p);
-      auto [it, fresh] = out.emplace(f, SocketFactInfo{p.name(), s.agent_own()});
+      auto [it, fresh] =
+          out.emplace(f, SocketFactInfo{p.name(), s.agent_own()});
       // One owner's socket is netvigil's only if every socket with this key
       // is (a stranger's socket to the same place stays visible).
       if (!fresh && !s.agent_own()) it->second.agent_own = false;
@@ -179,8 +180,8 @@ FileFacts FileFactsOf(const v1::FileSnapshot& snap) {
   FileFacts out;
   for (const v1::FileEntry& e : snap.entries()) {
     out.emplace(FileFact{OwnerOf(e.process()), e.path(), e.kind()},
-                FileFactInfo{e.process().name(), e.process().uid(),
-                             e.deleted(), e.process().exe_deleted()});
+                FileFactInfo{e.process().name(), e.process().uid(), e.deleted(),
+                             e.process().exe_deleted()});
   }
   return out;
 }

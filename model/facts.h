@@ -50,8 +50,8 @@ std::optional<SocketFactKind> KindFromName(absl::string_view name);
 struct SocketFact {
   SocketFactKind kind = SocketFactKind::kListener;
   v1::Transport proto = v1::TRANSPORT_UNSPECIFIED;
-  std::string local_address;  // listeners only
-  uint32_t local_port = 0;    // listeners and inbound
+  std::string local_address;   // listeners only
+  uint32_t local_port = 0;     // listeners and inbound
   std::string remote_address;  // remote and inbound
   uint32_t remote_port = 0;    // remote only
   std::string owner;           // OwnerOf()
@@ -160,8 +160,8 @@ FactDiff<Key> DiffFacts(const std::map<Key, Info>& before,
 // other end, which the agent cannot tell from a stranger (README, "Own
 // traffic").
 struct OwnEndpoints {
-  uint32_t speed_port = 0;          // every agent's iperf3 server
-  std::set<std::string> agents;     // canonical addresses of every agent
+  uint32_t speed_port = 0;       // every agent's iperf3 server
+  std::set<std::string> agents;  // canonical addresses of every agent
   std::set<std::pair<std::string, uint32_t>> servers;  // external targets
 
   bool empty() const { return agents.empty() && servers.empty(); }

@@ -15,8 +15,8 @@
 #include "common/escape.h"
 #include "common/human_units.h"
 #include "common/proto_time.h"
-#include "model/facts.h"
 #include "google/protobuf/util/time_util.h"
+#include "model/facts.h"
 #include "spdlog/spdlog.h"
 
 namespace netvigil::collector {
@@ -283,13 +283,13 @@ std::string Analyzer::PortClass(uint32_t port) const {
     const char* name;
   };
   static constexpr Named kNamed[] = {
-      {80, 80, "web"},       {443, 443, "web"},     {8080, 8080, "web"},
-      {8443, 8443, "web"},   {53, 53, "dns"},       {853, 853, "dns"},
-      {123, 123, "ntp"},     {22, 22, "ssh"},       {25, 25, "mail"},
-      {465, 465, "mail"},    {587, 587, "mail"},    {110, 110, "mail"},
-      {995, 995, "mail"},    {143, 143, "mail"},    {993, 993, "mail"},
-      {194, 194, "irc"},     {6660, 6669, "irc"},   {6697, 6697, "irc"},
-      {5222, 5223, "xmpp"},  {5269, 5269, "xmpp"},
+      {80, 80, "web"},      {443, 443, "web"},    {8080, 8080, "web"},
+      {8443, 8443, "web"},  {53, 53, "dns"},      {853, 853, "dns"},
+      {123, 123, "ntp"},    {22, 22, "ssh"},      {25, 25, "mail"},
+      {465, 465, "mail"},   {587, 587, "mail"},   {110, 110, "mail"},
+      {995, 995, "mail"},   {143, 143, "mail"},   {993, 993, "mail"},
+      {194, 194, "irc"},    {6660, 6669, "irc"},  {6697, 6697, "irc"},
+      {5222, 5223, "xmpp"}, {5269, 5269, "xmpp"},
   };
   for (const Named& n : kNamed) {
     if (port >= n.lo && port <= n.hi) return n.name;
@@ -1237,8 +1237,7 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
   fo.ephemeral_port_min = options_.ephemeral_port_min;
   fo.ephemeral_port_max = options_.ephemeral_port_max;
   const model::SocketFacts facts = model::SocketFactsOf(snap, fo);
-  std::vector<std::pair<const model::SocketFact*,
-                        const model::SocketFactInfo*>>
+  std::vector<std::pair<const model::SocketFact*, const model::SocketFactInfo*>>
       sources;
   sources.reserve(facts.size());
   absl::flat_hash_map<std::string, size_t> listeners, remotes, inbound;
@@ -1270,10 +1269,9 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
     return owner == "?" ? std::string("unknown process") : owner;
   };
   auto base_details = [&](const model::SocketFact& f) {
-    return std::map<std::string, std::string>{
-        {"proto", ProtoName(f.proto)},
-        {"exe", f.owner},
-        {"fact", model::FactText(f)}};
+    return std::map<std::string, std::string>{{"proto", ProtoName(f.proto)},
+                                              {"exe", f.owner},
+                                              {"fact", model::FactText(f)}};
   };
   auto make_listener = [&](size_t i) {
     const model::SocketFact& f = *sources[i].first;
@@ -1295,12 +1293,12 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
   };
   auto make_inbound = [&](size_t i) {
     const model::SocketFact& f = *sources[i].first;
-    Thing t{"",
-            absl::StrCat("new peer ", f.remote_address,
-                         " from outside the LAN connected to ",
-                         ProtoName(f.proto), " port ", f.local_port, " (",
-                         shown(f.owner), ")"),
-            f.remote_address, base_details(f)};
+    Thing t{
+        "",
+        absl::StrCat("new peer ", f.remote_address,
+                     " from outside the LAN connected to ", ProtoName(f.proto),
+                     " port ", f.local_port, " (", shown(f.owner), ")"),
+        f.remote_address, base_details(f)};
     t.details["local_port"] = absl::StrCat(f.local_port);
     t.details["remote_address"] = f.remote_address;
     return t;
@@ -1309,8 +1307,9 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
       agents_[agent].known[kRemote];
   auto make_remote = [&](size_t i) {
     const model::SocketFact& f = *sources[i].first;
-    const std::string endpoint = absl::StrCat(
-        ProtoName(f.proto), " ", model::HostPort(f.remote_address, f.remote_port));
+    const std::string endpoint =
+        absl::StrCat(ProtoName(f.proto), " ",
+                     model::HostPort(f.remote_address, f.remote_port));
     // Has this program talked out before (any class)?
     const std::string prefix =
         absl::StrCat(ProtoName(f.proto), " ", f.owner, " -> ");
@@ -1323,7 +1322,8 @@ void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
     }
     const std::string cls = PortClass(f.remote_port);
     Thing t{"",
-            talked ? absl::StrCat(shown(f.owner), " talks out on a port class "
+            talked ? absl::StrCat(shown(f.owner),
+                                  " talks out on a port class "
                                   "it never used (",
                                   cls, "): ", endpoint)
                    : absl::StrCat("first outbound connection of ",
@@ -1364,8 +1364,7 @@ void Analyzer::OnFiles(const std::string& agent, uint64_t seq,
       continue;
     }
     processes.emplace(owner, i);
-    if (!p.exe().empty() &&
-        (p.exe_deleted() || HasHiddenComponent(p.exe()))) {
+    if (!p.exe().empty() && (p.exe_deleted() || HasHiddenComponent(p.exe()))) {
       hidden.emplace(owner, i);
     }
   }
@@ -1376,11 +1375,10 @@ void Analyzer::OnFiles(const std::string& agent, uint64_t seq,
   };
   auto make_process = [&](size_t i) {
     const v1::FileEntry& e = snap.entries(i);
-    return Thing{
-        "",
-        absl::StrCat("new process ", model::OwnerOf(e.process()), " holding ",
-                     e.path()),
-        "", details(e)};
+    return Thing{"",
+                 absl::StrCat("new process ", model::OwnerOf(e.process()),
+                              " holding ", e.path()),
+                 "", details(e)};
   };
   auto make_hidden = [&](size_t i) {
     const v1::FileEntry& e = snap.entries(i);

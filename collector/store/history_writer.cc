@@ -526,10 +526,12 @@ void HistoryBatch::Flush() {
     switch (r->payload_case()) {
       case v1::Result::kSockets:
         if (!stale)
-          sockets.Apply(agent, seq, at, gone_at, model::SocketFactsOf(r->sockets(), fact_options_));
+          sockets.Apply(agent, seq, at, gone_at,
+                        model::SocketFactsOf(r->sockets(), fact_options_));
         break;
       case v1::Result::kFiles:
-        if (!stale) files.Apply(agent, seq, at, gone_at, model::FileFactsOf(r->files()));
+        if (!stale)
+          files.Apply(agent, seq, at, gone_at, model::FileFactsOf(r->files()));
         break;
       case v1::Result::kPath:
         WritePath(tx_, agent, seq, r->path(), at);

@@ -454,7 +454,7 @@ absl::Status PgStore::StoreCollectorSpeedResult(const v1::SpeedResult& result) {
       v1::Result w = r;
       w.set_seq(static_cast<uint64_t>(seq));  // negative, as stored
       return w;
-    }(), fact_options_);
+    }());
     tx.commit();
   });
 }

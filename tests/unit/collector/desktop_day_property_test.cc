@@ -137,7 +137,8 @@ class Desktop {
     }
     while (Count("/usr/lib/systemd/systemd-resolved") < 6) {
       Add(now, v1::TRANSPORT_UDP, "/usr/lib/systemd/systemd-resolved",
-          P(0.5) ? "192.168.1.1" : PublicAddress(), 53, absl::Seconds(U(5, 60)));
+          P(0.5) ? "192.168.1.1" : PublicAddress(), 53,
+          absl::Seconds(U(5, 60)));
     }
     if (P(0.05)) {
       Add(now, v1::TRANSPORT_UDP, "/usr/sbin/chronyd", PublicAddress(), 123,
@@ -205,8 +206,8 @@ class Desktop {
         502, false);
     add(udp, "UNCONN", "127.0.0.53", 53, "0.0.0.0", 0,
         "/usr/lib/systemd/systemd-resolved", 503, false);
-    add(udp, "UNCONN", "0.0.0.0", 5353, "0.0.0.0", 0,
-        "/usr/sbin/avahi-daemon", 504, false);
+    add(udp, "UNCONN", "0.0.0.0", 5353, "0.0.0.0", 0, "/usr/sbin/avahi-daemon",
+        504, false);
     // Clients' unconnected UDP sockets on ephemeral ports: churn.
     for (int i = 0; i < 5; ++i) {
       add(udp, "UNCONN", "0.0.0.0", 33000 + (seq_salt_ * 7 + i * 13) % 20000,
@@ -305,8 +306,7 @@ DayFigures RunDay(uint32_t seed) {
       const v1::Alert& a = opened[i].alert();
       bool is_planted = false;
       for (Planted& p : planted) {
-        if (a.remote_address() == p.remote &&
-            a.details().at("exe") == p.exe) {
+        if (a.remote_address() == p.remote && a.details().at("exe") == p.exe) {
           p.alerted = is_planted = true;
         }
       }

@@ -102,8 +102,8 @@ std::vector<v1::SocketEntry> Extra() {
       // A kernel listener: no process at all.
       Sock(kUdp, "UNCONN", "0.0.0.0", 4789, "0.0.0.0", 0, {}),
       // A program talking out for the first time, through a mapped address.
-      Sock(kTcp, "ESTAB", "::ffff:192.168.1.10", 40100,
-           "::ffff:203.0.113.7", 4444, {{"/tmp/x", "x"}}),
+      Sock(kTcp, "ESTAB", "::ffff:192.168.1.10", 40100, "::ffff:203.0.113.7",
+           4444, {{"/tmp/x", "x"}}),
       // An inbound peer from outside the LAN.
       Sock(kTcp, "ESTAB", "192.168.1.10", 22, "198.51.100.9", 51000,
            {{"/usr/sbin/sshd", "sshd"}}),
@@ -164,8 +164,10 @@ TEST(FactsAgreementTest, HistoryAndAlertsNameTheSameFacts) {
   analyzer.AddListener([&](const v1::AlertEvent& e) {
     auto it = e.alert().details().find("fact");
     ASSERT_NE(it, e.alert().details().end()) << e.alert().summary();
-    if (e.type() == v1::AlertEvent::TYPE_OPENED) alert_appeared.insert(it->second);
-    if (e.type() == v1::AlertEvent::TYPE_RESOLVED) alert_gone.insert(it->second);
+    if (e.type() == v1::AlertEvent::TYPE_OPENED)
+      alert_appeared.insert(it->second);
+    if (e.type() == v1::AlertEvent::TYPE_RESOLVED)
+      alert_gone.insert(it->second);
   });
   for (const v1::Result& r : snaps) {
     clock.Advance(absl::Seconds(60));

@@ -52,13 +52,13 @@ TEST(CanonicalAddressTest, OneSpellingPerAddress) {
 }
 
 TEST(CanonicalAddressTest, PrivateMeansTheLan) {
-  for (const char* a : {"10.1.2.3", "172.16.0.1", "172.31.255.1",
-                        "192.168.1.1", "169.254.3.3", "127.0.0.1", "::1",
-                        "fe80::1", "fd00::5"}) {
+  for (const char* a :
+       {"10.1.2.3", "172.16.0.1", "172.31.255.1", "192.168.1.1", "169.254.3.3",
+        "127.0.0.1", "::1", "fe80::1", "fd00::5"}) {
     EXPECT_TRUE(IsPrivateAddress(a)) << a;
   }
-  for (const char* a : {"172.32.0.1", "8.8.8.8", "2001:db8::1", "198.18.1.1",
-                        "nonsense"}) {
+  for (const char* a :
+       {"172.32.0.1", "8.8.8.8", "2001:db8::1", "198.18.1.1", "nonsense"}) {
     EXPECT_FALSE(IsPrivateAddress(a)) << a;
   }
 }
@@ -69,8 +69,8 @@ TEST(SocketFactsTest, UdpOnAnEphemeralPortIsNoListener) {
                              {{"/usr/sbin/avahi-daemon", "avahi-daemon"}});
   *snap.add_sockets() = Sock(kUdp, "UNCONN", "0.0.0.0", 45123, "*", 0,
                              {{"/usr/lib/systemd/systemd-resolved", "r"}});
-  *snap.add_sockets() = Sock(kUdp, "UNCONN", "::", 0, "::", 0,
-                             {{"/usr/bin/app", "app"}});
+  *snap.add_sockets() =
+      Sock(kUdp, "UNCONN", "::", 0, "::", 0, {{"/usr/bin/app", "app"}});
   EXPECT_THAT(Texts(SocketFactsOf(snap)),
               ElementsAre("listener udp 0.0.0.0:5353 /usr/sbin/avahi-daemon"));
   FactOptions narrow;
@@ -80,10 +80,10 @@ TEST(SocketFactsTest, UdpOnAnEphemeralPortIsNoListener) {
 
 TEST(SocketFactsTest, EveryOwnerMakesItsFactAndUnreadableExesAreBracketed) {
   v1::SocketSnapshot snap;
-  *snap.add_sockets() =
-      Sock(kTcp, "LISTEN", "0.0.0.0", 80, "0.0.0.0", 0,
-           {{"/usr/sbin/nginx", "nginx"}, {"", "php-fpm"}, {"/usr/sbin/nginx",
-                                                           "nginx"}});
+  *snap.add_sockets() = Sock(kTcp, "LISTEN", "0.0.0.0", 80, "0.0.0.0", 0,
+                             {{"/usr/sbin/nginx", "nginx"},
+                              {"", "php-fpm"},
+                              {"/usr/sbin/nginx", "nginx"}});
   *snap.add_sockets() = Sock(kTcp, "LISTEN", "::", 111, "::", 0, {});
   EXPECT_THAT(Texts(SocketFactsOf(snap)),
               ElementsAre("listener tcp 0.0.0.0:80 /usr/sbin/nginx",
@@ -115,8 +115,8 @@ TEST(SocketFactsTest, ConnectionsKeyWithoutEphemeralPorts) {
 
 TEST(SocketFactsTest, OwnOnlyWhenEverySocketOfTheKeyIsTheAgents) {
   v1::SocketSnapshot snap;
-  v1::SocketEntry own = Sock(kTcp, "ESTAB", "10.0.0.2", 40000, "10.0.0.1",
-                             5201, {{"/usr/bin/iperf3", "iperf3"}});
+  v1::SocketEntry own = Sock(kTcp, "ESTAB", "10.0.0.2", 40000, "10.0.0.1", 5201,
+                             {{"/usr/bin/iperf3", "iperf3"}});
   own.set_agent_own(true);
   *snap.add_sockets() = own;
   EXPECT_TRUE(SocketFactsOf(snap).begin()->second.agent_own);
@@ -134,11 +134,11 @@ TEST(SocketFactsTest, TheCollectorKnowsTheOtherEndOfASpeedTest) {
   own.servers = {{"203.0.113.50", 9201}};
   SocketFact out{SocketFactKind::kRemote, kTcp, "", 0, "10.0.0.1", 5201, "?"};
   SocketFact in{SocketFactKind::kInbound, kTcp, "", 5201, "10.0.0.1", 0, "?"};
-  SocketFact ext{SocketFactKind::kRemote, kTcp, "", 0, "203.0.113.50", 9201,
-                 "?"};
+  SocketFact ext{SocketFactKind::kRemote, kTcp, "", 0,
+                 "203.0.113.50",          9201, "?"};
   SocketFact other{SocketFactKind::kRemote, kTcp, "", 0, "10.0.0.1", 22, "?"};
-  SocketFact stranger{SocketFactKind::kInbound, kTcp, "", 5201, "10.0.0.9", 0,
-                      "?"};
+  SocketFact stranger{
+      SocketFactKind::kInbound, kTcp, "", 5201, "10.0.0.9", 0, "?"};
   EXPECT_TRUE(IsOwnTraffic(out, own));
   EXPECT_TRUE(IsOwnTraffic(in, own));
   EXPECT_TRUE(IsOwnTraffic(ext, own));
