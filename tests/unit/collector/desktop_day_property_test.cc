@@ -245,6 +245,7 @@ struct DayFigures {
   int planted = 0;  // planted events that opened an alert
   size_t sockets = 0;
   double seconds_per_new_connection = 0;  // in the measured day
+  double analysis_us_per_snapshot = 0;    // wall clock, for the record
   std::vector<std::string> noise_summaries;
 };
 
@@ -282,6 +283,7 @@ DayFigures RunDay(uint32_t seed) {
   DayFigures fig;
   uint64_t seq = 0;
   size_t opened_before_measuring = 0;
+  absl::Duration analysis;
   for (absl::Time t = start; t < end; t += kSnapshotEvery) {
     clock.Advance(kSnapshotEvery);
     home.seq_salt_ = static_cast<uint32_t>(seq);
@@ -296,7 +298,9 @@ DayFigures RunDay(uint32_t seed) {
     r.set_seq(++seq);
     fig.sockets = std::max<size_t>(fig.sockets, r.sockets().sockets_size());
     const size_t before = opened.size();
+    const absl::Time t0 = absl::Now();
     analyzer.OnResult("desk", r);
+    analysis += absl::Now() - t0;
     if (clock.Now() < measured) {
       opened_before_measuring = home.connections_opened_;
       EXPECT_EQ(opened.size(), before) << "nothing alerts while learning";
@@ -317,6 +321,7 @@ DayFigures RunDay(uint32_t seed) {
     }
   }
   for (const Planted& p : planted) fig.planted += p.alerted;
+  fig.analysis_us_per_snapshot = absl::ToDoubleMicroseconds(analysis) / seq;
   fig.seconds_per_new_connection =
       86400.0 / (home.connections_opened_ - opened_before_measuring);
   return fig;
@@ -327,8 +332,10 @@ TEST(DesktopDayPropertyTest, AFewAlertsADayAndEveryPlantedEvent) {
     const DayFigures f = RunDay(seed);
     std::printf(
         "desktop day seed=%u sockets=%zu new_connection_every=%.1fs "
-        "socket_alerts_besides_planted=%d planted_alerted=%d/3\n",
-        seed, f.sockets, f.seconds_per_new_connection, f.noise, f.planted);
+        "socket_alerts_besides_planted=%d planted_alerted=%d/3 "
+        "analysis_us_per_snapshot=%.0f\n",
+        seed, f.sockets, f.seconds_per_new_connection, f.noise, f.planted,
+        f.analysis_us_per_snapshot);
     for (const std::string& s : f.noise_summaries) {
       std::printf("  noise: %s\n", s.c_str());
     }
