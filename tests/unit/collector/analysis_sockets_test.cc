@@ -297,3 +297,30 @@ TEST_F(SocketRulesTest, EndpointsKnownBeforePortClassesTeachTheirClass) {
 
 }  // namespace
 }  // namespace netvigil::collector::testing
+
+namespace netvigil::collector::testing {
+namespace {
+
+// The same program talking out on a new class on several hosts is one
+// alert across them, whatever endpoints each reached.
+TEST_F(SocketRulesTest, TheSameNewRemoteClassOnTwoHostsIsOneAlert) {
+  Send("a", SocketsResult({kSsh}));
+  Send("b", SocketsResult({kSsh}));
+  Sock out{.state = "ESTAB",
+           .local = "192.168.1.10",
+           .lport = 40001,
+           .remote = "203.0.113.7",
+           .rport = 4444,
+           .exe = "/usr/sbin/sshd"};
+  Send("a", SocketsResult({kSsh, out}));
+  out.remote = "203.0.113.8";
+  Send("b", SocketsResult({kSsh, out}));
+  std::vector<v1::Alert> open = Open();
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].subject(), "tcp /usr/sbin/sshd -> port 4444");
+  EXPECT_EQ(open[0].scope(), v1::ALERT_SCOPE_MULTI_HOST);
+  EXPECT_THAT(open[0].hosts(), ElementsAre("a", "b"));
+}
+
+}  // namespace
+}  // namespace netvigil::collector::testing
