@@ -1,6 +1,7 @@
 #include "agent/agent.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -63,6 +64,29 @@ std::optional<v1::ProbePlan> LoadPlan(const std::string& state_dir) {
   return plan;
 }
 
+// The state folder holds the spool (process lists, file paths), the key and
+// the iperf3 credentials: 0700, the agent's user only. A shared folder with
+// the sticky bit (/tmp given as --state-dir) is left alone, with a warning:
+// taking it from its other users would break them.
+void TightenStateFolder(const std::string& dir) {
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0 || (st.st_mode & 077) == 0) return;
+  if ((st.st_mode & S_ISVTX) != 0) {
+    spdlog::warn(
+        "state_dir_shared path={} mode={:o} detail=\"a folder of its own "
+        "(0700) keeps the spool and keys private\"",
+        dir, st.st_mode & 07777);
+    return;
+  }
+  if (chmod(dir.c_str(), st.st_mode & 0700) != 0) {
+    spdlog::warn("state_dir_mode_not_tightened path={} error=\"{}\"", dir,
+                 std::strerror(errno));
+    return;
+  }
+  spdlog::info("state_dir_mode_tightened path={} from={:o} to={:o}", dir,
+               st.st_mode & 07777, st.st_mode & 0700);
+}
+
 }  // namespace
 
 AgentProcess::AgentProcess(AgentOptions options)
@@ -78,6 +102,7 @@ absl::Status AgentProcess::Init() {
         absl::StrCat("cannot create the state folder ", options_.state_dir,
                      ": ", ec.message()));
   }
+  TightenStateFolder(options_.state_dir);
   Spool::Options spool_options;
   spool_options.path = options_.state_dir + "/spool.db";
   spool_options.max_bytes = options_.spool_max_bytes;

@@ -206,6 +206,16 @@ grpc::Status CollectorLink::RunSession() {
     v1::CollectorMessage m;
     while (stream->Read(&m)) {
       if (m.has_ack()) {
+        if (m.ack().refused_seq() != 0) {
+          // The collector stored a gap record with this reason in the
+          // result's place; its ack follows like any other. Nothing to
+          // resend: the same bytes would be refused again.
+          refused_results_.fetch_add(1);
+          spdlog::warn(
+              "result_refused_by_collector seq={} reason=\"{}\" "
+              "detail=\"recorded as a gap; delivery goes on\"",
+              m.ack().refused_seq(), m.ack().refused_reason());
+        }
         const uint64_t n = m.ack().acked_through_seq();
         if (n > acked_through.load()) {
           acked_through.store(n);
@@ -239,6 +249,7 @@ grpc::Status CollectorLink::RunSession() {
           TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(clock_.Now()));
       hb.mutable_heartbeat()->set_spooled(outbox_.pending());
       hb.mutable_heartbeat()->set_dropped_total(outbox_.dropped_total());
+      hb.mutable_heartbeat()->set_refused_results(refused_results_.load());
       handler_.FillHeartbeat(hb.mutable_heartbeat());
       ok = write(hb);
       next_heartbeat = now + heartbeat;

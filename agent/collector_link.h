@@ -68,6 +68,8 @@ class CollectorLink {
   // ALREADY_EXISTS", ...); empty when connected.
   std::string last_failure_class() ABSL_LOCKS_EXCLUDED(mu_);
   bool connected() const { return connected_.load(); }
+  // Results the collector acknowledged as refused (Ack.refused_seq).
+  uint64_t refused_results() const { return refused_results_.load(); }
 
   // One attempt: returns when the stream ends. Public for tests.
   grpc::Status RunSession();
@@ -82,6 +84,7 @@ class CollectorLink {
   Backoff backoff_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> connected_{false};
+  std::atomic<uint64_t> refused_results_{0};
   absl::Mutex mu_;
   grpc::ClientContext* active_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::string last_class_ ABSL_GUARDED_BY(mu_);

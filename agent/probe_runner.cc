@@ -59,6 +59,7 @@ void ProbeRunner::Stop() {
     absl::MutexLock l(&mu_);
     if (stop_ && threads_.empty()) return;
     stop_ = true;
+    wake_.NotifyAll();
     // Wait for commands running in the background.
     mu_.Await(absl::Condition(
         +[](int* n) { return *n == 0; }, &commands_in_flight_));
@@ -80,6 +81,7 @@ void ProbeRunner::SetPlan(const v1::ProbePlan& plan) {
   plan_ = plan;
   have_plan_ = true;
   if (timers_change) ++plan_generation_;
+  wake_.NotifyAll();
 }
 
 bool ProbeRunner::Enabled(v1::ProbeKind kind, const v1::ProbePlan& plan,
@@ -112,8 +114,7 @@ void ProbeRunner::Loop(v1::ProbeKind kind) {
       // Wait for the due time, a new plan, or stop.
       const absl::Duration wait = next - clock_.MonotonicNow();
       if (!have_plan_ || wait > absl::ZeroDuration()) {
-        mu_.AwaitWithTimeout(absl::Condition(&woken),
-                             have_plan_ ? wait : absl::InfiniteDuration());
+        wake_.WaitFor(mu_, have_plan_ ? wait : absl::InfiniteDuration(), woken);
       }
       if (stop_) return;
       if (!have_plan_) continue;

@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "agent/outbox.h"
 #include "common/clock.h"
+#include "common/monotonic_wait.h"
 #include "netvigil/v1/agent.pb.h"
 
 namespace netvigil::agent {
@@ -62,6 +63,9 @@ class ProbeRunner {
   std::map<v1::ProbeKind, ProbeFn> probes_;
   CommandPolicy policy_;
   mutable absl::Mutex mu_;
+  // The loops' timed waits (common/monotonic_wait.h): a stop or a new plan
+  // wakes them.
+  MonotonicCondVar wake_;
   v1::ProbePlan plan_ ABSL_GUARDED_BY(mu_);
   bool have_plan_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

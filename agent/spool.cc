@@ -233,8 +233,9 @@ uint64_t ReadCeiling(const std::string& path) {
 // the folder.
 absl::Status WriteCeiling(const std::string& path, uint64_t value) {
   std::string tmp = path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return ErrnoStatus(errno, "seq file open");
+  fchmod(fd, 0600);  // a .tmp left by an older agent keeps its 0644
   std::string text = absl::StrCat(value, "\n");
   ssize_t n = write(fd, text.data(), text.size());
   int err =
@@ -323,6 +324,23 @@ absl::StatusOr<sqlite3_stmt*> Spool::Stmt(const char* sql) {
 
 absl::Status Spool::OpenDb(const std::string& path) {
   CloseDb();
+  // The spool holds process lists and file paths: the agent's user only.
+  // SQLite would create the file 0644 (and its -wal with the database's
+  // mode), so the file is made 0600 first; files an older agent left 0644
+  // are tightened.
+  for (const std::string& f : {path, path + "-wal", path + ".seq"}) {
+    const int fd = open(
+        f.c_str(),
+        O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (f == path ? O_CREAT : 0), 0600);
+    if (fd < 0) continue;  // no -wal yet; SQLite's open reports the rest
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0 &&
+        fchmod(fd, st.st_mode & 0700) != 0) {
+      spdlog::warn("event=spool_mode_not_tightened path={} error=\"{}\"", f,
+                   std::strerror(errno));
+    }
+    close(fd);
+  }
   int rc = sqlite3_open_v2(
       path.c_str(), &db_,
       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,

@@ -9,6 +9,7 @@ absl::StatusOr<uint64_t> SpoolOutbox::Add(v1::Result result) {
   if (seq.ok()) {
     absl::MutexLock l(&mu_);
     last_added_ = std::max(last_added_, *seq);
+    added_.NotifyAll();
   }
   return seq;
 }
@@ -30,13 +31,9 @@ absl::Status SpoolOutbox::AckThrough(uint64_t seq) {
 
 void SpoolOutbox::WaitForResultsAfter(uint64_t after, absl::Duration timeout) {
   absl::MutexLock l(&mu_);
-  struct Arg {
-    uint64_t* last;
-    uint64_t after;
-  } arg{&last_added_, after};
-  mu_.AwaitWithTimeout(absl::Condition(
-                           +[](Arg* a) { return *a->last > a->after; }, &arg),
-                       timeout);
+  added_.WaitFor(mu_, timeout, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return last_added_ > after;
+  });
 }
 
 absl::Status SpoolOutbox::AdvanceNextSeqPast(uint64_t seq) {

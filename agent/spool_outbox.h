@@ -8,6 +8,7 @@
 #include "absl/synchronization/mutex.h"
 #include "agent/outbox.h"
 #include "agent/spool.h"
+#include "common/monotonic_wait.h"
 
 namespace netvigil::agent {
 
@@ -32,6 +33,7 @@ class SpoolOutbox final : public Outbox {
  private:
   std::unique_ptr<Spool> spool_;
   absl::Mutex mu_;
+  MonotonicCondVar added_;  // a monotonic wait: common/monotonic_wait.h
   uint64_t last_added_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

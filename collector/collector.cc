@@ -1,5 +1,6 @@
 #include "collector/collector.h"
 
+#include <malloc.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -21,6 +22,27 @@ namespace {
 constexpr int kStorePoolSize = 6;  // 4 ingest writers, queries, analysis
 // Committed results waiting for analysis before ingest waits for it.
 constexpr size_t kAnalysisQueueCapacity = 2'000;
+// The largest message an agent may send. Measured (README, Memory): a
+// snapshot of 50,000 sockets with their owners is 5.9 MiB on the wire, one
+// of 100,000 open files 10.3 MiB; 32 MiB leaves 3x the larger. What a
+// message may cost once parsed is bounded separately (agent_message_traits.h).
+constexpr int kMaxAgentMessageBytes = 32 << 20;
+// gRPC's part of a handshake (TLS, then the HTTP/2 settings) must finish
+// within this after the gate handed the connection over.
+constexpr int kHandshakeTimeoutMs = 10'000;
+
+// A listener's caps from its share of the descriptor budget.
+ConnectionGateOptions GateOptions(const char* name, bool tls,
+                                  int max_connections) {
+  ConnectionGateOptions o;
+  o.name = name;
+  o.tls = tls;
+  o.grpc_handshake_timeout = absl::Milliseconds(kHandshakeTimeoutMs);
+  o.max_connections = std::max(16, max_connections);
+  o.max_unfinished = std::clamp(o.max_connections / 2, 8, 256);
+  o.max_unfinished_per_source = std::clamp(o.max_unfinished / 4, 4, 64);
+  return o;
+}
 
 // True when some process accepts connections on the UNIX socket at `path`:
 // another collector, whose socket must not be taken over.
@@ -68,9 +90,10 @@ model::OwnEndpoints OwnEndpointsOf(const CollectorConfig& config,
 }  // namespace
 
 Collector::Collector(CollectorConfig config, AnalysisOptions analysis,
-                     bool insecure)
+                     bool insecure, DescriptorBudget descriptors)
     : config_(std::move(config)),
       insecure_(insecure),
+      descriptors_(descriptors),
       store_(config_.database_dsn, kStorePoolSize),
       analysis_options_(analysis) {}
 
@@ -106,6 +129,10 @@ absl::Status Collector::Start() {
   agent_options.heartbeat_timeout = config_.heartbeat_timeout;
   agent_options.insecure = insecure_;
   if (!insecure_) agent_options.certs = &cert_store_;
+  agent_options.on_clock_offset = [this](const std::string& agent,
+                                         absl::Duration offset) {
+    if (analyzing_.load()) analyzer_->OnClockOffset(agent, offset);
+  };
   // Each agent's own plan (peers, iperf3 users) and iperf3 credentials.
   mesh_plans_ = std::make_unique<MeshPlans>(
       config_.plan, config_.speed_port,
@@ -127,6 +154,7 @@ absl::Status Collector::Start() {
     SpeedSchedulerOptions speed;
     speed.period = config_.speed_period;
     speed.test_duration = config_.speed_test_duration;
+    speed.slot_overhead = config_.speed_slot_overhead;
     speed.max_concurrent = config_.max_concurrent_speed_tests;
     speed.port = config_.speed_port;
     speed.bitrate_bps = config_.plan.speed().max_bitrate_bps();
@@ -134,7 +162,8 @@ absl::Status Collector::Start() {
         config_.plan.speed().external_targets().begin(),
         config_.plan.speed().external_targets().end());
     speed_loop_ = std::make_unique<SpeedLoop>(
-        speed, store_, broker_, RealClock(), config_.heartbeat_timeout);
+        speed, store_, broker_, RealClock(), config_.heartbeat_timeout,
+        &sessions_);
     // Agents learn a new peer (and its iperf3 user) before a test to it.
     speed_loop_->SetAgentsObserver(
         [this](const std::vector<v1::AgentInfo>& agents) {
@@ -193,21 +222,27 @@ absl::Status Collector::Start() {
   }
 
   {
+    agent_gate_ = std::make_unique<ConnectionGate>(GateOptions(
+        "agents", !insecure_, descriptors_.for_connections * 7 / 10));
+    absl::StatusOr<int> port = agent_gate_->Listen(config_.agent_listen);
+    if (!port.ok()) {
+      return absl::UnavailableError(absl::StrCat(
+          "cannot listen for agents on ", config_.agent_listen,
+          " (address in use or not available): ", port.status().message()));
+    }
     grpc::ServerBuilder b;
-    int port = 0;
-    b.AddListeningPort(config_.agent_listen,
-                       insecure_ ? grpc::InsecureServerCredentials()
-                                 : AgentServerCredentials(*pki_),
-                       &port);
+    agent_gate_->Attach(b, insecure_ ? grpc::InsecureServerCredentials()
+                                     : AgentServerCredentials(*pki_));
     b.RegisterService(agent_service_.get());
-    b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    b.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                         kHandshakeTimeoutMs);
     // Agents ping every 10 s to notice a dead collector; allow it.
     b.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                          5000);
     b.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
     b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
     b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
-    b.SetMaxReceiveMessageSize(64 << 20);
+    b.SetMaxReceiveMessageSize(kMaxAgentMessageBytes);
     // Bounded memory with a thousand streams held back by the ingest
     // pipeline: each stream's HTTP/2 window stays at 256 KiB (no BDP
     // growth), and all of the server's buffers share one 512 MiB quota.
@@ -216,12 +251,14 @@ absl::Status Collector::Start() {
     grpc::ResourceQuota quota("netvigil-agents");
     quota.Resize(512 << 20);
     b.SetResourceQuota(quota);
+    b.experimental().SetInterceptorCreators(
+        ConnectionGate::EstablishedNotifiers({agent_gate_.get()}));
     agent_server_ = b.BuildAndStart();
-    if (!agent_server_ || port == 0) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot listen for agents on ", config_.agent_listen,
-                       " (address in use or not available)"));
+    if (!agent_server_) {
+      return absl::UnavailableError(absl::StrCat(
+          "cannot start the agent server on ", config_.agent_listen));
     }
+    agent_gate_->Start();
   }
   if (!insecure_ && !config_.enroll_listen.empty()) {
     // Its own listener: a new agent has no client certificate yet, and the
@@ -231,19 +268,32 @@ absl::Status Collector::Start() {
     enroll.ca_key_pem = pki_->ca_key;
     enroll_service_ =
         std::make_unique<EnrollService>(enroll, cert_store_, RealClock());
-    grpc::ServerBuilder b;
-    int port = 0;
-    b.AddListeningPort(config_.enroll_listen, EnrollServerCredentials(*pki_),
-                       &port);
-    b.RegisterService(enroll_service_.get());
-    b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-    b.SetMaxReceiveMessageSize(64 << 10);
-    enroll_server_ = b.BuildAndStart();
-    if (!enroll_server_ || port == 0) {
+    enroll_gate_ = std::make_unique<ConnectionGate>(
+        GateOptions("enroll", true, descriptors_.for_connections / 20));
+    absl::StatusOr<int> port = enroll_gate_->Listen(config_.enroll_listen);
+    if (!port.ok()) {
       return absl::UnavailableError(absl::StrCat(
           "cannot listen for enrollment on ", config_.enroll_listen,
-          " (address in use or not available)"));
+          " (address in use or not available): ", port.status().message()));
     }
+    grpc::ServerBuilder b;
+    enroll_gate_->Attach(b, EnrollServerCredentials(*pki_));
+    b.RegisterService(enroll_service_.get());
+    b.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                         kHandshakeTimeoutMs);
+    // Anyone can finish a handshake here (no client certificate): an idle
+    // connection is closed rather than held.
+    b.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 30'000);
+    b.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, 120'000);
+    b.SetMaxReceiveMessageSize(64 << 10);
+    b.experimental().SetInterceptorCreators(
+        ConnectionGate::EstablishedNotifiers({enroll_gate_.get()}));
+    enroll_server_ = b.BuildAndStart();
+    if (!enroll_server_) {
+      return absl::UnavailableError(absl::StrCat(
+          "cannot start the enrollment server on ", config_.enroll_listen));
+    }
+    enroll_gate_->Start();
   }
   if (!insecure_) {
     revocations_ = std::make_unique<RevocationWatcher>(cert_store_, sessions_);
@@ -261,28 +311,45 @@ absl::Status Collector::Start() {
     // A socket left by a collector that died: nobody listens on it.
     std::filesystem::remove(sock, ec);
     grpc::ServerBuilder b;
-    b.AddListeningPort(absl::StrCat("unix:", config_.query_socket),
-                       grpc::InsecureServerCredentials());
-    int tcp_port = 0;
+    // File permissions are the access control: owner and group only (the
+    // socket is created 0600 and made 0660 before it listens).
+    ConnectionGateOptions unix_options =
+        GateOptions("query_unix", false, descriptors_.for_connections / 10);
+    unix_options.max_unfinished_per_source = unix_options.max_unfinished;
+    query_unix_gate_ = std::make_unique<ConnectionGate>(unix_options);
+    absl::StatusOr<int> unix_port =
+        query_unix_gate_->Listen(absl::StrCat("unix:", config_.query_socket));
+    if (!unix_port.ok()) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on ",
+                                                 config_.query_socket, ": ",
+                                                 unix_port.status().message()));
+    }
+    query_unix_gate_->Attach(b, grpc::InsecureServerCredentials());
     if (!config_.query_tcp.empty()) {
-      b.AddListeningPort(config_.query_tcp,
-                         AdminServerCredentials(*pki_, &cert_store_),
-                         &tcp_port);
+      query_tcp_gate_ = std::make_unique<ConnectionGate>(
+          GateOptions("query_tcp", true, descriptors_.for_connections / 20));
+      absl::StatusOr<int> tcp_port = query_tcp_gate_->Listen(config_.query_tcp);
+      if (!tcp_port.ok()) {
+        return absl::UnavailableError(
+            absl::StrCat("cannot listen for queries on ", config_.query_tcp,
+                         " (address in use or not available): ",
+                         tcp_port.status().message()));
+      }
+      query_tcp_gate_->Attach(b, AdminServerCredentials(*pki_, &cert_store_));
     }
     b.RegisterService(query_service_.get());
-    b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    b.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                         kHandshakeTimeoutMs);
+    b.experimental().SetInterceptorCreators(
+        ConnectionGate::EstablishedNotifiers(
+            {query_unix_gate_.get(), query_tcp_gate_.get()}));
     query_server_ = b.BuildAndStart();
     if (!query_server_) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot listen on ", config_.query_socket));
+      return absl::UnavailableError(absl::StrCat(
+          "cannot start the query server on ", config_.query_socket));
     }
-    if (!config_.query_tcp.empty() && tcp_port == 0) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot listen for queries on ", config_.query_tcp,
-                       " (address in use or not available)"));
-    }
-    // File permissions are the access control: owner and group only.
-    chmod(config_.query_socket.c_str(), 0660);
+    query_unix_gate_->Start();
+    if (query_tcp_gate_) query_tcp_gate_->Start();
   }
   spdlog::info(
       "collector_listening agents={} tls={} enroll={} query=unix:{} "
@@ -356,6 +423,10 @@ void Collector::TickLoop() {
   absl::Time next_retention = absl::Now();
   do {
     analyzer_->Tick();
+    if (enroll_service_) enroll_service_->FlushLog();
+    // Give freed pages back (glibc keeps them in its arenas): what a burst
+    // of large messages used should not stay in the RSS.
+    malloc_trim(0);
     if (absl::Now() >= next_retention) {
       RunRetention();
       next_retention = absl::Now() + absl::Hours(1);
@@ -387,6 +458,10 @@ void Collector::Shutdown() {
   watchers_.CloseAll();
   const auto deadline =
       std::chrono::system_clock::now() + std::chrono::seconds(2);
+  for (auto* gate : {agent_gate_.get(), enroll_gate_.get(),
+                     query_unix_gate_.get(), query_tcp_gate_.get()}) {
+    if (gate) gate->Stop();
+  }
   if (revocations_) revocations_->Stop();
   if (enroll_server_) enroll_server_->Shutdown(deadline);
   if (agent_server_) agent_server_->Shutdown(deadline);

@@ -13,6 +13,7 @@
 #include "collector/alerts/pg_alert_store.h"
 #include "collector/analysis/analysis_queue.h"
 #include "collector/analysis/analyzer.h"
+#include "collector/connection_gate.h"
 #include "collector/ingest/agent_service.h"
 #include "collector/ingest/command_broker.h"
 #include "collector/ingest/enroll_service.h"
@@ -33,7 +34,10 @@ namespace netvigil::collector {
 class Collector {
  public:
   // `analysis` holds the rules' thresholds (parsed from config.analysis).
-  Collector(CollectorConfig config, AnalysisOptions analysis, bool insecure);
+  // `descriptors` sizes the listeners' connection caps (see
+  // RaiseDescriptorLimit in connection_gate.h).
+  Collector(CollectorConfig config, AnalysisOptions analysis, bool insecure,
+            DescriptorBudget descriptors = RaiseDescriptorLimit());
   ~Collector();
 
   // Binds both listeners and starts the database work; a database that is
@@ -53,6 +57,7 @@ class Collector {
 
   const CollectorConfig config_;
   const bool insecure_;
+  const DescriptorBudget descriptors_;
   PgStore store_;
   PgCertStore cert_store_{store_};
   // The CA and server certificate; null with --insecure and no query_tcp.
@@ -75,6 +80,12 @@ class Collector {
   std::unique_ptr<AnalysisQueue> analysis_queue_;
   std::atomic<bool> analyzing_{false};
   std::thread ticker_;
+  // Our own accept loops in front of the servers (caps, deadlines, EMFILE);
+  // stopped before the servers shut down.
+  std::unique_ptr<ConnectionGate> agent_gate_;
+  std::unique_ptr<ConnectionGate> enroll_gate_;
+  std::unique_ptr<ConnectionGate> query_unix_gate_;
+  std::unique_ptr<ConnectionGate> query_tcp_gate_;
   std::unique_ptr<grpc::Server> agent_server_;
   std::unique_ptr<grpc::Server> enroll_server_;
   std::unique_ptr<grpc::Server> query_server_;

@@ -75,6 +75,13 @@ absl::Status CreateRolesAndDatabase(const DbInitOptions& o) {
   });
 }
 
+// Tables the dashboard role must never read: the iperf3 key pair and the
+// secret agents' iperf3 passwords derive from, and pending enrollments.
+// Migration 0010_least_privilege.sql revokes the same list; a new secret
+// table joins both (tests/integration/least_privilege_test.py checks that
+// the role reads only the history tables it knows).
+constexpr const char* kSecretTables[] = {"iperf_auth", "enrollment_tokens"};
+
 absl::Status GrantReadOnly(const DbInitOptions& o) {
   PgStore owner(Dsn(o, o.database, o.role), 1);
   return owner.WithConnection([&](pqxx::connection& c) {
@@ -85,6 +92,12 @@ absl::Status GrantReadOnly(const DbInitOptions& o) {
     // Partitions and tables made later by the collector (role `role`).
     tx.exec0("ALTER DEFAULT PRIVILEGES FOR ROLE " + tx.quote_name(o.role) +
              " IN SCHEMA public GRANT SELECT ON TABLES TO " + ro);
+    // History yes, secrets no: in the same transaction, so the role never
+    // holds them, not even between two statements.
+    for (const char* table : kSecretTables) {
+      tx.exec0("REVOKE ALL ON TABLE " + tx.quote_name(table) + " FROM " + ro);
+      tx.exec0("REVOKE ALL ON TABLE " + tx.quote_name(table) + " FROM PUBLIC");
+    }
     tx.commit();
   });
 }

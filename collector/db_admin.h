@@ -28,8 +28,9 @@ struct DbInitOptions {
 
 // Creates the roles and the database (owned by `role`) when missing, applies
 // the collector's migrations as `role` so that it owns every table, and gives
-// `readonly_role` SELECT on all tables, present and future. Runs with the
-// calling process's credentials.
+// `readonly_role` SELECT on all tables, present and future, but the secret
+// ones (iperf_auth, enrollment_tokens). Runs with the calling process's
+// credentials.
 absl::Status InitDatabase(const DbInitOptions& options);
 
 // As InitDatabase, but when called as root in a child process running as

@@ -16,12 +16,14 @@ using google::protobuf::util::TimeUtil;
 
 SpeedLoop::SpeedLoop(SpeedSchedulerOptions options, Store& store,
                      CommandBroker& broker, Clock& clock,
-                     absl::Duration heartbeat_timeout)
+                     absl::Duration heartbeat_timeout,
+                     SessionRegistry* sessions)
     : options_(options),
       store_(store),
       broker_(broker),
       clock_(clock),
       heartbeat_timeout_(heartbeat_timeout),
+      sessions_(sessions),
       scheduler_(options, clock) {}
 
 SpeedLoop::~SpeedLoop() { Stop(); }
@@ -43,6 +45,9 @@ void SpeedLoop::Loop() {
   while (!stop_.HasBeenNotified()) {
     auto agents = store_.ListAgents(heartbeat_timeout_);
     if (agents.ok()) {
+      if (sessions_ != nullptr) {
+        sessions_->MarkLive(&*agents, clock_.Now(), heartbeat_timeout_);
+      }
       // A revoked agent is tested by no one and tests no one.
       agents->erase(
           std::remove_if(agents->begin(), agents->end(),

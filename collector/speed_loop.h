@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "collector/ingest/command_broker.h"
+#include "collector/ingest/session_registry.h"
 #include "collector/scheduler/speed_scheduler.h"
 #include "collector/store/store.h"
 
@@ -20,9 +21,12 @@ namespace netvigil::collector {
 
 class SpeedLoop {
  public:
-  // Not owned: everything passed by reference.
+  // Not owned: everything passed by reference. `sessions`: this
+  // collector's live agent streams, which say who is online (see
+  // SessionRegistry::MarkLive); may be null (the database's view only).
   SpeedLoop(SpeedSchedulerOptions options, Store& store, CommandBroker& broker,
-            Clock& clock, absl::Duration heartbeat_timeout);
+            Clock& clock, absl::Duration heartbeat_timeout,
+            SessionRegistry* sessions = nullptr);
   ~SpeedLoop();
 
   // Called with the agents each time they are read, before the tests due
@@ -49,6 +53,7 @@ class SpeedLoop {
   CommandBroker& broker_;
   Clock& clock_;
   const absl::Duration heartbeat_timeout_;
+  SessionRegistry* const sessions_;  // Not owned; may be null.
   SpeedScheduler scheduler_;
   std::function<bool(const std::vector<v1::AgentInfo>&)> agents_observer_;
   absl::Notification stop_;

@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -23,25 +24,38 @@ namespace {
 // can be reported as unknown. The first error wins; later reads are no-ops.
 class Fields {
  public:
+  // `where`, when given, learns the place of every field read.
   Fields(const YAML::Node& node, std::string path, const std::string& source,
-         absl::Status* error)
-      : node_(node), path_(std::move(path)), source_(source), error_(error) {
+         absl::Status* error,
+         std::map<std::string, std::string>* where = nullptr)
+      : node_(node),
+        path_(std::move(path)),
+        source_(source),
+        error_(error),
+        where_(where) {
     if (node_ && !node_.IsNull() && !node_.IsMap()) {
       Fail(node_, "", "expected a mapping of keys");
     }
+    RefuseDuplicateKeys();
   }
 
   bool ok() const { return error_->ok(); }
 
   // The child mapping `key` (possibly absent: every field then defaults).
   Fields Map(const std::string& key) {
-    return Fields(Child(key), Join(key), source_, error_);
+    return Fields(Child(key), Join(key), source_, error_, where_);
   }
 
   YAML::Node Child(const std::string& key) {
     seen_.insert(key);
     if (!ok() || !node_ || !node_.IsMap()) return YAML::Node();
-    return node_[key];
+    YAML::Node n = node_[key];
+    if (where_ != nullptr && n) {
+      std::string w = Where(n);
+      w.resize(w.size() - 2);  // without the ": "
+      (*where_)[Join(key)] = std::move(w);
+    }
+    return n;
   }
 
   void String(const std::string& key, std::string* out) {
@@ -139,6 +153,26 @@ class Fields {
     }
   }
 
+  // yaml-cpp keeps both entries of a key given twice and `node[key]`
+  // answers with the first, so a later line that looks like it wins is
+  // silently ignored: refused, naming both lines.
+  void RefuseDuplicateKeys() {
+    if (!ok() || !node_ || !node_.IsMap()) return;
+    std::map<std::string, YAML::Mark> first;
+    for (const auto& kv : node_) {
+      if (!kv.first.IsScalar()) {
+        return Fail(kv.first, "", "a key must be a plain word");
+      }
+      auto [it, inserted] = first.emplace(kv.first.Scalar(), kv.first.Mark());
+      if (!inserted) {
+        return Fail(kv.first, kv.first.Scalar(),
+                    absl::StrCat("given twice, on line ", it->second.line + 1,
+                                 " and on line ", kv.first.Mark().line + 1,
+                                 "; keep one"));
+      }
+    }
+  }
+
   void Fail(const YAML::Node& n, const std::string& key,
             const std::string& what) {
     if (!ok()) return;
@@ -158,6 +192,7 @@ class Fields {
 
   const std::string& source() const { return source_; }
   absl::Status* error() const { return error_; }
+  std::map<std::string, std::string>* where() const { return where_; }
 
  private:
   static std::string Text(const YAML::Node& n) {
@@ -171,6 +206,7 @@ class Fields {
   std::string path_;
   const std::string& source_;
   absl::Status* error_;
+  std::map<std::string, std::string>* where_;
   std::set<std::string> seen_;
 };
 
@@ -226,7 +262,7 @@ void ParsePath(Fields f, CollectorConfig& c) {
   *p.mutable_round_interval() = ToProtoDuration(interval);
   std::set<std::string> names;
   f.Sequence("targets", [&](const YAML::Node& n, const std::string& path) {
-    Fields t(n, path, f.source(), f.error());
+    Fields t(n, path, f.source(), f.error(), f.where());
     if (!n.IsMap()) {
       return t.Fail(n, "", "expected a mapping with name and address");
     }
@@ -292,6 +328,8 @@ void ParseSpeed(Fields f, CollectorConfig& c) {
   f.Duration("period", absl::Seconds(10), absl::Hours(24 * 7), &c.speed_period);
   f.Duration("duration", absl::Seconds(1), absl::Seconds(60),
              &c.speed_test_duration);
+  f.Duration("slot_overhead", absl::ZeroDuration(), absl::Minutes(10),
+             &c.speed_slot_overhead);
   f.Uint("max_concurrent_tests", 1, 64, &c.max_concurrent_speed_tests);
   f.Uint("port", 1, 65535, &c.speed_port);
   uint64_t bitrate = s.max_bitrate_bps();
@@ -306,7 +344,7 @@ void ParseSpeed(Fields f, CollectorConfig& c) {
   std::set<std::string> names;
   f.Sequence(
       "external_targets", [&](const YAML::Node& n, const std::string& path) {
-        Fields t(n, path, f.source(), f.error());
+        Fields t(n, path, f.source(), f.error(), f.where());
         if (!n.IsMap()) {
           return t.Fail(n, "", "expected a mapping with name, address, port");
         }
@@ -328,15 +366,111 @@ void ParseSpeed(Fields f, CollectorConfig& c) {
       });
   f.Finish();
   if (f.ok() && c.speed_test_duration > max_duration) {
-    *f.error() = absl::InvalidArgumentError(
-        absl::StrCat(c.source, ": field 'probes.speed.duration' (",
-                     absl::FormatDuration(c.speed_test_duration),
-                     ") exceeds probes.speed.max_duration (",
-                     absl::FormatDuration(max_duration), ")"));
+    *f.error() = absl::InvalidArgumentError(absl::StrCat(
+        WhereInConfig(c,
+                      {"probes.speed.duration", "probes.speed.max_duration"}),
+        "field 'probes.speed.duration' (",
+        absl::FormatDuration(c.speed_test_duration),
+        ") exceeds probes.speed.max_duration (",
+        absl::FormatDuration(max_duration), ")"));
+  }
+  const absl::Duration slot = c.speed_test_duration + c.speed_slot_overhead;
+  if (f.ok() && s.enabled() && c.speed_period < slot) {
+    *f.error() = absl::InvalidArgumentError(absl::StrCat(
+        WhereInConfig(c, {"probes.speed.period", "probes.speed.duration",
+                          "probes.speed.slot_overhead"}),
+        "field 'probes.speed.period' (", absl::FormatDuration(c.speed_period),
+        ") is shorter than one test's slot (probes.speed.duration ",
+        absl::FormatDuration(c.speed_test_duration), " + slot_overhead ",
+        absl::FormatDuration(c.speed_slot_overhead), " = ",
+        absl::FormatDuration(slot), "): no speed test could ever run"));
   }
 }
 
+// "HOST:PORT" or "[IPV6]:PORT" with a port from 1 to 65535. gRPC would take
+// "0.0.0.0:99999" and bind another port (the number wrapped), and port 0
+// (any free port) leaves agents nothing to dial.
+bool ParseListen(const std::string& text, std::string* host, uint32_t* port) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  std::string h = text.substr(0, colon);
+  const std::string p = text.substr(colon + 1);
+  if (p.empty() || p.size() > 5 ||
+      p.find_first_not_of("0123456789") != std::string::npos) {
+    return false;
+  }
+  const uint32_t v = static_cast<uint32_t>(std::stoul(p));
+  if (v < 1 || v > 65535) return false;
+  if (h.front() == '[') {
+    if (h.back() != ']') return false;
+    h = h.substr(1, h.size() - 2);
+    unsigned char buf[sizeof(in6_addr)];
+    if (inet_pton(AF_INET6, h.c_str(), buf) != 1) return false;
+  } else if (h.find(':') != std::string::npos ||
+             (!IsIpLiteral(h) && !IsDnsName(h))) {
+    return false;  // "fd00::1:7413": is 7413 the port or part of the address?
+  }
+  *host = h;
+  *port = v;
+  return true;
+}
+
+bool IsWildcard(const std::string& host) {
+  return host == "0.0.0.0" || host == "::" || host == "[::]";
+}
+
+// listen.agents, listen.enroll and listen.query_tcp: well-formed, and no two
+// on one port of one address (the second bind would fail at start).
+absl::Status CheckListeners(const CollectorConfig& c) {
+  struct L {
+    const char* field;
+    const std::string* value;
+    std::string host;
+    uint32_t port = 0;
+  };
+  std::vector<L> given;
+  for (L l : {L{"listen.agents", &c.agent_listen, "", 0},
+              L{"listen.enroll", &c.enroll_listen, "", 0},
+              L{"listen.query_tcp", &c.query_tcp, "", 0}}) {
+    if (l.value->empty()) {
+      if (std::string(l.field) == "listen.agents") {
+        return absl::InvalidArgumentError(
+            absl::StrCat(WhereInConfig(c, {l.field}), "field '", l.field,
+                         "' must not be empty"));
+      }
+      continue;  // enroll and query_tcp: empty means none
+    }
+    if (!ParseListen(*l.value, &l.host, &l.port)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          WhereInConfig(c, {l.field}), "field '", l.field,
+          "': expected HOST:PORT with a port from 1 to 65535 ([ADDRESS]:PORT "
+          "for IPv6), got '",
+          *l.value, "'"));
+    }
+    for (const L& o : given) {
+      if (o.port == l.port &&
+          (o.host == l.host || IsWildcard(o.host) || IsWildcard(l.host))) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(WhereInConfig(c, {l.field}), "field '", l.field, "' (",
+                         *l.value, ") takes the same port as ", o.field, " (",
+                         *o.value, "): each listener needs a port of its own"));
+      }
+    }
+    given.push_back(std::move(l));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+std::string WhereInConfig(const CollectorConfig& config,
+                          std::initializer_list<absl::string_view> fields) {
+  for (absl::string_view f : fields) {
+    auto it = config.where.find(std::string(f));
+    if (it != config.where.end()) return absl::StrCat(it->second, ": ");
+  }
+  return absl::StrCat(config.source, ": ");
+}
 
 CollectorConfig DefaultCollectorConfig() {
   CollectorConfig c;
@@ -374,8 +508,18 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
         absl::StrCat(source, ":", e.mark.line + 1, ":", e.mark.column + 1,
                      ": not valid YAML: ", e.msg));
   }
+  // An empty file (or one of comments only) is most likely a mistake, a
+  // file truncated or written by a tool that failed; running every default
+  // silently would hide it. `{}` says "all defaults" on purpose.
+  if (!root || root.IsNull()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source,
+        ": the file is empty (no YAML document): write the keys to change "
+        "(deploy/collector.yaml lists every one), or '{}' to run with every "
+        "default"));
+  }
   absl::Status error;
-  Fields top(root, "", c.source, &error);
+  Fields top(root, "", c.source, &error, &c.where);
   {
     Fields db = top.Map("database");
     db.String("dsn", &c.database_dsn);
@@ -418,11 +562,13 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
                &c.heartbeat_timeout);
     a.Finish();
     if (error.ok() && c.heartbeat_timeout < 2 * c.heartbeat_interval) {
-      error = absl::InvalidArgumentError(
-          absl::StrCat(c.source, ": field 'agents.heartbeat_timeout' (",
-                       absl::FormatDuration(c.heartbeat_timeout),
-                       ") must be at least twice agents.heartbeat_interval (",
-                       absl::FormatDuration(c.heartbeat_interval), ")"));
+      error = absl::InvalidArgumentError(absl::StrCat(
+          WhereInConfig(
+              c, {"agents.heartbeat_timeout", "agents.heartbeat_interval"}),
+          "field 'agents.heartbeat_timeout' (",
+          absl::FormatDuration(c.heartbeat_timeout),
+          ") must be at least twice agents.heartbeat_interval (",
+          absl::FormatDuration(c.heartbeat_interval), ")"));
     }
     *c.plan.mutable_heartbeat_interval() =
         ToProtoDuration(c.heartbeat_interval);
@@ -442,10 +588,10 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
     r.Uint("hourly_days", 1, 36500, &c.hourly_days);
     r.Finish();
     if (error.ok() && c.hourly_days < c.raw_days) {
-      error = absl::InvalidArgumentError(
-          absl::StrCat(c.source,
-                       ": field 'retention.hourly_days' must not be less than "
-                       "retention.raw_days"));
+      error = absl::InvalidArgumentError(absl::StrCat(
+          WhereInConfig(c, {"retention.hourly_days", "retention.raw_days"}),
+          "field 'retention.hourly_days' (", c.hourly_days,
+          ") must not be less than retention.raw_days (", c.raw_days, ")"));
     }
   }
   {
@@ -457,14 +603,16 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
   if (!error.ok()) return error;
   if (c.database_dsn.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(c.source, ": field 'database.dsn' must not be empty"));
+        absl::StrCat(WhereInConfig(c, {"database.dsn"}),
+                     "field 'database.dsn' must not be empty"));
   }
   if (c.query_socket.empty() && c.query_tcp.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(c.source,
-                     ": field 'listen.query_socket': the Query service needs a "
-                     "UNIX socket or listen.query_tcp"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        WhereInConfig(c, {"listen.query_socket", "listen.query_tcp"}),
+        "field 'listen.query_socket': the Query service needs a "
+        "UNIX socket or listen.query_tcp"));
   }
+  if (absl::Status s = CheckListeners(c); !s.ok()) return s;
   return c;
 }
 

@@ -6,6 +6,8 @@
 #define NETVIGIL_COMMON_COLLECTOR_CONFIG_H_
 
 #include <cstdint>
+#include <initializer_list>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,10 @@ namespace netvigil {
 struct CollectorConfig {
   // Where it came from, for messages.
   std::string source = "<defaults>";
+  // Where each field given in the file is: "probes.speed.period" ->
+  // "collector.yaml:97:13". Errors that involve several fields (here and in
+  // the analysis options' checks against the plan) name a line from it.
+  std::map<std::string, std::string> where;
 
   // database
   std::string database_dsn = "host=/var/run/postgresql dbname=netvigil";
@@ -48,6 +54,10 @@ struct CollectorConfig {
   // speed tests, scheduled by the collector
   absl::Duration speed_period = absl::Hours(1);
   absl::Duration speed_test_duration = absl::Seconds(10);
+  // The room a test takes in the plan beyond its duration: the command's
+  // round trip, iperf3's connect, authentication and summary exchange.
+  // A test's slot is duration + overhead.
+  absl::Duration speed_slot_overhead = absl::Seconds(3);
   uint32_t max_concurrent_speed_tests = 1;
   uint32_t speed_port = 5201;
 
@@ -67,7 +77,16 @@ struct CollectorConfig {
 // The configuration a file with no keys gives: every default filled in.
 CollectorConfig DefaultCollectorConfig();
 
+// "FILE:LINE:COL: " of the first of `fields` the file gave, else "FILE: ":
+// the prefix of an error about a combination of fields.
+std::string WhereInConfig(const CollectorConfig& config,
+                          std::initializer_list<absl::string_view> fields);
+
 // Parses YAML text; `source` names it in errors ("collector.yaml:12:3: ...").
+// Refused: an empty file (no YAML document; `{}` is the explicit "all
+// defaults"), a key given twice in one mapping (both lines named), a listen
+// address that is not HOST:PORT with a port from 1 to 65535, and
+// combinations of fields that cannot work.
 absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
                                                      absl::string_view source);
 

@@ -100,6 +100,7 @@ void SystemdNotifier::StopThread() {
   {
     absl::MutexLock l(&mu_);
     stop_ = true;
+    wake_.NotifyAll();
     t = std::move(thread_);
   }
   if (t.joinable()) t.join();
@@ -120,7 +121,8 @@ void SystemdNotifier::WatchdogLoop(absl::Duration every) {
     } else {
       ++pings_;
     }
-    mu_.AwaitWithTimeout(absl::Condition(&stop_), every);
+    wake_.WaitFor(mu_, every,
+                  [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return stop_; });
   }
 }
 

@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/monotonic_wait.h"
 
 namespace netvigil {
 
@@ -53,6 +54,7 @@ class SystemdNotifier {
 
   const std::function<bool()> healthy_;
   mutable absl::Mutex mu_;
+  MonotonicCondVar wake_;  // pings keep time through wall clock steps
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   int pings_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_ ABSL_GUARDED_BY(mu_);

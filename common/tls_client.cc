@@ -34,11 +34,13 @@ absl::Status SaveClientTls(const std::string& dir, const ClientTls& tls) {
   }
   NV_RETURN_IF_ERROR(
       pki::WriteFileAtomic(dir + "/client.key", tls.key_pem, 0600));
+  // The certificates are not secret, but every file of the agent's state
+  // is its user's only (0600, the folder 0700): one rule to check.
   NV_RETURN_IF_ERROR(
-      pki::WriteFileAtomic(dir + "/client.crt", tls.cert_pem, 0644));
-  NV_RETURN_IF_ERROR(pki::WriteFileAtomic(dir + "/ca.crt", tls.ca_pem, 0644));
+      pki::WriteFileAtomic(dir + "/client.crt", tls.cert_pem, 0600));
+  NV_RETURN_IF_ERROR(pki::WriteFileAtomic(dir + "/ca.crt", tls.ca_pem, 0600));
   NV_RETURN_IF_ERROR(
-      pki::WriteFileAtomic(dir + "/server_name", tls.server_name + "\n", 0644));
+      pki::WriteFileAtomic(dir + "/server_name", tls.server_name + "\n", 0600));
   // Enrolled as root into a service's state folder (the package's agent
   // runs as `netvigil`): the files belong to the folder's owner, or the
   // service could not read its own key.

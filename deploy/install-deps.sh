@@ -26,6 +26,9 @@ PACKAGES=(
   # tests: an independent gRPC client, fail2ban's regex tester, node for
   # the grpc-js reflection client
   python3 python3-grpcio python3-protobuf fail2ban
+  # tests: wrong clocks (libfaketime) and a rogue agent built from the
+  # protos at test time (grpc_tools.protoc)
+  faketime python3-grpc-tools
 )
 # Node.js for the grpc-js reflection client: Debian's, unless the machine
 # already has one (its own npm comes with it).

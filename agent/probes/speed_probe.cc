@@ -189,6 +189,13 @@ absl::StatusOr<v1::SpeedResult> ParseIperf3Json(absl::string_view text) {
           absl::StrCat("iperf3 JSON has an implausible figure ", v));
     }
   }
+  for (const v1::SpeedFigures* f : {&r.forward(), &r.reverse_figures()}) {
+    if (!(f->jitter_ms() >= 0 && f->jitter_ms() <= kMaxPlausibleFigure) ||
+        !(f->lost_percent() >= 0 && f->lost_percent() <= 100)) {
+      return absl::InvalidArgumentError(
+          "iperf3 JSON has an implausible jitter or loss");
+    }
+  }
   r.set_outcome(v1::SPEED_OUTCOME_OK);
   return r;
 }

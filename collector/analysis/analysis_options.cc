@@ -1,11 +1,14 @@
 #include "collector/analysis/analysis_options.h"
 
+#include <algorithm>
+#include <map>
 #include <set>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/proto_time.h"
 
 namespace netvigil::collector {
 namespace {
@@ -14,7 +17,25 @@ namespace {
 class Reader {
  public:
   Reader(const YAML::Node& node, const std::string& source)
-      : node_(node), source_(source) {}
+      : node_(node), source_(source) {
+    // yaml-cpp keeps both entries of a repeated key and node[key] answers
+    // with the first: a later line that looks like it wins would be ignored.
+    std::map<std::string, int> first_line;
+    for (const auto& kv : node_) {
+      if (!kv.first.IsScalar()) {
+        Fail(kv.first, "?", "a key must be a plain word");
+        return;
+      }
+      const std::string key = kv.first.Scalar();
+      auto [it, inserted] = first_line.emplace(key, kv.first.Mark().line + 1);
+      if (!inserted) {
+        Fail(kv.first, key.c_str(),
+             absl::StrCat("given twice, on line ", it->second, " and on line ",
+                          kv.first.Mark().line + 1, "; keep one"));
+        return;
+      }
+    }
+  }
 
   absl::Status status() const { return status_; }
 
@@ -175,6 +196,83 @@ absl::Status ParseAnalysisOptions(const YAML::Node& node,
           "must not be below ephemeral_port_min");
   r.Finish();
   if (!r.status().ok()) return r.status();
+  *out = o;
+  return absl::OkStatus();
+}
+
+absl::Status CheckAnalysisAgainstConfig(const AnalysisOptions& o,
+                                        const netvigil::CollectorConfig& c) {
+  // Where each analysis key is (yaml-cpp keeps their marks; the config's
+  // map holds the plan's fields).
+  std::map<std::string, std::string> where = c.where;
+  if (c.analysis && c.analysis.IsMap()) {
+    for (const auto& kv : c.analysis) {
+      const YAML::Mark m = kv.second.Mark();
+      if (m.line >= 0 && kv.first.IsScalar()) {
+        where[absl::StrCat("analysis.", kv.first.Scalar())] =
+            absl::StrCat(c.source, ":", m.line + 1, ":", m.column + 1);
+      }
+    }
+  }
+  // "FILE:LINE:COL: " of analysis.KEY if given, else of the plan's field.
+  auto prefix = [&](const std::string& key, const std::string& plan_field) {
+    for (const std::string& f : {absl::StrCat("analysis.", key), plan_field}) {
+      auto it = where.find(f);
+      if (it != where.end()) return absl::StrCat(it->second, ": ");
+    }
+    return absl::StrCat(c.source, ": ");
+  };
+  // "line 97" or "default" for the plan's field.
+  auto line_of = [&](const std::string& field) -> std::string {
+    auto it = where.find(field);
+    if (it == where.end()) return "default";
+    absl::string_view w = it->second;
+    w.remove_prefix(std::min(w.size(), c.source.size() + 1));
+    return absl::StrCat("line ", w.substr(0, w.find(':')));
+  };
+  auto refuse = [&](const std::string& key, absl::Duration value,
+                    const std::string& plan_field, const std::string& plan_text,
+                    const std::string& why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(prefix(key, plan_field), "analysis.", key, " (",
+                     absl::FormatDuration(value), ") is shorter than ",
+                     plan_text, " (", line_of(plan_field), "): ", why));
+  };
+  if (c.plan.speed().enabled()) {
+    const std::string period = absl::StrCat(
+        "probes.speed.period ", absl::FormatDuration(c.speed_period));
+    if (o.speed_settle < c.speed_period) {
+      return refuse(
+          "speed_settle", o.speed_settle, "probes.speed.period", period,
+          "the pairs sharing a host are measured once a period, so a "
+          "degraded pair could not wait for them and a slow host link would "
+          "be several pair alerts");
+    }
+    if (o.speed_window < c.speed_period) {
+      return refuse("speed_window", o.speed_window, "probes.speed.period",
+                    period,
+                    "a speed result would expire before its pair is "
+                    "measured again");
+    }
+  }
+  // Not refused: a path.every longer than cross_host_window (or than
+  // cross_host_settle / path_loss_confirm_runs). Every per-host path rule
+  // still works; only the grouping of one loss seen from several hosts into
+  // one alert suffers, and tests and users run path probes hourly on
+  // purpose (README, Configuration).
+  return absl::OkStatus();
+}
+
+absl::Status ParseAnalysisOptionsFor(const netvigil::CollectorConfig& config,
+                                     AnalysisOptions* out) {
+  AnalysisOptions o = *out;
+  if (absl::Status s = ParseAnalysisOptions(config.analysis, config.source, &o);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckAnalysisAgainstConfig(o, config); !s.ok()) {
+    return s;
+  }
   *out = o;
   return absl::OkStatus();
 }

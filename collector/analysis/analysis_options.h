@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/collector_config.h"
 #include "yaml-cpp/yaml.h"
 
 namespace netvigil::collector {
@@ -89,6 +90,19 @@ struct AnalysisOptions {
 absl::Status ParseAnalysisOptions(const YAML::Node& node,
                                   const std::string& source,
                                   AnalysisOptions* out);
+
+// The combinations of analysis options and the probe plan that cannot work,
+// refused at start: speed_settle or speed_window shorter than
+// probes.speed.period (the pairs sharing a host are measured once a period,
+// so a slow host link would never be seen as one, only as pair alerts).
+// Errors read "FILE:LINE:COL: analysis.KEY (...) ...", at the analysis key
+// when the file gives it, else at the plan's field.
+absl::Status CheckAnalysisAgainstConfig(
+    const AnalysisOptions& options, const netvigil::CollectorConfig& config);
+
+// ParseAnalysisOptions of config.analysis, then CheckAnalysisAgainstConfig.
+absl::Status ParseAnalysisOptionsFor(const netvigil::CollectorConfig& config,
+                                     AnalysisOptions* out);
 
 }  // namespace netvigil::collector
 

@@ -48,6 +48,7 @@ constexpr char kFileProcess[] = "new_file_process";
 constexpr char kHiddenExe[] = "hidden_exe";
 constexpr char kSpeed[] = "speed_low";
 constexpr char kResultsLost[] = "results_lost";
+constexpr char kClockSkew[] = "clock_skew";
 
 google::protobuf::Timestamp Ts(absl::Time t) {
   return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
@@ -767,6 +768,41 @@ void Analyzer::OnResultLocked(const std::string& agent,
   ++counters_.skipped;
   spdlog::warn("event=analysis_skip agent={} seq={} reason=\"no payload\"",
                agent, result.seq());
+}
+
+// -------------------------------------------------------------- clock skew
+
+void Analyzer::OnClockOffset(const std::string& agent, absl::Duration offset) {
+  absl::MutexLock l(&mu_);
+  const AlertKey key{kClockSkew, absl::StrCat(kClockSkew, " host=", agent)};
+  auto it = open_.find(key);
+  const absl::Duration size = absl::Floor(
+      absl::AbsDuration(offset) + absl::Milliseconds(500), absl::Seconds(1));
+  if (size < kClockSkewAlert) {
+    if (it != open_.end() && size < kClockSkewAlert / 2) Resolve(key);
+    return;
+  }
+  const int64_t offset_s = absl::ToInt64Seconds(offset);
+  if (it != open_.end()) {
+    // Heartbeats come every few seconds: only a real change is news.
+    int64_t was = 0;
+    auto d = it->second.details().find("offset_s");
+    if (d != it->second.details().end() && absl::SimpleAtoi(d->second, &was) &&
+        std::abs(was - offset_s) < 5 + std::abs(was) / 10) {
+      return;
+    }
+  }
+  Condition c;
+  c.kind = kClockSkew;
+  c.subject = key.second;
+  c.hosts = {agent};
+  c.summary = absl::StrCat(
+      "the clock of ", agent, " is ", absl::FormatDuration(size),
+      offset > absl::ZeroDuration() ? " ahead of" : " behind",
+      " the collector's; its results are dated by the collector where "
+      "their times fall outside the believable window");
+  c.details["offset_s"] = absl::StrCat(offset_s);
+  Raise(c);
 }
 
 // --------------------------------------------------------------------- gap

@@ -95,6 +95,11 @@ class Analyzer {
   // than their window stop counting and pending host-scoped conditions
   // settle. Call every few seconds.
   void Tick();
+  // An agent's wall clock minus the collector's (from its heartbeats).
+  // Beyond kClockSkewAlert a "clock_skew" alert names the host and the
+  // offset; it resolves once the offset is back under half of that.
+  void OnClockOffset(const std::string& agent, absl::Duration offset);
+  static constexpr absl::Duration kClockSkewAlert = absl::Seconds(60);
 
   // Acknowledges alert `id` (open or resolved): NOT_FOUND for an unknown id.
   absl::StatusOr<v1::Alert> Ack(int64_t id, const std::string& by);

@@ -45,16 +45,27 @@ std::string AgentState(const v1::AgentInfo& a) {
 
 std::string RenderAgents(const v1::ListAgentsResponse& resp, absl::Time now) {
   std::vector<std::vector<std::string>> rows;
+  // The agent's clock against the collector's ("+2h": ahead), rounded to
+  // the second; "-" while offline or before its first heartbeat.
+  auto clock = [](const v1::AgentInfo& a) -> std::string {
+    if (!a.has_clock_offset_ms()) return "-";
+    const absl::Duration d = absl::Milliseconds(a.clock_offset_ms());
+    const absl::Duration size = absl::Floor(
+        absl::AbsDuration(d) + absl::Milliseconds(500), absl::Seconds(1));
+    if (size == absl::ZeroDuration()) return "0s";
+    return absl::StrCat(d > absl::ZeroDuration() ? "+" : "-",
+                        absl::FormatDuration(size));
+  };
   for (const v1::AgentInfo& a : resp.agents()) {
     rows.push_back(
         {a.name(),
          a.addresses().empty() ? "-" : absl::StrJoin(a.addresses(), ","),
          a.version().empty() ? "-" : a.version(), AgentState(a),
-         HumanAgo(a.last_seen(), now)});
+         HumanAgo(a.last_seen(), now), clock(a)});
   }
   if (rows.empty()) return "no agents have connected yet\n";
-  return FormatTable({"NAME", "ADDRESS", "VERSION", "STATE", "LAST SEEN"},
-                     rows);
+  return FormatTable(
+      {"NAME", "ADDRESS", "VERSION", "STATE", "LAST SEEN", "CLOCK"}, rows);
 }
 
 int RunAgents(const ClientOptions& options, bool json) {
@@ -540,7 +551,8 @@ std::string RenderFileAccess(const v1::FileAccessResponse& resp,
   std::vector<std::vector<std::string>> rows;
   for (const auto& f : resp.facts()) {
     rows.push_back(
-        {f.exe(), std::to_string(f.uid()), KindName(f.kind()),
+        {f.exe_deleted() ? absl::StrCat(f.exe(), " (deleted)") : f.exe(),
+         std::to_string(f.uid()), KindName(f.kind()),
          f.deleted() ? absl::StrCat(f.path(), " (deleted)") : f.path(),
          // "in last scan" rather than "now": the scan may be minutes old,
          // and "just now" is what HumanAgo says of a few seconds.
@@ -858,6 +870,16 @@ int RunProbe(const ClientOptions& options, bool json, const std::string& host,
       if (rc == kExitOk) rc = code;
       continue;
     }
+    // A probe that ran but could not do all it was asked (a watched folder
+    // that is not there) still prints what it found; the reason goes to
+    // stderr and the exit status says the answer is partial.
+    const v1::Result& r = o.resp.result();
+    if (r.has_files() && !r.files().error().empty()) {
+      std::fprintf(stderr, "netvigil: files probe on %s: %s\n",
+                   Printable(host).c_str(),
+                   Printable(r.files().error()).c_str());
+      if (rc == kExitOk) rc = kExitFailure;
+    }
     if (json) {
       std::string j = ToJson(o.resp);
       if (array) {
@@ -887,7 +909,7 @@ namespace {
 constexpr const char* kAlertKinds[] = {
     "path_loss",  "path_latency", "route_change",     "new_listener",
     "new_remote", "new_inbound",  "new_file_process", "hidden_exe",
-    "speed_low",  "results_lost"};
+    "speed_low",  "results_lost", "clock_skew"};
 
 bool KnownKind(const std::string& kind) {
   for (const char* k : kAlertKinds) {

@@ -2,9 +2,17 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <mutex>
+
 #include "absl/strings/str_cat.h"
+// Seen before any read of an AgentMessage is instantiated below: the
+// parse-cost check and the in-flight budget.
+#include "collector/ingest/agent_message_traits.h"
 #include "collector/ingest/validation.h"
+#include "common/proto_time.h"
 #include "common/version.h"
+#include "google/protobuf/stubs/logging.h"
 #include "grpcpp/grpcpp.h"
 #include "spdlog/spdlog.h"
 
@@ -17,6 +25,43 @@ grpc::Status ToGrpc(const absl::Status& s) {
                       std::string(s.message()));
 }
 
+// The same, naming the agent: the status is all a refused agent sees.
+grpc::Status Refuse(const std::string& agent, const absl::Status& s) {
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
+                      absl::StrCat("agent '", agent, "': ", s.message()));
+}
+
+// A message that fails to parse (a proto3 string that is not UTF-8) ends
+// gRPC's Read() exactly as the end of the stream does; protobuf tells why
+// only through its log. The sync server parses on the thread that called
+// Read(), so a thread-local slot set around the read loop catches the
+// reason for that stream. Other protobuf log lines go to our log.
+thread_local std::string* parse_error_slot = nullptr;
+
+void ProtobufLog(google::protobuf::LogLevel level, const char* file, int line,
+                 const std::string& message) {
+  if (parse_error_slot != nullptr && parse_error_slot->empty()) {
+    *parse_error_slot = message;
+    return;
+  }
+  spdlog::warn("protobuf_log level={} at={}:{} message=\"{}\"",
+               static_cast<int>(level), file, line, message);
+}
+
+// "String field 'netvigil.v1.Hello.agent_name' contains invalid UTF-8
+// data ..." -> the reason in our words.
+std::string ParseFailure(const std::string& logged) {
+  const size_t a = logged.find('\'');
+  const size_t b = a == std::string::npos ? a : logged.find('\'', a + 1);
+  if (logged.find("UTF-8") != std::string::npos && b != std::string::npos) {
+    return absl::StrCat(logged.substr(a + 1, b - a - 1), ": not valid UTF-8");
+  }
+  return "a message could not be parsed";
+}
+
+// Liveness and timeouts run on this, not the wall clock.
+absl::Time Mono(Clock& c) { return c.MonotonicNow(); }
+
 }  // namespace
 
 AgentService::AgentService(AgentServiceOptions options, Store& store,
@@ -26,7 +71,10 @@ AgentService::AgentService(AgentServiceOptions options, Store& store,
       clock_(clock),
       sessions_(sessions),
       pipeline_(options_.ingest, store),
-      reaper_([this] { ReapLoop(); }) {}
+      reaper_([this] { ReapLoop(); }) {
+  static std::once_flag once;
+  std::call_once(once, [] { google::protobuf::SetLogHandler(&ProtobufLog); });
+}
 
 AgentService::~AgentService() {
   stop_.Notify();
@@ -36,8 +84,12 @@ AgentService::~AgentService() {
 void AgentService::ReapLoop() {
   // A killed host's TCP connection can stay open for minutes; the heartbeat
   // timeout is what frees its name and marks it offline.
-  while (!stop_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
-    int n = sessions_.CancelSilent(clock_.Now(), options_.heartbeat_timeout);
+  // The wait itself is a relative sleep (nanosleep runs on the monotonic
+  // clock): this Abseil turns timed waits into CLOCK_REALTIME deadlines,
+  // which a clock stepped back would stretch by the step.
+  while (!stop_.HasBeenNotified()) {
+    clock_.SleepFor(absl::Milliseconds(250));
+    int n = sessions_.CancelSilent(Mono(clock_), options_.heartbeat_timeout);
     if (n > 0)
       spdlog::info("sessions_cancelled reason=heartbeat_timeout n={}", n);
   }
@@ -98,8 +150,37 @@ grpc::Status AgentService::Stream(
     grpc::ServerContext* ctx,
     grpc::ServerReaderWriter<v1::CollectorMessage, v1::AgentMessage>* stream) {
   const std::string peer = ctx->peer();
+  std::string parse_error;
+  parse_error_slot = &parse_error;
+  struct ClearSlot {
+    ~ClearSlot() { parse_error_slot = nullptr; }
+  } clear_slot;
+  // What this thread's reads parse is reserved in the ingest budget first
+  // (agent_message_traits.h); the context is this stream's until it ends.
+  AgentReadContext read;
+  read.budget = pipeline_.budget();
+  read.agent = peer;  // until the hello names the agent
+  read.give_up = [ctx] { return ctx->IsCancelled(); };
+  CurrentAgentRead() = &read;
+  struct ClearRead {
+    ~ClearRead() { CurrentAgentRead() = nullptr; }
+  } clear_read;
   v1::AgentMessage msg;
   if (!stream->Read(&msg)) {
+    if (!read.refused.ok()) {
+      spdlog::warn("agent_refused peer={} reason=message detail=\"{}\"", peer,
+                   std::string(read.refused.message()));
+      return grpc::Status(static_cast<grpc::StatusCode>(read.refused.code()),
+                          std::string(read.refused.message()));
+    }
+    if (!parse_error.empty()) {
+      const std::string why = ParseFailure(parse_error);
+      spdlog::warn(
+          "agent_refused peer={} reason=unparsable_hello detail=\"{}\"", peer,
+          why);
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("peer ", peer, ": ", why));
+    }
     return grpc::Status(grpc::StatusCode::CANCELLED,
                         "stream closed before hello");
   }
@@ -143,10 +224,10 @@ grpc::Status AgentService::Stream(
   auto session = std::make_shared<AgentSession>(
       *name, session_id, peer,
       [stream](const v1::CollectorMessage& m) { return stream->Write(m); },
-      [ctx] { ctx->TryCancel(); }, clock_.Now());
+      [ctx] { ctx->TryCancel(); }, Mono(clock_));
   session->set_cert_serial(cert_serial);
   if (absl::Status s =
-          sessions_.Claim(session, clock_.Now(), options_.heartbeat_timeout);
+          sessions_.Claim(session, Mono(clock_), options_.heartbeat_timeout);
       !s.ok()) {
     spdlog::warn("agent_refused name={} peer={} reason=already_connected",
                  *name, peer);
@@ -172,6 +253,10 @@ grpc::Status AgentService::Stream(
                         absl::StrCat("collector database unavailable: ",
                                      acked.status().message()));
   }
+  SenderContext sender;
+  sender.agent = *name;
+  sender.speed_enabled = completed.plan().speed().enabled();
+  sender.highest_seq = hello.next_seq() > 0 ? hello.next_seq() - 1 : 0;
   v1::CollectorMessage welcome;
   welcome.mutable_welcome()->set_collector_version(kVersion);
   *welcome.mutable_welcome()->mutable_plan() =
@@ -193,14 +278,44 @@ grpc::Status AgentService::Stream(
 
   grpc::Status result = grpc::Status::OK;
   uint64_t refused_commands = 0;  // as the agent's last heartbeat counted
-  while (stream->Read(&msg)) {
-    session->Touch(clock_.Now());
+  uint64_t refused = 0, retimed = 0;
+  read.agent = *name;
+  // A stream waiting for memory is held back, not silent.
+  read.give_up = [&] {
+    session->Touch(Mono(clock_));
+    return ctx->IsCancelled();
+  };
+  // Only what protobuf logs while parsing the next message counts.
+  auto read_next = [&] {
+    parse_error.clear();
+    return stream->Read(&msg);
+  };
+  while (read_next()) {
+    session->Touch(Mono(clock_));
+    // Goes with the result into the pipeline; anything else releases it at
+    // the end of this turn.
+    std::shared_ptr<InflightBudget::Reservation> reservation =
+        std::move(read.reservation);
     switch (msg.msg_case()) {
       case v1::AgentMessage::kHeartbeat: {
-        absl::Status s = store_.AgentSeen(*name, session_id, clock_.Now());
+        const absl::Time receipt = clock_.Now();
+        absl::Status s = store_.AgentSeen(*name, session_id, receipt);
         if (!s.ok()) {
           spdlog::warn("heartbeat_not_recorded name={} error=\"{}\"", *name,
                        std::string(s.message()));
+        }
+        if (msg.heartbeat().has_sent_at() &&
+            ValidateHeartbeat(msg.heartbeat(), DefaultLimits()).ok()) {
+          const absl::Duration offset =
+              FromProtoTime(msg.heartbeat().sent_at()) - receipt;
+          absl::Duration before;
+          const bool had = session->clock_offset(&before);
+          session->set_clock_offset(offset);
+          if (!had || absl::AbsDuration(offset - before) > absl::Seconds(5)) {
+            spdlog::info("agent_clock name={} offset_ms={}", *name,
+                         absl::ToInt64Milliseconds(offset));
+          }
+          if (options_.on_clock_offset) options_.on_clock_offset(*name, offset);
         }
         // Commands the agent refused (it logs each with its reason): worth a
         // line here too, since this collector (or one speaking as it) sent
@@ -213,22 +328,75 @@ grpc::Status AgentService::Stream(
         break;
       }
       case v1::AgentMessage::kResult: {
-        const v1::Result& r = msg.result();
-        absl::Status valid = ValidateResult(
-            r, absl::ToUnixSeconds(clock_.Now()), DefaultLimits());
-        if (!valid.ok()) {
-          spdlog::warn("result_refused name={} seq={} error=\"{}\"", *name,
-                       r.seq(), std::string(valid.message()));
-          result = ToGrpc(valid);
+        v1::Result r = std::move(*msg.mutable_result());
+        const absl::Time receipt = clock_.Now();
+        if (r.seq() == 0 || r.seq() > kMaxSeq) {
+          // Not a number an ack can carry past: nothing to move on from.
+          const absl::Status bad = absl::InvalidArgumentError(
+              absl::StrCat("result.seq: ", r.seq(), " outside 1..", kMaxSeq));
+          spdlog::warn(
+              "result_refused name={} seq={} error=\"{}\" stream=ended", *name,
+              r.seq(), std::string(bad.message()));
+          result = Refuse(*name, bad);
           break;
+        }
+        absl::Duration offset;
+        if (!session->clock_offset(&offset)) offset = absl::ZeroDuration();
+        const absl::Duration moved =
+            NormaliseResultTimes(&r, receipt, offset, DefaultLimits());
+        if (moved != absl::ZeroDuration() && retimed++ % 100 == 0) {
+          // One line for the first and every hundredth: a wrong clock would
+          // otherwise write one per result.
+          spdlog::warn(
+              "result_time_replaced name={} seq={} moved_s={} total={} "
+              "detail=\"produced_at outside the believable window: judged "
+              "by receipt time\"",
+              *name, r.seq(),
+              moved == absl::InfiniteDuration()
+                  ? std::string("missing")
+                  : std::to_string(absl::ToInt64Seconds(moved)),
+              retimed);
+        }
+        absl::Status valid =
+            ValidateResult(r, absl::ToUnixSeconds(receipt), DefaultLimits());
+        if (valid.ok()) valid = CheckBinding(r, sender);
+        sender.highest_seq = std::max(sender.highest_seq, r.seq());
+        if (!valid.ok()) {
+          // Refused for good: the same bytes would be refused again. A gap
+          // record takes its number, so the agent's sequence moves on and
+          // the loss is on record (and in the results_lost alert).
+          ++refused;
+          const std::string reason = absl::StrCat("refused: ", valid.message());
+          spdlog::warn("result_refused name={} seq={} error=\"{}\" total={}",
+                       *name, r.seq(), std::string(valid.message()), refused);
+          v1::Result gap;
+          gap.set_seq(r.seq());
+          *gap.mutable_produced_at() = ToProtoTime(receipt);
+          gap.mutable_gap()->set_first_seq(r.seq());
+          gap.mutable_gap()->set_last_seq(r.seq());
+          gap.mutable_gap()->set_count(1);
+          gap.mutable_gap()->set_reason(reason);
+          *gap.mutable_gap()->mutable_first_produced_at() =
+              ToProtoTime(receipt);
+          *gap.mutable_gap()->mutable_last_produced_at() = ToProtoTime(receipt);
+          v1::CollectorMessage notice;
+          notice.mutable_ack()->set_refused_seq(r.seq());
+          notice.mutable_ack()->set_refused_reason(reason);
+          session->Send(notice);
+          r = std::move(gap);
         }
         // Acknowledged by the pipeline once committed; waits here while
         // the pipeline is full.
         // A stream held back by a full pipeline is not a silent agent.
-        if (!pipeline_.Submit(session, r, [&] {
-              session->Touch(clock_.Now());
-              return ctx->IsCancelled();
-            })) {
+        // Moved, not copied: a large snapshot is in memory once (its bytes
+        // count against the pipeline's in-flight budget until released).
+        if (!pipeline_.Submit(
+                session, std::move(r),
+                [&] {
+                  session->Touch(Mono(clock_));
+                  return ctx->IsCancelled();
+                },
+                std::move(reservation))) {
           result = grpc::Status(grpc::StatusCode::CANCELLED,
                                 "stream ended while waiting to store a result");
         }
@@ -240,15 +408,36 @@ grpc::Status AgentService::Stream(
         }
         break;
       case v1::AgentMessage::kHello:
-        result = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                              "hello sent twice on one stream");
+        result = Refuse(*name, absl::InvalidArgumentError(
+                                   "hello sent twice on one stream"));
         break;
       case v1::AgentMessage::MSG_NOT_SET:
-        result = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                              "empty agent message");
+        result =
+            Refuse(*name, absl::InvalidArgumentError("empty agent message"));
         break;
     }
     if (!result.ok()) break;
+  }
+  if (result.ok() && absl::IsCancelled(read.refused)) {
+    // The agent went away while its message waited for memory.
+    result = grpc::Status(grpc::StatusCode::CANCELLED,
+                          std::string(read.refused.message()));
+  } else if (result.ok() && !read.refused.ok()) {
+    // Refused before parsing (what it would cost): say so to the agent and
+    // in the log, rather than ending the stream as if all were well.
+    const absl::Status& s = read.refused;
+    spdlog::warn("message_refused name={} peer={} reason=\"{}\"", *name, peer,
+                 std::string(s.message()));
+    result = grpc::Status(
+        static_cast<grpc::StatusCode>(s.code()),
+        absl::StrCat("a message from agent '", *name,
+                     "' was refused before parsing: ", s.message()));
+  } else if (result.ok() && !parse_error.empty()) {
+    const std::string why = ParseFailure(parse_error);
+    spdlog::warn(
+        "agent_refused name={} peer={} reason=unparsable detail=\"{}\"", *name,
+        peer, why);
+    result = Refuse(*name, absl::InvalidArgumentError(why));
   }
   release();
   spdlog::info("agent_disconnected name={} peer={} session={} status=\"{}\"",

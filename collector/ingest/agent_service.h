@@ -5,6 +5,16 @@
 // acknowledged only after the transaction holding them has committed, and
 // reading stops while the pipeline is full (back-pressure on a slow or
 // absent database).
+//
+// Refusals. A result that can never be stored (it fails validation or its
+// binding to the sender and plan) is not a reason to stop the agent: the
+// collector stores a gap record in its place (same sequence number, count 1,
+// reason "refused: <why>"), tells the agent in an Ack carrying refused_seq
+// and the reason, and reading goes on. What cannot be acknowledged as a
+// number (a sequence number outside 1..kMaxSeq, a message that does not
+// parse) ends the stream with a status naming the agent and the reason.
+// Times: see NormaliseResultTimes (validation.h); sessions' liveness runs on
+// the monotonic clock.
 // Thread-safe: gRPC calls Stream() from many threads.
 #ifndef NETVIGIL_COLLECTOR_INGEST_AGENT_SERVICE_H_
 #define NETVIGIL_COLLECTOR_INGEST_AGENT_SERVICE_H_
@@ -40,6 +50,10 @@ struct AgentServiceOptions {
   // to that agent and not revoked. Not owned; null skips the check (tests).
   CertStore* certs = nullptr;
   IngestPipelineOptions ingest;
+  // Called with each heartbeat's clock offset (the agent's wall clock minus
+  // the collector's at receipt), on the stream's thread.
+  std::function<void(const std::string& agent, absl::Duration offset)>
+      on_clock_offset;
 };
 
 class AgentService final : public v1::Agent::Service {

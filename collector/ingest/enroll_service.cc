@@ -16,7 +16,10 @@ constexpr size_t kMaxCsr = 16 << 10;
 
 EnrollService::EnrollService(EnrollServiceOptions options, CertStore& certs,
                              Clock& clock)
-    : options_(std::move(options)), certs_(certs), clock_(clock) {}
+    : options_(std::move(options)),
+      certs_(certs),
+      clock_(clock),
+      throttle_(options_.throttle, clock) {}
 
 absl::StatusOr<v1::EnrollResponse> EnrollService::DoEnroll(
     const v1::EnrollRequest& req, const std::string& peer) {
@@ -56,18 +59,31 @@ absl::StatusOr<v1::EnrollResponse> EnrollService::DoEnroll(
   return resp;
 }
 
+absl::StatusOr<v1::EnrollResponse> EnrollService::Attempt(
+    const v1::EnrollRequest& req, const std::string& peer) {
+  const std::string source = EnrollThrottle::SourceOf(peer);
+  // Refusals are counted per source and summarised (EnrollThrottle), never
+  // logged one line per attempt: a guessing attacker would flood the log.
+  if (absl::Status s = throttle_.Admit(source); !s.ok()) {
+    throttle_.Flush();
+    return s;
+  }
+  absl::StatusOr<v1::EnrollResponse> r = DoEnroll(req, peer);
+  if (r.ok()) {
+    throttle_.Refund(source);
+  } else {
+    throttle_.CountFailure(source, r.status().code());
+  }
+  throttle_.Flush();
+  return r;
+}
+
 grpc::Status EnrollService::Enroll(grpc::ServerContext* ctx,
                                    const v1::EnrollRequest* req,
                                    v1::EnrollResponse* resp) {
-  absl::StatusOr<v1::EnrollResponse> r = DoEnroll(*req, ctx->peer());
+  // The token itself is a secret: never logged.
+  absl::StatusOr<v1::EnrollResponse> r = Attempt(*req, ctx->peer());
   if (!r.ok()) {
-    // The token itself is a secret: never logged.
-    // The name and the detail are the client's text: LogValue keeps each
-    // inside its field (no line break, no quote ending it early).
-    spdlog::warn("enroll_refused name={} peer={} code={} detail={}",
-                 LogValue(req->agent_name().substr(0, 64)), ctx->peer(),
-                 absl::StatusCodeToString(r.status().code()),
-                 LogValue(r.status().message()));
     return grpc::Status(static_cast<grpc::StatusCode>(r.status().code()),
                         std::string(r.status().message()));
   }

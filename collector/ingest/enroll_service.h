@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "collector/ingest/enroll_throttle.h"
 #include "collector/store/cert_store.h"
 #include "common/clock.h"
 #include "netvigil/v1/agent.grpc.pb.h"
@@ -17,6 +18,9 @@ struct EnrollServiceOptions {
   std::string ca_cert_pem;
   std::string ca_key_pem;
   absl::Duration agent_validity = pki::kAgentValidity;
+  // Per source address: failed attempts (a wrong token, a bad request)
+  // drain a bucket; a successful enrollment gives its attempt back.
+  EnrollThrottleOptions throttle;
 };
 
 class EnrollService final : public v1::Agent::Service {
@@ -27,7 +31,16 @@ class EnrollService final : public v1::Agent::Service {
   grpc::Status Enroll(grpc::ServerContext* ctx, const v1::EnrollRequest* req,
                       v1::EnrollResponse* resp) override;
 
-  // The same, without gRPC: for tests and the edge above.
+  // The gRPC edge without gRPC: the throttle, then DoEnroll; `peer` in
+  // gRPC's form ("ipv4:ADDR:PORT").
+  absl::StatusOr<v1::EnrollResponse> Attempt(const v1::EnrollRequest& req,
+                                             const std::string& peer);
+
+  // Logs the refusal summaries that are due (the collector calls this
+  // every few seconds so that the last interval is not left unsaid).
+  void FlushLog() { throttle_.Flush(); }
+
+  // The same, without gRPC or the throttle: for tests and the edge above.
   absl::StatusOr<v1::EnrollResponse> DoEnroll(const v1::EnrollRequest& req,
                                               const std::string& peer);
 
@@ -35,6 +48,7 @@ class EnrollService final : public v1::Agent::Service {
   const EnrollServiceOptions options_;
   CertStore& certs_;
   Clock& clock_;
+  EnrollThrottle throttle_;
 };
 
 }  // namespace netvigil::collector

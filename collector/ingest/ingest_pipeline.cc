@@ -1,6 +1,7 @@
 #include "collector/ingest/ingest_pipeline.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/hash/hash.h"
 #include "common/backoff.h"
@@ -10,6 +11,9 @@ namespace netvigil::collector {
 namespace {
 
 constexpr size_t kMaxLatencySamples = 200'000;
+// A result at least this large is committed on its own, after the small
+// results queued behind it (see WriterLoop).
+constexpr size_t kLargeResult = 1 << 20;
 
 double Percentile(std::vector<double>& v, double q) {
   if (v.empty()) return 0;
@@ -20,8 +24,17 @@ double Percentile(std::vector<double>& v, double q) {
 
 }  // namespace
 
+struct IngestPipeline::Budgeted {
+  Budgeted(v1::Result r, std::shared_ptr<InflightBudget::Reservation> b)
+      : result(std::move(r)), reservation(std::move(b)) {}
+  v1::Result result;
+  const std::shared_ptr<InflightBudget::Reservation> reservation;
+};
+
 IngestPipeline::IngestPipeline(IngestPipelineOptions options, Store& store)
-    : options_(std::move(options)), store_(store) {
+    : options_(std::move(options)),
+      store_(store),
+      budget_(InflightBudget::Create(options_.inflight)) {
   const int n = std::max(1, options_.shards);
   {
     absl::MutexLock l(&stats_mu_);
@@ -43,25 +56,45 @@ IngestPipeline::~IngestPipeline() {
   for (auto& t : writers_) t.join();
 }
 
-bool IngestPipeline::Submit(std::shared_ptr<AgentSession> session,
-                            v1::Result result,
-                            const std::function<bool()>& abandon) {
+bool IngestPipeline::Submit(
+    std::shared_ptr<AgentSession> session, v1::Result result,
+    const std::function<bool()>& abandon,
+    std::shared_ptr<InflightBudget::Reservation> reservation) {
+  const absl::Time received = absl::Now();
   const size_t bytes = result.ByteSizeLong() + sizeof(Item);
+  if (reservation == nullptr) {
+    reservation = budget_->Acquire(session->name(), bytes,
+                                   [&] { return stopping() || abandon(); });
+    if (reservation == nullptr) return false;
+  }
+  auto holder =
+      std::make_shared<Budgeted>(std::move(result), std::move(reservation));
+  // Shares the holder's lifetime: the budget returns when the last
+  // reference (queue, store, analysis) goes.
+  std::shared_ptr<const v1::Result> shared(holder, &holder->result);
   Shard& shard =
       *shards_[absl::Hash<std::string>()(session->name()) % shards_.size()];
   const size_t budget =
       std::max<size_t>(options_.max_queued_bytes / shards_.size(), 1);
   absl::MutexLock l(&shard.mu);
-  // An empty queue always takes one result, however large.
-  while (shard.bytes > 0 && shard.bytes + bytes > budget) {
+  // An empty queue always takes one result, however large. Large results
+  // queue one at a time per shard and do not count against small ones
+  // (memory is bounded by the in-flight budget; this bounds waiting).
+  const bool large = bytes >= kLargeResult;
+  auto full = [&] {
+    if (large) return shard.large_bytes > 0;
+    const size_t small = shard.bytes - shard.large_bytes;
+    return small > 0 && small + bytes > budget;
+  };
+  while (full()) {
     if (stopping() || abandon()) return false;
     shard.has_space.WaitWithTimeout(&shard.mu, absl::Milliseconds(200));
   }
   if (stopping() || abandon()) return false;
-  shard.queue.push_back(Item{
-      std::move(session), std::make_shared<const v1::Result>(std::move(result)),
-      bytes, absl::Now()});
+  shard.queue.push_back(
+      Item{std::move(session), std::move(shared), bytes, received});
   shard.bytes += bytes;
+  if (large) shard.large_bytes += bytes;
   shard.has_items.Signal();
   return true;
 }
@@ -75,13 +108,43 @@ void IngestPipeline::WriterLoop(Shard& shard) {
         shard.has_items.WaitWithTimeout(&shard.mu, absl::Seconds(1));
       }
       size_t bytes = 0;
-      while (!shard.queue.empty() &&
-             batch.size() < options_.max_batch_results &&
-             (batch.empty() ||
-              bytes + shard.queue.front().bytes <= options_.max_batch_bytes)) {
-        bytes += shard.queue.front().bytes;
+      if (!shard.queue.empty() && shard.queue.front().bytes >= kLargeResult &&
+          shard.large_passed_over) {
+        // A large result's turn: alone (it was passed over once already).
+        bytes = shard.queue.front().bytes;
         batch.push_back(std::move(shard.queue.front()));
         shard.queue.pop_front();
+        shard.large_passed_over = false;
+      } else {
+        // Small results first, each agent's in order: an agent whose large
+        // result (or one that does not fit) waits keeps its later ones
+        // back too. One large result in a commit should not hold up every
+        // other agent of its shard.
+        std::set<std::string> held_back;
+        for (auto it = shard.queue.begin();
+             it != shard.queue.end() &&
+             batch.size() < options_.max_batch_results;) {
+          const std::string& agent = it->session->name();
+          if (it->bytes >= kLargeResult || held_back.count(agent) > 0 ||
+              bytes + it->bytes > options_.max_batch_bytes) {
+            held_back.insert(agent);
+            ++it;
+            continue;
+          }
+          bytes += it->bytes;
+          batch.push_back(std::move(*it));
+          it = shard.queue.erase(it);
+        }
+        if (batch.empty() && !shard.queue.empty()) {
+          bytes = shard.queue.front().bytes;
+          batch.push_back(std::move(shard.queue.front()));
+          shard.queue.pop_front();
+        }
+        shard.large_passed_over =
+            !shard.queue.empty() && shard.queue.front().bytes >= kLargeResult;
+      }
+      for (const Item& i : batch) {
+        if (i.bytes >= kLargeResult) shard.large_bytes -= i.bytes;
       }
       shard.bytes -= bytes;
       if (!batch.empty()) shard.has_space.SignalAll();
@@ -136,7 +199,14 @@ bool IngestPipeline::Commit(Shard& shard, std::vector<Item>& batch) {
                      batch.size(), std::string(acked.status().message()));
         outage_logged = true;
       }
-      if (stop_.WaitForNotificationWithTimeout(backoff.Next())) return false;
+      // Relative sleeps in slices (they run on the monotonic clock): this
+      // Abseil's timed waits are wall-clock deadlines a clock step stretches.
+      for (absl::Duration left = backoff.Next();
+           left > absl::ZeroDuration() && !stopping();
+           left -= absl::Milliseconds(50)) {
+        absl::SleepFor(std::min(left, absl::Milliseconds(50)));
+      }
+      if (stopping()) return false;
       continue;
     }
     if (batch.size() > 1) {
@@ -217,6 +287,8 @@ IngestStats IngestPipeline::stats() {
     absl::MutexLock l(&shard->mu);
     out.queued_bytes += shard->bytes;
   }
+  out.inflight_bytes = budget_->used();
+  out.budget_waits = budget_->waits();
   return out;
 }
 
@@ -237,7 +309,8 @@ void IngestPipeline::MaybeLogStats() {
         "batches={} store_ms_per_batch={:.0f} observe_ms_per_batch={:.0f} "
         "commit_p50_ms={:.1f} "
         "commit_p99_ms={:.1f} commit_max_ms={:.1f} queued_bytes={} "
-        "failed_attempts={} results_total={}",
+        "inflight_bytes={} budget_waits={} failed_attempts={} "
+        "results_total={}",
         (s.results - last_logged_.results) / secs,
         (s.socket_entries - last_logged_.socket_entries) / secs,
         s.batches - last_logged_.batches,
@@ -246,6 +319,7 @@ void IngestPipeline::MaybeLogStats() {
         (s.observe_ms - last_logged_.observe_ms) /
             std::max<int64_t>(1, s.batches - last_logged_.batches),
         s.commit_p50_ms, s.commit_p99_ms, s.commit_max_ms, s.queued_bytes,
+        s.inflight_bytes, s.budget_waits - last_logged_.budget_waits,
         s.failed_attempts - last_logged_.failed_attempts, s.results);
   }
   last_logged_ = s;

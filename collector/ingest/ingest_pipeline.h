@@ -12,6 +12,12 @@
 // (the agents resend from their spools). A batch refused by the database
 // itself is split, and a result that fails on its own is not acknowledged:
 // its agent's session is cancelled so the agent sends it again later.
+//
+// Memory: every result holds a reservation of the in-flight budget
+// (inflight_budget.h) until the last reference to it goes, after storage
+// and analysis. The Agent service reserves before parsing (the estimate of
+// what parsing costs) and hands the reservation in; a result submitted
+// without one reserves its wire size here.
 // Thread-safe.
 #ifndef NETVIGIL_COLLECTOR_INGEST_INGEST_PIPELINE_H_
 #define NETVIGIL_COLLECTOR_INGEST_INGEST_PIPELINE_H_
@@ -27,6 +33,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "collector/ingest/inflight_budget.h"
 #include "collector/ingest/session_registry.h"
 #include "collector/store/store.h"
 #include "netvigil/v1/probes.pb.h"
@@ -40,6 +47,7 @@ struct IngestPipelineOptions {
   // Over all shards: a stream blocks while its shard holds more than its
   // share of this.
   size_t max_queued_bytes = 32 << 20;
+  InflightBudgetOptions inflight;
   absl::Duration retry_initial = absl::Milliseconds(100);
   absl::Duration retry_max = absl::Seconds(2);
   // How often a line of ingest figures is logged (when anything moved).
@@ -55,6 +63,8 @@ struct IngestStats {
   double store_ms = 0;    // time spent in the store, all attempts
   double observe_ms = 0;  // time spent in observers (analysis, commands)
   size_t queued_bytes = 0;
+  size_t inflight_bytes = 0;  // now, see InflightBudget
+  int64_t budget_waits = 0;   // reservations that waited
   // Receipt (stream read) to commit, over the last stats interval.
   double commit_p50_ms = 0, commit_p99_ms = 0, commit_max_ms = 0;
 };
@@ -78,12 +88,21 @@ class IngestPipeline {
   // Queues a validated result from `session`. Blocks while the shard is
   // over its budget; gives up (false, nothing queued) when `abandon`
   // returns true (the stream was cancelled) or the pipeline stops.
-  bool Submit(std::shared_ptr<AgentSession> session, v1::Result result,
-              const std::function<bool()>& abandon);
+  // `reservation` is the result's share of budget() (null: reserved here).
+  bool Submit(
+      std::shared_ptr<AgentSession> session, v1::Result result,
+      const std::function<bool()>& abandon,
+      std::shared_ptr<InflightBudget::Reservation> reservation = nullptr);
+
+  // Where results' memory is counted (for the readers that parse them).
+  const std::shared_ptr<InflightBudget>& budget() const { return budget_; }
 
   IngestStats stats();
 
  private:
+  // A result with its share of the budget, given back when it goes.
+  struct Budgeted;
+
   struct Item {
     std::shared_ptr<AgentSession> session;
     std::shared_ptr<const v1::Result> result;  // never null
@@ -95,6 +114,9 @@ class IngestPipeline {
     absl::CondVar has_items, has_space;
     std::deque<Item> queue ABSL_GUARDED_BY(mu);
     size_t bytes ABSL_GUARDED_BY(mu) = 0;
+    size_t large_bytes ABSL_GUARDED_BY(mu) = 0;  // of results >= 1 MiB
+    // The large result at the front was passed over for small ones once.
+    bool large_passed_over ABSL_GUARDED_BY(mu) = false;
     // Sessions with a result the database refused: nothing more of theirs
     // is stored (a later commit would acknowledge past the refused one).
     std::map<const AgentSession*, std::shared_ptr<AgentSession>> refused;
@@ -114,6 +136,7 @@ class IngestPipeline {
   std::vector<Observer> observers_;
   std::vector<std::unique_ptr<Shard>> shards_;
   absl::Notification stop_;
+  std::shared_ptr<InflightBudget> budget_;
 
   absl::Mutex stats_mu_;
   IngestStats totals_ ABSL_GUARDED_BY(stats_mu_);

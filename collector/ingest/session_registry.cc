@@ -1,6 +1,7 @@
 #include "collector/ingest/session_registry.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 
 namespace netvigil::collector {
 
@@ -12,6 +13,7 @@ AgentSession::AgentSession(std::string name, std::string id, std::string peer,
       peer_(std::move(peer)),
       writer_(std::move(writer)),
       cancel_(std::move(cancel)),
+      connected_at_(now),
       last_heard_(now) {}
 
 bool AgentSession::Send(const v1::CollectorMessage& msg) {
@@ -27,6 +29,18 @@ void AgentSession::Close() {
 void AgentSession::Touch(absl::Time now) {
   absl::MutexLock l(&mu_);
   last_heard_ = now;
+}
+
+void AgentSession::set_clock_offset(absl::Duration d) {
+  absl::MutexLock l(&mu_);
+  has_offset_ = true;
+  clock_offset_ = d;
+}
+
+bool AgentSession::clock_offset(absl::Duration* d) const {
+  absl::MutexLock l(&mu_);
+  if (has_offset_) *d = clock_offset_;
+  return has_offset_;
 }
 
 absl::Time AgentSession::last_heard() const {
@@ -88,6 +102,26 @@ int SessionRegistry::CancelSilent(absl::Time now, absl::Duration timeout) {
 
 void SessionRegistry::CancelByName(const std::string& name) {
   if (auto s = Find(name)) s->Cancel();
+}
+
+void SessionRegistry::MarkLive(std::vector<v1::AgentInfo>* agents,
+                               absl::Time now, absl::Duration timeout) {
+  absl::MutexLock l(&mu_);
+  for (v1::AgentInfo& a : *agents) {
+    auto it = sessions_.find(a.name());
+    if (it == sessions_.end()) continue;
+    const AgentSession& s = *it->second;
+    if (now - s.last_heard() > timeout) continue;
+    a.set_online(true);
+    if (!a.has_connected_since()) {
+      *a.mutable_connected_since() = ToProtoTime(s.connected_at());
+    }
+    // The stream was heard later than the database could record it.
+    const absl::Time heard = s.last_heard();
+    if (!a.has_last_seen() || FromProtoTime(a.last_seen()) < heard) {
+      *a.mutable_last_seen() = ToProtoTime(heard);
+    }
+  }
 }
 
 }  // namespace netvigil::collector

@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "netvigil/v1/agent.pb.h"
+#include "netvigil/v1/query.pb.h"
 
 namespace netvigil::collector {
 
@@ -39,8 +40,18 @@ class AgentSession {
   void Close() ABSL_LOCKS_EXCLUDED(write_mu_);
   void Cancel() { cancel_(); }
 
+  // `now` here and in the registry is the collector's monotonic time
+  // (Clock::MonotonicNow), so a wall clock step neither cancels every
+  // session nor keeps a dead one.
   void Touch(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Time last_heard() const ABSL_LOCKS_EXCLUDED(mu_);
+  // When the stream was accepted.
+  absl::Time connected_at() const { return connected_at_; }
+
+  // The agent's wall clock minus the collector's, from its last heartbeat.
+  void set_clock_offset(absl::Duration d) ABSL_LOCKS_EXCLUDED(mu_);
+  // False until a heartbeat with sent_at has come.
+  bool clock_offset(absl::Duration* d) const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   const std::string name_;
@@ -51,8 +62,11 @@ class AgentSession {
   Writer writer_ ABSL_GUARDED_BY(write_mu_);
   bool closed_ ABSL_GUARDED_BY(write_mu_) = false;
   std::function<void()> cancel_;
+  const absl::Time connected_at_;
   mutable absl::Mutex mu_;
   absl::Time last_heard_ ABSL_GUARDED_BY(mu_);
+  bool has_offset_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Duration clock_offset_ ABSL_GUARDED_BY(mu_);
 };
 
 class SessionRegistry {
@@ -70,6 +84,19 @@ class SessionRegistry {
   int CancelSilent(absl::Time now, absl::Duration timeout);
   // Cancels every session whose name matches (revocation).
   void CancelByName(const std::string& name);
+
+  // Sets `online` (`connected_since` where it is missing, and `last_seen`
+  // where the stream was heard later than the database says) on each agent
+  // that holds a live session here (heard within `timeout`). Online state
+  // comes from the live streams: the database's last_seen lags while the
+  // database is away (heartbeats are not recorded) and for a heartbeat
+  // interval after it returns, and an empty or failed read says nothing
+  // about a stream this collector holds. An agent the database calls online
+  // stays online (it may hold a session at another collector sharing the
+  // database); a stream that ended here was recorded as offline when the
+  // database could take it, and otherwise ages out with its last_seen.
+  void MarkLive(std::vector<v1::AgentInfo>* agents, absl::Time now,
+                absl::Duration timeout);
 
  private:
   absl::Mutex mu_;

@@ -94,7 +94,15 @@ grpc::Status QueryService::ListAgents(grpc::ServerContext* ctx,
                                       v1::ListAgentsResponse* resp) {
   auto agents = store_.ListAgents(options_.heartbeat_timeout);
   if (!agents.ok()) return StoreError(agents.status());
-  for (auto& a : *agents) *resp->add_agents() = std::move(a);
+  sessions_.MarkLive(&*agents, clock_.Now(), options_.heartbeat_timeout);
+  for (auto& a : *agents) {
+    // The clock offset lives with the live session (from its heartbeats).
+    absl::Duration offset;
+    if (auto s = sessions_.Find(a.name()); s && s->clock_offset(&offset)) {
+      a.set_clock_offset_ms(absl::ToInt64Milliseconds(offset));
+    }
+    *resp->add_agents() = std::move(a);
+  }
   return grpc::Status::OK;
 }
 
@@ -105,6 +113,7 @@ grpc::Status QueryService::Overview(grpc::ServerContext* ctx,
       TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(clock_.Now()));
   auto agents = store_.ListAgents(options_.heartbeat_timeout);
   if (!agents.ok()) return StoreError(agents.status());
+  sessions_.MarkLive(&*agents, clock_.Now(), options_.heartbeat_timeout);
   // One read for every host's latest paths: one per host made Overview
   // dozens of round trips, which a busy machine stretches.
   auto paths = store_.LatestPathsOfAll();

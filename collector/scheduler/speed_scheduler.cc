@@ -35,7 +35,7 @@ SpeedScheduler::SpeedScheduler(SpeedSchedulerOptions options, Clock& clock)
 absl::Duration SpeedScheduler::slot() const {
   return options_.slot > absl::ZeroDuration()
              ? options_.slot
-             : options_.test_duration + absl::Seconds(10);
+             : options_.test_duration + options_.slot_overhead;
 }
 
 absl::Duration SpeedScheduler::result_timeout() const {
@@ -120,10 +120,10 @@ void SpeedScheduler::SetAgents(const std::vector<v1::AgentInfo>& agents) {
       ++it;
       continue;
     }
-    SkipEntry(it->second,
-              Reason(absl::StrCat("agent ", hosts_[gone].name, " offline")),
-              now);
+    // Recorded at the period's end if it does not run after all.
+    e.state = State::kSkipped;
     covered_.erase(PairKey(e.client, e.server));
+    MarkAbsent(e.client, e.server, gone);
     it = pending_.erase(it);
   }
 
@@ -158,6 +158,17 @@ void SpeedScheduler::SetAgents(const std::vector<v1::AgentInfo>& agents) {
                period_, joined.size(), tests.size());
   // Tests running now hold their hosts for up to a slot more.
   Spread(std::move(tests), running_.empty() ? now : now + slot(), now);
+}
+
+void SpeedScheduler::MarkAbsent(int client, int server, int gone) {
+  absent_[PairKey(client, server)] = gone;
+}
+
+bool SpeedScheduler::AnyAgentOffline() const {
+  for (const Host& h : hosts_) {
+    if (!h.external && !h.online) return true;
+  }
+  return false;
 }
 
 int SpeedScheduler::AddEntry(int client, int server, int attempt,
@@ -324,8 +335,10 @@ void SpeedScheduler::StartPeriod(absl::Time start, absl::Time now) {
   stats_.period_start = period_start_;
   stats_.period_end = period_end_;
 
+  absent_.clear();
   const std::vector<int> online = OnlineAgents();
-  // Known agents that are offline: their tests are recorded, not forgotten.
+  // Known agents that are offline: their tests are owed, and recorded as
+  // skipped at the period's end unless the agent comes back in time.
   for (size_t a = 0; a < hosts_.size(); ++a) {
     if (hosts_[a].external) continue;
     for (size_t b = 0; b < hosts_.size(); ++b) {
@@ -334,18 +347,8 @@ void SpeedScheduler::StartPeriod(absl::Time start, absl::Time now) {
       const bool b_off = !hosts_[b].online;
       if (!a_off && !b_off) continue;
       if (hosts_[b].external && !a_off) continue;
-      const int gone = a_off ? static_cast<int>(a) : static_cast<int>(b);
-      skips_.push_back(
-          Skip{static_cast<int>(a), static_cast<int>(b),
-               Reason(absl::StrCat(
-                   "agent ", hosts_[gone].name,
-                   hosts_[gone].address.empty() && !hosts_[gone].external
-                       ? " offline or without an address"
-                       : " offline")),
-               absl::StrCat("speed-", absl::ToUnixSeconds(period_start_),
-                            "-offline-", a, "-", b),
-               now});
-      ++stats_.skipped;
+      MarkAbsent(static_cast<int>(a), static_cast<int>(b),
+                 a_off ? static_cast<int>(a) : static_cast<int>(b));
     }
   }
 
@@ -363,6 +366,25 @@ void SpeedScheduler::StartPeriod(absl::Time start, absl::Time now) {
 }
 
 void SpeedScheduler::EndPeriod(absl::Time now) {
+  // Pairs an offline agent kept out all period (those it came back for were
+  // planned again and are covered).
+  for (const auto& [key, gone] : absent_) {
+    if (covered_.contains(key)) continue;
+    const int a = static_cast<int>(key >> 32);
+    const int b = static_cast<int>(key & 0xffffffffu);
+    const Host& g = hosts_[gone];
+    skips_.push_back(
+        Skip{a, b,
+             Reason(absl::StrCat("agent ", g.name,
+                                 g.address.empty() && !g.external
+                                     ? " offline or without an address"
+                                     : " offline")),
+             absl::StrCat("speed-", absl::ToUnixSeconds(period_start_),
+                          "-offline-", a, "-", b),
+             now});
+    ++stats_.skipped;
+  }
+  absent_.clear();
   if (pending_.empty()) return;
   const int reason = Reason(
       "period ended before the test could start (earlier tests ran long)");
@@ -409,6 +431,12 @@ std::vector<ScheduledSpeedTest> SpeedScheduler::Tick() {
   absl::MutexLock l(&mu_);
   const absl::Time now = clock_.Now();
   if (period_ == 0) {
+    // After a (re)start agents are still reconnecting: a period planned now
+    // would leave them out until its end.
+    if (first_tick_ == absl::InfiniteFuture()) first_tick_ = now;
+    if (AnyAgentOffline() && now - first_tick_ < options_.startup_grace) {
+      return {};
+    }
     StartPeriod(now, now);
   } else if (now >= period_end_) {
     // Notices are per period; those raised while closing the old one are
@@ -529,7 +557,11 @@ std::vector<std::string> SpeedScheduler::notices() const {
 
 absl::Time SpeedScheduler::NextWakeup() const {
   absl::MutexLock l(&mu_);
-  if (period_ == 0) return absl::InfiniteFuture();
+  if (period_ == 0) {
+    return first_tick_ == absl::InfiniteFuture()
+               ? absl::InfiniteFuture()
+               : first_tick_ + options_.startup_grace;
+  }
   absl::Time t = period_end_;
   if (!pending_.empty()) t = std::min(t, pending_.begin()->first);
   for (const auto& [id, r] : running_) t = std::min(t, r.deadline);

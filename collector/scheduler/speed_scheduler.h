@@ -31,9 +31,20 @@ struct SpeedSchedulerOptions {
   absl::Duration period = absl::Hours(1);
   // What each test is asked to run (iperf3 -t).
   absl::Duration test_duration = absl::Seconds(10);
-  // The room one test takes in the plan: its duration plus connect and
-  // summary time. Zero: test_duration + 10 s.
+  // The room one test takes in the plan beyond its duration: the command's
+  // round trip, iperf3's connect, authentication and summary exchange
+  // (config probes.speed.slot_overhead). A test that runs long only delays
+  // the next one on its hosts; the period's end cuts what is left, with a
+  // notice.
+  absl::Duration slot_overhead = absl::Seconds(3);
+  // The room one test takes in the plan. Zero: test_duration +
+  // slot_overhead.
   absl::Duration slot = absl::ZeroDuration();
+  // After a (re)start the first period waits up to this long for every
+  // known agent to be online (agents reconnect within their 30 s backoff
+  // cap), so it is not planned while they are still reconnecting. It starts
+  // at once when all of them are.
+  absl::Duration startup_grace = absl::Seconds(45);
   // A started test with no result after this is recorded as FAILED and its
   // hosts are free again. Zero: slot + 60 s.
   absl::Duration result_timeout = absl::ZeroDuration();
@@ -58,13 +69,18 @@ class SpeedScheduler {
 
   // Every known agent, with `online` and `addresses` (the first one is where
   // its iperf3 server is reached). Agents that went offline lose their
-  // pending tests (recorded as skipped); agents that came online get their
-  // pairs added to the current period, which is re-spread over the time
-  // left.
+  // pending tests; agents that came online get their pairs added to the
+  // current period, which is re-spread over the time left. A pair that
+  // could not run because an agent was offline is recorded as skipped
+  // ("agent X offline") only at the end of the period, and only if it did
+  // not run after all: an agent back within the period leaves no stale
+  // "skipped" behind, and a later result always replaces a skip.
   void SetAgents(const std::vector<v1::AgentInfo>& agents);
 
   // The tests to start now. Starts a new period when the current one is
-  // over (what was still pending is recorded as skipped).
+  // over (what was still pending is recorded as skipped). The first period
+  // starts once every known agent is online or startup_grace has passed
+  // since the first Tick.
   std::vector<ScheduledSpeedTest> Tick();
 
   // A result for a test Tick() returned, matched by schedule_id. Frees its
@@ -82,7 +98,8 @@ class SpeedScheduler {
   std::vector<std::string> notices() const;
 
   // When Tick() may next have work: the earliest due test, result deadline
-  // or period end. InfiniteFuture before the first Tick. It may be in the
+  // or period end; the grace's end while the first period waits.
+  // InfiniteFuture before the first Tick. It may be in the
   // past while due tests wait for busy hosts: those start on the Tick after
   // the OnResult that frees them, so call Tick after every OnResult.
   absl::Time NextWakeup() const;
@@ -160,6 +177,11 @@ class SpeedScheduler {
   std::string ScheduleId(int entry, int attempt) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ExpireRunning(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Pair (client, server) owed this period but not planned because host
+  // `gone` was offline (or had no address).
+  void MarkAbsent(int client, int server, int gone)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool AnyAgentOffline() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<int> OnlineAgents() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static uint64_t PairKey(int a, int b) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) |
@@ -180,6 +202,12 @@ class SpeedScheduler {
   std::set<std::pair<absl::Time, int>> pending_ ABSL_GUARDED_BY(mu_);
   // Pairs pending, running or done this period: what a join must not add.
   absl::flat_hash_set<uint64_t> covered_ ABSL_GUARDED_BY(mu_);
+  // Pairs owed this period that an offline agent kept out, with the host
+  // that was offline; recorded as skipped at the period's end unless
+  // covered by then.
+  absl::flat_hash_map<uint64_t, int> absent_ ABSL_GUARDED_BY(mu_);
+  // The first Tick, while the first period waits for agents to reconnect.
+  absl::Time first_tick_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   absl::flat_hash_map<std::string, Running> running_ ABSL_GUARDED_BY(mu_);
   std::vector<Skip> skips_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> skip_reasons_ ABSL_GUARDED_BY(mu_);

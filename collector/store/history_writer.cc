@@ -115,14 +115,14 @@ void LoadSockets(pqxx::work& tx, const std::set<int64_t>& agents,
 void LoadFiles(pqxx::work& tx, const std::set<int64_t>& agents,
                FileBook& book) {
   for (const auto& row : tx.exec_params(
-           "SELECT agent_id, exe, path, kind, process_name, uid, deleted"
-           " FROM file_facts WHERE agent_id = ANY($1::bigint[]) AND present",
+           "SELECT agent_id, exe, path, kind, process_name, uid, deleted,"
+           " exe_deleted FROM file_facts WHERE agent_id = ANY($1::bigint[]) AND present",
            IdList(agents))) {
     FileKey k{row[1].as<std::string>(), row[2].as<std::string>(),
               static_cast<v1::FileAccessKind>(row[3].as<int>())};
     FileFactInfo info{row[4].as<std::string>(),
                       static_cast<uint32_t>(row[5].as<int64_t>()),
-                      row[6].as<bool>(), false};
+                      row[6].as<bool>(), row[7].as<bool>()};
     book.present[row[0].as<int64_t>()].emplace(std::move(k), std::move(info));
   }
 }
@@ -251,7 +251,9 @@ struct FileColumns {
     kind.push_back(k.kind);
     name.push_back(i.process_name);
     uid.push_back(i.uid);
-    deleted.push_back(i.deleted ? 1 : 0);
+    // Two flags in one column of the unnest: bit 0 the file, bit 1 the
+    // executable (FileRows' readers take them apart).
+    deleted.push_back((i.deleted ? 1 : 0) | (i.exe_deleted ? 2 : 0));
   }
   // $1..$7, then the row's three extra columns as $8..$10.
   template <typename... Extra>
@@ -284,16 +286,18 @@ void WriteFileBook(pqxx::work& tx, const FileBook& book) {
     }
     cols.Exec(tx,
               absl::StrCat("INSERT INTO file_facts (agent_id, exe, path, kind,"
-                           "  process_name, uid, deleted, first_seen,"
-                           "  last_seen, present)"
+                           "  process_name, uid, deleted, exe_deleted,"
+                           "  first_seen, last_seen, present)"
                            " SELECT agent_id, exe, path, kind, process_name,"
-                           "  uid, deleted <> 0, to_timestamp(x / 1e6),"
+                           "  uid, (deleted & 1) <> 0, (deleted & 2) <> 0,"
+                           "  to_timestamp(x / 1e6),"
                            "  to_timestamp(y / 1e6), z <> 0",
                            FileRows("$8::bigint[], $9::bigint[], $10::int[]"),
                            " ON CONFLICT (agent_id, exe, path, kind) DO UPDATE"
                            " SET present = EXCLUDED.present,"
                            "  process_name = EXCLUDED.process_name,"
-                           "  uid = EXCLUDED.uid, deleted = EXCLUDED.deleted"),
+                           "  uid = EXCLUDED.uid, deleted = EXCLUDED.deleted,"
+                           "  exe_deleted = EXCLUDED.exe_deleted"),
               PgIntArray(cols.first), PgIntArray(cols.last),
               PgIntArray(cols.present));
     FileColumns gone;
@@ -370,12 +374,22 @@ void WriteSpeed(pqxx::work& tx, int64_t agent_id, int64_t seq,
       s.schedule_id());
 }
 
+// The count stored is what the range really misses: numbers of the range
+// that are stored (sent before they were dropped, gap records, results a
+// lying agent claims lost) are not lost, whatever the record says. The
+// gap's own number is left out: a refused result's gap record is its own
+// range.
 void WriteGap(pqxx::work& tx, int64_t agent_id, int64_t seq, const v1::Gap& g) {
   tx.exec_params(
       "INSERT INTO gaps (agent_id, seq, first_seq, last_seq, count, first_at,"
       "  last_at, reason)"
-      " VALUES ($1, $2, $3, $4, $5, to_timestamp($6 / 1e6),"
-      "  to_timestamp($7 / 1e6), $8) ON CONFLICT DO NOTHING",
+      " SELECT $1::bigint, $2::bigint, $3::bigint, $4::bigint,"
+      "  LEAST($5::bigint, ($4::bigint - $3::bigint + 1) - ("
+      "    SELECT count(*) FROM results WHERE agent_id = $1::bigint"
+      "    AND seq BETWEEN $3::bigint AND $4::bigint AND seq <> $2::bigint)),"
+      "  to_timestamp($6::bigint / 1e6), to_timestamp($7::bigint / 1e6),"
+      "  $8::text"
+      " ON CONFLICT DO NOTHING",
       agent_id, seq, static_cast<int64_t>(g.first_seq()),
       static_cast<int64_t>(g.last_seq()), static_cast<int64_t>(g.count()),
       Micros(g.first_produced_at()), Micros(g.last_produced_at()), g.reason());

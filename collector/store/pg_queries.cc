@@ -274,7 +274,7 @@ absl::StatusOr<v1::FileAccessResponse> PgStore::FileAccess(
         for (const auto& row : tx.exec_params(
                  "SELECT exe, path, kind, uid, deleted, process_name, " +
                      Us("first_seen") + ", " + Us("last_seen") +
-                     ", present FROM file_facts WHERE agent_id = $1"
+                     ", present, exe_deleted FROM file_facts WHERE agent_id = $1"
                      " AND (present OR last_seen >= to_timestamp($2 / 1e6))"
                      " ORDER BY exe, path, kind",
                  id, since_us)) {
@@ -287,6 +287,7 @@ absl::StatusOr<v1::FileAccessResponse> PgStore::FileAccess(
           f->set_process_name(row[5].as<std::string>());
           *f->mutable_first_seen() = Ts(row[6].as<int64_t>());
           f->set_present(row[8].as<bool>());
+          f->set_exe_deleted(row[9].as<bool>());
           *f->mutable_last_seen() =
               Ts(f->present() && last_at != 0 ? last_at : row[7].as<int64_t>());
         }

@@ -25,6 +25,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     collector::AnalysisOptions options;
     (void)collector::ParseAnalysisOptions(config->analysis, "fuzz.yaml",
                                           &options);
+    collector::AnalysisOptions checked;
+    (void)collector::ParseAnalysisOptionsFor(*config, &checked);
   } else if (config.status().message().empty()) {
     fuzz::Fail("a config error without a message");
   }

@@ -59,7 +59,7 @@ class CliTest(unittest.TestCase):
         cls.pg = nvtest.Postgres(os.path.join(cls.dir, "pg"))
         cls.pg.start()
         cls.socket = os.path.join(cls.dir, "q.sock")
-        port = nvtest.free_port()
+        port = cls.port = nvtest.free_port()
         watched = os.path.join(cls.dir, "home")
         os.makedirs(watched)
         cfg = os.path.join(cls.dir, "c.yaml")
@@ -162,6 +162,34 @@ class CliTest(unittest.TestCase):
         self.assertEqual(j.returncode, 0, j.stderr)
         targets = sorted(x["result"]["path"]["target"] for x in json.loads(j.stdout))
         self.assertEqual(targets, ["loop4", "loop6"])
+
+    def test_probe_files_on_a_missing_folder_says_so_and_exits_1(self):
+        # An agent whose watched folder is not there: the probe still answers,
+        # the reason goes to stderr and the exit status is 1, not 0 with an
+        # empty table that reads "nothing there".
+        # The agent refuses a --watch folder that is missing at start, so the
+        # folder goes away after the agent is up (as a home on an unmounted
+        # disk would).
+        missing = os.path.join(self.dir, "no-such-home")
+        os.makedirs(missing)
+        other = nvtest.Process(
+            [nvtest.AGENT, "run", "--insecure", "--name", "nofolder",
+             "--collector", f"127.0.0.1:{self.port}", "--state-dir",
+             os.path.join(self.dir, "agent-nofolder"), "--no-iperf-server",
+             "--watch", missing],
+            os.path.join(self.dir, "agent-nofolder.log")).start()
+        try:
+            nvtest.wait_until(
+                lambda: nvtest.agents_json(self.socket).get("nofolder", {}).get("online"),
+                60, "the second agent online")
+            os.rmdir(missing)
+            r = self.run_cli("probe", "nofolder", "files", "--deadline", "30")
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn(missing, r.stderr)
+            self.assertIn("does not exist", r.stderr)
+            self.assertIn("COMMAND", r.stdout)  # what it found is still printed
+        finally:
+            other.stop()
 
     def test_path_report_names_the_agent(self):
         r = self.run_cli("path", AGENT, "loop4")

@@ -225,7 +225,7 @@ class CollectorStartTest(unittest.TestCase):
         socket = os.path.join(self.dir, "q.sock")
         config = os.path.join(self.dir, "c.yaml")
         with open(config, "w") as f:
-            f.write(nvtest.collector_yaml(pg.dsn, "127.0.0.1:0", socket))
+            f.write(nvtest.collector_yaml(pg.dsn, f"127.0.0.1:{nvtest.free_port()}", socket))
         c = nvtest.Process([nvtest.COLLECTOR, "--config", config, "--insecure"],
                            os.path.join(self.dir, "collector.log")).start()
         try:

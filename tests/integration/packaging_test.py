@@ -293,6 +293,16 @@ class ProcCapabilitiesTest(unittest.TestCase):
         self.assertRegex(unit, r"(?m)^CapabilityBoundingSet=CAP_NET_RAW CAP_DAC_READ_SEARCH CAP_SYS_PTRACE$")
         self.assertRegex(unit, r"(?m)^AmbientCapabilities=CAP_NET_RAW CAP_DAC_READ_SEARCH CAP_SYS_PTRACE$")
 
+    def test_units_state_their_descriptor_limit(self):
+        # systemd's default soft limit (1,024) is not a choice; both units
+        # state theirs (the collector's connection caps follow from it).
+        for unit, at_least in (("netvigil-collector.service", 16384),
+                               ("netvigil-agent.service", 1024)):
+            with open(os.path.join(SOURCE_DIR, "deploy", "systemd", unit)) as f:
+                m = re.search(r"(?m)^LimitNOFILE=(\d+)$", f.read())
+            self.assertIsNotNone(m, unit)
+            self.assertGreaterEqual(int(m.group(1)), at_least, unit)
+
 
 class NotifyListener:
     """A NOTIFY_SOCKET for a service started by the test."""
@@ -352,7 +362,7 @@ class InstallTest(unittest.TestCase):
             "/etc/netvigil/collector.yaml": ("root", "netvigil", 0o640),
             "/etc/default/netvigil-agent": ("root", "root", 0o644),
             "/var/lib/netvigil": ("netvigil", "netvigil", 0o750),
-            "/var/lib/netvigil-agent": ("netvigil", "netvigil", 0o750),
+            "/var/lib/netvigil-agent": ("netvigil", "netvigil", 0o700),
             "/var/log/netvigil": ("netvigil", "netvigil", 0o750),
             "/usr/bin/netvigil-agent": ("root", "root", 0o755),
             "/usr/bin/netvigil-collector": ("root", "root", 0o755),

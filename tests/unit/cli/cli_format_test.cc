@@ -44,6 +44,7 @@ TEST(AgentsTableTest, Golden) {
   a->add_addresses("198.18.1.11");
   a->set_version("0.1.0");
   a->set_online(true);
+  a->set_clock_offset_ms(7'200'400);  // two hours ahead
   *a->mutable_last_seen() = At(now - absl::Seconds(1));
   auto* b = resp.add_agents();
   b->set_name("nas-basement");
@@ -54,11 +55,11 @@ TEST(AgentsTableTest, Golden) {
   *b->mutable_last_seen() = At(now - absl::Minutes(7));
   EXPECT_EQ(RenderAgents(resp, now),
             "NAME          ADDRESS                           VERSION  STATE    "
-            "LAST SEEN\n"
+            "LAST SEEN  CLOCK\n"
             "laptop        198.18.1.11                       0.1.0    online   "
-            "just now\n"
+            "just now   +2h\n"
             "nas-basement  198.18.1.12,fd4e:7669:6c00:1::12  0.1.0    offline  "
-            "7 min ago\n");
+            "7 min ago  -\n");
 }
 
 TEST(AgentsTableTest, ARevokedAgentSaysSo) {
@@ -70,8 +71,8 @@ TEST(AgentsTableTest, ARevokedAgentSaysSo) {
   a->set_revoked(true);
   *a->mutable_last_seen() = At(now - absl::Hours(3));
   EXPECT_EQ(RenderAgents(resp, now),
-            "NAME    ADDRESS  VERSION  STATE    LAST SEEN\n"
-            "old-pi  -        0.1.0    revoked  3 h ago\n");
+            "NAME    ADDRESS  VERSION  STATE    LAST SEEN  CLOCK\n"
+            "old-pi  -        0.1.0    revoked  3 h ago    -\n");
 }
 
 TEST(AgentsTableTest, NoAgentsSaysSo) {

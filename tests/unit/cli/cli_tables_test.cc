@@ -153,6 +153,7 @@ TEST(CliTablesTest, Files) {
   f->set_kind(v1::FILE_ACCESS_MMAP);
   f->set_path("/home/ann/.cache/lib.so");
   f->set_deleted(true);
+  f->set_exe_deleted(true);
   *f->mutable_first_seen() = Ago(absl::Hours(6));
   *f->mutable_last_seen() = Ago(absl::Hours(1));
   ExpectGolden("files", RenderFileAccess(r, kNow));

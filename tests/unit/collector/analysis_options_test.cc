@@ -2,6 +2,7 @@
 // for thresholds out of range.
 #include "collector/analysis/analysis_options.h"
 
+#include "common/collector_config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
@@ -86,7 +87,57 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"analysis:\n  path_loss_critical_percent: 5\n",
                 "must not be below path_loss_percent"},
         BadCase{"analysis: [1, 2]\n",
-                "c.yaml:1:11: analysis: expected a mapping"}));
+                "c.yaml:1:11: analysis: expected a mapping"},
+        // A key given twice: the second line would be silently ignored.
+        BadCase{"analysis:\n  speed_settle: 3h\n  max_evidence: 5\n  "
+                "speed_settle: 1h\n",
+                "c.yaml:4:3: analysis.speed_settle: given twice, on line 2 and "
+                "on line 4"}));
+
+// The analysis options against the probe plan: combinations that cannot
+// work are refused with the file, the line and both fields.
+absl::Status ParseWhole(const std::string& yaml) {
+  auto c = ParseCollectorConfig(yaml, "c.yaml");
+  if (!c.ok()) return c.status();
+  AnalysisOptions o;
+  return ParseAnalysisOptionsFor(*c, &o);
+}
+
+TEST(AnalysisAgainstConfigTest, DefaultsAndTheShippedValuesWork) {
+  EXPECT_THAT(ParseWhole("{}"), IsOk());
+  EXPECT_THAT(ParseWhole("probes:\n  speed:\n    period: 2h\n"), IsOk());
+  EXPECT_THAT(ParseWhole("probes:\n  path:\n    every: 100s\n"), IsOk());
+  // Nothing to compare when the probe is off.
+  EXPECT_THAT(ParseWhole("probes:\n  speed:\n    enabled: false\n"
+                         "analysis:\n  speed_settle: 0s\n"),
+              IsOk());
+}
+
+TEST(AnalysisAgainstConfigTest, ASettleShorterThanTheSpeedPeriodIsRefused) {
+  // Issue 16's lab: a 130 s period with a 90 s settle gave pair alerts.
+  EXPECT_THAT(
+      ParseWhole("probes:\n  speed:\n    period: 130s\n"
+                 "analysis:\n  speed_settle: 90s\n"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               "c.yaml:5:17: analysis.speed_settle (1m30s) is shorter than "
+               "probes.speed.period 2m10s (line 3): "));
+  // Not given: the default settle (2h), at the period's line.
+  EXPECT_THAT(ParseWhole("probes:\n  speed:\n    period: 3h\n"
+                         "analysis:\n  speed_window: 4h\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "c.yaml:3:13: analysis.speed_settle (2h) is shorter "
+                       "than probes.speed.period 3h (line 3)"));
+}
+
+TEST(AnalysisAgainstConfigTest, OtherCombinationsThatCannotWork) {
+  EXPECT_THAT(ParseWhole("probes:\n  speed:\n    period: 4h\n"
+                         "analysis:\n  speed_settle: 4h\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "c.yaml:3:13: analysis.speed_window (3h) is shorter "
+                       "than probes.speed.period 4h"));
+  // Hourly path probes are allowed: only cross-host grouping suffers.
+  EXPECT_THAT(ParseWhole("probes:\n  path:\n    every: 1h\n"), IsOk());
+}
 
 }  // namespace
 }  // namespace netvigil::collector

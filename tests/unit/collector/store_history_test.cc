@@ -263,6 +263,25 @@ TEST_F(StoreHistoryTest, FileFactsAppearAndGo) {
   EXPECT_TRUE(access->facts(1).present());
 }
 
+// A process whose executable was unlinked keeps that mark in the history,
+// apart from the file's own deleted flag, and the current view reads it.
+TEST_F(StoreHistoryTest, FileFactsKeepADeletedExecutable) {
+  v1::Result r = FilesResult(1, {{"/home/a/x", 10}, {"/home/a/y", 11}});
+  r.mutable_files()->mutable_entries(1)->mutable_process()->set_exe(
+      "/tmp/.x/miner");
+  r.mutable_files()->mutable_entries(1)->mutable_process()->set_exe_deleted(
+      true);
+  ASSERT_THAT(store_->StoreResults(agent_, {r}), IsOk());
+  auto access = store_->FileAccess(agent_, 0);
+  ASSERT_THAT(access, IsOk());
+  ASSERT_EQ(access->facts_size(), 2);
+  EXPECT_EQ(access->facts(0).exe(), "/tmp/.x/miner");
+  EXPECT_TRUE(access->facts(0).exe_deleted());
+  EXPECT_FALSE(access->facts(0).deleted());
+  EXPECT_EQ(access->facts(1).exe(), "/usr/bin/vim");
+  EXPECT_FALSE(access->facts(1).exe_deleted());
+}
+
 // The history of a batch of many snapshots (of two agents, interleaved, in
 // one transaction) is row for row the history of the same snapshots stored
 // one at a time; a resend of the whole batch changes nothing.

@@ -15,8 +15,8 @@ using ::netvigil::testing::ReadFixture;
 using ::netvigil::testing::StatusIs;
 using ::testing::HasSubstr;
 
-TEST(CollectorConfigTest, EmptyFileGivesDefaults) {
-  auto c = ParseCollectorConfig("", "empty.yaml");
+TEST(CollectorConfigTest, AnEmptyMappingGivesDefaults) {
+  auto c = ParseCollectorConfig("{}\n", "empty.yaml");
   ASSERT_THAT(c, IsOk());
   EXPECT_EQ(c->agent_listen, "0.0.0.0:7411");
   EXPECT_EQ(c->heartbeat_interval, absl::Seconds(5));
@@ -127,7 +127,63 @@ INSTANTIATE_TEST_SUITE_P(
                 "c.yaml:2:22: field 'pki.server_addresses[0]': expected an "
                 "IPv4 or IPv6 address"},
         BadCase{"listen:\n  enrol: x\n",
-                "c.yaml:2:3: unknown field 'listen.enrol'"}));
+                "c.yaml:2:3: unknown field 'listen.enrol'"},
+        // A key given twice: yaml-cpp keeps both and answers with the first,
+        // so the line that looks like it wins would be ignored.
+        BadCase{"probes:\n  path:\n    count: 3\n    every: 5s\n    count: 9\n",
+                "c.yaml:5:5: field 'probes.path.count': given twice, on line 3 "
+                "and on line 5"},
+        BadCase{"database:\n  dsn: a\nagents: {}\ndatabase:\n  dsn: b\n",
+                "c.yaml:4:1: field 'database': given twice, on line 1 and on "
+                "line 4"},
+        BadCase{"probes:\n  path:\n    targets:\n      - name: a\n        "
+                "address: x\n        address: y\n",
+                "c.yaml:6:9: field 'probes.path.targets[0].address': given "
+                "twice, on line 5 and on line 6"},
+        // Listen addresses: gRPC would bind another port for 99999.
+        BadCase{"listen:\n  agents: \"0.0.0.0:99999\"\n",
+                "c.yaml:2:11: field 'listen.agents': expected HOST:PORT with a "
+                "port from 1 to 65535"},
+        BadCase{"listen:\n  agents: \"0.0.0.0:0\"\n",
+                "c.yaml:2:11: field 'listen.agents': expected HOST:PORT"},
+        BadCase{"listen:\n  enroll: \"7412\"\n",
+                "c.yaml:2:11: field 'listen.enroll': expected HOST:PORT"},
+        BadCase{"listen:\n  query_tcp: \"fd00::1:7413\"\n",
+                "c.yaml:2:14: field 'listen.query_tcp': expected HOST:PORT"},
+        BadCase{"listen:\n  agents: \"10.0.0.1:-1\"\n",
+                "field 'listen.agents': expected HOST:PORT"},
+        BadCase{"listen:\n  agents: \"\"\n",
+                "c.yaml:2:11: field 'listen.agents' must not be empty"},
+        BadCase{"listen:\n  agents: \"10.0.0.1:7411\"\n  enroll: "
+                "\"0.0.0.0:7411\"\n",
+                "c.yaml:3:11: field 'listen.enroll' (0.0.0.0:7411) takes the "
+                "same port as listen.agents"},
+        // Cross-field errors name the line of the field.
+        BadCase{"agents:\n  heartbeat_interval: 10s\n  heartbeat_timeout: "
+                "5s\n",
+                "c.yaml:3:22: field 'agents.heartbeat_timeout' (5s) must be "
+                "at least twice"},
+        BadCase{"agents:\n  heartbeat_interval: 30s\n",
+                "c.yaml:2:23: field 'agents.heartbeat_timeout' (20s) must be "
+                "at least twice"},
+        BadCase{"probes:\n  speed:\n    duration: 40s\n",
+                "c.yaml:3:15: field 'probes.speed.duration' (40s) exceeds"},
+        BadCase{"retention:\n  raw_days: 30\n  hourly_days: 10\n",
+                "c.yaml:3:16: field 'retention.hourly_days' (10) must not be "
+                "less than retention.raw_days (30)"},
+        BadCase{"database:\n  dsn: \"\"\n",
+                "c.yaml:2:8: field 'database.dsn' must not be empty"},
+        BadCase{"listen:\n  query_socket: \"\"\n",
+                "c.yaml:2:17: field 'listen.query_socket': the Query service "
+                "needs"},
+        // A period shorter than one test's slot runs nothing, ever.
+        BadCase{"probes:\n  speed:\n    period: 12s\n    duration: 10s\n",
+                "c.yaml:3:13: field 'probes.speed.period' (12s) is shorter "
+                "than one test's slot (probes.speed.duration 10s + "
+                "slot_overhead 3s = 13s)"},
+        BadCase{"probes:\n  speed:\n    slot_overhead: 11m\n",
+                "c.yaml:3:20: field 'probes.speed.slot_overhead': must be "
+                "between 0 and 10m"}));
 
 TEST(CollectorConfigTest, SecurityKeys) {
   auto c = ParseCollectorConfig(
@@ -143,10 +199,47 @@ TEST(CollectorConfigTest, SecurityKeys) {
               ::testing::ElementsAre("nas.home.arpa", "nas"));
   EXPECT_THAT(c->pki_server_addresses,
               ::testing::ElementsAre("10.0.0.1", "fd00::1"));
-  auto d = ParseCollectorConfig("", "d.yaml");
+  auto d = ParseCollectorConfig("{}", "d.yaml");
   ASSERT_THAT(d, IsOk());
   EXPECT_EQ(d->enroll_listen, "0.0.0.0:7412");
   EXPECT_TRUE(d->pki_server_names.empty());
+}
+
+TEST(CollectorConfigTest, AnEmptyFileIsRefused) {
+  for (const char* text : {"", "\n\n", "# only a comment\n", "---\n"}) {
+    EXPECT_THAT(ParseCollectorConfig(text, "e.yaml"),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         "e.yaml: the file is empty"))
+        << "'" << text << "'";
+  }
+}
+
+TEST(CollectorConfigTest, ListenAddressesThatWork) {
+  auto c = ParseCollectorConfig(
+      "listen:\n  agents: \"[::]:7411\"\n  enroll: \"nas.home.arpa:7412\"\n"
+      "  query_tcp: \"[fd00::1]:65535\"\n",
+      "c.yaml");
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->agent_listen, "[::]:7411");
+  auto d = ParseCollectorConfig(
+      "listen:\n  agents: \"127.0.0.1:1\"\n"
+      "  enroll: \"\"\n",
+      "c.yaml");
+  ASSERT_THAT(d, IsOk());
+  EXPECT_TRUE(d->enroll_listen.empty()) << "empty: no enrollment listener";
+}
+
+TEST(CollectorConfigTest, WhereEachFieldIsKept) {
+  auto c = ParseCollectorConfig(
+      "probes:\n  speed:\n    period: 5m\n    slot_overhead: 1s\n", "c.yaml");
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->speed_period, absl::Minutes(5));
+  EXPECT_EQ(c->speed_slot_overhead, absl::Seconds(1));
+  EXPECT_EQ(c->where.at("probes.speed.period"), "c.yaml:3:13");
+  EXPECT_EQ(WhereInConfig(*c, {"probes.speed.duration", "probes.speed.period"}),
+            "c.yaml:3:13: ");
+  EXPECT_EQ(WhereInConfig(*c, {"agents.heartbeat_timeout"}), "c.yaml: ");
+  EXPECT_EQ(DefaultCollectorConfig().speed_slot_overhead, absl::Seconds(3));
 }
 
 TEST(CollectorConfigTest, ShippedExampleParses) {
