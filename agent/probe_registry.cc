@@ -16,6 +16,7 @@
 #include "agent/sys/process_runner.h"
 #include "common/clock.h"
 #include "common/proto_time.h"
+#include "model/facts.h"
 #include "spdlog/spdlog.h"
 
 namespace netvigil::agent {
@@ -83,22 +84,10 @@ absl::StatusOr<std::vector<v1::PathTarget>> PathTargets(
   return out;
 }
 
-// An address in one spelling: "::FFFF:0:1" and "::ffff:0.0.0.1" are the same
-// peer. A host name stays as it is.
-std::string CanonicalAddress(const std::string& address) {
-  in6_addr a6;
-  in_addr a4;
-  char buf[INET6_ADDRSTRLEN];
-  if (inet_pton(AF_INET, address.c_str(), &a4) == 1 &&
-      inet_ntop(AF_INET, &a4, buf, sizeof(buf)) != nullptr) {
-    return buf;
-  }
-  if (inet_pton(AF_INET6, address.c_str(), &a6) == 1 &&
-      inet_ntop(AF_INET6, &a6, buf, sizeof(buf)) != nullptr) {
-    return buf;
-  }
-  return address;
-}
+// An address in one spelling (model/facts.h decides it for history and the
+// analysis too): "::FFFF:0:1" and "::ffff:0.0.0.1" are the same peer. A host
+// name stays as it is.
+using model::CanonicalAddress;
 
 absl::Status CheckProbeNow(const v1::Command& command,
                            const v1::ProbePlan& plan) {

@@ -13,6 +13,7 @@
 #include "common/backoff.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
+#include "model/facts.h"
 #include "spdlog/spdlog.h"
 
 namespace netvigil::collector {
@@ -56,6 +57,34 @@ bool UnixSocketAnswers(const std::string& path) {
       connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
   close(fd);
   return answers;
+}
+
+// What the collector knows of netvigil's own traffic: every agent's
+// addresses with the one speed port, and the external speed targets. The
+// other end of a speed test is thus known even where the agent cannot tell
+// it from a stranger's connection.
+// The store's history decides sameness with the analysis' ephemeral range.
+model::FactOptions FactOptionsOf(const AnalysisOptions& a) {
+  model::FactOptions f;
+  f.ephemeral_port_min = a.ephemeral_port_min;
+  f.ephemeral_port_max = a.ephemeral_port_max;
+  return f;
+}
+
+model::OwnEndpoints OwnEndpointsOf(const CollectorConfig& config,
+                                   const std::vector<v1::AgentInfo>& agents) {
+  model::OwnEndpoints own;
+  if (!config.plan.speed().enabled()) return own;
+  own.speed_port = config.speed_port;
+  for (const v1::AgentInfo& a : agents) {
+    for (const std::string& addr : a.addresses()) {
+      own.agents.insert(model::CanonicalAddress(addr));
+    }
+  }
+  for (const auto& t : config.plan.speed().external_targets()) {
+    own.servers.insert({model::CanonicalAddress(t.address()), t.port()});
+  }
+  return own;
 }
 
 }  // namespace
@@ -138,6 +167,9 @@ absl::Status Collector::Start() {
     // Agents learn a new peer (and its iperf3 user) before a test to it.
     speed_loop_->SetAgentsObserver(
         [this](const std::vector<v1::AgentInfo>& agents) {
+          if (analyzer_) {
+            analyzer_->SetOwnEndpoints(OwnEndpointsOf(config_, agents));
+          }
           mesh_plans_->SetAgents(agents);
           return mesh_plans_->PushChanged(sessions_) > 0;
         });
@@ -166,6 +198,7 @@ absl::Status Collector::Start() {
   }
   analyzer_ =
       std::make_unique<Analyzer>(analysis_options_, alert_store_, RealClock());
+  analyzer_->SetOwnEndpoints(OwnEndpointsOf(config_, {}));
   analyzer_->AddListener([this](const v1::AlertEvent& e) {
     watchers_.Publish(e);
     if (alert_log_) {
@@ -324,6 +357,7 @@ absl::Status Collector::Start() {
       config_.agent_listen, insecure_ ? "no" : "mtls",
       enroll_server_ ? config_.enroll_listen : "none", config_.query_socket,
       config_.query_tcp.empty() ? "none" : config_.query_tcp);
+  store_.SetFactOptions(FactOptionsOf(analysis_options_));
   migrator_ = std::thread([this] { MigrateLoop(); });
   if (speed_loop_) speed_loop_->Start();
   return absl::OkStatus();

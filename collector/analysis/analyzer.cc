@@ -16,6 +16,7 @@
 #include "common/human_units.h"
 #include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
+#include "model/facts.h"
 #include "spdlog/spdlog.h"
 
 namespace netvigil::collector {
@@ -252,31 +253,77 @@ LossJudgement JudgeLoss(const v1::PathRun& run, const AnalysisOptions& o,
 
 // --- socket helpers
 
-std::string NormalAddress(const std::string& a) {
-  if (absl::StartsWithIgnoreCase(a, "::ffff:") &&
-      a.find('.') != std::string::npos) {
-    return a.substr(7);
-  }
-  return a;
-}
-
-bool IsLoopback(const std::string& a) {
-  return absl::StartsWith(a, "127.") || a == "::1";
-}
-
-bool IsWildcard(const std::string& a) {
-  return a.empty() || a == "*" || a == "0.0.0.0" || a == "::";
-}
-
 const char* ProtoName(v1::Transport t) {
   return t == v1::TRANSPORT_UDP ? "udp" : "tcp";
 }
 
-std::string HostPort(const std::string& addr, uint32_t port) {
-  return addr.find(':') != std::string::npos
-             ? absl::StrCat("[", addr, "]:", port)
-             : absl::StrCat(addr, ":", port);
+// Alert keys of socket facts. Their spelling is the one analysis_state's
+// known sets were written in, so a baseline survives an upgrade.
+std::string ListenerKey(const model::SocketFact& f) {
+  return absl::StrCat(ProtoName(f.proto), " ",
+                      model::HostPort(f.local_address, f.local_port), " ",
+                      f.owner);
 }
+
+std::string InboundKey(const model::SocketFact& f) {
+  return absl::StrCat(ProtoName(f.proto), " ", f.owner, " :", f.local_port,
+                      " <- ", f.remote_address);
+}
+
+}  // namespace
+
+// A remote port's class: what a program talking out is learned by, so a
+// browser or a package manager that reaches a new server every few seconds
+// is "firefox on the web", not a new thing each time (README, "What is
+// news"). Named services group their ports; any other port below the
+// ephemeral range is its own class; ports in the ephemeral range are one
+// class ("dynamic": peer-to-peer and passive transfers use them at random).
+std::string Analyzer::PortClass(uint32_t port) const {
+  struct Named {
+    uint32_t lo, hi;
+    const char* name;
+  };
+  static constexpr Named kNamed[] = {
+      {80, 80, "web"},      {443, 443, "web"},    {8080, 8080, "web"},
+      {8443, 8443, "web"},  {53, 53, "dns"},      {853, 853, "dns"},
+      {123, 123, "ntp"},    {22, 22, "ssh"},      {25, 25, "mail"},
+      {465, 465, "mail"},   {587, 587, "mail"},   {110, 110, "mail"},
+      {995, 995, "mail"},   {143, 143, "mail"},   {993, 993, "mail"},
+      {194, 194, "irc"},    {6660, 6669, "irc"},  {6697, 6697, "irc"},
+      {5222, 5223, "xmpp"}, {5269, 5269, "xmpp"},
+  };
+  for (const Named& n : kNamed) {
+    if (port >= n.lo && port <= n.hi) return n.name;
+  }
+  if (port >= options_.ephemeral_port_min &&
+      port <= options_.ephemeral_port_max) {
+    return "dynamic";
+  }
+  return absl::StrCat("port ", port);
+}
+
+std::string Analyzer::RemoteKeyOfStored(const std::string& key) const {
+  // Before the port classes a known remote was one endpoint: "tcp exe ->
+  // 1.2.3.4:443" or "tcp exe -> [v6]:443". It teaches its class, so an
+  // upgraded collector does not find every known program news again.
+  const size_t arrow = key.rfind(" -> ");
+  if (arrow == std::string::npos) return key;
+  const size_t colon = key.rfind(':');
+  uint32_t port = 0;
+  if (colon == std::string::npos || colon < arrow ||
+      !absl::SimpleAtoi(absl::string_view(key).substr(colon + 1), &port) ||
+      port == 0 || port > 65535) {
+    return key;  // already a class ("web", "port 4444", "dynamic")
+  }
+  return absl::StrCat(key.substr(0, arrow + 4), PortClass(port));
+}
+
+std::string Analyzer::RemoteKey(const model::SocketFact& f) const {
+  return absl::StrCat(ProtoName(f.proto), " ", f.owner, " -> ",
+                      PortClass(f.remote_port));
+}
+
+namespace {
 
 bool HasHiddenComponent(const std::string& path) {
   for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
@@ -405,7 +452,9 @@ void Analyzer::ApplyStateRow(const AnalysisStateRow& row) {
   } else if (row.kind == "seen") {
     agents_[row.agent].seen_kinds.insert(row.key);
   } else if (absl::StartsWith(row.kind, "known:")) {
-    agents_[row.agent].known[row.kind.substr(6)].insert(row.key);
+    const std::string kind = row.kind.substr(6);
+    agents_[row.agent].known[kind].insert(
+        kind == kRemote ? RemoteKeyOfStored(row.key) : row.key);
   } else if (row.kind == "path") {
     auto kv = DecodeKv(row.value);
     PathTarget& t = paths_[row.agent][row.key];
@@ -1210,147 +1259,127 @@ void Analyzer::NewThings(
   for (const auto& k : gone) Resolve(k);
 }
 
+void Analyzer::SetOwnEndpoints(model::OwnEndpoints own) {
+  absl::MutexLock l(&mu_);
+  own_ = std::move(own);
+}
+
 void Analyzer::OnSockets(const std::string& agent, uint64_t seq,
                          const v1::SocketSnapshot& snap) {
   const bool learning = Learning(agent, "sockets");
-  auto ephemeral = [&](uint32_t port) {
-    return port >= options_.ephemeral_port_min &&
-           port <= options_.ephemeral_port_max;
-  };
-  // (proto, port) that something listens on: a connection to one of these
-  // local ports is inbound.
-  std::set<std::pair<int, uint32_t>> listening;
-  for (const auto& s : snap.sockets()) {
-    if (s.agent_own()) continue;
-    const bool unconnected =
-        IsWildcard(s.remote_address()) && s.remote_port() == 0;
-    if ((s.proto() == v1::TRANSPORT_TCP && s.state() == "LISTEN") ||
-        (s.proto() == v1::TRANSPORT_UDP && unconnected && s.local_port() != 0 &&
-         !ephemeral(s.local_port()))) {
-      listening.insert({s.proto(), s.local_port()});
-    }
-  }
-  // Each thing's key, with the socket and owner it was last seen on (as a
-  // map keeps the last assignment); its Thing is built only if it is news.
-  struct Source {
-    const v1::SocketEntry* socket;
-    absl::string_view exe, name;
-  };
-  std::vector<Source> sources;
-  sources.reserve(snap.sockets_size());
+  // The one fact model decides what the same socket is; the rules below
+  // only decide which facts are news (README, "What is news").
+  model::FactOptions fo;
+  fo.ephemeral_port_min = options_.ephemeral_port_min;
+  fo.ephemeral_port_max = options_.ephemeral_port_max;
+  const model::SocketFacts facts = model::SocketFactsOf(snap, fo);
+  std::vector<std::pair<const model::SocketFact*, const model::SocketFactInfo*>>
+      sources;
+  sources.reserve(facts.size());
   absl::flat_hash_map<std::string, size_t> listeners, remotes, inbound;
-  for (const auto& s : snap.sockets()) {
-    // netvigil's own traffic (the agent's link to the collector, its iperf3
-    // server and speed-test clients) is never news.
-    if (s.agent_own()) continue;
-    // The owners, by (exe, name), each once.
-    std::set<std::pair<absl::string_view, absl::string_view>> owners;
-    for (const auto& p : s.processes()) owners.insert({p.exe(), p.name()});
-    if (owners.empty()) owners.insert({"", ""});
-    const char* proto = ProtoName(s.proto());
-    const std::string local = NormalAddress(s.local_address());
-    const std::string remote = NormalAddress(s.remote_address());
-    const bool unconnected = IsWildcard(remote) && s.remote_port() == 0;
-    for (const auto& [exe, name] : owners) {
-      const absl::string_view who =
-          exe.empty() ? (name.empty() ? "?" : name) : exe;
-      const bool tcp_listener =
-          s.proto() == v1::TRANSPORT_TCP && s.state() == "LISTEN";
-      const bool udp_unconnected =
-          s.proto() == v1::TRANSPORT_UDP && unconnected;
-      if (tcp_listener || udp_unconnected) {
-        // A UDP socket bound to an ephemeral port is a client, not a service.
-        if (udp_unconnected &&
-            (s.local_port() == 0 || ephemeral(s.local_port()))) {
-          continue;
-        }
-        listeners[absl::StrCat(proto, " ", HostPort(local, s.local_port()), " ",
-                               who)] = sources.size();
-      } else if (!unconnected && s.remote_port() != 0 &&
-                 s.state() != "TIME-WAIT" && s.state() != "LISTEN") {
-        if (listening.count({s.proto(), s.local_port()})) {
-          // Inbound: the peer's port is ephemeral, never part of the key.
-          inbound[absl::StrCat(proto, " ", who, " :", s.local_port(), " <- ",
-                               remote)] = sources.size();
-        } else {
-          // Outbound: our local port is ephemeral, never part of the key.
-          remotes[absl::StrCat(proto, " ", who, " -> ",
-                               HostPort(remote, s.remote_port()))] =
-              sources.size();
-        }
-      } else {
-        continue;
-      }
-      sources.push_back({&s, exe, name});
+  for (const auto& [f, info] : facts) {
+    // netvigil's own traffic is never news: by the agent's word (its link,
+    // its iperf3 server and clients) or by what the collector knows (the
+    // other end of a speed test: an agent's or a target's iperf3 port).
+    if (info.agent_own || model::IsOwnTraffic(f, own_)) continue;
+    const size_t i = sources.size();
+    switch (f.kind) {
+      case model::SocketFactKind::kListener:
+        listeners[ListenerKey(f)] = i;
+        break;
+      case model::SocketFactKind::kInbound:
+        // A LAN peer of a listener is not news (the listener was); a peer
+        // from outside the LAN is, per address.
+        if (IsLan(f.remote_address)) continue;
+        inbound[InboundKey(f)] = i;
+        break;
+      case model::SocketFactKind::kRemote:
+        // Local IPC: the listener at the other end was the news.
+        if (model::IsLoopbackAddress(f.remote_address)) continue;
+        remotes[RemoteKey(f)] = i;
+        break;
     }
+    sources.emplace_back(&f, &info);
   }
-  // A source in the words of its Thing.
-  struct Words {
-    const v1::SocketEntry& s;
-    std::string exe, who;
-    const char* proto;
-    std::string local, remote;
-    // `who` for people: a socket whose owner /proc did not show (a kernel
-    // socket, a process gone before the scan) has "?" as its key's owner.
-    std::string Shown() const { return who == "?" ? "unknown process" : who; }
+  auto shown = [](const std::string& owner) {
+    return owner == "?" ? std::string("unknown process") : owner;
   };
-  auto words = [&](size_t i) {
-    const Source& src = sources[i];
-    const absl::string_view who =
-        src.exe.empty() ? (src.name.empty() ? "?" : src.name) : src.exe;
-    return Words{*src.socket,
-                 std::string(src.exe),
-                 std::string(who),
-                 ProtoName(src.socket->proto()),
-                 NormalAddress(src.socket->local_address()),
-                 NormalAddress(src.socket->remote_address())};
+  auto base_details = [&](const model::SocketFact& f) {
+    return std::map<std::string, std::string>{{"proto", ProtoName(f.proto)},
+                                              {"exe", f.owner},
+                                              {"fact", model::FactText(f)}};
   };
   auto make_listener = [&](size_t i) {
-    const Words w = words(i);
-    const std::string where = HostPort(w.local, w.s.local_port());
+    const model::SocketFact& f = *sources[i].first;
+    const std::string where = model::HostPort(f.local_address, f.local_port);
     // Across hosts, a listener on the host's own address is the same
     // listener whatever that address is.
-    const std::string shared_where = IsWildcard(w.local) || IsLoopback(w.local)
-                                         ? where
-                                         : HostPort("<host>", w.s.local_port());
-    return Thing{absl::StrCat(w.proto, " ", shared_where, " ", w.who),
-                 absl::StrCat("new listener ", w.proto, " ", where, " (",
-                              w.Shown(), ")"),
-                 "",
-                 {{"proto", w.proto},
-                  {"local_address", w.local},
-                  {"local_port", absl::StrCat(w.s.local_port())},
-                  {"exe", w.exe}}};
+    const std::string shared_where =
+        model::IsWildcardAddress(f.local_address) ||
+                model::IsLoopbackAddress(f.local_address)
+            ? where
+            : model::HostPort("<host>", f.local_port);
+    Thing t{absl::StrCat(ProtoName(f.proto), " ", shared_where, " ", f.owner),
+            absl::StrCat("new listener ", ProtoName(f.proto), " ", where, " (",
+                         shown(f.owner), ")"),
+            "", base_details(f)};
+    t.details["local_address"] = f.local_address;
+    t.details["local_port"] = absl::StrCat(f.local_port);
+    return t;
   };
   auto make_inbound = [&](size_t i) {
-    const Words w = words(i);
-    return Thing{"",
-                 absl::StrCat("new peer ", w.remote, " connected to ", w.proto,
-                              " port ", w.s.local_port(), " (", w.Shown(), ")"),
-                 IsLoopback(w.remote) ? "" : w.remote,
-                 {{"proto", w.proto},
-                  {"local_port", absl::StrCat(w.s.local_port())},
-                  {"remote_address", w.remote},
-                  {"exe", w.exe}}};
+    const model::SocketFact& f = *sources[i].first;
+    Thing t{
+        "",
+        absl::StrCat("new peer ", f.remote_address,
+                     " from outside the LAN connected to ", ProtoName(f.proto),
+                     " port ", f.local_port, " (", shown(f.owner), ")"),
+        f.remote_address, base_details(f)};
+    t.details["local_port"] = absl::StrCat(f.local_port);
+    t.details["remote_address"] = f.remote_address;
+    return t;
   };
+  const absl::flat_hash_set<std::string>& known_remotes =
+      agents_[agent].known[kRemote];
   auto make_remote = [&](size_t i) {
-    const Words w = words(i);
-    return Thing{"",
-                 absl::StrCat("new remote endpoint ", w.proto, " ",
-                              HostPort(w.remote, w.s.remote_port()), " for ",
-                              w.who == "?" ? "an unknown process" : w.who),
-                 IsLoopback(w.remote) ? "" : w.remote,
-                 {{"proto", w.proto},
-                  {"remote_address", w.remote},
-                  {"remote_port", absl::StrCat(w.s.remote_port())},
-                  {"exe", w.exe}}};
+    const model::SocketFact& f = *sources[i].first;
+    const std::string endpoint =
+        absl::StrCat(ProtoName(f.proto), " ",
+                     model::HostPort(f.remote_address, f.remote_port));
+    // Has this program talked out before (any class)?
+    const std::string prefix =
+        absl::StrCat(ProtoName(f.proto), " ", f.owner, " -> ");
+    bool talked = false;
+    for (const std::string& k : known_remotes) {
+      if (absl::StartsWith(k, prefix)) {
+        talked = true;
+        break;
+      }
+    }
+    const std::string cls = PortClass(f.remote_port);
+    Thing t{"",
+            talked ? absl::StrCat(shown(f.owner),
+                                  " talks out on a port class "
+                                  "it never used (",
+                                  cls, "): ", endpoint)
+                   : absl::StrCat("first outbound connection of ",
+                                  shown(f.owner), " (", cls, "): ", endpoint),
+            f.remote_address, base_details(f)};
+    t.details["port_class"] = cls;
+    t.details["remote_address"] = f.remote_address;
+    t.details["remote_port"] = absl::StrCat(f.remote_port);
+    return t;
   };
   NewThings(agent, seq, kListener, learning, listeners, make_listener,
             v1::SEVERITY_WARNING, v1::SEVERITY_CRITICAL);
   NewThings(agent, seq, kRemote, learning, remotes, make_remote,
-            v1::SEVERITY_INFO, v1::SEVERITY_WARNING);
+            v1::SEVERITY_WARNING, v1::SEVERITY_CRITICAL);
   NewThings(agent, seq, kInbound, learning, inbound, make_inbound,
             v1::SEVERITY_WARNING, v1::SEVERITY_CRITICAL);
+}
+
+bool Analyzer::IsLan(const std::string& address) const {
+  return model::IsPrivateAddress(address) || own_.agents.count(address) > 0;
 }
 
 // ------------------------------------------------------------------- files
@@ -1363,13 +1392,16 @@ void Analyzer::OnFiles(const std::string& agent, uint64_t seq,
   uint32_t no_exe = 0;
   for (int i = 0; i < snap.entries_size(); ++i) {
     const v1::ProcessRef& p = snap.entries(i).process();
-    if (p.exe().empty()) {
+    // The fact model's owner: the exe, or "[name]" when it was unreadable,
+    // as history names it. A process with neither names nothing.
+    const std::string owner = model::OwnerOf(p);
+    if (owner == "?") {
       ++no_exe;
       continue;
     }
-    processes.emplace(p.exe(), i);
-    if (p.exe_deleted() || HasHiddenComponent(p.exe())) {
-      hidden.emplace(p.exe(), i);
+    processes.emplace(owner, i);
+    if (!p.exe().empty() && (p.exe_deleted() || HasHiddenComponent(p.exe()))) {
+      hidden.emplace(owner, i);
     }
   }
   auto details = [&](const v1::FileEntry& e) {
@@ -1379,10 +1411,10 @@ void Analyzer::OnFiles(const std::string& agent, uint64_t seq,
   };
   auto make_process = [&](size_t i) {
     const v1::FileEntry& e = snap.entries(i);
-    return Thing{
-        "",
-        absl::StrCat("new process ", e.process().exe(), " holding ", e.path()),
-        "", details(e)};
+    return Thing{"",
+                 absl::StrCat("new process ", model::OwnerOf(e.process()),
+                              " holding ", e.path()),
+                 "", details(e)};
   };
   auto make_hidden = [&](size_t i) {
     const v1::FileEntry& e = snap.entries(i);

@@ -14,7 +14,11 @@
 //   new_listener, new_remote, new_inbound, new_file_process, hidden_exe:
 //                  subject is the stable key (never a PID or an ephemeral
 //                  port); HOST, or MULTI_HOST with a higher severity when a
-//                  second host shows it within multi_host_window.
+//                  second host shows it within multi_host_window. Socket
+//                  and file facts come from the one fact model
+//                  (model/facts.h); new_remote keys on (proto, program,
+//                  port class), new_inbound only on peers from outside
+//                  the LAN (README, "What is news").
 //   speed_low:     "speed_low pair=A>B" (PAIR), "speed_low host=A" (HOST:
 //                  every pair through A, or A's external tests), "speed_low
 //                  lan" (LAN), "speed_low isp" (UPSTREAM: every host's
@@ -54,6 +58,7 @@
 #include "collector/alerts/alert_store.h"
 #include "collector/analysis/analysis_options.h"
 #include "common/clock.h"
+#include "model/facts.h"
 #include "netvigil/v1/alerts.pb.h"
 #include "netvigil/v1/probes.pb.h"
 
@@ -102,6 +107,10 @@ class Analyzer {
   std::vector<v1::Alert> Open();
   void AddListener(Listener listener);
   Counters counters();
+  // What the collector knows to be netvigil's own endpoints (the agents'
+  // addresses, the speed port, external speed targets): connections to or
+  // from them are never news, whatever the agent says.
+  void SetOwnEndpoints(model::OwnEndpoints own) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Condition;
@@ -183,6 +192,11 @@ class Analyzer {
                  v1::Severity multi) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool Learning(const std::string& agent, const std::string& probe_kind)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string PortClass(uint32_t port) const;
+  std::string RemoteKey(const model::SocketFact& f) const;
+  std::string RemoteKeyOfStored(const std::string& key) const;
+  bool IsLan(const std::string& address) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Opens or updates the alert of `c`; resolves the open alerts of `kind`
   // that are neither in `conds` nor `held`.
@@ -226,6 +240,7 @@ class Analyzer {
   // For "new thing" alerts: the hosts whose latest snapshot still shows it.
   std::map<AlertKey, std::set<std::string>> present_ ABSL_GUARDED_BY(mu_);
   Counters counters_ ABSL_GUARDED_BY(mu_);
+  model::OwnEndpoints own_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace netvigil::collector

@@ -4,7 +4,6 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "collector/store/facts.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace netvigil::collector {
@@ -52,21 +51,10 @@ struct FactBook {
   void Apply(int64_t agent, int64_t seq, int64_t at, int64_t gone_at,
              const std::map<Key, Info>& now) {
     std::map<Key, Info>& cur = present[agent];
-    std::vector<const Key*> appeared, gone;
-    // Both are ordered by key: one walk over the two finds what is only in
-    // one of them (a lookup per key cost most of a batch's time).
-    auto n = now.begin();
-    auto c = cur.begin();
-    while (n != now.end() || c != cur.end()) {
-      if (c == cur.end() || (n != now.end() && n->first < c->first)) {
-        appeared.push_back(&(n++)->first);
-      } else if (n == now.end() || c->first < n->first) {
-        gone.push_back(&(c++)->first);
-      } else {
-        ++n;
-        ++c;
-      }
-    }
+    // The one diff of the fact model: the analysis sees the same.
+    const model::FactDiff<Key> diff = model::DiffFacts(cur, now);
+    const std::vector<const Key*>& appeared = diff.appeared;
+    const std::vector<const Key*>& gone = diff.gone;
     for (const Key* k : appeared) {
       const Info& info = now.at(*k);
       events.push_back({agent, seq, at, "appeared", *k, info});
@@ -92,7 +80,7 @@ struct FactBook {
   }
 };
 
-using SocketBook = FactBook<SocketKey, std::string>;
+using SocketBook = FactBook<SocketKey, model::SocketFactInfo>;
 using FileBook = FactBook<FileKey, FileFactInfo>;
 
 std::string IdList(const std::set<int64_t>& ids) {
@@ -107,15 +95,20 @@ void LoadSockets(pqxx::work& tx, const std::set<int64_t>& agents,
            " FROM socket_facts WHERE agent_id = ANY($1::bigint[]) AND present",
            IdList(agents))) {
     SocketKey k;
-    k.key_kind = row[1].as<std::string>();
+    // A kind this collector does not know (a newer one's row) is skipped:
+    // it can be neither matched nor rewritten.
+    std::optional<model::SocketFactKind> kind =
+        model::KindFromName(row[1].as<std::string>());
+    if (!kind) continue;
+    k.kind = *kind;
     k.proto = static_cast<v1::Transport>(row[2].as<int>());
     k.local_address = row[3].as<std::string>();
     k.local_port = row[4].as<int64_t>();
     k.remote_address = row[5].as<std::string>();
     k.remote_port = row[6].as<int64_t>();
-    k.exe = row[7].as<std::string>();
-    book.present[row[0].as<int64_t>()].emplace(std::move(k),
-                                               row[8].as<std::string>());
+    k.owner = row[7].as<std::string>();
+    book.present[row[0].as<int64_t>()].emplace(
+        std::move(k), model::SocketFactInfo{row[8].as<std::string>(), false});
   }
 }
 
@@ -140,15 +133,17 @@ struct SocketColumns {
       at;
   std::vector<std::string> kind, laddr, raddr, exe, name, change;
 
-  void AddKey(int64_t agent_id, const SocketKey& k, const std::string& n) {
+  void AddKey(int64_t agent_id, const SocketKey& k,
+              const model::SocketFactInfo& info) {
+    const std::string& n = info.process_name;
     agent.push_back(agent_id);
-    kind.push_back(k.key_kind);
+    kind.push_back(model::KindName(k.kind));
     proto.push_back(k.proto);
     laddr.push_back(k.local_address);
     lport.push_back(k.local_port);
     raddr.push_back(k.remote_address);
     rport.push_back(k.remote_port);
-    exe.push_back(k.exe);
+    exe.push_back(k.owner);
     name.push_back(n);
   }
   // $1..$9, then the row's three extra columns as $10..$12.
@@ -251,7 +246,7 @@ struct FileColumns {
 
   void AddKey(int64_t agent_id, const FileKey& k, const FileFactInfo& i) {
     agent.push_back(agent_id);
-    exe.push_back(k.exe);
+    exe.push_back(k.owner);
     path.push_back(k.path);
     kind.push_back(k.kind);
     name.push_back(i.process_name);
@@ -545,10 +540,12 @@ void HistoryBatch::Flush() {
     switch (r->payload_case()) {
       case v1::Result::kSockets:
         if (!stale)
-          sockets.Apply(agent, seq, at, gone_at, SocketFacts(r->sockets()));
+          sockets.Apply(agent, seq, at, gone_at,
+                        model::SocketFactsOf(r->sockets(), fact_options_));
         break;
       case v1::Result::kFiles:
-        if (!stale) files.Apply(agent, seq, at, gone_at, FileFacts(r->files()));
+        if (!stale)
+          files.Apply(agent, seq, at, gone_at, model::FileFactsOf(r->files()));
         break;
       case v1::Result::kPath:
         WritePath(tx_, agent, seq, r->path(), at);
@@ -631,8 +628,9 @@ void PresentFactsCache::Put(std::map<int64_t, Sockets> sockets,
   for (auto& [agent, e] : files) files_[agent] = std::move(e);
 }
 
-void WriteHistory(pqxx::work& tx, int64_t agent_id, const v1::Result& r) {
-  HistoryBatch batch(tx);
+void WriteHistory(pqxx::work& tx, int64_t agent_id, const v1::Result& r,
+                  model::FactOptions facts) {
+  HistoryBatch batch(tx, nullptr, facts);
   batch.Add(agent_id, r);
   batch.Flush();
 }

@@ -19,10 +19,16 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
-#include "collector/store/facts.h"
+#include "model/facts.h"
 #include "netvigil/v1/probes.pb.h"
 
 namespace netvigil::collector {
+
+// History keys are the fact model's (model/facts.h): nothing else decides
+// what "the same socket" is.
+using SocketKey = model::SocketFact;
+using FileKey = model::FileFact;
+using FileFactInfo = model::FileFactInfo;
 
 // The present socket and file facts of each agent as its newest committed
 // snapshot left them, so that a batch compares a snapshot with them without
@@ -39,7 +45,7 @@ class PresentFactsCache {
     int64_t seq = 0;  // probe_state.last_seq these facts belong to
     std::map<Key, Info> facts;
   };
-  using Sockets = Entry<SocketKey, std::string>;
+  using Sockets = Entry<SocketKey, model::SocketFactInfo>;
   using Files = Entry<FileKey, FileFactInfo>;
 
   // Moves out the facts of `agent` if they belong to snapshot `seq`; the
@@ -62,8 +68,10 @@ class HistoryBatch {
  public:
   // `cache` (optional, not owned) saves reading present facts back; call
   // Committed() after the transaction commits to keep it current.
-  explicit HistoryBatch(pqxx::work& tx, PresentFactsCache* cache = nullptr)
-      : tx_(tx), cache_(cache) {}
+  // `facts` says which UDP ports are ephemeral: the analysis' options.
+  explicit HistoryBatch(pqxx::work& tx, PresentFactsCache* cache = nullptr,
+                        model::FactOptions facts = {})
+      : tx_(tx), cache_(cache), fact_options_(facts) {}
 
   // Adds a result that was just inserted into `results`. One agent's results
   // must be added in sequence order. `result` must outlive Flush().
@@ -78,13 +86,15 @@ class HistoryBatch {
  private:
   pqxx::work& tx_;
   PresentFactsCache* const cache_;
+  const model::FactOptions fact_options_;
   std::vector<std::pair<int64_t, const v1::Result*>> items_;
   std::map<int64_t, PresentFactsCache::Sockets> cached_sockets_;
   std::map<int64_t, PresentFactsCache::Files> cached_files_;
 };
 
 // One result on its own.
-void WriteHistory(pqxx::work& tx, int64_t agent_id, const v1::Result& result);
+void WriteHistory(pqxx::work& tx, int64_t agent_id, const v1::Result& result,
+                  model::FactOptions facts = {});
 
 // A PostgreSQL array literal ({"a","b"}) of strings / numbers.
 std::string PgTextArray(const std::vector<std::string>& v);

@@ -388,7 +388,7 @@ absl::StatusOr<std::map<std::string, uint64_t>> PgStore::StoreBatch(
       }
     }
     // History in each agent's sequence order, for what was really new.
-    HistoryBatch history(tx, facts_cache_.get());
+    HistoryBatch history(tx, facts_cache_.get(), fact_options_);
     for (const IngestItem& it : items) {
       const int64_t id = agents[it.agent].first;
       const auto key =

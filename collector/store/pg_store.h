@@ -15,6 +15,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "collector/store/store.h"
+#include "model/facts.h"
 
 namespace netvigil::collector {
 
@@ -26,6 +27,11 @@ class PgStore final : public Store {
   // failure.
   PgStore(std::string dsn, int pool_size);
   ~PgStore() override;
+
+  // Which UDP ports are ephemeral, for the fact model (the analysis' own
+  // options, so history and alerts decide sameness alike). Call before the
+  // first StoreBatch.
+  void SetFactOptions(model::FactOptions facts) { fact_options_ = facts; }
 
   // Applies pending migrations under an advisory lock, so collectors sharing
   // one database never race on the schema.
@@ -75,6 +81,7 @@ class PgStore final : public Store {
   absl::Status WithConnection(const std::function<void(pqxx::connection&)>& fn);
 
  private:
+  model::FactOptions fact_options_;
   std::unique_ptr<pqxx::connection> Take();
   void Give(std::unique_ptr<pqxx::connection> c);
 

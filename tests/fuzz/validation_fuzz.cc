@@ -12,8 +12,8 @@
 
 #include "absl/strings/numbers.h"
 #include "collector/ingest/validation.h"
-#include "collector/store/facts.h"
 #include "collector/store/history_writer.h"
+#include "model/facts.h"
 #include "netvigil/v1/agent.pb.h"
 #include "tests/fuzz/fuzz_support.h"
 
@@ -84,9 +84,9 @@ void CheckIntArray(const std::vector<int64_t>& v) {
 void MapSockets(const v1::SocketSnapshot& snap) {
   std::vector<std::string> texts;
   std::vector<int64_t> numbers;
-  for (const auto& [k, name] : collector::SocketFacts(snap)) {
-    texts.insert(texts.end(),
-                 {k.key_kind, k.local_address, k.remote_address, k.exe, name});
+  for (const auto& [k, info] : model::SocketFactsOf(snap)) {
+    texts.insert(texts.end(), {model::KindName(k.kind), k.local_address,
+                               k.remote_address, k.owner, info.process_name});
     numbers.insert(numbers.end(), {k.proto, k.local_port, k.remote_port});
   }
   CheckTextArray(texts);
@@ -96,8 +96,8 @@ void MapSockets(const v1::SocketSnapshot& snap) {
 void MapFiles(const v1::FileSnapshot& snap) {
   std::vector<std::string> texts;
   std::vector<int64_t> numbers;
-  for (const auto& [k, info] : collector::FileFacts(snap)) {
-    texts.insert(texts.end(), {k.exe, k.path, info.process_name});
+  for (const auto& [k, info] : model::FileFactsOf(snap)) {
+    texts.insert(texts.end(), {k.owner, k.path, info.process_name});
     numbers.insert(numbers.end(), {k.kind, info.uid, info.deleted});
   }
   CheckTextArray(texts);

@@ -1,6 +1,7 @@
-// Socket rules: new listener (proto, address, port, executable), new remote
-// endpoint (executable, remote address, remote port) and new inbound peer,
-// never keyed on PIDs or ephemeral ports.
+// Socket rules: new listener (proto, address, port, executable), a program
+// talking out on a port class it never used (proto, executable, class) and
+// a new inbound peer from outside the LAN, never keyed on PIDs or ephemeral
+// ports.
 #include "gmock/gmock.h"
 #include "tests/unit/collector/analysis_test_util.h"
 
@@ -73,7 +74,7 @@ TEST_F(SocketRulesTest, EphemeralPortsAreNeverNews) {
   Sock in{.state = "ESTAB",
           .local = "192.168.1.10",
           .lport = 22,
-          .remote = "192.168.1.20",
+          .remote = "203.0.113.20",
           .rport = 50000,
           .exe = "/usr/sbin/sshd"};
   Send("a", SocketsResult({kSsh, in}));
@@ -94,7 +95,10 @@ TEST_F(SocketRulesTest, NewRemoteEndpointCarriesTheRemoteAddress) {
   std::vector<v1::Alert> open = Open();
   ASSERT_EQ(open.size(), 1u);
   EXPECT_EQ(open[0].kind(), "new_remote");
-  EXPECT_EQ(open[0].subject(), "tcp /usr/bin/curl -> 198.51.100.23:6667");
+  EXPECT_EQ(open[0].subject(), "tcp /usr/bin/curl -> irc");
+  EXPECT_EQ(open[0].summary(),
+            "/usr/bin/curl talks out on a port class it never used (irc): "
+            "tcp 198.51.100.23:6667 on a");
   EXPECT_EQ(open[0].remote_address(), "198.51.100.23");
 }
 
@@ -106,12 +110,12 @@ TEST_F(SocketRulesTest,
   Send("a", SocketsResult({kSsh, orphan}));
   std::vector<v1::Alert> open = Open();
   ASSERT_EQ(open.size(), 1u);
-  EXPECT_EQ(
-      open[0].summary(),
-      "new remote endpoint tcp 203.0.113.5:443 for an unknown process on a");
-  // The key keeps its "?" (changing it would make every such socket news
-  // again); only the words for people changed.
-  EXPECT_EQ(open[0].subject(), "tcp ? -> 203.0.113.5:443");
+  EXPECT_EQ(open[0].summary(),
+            "first outbound connection of unknown process (web): tcp "
+            "203.0.113.5:443 on a");
+  // The key keeps its "?" (the fact model's owner when nothing could be
+  // read); only the words for people say it.
+  EXPECT_EQ(open[0].subject(), "tcp ? -> web");
 }
 
 // The quickstart's first speed mesh raised "new peer connected to tcp port
@@ -146,7 +150,7 @@ TEST_F(SocketRulesTest, TheAgentsOwnIperf3IsNeverNews) {
   Send("a", SocketsResult({kSsh, server, stranger}));
   std::vector<v1::Alert> open = Open();
   ASSERT_EQ(open.size(), 1u);
-  EXPECT_EQ(open[0].subject(), "tcp /usr/bin/iperf3 -> 203.0.113.9:5201");
+  EXPECT_EQ(open[0].subject(), "tcp /usr/bin/iperf3 -> port 5201");
 }
 
 TEST_F(SocketRulesTest, NewInboundPeerCarriesItsAddress) {
@@ -165,7 +169,9 @@ TEST_F(SocketRulesTest, NewInboundPeerCarriesItsAddress) {
   EXPECT_EQ(open[0].remote_address(), "203.0.113.66");
 }
 
-TEST_F(SocketRulesTest, LoopbackPeersGiveNoAddressForFail2ban) {
+// Local IPC and LAN peers are not news (the listener was); a peer from
+// outside the LAN is, with its address for fail2ban.
+TEST_F(SocketRulesTest, LoopbackAndLanPeersAreNotNews) {
   Send("a", SocketsResult({kSsh}));
   Sock in{.state = "ESTAB",
           .local = "127.0.0.1",
@@ -173,9 +179,58 @@ TEST_F(SocketRulesTest, LoopbackPeersGiveNoAddressForFail2ban) {
           .remote = "127.0.0.1",
           .rport = 61000,
           .exe = "/usr/sbin/sshd"};
-  Send("a", SocketsResult({kSsh, in}));
+  Sock lan = in;
+  lan.local = "192.168.1.10";
+  lan.remote = "192.168.1.77";
+  Sock ipc{.state = "ESTAB",
+           .local = "127.0.0.1",
+           .lport = 50000,
+           .remote = "127.0.0.1",
+           .rport = 631,
+           .exe = "/usr/bin/lpstat"};
+  Send("a", SocketsResult({kSsh, in, lan, ipc}));
+  EXPECT_THAT(Open(), IsEmpty());
+  Sock outside = lan;
+  outside.remote = "203.0.113.66";
+  Send("a", SocketsResult({kSsh, outside}));
   ASSERT_EQ(Open().size(), 1u);
-  EXPECT_EQ(Open()[0].remote_address(), "");
+  EXPECT_EQ(Open()[0].remote_address(), "203.0.113.66");
+}
+
+// The other end of a speed test: the agent cannot tell it from a stranger's
+// connection (its iperf3 child may be gone, the socket ownerless), but the
+// collector knows the agents' addresses and the speed port.
+TEST_F(SocketRulesTest, TheOtherEndOfASpeedTestIsNotNews) {
+  model::OwnEndpoints own;
+  own.speed_port = 5201;
+  own.agents = {"198.18.1.11", "198.18.1.12"};
+  own.servers = {{"203.0.113.50", 5201}};
+  analyzer_->SetOwnEndpoints(own);
+  Send("h2", SocketsResult({kSsh}));
+  Sock client{.state = "ESTAB",
+              .local = "198.18.1.12",
+              .lport = 41000,
+              .remote = "198.18.1.11",
+              .rport = 5201,
+              .exe = ""};  // ownerless: the iperf3 client has exited
+  Sock external = client;
+  external.remote = "203.0.113.50";
+  Sock server{.lport = 5201, .exe = "/usr/bin/iperf3"};
+  Sock accepted{.state = "ESTAB",
+                .local = "198.18.1.12",
+                .lport = 5201,
+                .remote = "198.18.1.11",
+                .rport = 45000,
+                .exe = "/usr/bin/iperf3"};
+  server.agent_own = true;
+  Send("h2", SocketsResult({kSsh, server, client, external, accepted}));
+  EXPECT_THAT(Open(), IsEmpty());
+  // A stranger on the same port from outside is news.
+  Sock stranger = accepted;
+  stranger.remote = "203.0.113.99";
+  Send("h2", SocketsResult({kSsh, server, stranger}));
+  ASSERT_EQ(Open().size(), 1u);
+  EXPECT_EQ(Open()[0].kind(), "new_inbound");
 }
 
 TEST_F(SocketRulesTest, UdpServicesOnFixedPortsAreListeners) {
@@ -213,6 +268,58 @@ TEST_F(LearningTest, WhatAppearsWhileLearningIsBaseline) {
   ASSERT_EQ(open.size(), 1u);
   EXPECT_EQ(open[0].subject(),
             "tcp 0.0.0.0:5432 /usr/lib/postgresql/15/bin/postgres");
+}
+
+}  // namespace
+}  // namespace netvigil::collector::testing
+
+namespace netvigil::collector::testing {
+namespace {
+
+// A baseline learnt before port classes knew endpoints: each one teaches
+// its class after an upgrade, so a known program is not news again.
+TEST_F(SocketRulesTest, EndpointsKnownBeforePortClassesTeachTheirClass) {
+  Send("a", SocketsResult({kSsh}));  // the first snapshot: learnt
+  ASSERT_TRUE(store_
+                  .PutState({"a", "known:new_remote",
+                             "tcp /usr/bin/curl -> [2001:db8::5]:443", ""})
+                  .ok());
+  Restart();
+  Sock out = Outbound(40001, 5);
+  out.remote = "198.51.100.99";  // a server curl never reached
+  Send("a", SocketsResult({kSsh, out}));
+  EXPECT_THAT(Open(), IsEmpty());
+  out.rport = 4444;
+  Send("a", SocketsResult({kSsh, out}));
+  ASSERT_EQ(Open().size(), 1u);
+  EXPECT_EQ(Open()[0].subject(), "tcp /usr/bin/curl -> port 4444");
+}
+
+}  // namespace
+}  // namespace netvigil::collector::testing
+
+namespace netvigil::collector::testing {
+namespace {
+
+// The same program talking out on a new class on several hosts is one
+// alert across them, whatever endpoints each reached.
+TEST_F(SocketRulesTest, TheSameNewRemoteClassOnTwoHostsIsOneAlert) {
+  Send("a", SocketsResult({kSsh}));
+  Send("b", SocketsResult({kSsh}));
+  Sock out{.state = "ESTAB",
+           .local = "192.168.1.10",
+           .lport = 40001,
+           .remote = "203.0.113.7",
+           .rport = 4444,
+           .exe = "/usr/sbin/sshd"};
+  Send("a", SocketsResult({kSsh, out}));
+  out.remote = "203.0.113.8";
+  Send("b", SocketsResult({kSsh, out}));
+  std::vector<v1::Alert> open = Open();
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].subject(), "tcp /usr/sbin/sshd -> port 4444");
+  EXPECT_EQ(open[0].scope(), v1::ALERT_SCOPE_MULTI_HOST);
+  EXPECT_THAT(open[0].hosts(), ElementsAre("a", "b"));
 }
 
 }  // namespace

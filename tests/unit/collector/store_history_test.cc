@@ -5,11 +5,11 @@
 #include <memory>
 #include <pqxx/pqxx>
 
-#include "collector/store/facts.h"
 #include "collector/store/pg_store.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
+#include "model/facts.h"
 #include "tests/testing/pg_cluster.h"
 #include "tests/testing/status_matchers.h"
 
