@@ -349,7 +349,7 @@ void Describe(v1::Alert& a) {
     switch (a.scope()) {
       case v1::ALERT_SCOPE_LAN:
         a.set_summary(absl::StrCat("throughput low on every pair of the LAN (",
-                                   pairs.size(), " pairs between ",
+                                   Detail(a, "pairs"), " pairs between ",
                                    Capped(hosts), ")"));
         break;
       case v1::ALERT_SCOPE_UPSTREAM:
@@ -1719,10 +1719,20 @@ void Analyzer::EvaluateSpeed(absl::Time now) {
       if (!p.external) c.hosts.insert(p.sender);
       c.hosts.insert(p.external ? p.agent : p.receiver);
     }
-    c.evidence.push_back(MakeEvidence(
-        p.agent, p.seq, p.at,
-        absl::StrCat(p.sender, ">", p.receiver, " ", HumanBitrate3(p.last_bps),
-                     ", usual ", HumanBitrate3(p.baseline))));
+    // An alert keeps max_evidence entries: the LAN's 870 pairs of a home of
+    // 30 need not be written out at every result.
+    if (c.evidence.size() < options_.max_evidence) {
+      c.evidence.push_back(MakeEvidence(
+          p.agent, p.seq, p.at,
+          absl::StrCat(p.sender, ">", p.receiver, " ",
+                       HumanBitrate3(p.last_bps), ", usual ",
+                       HumanBitrate3(p.baseline))));
+    }
+    if (scope == v1::ALERT_SCOPE_LAN) {
+      // Every pair of the LAN (870 in a home of 30): counted, not listed.
+      c.details["pairs"] = absl::StrCat(lan.size());
+      return;
+    }
     c.details[absl::StrCat("pair.", p.sender, ">", p.receiver)] =
         absl::StrFormat("%.3g of %.3g bit/s", p.last_bps, p.baseline);
   };
@@ -1805,11 +1815,14 @@ void Analyzer::EvaluateSpeed(absl::Time now) {
   }
 
   size_t degraded = 0;
-  std::set<std::string> lan_hosts;
+  absl::flat_hash_set<absl::string_view> seen_hosts;
   for (const SpeedPair* p : lan) {
     degraded += p->degraded;
-    lan_hosts.insert({p->sender, p->receiver});
+    seen_hosts.insert(p->sender);
+    seen_hosts.insert(p->receiver);
   }
+  std::vector<std::string> lan_hosts(seen_hosts.begin(), seen_hosts.end());
+  std::sort(lan_hosts.begin(), lan_hosts.end());
   // Two hosts: "every pair" is also "every pair through either host"; the
   // external tests tell one host's link (its own down, the other's fine)
   // from the LAN.
@@ -1841,25 +1854,37 @@ void Analyzer::EvaluateSpeed(absl::Time now) {
       for (const auto& h : lan_hosts) {
         held.insert(absl::StrCat(kSpeed, " host=", h));
       }
-      for (const SpeedPair* p : lan) {
-        held.insert(absl::StrCat(kSpeed, " pair=", p->sender, ">",
-                                 p->receiver));
+      for (const auto& [key, a] : open_) {
+        if (key.first == kSpeed && a.scope() == v1::ALERT_SCOPE_PAIR) {
+          held.insert(key.second);
+        }
       }
     } else {
       for (const SpeedPair* p : lan)
         add(absl::StrCat(kSpeed, " lan"), v1::ALERT_SCOPE_LAN, *p, "");
     }
   } else if (degraded > 0) {
-    for (const auto& h : lan_hosts) {
+    // Per host, in one pass over the pairs (a home of 30 has 870).
+    struct Through {
       size_t out = 0, out_bad = 0, in = 0, in_bad = 0;
       absl::Time onset = absl::InfiniteFuture();  // earliest low_since
-      for (const SpeedPair* p : lan) {
-        if (p->sender == h) out++, out_bad += p->degraded;
-        if (p->receiver == h) in++, in_bad += p->degraded;
-        if ((p->sender == h || p->receiver == h) && p->degraded) {
-          onset = std::min(onset, p->low_since);
-        }
-      }
+    };
+    absl::flat_hash_map<absl::string_view, Through> through;
+    for (const SpeedPair* p : lan) {
+      // One at a time: an insertion may move the other entry.
+      Through& s = through[p->sender];
+      s.out++, s.out_bad += p->degraded;
+      if (p->degraded) s.onset = std::min(s.onset, p->low_since);
+      Through& r = through[p->receiver];
+      r.in++, r.in_bad += p->degraded;
+      if (p->degraded) r.onset = std::min(r.onset, p->low_since);
+    }
+    for (const auto& h : lan_hosts) {
+      const Through& th = through[h];
+      if (th.out_bad + th.in_bad == 0) continue;
+      const size_t out = th.out, out_bad = th.out_bad, in = th.in,
+                   in_bad = th.in_bad;
+      const absl::Time onset = th.onset;
       const bool all_through =
           (out >= 2 && out_bad == out) || (in >= 2 && in_bad == in);
       if (!all_through && h != single) continue;
