@@ -465,10 +465,13 @@ void Analyzer::PersistPath(const std::string& agent,
     kv["loss_onset"] = absl::StrCat(Us(t.loss_onset));
     kv["lossy_runs"] = absl::StrCat(t.lossy_runs);
     kv["sustained"] = t.sustained ? "1" : "0";
-    kv["hop_votes"] = absl::StrJoin(
-        t.hop_votes, ",",
-        [](std::string* out, const std::pair<const std::string, uint32_t>& v) {
-          absl::StrAppend(out, v.first, "/", v.second);
+    kv["hop_loss"] = absl::StrJoin(
+        t.hop_loss, ",",
+        [](std::string* out,
+           const std::pair<const std::string, std::pair<uint64_t, uint64_t>>&
+               v) {
+          absl::StrAppend(out, v.first, "/", v.second.first, "/",
+                          v.second.second);
         });
     kv["recent_at"] = absl::StrJoin(
         t.recent_at, ",",
@@ -543,12 +546,12 @@ void Analyzer::ApplyStateRow(const AnalysisStateRow& row) {
       t.lossy_runs = Int(kv, "lossy_runs");
       t.sustained = Int(kv, "sustained") != 0;
       for (absl::string_view v :
-           absl::StrSplit(Str(kv, "hop_votes"), ',', absl::SkipEmpty())) {
-        std::pair<absl::string_view, absl::string_view> av =
-            absl::StrSplit(v, absl::MaxSplits('/', 1));
-        uint32_t n = 0;
-        if (absl::SimpleAtoi(av.second, &n)) {
-          t.hop_votes[std::string(av.first)] = n;
+           absl::StrSplit(Str(kv, "hop_loss"), ',', absl::SkipEmpty())) {
+        std::vector<absl::string_view> f = absl::StrSplit(v, '/');
+        uint64_t sent = 0, lost = 0;
+        if (f.size() == 3 && absl::SimpleAtoi(f[1], &sent) &&
+            absl::SimpleAtoi(f[2], &lost) && lost <= sent) {
+          t.hop_loss[std::string(f[0])] = {sent, lost};
         }
       }
       for (absl::string_view at :
@@ -1027,50 +1030,62 @@ void Analyzer::OnPath(const std::string& agent, uint64_t seq,
   if (t.lossy && !was_lossy) {
     t.loss_onset = now;
     t.lossy_runs = 0;
-    t.hop_votes.clear();
+    t.hop_loss.clear();
   }
   if (!t.lossy) {
     t.loss_hop.clear();
     t.loss_suffix.clear();
     t.lossy_runs = 0;
-    t.hop_votes.clear();
+    t.hop_loss.clear();
   } else if (loss.lossy) {
     ++t.lossy_runs;
-    for (absl::string_view a : absl::StrSplit(loss.suffix, ',', absl::SkipEmpty())) {
-      ++t.hop_votes[std::string(a)];
-    }
-    // The stretch most lossy runs agree on, in this run's hop order.
-    std::vector<std::string> stretch;
-    std::string hop;
-    auto most = [&](const std::string& a) {
-      auto it = t.hop_votes.find(a);
-      return it != t.hop_votes.end() && 2 * it->second > t.lossy_runs;
-    };
     for (const v1::PathHop& h : run.hops()) {
       for (const auto& a : h.addresses()) {
-        if (!most(a.address())) continue;
-        if (hop.empty()) hop = absl::StrCat(a.address(), " (ttl ", h.ttl(), ")");
+        auto& [sent, lost] = t.hop_loss[a.address()];
+        sent += h.sent();
+        lost += h.sent() - std::min(h.received(), h.sent());
+      }
+    }
+    // Walk back from the end over this run's hops while the hop's loss
+    // over every lossy run since the onset is loss (or it did not answer):
+    // one lucky run of the lossy hop, or a middle hop that rate-limits now
+    // and then, does not move where the stretch begins.
+    auto lossy_hop = [&](const v1::PathHop& h) {
+      if (h.addresses_size() == 0) return h.received() == 0;
+      for (const auto& a : h.addresses()) {
+        auto it = t.hop_loss.find(a.address());
+        if (it != t.hop_loss.end() && it->second.first > 0 &&
+            100.0 * it->second.second / it->second.first >=
+                options_.path_loss_percent) {
+          return true;
+        }
+      }
+      return false;
+    };
+    int first = run.hops_size();
+    for (int i = run.hops_size() - 1; i >= 0; --i) {
+      if (!lossy_hop(run.hops(i))) break;
+      first = i;
+    }
+    std::vector<std::string> stretch;
+    for (int i = first; i < run.hops_size(); ++i) {
+      for (const auto& a : run.hops(i).addresses()) {
         stretch.push_back(a.address());
       }
     }
-    if (!run.destination_reached() && most(run.resolved_address())) {
-      if (hop.empty()) hop = run.resolved_address();
+    if (!run.destination_reached() && !run.resolved_address().empty()) {
       stretch.push_back(run.resolved_address());
     }
-    // A TTL that did not answer at all has no address to vote for: when
-    // this run's stretch begins with one, before the agreed address, it is
-    // named as this run names it ("ttl 2 (no reply)").
-    const bool silent_first =
-        absl::StartsWith(loss.hop, "ttl ") &&
-        (stretch.empty() || !absl::StrContains(loss.suffix, stretch.front()) ||
-         absl::StartsWith(loss.suffix, stretch.front()));
-    if (stretch.empty() || silent_first) {
-      t.loss_hop = loss.hop;
-      t.loss_suffix = stretch.empty() ? loss.suffix : absl::StrJoin(stretch, ",");
+    if (first < run.hops_size()) {
+      const v1::PathHop& h = run.hops(first);
+      t.loss_hop = h.addresses_size() > 0
+                       ? absl::StrCat(h.addresses(0).address(), " (ttl ",
+                                      h.ttl(), ")")
+                       : absl::StrCat("ttl ", h.ttl(), " (no reply)");
     } else {
-      t.loss_hop = hop;
-      t.loss_suffix = absl::StrJoin(stretch, ",");
+      t.loss_hop = loss.hop;
     }
+    t.loss_suffix = stretch.empty() ? loss.suffix : absl::StrJoin(stretch, ",");
   } else if (t.loss_hop.empty()) {
     t.loss_hop = loss.hop;
     t.loss_suffix = loss.suffix;

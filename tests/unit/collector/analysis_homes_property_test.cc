@@ -83,6 +83,7 @@ struct Outcome {
   std::string why;          // first failure, for the message
   absl::Duration open_delay = absl::ZeroDuration();
   absl::Duration resolve_delay = absl::ZeroDuration();
+  absl::Duration unit = absl::Minutes(1);  // delays are printed in these
 };
 
 class Home {
@@ -375,18 +376,23 @@ Outcome RunSpeed(uint64_t seed, int n, Fault fault) {
   for (int h = 0; h < n; ++h) all.insert(HostName(h));
   const absl::Duration open_within = kSpeedOpenWithinPeriods * period;
   const absl::Duration resolve_within = kSpeedResolveWithinPeriods * period;
+  Outcome out;
   switch (fault) {
     case Fault::kHostSlow:
-      return Judge(home, absl::StrCat("speed_low host=", HostName(bad_host)),
-                   v1::ALERT_SCOPE_HOST, {HostName(bad_host)}, fault_at,
-                   cleared_at, open_within, resolve_within, {});
+      out = Judge(home, absl::StrCat("speed_low host=", HostName(bad_host)),
+                  v1::ALERT_SCOPE_HOST, {HostName(bad_host)}, fault_at,
+                  cleared_at, open_within, resolve_within, {});
+      break;
     case Fault::kLanSlow:
-      return Judge(home, "speed_low lan", v1::ALERT_SCOPE_LAN, all, fault_at,
-                   cleared_at, open_within, resolve_within, {});
+      out = Judge(home, "speed_low lan", v1::ALERT_SCOPE_LAN, all, fault_at,
+                  cleared_at, open_within, resolve_within, {});
+      break;
     default:
-      return Judge(home, "speed_low isp", v1::ALERT_SCOPE_UPSTREAM, all,
-                   fault_at, cleared_at, open_within, resolve_within, {});
+      out = Judge(home, "speed_low isp", v1::ALERT_SCOPE_UPSTREAM, all,
+                  fault_at, cleared_at, open_within, resolve_within, {});
   }
+  out.unit = period;
+  return out;
 }
 
 // A healthy home of 10 hosts for 30 days: path runs every minute, the
@@ -479,7 +485,7 @@ TEST(HomesPropertyTest, OneFaultIsOneAlertWithTheRightScope) {
   spdlog::set_level(spdlog::level::warn);  // a line per event is too many
   const int seeds = Seeds();
   int right = 0, false_alerts = 0;
-  std::map<std::string, std::pair<absl::Duration, absl::Duration>> worst;
+  std::map<std::string, std::pair<double, double>> worst;  // in units
   std::map<std::string, int> count;
   std::map<std::string, absl::Duration> spent;
   const absl::Time t0 = absl::Now();
@@ -499,8 +505,8 @@ TEST(HomesPropertyTest, OneFaultIsOneAlertWithTheRightScope) {
     right += o.fault_seen;
     false_alerts += o.false_alerts;
     auto& [open, resolve] = worst[FaultName(fault)];
-    open = std::max(open, o.open_delay);
-    resolve = std::max(resolve, o.resolve_delay);
+    open = std::max(open, absl::FDivDuration(o.open_delay, o.unit));
+    resolve = std::max(resolve, absl::FDivDuration(o.resolve_delay, o.unit));
     ++count[FaultName(fault)];
     EXPECT_TRUE(o.fault_seen && o.false_alerts == 0)
         << "seed " << seed << " hosts " << n << " fault "
@@ -514,10 +520,12 @@ TEST(HomesPropertyTest, OneFaultIsOneAlertWithTheRightScope) {
       ran, right, ran, 100.0 * right / ran, false_alerts,
       absl::ToDoubleSeconds(absl::Now() - t0));
   for (const auto& [name, w] : worst) {
+    const char* unit =
+        absl::StrContains(name, "slow") ? "speed periods" : "minutes";
     std::printf(
-        "  %-15s %4d seeds, worst opened +%s, worst resolved +%s (%.1f s)\n",
-        name.c_str(), count[name], absl::FormatDuration(w.first).c_str(),
-        absl::FormatDuration(w.second).c_str(),
+        "  %-15s %4d seeds, worst opened +%.2f, worst resolved +%.2f %s "
+        "(%.1f s)\n",
+        name.c_str(), count[name], w.first, w.second, unit,
         absl::ToDoubleSeconds(spent[name]));
   }
 }
