@@ -465,13 +465,10 @@ void Analyzer::PersistPath(const std::string& agent,
     kv["loss_onset"] = absl::StrCat(Us(t.loss_onset));
     kv["lossy_runs"] = absl::StrCat(t.lossy_runs);
     kv["sustained"] = t.sustained ? "1" : "0";
-    kv["hop_loss"] = absl::StrJoin(
-        t.hop_loss, ",",
-        [](std::string* out,
-           const std::pair<const std::string, std::pair<uint64_t, uint64_t>>&
-               v) {
-          absl::StrAppend(out, v.first, "/", v.second.first, "/",
-                          v.second.second);
+    kv["hop_votes"] = absl::StrJoin(
+        t.hop_votes, ",",
+        [](std::string* out, const std::pair<const std::string, uint32_t>& v) {
+          absl::StrAppend(out, v.first, "/", v.second);
         });
     kv["recent_at"] = absl::StrJoin(
         t.recent_at, ",",
@@ -546,12 +543,12 @@ void Analyzer::ApplyStateRow(const AnalysisStateRow& row) {
       t.lossy_runs = Int(kv, "lossy_runs");
       t.sustained = Int(kv, "sustained") != 0;
       for (absl::string_view v :
-           absl::StrSplit(Str(kv, "hop_loss"), ',', absl::SkipEmpty())) {
-        std::vector<absl::string_view> f = absl::StrSplit(v, '/');
-        uint64_t sent = 0, lost = 0;
-        if (f.size() == 3 && absl::SimpleAtoi(f[1], &sent) &&
-            absl::SimpleAtoi(f[2], &lost) && lost <= sent) {
-          t.hop_loss[std::string(f[0])] = {sent, lost};
+           absl::StrSplit(Str(kv, "hop_votes"), ',', absl::SkipEmpty())) {
+        std::pair<absl::string_view, absl::string_view> av =
+            absl::StrSplit(v, absl::MaxSplits('/', 1));
+        uint32_t n = 0;
+        if (absl::SimpleAtoi(av.second, &n)) {
+          t.hop_votes[std::string(av.first)] = n;
         }
       }
       for (absl::string_view at :
@@ -1030,62 +1027,50 @@ void Analyzer::OnPath(const std::string& agent, uint64_t seq,
   if (t.lossy && !was_lossy) {
     t.loss_onset = now;
     t.lossy_runs = 0;
-    t.hop_loss.clear();
+    t.hop_votes.clear();
   }
   if (!t.lossy) {
     t.loss_hop.clear();
     t.loss_suffix.clear();
     t.lossy_runs = 0;
-    t.hop_loss.clear();
+    t.hop_votes.clear();
   } else if (loss.lossy) {
     ++t.lossy_runs;
+    for (absl::string_view a : absl::StrSplit(loss.suffix, ',', absl::SkipEmpty())) {
+      ++t.hop_votes[std::string(a)];
+    }
+    // The stretch most lossy runs agree on, in this run's hop order.
+    std::vector<std::string> stretch;
+    std::string hop;
+    auto most = [&](const std::string& a) {
+      auto it = t.hop_votes.find(a);
+      return it != t.hop_votes.end() && 2 * it->second > t.lossy_runs;
+    };
     for (const v1::PathHop& h : run.hops()) {
       for (const auto& a : h.addresses()) {
-        auto& [sent, lost] = t.hop_loss[a.address()];
-        sent += h.sent();
-        lost += h.sent() - std::min(h.received(), h.sent());
-      }
-    }
-    // Walk back from the end over this run's hops while the hop's loss
-    // over every lossy run since the onset is loss (or it did not answer):
-    // one lucky run of the lossy hop, or a middle hop that rate-limits now
-    // and then, does not move where the stretch begins.
-    auto lossy_hop = [&](const v1::PathHop& h) {
-      if (h.addresses_size() == 0) return h.received() == 0;
-      for (const auto& a : h.addresses()) {
-        auto it = t.hop_loss.find(a.address());
-        if (it != t.hop_loss.end() && it->second.first > 0 &&
-            100.0 * it->second.second / it->second.first >=
-                options_.path_loss_percent) {
-          return true;
-        }
-      }
-      return false;
-    };
-    int first = run.hops_size();
-    for (int i = run.hops_size() - 1; i >= 0; --i) {
-      if (!lossy_hop(run.hops(i))) break;
-      first = i;
-    }
-    std::vector<std::string> stretch;
-    for (int i = first; i < run.hops_size(); ++i) {
-      for (const auto& a : run.hops(i).addresses()) {
+        if (!most(a.address())) continue;
+        if (hop.empty()) hop = absl::StrCat(a.address(), " (ttl ", h.ttl(), ")");
         stretch.push_back(a.address());
       }
     }
-    if (!run.destination_reached() && !run.resolved_address().empty()) {
+    if (!run.destination_reached() && most(run.resolved_address())) {
+      if (hop.empty()) hop = run.resolved_address();
       stretch.push_back(run.resolved_address());
     }
-    if (first < run.hops_size()) {
-      const v1::PathHop& h = run.hops(first);
-      t.loss_hop = h.addresses_size() > 0
-                       ? absl::StrCat(h.addresses(0).address(), " (ttl ",
-                                      h.ttl(), ")")
-                       : absl::StrCat("ttl ", h.ttl(), " (no reply)");
-    } else {
+    // A TTL that did not answer at all has no address to vote for: when
+    // this run's stretch begins with one, before the agreed address, it is
+    // named as this run names it ("ttl 2 (no reply)").
+    const bool silent_first =
+        absl::StartsWith(loss.hop, "ttl ") &&
+        (stretch.empty() || !absl::StrContains(loss.suffix, stretch.front()) ||
+         absl::StartsWith(loss.suffix, stretch.front()));
+    if (stretch.empty() || silent_first) {
       t.loss_hop = loss.hop;
+      t.loss_suffix = stretch.empty() ? loss.suffix : absl::StrJoin(stretch, ",");
+    } else {
+      t.loss_hop = hop;
+      t.loss_suffix = absl::StrJoin(stretch, ",");
     }
-    t.loss_suffix = stretch.empty() ? loss.suffix : absl::StrJoin(stretch, ",");
   } else if (t.loss_hop.empty()) {
     t.loss_hop = loss.hop;
     t.loss_suffix = loss.suffix;
@@ -1252,6 +1237,7 @@ void Analyzer::EvaluatePathLoss(absl::Time now) {
         t.loss_hop;
   };
   std::map<std::string, std::string> shared_hop;  // target -> hop
+  std::map<std::string, uint64_t> shared_runs;     // target -> its weight
   // Has `b` run confirm_runs times since `onset`?
   auto ran_since = [&](const PathTarget& b, absl::Time onset) {
     size_t after = 0;
@@ -1294,23 +1280,36 @@ void Analyzer::EvaluatePathLoss(absl::Time now) {
     bool keep_up = up_targets.count(target) > 0;
     for (const auto& a : losers) keep_up = keep_up && up_hosts.count(a) > 0;
     if (every || most || keep_up) {
-      // The first address every loser's lossy stretch goes through.
-      std::vector<std::set<std::string>> suffixes;
+      // Where the losers' lossy stretches begin, weighed by how many lossy
+      // runs each stretch stands on: one host that lost only once or twice
+      // (a lucky run of the lossy hop among them) does not outvote the rest.
+      std::map<std::string, uint64_t> weight;
       for (const auto& a : losers) {
-        std::vector<std::string> v = absl::StrSplit(
-            reporters.at(a)->loss_suffix, ',', absl::SkipEmpty());
-        suffixes.emplace_back(v.begin(), v.end());
+        const PathTarget& t = *reporters.at(a);
+        const std::string first(
+            t.loss_suffix.substr(0, t.loss_suffix.find(',')));
+        if (!first.empty()) weight[first] += std::max<uint32_t>(1, t.lossy_runs);
       }
       std::string hop = target;
-      for (absl::string_view addr : absl::StrSplit(
-               reporters.at(losers[0])->loss_suffix, ',', absl::SkipEmpty())) {
-        bool all = true;
-        for (const auto& s : suffixes) all = all && s.count(std::string(addr));
-        if (all) {
-          hop = std::string(addr);
-          break;
+      uint64_t best = 0;
+      for (const auto& [addr, w] : weight) {
+        if (w > best) hop = addr, best = w;
+      }
+      // What the open alert said stands unless more runs say otherwise: a
+      // last host still losing a little (an odd lost probe at the target)
+      // as the fault clears must not rename the hop.
+      if (auto it = open_.find({kPathLoss, kUpstream}); it != open_.end()) {
+        const auto& d = it->second.details();
+        auto h = d.find(absl::StrCat("first_shared_hop.", target));
+        auto r = d.find(absl::StrCat("first_shared_hop_runs.", target));
+        uint64_t runs = 0;
+        if (h != d.end() && r != d.end() && absl::SimpleAtoi(r->second, &runs) &&
+            runs >= best) {
+          hop = h->second;
+          best = runs;
         }
       }
+      shared_runs[target] = best;
       shared_hop[target] = hop;
       for (const auto& a : losers) {
         add(kUpstream, v1::ALERT_SCOPE_UPSTREAM, a, target, *reporters.at(a));
@@ -1349,6 +1348,8 @@ void Analyzer::EvaluatePathLoss(absl::Time now) {
     if (c.scope == v1::ALERT_SCOPE_UPSTREAM) {
       for (const auto& [target, hop] : shared_hop) {
         c.details[absl::StrCat("first_shared_hop.", target)] = hop;
+        c.details[absl::StrCat("first_shared_hop_runs.", target)] =
+            absl::StrCat(shared_runs[target]);
       }
     } else {
       c.details["agent"] = *c.hosts.begin();

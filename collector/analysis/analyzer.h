@@ -25,6 +25,10 @@
 //                  alert gathers the host's gaps (count, time span,
 //                  reasons). Lost results do not come back, so it never
 //                  resolves by itself; acknowledging it closes it.
+// A narrower alert that a wider one of the same kind explains (a pair under
+// its host's link, a host under the LAN, the ISP or upstream loss) is
+// closed as MERGED into it, never RESOLVED; path_loss and speed_low
+// summaries are rebuilt from the alert's whole state at every event.
 // The first result of a kind from an agent only teaches (a log line, no
 // alert); after the learning period what is new alerts. Ack() puts an
 // alert's subject into the baseline (known set, stable route, relearnt
@@ -120,13 +124,13 @@ class Analyzer {
     absl::Time loss_onset;
     // When the last few runs were seen (path_loss_confirm_runs of them).
     std::deque<absl::Time> recent_at;
-    // Since the loss began: runs that lost, and each hop address's probes
-    // (sent, lost) over them. The stretch named (loss_suffix, loss_hop)
-    // starts where that loss stays at path_loss_percent to the end, so a
-    // middle hop that rate-limits now and then, or a lucky run of the lossy
-    // hop, does not move it.
+    // Since the loss began: runs that lost, and how many of them had each
+    // address in their lossy stretch. The stretch named (loss_suffix) is
+    // the addresses in more than half of them, so a middle hop that
+    // rate-limits now and then, or a lucky run of the lossy hop, does not
+    // move it.
     uint32_t lossy_runs = 0;
-    std::map<std::string, std::pair<uint64_t, uint64_t>> hop_loss;
+    std::map<std::string, uint32_t> hop_votes;
     // Lossy, and the last runs together (as if the window were full) lose
     // at least path_loss_percent: what a host alert and "most hosts" need.
     bool sustained = false;

@@ -100,7 +100,9 @@ class Home {
   double Uniform(double a, double b) {
     return std::uniform_real_distribution<double>(a, b)(rng_);
   }
-  int Int(int a, int b) { return std::uniform_int_distribution<int>(a, b)(rng_); }
+  int Int(int a, int b) {
+    return std::uniform_int_distribution<int>(a, b)(rng_);
+  }
   bool Chance(double p) { return Uniform(0, 1) < p; }
   uint32_t Binomial(uint32_t n, double p) {
     if (p <= 0) return 0;
@@ -177,7 +179,8 @@ Outcome Judge(const Home& home, const std::string& subject,
     const bool resolved = std::any_of(evs.begin(), evs.end(), [](auto* l) {
       return l->event.type() == v1::AlertEvent::TYPE_RESOLVED;
     });
-    if (merged && resolved) fail(absl::StrCat(first.subject(), ": merged and resolved"));
+    if (merged && resolved)
+      fail(absl::StrCat(first.subject(), ": merged and resolved"));
     if (first.subject() != subject) {
       ++out.false_alerts;
       fail(absl::StrCat("unexpected alert ", first.subject(), " (",
@@ -203,8 +206,8 @@ Outcome Judge(const Home& home, const std::string& subject,
     const v1::Alert& a = last->event.alert();
     std::set<std::string> got(a.hosts().begin(), a.hosts().end());
     if (got != hosts) {
-      fail(absl::StrCat(subject, ": hosts ", absl::StrJoin(got, ","),
-                        " want ", absl::StrJoin(hosts, ",")));
+      fail(absl::StrCat(subject, ": hosts ", absl::StrJoin(got, ","), " want ",
+                        absl::StrJoin(hosts, ",")));
     }
     for (const auto& [k, v] : want_details) {
       auto it = a.details().find(k);
@@ -299,8 +302,7 @@ Outcome RunPath(uint64_t seed, int n, Fault fault) {
   std::map<std::string, std::string> details;
   for (size_t t = 0; t < kTargets.size(); ++t) {
     if (k < 4 || t == bad_target) {
-      details[absl::StrCat("first_shared_hop.", kTargets[t])] =
-          Route(t)[k - 1];
+      details[absl::StrCat("first_shared_hop.", kTargets[t])] = Route(t)[k - 1];
     }
   }
   return Judge(home, "path_loss upstream", v1::ALERT_SCOPE_UPSTREAM, all,
@@ -330,8 +332,8 @@ Outcome RunSpeed(uint64_t seed, int n, Fault fault) {
   const int bad_host = home.Int(0, n - 1);
   const absl::Time start = home.clock_.Now();
   const absl::Time fault_at =
-      start + 4 * period + absl::Seconds(home.Uniform(0, 1) *
-                                         absl::ToDoubleSeconds(period));
+      start + 4 * period +
+      absl::Seconds(home.Uniform(0, 1) * absl::ToDoubleSeconds(period));
   const absl::Time cleared_at =
       fault_at + 3 * period +
       absl::Seconds(home.Uniform(0, 2) * absl::ToDoubleSeconds(period));
@@ -449,8 +451,8 @@ int HealthyMonth(uint64_t seed) {
       q.push({at + slot, -2});
     } else {
       for (size_t t = 0; t < kTargets.size(); ++t) {
-        home.Send(h, home.PathRun(h, t,
-                                  std::vector<double>(Route(t).size(), 0)));
+        home.Send(h,
+                  home.PathRun(h, t, std::vector<double>(Route(t).size(), 0)));
       }
       q.push({at + absl::Seconds(60) + absl::Seconds(home.Uniform(-2, 2)), h});
     }
@@ -499,8 +501,7 @@ TEST(HomesPropertyTest, OneFaultIsOneAlertWithTheRightScope) {
     const bool path =
         fault == Fault::kHostLossy || fault == Fault::kUpstreamLossy;
     const absl::Time s0 = absl::Now();
-    const Outcome o =
-        path ? RunPath(seed, n, fault) : RunSpeed(seed, n, fault);
+    const Outcome o = path ? RunPath(seed, n, fault) : RunSpeed(seed, n, fault);
     spent[FaultName(fault)] += absl::Now() - s0;
     right += o.fault_seen;
     false_alerts += o.false_alerts;
@@ -509,8 +510,8 @@ TEST(HomesPropertyTest, OneFaultIsOneAlertWithTheRightScope) {
     resolve = std::max(resolve, absl::FDivDuration(o.resolve_delay, o.unit));
     ++count[FaultName(fault)];
     EXPECT_TRUE(o.fault_seen && o.false_alerts == 0)
-        << "seed " << seed << " hosts " << n << " fault "
-        << FaultName(fault) << ": " << o.why;
+        << "seed " << seed << " hosts " << n << " fault " << FaultName(fault)
+        << ": " << o.why;
   }
   int ran = 0;
   for (const auto& [name, c] : count) ran += c;
