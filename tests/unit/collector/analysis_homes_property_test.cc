@@ -40,7 +40,7 @@ using ::netvigil::collector::testing::PathResult;
 using ::netvigil::collector::testing::SpeedResult;
 using ::netvigil::testing::FakeClock;
 
-// The times the README states (section "Alerts").
+// The times the README states ("Where a fault is").
 constexpr absl::Duration kPathOpenWithin = absl::Minutes(10);
 constexpr absl::Duration kPathResolveWithin = absl::Minutes(10);
 // Speed, in test periods: two low runs of every pair (each measured once a
