@@ -63,7 +63,11 @@ struct AnalysisOptions {
   // with it to be measured again before it is called a pair (or host)
   // problem, so a host's link or the LAN is one alert.
   absl::Duration speed_window = absl::Hours(3);
-  absl::Duration speed_settle = absl::Hours(2);
+  // The settle is a fallback for pairs that go unmeasured: the rules wait
+  // for speed_persist_runs measurements of the other pairs, which takes up
+  // to about 4 periods when the order moves within the period; 4 h for the
+  // default period of 1 h.
+  absl::Duration speed_settle = absl::Hours(4);
   // The same new thing on two hosts within this window is one MULTI_HOST
   // alert.
   absl::Duration multi_host_window = absl::Hours(1);

@@ -336,6 +336,102 @@ std::string Hosts(const std::set<std::string>& h) {
   return absl::StrJoin(h, ", ");
 }
 
+// Names for people: at most eight, then how many more.
+std::string Capped(const std::vector<std::string>& names) {
+  constexpr size_t kShown = 8;
+  if (names.size() <= kShown) return absl::StrJoin(names, ", ");
+  return absl::StrCat(
+      absl::StrJoin(names.begin(), names.begin() + kShown, ", "), " and ",
+      names.size() - kShown, " more");
+}
+
+// The keys of `a.details` that start with `prefix`, without it, in order.
+std::vector<std::string> KeysAfter(const v1::Alert& a,
+                                   const std::string& prefix) {
+  std::set<std::string> out;
+  for (const auto& [k, v] : a.details()) {
+    if (absl::StartsWith(k, prefix)) out.insert(k.substr(prefix.size()));
+  }
+  return std::vector<std::string>(out.begin(), out.end());
+}
+
+std::string Detail(const v1::Alert& a, const std::string& key) {
+  auto it = a.details().find(key);
+  return it == a.details().end() ? "" : it->second;
+}
+
+// Rewrites the summary of a path_loss or speed_low alert from what the
+// alert holds now (hosts and details gather while it is open), so every
+// event, the resolved one included, says the whole of what it was rather
+// than what the last evaluation still saw.
+void Describe(v1::Alert& a) {
+  const std::vector<std::string> hosts(a.hosts().begin(), a.hosts().end());
+  if (a.kind() == kPathLoss) {
+    if (a.scope() == v1::ALERT_SCOPE_UPSTREAM) {
+      const std::vector<std::string> targets =
+          KeysAfter(a, "first_shared_hop.");
+      std::vector<std::string> parts;
+      for (const auto& t : targets) {
+        parts.push_back(absl::StrCat(
+            t, " from ", Detail(a, absl::StrCat("first_shared_hop.", t))));
+      }
+      (*a.mutable_details())["targets"] = absl::StrJoin(targets, ",");
+      a.set_summary(absl::StrCat(
+          "packet loss upstream, seen from ",
+          hosts.size() >= 2 ? "every host (" : "(", Capped(hosts),
+          "): ", absl::StrJoin(parts, "; ")));
+    } else {
+      const std::string agent = Detail(a, "agent");
+      const std::string prefix = absl::StrCat("first_lossy_hop.", agent, ".");
+      const std::vector<std::string> targets = KeysAfter(a, prefix);
+      const std::string hop =
+          targets.empty() ? "" : Detail(a, prefix + targets.front());
+      (*a.mutable_details())["targets"] = absl::StrJoin(targets, ",");
+      a.set_summary(absl::StrCat("packet loss on ", agent, "'s link",
+                                 hop.empty() ? "" : " from ", hop, ", to ",
+                                 Capped(targets),
+                                 " (other hosts do not lose)"));
+    }
+  } else if (a.kind() == kSpeed) {
+    const std::vector<std::string> pairs = KeysAfter(a, "pair.");
+    switch (a.scope()) {
+      case v1::ALERT_SCOPE_LAN:
+        a.set_summary(absl::StrCat("throughput low on every pair of the LAN (",
+                                   Detail(a, "pairs"), " pairs between ",
+                                   Capped(hosts), ")"));
+        break;
+      case v1::ALERT_SCOPE_UPSTREAM:
+        a.set_summary(absl::StrCat("external throughput low from every host (",
+                                   Capped(hosts),
+                                   "): the internet connection"));
+        break;
+      case v1::ALERT_SCOPE_HOST:
+        a.set_summary(absl::StrCat("throughput low through ",
+                                   Detail(a, "agent"),
+                                   "'s link: ", Capped(pairs)));
+        break;
+      default:
+        a.set_summary(absl::StrCat("throughput low on ", Capped(pairs)));
+    }
+  }
+}
+
+// How wide a scope is: a narrower alert whose hosts a wider one of the same
+// kind covers is merged into it.
+int Breadth(v1::AlertScope s) {
+  switch (s) {
+    case v1::ALERT_SCOPE_PAIR:
+      return 1;
+    case v1::ALERT_SCOPE_HOST:
+      return 2;
+    case v1::ALERT_SCOPE_LAN:
+    case v1::ALERT_SCOPE_UPSTREAM:
+      return 3;
+    default:
+      return 0;
+  }
+}
+
 }  // namespace
 
 Analyzer::Analyzer(AnalysisOptions options, AlertStore& store, Clock& clock)
@@ -415,6 +511,13 @@ void Analyzer::PersistPath(const std::string& agent,
     kv["loss_hop"] = t.loss_hop;
     kv["loss_suffix"] = t.loss_suffix;
     kv["loss_onset"] = absl::StrCat(Us(t.loss_onset));
+    kv["lossy_runs"] = absl::StrCat(t.lossy_runs);
+    kv["sustained"] = t.sustained ? "1" : "0";
+    kv["hop_votes"] = absl::StrJoin(
+        t.hop_votes, ",",
+        [](std::string* out, const std::pair<const std::string, uint32_t>& v) {
+          absl::StrAppend(out, v.first, "/", v.second);
+        });
     kv["recent_at"] = absl::StrJoin(
         t.recent_at, ",",
         [](std::string* out, absl::Time at) { absl::StrAppend(out, Us(at)); });
@@ -439,6 +542,10 @@ void Analyzer::PersistSpeed(const std::string& key) {
     kv["onset"] = absl::StrCat(Us(p.onset));
     kv["last_bps"] = absl::StrFormat("%.6g", p.last_bps);
     kv["baseline"] = absl::StrFormat("%.6g", p.baseline);
+    kv["low_since"] = absl::StrCat(Us(p.low_since));
+    kv["recent_at"] = absl::StrJoin(
+        p.recent_at, ",",
+        [](std::string* out, absl::Time at) { absl::StrAppend(out, Us(at)); });
   }
   PersistRow({"*", "speed", key, EncodeKv(kv)});
 }
@@ -483,6 +590,17 @@ void Analyzer::ApplyStateRow(const AnalysisStateRow& row) {
       t.loss_hop = Str(kv, "loss_hop");
       t.loss_suffix = Str(kv, "loss_suffix");
       t.loss_onset = TimeOf(Int(kv, "loss_onset"));
+      t.lossy_runs = Int(kv, "lossy_runs");
+      t.sustained = Int(kv, "sustained") != 0;
+      for (absl::string_view v :
+           absl::StrSplit(Str(kv, "hop_votes"), ',', absl::SkipEmpty())) {
+        std::pair<absl::string_view, absl::string_view> av =
+            absl::StrSplit(v, absl::MaxSplits('/', 1));
+        uint32_t n = 0;
+        if (absl::SimpleAtoi(av.second, &n)) {
+          t.hop_votes[std::string(av.first)] = n;
+        }
+      }
       for (absl::string_view at :
            absl::StrSplit(Str(kv, "recent_at"), ',', absl::SkipEmpty())) {
         int64_t us = 0;
@@ -506,6 +624,12 @@ void Analyzer::ApplyStateRow(const AnalysisStateRow& row) {
       p.onset = TimeOf(Int(kv, "onset"));
       p.last_bps = Dbl(kv, "last_bps");
       p.baseline = Dbl(kv, "baseline");
+      p.low_since = TimeOf(Int(kv, "low_since"));
+      for (absl::string_view at :
+           absl::StrSplit(Str(kv, "recent_at"), ',', absl::SkipEmpty())) {
+        int64_t us = 0;
+        if (absl::SimpleAtoi(at, &us)) p.recent_at.push_back(TimeOf(us));
+      }
     }
   } else {
     spdlog::warn("event=analysis_state_unknown agent={} kind={} key={}",
@@ -582,6 +706,7 @@ void Analyzer::Raise(const Condition& c) {
     *a.mutable_first_seen() = Ts(now);
     *a.mutable_last_seen() = Ts(now);
     for (const auto& [k, v] : c.details) (*a.mutable_details())[k] = v;
+    Describe(a);
     Save(a);
     open_[key] = a;
     Emit(v1::AlertEvent::TYPE_OPENED, a);
@@ -606,8 +731,17 @@ void Analyzer::Raise(const Condition& c) {
   *a.mutable_last_seen() = Ts(now);
   for (const auto& e : c.evidence) {
     bool dup = false;
-    for (const auto& old : a.evidence()) {
-      dup = dup || (old.agent() == e.agent() && old.seq() == e.seq());
+    for (int i = 0; i < a.evidence_size() && !dup; ++i) {
+      const v1::Evidence& old = a.evidence(i);
+      if (old.agent() != e.agent()) continue;
+      if (old.seq() == e.seq()) {
+        dup = true;
+      } else if (old.note() == e.note()) {
+        // The same observation from the same host again: one entry, the
+        // newest (a listener seen in every snapshot is listed once).
+        a.mutable_evidence()->DeleteSubrange(i, 1);
+        break;
+      }
     }
     if (!dup) *a.add_evidence() = e;
   }
@@ -615,6 +749,7 @@ void Analyzer::Raise(const Condition& c) {
     a.mutable_evidence()->DeleteSubrange(0, 1);
   }
   for (const auto& [k, v] : c.details) (*a.mutable_details())[k] = v;
+  Describe(a);
   Save(a);
   // An acknowledged alert stays quiet, except that a new host is news.
   if (material && (!a.acknowledged() || hosts_changed)) {
@@ -633,18 +768,47 @@ void Analyzer::Resolve(const AlertKey& key) {
   Emit(v1::AlertEvent::TYPE_RESOLVED, a);
 }
 
+void Analyzer::Merge(const AlertKey& key, const std::string& into) {
+  auto it = open_.find(key);
+  if (it == open_.end()) return;
+  v1::Alert a = it->second;
+  open_.erase(it);
+  present_.erase(key);
+  *a.mutable_resolved_at() = Ts(clock_.Now());
+  a.set_merged_into(into);
+  Save(a);
+  Emit(v1::AlertEvent::TYPE_MERGED, a);
+}
+
 void Analyzer::Reconcile(const std::string& kind,
                          const std::map<std::string, Condition>& conds,
                          const std::set<std::string>& held) {
   for (const auto& [subject, c] : conds) Raise(c);
-  std::vector<AlertKey> gone;
+  std::vector<std::pair<AlertKey, std::string>> gone;  // key, merged into
   for (const auto& [key, a] : open_) {
-    if (key.first == kind && conds.count(key.second) == 0 &&
-        held.count(key.second) == 0) {
-      gone.push_back(key);
+    if (key.first != kind || conds.count(key.second) != 0 ||
+        held.count(key.second) != 0) {
+      continue;
+    }
+    // A wider condition that shares a host explains this one: its fault
+    // goes on there, so it is merged, never "resolved".
+    std::string into;
+    for (const auto& [subject, c] : conds) {
+      if (Breadth(c.scope) <= Breadth(a.scope())) continue;
+      for (const auto& h : a.hosts()) {
+        if (c.hosts.count(h) != 0) into = subject;
+      }
+      if (!into.empty()) break;
+    }
+    gone.emplace_back(key, into);
+  }
+  for (const auto& [key, into] : gone) {
+    if (into.empty()) {
+      Resolve(key);
+    } else {
+      Merge(key, into);
     }
   }
-  for (const auto& key : gone) Resolve(key);
 }
 
 absl::StatusOr<v1::Alert> Analyzer::Ack(int64_t id, const std::string& by) {
@@ -922,6 +1086,19 @@ void Analyzer::OnPath(const std::string& agent, uint64_t seq,
   const bool window_lossy = sent >= options_.path_loss_min_probes &&
                             lost >= options_.path_loss_min_lost &&
                             window_percent >= options_.path_loss_percent;
+  // The window's loss as if it were full (a target with two runs of
+  // history and two probes lost in one of them has not shown 10% loss, it
+  // has shown two lost probes): what makes its loss "sustained", enough to
+  // call a host's link lossy. The odd lost probe (0.3% is ordinary on
+  // Wi-Fi) gives a lossy run a few times a day per target, which may stay
+  // lossy a few runs; it must never alert.
+  const double capacity =
+      t.loss_runs.empty()
+          ? sent
+          : static_cast<double>(sent) / t.loss_runs.size() *
+                options_.path_loss_window_runs;
+  const double full_percent =
+      sent ? 100.0 * lost / std::max<double>(sent, capacity) : 0;
   if (!has_history) {
     t.lossy = false;
   } else if (!was_lossy) {
@@ -929,16 +1106,60 @@ void Analyzer::OnPath(const std::string& agent, uint64_t seq,
   } else {
     t.lossy = loss.lossy || window_percent >= options_.path_loss_clear_percent;
   }
+  t.sustained = t.lossy && lost >= options_.path_loss_min_lost &&
+                full_percent >= options_.path_loss_percent;
   t.loss_percent = std::max(loss.percent, window_percent);
-  if (loss.lossy || t.loss_hop.empty()) {
-    t.loss_hop = loss.hop;
-    t.loss_suffix = loss.suffix;
+  if (t.lossy && !was_lossy) {
+    t.loss_onset = now;
+    t.lossy_runs = 0;
+    t.hop_votes.clear();
   }
   if (!t.lossy) {
     t.loss_hop.clear();
     t.loss_suffix.clear();
+    t.lossy_runs = 0;
+    t.hop_votes.clear();
+  } else if (loss.lossy) {
+    ++t.lossy_runs;
+    for (absl::string_view a : absl::StrSplit(loss.suffix, ',', absl::SkipEmpty())) {
+      ++t.hop_votes[std::string(a)];
+    }
+    // The stretch most lossy runs agree on, in this run's hop order.
+    std::vector<std::string> stretch;
+    std::string hop;
+    auto most = [&](const std::string& a) {
+      auto it = t.hop_votes.find(a);
+      return it != t.hop_votes.end() && 2 * it->second > t.lossy_runs;
+    };
+    for (const v1::PathHop& h : run.hops()) {
+      for (const auto& a : h.addresses()) {
+        if (!most(a.address())) continue;
+        if (hop.empty()) hop = absl::StrCat(a.address(), " (ttl ", h.ttl(), ")");
+        stretch.push_back(a.address());
+      }
+    }
+    if (!run.destination_reached() && most(run.resolved_address())) {
+      if (hop.empty()) hop = run.resolved_address();
+      stretch.push_back(run.resolved_address());
+    }
+    // A TTL that did not answer at all has no address to vote for: when
+    // this run's stretch begins with one, before the agreed address, it is
+    // named as this run names it ("ttl 2 (no reply)").
+    const bool silent_first =
+        absl::StartsWith(loss.hop, "ttl ") &&
+        (stretch.empty() || !absl::StrContains(loss.suffix, stretch.front()) ||
+         absl::StartsWith(loss.suffix, stretch.front()));
+    if (stretch.empty() || silent_first) {
+      t.loss_hop = loss.hop;
+      t.loss_suffix = stretch.empty() ? loss.suffix : absl::StrJoin(stretch, ",");
+    } else {
+      t.loss_hop = hop;
+      t.loss_suffix = absl::StrJoin(stretch, ",");
+    }
+  } else if (t.loss_hop.empty()) {
+    t.loss_hop = loss.hop;
+    t.loss_suffix = loss.suffix;
   }
-  if (t.lossy && !was_lossy) t.loss_onset = now;
 
   if (run.destination_reached()) {
     t.reached_ever = true;
@@ -1101,40 +1322,87 @@ void Analyzer::EvaluatePathLoss(absl::Time now) {
         t.loss_hop;
   };
   std::map<std::string, std::string> shared_hop;  // target -> hop
+  std::map<std::string, uint64_t> shared_runs;     // target -> its weight
+  // Has `b` run confirm_runs times since `onset`?
+  auto ran_since = [&](const PathTarget& b, absl::Time onset) {
+    size_t after = 0;
+    for (absl::Time at : b.recent_at) after += at > onset;
+    return after >= options_.path_loss_confirm_runs;
+  };
   for (const auto& [target, reporters] : by_target) {
     std::vector<std::string> losers;
+    // Losers lossy for more than one run: one unlucky run of a healthy host
+    // (two odd lost probes) must not make a host's fault look shared.
+    size_t steady = 0;
+    // The others are judged from the latest onset: a host that began to
+    // lose just now may be the first sign of an upstream fault.
+    absl::Time last_onset = absl::InfinitePast();
     for (const auto& [agent, t] : reporters) {
-      if (t->lossy) losers.push_back(agent);
+      if (!t->lossy) continue;
+      losers.push_back(agent);
+      last_onset = std::max(last_onset, t->loss_onset);
+      steady += t->sustained;
     }
     if (losers.empty()) continue;
-    const bool every =
-        reporters.size() >= 2 && losers.size() == reporters.size();
+    const size_t clean = reporters.size() - losers.size();
+    // The others have had their say: each non-loser ran confirm_runs times
+    // since the latest onset, or the settle time is over.
+    bool others_done = now - last_onset >= options_.cross_host_settle;
+    if (!others_done) {
+      others_done = true;
+      for (const auto& [b, tb] : reporters) {
+        if (!tb->lossy && !ran_since(*tb, last_onset)) others_done = false;
+      }
+    }
+    // Every host losing is upstream; with two hosts, only once both have
+    // lost for more than one run (one host's fault and the other's unlucky
+    // run are not "every host").
+    const bool every = reporters.size() >= 2 && clean == 0 &&
+                       (steady >= 2 || losers.size() >= 3);
+    // Most hosts losing is upstream even when one of them is lucky for a
+    // few runs (20% loss over 10 probes shows no loss one run in ten).
+    const bool most = steady >= 2 && losers.size() > clean && others_done;
     bool keep_up = up_targets.count(target) > 0;
     for (const auto& a : losers) keep_up = keep_up && up_hosts.count(a) > 0;
-    if (every || keep_up) {
-      // The first address every loser's lossy stretch goes through.
-      std::vector<std::set<std::string>> suffixes;
+    if (every || most || keep_up) {
+      // Where the losers' lossy stretches begin, weighed by how many lossy
+      // runs each stretch stands on: one host that lost only once or twice
+      // (a lucky run of the lossy hop among them) does not outvote the rest.
+      std::map<std::string, uint64_t> weight;
       for (const auto& a : losers) {
-        std::vector<std::string> v = absl::StrSplit(
-            reporters.at(a)->loss_suffix, ',', absl::SkipEmpty());
-        suffixes.emplace_back(v.begin(), v.end());
+        const PathTarget& t = *reporters.at(a);
+        const std::string first(
+            t.loss_suffix.substr(0, t.loss_suffix.find(',')));
+        if (!first.empty()) weight[first] += std::max<uint32_t>(1, t.lossy_runs);
       }
       std::string hop = target;
-      for (absl::string_view addr : absl::StrSplit(
-               reporters.at(losers[0])->loss_suffix, ',', absl::SkipEmpty())) {
-        bool all = true;
-        for (const auto& s : suffixes) all = all && s.count(std::string(addr));
-        if (all) {
-          hop = std::string(addr);
-          break;
+      uint64_t best = 0;
+      for (const auto& [addr, w] : weight) {
+        if (w > best) hop = addr, best = w;
+      }
+      // What the open alert said stands unless more runs say otherwise: a
+      // last host still losing a little (an odd lost probe at the target)
+      // as the fault clears must not rename the hop.
+      if (auto it = open_.find({kPathLoss, kUpstream}); it != open_.end()) {
+        const auto& d = it->second.details();
+        auto h = d.find(absl::StrCat("first_shared_hop.", target));
+        auto r = d.find(absl::StrCat("first_shared_hop_runs.", target));
+        uint64_t runs = 0;
+        if (h != d.end() && r != d.end() && absl::SimpleAtoi(r->second, &runs) &&
+            runs >= best) {
+          hop = h->second;
+          best = runs;
         }
       }
+      shared_runs[target] = best;
       shared_hop[target] = hop;
       for (const auto& a : losers) {
         add(kUpstream, v1::ALERT_SCOPE_UPSTREAM, a, target, *reporters.at(a));
       }
       continue;
     }
+    // Several losers that may yet prove to be most hosts: wait.
+    const bool may_be_upstream = losers.size() >= 2 && !others_done;
     for (const auto& a : losers) {
       const PathTarget& t = *reporters.at(a);
       // Wait for the other hosts' next runs (or the settle time): if they
@@ -1143,36 +1411,33 @@ void Analyzer::EvaluatePathLoss(absl::Time now) {
       if (!confirmed) {
         confirmed = true;
         for (const auto& [b, tb] : reporters) {
-          if (b == a) continue;
-          size_t after = 0;
-          for (absl::Time at : tb->recent_at) after += at > t.loss_onset;
-          if (after < options_.path_loss_confirm_runs) confirmed = false;
+          if (b != a && !ran_since(*tb, t.loss_onset)) confirmed = false;
         }
       }
       const std::string subject = absl::StrCat(kPathLoss, " host=", a);
-      if (confirmed) {
+      // An open host alert keeps its host; a new one needs sustained loss
+      // (one unlucky run is not a lossy link).
+      const bool open = open_.count({kPathLoss, subject}) > 0;
+      // Alone (no other host reports the target), loss is reported at once.
+      const bool alone = reporters.size() == 1;
+      if ((open || (confirmed && (t.sustained || alone))) &&
+          !may_be_upstream) {
         add(subject, v1::ALERT_SCOPE_HOST, a, target, t);
       } else {
         held.insert(subject);
       }
     }
   }
+  // The summary is written by Describe from the alert's whole state.
   for (auto& [subject, c] : conds) {
     if (c.scope == v1::ALERT_SCOPE_UPSTREAM) {
-      std::vector<std::string> parts;
       for (const auto& [target, hop] : shared_hop) {
-        parts.push_back(absl::StrCat(target, " from ", hop));
         c.details[absl::StrCat("first_shared_hop.", target)] = hop;
+        c.details[absl::StrCat("first_shared_hop_runs.", target)] =
+            absl::StrCat(shared_runs[target]);
       }
-      c.summary =
-          absl::StrCat("packet loss upstream, seen from every host (",
-                       Hosts(c.hosts), "): ", absl::StrJoin(parts, "; "));
     } else {
-      const std::string agent = *c.hosts.begin();
-      c.details["agent"] = agent;
-      c.summary =
-          absl::StrCat("packet loss on ", agent, "'s link, to ",
-                       c.details["targets"], " (other hosts do not lose)");
+      c.details["agent"] = *c.hosts.begin();
     }
   }
   Reconcile(kPathLoss, conds, held);
@@ -1494,7 +1759,12 @@ void Analyzer::OnSpeed(const std::string& agent, uint64_t seq,
       p.baseline = Median(std::vector<double>(p.bps.begin(), p.bps.end()));
       low = bps < p.baseline * options_.speed_drop_ratio;
     }
+    p.recent_at.push_back(now);
+    while (p.recent_at.size() > options_.speed_persist_runs) {
+      p.recent_at.pop_front();
+    }
     if (low) {
+      if (p.low_runs == 0) p.low_since = now;
       ++p.low_runs;
     } else {
       p.low_runs = 0;
@@ -1533,19 +1803,39 @@ void Analyzer::EvaluateSpeed(absl::Time now) {
       if (!p.external) c.hosts.insert(p.sender);
       c.hosts.insert(p.external ? p.agent : p.receiver);
     }
-    c.evidence.push_back(MakeEvidence(
-        p.agent, p.seq, p.at,
-        absl::StrCat(p.sender, ">", p.receiver, " ", HumanBitrate3(p.last_bps),
-                     ", usual ", HumanBitrate3(p.baseline))));
+    // An alert keeps max_evidence entries: the LAN's 870 pairs of a home of
+    // 30 need not be written out at every result.
+    if (c.evidence.size() < options_.max_evidence) {
+      c.evidence.push_back(MakeEvidence(
+          p.agent, p.seq, p.at,
+          absl::StrCat(p.sender, ">", p.receiver, " ",
+                       HumanBitrate3(p.last_bps), ", usual ",
+                       HumanBitrate3(p.baseline))));
+    }
+    if (scope == v1::ALERT_SCOPE_LAN) {
+      // Every pair of the LAN (870 in a home of 30): counted, not listed.
+      c.details["pairs"] = absl::StrCat(lan.size());
+      return;
+    }
     c.details[absl::StrCat("pair.", p.sender, ">", p.receiver)] =
         absl::StrFormat("%.3g of %.3g bit/s", p.last_bps, p.baseline);
   };
-  // Has every recent pair matching `other` been measured since `onset`?
-  auto settled = [&](absl::Time onset,
+  // Has `q` been measured speed_persist_runs times since `since` (so the
+  // fault, which began no later, would have made it degraded)?
+  auto ran_since = [&](const SpeedPair& q, absl::Time since) {
+    size_t after = 0;
+    for (absl::Time at : q.recent_at) after += at > since;
+    return after >= options_.speed_persist_runs;
+  };
+  // Has every recent LAN pair matching `other` had its say since `since`,
+  // and said "fine"? One of them degraded too means a wider cause (the LAN,
+  // a host's link) may be showing: wait for its rule rather than open a
+  // narrower alert. After speed_settle, decide with what there is.
+  auto settled = [&](absl::Time since,
                      const std::function<bool(const SpeedPair&)>& other) {
-    if (now - onset >= options_.speed_settle) return true;
+    if (now - since >= options_.speed_settle) return true;
     for (const SpeedPair* q : lan) {
-      if (other(*q) && q->at <= onset) return false;
+      if (other(*q) && (q->degraded || !ran_since(*q, since))) return false;
     }
     return true;
   };
@@ -1553,6 +1843,7 @@ void Analyzer::EvaluateSpeed(absl::Time now) {
   // An open LAN or host alert keeps its degraded pairs while they recover
   // one by one, rather than splitting into pair alerts on the way out.
   const bool lan_open = open_.count({kSpeed, absl::StrCat(kSpeed, " lan")}) > 0;
+  const bool isp_open = open_.count({kSpeed, absl::StrCat(kSpeed, " isp")}) > 0;
   std::set<std::string> host_open;
   for (const auto& [key, a] : open_) {
     if (key.first == kSpeed &&
@@ -1560,41 +1851,142 @@ void Analyzer::EvaluateSpeed(absl::Time now) {
       host_open.insert(key.second.substr(strlen("speed_low host=")));
     }
   }
+
+  // External targets first: a host is down when all its external pairs
+  // are; every host down is the ISP. One host's external tests going down
+  // waits (like a pair) for the other hosts' next external tests, or the
+  // ISP's fault would open as a host alert first.
+  std::map<std::string, std::pair<size_t, size_t>> ext_hosts;  // total, bad
+  std::map<std::string, absl::Time> ext_onset;
+  for (const SpeedPair* p : ext) {
+    auto& [total, bad] = ext_hosts[p->agent];
+    ++total;
+    bad += p->degraded;
+    if (p->degraded) {
+      auto [it, fresh] = ext_onset.emplace(p->agent, p->low_since);
+      if (!fresh) it->second = std::min(it->second, p->low_since);
+    }
+  }
+  std::set<std::string> ext_bad;
+  for (const auto& [h, tb] : ext_hosts) {
+    if (tb.second == tb.first) ext_bad.insert(h);
+  }
+  const bool isp = ext_hosts.size() >= 2 && ext_bad.size() == ext_hosts.size();
+  auto ext_settled = [&](const std::string& h) {
+    const absl::Time since = ext_onset[h];
+    if (now - since >= options_.speed_settle) return true;
+    for (const SpeedPair* q : ext) {
+      if (q->agent != h && (q->degraded || !ran_since(*q, since))) {
+        return false;
+      }
+    }
+    return true;
+  };
+  // Hosts whose link is slow, for sure (`link_bad`) or maybe (`link_held`).
+  std::set<std::string> link_bad, link_held;
+  for (const SpeedPair* p : ext) {
+    if (!ext_bad.count(p->agent)) continue;
+    if (isp || (isp_open && p->degraded)) {
+      add(absl::StrCat(kSpeed, " isp"), v1::ALERT_SCOPE_UPSTREAM, *p, p->agent);
+    } else if (host_open.count(p->agent) || ext_settled(p->agent)) {
+      link_bad.insert(p->agent);
+      add(absl::StrCat(kSpeed, " host=", p->agent), v1::ALERT_SCOPE_HOST, *p,
+          p->agent);
+    } else {
+      link_held.insert(p->agent);
+      held.insert(absl::StrCat(kSpeed, " host=", p->agent));
+    }
+  }
+
   size_t degraded = 0;
-  for (const SpeedPair* p : lan) degraded += p->degraded;
-  if ((lan.size() >= 2 && degraded == lan.size()) ||
-      (lan_open && degraded > 0)) {
-    for (const SpeedPair* p : lan)
-      add(absl::StrCat(kSpeed, " lan"), v1::ALERT_SCOPE_LAN, *p, "");
-  } else if (degraded > 0) {
-    std::set<std::string> hosts;
-    for (const SpeedPair* p : lan) hosts.insert({p->sender, p->receiver});
-    std::set<std::string> link_bad;
-    for (const auto& h : hosts) {
-      size_t out = 0, out_bad = 0, in = 0, in_bad = 0;
-      absl::Time onset = absl::InfinitePast();
-      for (const SpeedPair* p : lan) {
-        if (p->sender == h) out++, out_bad += p->degraded;
-        if (p->receiver == h) in++, in_bad += p->degraded;
-        if ((p->sender == h || p->receiver == h) && p->degraded) {
-          onset = std::max(onset, p->onset);
+  absl::flat_hash_set<absl::string_view> seen_hosts;
+  for (const SpeedPair* p : lan) {
+    degraded += p->degraded;
+    seen_hosts.insert(p->sender);
+    seen_hosts.insert(p->receiver);
+  }
+  std::vector<std::string> lan_hosts(seen_hosts.begin(), seen_hosts.end());
+  std::sort(lan_hosts.begin(), lan_hosts.end());
+  // Two hosts: "every pair" is also "every pair through either host"; the
+  // external tests tell one host's link (its own down, the other's fine)
+  // from the LAN.
+  std::string single;
+  const bool lan_all = lan.size() >= 2 && degraded == lan.size();
+  if (lan_hosts.size() == 2 && degraded > 0 && !lan_open) {
+    for (const auto& h : lan_hosts) {
+      if ((ext_bad.count(h) || host_open.count(h)) && ext_bad.size() <= 1) {
+        single = h;
+      }
+    }
+  }
+  if (single.empty() && (lan_all || (lan_open && degraded > 0))) {
+    // With two hosts, wait for their external tests before calling it the
+    // LAN, unless the settle time is over.
+    bool wait = false;
+    if (lan_hosts.size() == 2 && !lan_open) {
+      absl::Time since = absl::InfiniteFuture();
+      for (const SpeedPair* p : lan) since = std::min(since, p->low_since);
+      if (now - since < options_.speed_settle) {
+        for (const SpeedPair* q : ext) {
+          wait = wait || (!q->degraded && !ran_since(*q, since));
+        }
+        for (const auto& h : lan_hosts) wait = wait || link_held.count(h);
+      }
+    }
+    if (wait) {
+      held.insert(absl::StrCat(kSpeed, " lan"));
+      for (const auto& h : lan_hosts) {
+        held.insert(absl::StrCat(kSpeed, " host=", h));
+      }
+      for (const auto& [key, a] : open_) {
+        if (key.first == kSpeed && a.scope() == v1::ALERT_SCOPE_PAIR) {
+          held.insert(key.second);
         }
       }
-      if ((out >= 2 && out_bad == out) || (in >= 2 && in_bad == in)) {
-        const std::string subject = absl::StrCat(kSpeed, " host=", h);
-        // If pairs not through h are degrading too, this may be the LAN.
-        if (settled(onset, [&](const SpeedPair& q) {
-              return q.sender != h && q.receiver != h;
-            })) {
-          link_bad.insert(h);
-          for (const SpeedPair* p : lan) {
-            if (p->degraded && (p->sender == h || p->receiver == h)) {
-              add(subject, v1::ALERT_SCOPE_HOST, *p, h);
-            }
+    } else {
+      for (const SpeedPair* p : lan)
+        add(absl::StrCat(kSpeed, " lan"), v1::ALERT_SCOPE_LAN, *p, "");
+    }
+  } else if (degraded > 0) {
+    // Per host, in one pass over the pairs (a home of 30 has 870).
+    struct Through {
+      size_t out = 0, out_bad = 0, in = 0, in_bad = 0;
+      absl::Time onset = absl::InfiniteFuture();  // earliest low_since
+    };
+    absl::flat_hash_map<absl::string_view, Through> through;
+    for (const SpeedPair* p : lan) {
+      // One at a time: an insertion may move the other entry.
+      Through& s = through[p->sender];
+      s.out++, s.out_bad += p->degraded;
+      if (p->degraded) s.onset = std::min(s.onset, p->low_since);
+      Through& r = through[p->receiver];
+      r.in++, r.in_bad += p->degraded;
+      if (p->degraded) r.onset = std::min(r.onset, p->low_since);
+    }
+    for (const auto& h : lan_hosts) {
+      const Through& th = through[h];
+      if (th.out_bad + th.in_bad == 0) continue;
+      const size_t out = th.out, out_bad = th.out_bad, in = th.in,
+                   in_bad = th.in_bad;
+      const absl::Time onset = th.onset;
+      const bool all_through =
+          (out >= 2 && out_bad == out) || (in >= 2 && in_bad == in);
+      if (!all_through && h != single) continue;
+      const std::string subject = absl::StrCat(kSpeed, " host=", h);
+      // If pairs not through h are degrading too, this may be the LAN.
+      if (h == single || link_bad.count(h) ||
+          settled(onset, [&](const SpeedPair& q) {
+            return q.sender != h && q.receiver != h;
+          })) {
+        link_bad.insert(h);
+        for (const SpeedPair* p : lan) {
+          if (p->degraded && (p->sender == h || p->receiver == h)) {
+            add(subject, v1::ALERT_SCOPE_HOST, *p, h);
           }
-        } else {
-          held.insert(subject);
         }
+      } else {
+        link_held.insert(h);
+        held.insert(subject);
       }
     }
     for (const auto& h : host_open) {
@@ -1607,15 +1999,16 @@ void Analyzer::EvaluateSpeed(absl::Time now) {
       }
     }
     for (const SpeedPair* p : lan) {
-      if (!p->degraded || link_bad.count(p->sender) ||
-          link_bad.count(p->receiver)) {
-        continue;
-      }
+      if (!p->degraded) continue;
+      // Its host's alert carries it.
+      if (link_bad.count(p->sender) || link_bad.count(p->receiver)) continue;
       const std::string subject =
           absl::StrCat(kSpeed, " pair=", p->sender, ">", p->receiver);
       // Wait for the other pairs of both hosts: one host's link or the LAN
-      // explains it better when they degrade too.
-      if (settled(p->onset, [&](const SpeedPair& q) {
+      // explains it better when they degrade too; and while a host of the
+      // pair may be slow, its alert (not a pair alert) is what is coming.
+      if (!link_held.count(p->sender) && !link_held.count(p->receiver) &&
+          settled(p->low_since, [&](const SpeedPair& q) {
             return &q != p &&
                    (q.sender == p->sender || q.receiver == p->sender ||
                     q.sender == p->receiver || q.receiver == p->receiver);
@@ -1626,50 +2019,9 @@ void Analyzer::EvaluateSpeed(absl::Time now) {
       }
     }
   }
-  // External targets: a host is down when all its external pairs are.
-  std::map<std::string, std::pair<size_t, size_t>> ext_hosts;  // total, bad
-  for (const SpeedPair* p : ext) {
-    auto& [total, bad] = ext_hosts[p->agent];
-    ++total;
-    bad += p->degraded;
-  }
-  std::set<std::string> ext_bad;
-  for (const auto& [h, tb] : ext_hosts) {
-    if (tb.second == tb.first) ext_bad.insert(h);
-  }
-  const bool isp = ext_hosts.size() >= 2 && ext_bad.size() == ext_hosts.size();
-  for (const SpeedPair* p : ext) {
-    if (!ext_bad.count(p->agent)) continue;
-    if (isp) {
-      add(absl::StrCat(kSpeed, " isp"), v1::ALERT_SCOPE_UPSTREAM, *p, p->agent);
-    } else {
-      add(absl::StrCat(kSpeed, " host=", p->agent), v1::ALERT_SCOPE_HOST, *p,
-          p->agent);
-    }
-  }
+  // The summary is written by Describe from the alert's whole state.
   for (auto& [subject, c] : conds) {
-    std::vector<std::string> pairs;
-    for (const auto& [k, v] : c.details) {
-      if (absl::StartsWith(k, "pair.")) pairs.push_back(k.substr(5));
-    }
-    switch (c.scope) {
-      case v1::ALERT_SCOPE_LAN:
-        c.summary = absl::StrCat("throughput low on every pair of the LAN (",
-                                 pairs.size(), " pairs)");
-        break;
-      case v1::ALERT_SCOPE_UPSTREAM:
-        c.summary = absl::StrCat("external throughput low from every host (",
-                                 Hosts(c.hosts), "): the internet connection");
-        break;
-      case v1::ALERT_SCOPE_HOST:
-        c.details["agent"] = *c.hosts.begin();
-        c.summary = absl::StrCat("throughput low through ", *c.hosts.begin(),
-                                 "'s link: ", absl::StrJoin(pairs, ", "));
-        break;
-      default:
-        c.summary =
-            absl::StrCat("throughput low on ", absl::StrJoin(pairs, ", "));
-    }
+    if (c.scope == v1::ALERT_SCOPE_HOST) c.details["agent"] = *c.hosts.begin();
   }
   Reconcile(kSpeed, conds, held);
 }

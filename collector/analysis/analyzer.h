@@ -29,6 +29,10 @@
 //                  alert gathers the host's gaps (count, time span,
 //                  reasons). Lost results do not come back, so it never
 //                  resolves by itself; acknowledging it closes it.
+// A narrower alert that a wider one of the same kind explains (a pair under
+// its host's link, a host under the LAN, the ISP or upstream loss) is
+// closed as MERGED into it, never RESOLVED; path_loss and speed_low
+// summaries are rebuilt from the alert's whole state at every event.
 // The first result of a kind from an agent only teaches (a log line, no
 // alert); after the learning period what is new alerts. Ack() puts an
 // alert's subject into the baseline (known set, stable route, relearnt
@@ -134,6 +138,16 @@ class Analyzer {
     absl::Time loss_onset;
     // When the last few runs were seen (path_loss_confirm_runs of them).
     std::deque<absl::Time> recent_at;
+    // Since the loss began: runs that lost, and how many of them had each
+    // address in their lossy stretch. The stretch named (loss_suffix) is
+    // the addresses in more than half of them, so a middle hop that
+    // rate-limits now and then, or a lucky run of the lossy hop, does not
+    // move it.
+    uint32_t lossy_runs = 0;
+    std::map<std::string, uint32_t> hop_votes;
+    // Lossy, and the last runs together (as if the window were full) lose
+    // at least path_loss_percent: what a host alert and "most hosts" need.
+    bool sustained = false;
   };
   struct SpeedPair {
     std::string agent, sender, receiver;
@@ -147,6 +161,12 @@ class Analyzer {
     absl::Time onset;
     double last_bps = 0;
     double baseline = 0;
+    // When its current run of low results began (the fault began no later),
+    // and when it was last measured (speed_persist_runs times): another
+    // pair measured that often since a pair's low_since has shown whether
+    // the same fault reaches it.
+    absl::Time low_since;
+    std::deque<absl::Time> recent_at;
   };
   struct AgentState {
     absl::Time first_result = absl::InfiniteFuture();
@@ -206,6 +226,10 @@ class Analyzer {
                  const std::set<std::string>& held)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Resolve(const AlertKey& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Closes the alert of `key` as folded into the open alert `into` (same
+  // kind): a MERGED event, never RESOLVED, since its fault goes on there.
+  void Merge(const AlertKey& key, const std::string& into)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Emit(v1::AlertEvent::Type type, const v1::Alert& alert)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Save(v1::Alert& alert) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
