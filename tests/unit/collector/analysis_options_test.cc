@@ -121,12 +121,12 @@ TEST(AnalysisAgainstConfigTest, ASettleShorterThanTheSpeedPeriodIsRefused) {
       StatusIs(absl::StatusCode::kInvalidArgument,
                "c.yaml:5:17: analysis.speed_settle (1m30s) is shorter than "
                "probes.speed.period 2m10s (line 3): "));
-  // Not given: the default settle (2h), at the period's line.
-  EXPECT_THAT(ParseWhole("probes:\n  speed:\n    period: 3h\n"
-                         "analysis:\n  speed_window: 4h\n"),
+  // Not given: the default settle (4h), at the period's line.
+  EXPECT_THAT(ParseWhole("probes:\n  speed:\n    period: 5h\n"
+                         "analysis:\n  speed_window: 6h\n"),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       "c.yaml:3:13: analysis.speed_settle (2h) is shorter "
-                       "than probes.speed.period 3h (line 3)"));
+                       "c.yaml:3:13: analysis.speed_settle (4h) is shorter "
+                       "than probes.speed.period 5h (line 3)"));
 }
 
 TEST(AnalysisAgainstConfigTest, OtherCombinationsThatCannotWork) {
