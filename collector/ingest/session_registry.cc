@@ -43,6 +43,12 @@ bool AgentSession::clock_offset(absl::Duration* d) const {
   return has_offset_;
 }
 
+absl::Time AgentSession::ConnectedWall(absl::Time computed) {
+  absl::MutexLock l(&mu_);
+  if (connected_wall_ == absl::InfinitePast()) connected_wall_ = computed;
+  return connected_wall_;
+}
+
 absl::Time AgentSession::last_heard() const {
   absl::MutexLock l(&mu_);
   return last_heard_;
@@ -113,12 +119,14 @@ void SessionRegistry::MarkLive(std::vector<v1::AgentInfo>* agents,
   for (v1::AgentInfo& a : *agents) {
     auto it = sessions_.find(a.name());
     if (it == sessions_.end()) continue;
-    const AgentSession& s = *it->second;
+    AgentSession& s = *it->second;
     if (mono_now - s.last_heard() > timeout) continue;
     a.set_online(true);
-    if (!a.has_connected_since()) {
-      *a.mutable_connected_since() = ToProtoTime(wall(s.connected_at()));
-    }
+    // The live session's own start, always: the database's copy may be
+    // missing (it was away) or differ by the microseconds between two clock
+    // reads, and a client compares answers.
+    *a.mutable_connected_since() =
+        ToProtoTime(s.ConnectedWall(wall(s.connected_at())));
     // The stream was heard later than the database could record it.
     const absl::Time heard = wall(s.last_heard());
     if (!a.has_last_seen() || FromProtoTime(a.last_seen()) < heard) {

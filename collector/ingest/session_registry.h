@@ -45,8 +45,12 @@ class AgentSession {
   // session nor keeps a dead one.
   void Touch(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Time last_heard() const ABSL_LOCKS_EXCLUDED(mu_);
-  // When the stream was accepted.
+  // When the stream was accepted (monotonic).
   absl::Time connected_at() const { return connected_at_; }
+  // The same as a wall time: `computed` the first time it is asked, the
+  // same value ever after (a conversion from the monotonic clock differs by
+  // microseconds from call to call, and a client compares it).
+  absl::Time ConnectedWall(absl::Time computed) ABSL_LOCKS_EXCLUDED(mu_);
 
   // The agent's wall clock minus the collector's, from its last heartbeat.
   void set_clock_offset(absl::Duration d) ABSL_LOCKS_EXCLUDED(mu_);
@@ -66,6 +70,7 @@ class AgentSession {
   mutable absl::Mutex mu_;
   absl::Time last_heard_ ABSL_GUARDED_BY(mu_);
   bool has_offset_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time connected_wall_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Duration clock_offset_ ABSL_GUARDED_BY(mu_);
 };
 

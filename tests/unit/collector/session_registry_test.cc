@@ -68,6 +68,12 @@ TEST(SessionRegistryTest, MonotonicSessionTimesShowAsWallTimes) {
   EXPECT_TRUE(agents[0].online());
   EXPECT_EQ(FromProtoTime(agents[0].connected_since()), kT0);
   EXPECT_EQ(FromProtoTime(agents[0].last_seen()), kT0 + absl::Seconds(30));
+  // Asked again a little later (clocks read a moment apart): the same
+  // connected_since, to the nanosecond.
+  std::vector<v1::AgentInfo> again = {Info("h1", false)};
+  r.MarkLive(&again, kT0 + absl::Seconds(36) + absl::Nanoseconds(3),
+             mono0 + absl::Seconds(36), absl::Seconds(20));
+  EXPECT_EQ(FromProtoTime(again[0].connected_since()), kT0);
 }
 
 TEST(SessionRegistryTest, AReleasedStreamIsNotLive) {
