@@ -85,8 +85,15 @@ class CliTest(unittest.TestCase):
                     return {p["target"] for p in h.get("paths", [])} == {"loop4", "loop6"}
             return False
         nvtest.wait_until(both_targets_ran, 60, "path runs to both targets")
-        nvtest.wait_until(lambda: nvtest.cli(cls.socket, "sockets", AGENT).returncode == 0,
-                          30, "a socket snapshot")
+        # A snapshot stored (taken_at set: `sockets` exits 0 for a known host
+        # with none yet), and then one more probe interval so the analysis
+        # has learnt the first one: a listener a test opens later is news,
+        # not part of the baseline.
+        def snapshot_taken():
+            r = nvtest.cli(cls.socket, "sockets", AGENT, "--json")
+            return r.returncode == 0 and bool(json.loads(r.stdout).get("takenAt"))
+        nvtest.wait_until(snapshot_taken, 30, "a socket snapshot")
+        time.sleep(2)
 
     @classmethod
     def tearDownClass(cls):
