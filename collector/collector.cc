@@ -161,9 +161,9 @@ absl::Status Collector::Start() {
     speed.external_targets.assign(
         config_.plan.speed().external_targets().begin(),
         config_.plan.speed().external_targets().end());
-    speed_loop_ = std::make_unique<SpeedLoop>(
-        speed, store_, broker_, RealClock(), config_.heartbeat_timeout,
-        &sessions_);
+    speed_loop_ =
+        std::make_unique<SpeedLoop>(speed, store_, broker_, RealClock(),
+                                    config_.heartbeat_timeout, &sessions_);
     // Agents learn a new peer (and its iperf3 user) before a test to it.
     speed_loop_->SetAgentsObserver(
         [this](const std::vector<v1::AgentInfo>& agents) {

@@ -376,10 +376,10 @@ void Describe(v1::Alert& a) {
             t, " from ", Detail(a, absl::StrCat("first_shared_hop.", t))));
       }
       (*a.mutable_details())["targets"] = absl::StrJoin(targets, ",");
-      a.set_summary(absl::StrCat(
-          "packet loss upstream, seen from ",
-          hosts.size() >= 2 ? "every host (" : "(", Capped(hosts),
-          "): ", absl::StrJoin(parts, "; ")));
+      a.set_summary(absl::StrCat("packet loss upstream, seen from ",
+                                 hosts.size() >= 2 ? "every host (" : "(",
+                                 Capped(hosts),
+                                 "): ", absl::StrJoin(parts, "; ")));
     } else {
       const std::string agent = Detail(a, "agent");
       const std::string prefix = absl::StrCat("first_lossy_hop.", agent, ".");
@@ -387,10 +387,9 @@ void Describe(v1::Alert& a) {
       const std::string hop =
           targets.empty() ? "" : Detail(a, prefix + targets.front());
       (*a.mutable_details())["targets"] = absl::StrJoin(targets, ",");
-      a.set_summary(absl::StrCat("packet loss on ", agent, "'s link",
-                                 hop.empty() ? "" : " from ", hop, ", to ",
-                                 Capped(targets),
-                                 " (other hosts do not lose)"));
+      a.set_summary(absl::StrCat(
+          "packet loss on ", agent, "'s link", hop.empty() ? "" : " from ", hop,
+          ", to ", Capped(targets), " (other hosts do not lose)"));
     }
   } else if (a.kind() == kSpeed) {
     const std::vector<std::string> pairs = KeysAfter(a, "pair.");
@@ -1092,11 +1091,10 @@ void Analyzer::OnPath(const std::string& agent, uint64_t seq,
   // call a host's link lossy. The odd lost probe (0.3% is ordinary on
   // Wi-Fi) gives a lossy run a few times a day per target, which may stay
   // lossy a few runs; it must never alert.
-  const double capacity =
-      t.loss_runs.empty()
-          ? sent
-          : static_cast<double>(sent) / t.loss_runs.size() *
-                options_.path_loss_window_runs;
+  const double capacity = t.loss_runs.empty()
+                              ? sent
+                              : static_cast<double>(sent) / t.loss_runs.size() *
+                                    options_.path_loss_window_runs;
   const double full_percent =
       sent ? 100.0 * lost / std::max<double>(sent, capacity) : 0;
   if (!has_history) {
@@ -1121,7 +1119,8 @@ void Analyzer::OnPath(const std::string& agent, uint64_t seq,
     t.hop_votes.clear();
   } else if (loss.lossy) {
     ++t.lossy_runs;
-    for (absl::string_view a : absl::StrSplit(loss.suffix, ',', absl::SkipEmpty())) {
+    for (absl::string_view a :
+         absl::StrSplit(loss.suffix, ',', absl::SkipEmpty())) {
       ++t.hop_votes[std::string(a)];
     }
     // The stretch most lossy runs agree on, in this run's hop order.
@@ -1134,7 +1133,8 @@ void Analyzer::OnPath(const std::string& agent, uint64_t seq,
     for (const v1::PathHop& h : run.hops()) {
       for (const auto& a : h.addresses()) {
         if (!most(a.address())) continue;
-        if (hop.empty()) hop = absl::StrCat(a.address(), " (ttl ", h.ttl(), ")");
+        if (hop.empty())
+          hop = absl::StrCat(a.address(), " (ttl ", h.ttl(), ")");
         stretch.push_back(a.address());
       }
     }
@@ -1151,7 +1151,8 @@ void Analyzer::OnPath(const std::string& agent, uint64_t seq,
          absl::StartsWith(loss.suffix, stretch.front()));
     if (stretch.empty() || silent_first) {
       t.loss_hop = loss.hop;
-      t.loss_suffix = stretch.empty() ? loss.suffix : absl::StrJoin(stretch, ",");
+      t.loss_suffix =
+          stretch.empty() ? loss.suffix : absl::StrJoin(stretch, ",");
     } else {
       t.loss_hop = hop;
       t.loss_suffix = absl::StrJoin(stretch, ",");
@@ -1322,7 +1323,7 @@ void Analyzer::EvaluatePathLoss(absl::Time now) {
         t.loss_hop;
   };
   std::map<std::string, std::string> shared_hop;  // target -> hop
-  std::map<std::string, uint64_t> shared_runs;     // target -> its weight
+  std::map<std::string, uint64_t> shared_runs;    // target -> its weight
   // Has `b` run confirm_runs times since `onset`?
   auto ran_since = [&](const PathTarget& b, absl::Time onset) {
     size_t after = 0;
@@ -1373,7 +1374,8 @@ void Analyzer::EvaluatePathLoss(absl::Time now) {
         const PathTarget& t = *reporters.at(a);
         const std::string first(
             t.loss_suffix.substr(0, t.loss_suffix.find(',')));
-        if (!first.empty()) weight[first] += std::max<uint32_t>(1, t.lossy_runs);
+        if (!first.empty())
+          weight[first] += std::max<uint32_t>(1, t.lossy_runs);
       }
       std::string hop = target;
       uint64_t best = 0;
@@ -1388,8 +1390,8 @@ void Analyzer::EvaluatePathLoss(absl::Time now) {
         auto h = d.find(absl::StrCat("first_shared_hop.", target));
         auto r = d.find(absl::StrCat("first_shared_hop_runs.", target));
         uint64_t runs = 0;
-        if (h != d.end() && r != d.end() && absl::SimpleAtoi(r->second, &runs) &&
-            runs >= best) {
+        if (h != d.end() && r != d.end() &&
+            absl::SimpleAtoi(r->second, &runs) && runs >= best) {
           hop = h->second;
           best = runs;
         }
@@ -1420,8 +1422,7 @@ void Analyzer::EvaluatePathLoss(absl::Time now) {
       const bool open = open_.count({kPathLoss, subject}) > 0;
       // Alone (no other host reports the target), loss is reported at once.
       const bool alone = reporters.size() == 1;
-      if ((open || (confirmed && (t.sustained || alone))) &&
-          !may_be_upstream) {
+      if ((open || (confirmed && (t.sustained || alone))) && !may_be_upstream) {
         add(subject, v1::ALERT_SCOPE_HOST, a, target, t);
       } else {
         held.insert(subject);
@@ -1806,11 +1807,11 @@ void Analyzer::EvaluateSpeed(absl::Time now) {
     // An alert keeps max_evidence entries: the LAN's 870 pairs of a home of
     // 30 need not be written out at every result.
     if (c.evidence.size() < options_.max_evidence) {
-      c.evidence.push_back(MakeEvidence(
-          p.agent, p.seq, p.at,
-          absl::StrCat(p.sender, ">", p.receiver, " ",
-                       HumanBitrate3(p.last_bps), ", usual ",
-                       HumanBitrate3(p.baseline))));
+      c.evidence.push_back(
+          MakeEvidence(p.agent, p.seq, p.at,
+                       absl::StrCat(p.sender, ">", p.receiver, " ",
+                                    HumanBitrate3(p.last_bps), ", usual ",
+                                    HumanBitrate3(p.baseline))));
     }
     if (scope == v1::ALERT_SCOPE_LAN) {
       // Every pair of the LAN (870 in a home of 30): counted, not listed.

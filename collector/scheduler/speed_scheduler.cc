@@ -298,9 +298,9 @@ void SpeedScheduler::Spread(std::vector<int> tests, absl::Time from,
                       [capacity](int r) { return r >= capacity; }));
     std::string notice = absl::StrCat(
         "speed mesh does not fit its period: ", count, " tests need ", rounds,
-        " slots of ", HumanDuration(slot()), " (max ", k,
-        " at once), the ", HumanDuration(available), " left of period ",
-        period_, " has ", capacity, "; ", over,
+        " slots of ", HumanDuration(slot()), " (max ", k, " at once), the ",
+        HumanDuration(available), " left of period ", period_, " has ",
+        capacity, "; ", over,
         " tests skipped this period (rotation reaches them in later periods)");
     spdlog::warn(
         "speed_scheduler_mesh_does_not_fit period={} tests={} rounds={} "
@@ -415,8 +415,7 @@ void SpeedScheduler::ExpireRunning(absl::Time now) {
     res.set_server_port(hosts_[r.server].port);
     res.set_outcome(v1::SPEED_OUTCOME_FAILED);
     res.set_error(absl::StrCat("no result from agent ", hosts_[r.client].name,
-                               " within ",
-                               HumanDuration(result_timeout())));
+                               " within ", HumanDuration(result_timeout())));
     res.set_schedule_id(it->first);
     *res.mutable_finished_at() = ToProtoTime(now);
     recorded_.push_back(std::move(res));

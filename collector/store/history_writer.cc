@@ -116,7 +116,8 @@ void LoadFiles(pqxx::work& tx, const std::set<int64_t>& agents,
                FileBook& book) {
   for (const auto& row : tx.exec_params(
            "SELECT agent_id, exe, path, kind, process_name, uid, deleted,"
-           " exe_deleted FROM file_facts WHERE agent_id = ANY($1::bigint[]) AND present",
+           " exe_deleted FROM file_facts WHERE agent_id = ANY($1::bigint[]) "
+           "AND present",
            IdList(agents))) {
     FileKey k{row[1].as<std::string>(), row[2].as<std::string>(),
               static_cast<v1::FileAccessKind>(row[3].as<int>())};

@@ -262,37 +262,37 @@ absl::StatusOr<v1::SocketChangesResponse> PgStore::SocketChanges(
 absl::StatusOr<v1::FileAccessResponse> PgStore::FileAccess(
     const std::string& agent, int64_t since_us) {
   NV_REQUIRE_READY();
-  return Run<v1::FileAccessResponse>(
-      *this, true, [&](pqxx::read_transaction& tx) {
-        const int64_t id = AgentIdOrThrow(tx, agent);
-        v1::FileAccessResponse out;
-        pqxx::result last = tx.exec_params(
-            "SELECT " + Us("last_at") +
-                " FROM probe_state WHERE agent_id = $1 AND kind = 'files'",
-            id);
-        const int64_t last_at = last.empty() ? 0 : last[0][0].as<int64_t>();
-        for (const auto& row : tx.exec_params(
-                 "SELECT exe, path, kind, uid, deleted, process_name, " +
-                     Us("first_seen") + ", " + Us("last_seen") +
-                     ", present, exe_deleted FROM file_facts WHERE agent_id = $1"
-                     " AND (present OR last_seen >= to_timestamp($2 / 1e6))"
-                     " ORDER BY exe, path, kind",
-                 id, since_us)) {
-          v1::FileFact* f = out.add_facts();
-          f->set_exe(row[0].as<std::string>());
-          f->set_path(row[1].as<std::string>());
-          f->set_kind(static_cast<v1::FileAccessKind>(row[2].as<int>()));
-          f->set_uid(row[3].as<int64_t>());
-          f->set_deleted(row[4].as<bool>());
-          f->set_process_name(row[5].as<std::string>());
-          *f->mutable_first_seen() = Ts(row[6].as<int64_t>());
-          f->set_present(row[8].as<bool>());
-          f->set_exe_deleted(row[9].as<bool>());
-          *f->mutable_last_seen() =
-              Ts(f->present() && last_at != 0 ? last_at : row[7].as<int64_t>());
-        }
-        return out;
-      });
+  return Run<
+      v1::FileAccessResponse>(*this, true, [&](pqxx::read_transaction& tx) {
+    const int64_t id = AgentIdOrThrow(tx, agent);
+    v1::FileAccessResponse out;
+    pqxx::result last = tx.exec_params(
+        "SELECT " + Us("last_at") +
+            " FROM probe_state WHERE agent_id = $1 AND kind = 'files'",
+        id);
+    const int64_t last_at = last.empty() ? 0 : last[0][0].as<int64_t>();
+    for (const auto& row : tx.exec_params(
+             "SELECT exe, path, kind, uid, deleted, process_name, " +
+                 Us("first_seen") + ", " + Us("last_seen") +
+                 ", present, exe_deleted FROM file_facts WHERE agent_id = $1"
+                 " AND (present OR last_seen >= to_timestamp($2 / 1e6))"
+                 " ORDER BY exe, path, kind",
+             id, since_us)) {
+      v1::FileFact* f = out.add_facts();
+      f->set_exe(row[0].as<std::string>());
+      f->set_path(row[1].as<std::string>());
+      f->set_kind(static_cast<v1::FileAccessKind>(row[2].as<int>()));
+      f->set_uid(row[3].as<int64_t>());
+      f->set_deleted(row[4].as<bool>());
+      f->set_process_name(row[5].as<std::string>());
+      *f->mutable_first_seen() = Ts(row[6].as<int64_t>());
+      f->set_present(row[8].as<bool>());
+      f->set_exe_deleted(row[9].as<bool>());
+      *f->mutable_last_seen() =
+          Ts(f->present() && last_at != 0 ? last_at : row[7].as<int64_t>());
+    }
+    return out;
+  });
 }
 
 absl::StatusOr<v1::SpeedMatrixResponse> PgStore::SpeedMatrix() {
