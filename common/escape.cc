@@ -2,6 +2,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/utf8_decode.h"
 
 namespace netvigil {
 namespace {
@@ -9,7 +10,7 @@ namespace {
 // The length of the valid UTF-8 sequence at the start of `s` (not empty),
 // with its code point in `*cp`, or 0. The rule protobuf checks: no overlong
 // forms, surrogates or code points above U+10FFFF.
-size_t Decode(absl::string_view s, uint32_t* cp) {
+size_t DecodeUtf8Impl(absl::string_view s, uint32_t* cp) {
   const auto byte = [&](size_t i) { return static_cast<uint8_t>(s[i]); };
   const auto cont = [&](size_t i) {
     return i < s.size() && (byte(i) & 0xC0) == 0x80;
@@ -149,7 +150,7 @@ void AppendEscaped(std::string* out, absl::string_view bytes) {
       continue;
     }
     uint32_t cp = 0;
-    const size_t n = Decode(bytes.substr(i), &cp);
+    const size_t n = DecodeUtf8Impl(bytes.substr(i), &cp);
     if (n == 0) {
       AppendByte(out, b);
       ++i;
@@ -182,7 +183,7 @@ bool NothingToEscape(absl::string_view bytes, bool backslash_ok) {
     }
     if (b < 0x80) return false;
     uint32_t cp = 0;
-    const size_t n = Decode(bytes.substr(i), &cp);
+    const size_t n = DecodeUtf8Impl(bytes.substr(i), &cp);
     if (n == 0 || IsHiddenCodePoint(cp)) return false;
     i += n;
   }
@@ -310,7 +311,7 @@ std::string EscapeToUtf8(absl::string_view bytes) {
       continue;
     }
     uint32_t cp = 0;
-    const size_t n = Decode(bytes.substr(i), &cp);
+    const size_t n = DecodeUtf8Impl(bytes.substr(i), &cp);
     if (n == 0) {
       AppendByte(&out, b);
       ++i;
@@ -341,6 +342,10 @@ std::string LogValue(absl::string_view text) {
   }
   out.push_back('"');
   return out;
+}
+
+size_t DecodeUtf8(absl::string_view s, uint32_t* cp) {
+  return DecodeUtf8Impl(s, cp);
 }
 
 }  // namespace netvigil
