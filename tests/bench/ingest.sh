@@ -96,11 +96,12 @@ rss_max=$(sort -n "$dir/rss.txt" | tail -1)
 import json, re, sys
 d, copy_rps, rss_kb, agents, seconds = sys.argv[1], float(sys.argv[2]), int(sys.argv[3] or 0), sys.argv[4], sys.argv[5]
 rep = json.load(open(f"{d}/report.json"))
-p50s, p99s, rates = [], [], []
+p50s, p99s, rates, store_ms, analysis_ms = [], [], [], [], []
 for line in open(f"{d}/collector.log"):
-    m = re.search(r"ingest_stats results_per_s=(\S+) socket_entries_per_s=(\S+) .*commit_p50_ms=(\S+) commit_p99_ms=(\S+)", line)
+    m = re.search(r"ingest_stats results_per_s=(\S+) socket_entries_per_s=(\S+) .*store_ms_per_batch=(\S+) observe_ms_per_batch=(\S+) .*commit_p50_ms=(\S+) commit_p99_ms=(\S+)", line)
     if m:
-        rates.append(float(m.group(2))); p50s.append(float(m.group(3))); p99s.append(float(m.group(4)))
+        rates.append(float(m.group(2))); store_ms.append(float(m.group(3))); analysis_ms.append(float(m.group(4)))
+        p50s.append(float(m.group(5))); p99s.append(float(m.group(6)))
 steady = rates[1:-1] or rates
 print(f"agents={agents} seconds={seconds} produced={rep['produced']} acked={rep['acked']} all_acked={rep['all_acked']} reconnects={rep['reconnects']}")
 print(f"offered socket_entries_per_s={rep['socket_entries_per_s']:.0f}")
@@ -112,6 +113,12 @@ print(f"receipt_to_commit: worst_window_p50_ms={max(p50s):.0f} worst_window_p99_
 later = p99s[1:] or p99s
 print(f"receipt_to_commit after the first window: worst_window_p99_ms={max(later):.0f} median_window_p99_ms={sorted(later)[len(later)//2]:.0f}; first window p99_ms={p99s[0]:.0f}")
 print(f"send_to_ack (load generator): p50_ms={rep['send_to_ack_p50_ms']:.0f} p99_ms={rep['send_to_ack_p99_ms']:.0f}")
+# Analysis: the time the analyzer (the pipeline's observers) spends on one
+# committed batch, per 10 s window; the store's time beside it.
+a_later = analysis_ms[1:] or analysis_ms
+s_later = store_ms[1:] or store_ms
+print(f"analysis_ms_per_batch after the first window: median_window={sorted(a_later)[len(a_later)//2]:.0f} worst_window={max(a_later):.0f}; first window={analysis_ms[0]:.0f}")
+print(f"store_ms_per_batch after the first window: median_window={sorted(s_later)[len(s_later)//2]:.0f} worst_window={max(s_later):.0f}")
 print(f"collector_peak_rss_mib={rss_kb/1024:.1f}")
 print(f"psql_copy_narrow_rows_per_s={copy_rps:.0f}")
 print(f"ratio socket_entries_per_s / psql_copy_rows_per_s = {sorted(steady)[len(steady)//2] / copy_rps:.3f}")
