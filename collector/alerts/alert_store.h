@@ -5,6 +5,7 @@
 #define NETVIGIL_COLLECTOR_ALERTS_ALERT_STORE_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,13 +15,17 @@
 
 namespace netvigil::collector {
 
-// One row of analysis state: a known thing (value empty) or a small
-// baseline ("k=v" lines), keyed by (agent, kind, key). agent "*" is global.
+// One row of analysis state, keyed by (agent, kind, key); agent "*" is
+// global. A known thing has neither value nor bytes; a baseline is a
+// netvigil.internal message (proto/netvigil/internal/baselines.proto) in
+// `bytes`. `value` holds a baseline only in rows of versions before the
+// messages ("k=v" lines), which the Analyzer converts once on Load.
 struct AnalysisStateRow {
   std::string agent;
   std::string kind;
   std::string key;
   std::string value;
+  std::optional<std::string> bytes;
 };
 
 class AlertStore {

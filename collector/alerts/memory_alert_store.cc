@@ -70,16 +70,14 @@ absl::StatusOr<std::vector<AnalysisStateRow>> MemoryAlertStore::LoadState() {
   absl::MutexLock l(&mu_);
   if (down_) return Down();
   std::vector<AnalysisStateRow> out;
-  for (const auto& [k, v] : state_) {
-    out.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), v});
-  }
+  for (const auto& [k, row] : state_) out.push_back(row);
   return out;
 }
 
 absl::Status MemoryAlertStore::PutState(const AnalysisStateRow& row) {
   absl::MutexLock l(&mu_);
   if (down_) return Down();
-  state_[{row.agent, row.kind, row.key}] = row.value;
+  state_[{row.agent, row.kind, row.key}] = row;
   return absl::OkStatus();
 }
 

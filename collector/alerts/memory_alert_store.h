@@ -34,7 +34,7 @@ class MemoryAlertStore final : public AlertStore {
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<int64_t, v1::Alert> alerts_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::AlertEvent> events_ ABSL_GUARDED_BY(mu_);
-  std::map<std::tuple<std::string, std::string, std::string>, std::string>
+  std::map<std::tuple<std::string, std::string, std::string>, AnalysisStateRow>
       state_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -5,6 +5,7 @@
 #include <pqxx/pqxx>
 #include <tuple>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "collector/store/history_writer.h"
 #include "google/protobuf/util/json_util.h"
@@ -159,10 +160,18 @@ absl::StatusOr<std::vector<AnalysisStateRow>> PgAlertStore::LoadState() {
   absl::Status s = pg_.WithConnection([&](pqxx::connection& c) {
     out.clear();
     pqxx::read_transaction tx(c);
+    // bytes travel as hex text (decode/encode): one text array carries
+    // them in PutStates, and no bytea escaping is needed either way.
     for (const auto& row :
-         tx.exec("SELECT agent, kind, key, value FROM analysis_state")) {
-      out.push_back({row[0].as<std::string>(), row[1].as<std::string>(),
-                     row[2].as<std::string>(), row[3].as<std::string>()});
+         tx.exec("SELECT agent, kind, key, value, encode(bytes, 'hex')"
+                 " FROM analysis_state")) {
+      AnalysisStateRow r{row[0].as<std::string>(), row[1].as<std::string>(),
+                         row[2].as<std::string>(), row[3].as<std::string>(),
+                         std::nullopt};
+      if (!row[4].is_null()) {
+        r.bytes = absl::HexStringToBytes(row[4].as<std::string>());
+      }
+      out.push_back(std::move(r));
     }
   });
   if (!s.ok()) return s;
@@ -174,11 +183,15 @@ absl::Status PgAlertStore::PutState(const AnalysisStateRow& row) {
   return pg_.WithConnection([&](pqxx::connection& c) {
     pqxx::work tx(c);
     tx.exec_params(
-        "INSERT INTO analysis_state (agent, kind, key, value, updated_at)"
-        " VALUES ($1, $2, $3, $4, now())"
+        "INSERT INTO analysis_state (agent, kind, key, value, bytes,"
+        " updated_at)"
+        " VALUES ($1, $2, $3, $4, CASE WHEN $5 THEN decode($6, 'hex') END,"
+        " now())"
         " ON CONFLICT (agent, kind, key)"
-        " DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
-        row.agent, row.kind, row.key, row.value);
+        " DO UPDATE SET value = EXCLUDED.value, bytes = EXCLUDED.bytes,"
+        " updated_at = now()",
+        row.agent, row.kind, row.key, row.value, row.bytes.has_value(),
+        absl::BytesToHexString(row.bytes.value_or("")));
     tx.commit();
   });
 }
@@ -189,29 +202,37 @@ absl::Status PgAlertStore::PutStates(
   if (!pg_.ready()) return absl::UnavailableError("store not migrated");
   // The last row wins for a key given twice (ON CONFLICT may not touch a
   // row twice in one statement).
-  std::map<std::tuple<std::string, std::string, std::string>, std::string>
+  std::map<std::tuple<std::string, std::string, std::string>,
+           const AnalysisStateRow*>
       latest;
-  for (const AnalysisStateRow& r : rows) {
-    latest[{r.agent, r.kind, r.key}] = r.value;
-  }
-  std::vector<std::string> agent, kind, key, value;
-  for (const auto& [k, v] : latest) {
+  for (const AnalysisStateRow& r : rows) latest[{r.agent, r.kind, r.key}] = &r;
+  // bytes as hex text, "" for none: a message that encodes to no bytes at
+  // all is "-" (decode gives '' for it, not NULL).
+  std::vector<std::string> agent, kind, key, value, hex;
+  for (const auto& [k, r] : latest) {
     agent.push_back(std::get<0>(k));
     kind.push_back(std::get<1>(k));
     key.push_back(std::get<2>(k));
-    value.push_back(v);
+    value.push_back(r->value);
+    hex.push_back(!r->bytes.has_value() ? ""
+                  : r->bytes->empty()   ? "-"
+                                        : absl::BytesToHexString(*r->bytes));
   }
   return pg_.WithConnection([&](pqxx::connection& c) {
     pqxx::work tx(c);
     tx.exec_params(
-        "INSERT INTO analysis_state (agent, kind, key, value, updated_at)"
-        " SELECT a, k, y, v, now()"
-        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
-        "  AS c(a, k, y, v)"
+        "INSERT INTO analysis_state (agent, kind, key, value, bytes,"
+        " updated_at)"
+        " SELECT a, k, y, v,"
+        "  CASE WHEN b = '' THEN NULL WHEN b = '-' THEN ''::bytea"
+        "  ELSE decode(b, 'hex') END, now()"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+        "  $5::text[]) AS c(a, k, y, v, b)"
         " ON CONFLICT (agent, kind, key)"
-        " DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+        " DO UPDATE SET value = EXCLUDED.value, bytes = EXCLUDED.bytes,"
+        " updated_at = now()",
         PgTextArray(agent), PgTextArray(kind), PgTextArray(key),
-        PgTextArray(value));
+        PgTextArray(value), PgTextArray(hex));
     tx.commit();
   });
 }
