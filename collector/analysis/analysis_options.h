@@ -69,7 +69,9 @@ struct AnalysisOptions {
   // default period of 1 h.
   absl::Duration speed_settle = absl::Hours(4);
   // The same new thing on two hosts within this window is one MULTI_HOST
-  // alert.
+  // alert. A new thing is held this long after its first sighting before
+  // its alert opens, so the opened event carries the final scope and hosts
+  // (0: open at once, one host per alert).
   absl::Duration multi_host_window = absl::Hours(1);
 
   // UDP sockets bound to a port in this range are clients, not listeners.

@@ -1,7 +1,8 @@
-// The analysis engine: compares every committed result with its host's own
-// history and the hosts with each other (DESIGN.md, "History and
-// comparison"), and runs the alert lifecycle (opened, updated, resolved,
-// acknowledged) over an AlertStore. Thread-safe: one mutex serialises
+// The analysis engine: the glue that feeds every committed result to the
+// rules (rules/: its host's own history and the hosts with each other,
+// DESIGN.md "History and comparison") and their conditions to the alert
+// book (alert_book.h: opened, updated, merged, resolved, acknowledged,
+// over an AlertStore). Thread-safe: one mutex serialises
 // results, ticks and acks; listeners are called with it held, in event
 // order, and must not call back into the Analyzer.
 //
@@ -14,7 +15,18 @@
 //   new_listener, new_remote, new_inbound, new_file_process, hidden_exe:
 //                  subject is the stable key (never a PID or an ephemeral
 //                  port); HOST, or MULTI_HOST with a higher severity when a
-//                  second host shows it within multi_host_window. Socket
+//                  second host shows it within multi_host_window. A newly
+//                  seen thing is held pending for multi_host_window after
+//                  its first sighting and only then opened, so the OPENED
+//                  event (the alert log's line that fail2ban reads) already
+//                  carries the final scope, severity and every host that
+//                  showed it in the window, each once: the opened delay is
+//                  multi_host_window (0: at once, one host per alert). A
+//                  thing gone from every host before then still opens (and
+//                  resolves at once): it was there. Pending things live in
+//                  memory only: a restart forgets them, and the agents' next
+//                  snapshots start the hold again for what is still there.
+//                  Socket
 //                  and file facts come from the one fact model
 //                  (model/facts.h); new_remote keys on (proto, program,
 //                  port class), new_inbound only on peers from outside
@@ -39,13 +51,22 @@
 // latency); an acknowledged condition emits no more updates and, for the
 // "new thing" kinds, never alerts again.
 //
-// State: every baseline lives in the store (analysis_state) and is written
-// through as it changes; Load() reads it and the unresolved alerts back.
+// The rules themselves are pure functions in rules/ (path, speed, gaps,
+// sockets, files): (baseline, result, now) -> (new baseline, conditions);
+// the Analyzer keeps the baselines, feeds them results and turns their
+// conditions into alert events.
+//
+// State: every baseline lives in the store (analysis_state) as a
+// netvigil.internal message (proto/netvigil/internal/baselines.proto) and
+// is written through as it changes; Load() reads it and the unresolved
+// alerts back. A baseline row that does not parse is logged
+// (event=analysis_state_unreadable, naming agent, kind and key) and that
+// baseline restarts learning; rows of older versions ("k=v" text) are
+// converted once on Load and written back as messages.
 #ifndef NETVIGIL_COLLECTOR_ANALYSIS_ANALYZER_H_
 #define NETVIGIL_COLLECTOR_ANALYSIS_ANALYZER_H_
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -60,9 +81,14 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "collector/alerts/alert_store.h"
+#include "collector/analysis/alert_book.h"
 #include "collector/analysis/analysis_options.h"
+#include "collector/analysis/rules/condition.h"
+#include "collector/analysis/rules/path.h"
+#include "collector/analysis/rules/speed.h"
 #include "common/clock.h"
 #include "model/facts.h"
+#include "netvigil/internal/baselines.pb.h"
 #include "netvigil/v1/alerts.pb.h"
 #include "netvigil/v1/probes.pb.h"
 
@@ -117,74 +143,27 @@ class Analyzer {
   void SetOwnEndpoints(model::OwnEndpoints own) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  struct Condition;
-  struct PathTarget {
-    std::deque<double> rtt;  // destination avg_ms of normal runs
-    uint32_t slow_runs = 0;
-    std::string stable_route;
-    std::string candidate_route;
-    uint32_t candidate_runs = 0;
-    bool reached_ever = false;
-    // (sent, lost) at the destination over the last runs.
-    std::deque<std::pair<uint32_t, uint32_t>> loss_runs;
-    // The latest run, for the cross-host rules.
-    bool has_latest = false;
-    absl::Time at;
-    uint64_t seq = 0;
-    bool lossy = false;
-    double loss_percent = 0;
-    std::string loss_hop;     // where loss begins and persists to the end
-    std::string loss_suffix;  // addresses from there on, comma-separated
-    absl::Time loss_onset;
-    // When the last few runs were seen (path_loss_confirm_runs of them).
-    std::deque<absl::Time> recent_at;
-    // Since the loss began: runs that lost, and how many of them had each
-    // address in their lossy stretch. The stretch named (loss_suffix) is
-    // the addresses in more than half of them, so a middle hop that
-    // rate-limits now and then, or a lucky run of the lossy hop, does not
-    // move it.
-    uint32_t lossy_runs = 0;
-    std::map<std::string, uint32_t> hop_votes;
-    // Lossy, and the last runs together (as if the window were full) lose
-    // at least path_loss_percent: what a host alert and "most hosts" need.
-    bool sustained = false;
-  };
-  struct SpeedPair {
-    std::string agent, sender, receiver;
-    bool external = false;
-    std::deque<double> bps;  // normal runs
-    uint32_t low_runs = 0;
-    bool has_latest = false;
-    absl::Time at;
-    uint64_t seq = 0;
-    bool degraded = false;
-    absl::Time onset;
-    double last_bps = 0;
-    double baseline = 0;
-    // When its current run of low results began (the fault began no later),
-    // and when it was last measured (speed_persist_runs times): another
-    // pair measured that often since a pair's low_since has shown whether
-    // the same fault reaches it.
-    absl::Time low_since;
-    std::deque<absl::Time> recent_at;
-  };
+  using Condition = rules::Condition;
+  using Thing = rules::Thing;
+  using AlertKey = rules::AlertKey;
   struct AgentState {
     absl::Time first_result = absl::InfiniteFuture();
     std::set<std::string> seen_kinds;  // probe kinds with history
     // alert kind -> keys; hashed: every key of every snapshot is looked up.
     std::map<std::string, absl::flat_hash_set<std::string>> known;
   };
-  // A new thing found in a snapshot.
-  struct Thing {
-    // The alert subject shared across hosts; empty: the key itself. A
-    // listener bound to a host's own address has a per-host key but is
-    // "the same listener" on every host.
-    std::string group;
-    std::string summary;
+  // A new thing held for multi_host_window before its alert opens.
+  struct Pending {
+    absl::Time first_seen;
+    std::string summary;  // of the first sighting, without "on HOST"
     std::string remote_address;
+    v1::Severity single = v1::SEVERITY_WARNING;
+    v1::Severity multi = v1::SEVERITY_CRITICAL;
+    std::set<std::string> hosts;         // every host that showed it, once
+    std::set<std::string> present;       // hosts whose latest snapshot shows it
+    std::vector<v1::Evidence> evidence;  // one entry per host
     std::map<std::string, std::string> details;
   };
-  using AlertKey = std::pair<std::string, std::string>;  // kind, subject
 
   void OnPath(const std::string& agent, uint64_t seq, const v1::PathRun& run)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -212,37 +191,34 @@ class Analyzer {
                  v1::Severity multi) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool Learning(const std::string& agent, const std::string& probe_kind)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::string PortClass(uint32_t port) const;
-  std::string RemoteKey(const model::SocketFact& f) const;
-  std::string RemoteKeyOfStored(const std::string& key) const;
-  bool IsLan(const std::string& address) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // Opens or updates the alert of `c`; resolves the open alerts of `kind`
-  // that are neither in `conds` nor `held`.
+  // The book's Raise; Resolve also forgets which hosts showed a new thing;
+  // Reconcile is the book's (resolves or merges the open alerts of `kind`
+  // that are neither in `conds` nor `held`).
   void Raise(const Condition& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Opens the alerts of the pending things whose hold is over at `now`.
+  void ReleasePending(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Reconcile(const std::string& kind,
                  const std::map<std::string, Condition>& conds,
                  const std::set<std::string>& held)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Resolve(const AlertKey& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Closes the alert of `key` as folded into the open alert `into` (same
-  // kind): a MERGED event, never RESOLVED, since its fault goes on there.
-  void Merge(const AlertKey& key, const std::string& into)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Emit(v1::AlertEvent::Type type, const v1::Alert& alert)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Save(v1::Alert& alert) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void PersistPath(const std::string& agent, const std::string& target)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PersistSpeed(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PersistGaps(const std::string& agent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PersistRow(AnalysisStateRow row) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Raises and resolves what a per-host rule asked for.
+  void Apply(const rules::RuleOutput& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the rows buffered while handling one result, in one transaction.
   void FlushRows() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnResultLocked(const std::string& agent, const v1::Result& result)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ApplyStateRow(const AnalysisStateRow& row)
+  // Applies one stored row; a baseline row of an older version ("k=v"
+  // text) is converted and appended to `rewrite`.
+  void ApplyStateRow(const AnalysisStateRow& row,
+                     std::vector<AnalysisStateRow>* rewrite)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const AnalysisOptions options_;
@@ -254,15 +230,19 @@ class Analyzer {
   // snapshot learns hundreds of keys: one commit, not hundreds).
   bool buffering_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<AnalysisStateRow> buffered_ ABSL_GUARDED_BY(mu_);
-  std::vector<Listener> listeners_ ABSL_GUARDED_BY(mu_);
+  // The alert lifecycle: open alerts, events, listeners.
+  AlertBook book_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, AgentState> agents_ ABSL_GUARDED_BY(mu_);
-  // agent -> target -> state
-  std::map<std::string, std::map<std::string, PathTarget>> paths_
-      ABSL_GUARDED_BY(mu_);
-  std::map<std::string, SpeedPair> speeds_ ABSL_GUARDED_BY(mu_);
-  std::map<AlertKey, v1::Alert> open_ ABSL_GUARDED_BY(mu_);
+  // agent -> target -> baseline
+  rules::PathBaselines paths_ ABSL_GUARDED_BY(mu_);
+  // pair key -> baseline
+  rules::SpeedBaselines speeds_ ABSL_GUARDED_BY(mu_);
+  // agent -> what its open results_lost alert gathered
+  std::map<std::string, internal::GapTotals> gaps_ ABSL_GUARDED_BY(mu_);
   // For "new thing" alerts: the hosts whose latest snapshot still shows it.
   std::map<AlertKey, std::set<std::string>> present_ ABSL_GUARDED_BY(mu_);
+  // "New thing" alerts not opened yet (see the header comment).
+  std::map<AlertKey, Pending> pending_ ABSL_GUARDED_BY(mu_);
   Counters counters_ ABSL_GUARDED_BY(mu_);
   model::OwnEndpoints own_ ABSL_GUARDED_BY(mu_);
 };

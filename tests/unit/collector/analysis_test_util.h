@@ -124,10 +124,12 @@ inline v1::Result SpeedResult(const std::string& client,
   return r;
 }
 
-// Options for tests: no learning period.
+// Options for tests: no learning period, and new things open at once (no
+// multi-host hold: the tests of the hold set multi_host_window themselves).
 inline AnalysisOptions TestOptions() {
   AnalysisOptions o;
   o.learning_period = absl::ZeroDuration();
+  o.multi_host_window = absl::ZeroDuration();
   return o;
 }
 
