@@ -32,9 +32,13 @@ class AlertStore {
  public:
   virtual ~AlertStore() = default;
 
-  // Inserts the alert when its id is 0 (returning the new id), else
-  // overwrites alert `id`.
+  // Inserts the alert when its id is 0 (returning the new id) or a reserved
+  // id not stored yet, else overwrites alert `id`.
   virtual absl::StatusOr<int64_t> SaveAlert(const v1::Alert& alert) = 0;
+  // Reserves `n` ids for new alerts, so that an alert can be given its id
+  // (and its events their alert) before it is written: the analysis writes
+  // after releasing its lock.
+  virtual absl::StatusOr<std::vector<int64_t>> ReserveAlertIds(size_t n) = 0;
   virtual absl::Status AppendEvent(const v1::AlertEvent& event) = 0;
   // Alerts not resolved, oldest first.
   virtual absl::StatusOr<std::vector<v1::Alert>> UnresolvedAlerts() = 0;

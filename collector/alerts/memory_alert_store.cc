@@ -18,11 +18,23 @@ absl::StatusOr<int64_t> MemoryAlertStore::SaveAlert(const v1::Alert& alert) {
   v1::Alert a = alert;
   if (a.id() == 0) {
     a.set_id(next_id_++);
-  } else if (alerts_.count(a.id()) == 0) {
+  } else if (alerts_.count(a.id()) == 0 && reserved_.erase(a.id()) == 0) {
     return absl::NotFoundError(absl::StrCat("no alert ", a.id()));
   }
   alerts_[a.id()] = a;
   return a.id();
+}
+
+absl::StatusOr<std::vector<int64_t>> MemoryAlertStore::ReserveAlertIds(
+    size_t n) {
+  absl::MutexLock l(&mu_);
+  if (down_) return Down();
+  std::vector<int64_t> ids;
+  for (size_t i = 0; i < n; ++i) {
+    reserved_.insert(next_id_);
+    ids.push_back(next_id_++);
+  }
+  return ids;
 }
 
 absl::Status MemoryAlertStore::AppendEvent(const v1::AlertEvent& event) {

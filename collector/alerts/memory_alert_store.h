@@ -5,6 +5,7 @@
 #define NETVIGIL_COLLECTOR_ALERTS_MEMORY_ALERT_STORE_H_
 
 #include <map>
+#include <set>
 #include <tuple>
 
 #include "absl/synchronization/mutex.h"
@@ -15,6 +16,7 @@ namespace netvigil::collector {
 class MemoryAlertStore final : public AlertStore {
  public:
   absl::StatusOr<int64_t> SaveAlert(const v1::Alert& alert) override;
+  absl::StatusOr<std::vector<int64_t>> ReserveAlertIds(size_t n) override;
   absl::Status AppendEvent(const v1::AlertEvent& event) override;
   absl::StatusOr<std::vector<v1::Alert>> UnresolvedAlerts() override;
   absl::StatusOr<v1::Alert> GetAlert(int64_t id) override;
@@ -32,6 +34,7 @@ class MemoryAlertStore final : public AlertStore {
   absl::Mutex mu_;
   bool down_ ABSL_GUARDED_BY(mu_) = false;
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  std::set<int64_t> reserved_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, v1::Alert> alerts_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::AlertEvent> events_ ABSL_GUARDED_BY(mu_);
   std::map<std::tuple<std::string, std::string, std::string>, AnalysisStateRow>

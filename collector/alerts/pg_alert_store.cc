@@ -92,13 +92,49 @@ absl::StatusOr<int64_t> PgAlertStore::SaveAlert(const v1::Alert& alert) {
           alert.remote_address(), alert.summary(), first, last, resolved,
           alert.acknowledged(), acked_at, alert.acknowledged_by(),
           ToJson(alert));
-      if (r.affected_rows() == 0) id = -1;
+      if (r.affected_rows() == 0) {
+        // A reserved id (ReserveAlertIds) not written yet: its first write.
+        // The sequence gave it out, so no other alert has it.
+        r = tx.exec_params(
+            "INSERT INTO alerts (id, kind, subject, severity, scope, hosts,"
+            " remote_address, summary, first_seen, last_seen, resolved_at,"
+            " acknowledged, acknowledged_at, acknowledged_by, payload)"
+            " SELECT $1::bigint, $2::text, $3::text, $4::smallint,"
+            " $5::smallint, $6::text[], $7::text, $8::text,"
+            " to_timestamp($9::bigint / 1e6), to_timestamp($10::bigint / 1e6),"
+            " to_timestamp($11::bigint / 1e6), $12::boolean,"
+            " to_timestamp($13::bigint / 1e6), $14::text, $15::jsonb"
+            " WHERE $1::bigint <= (SELECT last_value FROM alerts_id_seq)",
+            id, alert.kind(), alert.subject(),
+            static_cast<int>(alert.severity()), static_cast<int>(alert.scope()),
+            PgTextArray(hosts), alert.remote_address(), alert.summary(), first,
+            last, resolved, alert.acknowledged(), acked_at,
+            alert.acknowledged_by(), ToJson(alert));
+        if (r.affected_rows() == 0) id = -1;
+      }
     }
     tx.commit();
   });
   if (!s.ok()) return s;
   if (id < 0) return absl::NotFoundError(absl::StrCat("no alert ", alert.id()));
   return id;
+}
+
+absl::StatusOr<std::vector<int64_t>> PgAlertStore::ReserveAlertIds(size_t n) {
+  if (!pg_.ready()) return absl::UnavailableError("store not migrated");
+  std::vector<int64_t> ids;
+  absl::Status s = pg_.WithConnection([&](pqxx::connection& c) {
+    ids.clear();
+    pqxx::work tx(c);
+    for (const auto& row : tx.exec_params(
+             "SELECT nextval('alerts_id_seq') FROM generate_series(1, $1)",
+             static_cast<int64_t>(n))) {
+      ids.push_back(row[0].as<int64_t>());
+    }
+    tx.commit();
+  });
+  if (!s.ok()) return s;
+  return ids;
 }
 
 absl::Status PgAlertStore::AppendEvent(const v1::AlertEvent& event) {

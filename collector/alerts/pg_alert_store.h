@@ -13,6 +13,7 @@ class PgAlertStore final : public AlertStore {
   explicit PgAlertStore(PgStore& pg) : pg_(pg) {}
 
   absl::StatusOr<int64_t> SaveAlert(const v1::Alert& alert) override;
+  absl::StatusOr<std::vector<int64_t>> ReserveAlertIds(size_t n) override;
   absl::Status AppendEvent(const v1::AlertEvent& event) override;
   absl::StatusOr<std::vector<v1::Alert>> UnresolvedAlerts() override;
   absl::StatusOr<v1::Alert> GetAlert(int64_t id) override;

@@ -144,6 +144,17 @@ std::vector<v1::Alert> AlertBook::OpenById() const {
 }
 
 void AlertBook::Save(v1::Alert& alert) {
+  if (alert.id() == 0 && !ids_.empty()) {
+    alert.set_id(ids_.front());
+    ids_.pop_front();
+  }
+  if (alert.id() != 0) {
+    writes_.push_back({false, alert, {}});
+    return;
+  }
+  // No reserved id left (the store was down, or a burst of new alerts):
+  // inserted now, to have an id for its events.
+  ++counters_.sync_saves;
   absl::StatusOr<int64_t> id = store_.SaveAlert(alert);
   if (!id.ok()) {
     ++counters_.store_errors;
@@ -161,12 +172,7 @@ void AlertBook::Emit(v1::AlertEvent::Type type, const v1::Alert& alert) {
   *e.mutable_alert() = alert;
   *e.mutable_at() = Ts(clock_.Now());
   ++counters_.events;
-  absl::Status s = store_.AppendEvent(e);
-  if (!s.ok()) {
-    ++counters_.store_errors;
-    spdlog::error("event=alert_event_save_failed id={} error=\"{}\"",
-                  alert.id(), s.ToString());
-  }
+  writes_.push_back({true, {}, e});
   // Subjects and hosts carry agents' text: LogValue keeps each in its field.
   spdlog::info(
       "event=alert_{} id={} kind={} scope={} hosts={} subject={}",
@@ -174,6 +180,38 @@ void AlertBook::Emit(v1::AlertEvent::Type type, const v1::Alert& alert) {
       alert.id(), LogValue(alert.kind()), v1::AlertScope_Name(alert.scope()),
       LogValue(absl::StrJoin(alert.hosts(), ",")), LogValue(alert.subject()));
   for (const auto& l : listeners_) l(e);
+}
+
+std::vector<AlertBook::Write> AlertBook::TakeWrites() {
+  std::vector<Write> out;
+  out.swap(writes_);
+  return out;
+}
+
+uint64_t AlertBook::WriteAll(AlertStore& store,
+                             const std::vector<Write>& writes) {
+  uint64_t failed = 0;
+  for (const Write& w : writes) {
+    if (w.is_event) {
+      if (absl::Status s = store.AppendEvent(w.event); !s.ok()) {
+        ++failed;
+        spdlog::error("event=alert_event_save_failed id={} error={}",
+                      w.event.alert().id(), LogValue(s.ToString()));
+      }
+    } else if (absl::StatusOr<int64_t> id = store.SaveAlert(w.alert);
+               !id.ok()) {
+      ++failed;
+      spdlog::error("event=alert_save_failed id={} kind={} subject={} error={}",
+                    w.alert.id(), LogValue(w.alert.kind()),
+                    LogValue(w.alert.subject()),
+                    LogValue(id.status().ToString()));
+    }
+  }
+  return failed;
+}
+
+void AlertBook::AddIds(const std::vector<int64_t>& ids) {
+  ids_.insert(ids_.end(), ids.begin(), ids.end());
 }
 
 void AlertBook::Raise(const Condition& c) {
@@ -309,6 +347,17 @@ absl::StatusOr<v1::Alert> AlertBook::Acknowledge(int64_t id,
     if (a.id() == id) open = &a;
   }
   v1::Alert stored;
+  if (open == nullptr) {
+    // A closed alert: its newest state is a queued write, if any, else the
+    // store's (the caller has written what it took from the queue).
+    for (auto w = writes_.rbegin(); w != writes_.rend(); ++w) {
+      if (!w->is_event && w->alert.id() == id) {
+        stored = w->alert;
+        open = &stored;
+        break;
+      }
+    }
+  }
   if (open == nullptr) {
     absl::StatusOr<v1::Alert> a = store_.GetAlert(id);
     if (!a.ok()) return a.status();

@@ -4,14 +4,22 @@
 // alert of the same kind explains is superseded (MERGED into it, never
 // RESOLVED); an acknowledgement is recorded once. The summary of path_loss
 // and speed_low alerts is rebuilt from the alert's own state (hosts,
-// details) at every event, so a resolved alert says what it was. Every
-// event is saved (alert row, then event row) and handed to the listeners in
-// order.
+// details) at every event, so a resolved alert says what it was.
+//
+// Writes: the book never writes to the store while its owner's lock is
+// held. Each event queues the alert row, then the event row, in one FIFO
+// (TakeWrites); the owner writes them after releasing its lock, one writer
+// at a time, in queue order, so every alert's rows reach the store in the
+// order of its events. A new alert takes its id from ids reserved
+// beforehand (AddIds, AlertStore::ReserveAlertIds), so its events can name
+// it before it is written; only when none is left is it inserted at once
+// (counted as sync_saves). Listeners are called at once, in event order.
 // Thread-compatible: the Analyzer's mutex guards it.
 #ifndef NETVIGIL_COLLECTOR_ANALYSIS_ALERT_BOOK_H_
 #define NETVIGIL_COLLECTOR_ANALYSIS_ALERT_BOOK_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <set>
@@ -32,6 +40,13 @@ class AlertBook {
   struct Counters {
     uint64_t events = 0;
     uint64_t store_errors = 0;
+    uint64_t sync_saves = 0;  // new alerts written under the lock (no id)
+  };
+  // One queued write: an alert row, or an event row.
+  struct Write {
+    bool is_event = false;
+    v1::Alert alert;
+    v1::AlertEvent event;
   };
 
   // `store` and `clock` are not owned and must outlive the book.
@@ -69,6 +84,13 @@ class AlertBook {
 
   Counters counters() const { return counters_; }
 
+  // The queued writes, oldest first, and the queue emptied.
+  std::vector<Write> TakeWrites();
+  // Writes `writes` in order; returns how many failed (each is logged).
+  static uint64_t WriteAll(AlertStore& store, const std::vector<Write>& writes);
+  void AddIds(const std::vector<int64_t>& ids);
+  size_t spare_ids() const { return ids_.size(); }
+
  private:
   void Save(v1::Alert& alert);
   void Emit(v1::AlertEvent::Type type, const v1::Alert& alert);
@@ -79,6 +101,8 @@ class AlertBook {
   std::vector<Listener> listeners_;
   std::map<rules::AlertKey, v1::Alert> open_;
   Counters counters_;
+  std::vector<Write> writes_;
+  std::deque<int64_t> ids_;
 };
 
 // Rewrites the summary (and the "targets" detail) of a path_loss or

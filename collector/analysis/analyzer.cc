@@ -263,30 +263,51 @@ std::vector<v1::Alert> Analyzer::Open() {
 // ------------------------------------------------------------------ state
 
 void Analyzer::PersistRow(AnalysisStateRow row) {
-  if (buffering_) {
-    buffered_.push_back(std::move(row));
-    return;
-  }
-  absl::Status s = store_.PutState(row);
-  if (!s.ok()) {
-    ++counters_.store_errors;
-    spdlog::error(
-        "event=analysis_state_write_failed agent={} kind={} error=\"{}\"",
-        row.agent, row.kind, s.ToString());
-  }
+  buffered_.push_back(std::move(row));
 }
 
-void Analyzer::FlushRows() {
-  buffering_ = false;
-  if (buffered_.empty()) return;
-  absl::Status s = store_.PutStates(buffered_);
-  if (!s.ok()) {
-    ++counters_.store_errors;
-    spdlog::error(
-        "event=analysis_state_write_failed agent={} rows={} error=\"{}\"",
-        buffered_.front().agent, buffered_.size(), s.ToString());
+// The writes queued under mu_ (state rows, the book's alert and event rows)
+// are written here, after mu_ is released: PostgreSQL's latency never
+// holds up other results, ticks or acks. write_mu_ makes one writer at a
+// time, and each takes everything queued so far, so rows reach the store
+// in the order they were queued (an alert's events in their order).
+void Analyzer::Flush() {
+  absl::MutexLock w(&write_mu_);
+  std::vector<AlertBook::Write> writes;
+  std::vector<AnalysisStateRow> rows;
+  size_t want_ids = 0;
+  {
+    absl::MutexLock l(&mu_);
+    writes = book_.TakeWrites();
+    rows.swap(buffered_);
+    if (book_.spare_ids() < kSpareIdsLow) want_ids = kSpareIdsBatch;
   }
-  buffered_.clear();
+  uint64_t errors = 0;
+  if (!rows.empty()) {
+    if (absl::Status s = store_.PutStates(rows); !s.ok()) {
+      ++errors;
+      spdlog::error(
+          "event=analysis_state_write_failed agent={} rows={} error={}",
+          LogValue(rows.front().agent), rows.size(), LogValue(s.ToString()));
+    }
+  }
+  errors += AlertBook::WriteAll(store_, writes);
+  std::vector<int64_t> ids;
+  if (want_ids > 0) {
+    absl::StatusOr<std::vector<int64_t>> r = store_.ReserveAlertIds(want_ids);
+    if (r.ok()) {
+      ids = std::move(*r);
+    } else {
+      ++errors;
+      spdlog::warn("event=alert_ids_reserve_failed error={}",
+                   LogValue(r.status().ToString()));
+    }
+  }
+  if (errors > 0 || !ids.empty()) {
+    absl::MutexLock l(&mu_);
+    counters_.store_errors += errors;
+    book_.AddIds(ids);
+  }
 }
 
 void Analyzer::PersistPath(const std::string& agent,
@@ -373,37 +394,40 @@ absl::Status Analyzer::Load() {
   if (!rows.ok()) return rows.status();
   absl::StatusOr<std::vector<v1::Alert>> alerts = store_.UnresolvedAlerts();
   if (!alerts.ok()) return alerts.status();
-  absl::MutexLock l(&mu_);
-  std::vector<AnalysisStateRow> rewrite;
-  for (const auto& row : *rows) ApplyStateRow(row, &rewrite);
-  book_.Load(*alerts);
-  for (const v1::Alert& a : *alerts) {
-    AlertKey key{a.kind(), a.subject()};
-    present_[key] = std::set<std::string>(a.hosts().begin(), a.hosts().end());
-    // An open results_lost alert of an older version kept its totals only
-    // in its details: they become the host's GapTotals once.
-    if (a.kind() == kResultsLost && a.hosts_size() == 1 &&
-        gaps_.count(a.hosts(0)) == 0) {
-      internal::GapTotals g;
-      if (LegacyGaps(a, &g)) {
-        gaps_[a.hosts(0)] = g;
-        rewrite.push_back({a.hosts(0), "gaps", "", "", g.SerializeAsString()});
-      } else {
-        spdlog::warn(
-            "event=analysis_state_unreadable agent={} kind=gaps id={} "
-            "note=\"totals restart from the next gap\"",
-            LogValue(a.hosts(0)), a.id());
+  {
+    absl::MutexLock l(&mu_);
+    std::vector<AnalysisStateRow> rewrite;
+    for (const auto& row : *rows) ApplyStateRow(row, &rewrite);
+    book_.Load(*alerts);
+    for (const v1::Alert& a : *alerts) {
+      AlertKey key{a.kind(), a.subject()};
+      present_[key] = std::set<std::string>(a.hosts().begin(), a.hosts().end());
+      // An open results_lost alert of an older version kept its totals only
+      // in its details: they become the host's GapTotals once.
+      if (a.kind() == kResultsLost && a.hosts_size() == 1 &&
+          gaps_.count(a.hosts(0)) == 0) {
+        internal::GapTotals g;
+        if (LegacyGaps(a, &g)) {
+          gaps_[a.hosts(0)] = g;
+          rewrite.push_back(
+              {a.hosts(0), "gaps", "", "", g.SerializeAsString()});
+        } else {
+          spdlog::warn(
+              "event=analysis_state_unreadable agent={} kind=gaps id={} "
+              "note=\"totals restart from the next gap\"",
+              LogValue(a.hosts(0)), a.id());
+        }
       }
     }
+    if (!rewrite.empty()) {
+      spdlog::info("event=analysis_state_converted rows={}", rewrite.size());
+      for (auto& r : rewrite) buffered_.push_back(std::move(r));
+    }
+    spdlog::info("event=analysis_loaded state_rows={} open_alerts={}",
+                 rows->size(), alerts->size());
   }
-  if (!rewrite.empty()) {
-    absl::Status s = store_.PutStates(rewrite);
-    spdlog::info("event=analysis_state_converted rows={} ok={}", rewrite.size(),
-                 s.ok());
-    if (!s.ok()) return s;
-  }
-  spdlog::info("event=analysis_loaded state_rows={} open_alerts={}",
-               rows->size(), alerts->size());
+  // The converted rows, and a first stock of alert ids.
+  Flush();
   return absl::OkStatus();
 }
 
@@ -457,6 +481,19 @@ void Analyzer::Reconcile(const std::string& kind,
 }
 
 absl::StatusOr<v1::Alert> Analyzer::Ack(int64_t id, const std::string& by) {
+  // What is queued is written first, so a closed alert read back from the
+  // store is its newest state.
+  Flush();
+  bool reread = false;
+  absl::StatusOr<v1::Alert> acked = AcknowledgeAndLearn(id, by, &reread);
+  Flush();
+  if (reread) return store_.GetAlert(id);
+  return acked;
+}
+
+absl::StatusOr<v1::Alert> Analyzer::AcknowledgeAndLearn(int64_t id,
+                                                        const std::string& by,
+                                                        bool* reread) {
   absl::MutexLock l(&mu_);
   bool newly = false;
   absl::StatusOr<v1::Alert> acked = book_.Acknowledge(id, by, &newly);
@@ -492,7 +529,7 @@ absl::StatusOr<v1::Alert> Analyzer::Ack(int64_t id, const std::string& by) {
   if (const AlertKey key{a.kind(), a.subject()};
       a.kind() == kResultsLost && book_.Find(key) != nullptr) {
     Resolve(key);
-    return store_.GetAlert(id);
+    *reread = true;
   }
   return acked;
 }
@@ -515,19 +552,21 @@ bool Analyzer::Learning(const std::string& agent,
 }
 
 void Analyzer::OnResult(const std::string& agent, const v1::Result& result) {
-  absl::MutexLock l(&mu_);
-  buffering_ = true;
-  OnResultLocked(agent, result);
-  FlushRows();
+  {
+    absl::MutexLock l(&mu_);
+    OnResultLocked(agent, result);
+  }
+  Flush();
 }
 
 void Analyzer::OnResults(
     const std::vector<
         std::pair<std::string, std::shared_ptr<const v1::Result>>>& results) {
-  absl::MutexLock l(&mu_);
-  buffering_ = true;
-  for (const auto& [agent, result] : results) OnResultLocked(agent, *result);
-  FlushRows();
+  {
+    absl::MutexLock l(&mu_);
+    for (const auto& [agent, result] : results) OnResultLocked(agent, *result);
+  }
+  Flush();
 }
 
 void Analyzer::OnResultLocked(const std::string& agent,
@@ -568,7 +607,15 @@ void Analyzer::OnResultLocked(const std::string& agent,
 // -------------------------------------------------------------- clock skew
 
 void Analyzer::OnClockOffset(const std::string& agent, absl::Duration offset) {
-  absl::MutexLock l(&mu_);
+  {
+    absl::MutexLock l(&mu_);
+    ClockOffsetLocked(agent, offset);
+  }
+  Flush();
+}
+
+void Analyzer::ClockOffsetLocked(const std::string& agent,
+                                 absl::Duration offset) {
   const AlertKey key{kClockSkew, absl::StrCat(kClockSkew, " host=", agent)};
   auto it = book_.open().find(key);
   const absl::Duration size = absl::Floor(
@@ -876,11 +923,14 @@ void Analyzer::EvaluateSpeed(absl::Time now) {
 }
 
 void Analyzer::Tick() {
-  absl::MutexLock l(&mu_);
-  const absl::Time now = clock_.Now();
-  ReleasePending(now);
-  EvaluatePathLoss(now);
-  EvaluateSpeed(now);
+  {
+    absl::MutexLock l(&mu_);
+    const absl::Time now = clock_.Now();
+    ReleasePending(now);
+    EvaluatePathLoss(now);
+    EvaluateSpeed(now);
+  }
+  Flush();
 }
 
 }  // namespace netvigil::collector

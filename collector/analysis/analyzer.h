@@ -4,7 +4,10 @@
 // book (alert_book.h: opened, updated, merged, resolved, acknowledged,
 // over an AlertStore). Thread-safe: one mutex serialises
 // results, ticks and acks; listeners are called with it held, in event
-// order, and must not call back into the Analyzer.
+// order, and must not call back into the Analyzer. No store write happens
+// under it: state rows and alert rows are queued and written after it is
+// released, by one writer at a time in queue order (Flush), so each
+// alert's events reach the store in order.
 //
 // Rules (kind: subject, scope):
 //   path_loss:     "path_loss host=A" (HOST) or "path_loss upstream"
@@ -211,8 +214,17 @@ class Analyzer {
   void PersistRow(AnalysisStateRow row) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Raises and resolves what a per-host rule asked for.
   void Apply(const rules::RuleOutput& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Writes the rows buffered while handling one result, in one transaction.
-  void FlushRows() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes what was queued under mu_ (state rows, alert and event rows),
+  // after it is released; reserves alert ids when few are left.
+  void Flush() ABSL_LOCKS_EXCLUDED(mu_, write_mu_);
+  static constexpr size_t kSpareIdsLow = 32;
+  static constexpr size_t kSpareIdsBatch = 64;
+  void ClockOffsetLocked(const std::string& agent, absl::Duration offset)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<v1::Alert> AcknowledgeAndLearn(int64_t id,
+                                                const std::string& by,
+                                                bool* reread)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void OnResultLocked(const std::string& agent, const v1::Result& result)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Applies one stored row; a baseline row of an older version ("k=v"
@@ -225,10 +237,11 @@ class Analyzer {
   AlertStore& store_;  // Not owned.
   Clock& clock_;       // Not owned.
 
+  // One writer at a time drains what mu_'s holders queued (see Flush).
+  absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   absl::Mutex mu_;
-  // While a result is handled its state rows are buffered here (a first
-  // snapshot learns hundreds of keys: one commit, not hundreds).
-  bool buffering_ ABSL_GUARDED_BY(mu_) = false;
+  // State rows queued under mu_, written by Flush in one transaction (a
+  // first snapshot learns hundreds of keys: one commit, not hundreds).
   std::vector<AnalysisStateRow> buffered_ ABSL_GUARDED_BY(mu_);
   // The alert lifecycle: open alerts, events, listeners.
   AlertBook book_ ABSL_GUARDED_BY(mu_);

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <pqxx/pqxx>
 
 #include "collector/alerts/pg_alert_store.h"
@@ -182,6 +184,45 @@ TEST_F(PgAlertStoreTest, PutStatesWritesManyRowsAtOnce) {
     if (r.kind == "known:new_remote") ++known;
   }
   EXPECT_EQ(known, 300);
+}
+
+// Baselines are bytes (any byte, none, or no bytes at all: a known key or
+// a row of an older version), one at a time or many at once.
+TEST_F(PgAlertStoreTest, StateBytesRoundTrip) {
+  const std::string binary("\0\xff\x01'\\", 5);
+  ASSERT_THAT(store_->PutState({"a", "path", "t1", "", binary}), IsOk());
+  ASSERT_THAT(store_->PutStates({{"a", "path", "t2", "", std::string()},
+                                 {"a", "path", "t3", "k=v\n"},
+                                 {"a", "speed", "x>y", "", binary + binary}}),
+              IsOk());
+  auto rows = store_->LoadState();
+  ASSERT_THAT(rows, IsOk());
+  std::map<std::string, std::optional<std::string>> by_key;
+  for (const auto& r : *rows) by_key[r.key] = r.bytes;
+  ASSERT_EQ(by_key.size(), 4u);
+  EXPECT_EQ(by_key["t1"], binary);
+  EXPECT_EQ(by_key["t2"], std::string()) << "empty bytes, not NULL";
+  EXPECT_EQ(by_key["t3"], std::nullopt);
+  EXPECT_EQ(by_key["x>y"], binary + binary);
+}
+
+// A reserved id is inserted by its first SaveAlert; an id never given out
+// is not.
+TEST_F(PgAlertStoreTest, ReservedIdsAreInsertedOnTheirFirstSave) {
+  auto ids = store_->ReserveAlertIds(3);
+  ASSERT_THAT(ids, IsOk());
+  ASSERT_EQ(ids->size(), 3u);
+  v1::Alert a = Sample();
+  a.set_id((*ids)[1]);
+  EXPECT_THAT(store_->SaveAlert(a), IsOk());
+  a.set_summary("again");
+  EXPECT_THAT(store_->SaveAlert(a), IsOk());
+  auto got = store_->GetAlert((*ids)[1]);
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(got->summary(), "again");
+  a.set_id((*ids)[2] + 1000);
+  EXPECT_THAT(store_->SaveAlert(a).status(),
+              StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_F(PgAlertStoreTest, AnalyzerStateSurvivesARestart) {
