@@ -71,8 +71,10 @@ struct AnalysisOptions {
   // The same new thing on two hosts within this window is one MULTI_HOST
   // alert. A new thing is held this long after its first sighting before
   // its alert opens, so the opened event carries the final scope and hosts
-  // (0: open at once, one host per alert).
-  absl::Duration multi_host_window = absl::Hours(1);
+  // (0: open at once, one host per alert). 10 min: two files snapshots and
+  // ten sockets snapshots at the default intervals, while a new listener
+  // is still news when it opens (it was 1 h when alerts opened at once).
+  absl::Duration multi_host_window = absl::Minutes(10);
 
   // UDP sockets bound to a port in this range are clients, not listeners.
   uint32_t ephemeral_port_min = 32768;

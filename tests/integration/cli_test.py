@@ -48,6 +48,8 @@ COLLECTOR_EXTRA = """probes:
     enabled: false
 analysis:
   learning_period: 0s
+  # New things open after this hold (README, "Alerts and fail2ban").
+  multi_host_window: 2s
 """
 
 

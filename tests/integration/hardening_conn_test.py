@@ -150,6 +150,8 @@ probes:
     enabled: false
 analysis:
   learning_period: 0s
+  # New things open after this hold (README, "Alerts and fail2ban").
+  multi_host_window: 2s
 alerts:
   log_file: {cls.alert_log}
 """).replace("listen:\n", f"""listen:

@@ -47,6 +47,8 @@ class AlertsLabTest(unittest.TestCase):
     enabled: false
 analysis:
   learning_period: 0s
+  # New things open after this hold (README, "Alerts and fail2ban").
+  multi_host_window: 20s
   cross_host_settle: 30s
   path_loss_confirm_runs: 2
 alerts:
