@@ -2,8 +2,8 @@
 // rules (rules/: its host's own history and the hosts with each other,
 // DESIGN.md "History and comparison") and their conditions to the alert
 // book (alert_book.h: opened, updated, merged, resolved, acknowledged,
-// over an AlertStore). Thread-safe: one mutex serialises
-// results, ticks and acks; listeners are called with it held, in event
+// over an AlertStore). Thread-safe: one mutex serialises results, ticks
+// and acks; listeners are called with it held, in event
 // order, and must not call back into the Analyzer. No store write happens
 // under it: state rows and alert rows are queued and written after it is
 // released, by one writer at a time in queue order (Flush), so each
@@ -29,8 +29,7 @@
 //                  resolves at once): it was there. Pending things live in
 //                  memory only: a restart forgets them, and the agents' next
 //                  snapshots start the hold again for what is still there.
-//                  Socket
-//                  and file facts come from the one fact model
+//                  Socket and file facts come from the one fact model
 //                  (model/facts.h); new_remote keys on (proto, program,
 //                  port class), new_inbound only on peers from outside
 //                  the LAN (README, "What is news").
