@@ -154,6 +154,14 @@ alerts:
             listeners = [self.brief(x) for x in self.alerts() if x["kind"] == "new_listener"]
             self.assertEqual(listeners, [self.brief(a)], "one alert for both hosts")
             self.assertEqual(a["severity"], "SEVERITY_CRITICAL")
+            # The opened line (what fail2ban reads) already says so: the
+            # new thing was held for multi_host_window before it opened.
+            with open(self.alert_log) as f:
+                opened = [l for l in f.read().splitlines()
+                          if "event=opened" in l and f" id={a['id']} " in l]
+            self.assertEqual(len(opened), 1, opened)
+            self.assertIn("severity=critical scope=multi_host", opened[0])
+            self.assertIn(f"hosts={h1.name},{h2.name} ", opened[0])
         finally:
             for s in servers:
                 s.stop()
