@@ -333,7 +333,9 @@ absl::Status Spool::Recreate(const std::string& damage) {
   std::string aside = absl::StrCat(
       path, ".corrupt-",
       absl::FormatTime("%Y%m%dT%H%M%SZ", clock_.Now(), absl::UTCTimeZone()));
-  auto taken = [&](const std::string& p) { return fs_.Exists(p).value_or(true); };
+  auto taken = [&](const std::string& p) {
+    return fs_.Exists(p).value_or(true);
+  };
   for (int i = 1; taken(aside) || taken(aside + "-wal"); ++i) {
     if (i > 1000) return absl::InternalError("spool: no free set-aside name");
     aside = absl::StrCat(aside.substr(0, aside.find_last_of('Z') + 1), "-", i);
@@ -341,7 +343,8 @@ absl::Status Spool::Recreate(const std::string& damage) {
   auto set_aside = [&](const std::string& from, const std::string& to) {
     absl::Status st = fs_.Rename(from, to);
     if (st.ok()) return st;
-    return absl::Status(st.code(), absl::StrCat("spool set aside: ", st.message()));
+    return absl::Status(st.code(),
+                        absl::StrCat("spool set aside: ", st.message()));
   };
   NV_RETURN_IF_ERROR(set_aside(path, aside));
   NV_ASSIGN_OR_RETURN(const bool has_wal, fs_.Exists(path + "-wal"));
@@ -373,8 +376,7 @@ absl::Status Spool::Salvage(const std::string& aside) {
   }
   s.acked_through = std::max(s.acked_through, report.acked_through);
   s.dropped_total = std::max(s.dropped_total, report.dropped_total);
-  s.next_seq =
-      std::max({s.next_seq, report.meta_next_seq, report.max_seq + 1});
+  s.next_seq = std::max({s.next_seq, report.meta_next_seq, report.max_seq + 1});
   s.meta_dirty = true;
   if (status.ok()) status = WriteMeta(s);
   if (status.ok()) status = Exec("COMMIT");
@@ -443,7 +445,7 @@ absl::Status Spool::InsertRow(State& s, const v1::Result& result, bool is_gap) {
 
 absl::Status Spool::AddGap(State& s, const v1::Gap& gap) {
   v1::Result r;
-  *r.mutable_produced_at() = ToProtoTime(clock_.Now());
+  *r.mutable_produced_at() = spool::MicrosTimestamp(clock_.Now());
   s.meta_dirty = true;
   // Grow the newest gap while no one can have seen it (see State).
   if (s.open_gap_seq > handed_out_high_ &&
@@ -511,10 +513,9 @@ absl::Status Spool::DropOldest(State& s, uint64_t need_bytes) {
   s.rows -= count;
   s.bytes -= freed;
   s.dropped_total += count;
-  return AddGap(s, spool::MakeGap(first, last, count,
-                                  absl::FromUnixMicros(t_first),
-                                  absl::FromUnixMicros(t_last),
-                                  spool::kReasonOverCap));
+  return AddGap(
+      s, spool::MakeGap(first, last, count, absl::FromUnixMicros(t_first),
+                        absl::FromUnixMicros(t_last), spool::kReasonOverCap));
 }
 
 absl::Status Spool::DeleteBadRows(State& s, const std::vector<uint64_t>& seqs,
@@ -565,7 +566,8 @@ absl::StatusOr<std::vector<uint64_t>> Spool::AppendLocked(
   absl::Time now = clock_.Now();
   uint64_t incoming = 0;
   for (v1::Result& r : results) {
-    if (!r.has_produced_at()) *r.mutable_produced_at() = ToProtoTime(now);
+    if (!r.has_produced_at())
+      *r.mutable_produced_at() = spool::MicrosTimestamp(now);
     incoming += r.ByteSizeLong() + 16;  // + the seq to come
   }
   std::vector<uint64_t> seqs;

@@ -196,8 +196,8 @@ class Spool {
       ABSL_LOCKS_EXCLUDED(mu_);
 
   const Options options_;
-  Clock& clock_;            // Not owned.
-  spool::FileSystem& fs_;   // Not owned.
+  Clock& clock_;           // Not owned.
+  spool::FileSystem& fs_;  // Not owned.
   // SQLite's file calls, over fs_. Outlives db_ (declared before mu_'s
   // fields, so destroyed after CloseDb in the destructor).
   std::unique_ptr<spool::SqliteVfs> vfs_;

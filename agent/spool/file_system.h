@@ -26,8 +26,7 @@ class File {
   virtual ~File() = default;
   // Reads up to `n` bytes at `offset` into `buf`; fewer only at the end of
   // the file. Returns the count read.
-  virtual absl::StatusOr<size_t> Read(uint64_t offset, char* buf,
-                                      size_t n) = 0;
+  virtual absl::StatusOr<size_t> Read(uint64_t offset, char* buf, size_t n) = 0;
   // Writes all of `data` at `offset` (the file grows as needed). On error
   // any prefix of `data` may have been written.
   virtual absl::Status Write(uint64_t offset, absl::string_view data) = 0;

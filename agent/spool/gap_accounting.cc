@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "agent/spool/row_format.h"
 #include "common/proto_time.h"
 
 namespace netvigil::agent::spool {
@@ -13,8 +14,8 @@ v1::Gap MakeGap(uint64_t first_seq, uint64_t last_seq, uint64_t count,
   gap.set_first_seq(first_seq);
   gap.set_last_seq(last_seq);
   gap.set_count(count);
-  *gap.mutable_first_produced_at() = ToProtoTime(first_produced);
-  *gap.mutable_last_produced_at() = ToProtoTime(last_produced);
+  *gap.mutable_first_produced_at() = MicrosTimestamp(first_produced);
+  *gap.mutable_last_produced_at() = MicrosTimestamp(last_produced);
   gap.set_reason(reason);
   return gap;
 }

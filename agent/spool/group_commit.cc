@@ -17,9 +17,9 @@ absl::StatusOr<std::vector<uint64_t>> GroupCommit::Commit(
     }
     std::vector<Request*> group;
     size_t n = 0;
-    while (!queue_.empty() &&
-           (group.empty() ||
-            n + queue_.front()->results.size() <= max_results_)) {
+    while (
+        !queue_.empty() &&
+        (group.empty() || n + queue_.front()->results.size() <= max_results_)) {
       group.push_back(queue_.front());
       n += queue_.front()->results.size();
       queue_.pop_front();

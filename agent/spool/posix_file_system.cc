@@ -29,8 +29,8 @@ class PosixFile final : public File {
   absl::StatusOr<size_t> Read(uint64_t offset, char* buf, size_t n) override {
     size_t done = 0;
     while (done < n) {
-      ssize_t r = pread(fd_, buf + done, n - done,
-                        static_cast<off_t>(offset + done));
+      ssize_t r =
+          pread(fd_, buf + done, n - done, static_cast<off_t>(offset + done));
       if (r < 0 && errno == EINTR) continue;
       if (r < 0) return ErrnoStatus(errno, "read", path_);
       if (r == 0) break;

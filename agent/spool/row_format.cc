@@ -26,6 +26,10 @@ RowColumns EncodeRow(const v1::Result& result, bool is_gap, std::string* body) {
   return row;
 }
 
+google::protobuf::Timestamp MicrosTimestamp(absl::Time t) {
+  return ToProtoTime(absl::FromUnixMicros(absl::ToUnixMicros(t)));
+}
+
 bool DecodeRow(const RowColumns& row, v1::Result* out) {
   if (Checksum(row.body) != row.checksum || row.body.size() != row.size) {
     return false;

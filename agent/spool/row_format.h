@@ -14,6 +14,8 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "google/protobuf/timestamp.pb.h"
 #include "netvigil/v1/probes.pb.h"
 
 namespace netvigil::agent::spool {
@@ -35,6 +37,11 @@ struct RowColumns {
 // The columns of `result` (its seq and produced_at must be set); `body`
 // receives the encoding the columns point into.
 RowColumns EncodeRow(const v1::Result& result, bool is_gap, std::string* body);
+
+// `t` cut to the microsecond, the precision of the produced_at_us column,
+// so a result's body and its row say the same time (and PostgreSQL keeps
+// microseconds too).
+google::protobuf::Timestamp MicrosTimestamp(absl::Time t);
 
 // True when the row is whole: size and checksum match the body, the body
 // parses, and the parsed result carries the row's seq. `out` is set then.

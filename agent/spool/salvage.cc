@@ -29,9 +29,9 @@ absl::Status SalvageRows(
   const std::string wal = path + "-wal";
   const bool had_wal = fs.Exists(wal).value_or(true);
   sqlite3* old = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &old,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                           vfs.name());
+  int rc =
+      sqlite3_open_v2(path.c_str(), &old,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, vfs.name());
   auto close_old = [&] {
     sqlite3_close_v2(old);
     // A WAL SQLite made while reading is not evidence; one that was there is.

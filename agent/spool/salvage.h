@@ -23,19 +23,20 @@ struct SalvageReport {
   uint64_t meta_next_seq = 0;
   uint64_t acked_through = 0;
   uint64_t dropped_total = 0;
-  uint64_t salvaged = 0;     // rows handed to `keep`
-  uint64_t bad_rows = 0;     // rows read but not whole
-  uint64_t max_seq = 0;      // highest seq handed to `keep`
-  int read_errors = 0;       // spots skipped
+  uint64_t salvaged = 0;  // rows handed to `keep`
+  uint64_t bad_rows = 0;  // rows read but not whole
+  uint64_t max_seq = 0;   // highest seq handed to `keep`
+  int read_errors = 0;    // spots skipped
 };
 
 // Opens the database at `path` through `vfs` (read only in effect) and calls
 // `keep` for each whole row above the acknowledged point, in seq order. An
 // error from `keep` stops the walk and is returned; a file that cannot be
 // read is not an error (see report.opened).
-absl::Status SalvageRows(SqliteVfs& vfs, const std::string& path,
-                         const std::function<absl::Status(const v1::Result&)>& keep,
-                         SalvageReport* report);
+absl::Status SalvageRows(
+    SqliteVfs& vfs, const std::string& path,
+    const std::function<absl::Status(const v1::Result&)>& keep,
+    SalvageReport* report);
 
 }  // namespace netvigil::agent::spool
 

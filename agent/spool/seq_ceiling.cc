@@ -12,8 +12,8 @@ namespace netvigil::agent::spool {
 namespace {
 
 absl::Status Annotate(const absl::Status& st, absl::string_view step) {
-  return absl::Status(st.code(),
-                      absl::StrCat("spool seq file ", step, ": ", st.message()));
+  return absl::Status(
+      st.code(), absl::StrCat("spool seq file ", step, ": ", st.message()));
 }
 
 }  // namespace

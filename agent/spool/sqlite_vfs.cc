@@ -54,9 +54,9 @@ int Close(sqlite3_file* f) {
 
 int Read(sqlite3_file* f, void* buf, int amt, sqlite3_int64 off) {
   VfsFile* v = Get(f);
-  absl::StatusOr<size_t> n = v->file->Read(static_cast<uint64_t>(off),
-                                           static_cast<char*>(buf),
-                                           static_cast<size_t>(amt));
+  absl::StatusOr<size_t> n =
+      v->file->Read(static_cast<uint64_t>(off), static_cast<char*>(buf),
+                    static_cast<size_t>(amt));
   if (!n.ok()) return Fail(v->owner, n.status(), SQLITE_IOERR_READ);
   if (*n < static_cast<size_t>(amt)) {
     // SQLite requires the rest zeroed on a short read.
@@ -68,10 +68,10 @@ int Read(sqlite3_file* f, void* buf, int amt, sqlite3_int64 off) {
 
 int Write(sqlite3_file* f, const void* buf, int amt, sqlite3_int64 off) {
   VfsFile* v = Get(f);
-  absl::Status st = v->file->Write(
-      static_cast<uint64_t>(off),
-      absl::string_view(static_cast<const char*>(buf),
-                        static_cast<size_t>(amt)));
+  absl::Status st =
+      v->file->Write(static_cast<uint64_t>(off),
+                     absl::string_view(static_cast<const char*>(buf),
+                                       static_cast<size_t>(amt)));
   if (!st.ok()) return Fail(v->owner, st, SQLITE_IOERR_WRITE);
   return SQLITE_OK;
 }
@@ -108,12 +108,11 @@ int Lock(sqlite3_file* f, int level) {
   if (!v->main_db || v->lock != nullptr || level == SQLITE_LOCK_NONE) {
     return SQLITE_OK;
   }
-  absl::StatusOr<std::unique_ptr<FileLock>> lock =
-      v->owner->fs().Lock(v->path);
+  absl::StatusOr<std::unique_ptr<FileLock>> lock = v->owner->fs().Lock(v->path);
   if (!lock.ok()) {
-    return Fail(v->owner, lock.status(),
-                absl::IsUnavailable(lock.status()) ? SQLITE_BUSY
-                                                   : SQLITE_IOERR_LOCK);
+    return Fail(
+        v->owner, lock.status(),
+        absl::IsUnavailable(lock.status()) ? SQLITE_BUSY : SQLITE_IOERR_LOCK);
   }
   v->lock = std::move(*lock);
   return SQLITE_OK;
@@ -144,12 +143,12 @@ int DeviceCharacteristics(sqlite3_file* /*f*/) {
 
 const sqlite3_io_methods kIoMethods = {
     1,  // iVersion 1: no shared memory; WAL needs locking_mode=EXCLUSIVE.
-    Close,           Read,        Write,
-    Truncate,        Sync,        FileSize,
-    Lock,            Unlock,      CheckReservedLock,
-    FileControl,     SectorSize,  DeviceCharacteristics,
-    nullptr,         nullptr,     nullptr,
-    nullptr,         nullptr,     nullptr,
+    Close,       Read,       Write,
+    Truncate,    Sync,       FileSize,
+    Lock,        Unlock,     CheckReservedLock,
+    FileControl, SectorSize, DeviceCharacteristics,
+    nullptr,     nullptr,    nullptr,
+    nullptr,     nullptr,    nullptr,
 };
 
 int Open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* f, int flags,
@@ -242,8 +241,8 @@ int CurrentTimeInt64(sqlite3_vfs*, sqlite3_int64* t) {
 
 SqliteVfs::SqliteVfs(FileSystem& fs)
     : fs_(fs),
-      name_(absl::StrCat("netvigil-spool-",
-                         reinterpret_cast<uintptr_t>(this))) {
+      name_(
+          absl::StrCat("netvigil-spool-", reinterpret_cast<uintptr_t>(this))) {
   memset(&vfs_, 0, sizeof(vfs_));
   vfs_.iVersion = 2;
   vfs_.szOsFile = sizeof(VfsFile);
@@ -265,8 +264,7 @@ SqliteVfs::SqliteVfs(FileSystem& fs)
   vfs_.xCurrentTimeInt64 = CurrentTimeInt64;
 }
 
-absl::StatusOr<std::unique_ptr<SqliteVfs>> SqliteVfs::Register(
-    FileSystem& fs) {
+absl::StatusOr<std::unique_ptr<SqliteVfs>> SqliteVfs::Register(FileSystem& fs) {
   if (Default() == nullptr) {
     return absl::InternalError("sqlite has no default VFS");
   }

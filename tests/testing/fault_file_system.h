@@ -108,7 +108,8 @@ class FaultFileSystem final : public agent::spool::FileSystem {
     absl::MutexLock l(&mu_);
     for (const WriteRecord& r : records) {
       if (bytes == 0) break;
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(bytes, r.data.size()));
+      const size_t n =
+          static_cast<size_t>(std::min<uint64_t>(bytes, r.data.size()));
       auto it = live_.find(r.path);
       if (it == live_.end()) break;
       WriteAt(*it->second, r.offset, absl::string_view(r.data).substr(0, n));
@@ -161,7 +162,8 @@ class FaultFileSystem final : public agent::spool::FileSystem {
     auto it = live_.find(path);
     if (it == live_.end()) {
       if (mode == Mode::kRead || mode == Mode::kWrite) {
-        return absl::NotFoundError(absl::StrCat("open ", path, ": no such file"));
+        return absl::NotFoundError(
+            absl::StrCat("open ", path, ": no such file"));
       }
       it = live_.emplace(path, std::make_shared<Node>()).first;
     } else if (mode == Mode::kCreateTruncate) {
@@ -182,7 +184,8 @@ class FaultFileSystem final : public agent::spool::FileSystem {
     }
     auto it = live_.find(from);
     if (it == live_.end()) {
-      return absl::NotFoundError(absl::StrCat("rename ", from, ": no such file"));
+      return absl::NotFoundError(
+          absl::StrCat("rename ", from, ": no such file"));
     }
     live_[to] = it->second;
     live_.erase(from);
@@ -192,7 +195,8 @@ class FaultFileSystem final : public agent::spool::FileSystem {
   absl::Status Unlink(const std::string& path) override {
     absl::MutexLock l(&mu_);
     if (live_.erase(path) == 0) {
-      return absl::NotFoundError(absl::StrCat("unlink ", path, ": no such file"));
+      return absl::NotFoundError(
+          absl::StrCat("unlink ", path, ": no such file"));
     }
     return absl::OkStatus();
   }
@@ -216,7 +220,8 @@ class FaultFileSystem final : public agent::spool::FileSystem {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::vector<std::string>> List(const std::string& dir) override {
+  absl::StatusOr<std::vector<std::string>> List(
+      const std::string& dir) override {
     absl::MutexLock l(&mu_);
     std::vector<std::string> names;
     const std::string prefix = dir + "/";
@@ -229,7 +234,8 @@ class FaultFileSystem final : public agent::spool::FileSystem {
     return names;
   }
 
-  absl::StatusOr<std::unique_ptr<FileLock>> Lock(const std::string& path) override {
+  absl::StatusOr<std::unique_ptr<FileLock>> Lock(
+      const std::string& path) override {
     absl::MutexLock l(&mu_);
     if (live_.count(path) == 0) {
       return absl::NotFoundError(absl::StrCat("lock ", path, ": no such file"));
@@ -279,7 +285,8 @@ class FaultFileSystem final : public agent::spool::FileSystem {
     return nullptr;
   }
   static void WriteAt(Node& n, uint64_t offset, absl::string_view data) {
-    if (n.data.size() < offset + data.size()) n.data.resize(offset + data.size());
+    if (n.data.size() < offset + data.size())
+      n.data.resize(offset + data.size());
     memcpy(n.data.data() + offset, data.data(), data.size());
   }
 
@@ -344,7 +351,8 @@ class FaultFileSystem final : public agent::spool::FileSystem {
                        absl::string_view data) {
     absl::MutexLock l(&mu_);
     if (const Fault* f = Hit(Op::kWrite, path)) {
-      WriteAt(node, offset, data.substr(0, std::min(f->torn_bytes, data.size())));
+      WriteAt(node, offset,
+              data.substr(0, std::min(f->torn_bytes, data.size())));
       return Named(*f, "write", path);
     }
     WriteAt(node, offset, data);

@@ -57,11 +57,10 @@ TEST(SeqCeilingTest, AFailedStepKeepsTheOldValue) {
     Op op;
     const char* says;
   };
-  for (const Case& k : {Case{Op::kOpen, "seq file open"},
-                        Case{Op::kWrite, "seq file write"},
-                        Case{Op::kSync, "seq file fsync"},
-                        Case{Op::kRename, "seq file rename"},
-                        Case{Op::kSyncDir, "seq file folder fsync"}}) {
+  for (const Case& k :
+       {Case{Op::kOpen, "seq file open"}, Case{Op::kWrite, "seq file write"},
+        Case{Op::kSync, "seq file fsync"}, Case{Op::kRename, "seq file rename"},
+        Case{Op::kSyncDir, "seq file folder fsync"}}) {
     SCOPED_TRACE(k.says);
     FaultFileSystem fs;
     SeqCeiling c(fs, kFile);

@@ -155,8 +155,9 @@ TEST(SpoolFaultTest, DiskFullAtEachWriteOfACommit) {
 
       // The disk stays full from write i on; the failing write lands a
       // part of its bytes, as a real one may.
-      fs.Arm(Op::kWrite, i, absl::ResourceExhaustedError("No space left on device"),
-             "", /*sticky=*/true, /*torn_bytes=*/100);
+      fs.Arm(Op::kWrite, i,
+             absl::ResourceExhaustedError("No space left on device"), "",
+             /*sticky=*/true, /*torn_bytes=*/100);
       const uint64_t lost_seq = spool->next_seq();
       absl::StatusOr<uint64_t> failed = spool->Append(MakeResult(200'000, 2));
       ASSERT_THAT(failed, StatusIs(absl::StatusCode::kResourceExhausted));
@@ -221,7 +222,8 @@ TEST(SpoolFaultTest, FailedFsyncAtEachFsyncOfACommitIsNotAcknowledged) {
           fs.Arm(op, i, absl::DataLossError("Input/output error"));
           absl::StatusOr<std::vector<uint64_t>> failed = spool->AppendBatch(
               {MakeResult(200'000, 2), MakeResult(200'001, 2)});
-          ASSERT_FALSE(failed.ok()) << "a batch whose fsync failed was acknowledged";
+          ASSERT_FALSE(failed.ok())
+              << "a batch whose fsync failed was acknowledged";
           EXPECT_THAT(std::string(failed.status().message()),
                       AllOf(HasSubstr("fsync"), HasSubstr("/spool"),
                             HasSubstr("Input/output error")));
@@ -242,8 +244,9 @@ TEST(SpoolFaultTest, FailedFsyncAtEachFsyncOfACommitIsNotAcknowledged) {
               if (r.has_gap()) continue;
               auto it = given.find(r.seq());
               if (it != given.end()) {
-                EXPECT_EQ(r.sockets().SerializeAsString(),
-                          MakeResult(it->second, 2).sockets().SerializeAsString());
+                EXPECT_EQ(
+                    r.sockets().SerializeAsString(),
+                    MakeResult(it->second, 2).sockets().SerializeAsString());
               } else {
                 ++from_failed;
               }
@@ -254,7 +257,8 @@ TEST(SpoolFaultTest, FailedFsyncAtEachFsyncOfACommitIsNotAcknowledged) {
             EXPECT_EQ(found, static_cast<int>(given.size()));
             continue;
           }
-          absl::StatusOr<uint64_t> after = spool->Append(MakeResult(300'000, 2));
+          absl::StatusOr<uint64_t> after =
+              spool->Append(MakeResult(300'000, 2));
           ASSERT_THAT(after, IsOk());
           given[*after] = 300'000;
           std::map<uint64_t, v1::Gap> gaps =
@@ -295,15 +299,18 @@ TEST(SpoolFaultTest, FailedRenameKeepsTheCeilingAndItNeverGoesBack) {
                     HasSubstr("Operation not permitted")));
   EXPECT_EQ(CeilingIn(fs), before) << "the ceiling changed on a failed rename";
   EXPECT_FALSE(fs.Has(absl::StrCat(kSeqFile, ".tmp")));
-  ExpectExactly(*spool, given, "after the failed rename", spool->next_seq() - 1);
+  ExpectExactly(*spool, given, "after the failed rename",
+                spool->next_seq() - 1);
 
   for (int round = 0; round < 3; ++round) {
     absl::StatusOr<std::vector<uint64_t>> seqs;
     std::vector<v1::Result> batch;
-    for (int i = 0; i < 700; ++i) batch.push_back(MakeResult(400'000 + round * 1000 + i, 2));
+    for (int i = 0; i < 700; ++i)
+      batch.push_back(MakeResult(400'000 + round * 1000 + i, 2));
     seqs = spool->AppendBatch(std::move(batch));
     ASSERT_THAT(seqs, IsOk());
-    for (int i = 0; i < 700; ++i) given[(*seqs)[i]] = 400'000 + round * 1000 + i;
+    for (int i = 0; i < 700; ++i)
+      given[(*seqs)[i]] = 400'000 + round * 1000 + i;
     const uint64_t now = CeilingIn(fs);
     EXPECT_GE(now, highest) << "the ceiling went back";
     EXPECT_GT(now, seqs->back()) << "a number was committed above the ceiling";
@@ -355,7 +362,8 @@ TEST(SpoolFaultTest, CommitTornAtEveryByteKeepsEveryWholeRow) {
   spool.reset();
   uint64_t total = 0;
   for (const auto& w : writes) {
-    EXPECT_THAT(w.path, HasSubstr("spool.db-wal")) << "a commit writes only the WAL";
+    EXPECT_THAT(w.path, HasSubstr("spool.db-wal"))
+        << "a commit writes only the WAL";
     total += w.data.size();
   }
   ASSERT_GT(total, 2 * 4096u);
@@ -379,11 +387,13 @@ TEST(SpoolFaultTest, CommitTornAtEveryByteKeepsEveryWholeRow) {
     std::unique_ptr<FaultFileSystem> disk = before->Clone();
     disk->ApplyPrefix(writes, cut);
     const std::string wal = disk->Contents(absl::StrCat(kPath, "-wal"));
-    const bool mid_frame = wal.size() > 32 && (wal.size() - 32) % (4096 + 24) != 0;
+    const bool mid_frame =
+        wal.size() > 32 && (wal.size() - 32) % (4096 + 24) != 0;
     std::unique_ptr<Spool> reopened = OpenOrDie(*disk, clock);
     ASSERT_NE(reopened, nullptr);
     std::vector<v1::Result> all = ReadAll(*reopened);
-    std::map<uint64_t, v1::Gap> gaps = CheckCovered(all, 0, reopened->next_seq());
+    std::map<uint64_t, v1::Gap> gaps =
+        CheckCovered(all, 0, reopened->next_seq());
     int from_torn = 0, from_given = 0;
     uint64_t high = 0;
     for (const v1::Result& r : all) {
@@ -397,7 +407,8 @@ TEST(SpoolFaultTest, CommitTornAtEveryByteKeepsEveryWholeRow) {
           << "a partial or changed row came back as seq " << r.seq();
       (&from == &given ? from_given : from_torn)++;
     }
-    ASSERT_EQ(from_given, static_cast<int>(given.size())) << "a whole row was lost";
+    ASSERT_EQ(from_given, static_cast<int>(given.size()))
+        << "a whole row was lost";
     ASSERT_THAT(from_torn, AnyOf(0, 20)) << "the torn batch came back in part";
     if (from_torn == 20) {
       ++whole;
@@ -416,8 +427,9 @@ TEST(SpoolFaultTest, CommitTornAtEveryByteKeepsEveryWholeRow) {
   EXPECT_GT(whole, 0);
   EXPECT_GT(none, 0);
   EXPECT_GT(with_gap, 0);
-  std::cout << "cuts=" << cuts.size() << " of " << total << " bytes, whole=" << whole
-            << " none=" << none << " with_gap=" << with_gap << "\n";
+  std::cout << "cuts=" << cuts.size() << " of " << total
+            << " bytes, whole=" << whole << " none=" << none
+            << " with_gap=" << with_gap << "\n";
 }
 
 }  // namespace

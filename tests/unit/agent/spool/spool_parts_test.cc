@@ -63,7 +63,8 @@ TEST(RowFormatTest, RoundTripsAndRejectsEveryFlippedByte) {
 std::string WalHeader(uint32_t magic, uint32_t page) {
   std::string h(32, '\0');
   auto put = [&](size_t at, uint32_t v) {
-    for (int i = 0; i < 4; ++i) h[at + i] = static_cast<char>(v >> (24 - 8 * i));
+    for (int i = 0; i < 4; ++i)
+      h[at + i] = static_cast<char>(v >> (24 - 8 * i));
   };
   put(0, magic);
   put(8, page);
@@ -81,7 +82,8 @@ TEST(WalHeaderTest, WholeFramesAreNotTornAndAnythingElseIs) {
     EXPECT_THAT(WalTornDetail(h, size), Optional(HasSubstr("ends mid-frame")))
         << size;
   }
-  EXPECT_THAT(WalTornDetail(h.substr(0, 20), 20), Optional(HasSubstr("cut at 20")));
+  EXPECT_THAT(WalTornDetail(h.substr(0, 20), 20),
+              Optional(HasSubstr("cut at 20")));
   EXPECT_THAT(WalTornDetail(WalHeader(0x12345678, 4096), 32 + 4120),
               Optional(HasSubstr("unreadable")));
   EXPECT_THAT(WalTornDetail(WalHeader(0x377f0682, 100), 32 + 124),
