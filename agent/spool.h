@@ -47,7 +47,11 @@
 // unused numbers. Losing both the database and the side file restarts the
 // numbering at 1. Results whose Append failed are counted in memory until a
 // write succeeds: a crash in between loses that count (their numbers were
-// never handed out, so nothing is mis-numbered).
+// never handed out, so nothing is mis-numbered). The ceiling is raised
+// before the commit that needs it, so a commit that then fails leaves it
+// raised (up to 1000 numbers skipped after a later loss; never lowered).
+// A failed folder fsync of the side file fails the append: the rename may
+// not be durable, and no number may be committed above a durable ceiling.
 
 #ifndef NETVIGIL_AGENT_SPOOL_H_
 #define NETVIGIL_AGENT_SPOOL_H_

@@ -11,7 +11,9 @@ namespace netvigil::agent::spool {
 // lets its group or others in is tightened to its owner when opened (the
 // spool holds process lists and file paths; an older agent left 0644).
 // Locks are flock(2) locks, so a second open of the same spool is refused
-// in this process as in another. One instance for the process.
+// in this process as in another. A folder fsync the file system does not
+// support (EINVAL) counts as done; any other failure is an error. One
+// instance for the process.
 FileSystem& PosixFileSystem();
 
 }  // namespace netvigil::agent::spool
