@@ -248,7 +248,9 @@ absl::Status Spool::CheckAndLoad(std::string* damage) {
     spdlog::warn("event=spool_corrupt_rows path={} rows={} first_seq={}",
                  options_.path, bad.size(), bad.front());
     NV_RETURN_IF_ERROR(
-        WriteTxn([&](State& t) { return DeleteBadRows(t, bad, bad_times); }));
+        WriteTxn([&](State& t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return DeleteBadRows(t, bad, bad_times);
+        }));
   }
   return absl::OkStatus();
 }
@@ -306,11 +308,12 @@ absl::Status Spool::Init() {
     in.newest_only = newest_only;
     if (std::optional<v1::Gap> gap =
             spool::RecoveryGap(in, clock_.Now(), gap_reason)) {
-      NV_RETURN_IF_ERROR(WriteTxn([&](State& s) {
-        s.next_seq = gap->last_seq() + 1;
-        s.meta_dirty = true;
-        return AddGap(s, *gap);
-      }));
+      NV_RETURN_IF_ERROR(
+          WriteTxn([&](State& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+            s.next_seq = gap->last_seq() + 1;
+            s.meta_dirty = true;
+            return AddGap(s, *gap);
+          }));
       // The count is an upper bound; it is not added to dropped_total.
       spdlog::warn(
           "event=spool_recovery_gap path={} reason={} first_seq={} "
@@ -572,19 +575,20 @@ absl::StatusOr<std::vector<uint64_t>> Spool::AppendLocked(
   }
   std::vector<uint64_t> seqs;
   seqs.reserve(results.size());
-  absl::Status status = WriteTxn([&](State& s) -> absl::Status {
-    seqs.clear();
-    if (s.bytes + incoming + kGapSlack > options_.max_bytes) {
-      NV_RETURN_IF_ERROR(
-          DropOldest(s, s.bytes + incoming + kGapSlack - options_.max_bytes));
-    }
-    for (v1::Result& r : results) {
-      r.set_seq(s.next_seq++);
-      NV_RETURN_IF_ERROR(InsertRow(s, r, /*is_gap=*/false));
-      seqs.push_back(r.seq());
-    }
-    return absl::OkStatus();
-  });
+  absl::Status status = WriteTxn(
+      [&](State& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        seqs.clear();
+        if (s.bytes + incoming + kGapSlack > options_.max_bytes) {
+          NV_RETURN_IF_ERROR(DropOldest(
+              s, s.bytes + incoming + kGapSlack - options_.max_bytes));
+        }
+        for (v1::Result& r : results) {
+          r.set_seq(s.next_seq++);
+          NV_RETURN_IF_ERROR(InsertRow(s, r, /*is_gap=*/false));
+          seqs.push_back(r.seq());
+        }
+        return absl::OkStatus();
+      });
   if (status.ok()) return seqs;
 
   // Not kept. Number the results anyway (no caller sees these numbers) so the
@@ -679,7 +683,9 @@ absl::StatusOr<std::vector<v1::Result>> Spool::ReadAfter(uint64_t after,
     spdlog::warn("event=spool_corrupt_rows path={} rows={} first_seq={}",
                  options_.path, bad.size(), bad.front());
     absl::Status st =
-        WriteTxn([&](State& s) { return DeleteBadRows(s, bad, bad_times); });
+        WriteTxn([&](State& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return DeleteBadRows(s, bad, bad_times);
+        });
     if (!st.ok()) {
       spdlog::warn("event=spool_corrupt_rows_kept path={} error=\"{}\"",
                    options_.path, std::string(st.message()));
@@ -697,29 +703,30 @@ absl::Status Spool::AckThrough(uint64_t seq) {
                      state_.next_seq - 1));
   }
   if (seq <= state_.acked_through) return absl::OkStatus();
-  return WriteTxn([&](State& s) -> absl::Status {
-    NV_ASSIGN_OR_RETURN(sqlite3_stmt * sum, Stmt(kSumThrough));
-    uint64_t rows = 0, bytes = 0;
-    {
-      ResetOnExit reset(sum);
-      sqlite3_bind_int64(sum, 1, static_cast<int64_t>(seq));
-      int rc = sqlite3_step(sum);
-      if (rc != SQLITE_ROW) return SqlError(rc, "sum");
-      rows = static_cast<uint64_t>(sqlite3_column_int64(sum, 0));
-      bytes = static_cast<uint64_t>(sqlite3_column_int64(sum, 1));
-    }
-    NV_ASSIGN_OR_RETURN(sqlite3_stmt * del, Stmt(kDeleteThrough));
-    ResetOnExit reset(del);
-    sqlite3_bind_int64(del, 1, static_cast<int64_t>(seq));
-    int rc = sqlite3_step(del);
-    if (rc != SQLITE_DONE) return SqlError(rc, "ack");
-    s.rows -= std::min(s.rows, rows);
-    s.bytes -= std::min(s.bytes, bytes);
-    s.acked_through = seq;
-    if (s.open_gap_seq <= seq) s.open_gap_seq = 0;
-    s.meta_dirty = true;  // next_seq must outlive the rows that showed it
-    return absl::OkStatus();
-  });
+  return WriteTxn(
+      [&](State& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        NV_ASSIGN_OR_RETURN(sqlite3_stmt * sum, Stmt(kSumThrough));
+        uint64_t rows = 0, bytes = 0;
+        {
+          ResetOnExit reset(sum);
+          sqlite3_bind_int64(sum, 1, static_cast<int64_t>(seq));
+          int rc = sqlite3_step(sum);
+          if (rc != SQLITE_ROW) return SqlError(rc, "sum");
+          rows = static_cast<uint64_t>(sqlite3_column_int64(sum, 0));
+          bytes = static_cast<uint64_t>(sqlite3_column_int64(sum, 1));
+        }
+        NV_ASSIGN_OR_RETURN(sqlite3_stmt * del, Stmt(kDeleteThrough));
+        ResetOnExit reset(del);
+        sqlite3_bind_int64(del, 1, static_cast<int64_t>(seq));
+        int rc = sqlite3_step(del);
+        if (rc != SQLITE_DONE) return SqlError(rc, "ack");
+        s.rows -= std::min(s.rows, rows);
+        s.bytes -= std::min(s.bytes, bytes);
+        s.acked_through = seq;
+        if (s.open_gap_seq <= seq) s.open_gap_seq = 0;
+        s.meta_dirty = true;  // next_seq must outlive the rows that showed it
+        return absl::OkStatus();
+      });
 }
 
 absl::Status Spool::AdvanceNextSeqPast(uint64_t seq) {
@@ -741,26 +748,27 @@ absl::Status Spool::AdvanceNextSeqPast(uint64_t seq) {
     }
     if (rc != SQLITE_DONE) return SqlError(rc, "renumber scan");
   }
-  absl::Status status = WriteTxn([&](State& s) -> absl::Status {
-    NV_ASSIGN_OR_RETURN(sqlite3_stmt * del, Stmt(kDeleteThrough));
-    {
-      ResetOnExit reset(del);
-      sqlite3_bind_int64(del, 1, static_cast<int64_t>(seq));
-      int rc = sqlite3_step(del);
-      if (rc != SQLITE_DONE) return SqlError(rc, "renumber delete");
-    }
-    s.rows = 0;
-    s.bytes = 0;
-    s.open_gap_seq = 0;
-    s.acked_through = seq;
-    s.next_seq = seq + 1;
-    for (v1::Result& r : held) {
-      r.set_seq(s.next_seq++);
-      NV_RETURN_IF_ERROR(InsertRow(s, r, r.has_gap()));
-    }
-    s.meta_dirty = true;
-    return absl::OkStatus();
-  });
+  absl::Status status = WriteTxn(
+      [&](State& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        NV_ASSIGN_OR_RETURN(sqlite3_stmt * del, Stmt(kDeleteThrough));
+        {
+          ResetOnExit reset(del);
+          sqlite3_bind_int64(del, 1, static_cast<int64_t>(seq));
+          int rc = sqlite3_step(del);
+          if (rc != SQLITE_DONE) return SqlError(rc, "renumber delete");
+        }
+        s.rows = 0;
+        s.bytes = 0;
+        s.open_gap_seq = 0;
+        s.acked_through = seq;
+        s.next_seq = seq + 1;
+        for (v1::Result& r : held) {
+          r.set_seq(s.next_seq++);
+          NV_RETURN_IF_ERROR(InsertRow(s, r, r.has_gap()));
+        }
+        s.meta_dirty = true;
+        return absl::OkStatus();
+      });
   if (status.ok()) {
     handed_out_high_ = 0;
     spdlog::warn(

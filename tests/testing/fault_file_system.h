@@ -53,8 +53,9 @@ class FaultFileSystem final : public agent::spool::FileSystem {
   // A deep copy of the files (live and durable state); no faults, no
   // records, no locks.
   std::unique_ptr<FaultFileSystem> Clone() const {
-    absl::MutexLock l(&mu_);
     auto copy = std::make_unique<FaultFileSystem>();
+    absl::MutexLock l(&mu_);
+    absl::MutexLock c(&copy->mu_);
     std::map<const Node*, std::shared_ptr<Node>> done;
     auto dup = [&](const std::shared_ptr<Node>& n) {
       auto& d = done[n.get()];

@@ -41,7 +41,6 @@ using ::testing::AnyOf;
 using ::testing::HasSubstr;
 using Op = FaultFileSystem::Op;
 
-constexpr char kDir[] = "/spool";
 constexpr char kPath[] = "/spool/spool.db";
 constexpr char kSeqFile[] = "/spool/spool.db.seq";
 
