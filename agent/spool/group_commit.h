@@ -34,6 +34,12 @@ class GroupCommit {
   absl::StatusOr<std::vector<uint64_t>> Commit(std::vector<v1::Result> results)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Callers queued behind the running commit (for tests and metrics).
+  size_t waiting() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
+    return queue_.size();
+  }
+
  private:
   // One caller's results waiting for a group commit.
   struct Request {
@@ -44,7 +50,7 @@ class GroupCommit {
 
   const Writer writer_;
   const size_t max_results_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   absl::CondVar cv_;
   std::deque<Request*> queue_ ABSL_GUARDED_BY(mu_);
   bool committing_ ABSL_GUARDED_BY(mu_) = false;

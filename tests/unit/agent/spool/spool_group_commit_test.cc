@@ -57,7 +57,7 @@ TEST(GroupCommitTest, WaitingCallersShareOneCommitAndGetTheirOwnNumbers) {
       out[t] = gc.Commit({Tagged(t * 10), Tagged(t * 10 + 1)});
     });
   }
-  absl::SleepFor(absl::Milliseconds(300));  // let them all queue
+  while (gc.waiting() < 8) absl::SleepFor(absl::Milliseconds(1));
   release.Notify();
   for (auto& th : threads) th.join();
 
