@@ -208,15 +208,5 @@ TEST(SocketProbeTest, TableTellsDualStackFromV6Only) {
   EXPECT_THAT(report::FormatSocketsTable(old), Not(HasSubstr("*:5004")));
 }
 
-TEST(TableTextTest, ColumnsPadAsPrintfDoes) {
-  for (absl::string_view text : {"", "tcp", "exactly10!", "longer than ten"}) {
-    std::string left, right;
-    AppendLeft(&left, text, 10);
-    AppendRight(&right, text, 10);
-    EXPECT_EQ(left, absl::StrFormat("%-10s", text));
-    EXPECT_EQ(right, absl::StrFormat("%10s", text));
-  }
-}
-
 }  // namespace
 }  // namespace netvigil::agent

@@ -83,6 +83,20 @@ TEST(TableTest, AppendRowPadsAsPrintfDoes) {
   EXPECT_EQ(out, absl::StrFormat("%-5s %3s %s", "longer", "1234", "x"));
 }
 
+// Moved from the agent's sockets_probe_test (the probes' engine was
+// agent/probes/table_text.h's AppendLeft/AppendRight).
+TEST(TableTest, ColumnsPadAsPrintfDoes) {
+  static constexpr TableColumn kLeft[] = {{10}};
+  static constexpr TableColumn kRight[] = {{10, true}};
+  for (absl::string_view text : {"", "tcp", "exactly10!", "longer than ten"}) {
+    std::string left, right;
+    AppendRow(&left, kLeft, {text});
+    AppendRow(&right, kRight, {text});
+    EXPECT_EQ(left, absl::StrFormat("%-10s", text));
+    EXPECT_EQ(right, absl::StrFormat("%10s", text));
+  }
+}
+
 TEST(TableTest, HeaderIsShownAsGivenRowCellsEscaped) {
   // A header is the caller's words ("FROM \ TO" is the matrix's corner);
   // a row cell is an agent's and is escaped, its width that of the escape.
