@@ -341,10 +341,10 @@ absl::Status RunProbe(const ClientOptions& options, bool json,
     const ProbeOutcome& o = outcomes[i];
     if (!o.status.ok()) {
       const absl::Status failed = FromGrpc(o.status, longer);
-      fail(failed.code(),
-           targets.size() > 1
-               ? absl::StrCat("target ", targets[i], ":\n", failed.message())
-               : std::string(failed.message()));
+      fail(failed.code(), targets.size() > 1
+                              ? absl::StrCat("target ", Printable(targets[i]),
+                                             ":\n", failed.message())
+                              : std::string(failed.message()));
       continue;
     }
     // A probe that ran but could not do all it was asked (a watched folder
