@@ -89,5 +89,26 @@ TEST(QueryViewsEscapeTest, AlertsTable) {
   }
 }
 
+// The matrix's header row holds host names (agents' names): a header is
+// shown as given, so the view escapes them itself.
+TEST(QueryViewsEscapeTest, SpeedMatrixHostNames) {
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  v1::SpeedMatrixResponse m;
+  m.add_hosts("h1");
+  m.add_hosts("evil\x1b[2J\nrow");
+  v1::SpeedCell* c = m.add_cells();
+  c->set_client("h1");
+  c->set_server("evil\x1b[2J\nrow");
+  c->set_bps(94e6);
+  c->set_outcome(v1::SPEED_OUTCOME_OK);
+  c->mutable_at()->set_seconds(1'800'000'000 - 60);
+  const std::string out = RenderSpeedMatrix(m, now);
+  EXPECT_TRUE(IsValidUtf8(out));
+  for (absl::string_view line : absl::StrSplit(out, '\n')) {
+    EXPECT_FALSE(HasControls(line)) << line;
+  }
+  EXPECT_THAT(out, ::testing::HasSubstr("evil\\x1B[2J\\nrow"));
+}
+
 }  // namespace
 }  // namespace netvigil::report
