@@ -492,13 +492,13 @@ void HistoryBatch::Flush() {
       ids.push_back(k.first);
       kinds.push_back(k.second);
     }
-    for (const auto& row :
-         tx_.exec_params("SELECT agent_id, kind, last_seq,"
-                         "  (extract(epoch FROM last_at) * 1e6)::bigint"
-                         " FROM probe_state WHERE (agent_id, kind) IN"
-                         "  (SELECT * FROM unnest($1::bigint[], $2::text[]))"
-                         " ORDER BY agent_id, kind FOR UPDATE",
-                         PgIntArray(ids), PgTextArray(kinds))) {
+    for (const auto& row : tx_.exec_params(
+             absl::StrCat("SELECT agent_id, kind, last_seq, ",
+                          EpochMicrosSql("last_at"),
+                          " FROM probe_state WHERE (agent_id, kind) IN"
+                          "  (SELECT * FROM unnest($1::bigint[], $2::text[]))"
+                          " ORDER BY agent_id, kind FOR UPDATE"),
+             PgIntArray(ids), PgTextArray(kinds))) {
       Previous& p = state[{row[0].as<int64_t>(), row[1].as<std::string>()}];
       p.exists = true;
       p.last_seq = row[2].as<int64_t>();

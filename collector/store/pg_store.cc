@@ -253,20 +253,21 @@ absl::StatusOr<std::vector<v1::AgentInfo>> PgStore::ListAgents(
   absl::Status s = WithConnection([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     pqxx::result rows = tx.exec_params(
-        "SELECT name, hostname, array_to_string(addresses, ' '), version,"
-        "  boot_id,"
-        "  (extract(epoch FROM first_seen) * 1e6)::bigint,"
-        "  (extract(epoch FROM last_seen) * 1e6)::bigint,"
-        "  COALESCE((extract(epoch FROM connected_since) * 1e6)::bigint, 0),"
-        "  session_id IS NOT NULL"
-        "   AND last_seen > now() - make_interval(secs => $1),"
-        // Revoked: it had certificates and none of them is still good.
-        "  EXISTS (SELECT 1 FROM certificates c"
-        "          WHERE c.role = 'agent' AND c.name = agents.name)"
-        "  AND NOT EXISTS (SELECT 1 FROM certificates c"
-        "          WHERE c.role = 'agent' AND c.name = agents.name"
-        "            AND c.revoked_at IS NULL)"
-        " FROM agents ORDER BY name",
+        absl::StrCat(
+            "SELECT name, hostname, array_to_string(addresses, ' '), version,"
+            "  boot_id, ",
+            EpochMicrosSql("first_seen"), ", ", EpochMicrosSql("last_seen"),
+            ", COALESCE(", EpochMicrosSql("connected_since"),
+            ", 0),"
+            "  session_id IS NOT NULL"
+            "   AND last_seen > now() - make_interval(secs => $1),"
+            // Revoked: it had certificates and none of them is still good.
+            "  EXISTS (SELECT 1 FROM certificates c"
+            "          WHERE c.role = 'agent' AND c.name = agents.name)"
+            "  AND NOT EXISTS (SELECT 1 FROM certificates c"
+            "          WHERE c.role = 'agent' AND c.name = agents.name"
+            "            AND c.revoked_at IS NULL)"
+            " FROM agents ORDER BY name"),
         absl::ToDoubleSeconds(timeout));
     for (const auto& row : rows) {
       v1::AgentInfo a;
