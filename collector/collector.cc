@@ -89,15 +89,15 @@ absl::Status Collector::Start() {
       [m = mesh_plans_.get()](const std::string& agent, v1::Welcome* welcome) {
         return m->CompleteWelcome(agent, welcome);
       };
-  agent_service_ = std::make_unique<AgentService>(agent_options, store,
-                                                  clock_, sessions_);
+  agent_service_ =
+      std::make_unique<AgentService>(agent_options, store, clock_, sessions_);
   QueryServiceOptions query_options;
   query_options.heartbeat_timeout = config_.heartbeat_timeout;
   query_options.speed_port = config_.speed_port;
   query_options.speed_test_duration = config_.speed_test_duration;
   query_options.speed_bitrate_bps = config_.plan.speed().max_bitrate_bps();
-  query_service_ = std::make_unique<QueryService>(
-      query_options, store, clock_, sessions_, broker_);
+  query_service_ = std::make_unique<QueryService>(query_options, store, clock_,
+                                                  sessions_, broker_);
   if (config_.plan.speed().enabled()) {
     SpeedSchedulerOptions speed;
     speed.period = config_.speed_period;
@@ -109,9 +109,8 @@ absl::Status Collector::Start() {
     speed.external_targets.assign(
         config_.plan.speed().external_targets().begin(),
         config_.plan.speed().external_targets().end());
-    speed_loop_ =
-        std::make_unique<SpeedLoop>(speed, store, broker_, clock_,
-                                    config_.heartbeat_timeout, &sessions_);
+    speed_loop_ = std::make_unique<SpeedLoop>(
+        speed, store, broker_, clock_, config_.heartbeat_timeout, &sessions_);
     // Agents learn a new peer (and its iperf3 user) before a test to it.
     speed_loop_->SetAgentsObserver(
         [this](const std::vector<v1::AgentInfo>& agents) {
@@ -197,8 +196,8 @@ void Collector::MigrateLoop() {
   Backoff backoff({absl::Milliseconds(500), absl::Seconds(30), 2.0});
   std::string last_error;
   while (!stop_.HasBeenNotified()) {
-    absl::Status s = parts_.prepare_database ? parts_.prepare_database()
-                                             : absl::OkStatus();
+    absl::Status s =
+        parts_.prepare_database ? parts_.prepare_database() : absl::OkStatus();
     if (s.ok()) {
       spdlog::info("database_ready");
       // The analysis needs its baselines from the database; retry like the
@@ -270,7 +269,7 @@ void Collector::RunRetention() {
   const absl::Time now = clock_.Now();
   auto stats =
       parts_.store->ApplyRetention(now - absl::Hours(24) * config_.raw_days,
-                            now - absl::Hours(24) * config_.hourly_days);
+                                   now - absl::Hours(24) * config_.hourly_days);
   if (!stats.ok()) {
     spdlog::error("retention_failed error=\"{}\"",
                   std::string(stats.status().message()));

@@ -40,7 +40,7 @@ namespace netvigil::collector {
 // What a Collector is built from: everything that touches the world. The
 // pointers are not owned and must outlive the Collector; the host is.
 struct CollectorParts {
-  Store* store = nullptr;       // results and history; required
+  Store* store = nullptr;        // results and history; required
   AlertStore* alerts = nullptr;  // alerts and analysis baselines; required
   // Agents' and admins' certificates, enrollment tokens; required unless
   // --insecure.

@@ -237,7 +237,8 @@ absl::StatusOr<std::map<std::string, uint64_t>> FakeStore::StoreBatch(
   if (items.empty()) return acked;
   for (const IngestItem& it : items) {
     if (agents_.count(it.agent) == 0) {
-      return absl::NotFoundError(absl::StrCat("unknown agent '", it.agent, "'"));
+      return absl::NotFoundError(
+          absl::StrCat("unknown agent '", it.agent, "'"));
     }
     auto r = refused_.find({it.agent, it.result->seq()});
     if (r != refused_.end()) return r->second;
@@ -247,11 +248,10 @@ absl::StatusOr<std::map<std::string, uint64_t>> FakeStore::StoreBatch(
   for (const IngestItem& it : items) {
     Agent& a = agents_[it.agent];
     const uint64_t seq = it.result->seq();
-    const bool resend = seq <= a.acked_through ||
-                        std::any_of(a.results.begin(), a.results.end(),
-                                    [&](const v1::Result& c) {
-                                      return c.seq() == seq;
-                                    });
+    const bool resend =
+        seq <= a.acked_through ||
+        std::any_of(a.results.begin(), a.results.end(),
+                    [&](const v1::Result& c) { return c.seq() == seq; });
     if (!resend && in_batch.insert({it.agent, seq}).second) {
       a.results.push_back(*it.result);
     }
@@ -391,8 +391,8 @@ absl::StatusOr<v1::SpeedMatrixResponse> FakeStore::SpeedMatrix() {
   std::map<std::pair<std::string, std::string>, const v1::SpeedResult*> latest;
   auto consider = [&](const v1::SpeedResult& s) {
     const v1::SpeedResult*& slot = latest[{s.client(), s.server()}];
-    if (slot == nullptr || FromProtoTime(s.started_at()) >=
-                               FromProtoTime(slot->started_at())) {
+    if (slot == nullptr ||
+        FromProtoTime(s.started_at()) >= FromProtoTime(slot->started_at())) {
       slot = &s;
     }
   };
@@ -425,7 +425,8 @@ absl::StatusOr<std::vector<v1::SpeedResult>> FakeStore::SpeedHistory(
   std::vector<v1::SpeedResult> out;
   for (const v1::Result& r : (*a)->results) {
     if (!r.has_speed() || r.speed().server() != server) continue;
-    const int64_t at = absl::ToUnixMicros(FromProtoTime(r.speed().started_at()));
+    const int64_t at =
+        absl::ToUnixMicros(FromProtoTime(r.speed().started_at()));
     if (at >= since_us && at < until_us) out.push_back(r.speed());
   }
   std::stable_sort(out.begin(), out.end(), [](const auto& x, const auto& y) {

@@ -41,8 +41,8 @@ class FakeStore final : public collector::Store {
   void FailNextCommitsUnavailable(int n) ABSL_LOCKS_EXCLUDED(mu_);
   // Every StoreBatch holding `seq` of `agent` fails with `status` (not
   // UNAVAILABLE: the database refuses that result), commits nothing.
-  void RefuseResult(const std::string& agent, uint64_t seq,
-                    absl::Status status) ABSL_LOCKS_EXCLUDED(mu_);
+  void RefuseResult(const std::string& agent, uint64_t seq, absl::Status status)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Every StoreBatch takes at least `d` (real time) before it commits.
   void SetCommitDelay(absl::Duration d) ABSL_LOCKS_EXCLUDED(mu_);
   // While held, StoreBatch waits (before committing anything) until
@@ -51,8 +51,7 @@ class FakeStore final : public collector::Store {
   void ReleaseCommits() ABSL_LOCKS_EXCLUDED(mu_);
   // Waits until at least `n` StoreBatch calls are waiting in HoldCommits,
   // or `timeout` (real time) passes; true if they are.
-  bool AwaitHeldCommits(int n, absl::Duration timeout)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  bool AwaitHeldCommits(int n, absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
   // Waits until `agent` has committed through `seq` or `timeout` passes.
   bool AwaitCommitted(const std::string& agent, uint64_t seq,
                       absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);

@@ -153,8 +153,7 @@ class AgentStream {
  public:
   AgentStream(v1::Agent::Stub& stub, const std::string& name,
               uint64_t next_seq = 1)
-      : stream_(stub.Stream(&ctx_)),
-        reader_([this] { ReadLoop(); }) {
+      : stream_(stub.Stream(&ctx_)), reader_([this] { ReadLoop(); }) {
     v1::AgentMessage m;
     m.mutable_hello()->set_agent_name(name);
     m.mutable_hello()->set_hostname(name);
@@ -256,8 +255,8 @@ class AgentStream {
   }
 
   grpc::ClientContext ctx_;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage,
-                                           v1::CollectorMessage>>
+  std::unique_ptr<
+      grpc::ClientReaderWriter<v1::AgentMessage, v1::CollectorMessage>>
       stream_;
   absl::Mutex mu_;
   absl::CondVar cv_;

@@ -55,10 +55,10 @@ TEST_F(QueryServiceTest, ListsALiveAgentOnlineWithItsClockOffset) {
     v1::ListAgentsResponse resp;
     do {
       resp = ListAgents();
-    } while ((resp.agents_size() != 1 ||
-              !resp.agents(0).has_clock_offset_ms()) &&
-             absl::Now() < deadline &&
-             (absl::SleepFor(absl::Milliseconds(10)), true));
+    } while (
+        (resp.agents_size() != 1 || !resp.agents(0).has_clock_offset_ms()) &&
+        absl::Now() < deadline &&
+        (absl::SleepFor(absl::Milliseconds(10)), true));
     ASSERT_EQ(resp.agents_size(), 1);
     EXPECT_EQ(resp.agents(0).name(), "laptop");
     EXPECT_TRUE(resp.agents(0).online());
@@ -91,10 +91,10 @@ TEST_F(QueryServiceTest, HistoryIsReadFromTheStoreOnTheInjectedClock) {
   const absl::Time now = c_.clock.Now();
   {
     AgentStream agent(*agent_stub_, "laptop");
-    ASSERT_TRUE(agent.SendResult(
-        PathResult(1, now - absl::Hours(2), "192.0.2.1", 0)));
-    ASSERT_TRUE(agent.SendResult(
-        PathResult(2, now - absl::Hours(1), "192.0.2.1", 0)));
+    ASSERT_TRUE(
+        agent.SendResult(PathResult(1, now - absl::Hours(2), "192.0.2.1", 0)));
+    ASSERT_TRUE(
+        agent.SendResult(PathResult(2, now - absl::Hours(1), "192.0.2.1", 0)));
     ASSERT_TRUE(agent.SendResult(PathResult(3, now, "192.0.2.1", 30)));
     ASSERT_TRUE(agent.AwaitAckThrough(3, kWait));
   }
