@@ -9,6 +9,7 @@
 #define NETVIGIL_TESTS_TESTING_IN_PROCESS_COLLECTOR_H_
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -99,9 +100,13 @@ class InProcessHost final : public collector::ServiceHost {
 // A started Collector on fakes. Construct, then Start(); the fakes are
 // public for the test to switch and inspect.
 struct InProcessCollector {
-  explicit InProcessCollector(CollectorConfig config = CollectorConfig())
+  // `prepare_database` stands for the migrations (unset: nothing to do).
+  explicit InProcessCollector(
+      CollectorConfig config = CollectorConfig(),
+      std::function<absl::Status()> prepare_database = nullptr)
       : store(clock) {
     collector::CollectorParts parts;
+    parts.prepare_database = std::move(prepare_database);
     parts.store = &store;
     parts.alerts = &alerts;
     parts.clock = &clock;
