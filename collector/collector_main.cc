@@ -8,12 +8,12 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "collector/admin/db_admin.h"
+#include "collector/admin/pki_admin.h"
 #include "collector/analysis/analysis_options.h"
 #include "collector/collector.h"
-#include "collector/db_admin.h"
 #include "collector/network_host.h"
 #include "collector/pg_parts.h"
-#include "collector/pki_admin.h"
 #include "common/collector_config.h"
 #include "common/logging.h"
 #include "common/systemd_notify.h"

@@ -8,7 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "collector/pki_admin.h"
+#include "collector/admin/pki_admin.h"
 #include "collector/store/cert_store.h"
 #include "grpcpp/impl/service_type.h"
 
