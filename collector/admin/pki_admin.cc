@@ -1,4 +1,4 @@
-#include "collector/pki_admin.h"
+#include "collector/admin/pki_admin.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

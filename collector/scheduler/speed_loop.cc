@@ -1,4 +1,4 @@
-#include "collector/speed_loop.h"
+#include "collector/scheduler/speed_loop.h"
 
 #include <algorithm>
 

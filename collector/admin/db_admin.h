@@ -4,8 +4,8 @@
 // authentication over the UNIX socket and needs no password anywhere.
 // Thread-compatible; InitDatabase is idempotent (safe to run again after an
 // upgrade: it applies new migrations and grants on new tables).
-#ifndef NETVIGIL_COLLECTOR_DB_ADMIN_H_
-#define NETVIGIL_COLLECTOR_DB_ADMIN_H_
+#ifndef NETVIGIL_COLLECTOR_ADMIN_DB_ADMIN_H_
+#define NETVIGIL_COLLECTOR_ADMIN_DB_ADMIN_H_
 
 #include <string>
 
@@ -44,4 +44,4 @@ void RegisterDbCommands(CLI::App& app);
 
 }  // namespace netvigil::collector
 
-#endif  // NETVIGIL_COLLECTOR_DB_ADMIN_H_
+#endif  // NETVIGIL_COLLECTOR_ADMIN_DB_ADMIN_H_

@@ -1,4 +1,4 @@
-#include "collector/db_admin.h"
+#include "collector/admin/db_admin.h"
 
 #include <grp.h>
 #include <pwd.h>

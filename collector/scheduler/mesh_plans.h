@@ -5,8 +5,8 @@
 // agents come and go, so they are pushed as plan updates, and the Welcome
 // carries the current ones plus the agent's iperf3 credentials (see
 // common/iperf_credentials.h for the scheme). Thread-safe.
-#ifndef NETVIGIL_COLLECTOR_MESH_PLANS_H_
-#define NETVIGIL_COLLECTOR_MESH_PLANS_H_
+#ifndef NETVIGIL_COLLECTOR_SCHEDULER_MESH_PLANS_H_
+#define NETVIGIL_COLLECTOR_SCHEDULER_MESH_PLANS_H_
 
 #include <functional>
 #include <map>
@@ -73,4 +73,4 @@ class MeshPlans {
 
 }  // namespace netvigil::collector
 
-#endif  // NETVIGIL_COLLECTOR_MESH_PLANS_H_
+#endif  // NETVIGIL_COLLECTOR_SCHEDULER_MESH_PLANS_H_

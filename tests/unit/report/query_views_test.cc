@@ -1,25 +1,32 @@
-// Golden output of every CLI table: the renderers are pure, so each table is
-// checked byte for byte against tests/fixtures/cli/NAME.txt. To update after
-// a deliberate change: NETVIGIL_UPDATE_GOLDEN=1 build/tests/cli_tables_test,
-// then review the diff.
+// Golden output of every CLI view (common/report/query_views.h): the renderers
+// are pure, so each table is checked byte for byte against
+// tests/fixtures/cli/NAME.txt. To update after a deliberate change:
+// NETVIGIL_UPDATE_GOLDEN=1 build/tests/query_views_test, then review the diff.
+#include "common/report/query_views.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "collector/cli/commands.h"
-#include "collector/cli/format.h"
+#include "absl/time/clock.h"
+#include "common/report/human_text.h"
+#include "common/report/table.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fixtures.h"
 
-namespace netvigil::cli {
+namespace netvigil::report {
 namespace {
 
 using google::protobuf::util::TimeUtil;
 
 const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
+
+google::protobuf::Timestamp At(absl::Time t) {
+  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
+}
 
 google::protobuf::Timestamp Ago(absl::Duration d) {
   return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(kNow - d));
@@ -424,37 +431,49 @@ TEST(CliTablesTest, AnOverviewOf200HostsIsQuickAndShort) {
   EXPECT_LT(std::count(out.begin(), out.end(), '\n'), 40);
 }
 
-TEST(FormatTest, WrapsTheLastColumnAtSpaces) {
-  const std::string out = FormatTableWrapped(
-      {"ID", "SUMMARY"},
-      {{"1", "one two three four five six seven eight nine ten"}}, 28);
-  EXPECT_EQ(out,
-            "ID  SUMMARY\n"
-            "1   one two three four five\n"
-            "    six seven eight nine ten\n");
+TEST(AgentsTableTest, Golden) {
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  v1::ListAgentsResponse resp;
+  auto* a = resp.add_agents();
+  a->set_name("laptop");
+  a->add_addresses("198.18.1.11");
+  a->set_version("0.1.0");
+  a->set_online(true);
+  a->set_clock_offset_ms(7'200'400);  // two hours ahead
+  *a->mutable_last_seen() = At(now - absl::Seconds(1));
+  auto* b = resp.add_agents();
+  b->set_name("nas-basement");
+  b->add_addresses("198.18.1.12");
+  b->add_addresses("fd4e:7669:6c00:1::12");
+  b->set_version("0.1.0");
+  b->set_online(false);
+  *b->mutable_last_seen() = At(now - absl::Minutes(7));
+  EXPECT_EQ(RenderAgents(resp, now),
+            "NAME          ADDRESS                           VERSION  STATE    "
+            "LAST SEEN  CLOCK\n"
+            "laptop        198.18.1.11                       0.1.0    online   "
+            "just now   +2h\n"
+            "nas-basement  198.18.1.12,fd4e:7669:6c00:1::12  0.1.0    offline  "
+            "7 min ago  -\n");
 }
 
-TEST(FormatTest, WrapTextIndentsContinuations) {
-  EXPECT_EQ(WrapText("note: alpha beta gamma delta epsilon zeta", 30, 6),
-            "note: alpha beta gamma delta\n"
-            "      epsilon zeta\n");
-  EXPECT_EQ(WrapText("  indented", 30, 4), "  indented\n");
+TEST(AgentsTableTest, ARevokedAgentSaysSo) {
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  v1::ListAgentsResponse resp;
+  auto* a = resp.add_agents();
+  a->set_name("old-pi");
+  a->set_version("0.1.0");
+  a->set_revoked(true);
+  *a->mutable_last_seen() = At(now - absl::Hours(3));
+  EXPECT_EQ(RenderAgents(resp, now),
+            "NAME    ADDRESS  VERSION  STATE    LAST SEEN  CLOCK\n"
+            "old-pi  -        0.1.0    revoked  3 h ago    -\n");
 }
 
-TEST(FormatTest, WrapTextShowsControlCharactersInsteadOfObeyingThem) {
-  EXPECT_EQ(WrapText("evil\x1b[2J\nforged line"),
-            "evil\\x1B[2J\\nforged line\n");
-}
-
-TEST(FormatTest, HumanizeDurationsRewritesAbslDurationsOnly) {
-  EXPECT_EQ(HumanizeDurations("12 slots of 1m56.983384057s (max 1), the "
-                              "23m23.8s left of period 30m0s."),
-            "12 slots of 1m57s (max 1), the 23m24s left of period 30m.");
-  EXPECT_EQ(HumanizeDurations("h1>h2 at 10s, 5 hosts"),
-            "h1>h2 at 10s, 5 hosts");
-  EXPECT_EQ(HumanizeDurations(""), "");
-  EXPECT_EQ(HumanizeDurations("0 slots, 0.5 left"), "0 slots, 0.5 left");
+TEST(AgentsTableTest, NoAgentsSaysSo) {
+  EXPECT_EQ(RenderAgents(v1::ListAgentsResponse(), absl::Now()),
+            "no agents have connected yet\n");
 }
 
 }  // namespace
-}  // namespace netvigil::cli
+}  // namespace netvigil::report

@@ -3,8 +3,8 @@
 // server certificate live in <state_dir>/pki, private keys mode 0600; what
 // was issued and revoked lives in PostgreSQL (CertStore). Also the server
 // credentials the collector's listeners use. Thread-compatible.
-#ifndef NETVIGIL_COLLECTOR_PKI_ADMIN_H_
-#define NETVIGIL_COLLECTOR_PKI_ADMIN_H_
+#ifndef NETVIGIL_COLLECTOR_ADMIN_PKI_ADMIN_H_
+#define NETVIGIL_COLLECTOR_ADMIN_PKI_ADMIN_H_
 
 #include <memory>
 #include <string>
@@ -59,4 +59,4 @@ void RegisterPkiCommands(CLI::App& app, const std::string* config_path);
 
 }  // namespace netvigil::collector
 
-#endif  // NETVIGIL_COLLECTOR_PKI_ADMIN_H_
+#endif  // NETVIGIL_COLLECTOR_ADMIN_PKI_ADMIN_H_

@@ -1,20 +1,20 @@
-// The CLI's table engine (FormatTable) and the tables built on it with
-// hostile agent text: one line per row, no control byte, C1 or bidi control
-// out, every cell as common/escape.h's Printable. `--json` is not formatted
-// here: it prints the protos as they are.
+// The CLI's views (common/report/query_views.h) with hostile agent text: one
+// line per row, no control byte, C1 or bidi control out, every cell as
+// common/escape.h's Printable. `--json` is not formatted here: it prints the
+// protos as they are.
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
-#include "collector/cli/commands.h"
-#include "collector/cli/format.h"
+#include "absl/time/clock.h"
 #include "common/escape.h"
+#include "common/report/query_views.h"
 #include "common/utf8.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace netvigil::cli {
+namespace netvigil::report {
 namespace {
 
 // Bytes as a file name or a process name holds them, the agent's proto
@@ -50,23 +50,7 @@ void ExpectOneLinePerRow(const std::string& out, size_t rows) {
   }
 }
 
-TEST(FormatTableEscapeTest, EveryCellIsPrintable) {
-  std::vector<std::vector<std::string>> rows;
-  for (const Hostile& h : Table()) {
-    rows.push_back({ToValidUtf8(h.bytes), "1000", ToValidUtf8(h.bytes)});
-  }
-  const std::string out = FormatTable({"EXECUTABLE", "UID", "PATH"}, rows);
-  ExpectOneLinePerRow(out, rows.size() + 1);
-  std::vector<std::string> lines = absl::StrSplit(out, '\n');
-  for (size_t i = 0; i < Table().size(); ++i) {
-    EXPECT_THAT(lines[i + 1], ::testing::StartsWith(Table()[i].shown));
-    EXPECT_THAT(lines[i + 1], ::testing::EndsWith(Table()[i].shown));
-  }
-  // The bytes FF FE and the text naming them do not look alike.
-  EXPECT_NE(lines[4], lines[5]);
-}
-
-TEST(FormatTableEscapeTest, FileAccessTable) {
+TEST(QueryViewsEscapeTest, FileAccessTable) {
   v1::FileAccessResponse resp;
   for (const Hostile& h : Table()) {
     v1::FileFact* f = resp.add_facts();
@@ -81,7 +65,7 @@ TEST(FormatTableEscapeTest, FileAccessTable) {
   }
 }
 
-TEST(FormatTableEscapeTest, AlertsTable) {
+TEST(QueryViewsEscapeTest, AlertsTable) {
   v1::ListAlertsResponse resp;
   for (const Hostile& h : Table()) {
     v1::Alert* a = resp.add_alerts();
@@ -105,5 +89,26 @@ TEST(FormatTableEscapeTest, AlertsTable) {
   }
 }
 
+// The matrix's header row holds host names (agents' names): a header is
+// shown as given, so the view escapes them itself.
+TEST(QueryViewsEscapeTest, SpeedMatrixHostNames) {
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  v1::SpeedMatrixResponse m;
+  m.add_hosts("h1");
+  m.add_hosts("evil\x1b[2J\nrow");
+  v1::SpeedCell* c = m.add_cells();
+  c->set_client("h1");
+  c->set_server("evil\x1b[2J\nrow");
+  c->set_bps(94e6);
+  c->set_outcome(v1::SPEED_OUTCOME_OK);
+  c->mutable_at()->set_seconds(1'800'000'000 - 60);
+  const std::string out = RenderSpeedMatrix(m, now);
+  EXPECT_TRUE(IsValidUtf8(out));
+  for (absl::string_view line : absl::StrSplit(out, '\n')) {
+    EXPECT_FALSE(HasControls(line)) << line;
+  }
+  EXPECT_THAT(out, ::testing::HasSubstr("evil\\x1B[2J\\nrow"));
+}
+
 }  // namespace
-}  // namespace netvigil::cli
+}  // namespace netvigil::report

@@ -1,4 +1,4 @@
-#include "collector/mesh_plans.h"
+#include "collector/scheduler/mesh_plans.h"
 
 #include <algorithm>
 #include <iterator>

@@ -2,8 +2,8 @@
 // are online, sends the tests it returns to the client agents through the
 // CommandBroker, feeds the answers back, and stores what it records itself
 // (skipped tests, tests that never answered). Thread-safe: Start/Stop once.
-#ifndef NETVIGIL_COLLECTOR_SPEED_LOOP_H_
-#define NETVIGIL_COLLECTOR_SPEED_LOOP_H_
+#ifndef NETVIGIL_COLLECTOR_SCHEDULER_SPEED_LOOP_H_
+#define NETVIGIL_COLLECTOR_SCHEDULER_SPEED_LOOP_H_
 
 #include <atomic>
 #include <functional>
@@ -64,4 +64,4 @@ class SpeedLoop {
 
 }  // namespace netvigil::collector
 
-#endif  // NETVIGIL_COLLECTOR_SPEED_LOOP_H_
+#endif  // NETVIGIL_COLLECTOR_SCHEDULER_SPEED_LOOP_H_
