@@ -380,7 +380,7 @@ absl::Status RunProbe(const ClientOptions& options, bool json,
 namespace netvigil::cli {
 namespace {
 
-// The kinds of alert the collector raises (collector/analysis/analyzer.cc's
+// The kinds of alert the collector raises (collector/analysis/rules/condition.h's
 // k* names). `alerts --kind` checks against them so that a typo is an error,
 // not an empty list.
 constexpr const char* kAlertKinds[] = {

@@ -11,11 +11,11 @@ namespace netvigil::cli {
 namespace {
 
 // `alerts --kind` refuses a kind it does not know, so its list must be the
-// analyzer's: read from collector/analysis/analyzer.cc's k...[] names.
+// analyzer's: read from collector/analysis/rules/condition.h's k...[] names.
 TEST(AlertKindsTest, AreTheAnalyzersKinds) {
   std::ifstream in(std::string(NETVIGIL_SOURCE_DIR) +
-                   "/collector/analysis/analyzer.cc");
-  ASSERT_TRUE(in) << "analyzer.cc not found";
+                   "/collector/analysis/rules/condition.h");
+  ASSERT_TRUE(in) << "condition.h not found";
   const std::regex kind(R"re(^constexpr char k\w+\[\] = "([a-z_]+)";)re");
   std::set<std::string> analyzer;
   std::string line;
