@@ -443,8 +443,10 @@ absl::Status Spool::CheckAndLoad(std::string* damage) {
   if (!bad.empty()) {
     spdlog::warn("event=spool_corrupt_rows path={} rows={} first_seq={}",
                  options_.path, bad.size(), bad.front());
-    NV_RETURN_IF_ERROR(
-        WriteTxn([&](State& t) { return DeleteBadRows(t, bad, bad_times); }));
+    NV_RETURN_IF_ERROR(WriteTxn([&](State& t) {
+      mu_.AssertHeld();  // WriteTxn holds it; clang cannot see that.
+      return DeleteBadRows(t, bad, bad_times);
+    }));
   }
   return absl::OkStatus();
 }
@@ -509,6 +511,7 @@ absl::Status Spool::Init() {
       gap.set_reason(gap_reason);
       if (count > 0) {
         NV_RETURN_IF_ERROR(WriteTxn([&](State& s) {
+          mu_.AssertHeld();  // WriteTxn holds it; clang cannot see that.
           s.next_seq = floor;
           s.meta_dirty = true;
           return AddGap(s, gap);
@@ -845,6 +848,7 @@ absl::StatusOr<std::vector<uint64_t>> Spool::AppendLocked(
   std::vector<uint64_t> seqs;
   seqs.reserve(results.size());
   absl::Status status = WriteTxn([&](State& s) -> absl::Status {
+    mu_.AssertHeld();  // WriteTxn holds it; clang cannot see that.
     seqs.clear();
     if (s.bytes + incoming + kGapSlack > options_.max_bytes) {
       NV_RETURN_IF_ERROR(
@@ -1013,8 +1017,10 @@ absl::StatusOr<std::vector<v1::Result>> Spool::ReadAfter(uint64_t after,
   if (!bad.empty()) {
     spdlog::warn("event=spool_corrupt_rows path={} rows={} first_seq={}",
                  options_.path, bad.size(), bad.front());
-    absl::Status st =
-        WriteTxn([&](State& s) { return DeleteBadRows(s, bad, bad_times); });
+    absl::Status st = WriteTxn([&](State& s) {
+      mu_.AssertHeld();  // WriteTxn holds it; clang cannot see that.
+      return DeleteBadRows(s, bad, bad_times);
+    });
     if (!st.ok()) {
       spdlog::warn("event=spool_corrupt_rows_kept path={} error=\"{}\"",
                    options_.path, std::string(st.message()));
@@ -1033,6 +1039,7 @@ absl::Status Spool::AckThrough(uint64_t seq) {
   }
   if (seq <= state_.acked_through) return absl::OkStatus();
   return WriteTxn([&](State& s) -> absl::Status {
+    mu_.AssertHeld();  // WriteTxn holds it; clang cannot see that.
     NV_ASSIGN_OR_RETURN(sqlite3_stmt * sum, Stmt(kSumThrough));
     uint64_t rows = 0, bytes = 0;
     {
@@ -1077,6 +1084,7 @@ absl::Status Spool::AdvanceNextSeqPast(uint64_t seq) {
     if (rc != SQLITE_DONE) return SqliteStatus(db_, rc, "renumber scan");
   }
   absl::Status status = WriteTxn([&](State& s) -> absl::Status {
+    mu_.AssertHeld();  // WriteTxn holds it; clang cannot see that.
     NV_ASSIGN_OR_RETURN(sqlite3_stmt * del, Stmt(kDeleteThrough));
     {
       ResetOnExit reset(del);
