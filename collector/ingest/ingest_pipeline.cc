@@ -81,7 +81,7 @@ bool IngestPipeline::Submit(
   // queue one at a time per shard and do not count against small ones
   // (memory is bounded by the in-flight budget; this bounds waiting).
   const bool large = bytes >= kLargeResult;
-  auto full = [&] {
+  auto full = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu) {
     if (large) return shard.large_bytes > 0;
     const size_t small = shard.bytes - shard.large_bytes;
     return small > 0 && small + bytes > budget;

@@ -601,7 +601,6 @@ void HistoryBatch::Committed() {
 template <typename E>
 bool PresentFactsCache::Take(std::map<int64_t, E>& entries, int64_t agent,
                              int64_t seq, E& out) {
-  absl::MutexLock l(&mu_);
   auto it = entries.find(agent);
   if (it == entries.end()) return false;
   const bool hit = it->second.seq == seq;
@@ -611,10 +610,12 @@ bool PresentFactsCache::Take(std::map<int64_t, E>& entries, int64_t agent,
 }
 
 bool PresentFactsCache::TakeSockets(int64_t agent, int64_t seq, Sockets& out) {
+  absl::MutexLock l(&mu_);
   return Take(sockets_, agent, seq, out);
 }
 
 bool PresentFactsCache::TakeFiles(int64_t agent, int64_t seq, Files& out) {
+  absl::MutexLock l(&mu_);
   return Take(files_, agent, seq, out);
 }
 

@@ -57,7 +57,8 @@ class PresentFactsCache {
 
  private:
   template <typename E>
-  bool Take(std::map<int64_t, E>& entries, int64_t agent, int64_t seq, E& out);
+  bool Take(std::map<int64_t, E>& entries, int64_t agent, int64_t seq, E& out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
   std::map<int64_t, Sockets> sockets_ ABSL_GUARDED_BY(mu_);

@@ -16,8 +16,8 @@
 // sequence numbers produced, so a test can check that every one is in the
 // database exactly once; progress goes to stderr.
 //
-//   netvigil-loadgen --collector 127.0.0.1:7443 --agents 1000 \
-//       --interval 3 --duration 300
+//   netvigil-loadgen --collector 127.0.0.1:7443 --agents 1000 --interval 3
+//       --duration 300    (one command line)
 #include <algorithm>
 #include <atomic>
 #include <chrono>

@@ -291,9 +291,11 @@ void FileLevel(const std::string& self, int files, int distinct, int reps) {
       "  bound: bare readdir+readlink of every /proc/PID/fd, no project "
       "code (15x lsof +D needs <= %.3f s wall):\n",
       lsof_d.wall_s / 15);
-  auto bound = [&](const char* label, const Figures& bare) {
+  // A copy: C++17 lambdas cannot capture a structured binding (clang).
+  auto bound = [lsof_wall = lsof_d.wall_s](const char* label,
+                                           const Figures& bare) {
     std::printf("  %-24s wall %8.3f s  cpu %8.3f s   lsof +D / it %5.1fx\n",
-                label, bare.wall_s, bare.cpu_s, lsof_d.wall_s / bare.wall_s);
+                label, bare.wall_s, bare.cpu_s, lsof_wall / bare.wall_s);
   };
   bound("bare pass, 1 thread", Median({self, "bare", "1"}, reps));
   bound("bare pass, 2 threads", Median({self, "bare", "2"}, reps));

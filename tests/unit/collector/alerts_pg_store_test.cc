@@ -161,7 +161,9 @@ TEST_F(PgAlertStoreTest, EventsAndStateRows) {
   ASSERT_THAT(rows, IsOk());
   ASSERT_EQ(rows->size(), 2u);
   for (const auto& r : *rows) {
-    if (r.kind == "path") EXPECT_EQ(r.value, "rtt=3\n");
+    if (r.kind == "path") {
+      EXPECT_EQ(r.value, "rtt=3\n");
+    }
   }
 }
 
@@ -180,7 +182,9 @@ TEST_F(PgAlertStoreTest, PutStatesWritesManyRowsAtOnce) {
   int known = 0;
   for (const auto& r : *loaded) {
     if (r.agent != "b") continue;
-    if (r.kind == "path") EXPECT_EQ(r.value, "say \"hi\" \\ {x}");
+    if (r.kind == "path") {
+      EXPECT_EQ(r.value, "say \"hi\" \\ {x}");
+    }
     if (r.kind == "known:new_remote") ++known;
   }
   EXPECT_EQ(known, 300);

@@ -223,7 +223,7 @@ TEST_F(PathRulesTest, LatencyBaselineIsTheHostsOwn) {
   // at 1 ms is slow at 12 ms: no fixed number.
   for (int i = 0; i < 8; ++i) {
     Send("far", PathResult("t", {{"10.0.0.1", 10, 10, 1},
-                                 {"t", 10, 10, 80 + (i % 3)}}));
+                                 {"t", 10, 10, 80.0 + (i % 3)}}));
     Send("near", PathResult("t", {{"10.0.0.1", 10, 10, 1},
                                   {"t", 10, 10, 1 + 0.1 * (i % 3)}}));
   }

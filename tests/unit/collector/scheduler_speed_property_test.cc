@@ -306,7 +306,9 @@ TEST(SpeedSchedulerPropertyTest, RotationChangesTheOrderBetweenPeriods) {
       b.resize(std::min(a.size(), b.size()));
       std::sort(a.begin(), a.end());
       std::sort(b.begin(), b.end());
-      if (sim.starts_[p + 1].size() == a.size()) EXPECT_EQ(a, b);
+      if (sim.starts_[p + 1].size() == a.size()) {
+        EXPECT_EQ(a, b);
+      }
     }
     // The first pair of period 1 does not open period 2 as well.
     EXPECT_NE(sim.starts_[1].front(), sim.starts_[2].front());
