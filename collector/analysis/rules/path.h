@@ -59,6 +59,10 @@ std::string RouteOf(const v1::PathRun& run);
 // The first TTL (1-based) where two routes differ, or 0 (a TTL that did
 // not answer in one of them is no difference).
 int RouteDiff(const std::string& a, const std::string& b);
+// Whether a lossy target's loss since its onset is surely (95% Wilson lower
+// bound) at least path_loss_critical_percent: the path_loss severity.
+bool LossIsCritical(const internal::PathBaseline& baseline,
+                    const AnalysisOptions& options);
 
 }  // namespace netvigil::collector::rules
 
