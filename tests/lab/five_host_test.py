@@ -65,6 +65,7 @@ class FiveHostLabTest(LabTestCase):
     HOSTS = 5
     LAB_OPTIONS = {"icmp_ratelimit": 0}
     figures = []  # printed by the last test
+    expected = set()  # ids of the alerts the faults made (and pairs merged)
 
     @classmethod
     def start(cls):
@@ -174,6 +175,7 @@ alerts:
                 s.stop()
         t1 = time.monotonic()
         resolved = self.wait_resolved(a["id"], 60)
+        type(self).expected.update(x["id"] for x in listeners)
         self.figure(f"new_listener on {','.join(names)}: open after {opened_s:.0f} s, "
                     f"resolved {time.monotonic() - t1:.0f} s after the listeners "
                     f"stopped; {len(listeners)} new_listener alert(s)")
@@ -214,6 +216,7 @@ alerts:
         resolved = self.wait_resolved(a["id"], 180)
         resolve_s = time.monotonic() - t1
         losses = self.new_alerts(before, "path_loss")
+        type(self).expected.update(x["id"] for x in losses)
         self.figure(f"path_loss upstream (r2 drops {LOSS_PERCENT}%): open after "
                     f"{opened_s:.0f} s, resolved {resolve_s:.0f} s after clearing; "
                     f"{len(losses)} path_loss alert(s): "
@@ -280,6 +283,7 @@ alerts:
         # Half a period more: no alert opens once the link is fixed.
         time.sleep(SPEED_PERIOD_S // 2)
         speed = self.new_alerts(before, "speed_low")
+        type(self).expected.update(x["id"] for x in speed)
         self.figure(f"speed_low {slow.name} ({SLOW_MBIT} Mbit/s tbf; latest through it "
                     f"{min(slow_results, default=0):.0f}-{max(slow_results, default=0):.0f} "
                     f"Mbit/s): open after {opened_s:.0f} s, resolved {resolve_s:.0f} s "
@@ -310,8 +314,12 @@ alerts:
         self.figure(f"alerts in {time.monotonic() - self.started:.0f} s: {len(every)} "
                     f"({counts}); {len(self.log())} alert log lines")
         print("\n  " + "\n  ".join(self.figures))
-        self.assertEqual(set(kinds) - {"new_listener", "path_loss", "speed_low"}, set(),
-                         [self.brief(a) + (a["summary"],) for a in every])
+        # Nothing but the faults' own alerts: none for netvigil's own speed
+        # tests (either end, the iperf3 servers' listeners included), none
+        # on a host the faults did not reach, none split off a fault.
+        others = [(a["id"], a["kind"], a["scope"], a.get("hosts"), a["summary"])
+                  for a in every if a["id"] not in self.expected]
+        self.assertEqual(others, [], "alerts no fault explains")
         for line in self.log():
             self.assertRegex(line.get("event", ""), r"^(opened|updated|merged|resolved)$", line)
 
