@@ -138,6 +138,10 @@ probes:
     duration: 2s
 analysis:
   learning_period: 0s
+alerts:
+  # One line per alert event, as fail2ban reads it (README, "Alerts and
+  # fail2ban").
+  log_file: $STATE/alerts.log
 YAML
 
 COLLECTOR="$BUILD/collector/netvigil-collector --config $STATE/collector.yaml"
@@ -223,4 +227,5 @@ echo
 $CLI overview
 echo
 log "running; the CLI is: $CLI <command>"
+log "the alert log (one line per alert event, for fail2ban): $STATE/alerts.log"
 log "stop everything with: deploy/quickstart.sh --stop"
