@@ -19,7 +19,7 @@ alert log (the file fail2ban reads) and on `netvigil alerts`:
 Finally no alert of another kind, or for netvigil's own speed tests, was
 raised at all. The speed mesh learns its baseline during faults 1 and 2 (they
 do not touch the LAN). Prints the time to open and to resolve of each alert
-and the alerts counted. About 10 minutes.
+and the alerts counted. About 8 minutes (7.5 here).
 
 Periods are shortened, keeping their ratios realistic: path runs every 4 s
 (20 probes 50 ms apart), sockets every 2 s, the speed mesh of 20 ordered
