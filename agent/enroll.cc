@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/grpc_status.h"
 #include "common/pki.h"
 #include "common/status_macros.h"
 #include "common/tls_client.h"
@@ -197,9 +198,7 @@ absl::Status Enroll(const EnrollOptions& o) {
   const absl::Time started = absl::Now();
   grpc::Status st = stub->Enroll(&ctx, req, &resp);
   if (!st.ok()) {
-    return absl::Status(
-        static_cast<absl::StatusCode>(st.error_code()),
-        absl::StrCat("the collector refused enrollment: ", st.error_message()));
+    return FromGrpcStatus(st, "the collector refused enrollment: ");
   }
   tls.cert_pem = resp.certificate_pem();
   tls.ca_pem = ca_pem;

@@ -1,20 +1,19 @@
 #include "agent/spool.h"
 
-#include <fcntl.h>
 #include <sqlite3.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "agent/spool/gap_accounting.h"
+#include "agent/spool/posix_file_system.h"
+#include "agent/spool/row_format.h"
+#include "agent/spool/salvage.h"
+#include "agent/spool/sqlite_util.h"
+#include "agent/spool/wal_header.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "spdlog/spdlog.h"
@@ -22,21 +21,16 @@
 namespace netvigil::agent {
 namespace {
 
-// The side file's ceiling moves in steps this large: one small fsynced write
-// per step, and at most this many numbers skipped after a lost spool.
-constexpr uint64_t kCeilingStep = 1000;
+using spool::ColumnsOf;
+using spool::DecodeRow;
+using spool::EncodeRow;
+using spool::ResetOnExit;
+using spool::RowColumns;
+
 // Room kept for the gap result that a drop adds.
 constexpr uint64_t kGapSlack = 512;
-// Salvage gives up after this many unreadable spots in a damaged file.
-constexpr int kMaxSalvageErrors = 4096;
 // At most this many results share one group-commit transaction.
 constexpr size_t kMaxGroupResults = 2000;
-
-constexpr char kReason_OverCap[] = "spool_over_cap";
-constexpr char kReason_WriteFailed[] = "spool_write_failed";
-constexpr char kReason_CorruptRow[] = "corrupt_row";
-constexpr char kReason_Damaged[] = "spool_damaged";
-constexpr char kReason_Missing[] = "spool_missing";
 
 constexpr char kSchema[] =
     "CREATE TABLE IF NOT EXISTS results("
@@ -73,211 +67,19 @@ constexpr char kWriteMeta[] =
     " ('next_seq', ?), ('acked_through', ?), ('dropped_total', ?)";
 constexpr char kReadMeta[] = "SELECT key, value FROM meta";
 
-// FNV-1a, 64 bits: catches bytes flipped inside a blob, which SQLite's own
-// checks (page structure only) and protobuf parsing (strings) would let by.
-uint64_t Checksum(absl::string_view data) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : data) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
-absl::Status SqliteStatus(sqlite3* db, int rc, absl::string_view what) {
-  std::string msg = absl::StrCat("spool ", what, ": ", sqlite3_errstr(rc));
-  if (db != nullptr && sqlite3_errcode(db) == rc) {
-    absl::StrAppend(&msg, " (", sqlite3_errmsg(db), ")");
-  }
-  switch (rc & 0xff) {
-    case SQLITE_FULL:
-      return absl::ResourceExhaustedError(msg);
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return absl::UnavailableError(
-          absl::StrCat(msg, "; is another agent using this spool?"));
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return absl::DataLossError(msg);
-    case SQLITE_CANTOPEN:
-    case SQLITE_PERM:
-    case SQLITE_READONLY:
-      return absl::PermissionDeniedError(msg);
-    default:
-      return absl::InternalError(msg);
-  }
-}
-
-absl::Status ErrnoStatus(int err, absl::string_view what) {
-  return absl::Status(absl::ErrnoToStatusCode(err),
-                      absl::StrCat("spool ", what, ": ", strerror(err)));
-}
-
-int64_t ToMicros(absl::Time t) { return absl::ToUnixMicros(t); }
-
-void ToProto(absl::Time t, google::protobuf::Timestamp* ts) {
-  int64_t us = absl::ToUnixMicros(t);
-  int64_t secs = us / 1'000'000;
-  int64_t rem = us % 1'000'000;
-  if (rem < 0) {
-    rem += 1'000'000;
-    --secs;
-  }
-  ts->set_seconds(secs);
-  ts->set_nanos(static_cast<int32_t>(rem * 1000));
-}
-
-bool Exists(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0;
-}
-
-// A row as read back: checked against its checksum, its encoding and its seq.
-struct Row {
-  uint64_t seq = 0;
-  int64_t produced_at_us = 0;
-  bool is_gap = false;
-  uint64_t size = 0;
-  uint64_t checksum = 0;
-  absl::string_view body;  // valid until the statement moves on
-};
-
-Row ReadRow(sqlite3_stmt* st) {
-  Row r;
-  r.seq = static_cast<uint64_t>(sqlite3_column_int64(st, 0));
-  r.produced_at_us = sqlite3_column_int64(st, 1);
-  r.is_gap = sqlite3_column_int64(st, 2) != 0;
-  r.size = static_cast<uint64_t>(sqlite3_column_int64(st, 3));
-  r.checksum = static_cast<uint64_t>(sqlite3_column_int64(st, 4));
-  const void* blob = sqlite3_column_blob(st, 5);
-  int n = sqlite3_column_bytes(st, 5);
-  r.body = absl::string_view(static_cast<const char*>(blob),
-                             blob == nullptr ? 0 : static_cast<size_t>(n));
-  return r;
-}
-
-bool ParseRow(const Row& row, v1::Result* out) {
-  if (Checksum(row.body) != row.checksum || row.body.size() != row.size) {
-    return false;
-  }
-  if (!out->ParseFromArray(row.body.data(), static_cast<int>(row.body.size())))
-    return false;
-  return out->seq() == row.seq;
-}
-
-// Resets a cached statement when the scope ends, so it holds no read lock.
-class ResetOnExit {
- public:
-  explicit ResetOnExit(sqlite3_stmt* st) : st_(st) {}
-  ~ResetOnExit() {
-    sqlite3_reset(st_);
-    sqlite3_clear_bindings(st_);
-  }
-
- private:
-  sqlite3_stmt* st_;
-};
-
-// A torn WAL tail (its size is not a whole number of frames) means a write
-// was cut short: normal after a crash mid-commit, but also what an external
-// truncation looks like, which may have removed committed results.
-bool WalLooksTorn(const std::string& wal_path, std::string* detail) {
-  struct stat st;
-  if (stat(wal_path.c_str(), &st) != 0 || st.st_size == 0) return false;
-  unsigned char hdr[32];
-  int fd = open(wal_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  ssize_t n = pread(fd, hdr, sizeof(hdr), 0);
-  close(fd);
-  auto be32 = [&](int i) {
-    return (uint32_t{hdr[i]} << 24) | (uint32_t{hdr[i + 1]} << 16) |
-           (uint32_t{hdr[i + 2]} << 8) | uint32_t{hdr[i + 3]};
-  };
-  if (n != static_cast<ssize_t>(sizeof(hdr))) {
-    *detail = absl::StrCat("wal header cut at ", st.st_size, " bytes");
-    return true;
-  }
-  uint32_t magic = be32(0);
-  uint32_t page = be32(8);
-  if ((magic != 0x377f0682 && magic != 0x377f0683) || page < 512 ||
-      page > 65536) {
-    *detail = "wal header unreadable";
-    return true;
-  }
-  uint64_t frame = page + 24;
-  uint64_t body = static_cast<uint64_t>(st.st_size) - 32;
-  if (body % frame != 0) {
-    *detail = absl::StrCat("wal of ", st.st_size, " bytes ends mid-frame");
-    return true;
-  }
-  return false;
-}
-
-uint64_t ReadCeiling(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  char buf[64];
-  ssize_t n = read(fd, buf, sizeof(buf) - 1);
-  close(fd);
-  uint64_t v = 0;
-  if (n <= 0 ||
-      !absl::SimpleAtoi(absl::StripAsciiWhitespace(absl::string_view(buf, n)),
-                        &v)) {
-    spdlog::warn("event=spool_seq_file_unreadable path={}", path);
-    return 0;
-  }
-  return v;
-}
-
-// Replaces the side file atomically and durably: write, fsync, rename, fsync
-// the folder.
-absl::Status WriteCeiling(const std::string& path, uint64_t value) {
-  std::string tmp = path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoStatus(errno, "seq file open");
-  fchmod(fd, 0600);  // a .tmp left by an older agent keeps its 0644
-  std::string text = absl::StrCat(value, "\n");
-  ssize_t n = write(fd, text.data(), text.size());
-  int err =
-      n == static_cast<ssize_t>(text.size()) ? 0 : (n < 0 ? errno : ENOSPC);
-  if (err == 0 && fsync(fd) != 0) err = errno;
-  close(fd);
-  if (err == 0 && rename(tmp.c_str(), path.c_str()) != 0) err = errno;
-  if (err != 0) {
-    unlink(tmp.c_str());
-    return ErrnoStatus(err, "seq file write");
-  }
-  std::string dir = path.substr(0, path.find_last_of('/') + 1);
-  if (dir.empty()) dir = ".";
-  int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
-  return absl::OkStatus();
-}
-
-void MergeGap(const v1::Gap& add, v1::Gap* into) {
-  bool empty = into->count() == 0 && into->first_seq() == 0;
-  into->set_first_seq(empty ? add.first_seq()
-                            : std::min(into->first_seq(), add.first_seq()));
-  into->set_last_seq(std::max(into->last_seq(), add.last_seq()));
-  into->set_count(into->count() + add.count());
-  if (empty || FromProtoTime(add.first_produced_at()) <
-                   FromProtoTime(into->first_produced_at())) {
-    *into->mutable_first_produced_at() = add.first_produced_at();
-  }
-  if (empty || FromProtoTime(add.last_produced_at()) >
-                   FromProtoTime(into->last_produced_at())) {
-    *into->mutable_last_produced_at() = add.last_produced_at();
-  }
-  into->set_reason(add.reason());
-}
-
 }  // namespace
 
-Spool::Spool(const Options& options, Clock& clock)
-    : options_(options), clock_(clock) {}
+Spool::Spool(const Options& options, Clock& clock, spool::FileSystem& fs)
+    : options_(options),
+      clock_(clock),
+      fs_(fs),
+      group_commit_(
+          [this](std::vector<v1::Result> results) {
+            absl::MutexLock l(&mu_);
+            return AppendLocked(std::move(results));
+          },
+          kMaxGroupResults),
+      ceiling_(fs, options.path + ".seq") {}
 
 Spool::~Spool() {
   absl::MutexLock l(&mu_);
@@ -292,7 +94,10 @@ absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(const Options& options,
   if (options.max_bytes < 4096) {
     return absl::InvalidArgumentError("spool max_bytes below 4096");
   }
-  std::unique_ptr<Spool> spool(new Spool(options, clock));
+  spool::FileSystem& fs =
+      options.fs != nullptr ? *options.fs : spool::PosixFileSystem();
+  std::unique_ptr<Spool> spool(new Spool(options, clock, fs));
+  NV_ASSIGN_OR_RETURN(spool->vfs_, spool::SqliteVfs::Register(fs));
   absl::MutexLock l(&spool->mu_);
   NV_RETURN_IF_ERROR(spool->Init());
   return spool;
@@ -305,9 +110,13 @@ void Spool::CloseDb() {
   db_ = nullptr;
 }
 
+absl::Status Spool::SqlError(int rc, absl::string_view what) {
+  return spool::SqliteStatus(db_, rc, what, vfs_.get());
+}
+
 absl::Status Spool::Exec(const char* sql) {
   int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) return SqliteStatus(db_, rc, sql);
+  if (rc != SQLITE_OK) return SqlError(rc, sql);
   return absl::OkStatus();
 }
 
@@ -317,7 +126,7 @@ absl::StatusOr<sqlite3_stmt*> Spool::Stmt(const char* sql) {
   sqlite3_stmt* st = nullptr;
   int rc =
       sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr);
-  if (rc != SQLITE_OK) return SqliteStatus(db_, rc, "prepare");
+  if (rc != SQLITE_OK) return SqlError(rc, "prepare");
   stmts_.emplace(sql, st);
   return st;
 }
@@ -325,28 +134,20 @@ absl::StatusOr<sqlite3_stmt*> Spool::Stmt(const char* sql) {
 absl::Status Spool::OpenDb(const std::string& path) {
   CloseDb();
   // The spool holds process lists and file paths: the agent's user only.
-  // SQLite would create the file 0644 (and its -wal with the database's
-  // mode), so the file is made 0600 first; files an older agent left 0644
-  // are tightened.
-  for (const std::string& f : {path, path + "-wal", path + ".seq"}) {
-    const int fd = open(
-        f.c_str(),
-        O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (f == path ? O_CREAT : 0), 0600);
-    if (fd < 0) continue;  // no -wal yet; SQLite's open reports the rest
-    struct stat st;
-    if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0 &&
-        fchmod(fd, st.st_mode & 0700) != 0) {
-      spdlog::warn("event=spool_mode_not_tightened path={} error=\"{}\"", f,
-                   std::strerror(errno));
-    }
-    close(fd);
+  // The file system creates every file 0600 and tightens files an older
+  // agent left 0644 when it opens them (spool/posix_file_system.h); the
+  // side file is opened here for that reason alone.
+  if (auto f = fs_.Open(path + ".seq", spool::FileSystem::Mode::kRead);
+      !f.ok() && !absl::IsNotFound(f.status())) {
+    spdlog::warn("event=spool_seq_file_unreadable path={}.seq error=\"{}\"",
+                 path, std::string(f.status().message()));
   }
   int rc = sqlite3_open_v2(
       path.c_str(), &db_,
       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-      nullptr);
+      vfs_->name());
   if (rc != SQLITE_OK) {
-    absl::Status st = SqliteStatus(db_, rc, "open " + path);
+    absl::Status st = SqlError(rc, "open " + path);
     CloseDb();
     return st;
   }
@@ -354,8 +155,11 @@ absl::Status Spool::OpenDb(const std::string& path) {
   // Exclusive locking before WAL: no -shm file, and a second agent on the
   // same spool fails at open instead of interleaving. synchronous=FULL makes
   // every COMMIT fsync the WAL, so an acknowledged Append survives power loss
-  // (NORMAL would only survive a process crash).
+  // (NORMAL would only survive a process crash). Exclusive locking is also
+  // what lets WAL run without shared memory, which the VFS does not offer;
+  // temp_store=MEMORY keeps SQLite from asking it for temporary files.
   NV_RETURN_IF_ERROR(Exec("PRAGMA locking_mode=EXCLUSIVE"));
+  NV_RETURN_IF_ERROR(Exec("PRAGMA temp_store=MEMORY"));
   sqlite3_stmt* st = nullptr;
   rc = sqlite3_prepare_v2(db_, "PRAGMA journal_mode=WAL", -1, &st, nullptr);
   if (rc == SQLITE_OK) rc = sqlite3_step(st);
@@ -366,7 +170,7 @@ absl::Status Spool::OpenDb(const std::string& path) {
     rc = SQLITE_OK;
   }
   sqlite3_finalize(st);
-  if (rc != SQLITE_OK) return SqliteStatus(db_, rc, "journal_mode");
+  if (rc != SQLITE_OK) return SqlError(rc, "journal_mode");
   if (mode != "wal") {
     return absl::InternalError(
         absl::StrCat("spool could not enter WAL mode, got '", mode, "'"));
@@ -390,7 +194,7 @@ absl::Status Spool::CheckAndLoad(std::string* damage) {
     }
   }
   sqlite3_finalize(st);
-  if (rc != SQLITE_OK) return SqliteStatus(db_, rc, "quick_check");
+  if (rc != SQLITE_OK) return SqlError(rc, "quick_check");
   if (verdict != "ok") {
     *damage = absl::StrCat("quick_check: ", verdict.substr(0, 200));
     return absl::DataLossError(*damage);
@@ -410,7 +214,7 @@ absl::Status Spool::CheckAndLoad(std::string* damage) {
       if (key == "acked_through") s.acked_through = v;
       if (key == "dropped_total") s.dropped_total = v;
     }
-    if (rc != SQLITE_DONE) return SqliteStatus(db_, rc, "read meta");
+    if (rc != SQLITE_DONE) return SqlError(rc, "read meta");
   }
 
   uint64_t max_seq = 0;
@@ -422,18 +226,18 @@ absl::Status Spool::CheckAndLoad(std::string* damage) {
     sqlite3_bind_int64(scan, 1, 0);
     v1::Result parsed;
     while ((rc = sqlite3_step(scan)) == SQLITE_ROW) {
-      Row row = ReadRow(scan);
+      RowColumns row = ColumnsOf(scan);
       max_seq = std::max(max_seq, row.seq);
       ++s.rows;
       s.bytes += row.body.size();
-      if (!ParseRow(row, &parsed)) {
+      if (!DecodeRow(row, &parsed)) {
         bad.push_back(row.seq);
         bad_times.push_back(absl::FromUnixMicros(row.produced_at_us));
       }
     }
     if (rc != SQLITE_DONE) {
       *damage = absl::StrCat("scan: ", sqlite3_errstr(rc));
-      return SqliteStatus(db_, rc, "scan");
+      return SqlError(rc, "scan");
     }
   }
   s.next_seq = std::max({meta_next, max_seq + 1, uint64_t{1}});
@@ -444,7 +248,9 @@ absl::Status Spool::CheckAndLoad(std::string* damage) {
     spdlog::warn("event=spool_corrupt_rows path={} rows={} first_seq={}",
                  options_.path, bad.size(), bad.front());
     NV_RETURN_IF_ERROR(
-        WriteTxn([&](State& t) { return DeleteBadRows(t, bad, bad_times); }));
+        WriteTxn([&](State& t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return DeleteBadRows(t, bad, bad_times);
+        }));
   }
   return absl::OkStatus();
 }
@@ -452,19 +258,19 @@ absl::Status Spool::CheckAndLoad(std::string* damage) {
 absl::Status Spool::Init() {
   const std::string& path = options_.path;
   const std::string wal = path + "-wal";
-  ceiling_ = ReadCeiling(path + ".seq");
-  const bool existed = Exists(path);
+  ceiling_.Load();
+  NV_ASSIGN_OR_RETURN(const bool existed, fs_.Exists(path));
 
-  std::string gap_reason;
-  std::string torn_detail;
+  const char* gap_reason = nullptr;
   // A cut WAL can only have lost its newest transactions; a file set aside or
   // missing may have lost anything not acknowledged.
   bool newest_only = false;
-  if (existed && WalLooksTorn(wal, &torn_detail)) {
-    spdlog::warn("event=spool_wal_torn path={} detail=\"{}\"", wal,
-                 torn_detail);
-    gap_reason = kReason_Damaged;
-    newest_only = true;
+  if (existed) {
+    if (std::optional<std::string> torn = spool::WalLooksTorn(fs_, wal)) {
+      spdlog::warn("event=spool_wal_torn path={} detail=\"{}\"", wal, *torn);
+      gap_reason = spool::kReasonDamaged;
+      newest_only = true;
+    }
   }
 
   std::string damage;
@@ -479,49 +285,43 @@ absl::Status Spool::Init() {
     }
     if (damage.empty()) damage = std::string(st.message());
     NV_RETURN_IF_ERROR(Recreate(damage));
-    gap_reason = kReason_Damaged;
+    gap_reason = spool::kReasonDamaged;
     newest_only = false;
-  } else if (!existed && ceiling_ > 0) {
-    spdlog::warn("event=spool_missing path={} seq_ceiling={}", path, ceiling_);
-    gap_reason = kReason_Missing;
+  } else if (!existed && ceiling_.value() > 0) {
+    spdlog::warn("event=spool_missing path={} seq_ceiling={}", path,
+                 ceiling_.value());
+    gap_reason = spool::kReasonMissing;
   }
 
   // Start every run with an empty WAL: a torn tail left by a crash is not
   // mistaken for damage at the next start.
   NV_RETURN_IF_ERROR(Exec("PRAGMA wal_checkpoint(TRUNCATE)"));
 
-  if (!gap_reason.empty()) {
+  if (gap_reason != nullptr) {
     // Numbers up to the ceiling may have been handed out and lost: restart
     // above them, and say which ones may be missing.
-    uint64_t floor = std::max(state_.next_seq, ceiling_);
-    uint64_t first = newest_only ? state_.next_seq : state_.acked_through + 1;
-    if (floor > first) {
-      uint64_t span = floor - first;
-      uint64_t count =
-          newest_only ? span : (span > state_.rows ? span - state_.rows : 0);
-      absl::Time now = clock_.Now();
-      v1::Gap gap;
-      gap.set_first_seq(first);
-      gap.set_last_seq(floor - 1);
-      gap.set_count(count);
-      ToProto(now, gap.mutable_first_produced_at());
-      ToProto(now, gap.mutable_last_produced_at());
-      gap.set_reason(gap_reason);
-      if (count > 0) {
-        NV_RETURN_IF_ERROR(WriteTxn([&](State& s) {
-          s.next_seq = floor;
-          s.meta_dirty = true;
-          return AddGap(s, gap);
-        }));
-        // The count is an upper bound; it is not added to dropped_total.
-        spdlog::warn(
-            "event=spool_recovery_gap path={} reason={} first_seq={} "
-            "last_seq={} up_to={}",
-            path, gap_reason, first, floor - 1, count);
-      }
+    spool::RecoveryInput in;
+    in.next_seq = state_.next_seq;
+    in.acked_through = state_.acked_through;
+    in.rows = state_.rows;
+    in.ceiling = ceiling_.value();
+    in.newest_only = newest_only;
+    if (std::optional<v1::Gap> gap =
+            spool::RecoveryGap(in, clock_.Now(), gap_reason)) {
+      NV_RETURN_IF_ERROR(
+          WriteTxn([&](State& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+            s.next_seq = gap->last_seq() + 1;
+            s.meta_dirty = true;
+            return AddGap(s, *gap);
+          }));
+      // The count is an upper bound; it is not added to dropped_total.
+      spdlog::warn(
+          "event=spool_recovery_gap path={} reason={} first_seq={} "
+          "last_seq={} up_to={}",
+          path, gap_reason, gap->first_seq(), gap->last_seq(), gap->count());
     }
   }
-  NV_RETURN_IF_ERROR(EnsureCeiling(state_.next_seq));
+  NV_RETURN_IF_ERROR(ceiling_.Ensure(state_.next_seq));
   spdlog::info(
       "event=spool_open path={} next_seq={} pending={} bytes={} "
       "acked_through={} dropped_total={}",
@@ -536,17 +336,24 @@ absl::Status Spool::Recreate(const std::string& damage) {
   std::string aside = absl::StrCat(
       path, ".corrupt-",
       absl::FormatTime("%Y%m%dT%H%M%SZ", clock_.Now(), absl::UTCTimeZone()));
-  for (int i = 1; Exists(aside) || Exists(aside + "-wal"); ++i) {
+  auto taken = [&](const std::string& p) {
+    return fs_.Exists(p).value_or(true);
+  };
+  for (int i = 1; taken(aside) || taken(aside + "-wal"); ++i) {
+    if (i > 1000) return absl::InternalError("spool: no free set-aside name");
     aside = absl::StrCat(aside.substr(0, aside.find_last_of('Z') + 1), "-", i);
   }
-  if (rename(path.c_str(), aside.c_str()) != 0) {
-    return ErrnoStatus(errno, "set aside " + path);
-  }
-  if (Exists(path + "-wal") &&
-      rename((path + "-wal").c_str(), (aside + "-wal").c_str()) != 0) {
-    return ErrnoStatus(errno, "set aside " + path + "-wal");
-  }
-  unlink((path + "-shm").c_str());
+  auto set_aside = [&](const std::string& from, const std::string& to) {
+    absl::Status st = fs_.Rename(from, to);
+    if (st.ok()) return st;
+    return absl::Status(st.code(),
+                        absl::StrCat("spool set aside: ", st.message()));
+  };
+  NV_RETURN_IF_ERROR(set_aside(path, aside));
+  NV_ASSIGN_OR_RETURN(const bool has_wal, fs_.Exists(path + "-wal"));
+  if (has_wal) NV_RETURN_IF_ERROR(set_aside(path + "-wal", aside + "-wal"));
+  // An older SQLite's shared-memory index, if any: rebuilt from the WAL.
+  fs_.Unlink(path + "-shm").IgnoreError();
   spdlog::warn("event=spool_corrupt path={} reason=\"{}\" set_aside={}", path,
                damage, aside);
 
@@ -557,79 +364,22 @@ absl::Status Spool::Recreate(const std::string& damage) {
 }
 
 absl::Status Spool::Salvage(const std::string& aside) {
-  sqlite3* old = nullptr;
-  const bool had_wal = Exists(aside + "-wal");
-  int rc =
-      sqlite3_open_v2(aside.c_str(), &old,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
-  auto close_old = [&] {
-    sqlite3_close_v2(old);
-    if (!had_wal) unlink((aside + "-wal").c_str());  // SQLite's, not evidence
-  };
-  if (rc != SQLITE_OK) {
-    spdlog::warn("event=spool_salvage_failed file={} error=\"{}\"", aside,
-                 sqlite3_errstr(rc));
-    close_old();
-    return absl::OkStatus();
-  }
-  // The set-aside file is evidence: no checkpoint into it on close.
-  sqlite3_db_config(old, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
-  // writable_schema lets SQLite open a file shorter than its header says
-  // (a truncated spool) instead of refusing it outright; nothing is written.
-  sqlite3_exec(old, "PRAGMA locking_mode=EXCLUSIVE; PRAGMA writable_schema=ON",
-               nullptr, nullptr, nullptr);
-
-  // Meta first: it may hold the acknowledged point and the counters.
-  uint64_t meta_next = 0;
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(old, kReadMeta, -1, &st, nullptr) == SQLITE_OK) {
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      const unsigned char* k = sqlite3_column_text(st, 0);
-      std::string key = k == nullptr ? "" : reinterpret_cast<const char*>(k);
-      uint64_t v = static_cast<uint64_t>(sqlite3_column_int64(st, 1));
-      if (key == "next_seq") meta_next = v;
-      if (key == "acked_through") state_.acked_through = v;
-      if (key == "dropped_total") state_.dropped_total = v;
-    }
-  }
-  sqlite3_finalize(st);
-  st = nullptr;
-
-  // Rows: walk in seq order; where the b-tree cannot be read, seek past the
-  // bad spot with a growing stride and go on.
-  uint64_t after = state_.acked_through;
-  uint64_t stride = 1;
-  uint64_t salvaged = 0, bad = 0, max_seq = 0;
-  int errors = 0;
   State s = state_;
-  absl::Status status = Exec("BEGIN IMMEDIATE");
-  if (sqlite3_prepare_v2(old, kScanAll, -1, &st, nullptr) == SQLITE_OK) {
-    while (status.ok() && errors < kMaxSalvageErrors) {
-      sqlite3_reset(st);
-      sqlite3_bind_int64(st, 1, static_cast<int64_t>(after));
-      v1::Result parsed;
-      while (status.ok() && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        Row row = ReadRow(st);
-        after = std::max(after, row.seq);
-        stride = 1;
-        if (!ParseRow(row, &parsed)) {
-          ++bad;
-          continue;
-        }
-        status = InsertRow(s, parsed, parsed.has_gap());
-        max_seq = std::max(max_seq, row.seq);
-        ++salvaged;
-      }
-      if (rc == SQLITE_DONE || !status.ok()) break;
-      ++errors;
-      if (after > UINT64_MAX / 4 || stride > (uint64_t{1} << 40)) break;
-      after += stride;
-      stride *= 2;
-    }
+  NV_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  spool::SalvageReport report;
+  absl::Status status = spool::SalvageRows(
+      *vfs_, aside,
+      [&](const v1::Result& r) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return InsertRow(s, r, r.has_gap());  // mu_ is held by Salvage
+      },
+      &report);
+  if (!report.opened) {
+    spdlog::warn("event=spool_salvage_failed file={} error=\"{}\"", aside,
+                 report.open_error);
   }
-  sqlite3_finalize(st);
-  close_old();
-  s.next_seq = std::max({s.next_seq, meta_next, max_seq + 1});
+  s.acked_through = std::max(s.acked_through, report.acked_through);
+  s.dropped_total = std::max(s.dropped_total, report.dropped_total);
+  s.next_seq = std::max({s.next_seq, report.meta_next_seq, report.max_seq + 1});
   s.meta_dirty = true;
   if (status.ok()) status = WriteMeta(s);
   if (status.ok()) status = Exec("COMMIT");
@@ -638,11 +388,12 @@ absl::Status Spool::Salvage(const std::string& aside) {
     return status;
   }
   state_ = s;
-  handed_out_high_ = std::max(handed_out_high_, max_seq);
+  handed_out_high_ = std::max(handed_out_high_, report.max_seq);
   spdlog::warn(
       "event=spool_salvaged file={} rows={} bad_rows={} read_errors={} "
       "next_seq={} acked_through={}",
-      aside, salvaged, bad, errors, s.next_seq, s.acked_through);
+      aside, report.salvaged, report.bad_rows, report.read_errors, s.next_seq,
+      s.acked_through);
   return absl::OkStatus();
 }
 
@@ -659,7 +410,7 @@ absl::Status Spool::WriteTxn(Body body) {
   if (status.ok()) status = body(s);
   if (status.ok() && s.meta_dirty) status = WriteMeta(s);
   // The side file first: a number must never be committed above it.
-  if (status.ok()) status = EnsureCeiling(s.next_seq);
+  if (status.ok()) status = ceiling_.Ensure(s.next_seq);
   if (status.ok()) status = Exec("COMMIT");
   if (!status.ok()) {
     if (!sqlite3_get_autocommit(db_)) Exec("ROLLBACK").IgnoreError();
@@ -677,18 +428,19 @@ absl::Status Spool::WriteTxn(Body body) {
 }
 
 absl::Status Spool::InsertRow(State& s, const v1::Result& result, bool is_gap) {
-  std::string body = result.SerializeAsString();
+  std::string body;
+  const RowColumns row = EncodeRow(result, is_gap, &body);
   NV_ASSIGN_OR_RETURN(sqlite3_stmt * st, Stmt(kInsert));
   ResetOnExit reset(st);
-  sqlite3_bind_int64(st, 1, static_cast<int64_t>(result.seq()));
-  sqlite3_bind_int64(st, 2, ToMicros(FromProtoTime(result.produced_at())));
-  sqlite3_bind_int(st, 3, is_gap ? 1 : 0);
-  sqlite3_bind_int64(st, 4, static_cast<int64_t>(body.size()));
-  sqlite3_bind_int64(st, 5, static_cast<int64_t>(Checksum(body)));
-  sqlite3_bind_blob(st, 6, body.data(), static_cast<int>(body.size()),
+  sqlite3_bind_int64(st, 1, static_cast<int64_t>(row.seq));
+  sqlite3_bind_int64(st, 2, row.produced_at_us);
+  sqlite3_bind_int(st, 3, row.is_gap ? 1 : 0);
+  sqlite3_bind_int64(st, 4, static_cast<int64_t>(row.size));
+  sqlite3_bind_int64(st, 5, static_cast<int64_t>(row.checksum));
+  sqlite3_bind_blob(st, 6, row.body.data(), static_cast<int>(row.body.size()),
                     SQLITE_STATIC);
   int rc = sqlite3_step(st);
-  if (rc != SQLITE_DONE) return SqliteStatus(db_, rc, "insert");
+  if (rc != SQLITE_DONE) return SqlError(rc, "insert");
   ++s.rows;
   s.bytes += body.size();
   return absl::OkStatus();
@@ -696,25 +448,25 @@ absl::Status Spool::InsertRow(State& s, const v1::Result& result, bool is_gap) {
 
 absl::Status Spool::AddGap(State& s, const v1::Gap& gap) {
   v1::Result r;
-  ToProto(clock_.Now(), r.mutable_produced_at());
+  *r.mutable_produced_at() = spool::MicrosTimestamp(clock_.Now());
   s.meta_dirty = true;
   // Grow the newest gap while no one can have seen it (see State).
   if (s.open_gap_seq > handed_out_high_ &&
       s.open_gap.reason() == gap.reason()) {
     v1::Gap merged = s.open_gap;
-    MergeGap(gap, &merged);
+    spool::MergeGap(gap, &merged);
     r.set_seq(s.open_gap_seq);
     *r.mutable_gap() = merged;
     std::string body = r.SerializeAsString();
     NV_ASSIGN_OR_RETURN(sqlite3_stmt * st, Stmt(kUpdateGap));
     ResetOnExit reset(st);
     sqlite3_bind_int64(st, 1, static_cast<int64_t>(body.size()));
-    sqlite3_bind_int64(st, 2, static_cast<int64_t>(Checksum(body)));
+    sqlite3_bind_int64(st, 2, static_cast<int64_t>(spool::Checksum(body)));
     sqlite3_bind_blob(st, 3, body.data(), static_cast<int>(body.size()),
                       SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, static_cast<int64_t>(s.open_gap_seq));
     int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE) return SqliteStatus(db_, rc, "update gap");
+    if (rc != SQLITE_DONE) return SqlError(rc, "update gap");
     if (sqlite3_changes(db_) == 1) {
       s.bytes = s.bytes - s.open_gap_bytes + body.size();
       s.open_gap = std::move(merged);
@@ -752,7 +504,7 @@ absl::Status Spool::DropOldest(State& s, uint64_t need_bytes) {
       ++count;
     }
     if (freed < need_bytes && rc != SQLITE_DONE) {
-      return SqliteStatus(db_, rc, "select oldest");
+      return SqlError(rc, "select oldest");
     }
   }
   if (count == 0) return absl::OkStatus();  // only gaps left: go over the cap
@@ -760,18 +512,13 @@ absl::Status Spool::DropOldest(State& s, uint64_t need_bytes) {
   ResetOnExit reset(del);
   sqlite3_bind_int64(del, 1, static_cast<int64_t>(last));
   int rc = sqlite3_step(del);
-  if (rc != SQLITE_DONE) return SqliteStatus(db_, rc, "drop oldest");
+  if (rc != SQLITE_DONE) return SqlError(rc, "drop oldest");
   s.rows -= count;
   s.bytes -= freed;
   s.dropped_total += count;
-  v1::Gap gap;
-  gap.set_first_seq(first);
-  gap.set_last_seq(last);
-  gap.set_count(count);
-  ToProto(absl::FromUnixMicros(t_first), gap.mutable_first_produced_at());
-  ToProto(absl::FromUnixMicros(t_last), gap.mutable_last_produced_at());
-  gap.set_reason(kReason_OverCap);
-  return AddGap(s, gap);
+  return AddGap(
+      s, spool::MakeGap(first, last, count, absl::FromUnixMicros(t_first),
+                        absl::FromUnixMicros(t_last), spool::kReasonOverCap));
 }
 
 absl::Status Spool::DeleteBadRows(State& s, const std::vector<uint64_t>& seqs,
@@ -784,7 +531,7 @@ absl::Status Spool::DeleteBadRows(State& s, const std::vector<uint64_t>& seqs,
     int rc = sqlite3_prepare_v2(
         db_, "SELECT length(body) FROM results WHERE seq = ?", -1, &len,
         nullptr);
-    if (rc != SQLITE_OK) return SqliteStatus(db_, rc, "prepare");
+    if (rc != SQLITE_OK) return SqlError(rc, "prepare");
     sqlite3_bind_int64(len, 1, static_cast<int64_t>(seq));
     uint64_t bytes = 0;
     bool found = sqlite3_step(len) == SQLITE_ROW;
@@ -794,7 +541,7 @@ absl::Status Spool::DeleteBadRows(State& s, const std::vector<uint64_t>& seqs,
     ResetOnExit reset(del);
     sqlite3_bind_int64(del, 1, static_cast<int64_t>(seq));
     rc = sqlite3_step(del);
-    if (rc != SQLITE_DONE) return SqliteStatus(db_, rc, "delete bad row");
+    if (rc != SQLITE_DONE) return SqlError(rc, "delete bad row");
     s.rows -= 1;
     s.bytes -= std::min(s.bytes, bytes);
     ++deleted;
@@ -802,16 +549,7 @@ absl::Status Spool::DeleteBadRows(State& s, const std::vector<uint64_t>& seqs,
   }
   if (deleted == 0) return absl::OkStatus();
   s.dropped_total += deleted;
-  v1::Gap gap;
-  gap.set_first_seq(*std::min_element(seqs.begin(), seqs.end()));
-  gap.set_last_seq(*std::max_element(seqs.begin(), seqs.end()));
-  gap.set_count(deleted);
-  ToProto(*std::min_element(times.begin(), times.end()),
-          gap.mutable_first_produced_at());
-  ToProto(*std::max_element(times.begin(), times.end()),
-          gap.mutable_last_produced_at());
-  gap.set_reason(kReason_CorruptRow);
-  return AddGap(s, gap);
+  return AddGap(s, spool::CorruptRowGap(seqs, times, deleted));
 }
 
 absl::Status Spool::WriteMeta(const State& s) {
@@ -821,15 +559,7 @@ absl::Status Spool::WriteMeta(const State& s) {
   sqlite3_bind_int64(st, 2, static_cast<int64_t>(s.acked_through));
   sqlite3_bind_int64(st, 3, static_cast<int64_t>(s.dropped_total));
   int rc = sqlite3_step(st);
-  if (rc != SQLITE_DONE) return SqliteStatus(db_, rc, "write meta");
-  return absl::OkStatus();
-}
-
-absl::Status Spool::EnsureCeiling(uint64_t next_seq) {
-  if (next_seq <= ceiling_) return absl::OkStatus();
-  uint64_t target = next_seq + kCeilingStep;
-  NV_RETURN_IF_ERROR(WriteCeiling(options_.path + ".seq", target));
-  ceiling_ = target;
+  if (rc != SQLITE_DONE) return SqlError(rc, "write meta");
   return absl::OkStatus();
 }
 
@@ -839,44 +569,35 @@ absl::StatusOr<std::vector<uint64_t>> Spool::AppendLocked(
   absl::Time now = clock_.Now();
   uint64_t incoming = 0;
   for (v1::Result& r : results) {
-    if (!r.has_produced_at()) ToProto(now, r.mutable_produced_at());
+    if (!r.has_produced_at())
+      *r.mutable_produced_at() = spool::MicrosTimestamp(now);
     incoming += r.ByteSizeLong() + 16;  // + the seq to come
   }
   std::vector<uint64_t> seqs;
   seqs.reserve(results.size());
-  absl::Status status = WriteTxn([&](State& s) -> absl::Status {
-    seqs.clear();
-    if (s.bytes + incoming + kGapSlack > options_.max_bytes) {
-      NV_RETURN_IF_ERROR(
-          DropOldest(s, s.bytes + incoming + kGapSlack - options_.max_bytes));
-    }
-    for (v1::Result& r : results) {
-      r.set_seq(s.next_seq++);
-      NV_RETURN_IF_ERROR(InsertRow(s, r, /*is_gap=*/false));
-      seqs.push_back(r.seq());
-    }
-    return absl::OkStatus();
-  });
+  absl::Status status = WriteTxn(
+      [&](State& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        seqs.clear();
+        if (s.bytes + incoming + kGapSlack > options_.max_bytes) {
+          NV_RETURN_IF_ERROR(DropOldest(
+              s, s.bytes + incoming + kGapSlack - options_.max_bytes));
+        }
+        for (v1::Result& r : results) {
+          r.set_seq(s.next_seq++);
+          NV_RETURN_IF_ERROR(InsertRow(s, r, /*is_gap=*/false));
+          seqs.push_back(r.seq());
+        }
+        return absl::OkStatus();
+      });
   if (status.ok()) return seqs;
 
   // Not kept. Number the results anyway (no caller sees these numbers) so the
   // gap written once a write succeeds says exactly which ones are missing.
-  uint64_t n = results.size();
-  v1::Gap lost;
-  lost.set_first_seq(state_.next_seq);
-  lost.set_last_seq(state_.next_seq + n - 1);
-  lost.set_count(n);
-  absl::Time t_first = absl::InfiniteFuture(), t_last = absl::InfinitePast();
-  for (const v1::Result& r : results) {
-    t_first = std::min(t_first, FromProtoTime(r.produced_at()));
-    t_last = std::max(t_last, FromProtoTime(r.produced_at()));
-  }
-  ToProto(t_first, lost.mutable_first_produced_at());
-  ToProto(t_last, lost.mutable_last_produced_at());
-  lost.set_reason(kReason_WriteFailed);
+  const uint64_t n = results.size();
+  const v1::Gap lost = spool::WriteFailedGap(state_.next_seq, results);
   const bool first_failure = !pending_loss_.has_value();
   if (first_failure) pending_loss_ = v1::Gap();
-  MergeGap(lost, &*pending_loss_);
+  spool::MergeGap(lost, &*pending_loss_);
   state_.next_seq += n;
   state_.dropped_total += n;
   // A full disk fails every append: log the first and then every 1000th.
@@ -903,62 +624,10 @@ absl::Status Spool::CheckSizes(const std::vector<v1::Result>& results) const {
   return absl::OkStatus();
 }
 
-// Group commit: concurrent callers queue their results; whichever finds no
-// commit running leads, writing everything queued in one transaction (one
-// fsync) and handing each caller its numbers. Alone, a caller just commits.
 absl::StatusOr<std::vector<uint64_t>> Spool::Commit(
     std::vector<v1::Result> results) {
   NV_RETURN_IF_ERROR(CheckSizes(results));
-  AppendRequest req;
-  req.results = std::move(results);
-  queue_mu_.Lock();
-  queue_.push_back(&req);
-  while (!req.done) {
-    if (committing_) {
-      queue_cv_.Wait(&queue_mu_);
-      continue;
-    }
-    std::vector<AppendRequest*> group;
-    size_t n = 0;
-    while (!queue_.empty() &&
-           (group.empty() ||
-            n + queue_.front()->results.size() <= kMaxGroupResults)) {
-      group.push_back(queue_.front());
-      n += queue_.front()->results.size();
-      queue_.pop_front();
-    }
-    committing_ = true;
-    queue_mu_.Unlock();
-
-    std::vector<v1::Result> all;
-    all.reserve(n);
-    for (AppendRequest* r : group) {
-      for (v1::Result& res : r->results) all.push_back(std::move(res));
-    }
-    absl::StatusOr<std::vector<uint64_t>> seqs;
-    {
-      absl::MutexLock l(&mu_);
-      seqs = AppendLocked(std::move(all));
-    }
-
-    queue_mu_.Lock();
-    size_t off = 0;
-    for (AppendRequest* r : group) {
-      size_t k = r->results.size();
-      if (seqs.ok()) {
-        r->outcome =
-            std::vector<uint64_t>(seqs->begin() + off, seqs->begin() + off + k);
-      } else {
-        r->outcome = seqs.status();
-      }
-      off += k;
-      r->done = true;
-    }
-    committing_ = false;
-    queue_cv_.SignalAll();
-  }
-  queue_mu_.Unlock();
-  return std::move(req.outcome);
+  return group_commit_.Commit(std::move(results));
 }
 
 absl::StatusOr<uint64_t> Spool::Append(v1::Result result) {
@@ -992,10 +661,10 @@ absl::StatusOr<std::vector<v1::Result>> Spool::ReadAfter(uint64_t after,
     size_t total = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-      Row row = ReadRow(st);
+      RowColumns row = ColumnsOf(st);
       if (!out.empty() && total + row.body.size() > max_bytes) break;
       v1::Result r;
-      if (!ParseRow(row, &r)) {
+      if (!DecodeRow(row, &r)) {
         bad.push_back(row.seq);
         bad_times.push_back(absl::FromUnixMicros(row.produced_at_us));
         continue;
@@ -1004,7 +673,7 @@ absl::StatusOr<std::vector<v1::Result>> Spool::ReadAfter(uint64_t after,
       out.push_back(std::move(r));
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE && out.empty()) {
-      return SqliteStatus(db_, rc, "read");
+      return SqlError(rc, "read");
     }
   }
   if (!out.empty()) {
@@ -1014,7 +683,9 @@ absl::StatusOr<std::vector<v1::Result>> Spool::ReadAfter(uint64_t after,
     spdlog::warn("event=spool_corrupt_rows path={} rows={} first_seq={}",
                  options_.path, bad.size(), bad.front());
     absl::Status st =
-        WriteTxn([&](State& s) { return DeleteBadRows(s, bad, bad_times); });
+        WriteTxn([&](State& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return DeleteBadRows(s, bad, bad_times);
+        });
     if (!st.ok()) {
       spdlog::warn("event=spool_corrupt_rows_kept path={} error=\"{}\"",
                    options_.path, std::string(st.message()));
@@ -1032,29 +703,30 @@ absl::Status Spool::AckThrough(uint64_t seq) {
                      state_.next_seq - 1));
   }
   if (seq <= state_.acked_through) return absl::OkStatus();
-  return WriteTxn([&](State& s) -> absl::Status {
-    NV_ASSIGN_OR_RETURN(sqlite3_stmt * sum, Stmt(kSumThrough));
-    uint64_t rows = 0, bytes = 0;
-    {
-      ResetOnExit reset(sum);
-      sqlite3_bind_int64(sum, 1, static_cast<int64_t>(seq));
-      int rc = sqlite3_step(sum);
-      if (rc != SQLITE_ROW) return SqliteStatus(db_, rc, "sum");
-      rows = static_cast<uint64_t>(sqlite3_column_int64(sum, 0));
-      bytes = static_cast<uint64_t>(sqlite3_column_int64(sum, 1));
-    }
-    NV_ASSIGN_OR_RETURN(sqlite3_stmt * del, Stmt(kDeleteThrough));
-    ResetOnExit reset(del);
-    sqlite3_bind_int64(del, 1, static_cast<int64_t>(seq));
-    int rc = sqlite3_step(del);
-    if (rc != SQLITE_DONE) return SqliteStatus(db_, rc, "ack");
-    s.rows -= std::min(s.rows, rows);
-    s.bytes -= std::min(s.bytes, bytes);
-    s.acked_through = seq;
-    if (s.open_gap_seq <= seq) s.open_gap_seq = 0;
-    s.meta_dirty = true;  // next_seq must outlive the rows that showed it
-    return absl::OkStatus();
-  });
+  return WriteTxn(
+      [&](State& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        NV_ASSIGN_OR_RETURN(sqlite3_stmt * sum, Stmt(kSumThrough));
+        uint64_t rows = 0, bytes = 0;
+        {
+          ResetOnExit reset(sum);
+          sqlite3_bind_int64(sum, 1, static_cast<int64_t>(seq));
+          int rc = sqlite3_step(sum);
+          if (rc != SQLITE_ROW) return SqlError(rc, "sum");
+          rows = static_cast<uint64_t>(sqlite3_column_int64(sum, 0));
+          bytes = static_cast<uint64_t>(sqlite3_column_int64(sum, 1));
+        }
+        NV_ASSIGN_OR_RETURN(sqlite3_stmt * del, Stmt(kDeleteThrough));
+        ResetOnExit reset(del);
+        sqlite3_bind_int64(del, 1, static_cast<int64_t>(seq));
+        int rc = sqlite3_step(del);
+        if (rc != SQLITE_DONE) return SqlError(rc, "ack");
+        s.rows -= std::min(s.rows, rows);
+        s.bytes -= std::min(s.bytes, bytes);
+        s.acked_through = seq;
+        if (s.open_gap_seq <= seq) s.open_gap_seq = 0;
+        s.meta_dirty = true;  // next_seq must outlive the rows that showed it
+        return absl::OkStatus();
+      });
 }
 
 absl::Status Spool::AdvanceNextSeqPast(uint64_t seq) {
@@ -1070,32 +742,33 @@ absl::Status Spool::AdvanceNextSeqPast(uint64_t seq) {
     sqlite3_bind_int64(st, 1, 0);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-      Row row = ReadRow(st);
+      RowColumns row = ColumnsOf(st);
       v1::Result r;
-      if (ParseRow(row, &r)) held.push_back(std::move(r));
+      if (DecodeRow(row, &r)) held.push_back(std::move(r));
     }
-    if (rc != SQLITE_DONE) return SqliteStatus(db_, rc, "renumber scan");
+    if (rc != SQLITE_DONE) return SqlError(rc, "renumber scan");
   }
-  absl::Status status = WriteTxn([&](State& s) -> absl::Status {
-    NV_ASSIGN_OR_RETURN(sqlite3_stmt * del, Stmt(kDeleteThrough));
-    {
-      ResetOnExit reset(del);
-      sqlite3_bind_int64(del, 1, static_cast<int64_t>(seq));
-      int rc = sqlite3_step(del);
-      if (rc != SQLITE_DONE) return SqliteStatus(db_, rc, "renumber delete");
-    }
-    s.rows = 0;
-    s.bytes = 0;
-    s.open_gap_seq = 0;
-    s.acked_through = seq;
-    s.next_seq = seq + 1;
-    for (v1::Result& r : held) {
-      r.set_seq(s.next_seq++);
-      NV_RETURN_IF_ERROR(InsertRow(s, r, r.has_gap()));
-    }
-    s.meta_dirty = true;
-    return absl::OkStatus();
-  });
+  absl::Status status = WriteTxn(
+      [&](State& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        NV_ASSIGN_OR_RETURN(sqlite3_stmt * del, Stmt(kDeleteThrough));
+        {
+          ResetOnExit reset(del);
+          sqlite3_bind_int64(del, 1, static_cast<int64_t>(seq));
+          int rc = sqlite3_step(del);
+          if (rc != SQLITE_DONE) return SqlError(rc, "renumber delete");
+        }
+        s.rows = 0;
+        s.bytes = 0;
+        s.open_gap_seq = 0;
+        s.acked_through = seq;
+        s.next_seq = seq + 1;
+        for (v1::Result& r : held) {
+          r.set_seq(s.next_seq++);
+          NV_RETURN_IF_ERROR(InsertRow(s, r, r.has_gap()));
+        }
+        s.meta_dirty = true;
+        return absl::OkStatus();
+      });
   if (status.ok()) {
     handed_out_high_ = 0;
     spdlog::warn(

@@ -2,6 +2,13 @@
 // in WAL mode, synchronous=FULL) until the collector acknowledges it.
 // Thread-safe: every public method may be called from any thread.
 //
+// Its parts, each in agent/spool/: the row format and checksum
+// (row_format.h), the WAL-header check (wal_header.h), salvage of a damaged
+// file (salvage.h), group commit (group_commit.h), the sequence ceiling
+// (seq_ceiling.h) and gap accounting (gap_accounting.h). Every file-system
+// call, SQLite's included (sqlite_vfs.h), goes through a spool::FileSystem
+// (file_system.h), so tests fail writes, fsyncs and renames on purpose.
+//
 // Sequence numbers. Per agent, from 1, never reused, independent of boots:
 // the highest number is kept in the database (the newest row, and a meta row
 // once rows are deleted) and, as a reserved ceiling, in a side file
@@ -40,13 +47,16 @@
 // unused numbers. Losing both the database and the side file restarts the
 // numbering at 1. Results whose Append failed are counted in memory until a
 // write succeeds: a crash in between loses that count (their numbers were
-// never handed out, so nothing is mis-numbered).
+// never handed out, so nothing is mis-numbered). The ceiling is raised
+// before the commit that needs it, so a commit that then fails leaves it
+// raised (up to 1000 numbers skipped after a later loss; never lowered).
+// A failed folder fsync of the side file fails the append: the rename may
+// not be durable, and no number may be committed above a durable ceiling.
 
 #ifndef NETVIGIL_AGENT_SPOOL_H_
 #define NETVIGIL_AGENT_SPOOL_H_
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -57,6 +67,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "agent/spool/file_system.h"
+#include "agent/spool/group_commit.h"
+#include "agent/spool/seq_ceiling.h"
+#include "agent/spool/sqlite_vfs.h"
 #include "common/clock.h"
 #include "netvigil/v1/probes.pb.h"
 
@@ -74,6 +88,9 @@ class Spool {
     // Cap on the stored results' encoded bytes (the file is somewhat larger:
     // SQLite pages and the WAL). Past it the oldest results are dropped.
     uint64_t max_bytes = 256ull << 20;
+    // Every file call goes here; null means the machine's (POSIX). Not
+    // owned; it must outlive the spool.
+    spool::FileSystem* fs = nullptr;
   };
 
   // Opens or creates the spool. A file that fails its integrity check is
@@ -141,7 +158,7 @@ class Spool {
     bool meta_dirty = false;
   };
 
-  Spool(const Options& options, Clock& clock);
+  Spool(const Options& options, Clock& clock, spool::FileSystem& fs);
 
   absl::Status Init() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status OpenDb(const std::string& path)
@@ -152,6 +169,10 @@ class Spool {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CloseDb() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // A SQLite result code as a Status naming `what` and the file call that
+  // failed.
+  absl::Status SqlError(int rc, absl::string_view what)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A prepared statement, cached for the life of the connection, reset.
   absl::StatusOr<sqlite3_stmt*> Stmt(const char* sql)
@@ -172,29 +193,20 @@ class Spool {
                              const std::vector<absl::Time>& times)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteMeta(const State& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status EnsureCeiling(uint64_t next_seq)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::vector<uint64_t>> AppendLocked(
       std::vector<v1::Result> results) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckSizes(const std::vector<v1::Result>& results) const;
   absl::StatusOr<std::vector<uint64_t>> Commit(std::vector<v1::Result> results)
-      ABSL_LOCKS_EXCLUDED(queue_mu_, mu_);
-
-  // One caller's results waiting for a group commit.
-  struct AppendRequest {
-    std::vector<v1::Result> results;
-    absl::StatusOr<std::vector<uint64_t>> outcome;
-    bool done = false;
-  };
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   const Options options_;
-  Clock& clock_;  // Not owned.
-
-  // Group commit (see Commit). Never held together with mu_.
-  absl::Mutex queue_mu_;
-  absl::CondVar queue_cv_;
-  std::deque<AppendRequest*> queue_ ABSL_GUARDED_BY(queue_mu_);
-  bool committing_ ABSL_GUARDED_BY(queue_mu_) = false;
+  Clock& clock_;           // Not owned.
+  spool::FileSystem& fs_;  // Not owned.
+  // SQLite's file calls, over fs_. Outlives db_ (declared before mu_'s
+  // fields, so destroyed after CloseDb in the destructor).
+  std::unique_ptr<spool::SqliteVfs> vfs_;
+  // Concurrent appends share a transaction; never called with mu_ held.
+  spool::GroupCommit group_commit_;
 
   mutable absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_) = nullptr;
@@ -206,8 +218,8 @@ class Spool {
   // Results whose Append failed: numbered in memory, written as one gap by
   // the next successful transaction (lost if the agent dies first).
   std::optional<v1::Gap> pending_loss_ ABSL_GUARDED_BY(mu_);
-  // The seq ceiling recorded in the side file; next_seq never passes it.
-  uint64_t ceiling_ ABSL_GUARDED_BY(mu_) = 0;
+  // The side file `<path>.seq`; next_seq never passes its value.
+  spool::SeqCeiling ceiling_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace netvigil::agent

@@ -1,51 +1,82 @@
-// The collector process: store, Agent and Query services, their servers, and
-// the background work (migrations with retry). Thread-safe: Start() once,
-// then Shutdown() from any thread.
+// The collector process: Agent, Enroll and Query services over a store,
+// the ingest pipeline, the analysis and alerts, and the background work
+// (database preparation with retry, ticks, retention, speed tests), built
+// from injected parts (CollectorParts): the stores, the clock and the host
+// that serves the services. collector_main.cc wires the production parts
+// (PgParts, NetworkHost); tests wire fakes and an in-process host.
+// Thread-safe: Start() once, then Shutdown() from any thread.
 #ifndef NETVIGIL_COLLECTOR_COLLECTOR_H_
 #define NETVIGIL_COLLECTOR_COLLECTOR_H_
 
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <thread>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/notification.h"
+#include "collector/admin/pki_admin.h"
 #include "collector/alerts/alert_log.h"
-#include "collector/alerts/pg_alert_store.h"
+#include "collector/alerts/alert_store.h"
 #include "collector/analysis/analysis_queue.h"
 #include "collector/analysis/analyzer.h"
-#include "collector/connection_gate.h"
 #include "collector/ingest/agent_service.h"
 #include "collector/ingest/command_broker.h"
 #include "collector/ingest/enroll_service.h"
 #include "collector/ingest/revocation_watcher.h"
 #include "collector/ingest/session_registry.h"
-#include "collector/mesh_plans.h"
-#include "collector/pki_admin.h"
 #include "collector/query/alert_watchers.h"
 #include "collector/query/query_service.h"
-#include "collector/speed_loop.h"
-#include "collector/store/pg_cert_store.h"
-#include "collector/store/pg_store.h"
+#include "collector/scheduler/mesh_plans.h"
+#include "collector/scheduler/speed_loop.h"
+#include "collector/service_host.h"
+#include "collector/store/cert_store.h"
+#include "collector/store/store.h"
+#include "common/clock.h"
 #include "common/collector_config.h"
-#include "grpcpp/server.h"
 
 namespace netvigil::collector {
+
+// What a Collector is built from: everything that touches the world. The
+// pointers are not owned and must outlive the Collector; the host is.
+struct CollectorParts {
+  Store* store = nullptr;        // results and history; required
+  AlertStore* alerts = nullptr;  // alerts and analysis baselines; required
+  // Agents' and admins' certificates, enrollment tokens; required unless
+  // --insecure.
+  CertStore* certs = nullptr;
+  Clock* clock = nullptr;  // null: RealClock()
+  // Brings the database's schema up to date; called with backoff until it
+  // returns OK. FAILED_PRECONDITION or INVALID_ARGUMENT (a schema newer
+  // than this binary) is not retried. Unset: nothing to prepare.
+  std::function<absl::Status()> prepare_database;
+  // The mesh's iperf3 secrets (see MeshPlans); called until it succeeds.
+  MeshPlans::SecretsLoader iperf_secrets;
+  // Serves the services; required.
+  std::unique_ptr<ServiceHost> host;
+  // Retention runs at start and then this often; zero: never.
+  absl::Duration retention_interval = absl::Hours(1);
+};
 
 class Collector {
  public:
   // `analysis` holds the rules' thresholds (parsed from config.analysis).
-  // `descriptors` sizes the listeners' connection caps (see
-  // RaiseDescriptorLimit in connection_gate.h).
+  // INVALID_ARGUMENT from Start() when a required part is missing.
   Collector(CollectorConfig config, AnalysisOptions analysis, bool insecure,
-            DescriptorBudget descriptors = RaiseDescriptorLimit());
+            CollectorParts parts);
   ~Collector();
 
-  // Binds both listeners and starts the database work; a database that is
-  // down is not an error here (it is retried), a port in use is.
+  // Starts serving and the database work; a database that is down is not
+  // an error here (it is retried), a port in use is.
   absl::Status Start();
   void Shutdown();
   // Reopens the alert log (after logrotate moved it; on SIGHUP).
   void ReopenLogs();
+
+  // For tests and stats: the Agent service (null before Start), and
+  // whether the analysis has started (the database came up).
+  AgentService* agent_service() { return agent_service_.get(); }
+  bool analyzing() const { return analyzing_.load(); }
 
  private:
   void MigrateLoop();
@@ -57,21 +88,19 @@ class Collector {
 
   const CollectorConfig config_;
   const bool insecure_;
-  const DescriptorBudget descriptors_;
-  PgStore store_;
-  PgCertStore cert_store_{store_};
+  CollectorParts parts_;
+  Clock& clock_;
   // The CA and server certificate; null with --insecure and no query_tcp.
   std::unique_ptr<ServerPki> pki_;
   std::unique_ptr<EnrollService> enroll_service_;
   std::unique_ptr<RevocationWatcher> revocations_;
   SessionRegistry sessions_;
-  CommandBroker broker_{sessions_, RealClock()};
+  CommandBroker broker_{sessions_, clock_};
   std::unique_ptr<MeshPlans> mesh_plans_;
   std::unique_ptr<AgentService> agent_service_;
   std::unique_ptr<QueryService> query_service_;
   std::unique_ptr<SpeedLoop> speed_loop_;
   const AnalysisOptions analysis_options_;
-  PgAlertStore alert_store_{store_};
   AlertWatchers watchers_;
   std::unique_ptr<AlertLog> alert_log_;
   std::unique_ptr<Analyzer> analyzer_;
@@ -80,15 +109,6 @@ class Collector {
   std::unique_ptr<AnalysisQueue> analysis_queue_;
   std::atomic<bool> analyzing_{false};
   std::thread ticker_;
-  // Our own accept loops in front of the servers (caps, deadlines, EMFILE);
-  // stopped before the servers shut down.
-  std::unique_ptr<ConnectionGate> agent_gate_;
-  std::unique_ptr<ConnectionGate> enroll_gate_;
-  std::unique_ptr<ConnectionGate> query_unix_gate_;
-  std::unique_ptr<ConnectionGate> query_tcp_gate_;
-  std::unique_ptr<grpc::Server> agent_server_;
-  std::unique_ptr<grpc::Server> enroll_server_;
-  std::unique_ptr<grpc::Server> query_server_;
   absl::Notification stop_;
   std::thread migrator_;
 };

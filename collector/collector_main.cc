@@ -8,10 +8,12 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "collector/admin/db_admin.h"
+#include "collector/admin/pki_admin.h"
 #include "collector/analysis/analysis_options.h"
 #include "collector/collector.h"
-#include "collector/db_admin.h"
-#include "collector/pki_admin.h"
+#include "collector/network_host.h"
+#include "collector/pg_parts.h"
 #include "common/collector_config.h"
 #include "common/logging.h"
 #include "common/systemd_notify.h"
@@ -55,8 +57,14 @@ int Run(const std::string& config_path, bool insecure) {
   spdlog::info("descriptor_limit soft_before={} soft_now={} for_connections={}",
                descriptors.soft_before, descriptors.limit,
                descriptors.for_connections);
-  netvigil::collector::Collector collector(config, analysis, insecure,
-                                           descriptors);
+  // The production wiring, in this one place: PostgreSQL behind the store
+  // seams, the real clock, and the configured listeners.
+  netvigil::collector::PgParts pg(config.database_dsn, analysis);
+  netvigil::collector::Collector collector(
+      config, analysis, insecure,
+      pg.Parts(netvigil::RealClock(),
+               std::make_unique<netvigil::collector::NetworkHost>(
+                   config, insecure, descriptors)));
   absl::Status s = collector.Start();
   if (!s.ok()) {
     std::fprintf(stderr, "netvigil-collector: %s\n",

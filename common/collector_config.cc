@@ -12,203 +12,13 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "common/proto_time.h"
 #include "common/utf8.h"
+#include "common/yaml_fields.h"
 #include "yaml-cpp/yaml.h"
 
 namespace netvigil {
 namespace {
-
-// Walks one YAML mapping, remembering which keys were read so that the rest
-// can be reported as unknown. The first error wins; later reads are no-ops.
-class Fields {
- public:
-  // `where`, when given, learns the place of every field read.
-  Fields(const YAML::Node& node, std::string path, const std::string& source,
-         absl::Status* error,
-         std::map<std::string, std::string>* where = nullptr)
-      : node_(node),
-        path_(std::move(path)),
-        source_(source),
-        error_(error),
-        where_(where) {
-    if (node_ && !node_.IsNull() && !node_.IsMap()) {
-      Fail(node_, "", "expected a mapping of keys");
-    }
-    RefuseDuplicateKeys();
-  }
-
-  bool ok() const { return error_->ok(); }
-
-  // The child mapping `key` (possibly absent: every field then defaults).
-  Fields Map(const std::string& key) {
-    return Fields(Child(key), Join(key), source_, error_, where_);
-  }
-
-  YAML::Node Child(const std::string& key) {
-    seen_.insert(key);
-    if (!ok() || !node_ || !node_.IsMap()) return YAML::Node();
-    YAML::Node n = node_[key];
-    if (where_ != nullptr && n) {
-      std::string w = Where(n);
-      w.resize(w.size() - 2);  // without the ": "
-      (*where_)[Join(key)] = std::move(w);
-    }
-    return n;
-  }
-
-  void String(const std::string& key, std::string* out) {
-    YAML::Node n = Child(key);
-    if (!ok() || !n || n.IsNull()) return;
-    if (!n.IsScalar()) return Fail(n, key, "expected a string");
-    // Strings reach the agents in proto3 messages, which must be UTF-8.
-    if (!IsValidUtf8(n.Scalar())) return Fail(n, key, "is not valid UTF-8");
-    *out = n.Scalar();
-  }
-
-  void Bool(const std::string& key, bool* out) {
-    YAML::Node n = Child(key);
-    if (!ok() || !n || n.IsNull()) return;
-    bool v;
-    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) {
-      return Fail(n, key,
-                  absl::StrCat("expected true or false, got '", Text(n), "'"));
-    }
-    *out = v;
-  }
-
-  void Uint(const std::string& key, uint64_t lo, uint64_t hi, uint32_t* out) {
-    uint64_t v = *out;
-    Uint64(key, lo, hi, &v);
-    *out = static_cast<uint32_t>(v);
-  }
-
-  void Uint64(const std::string& key, uint64_t lo, uint64_t hi, uint64_t* out) {
-    YAML::Node n = Child(key);
-    if (!ok() || !n || n.IsNull()) return;
-    const std::string text = Text(n);
-    uint64_t v = 0;
-    bool digits = n.IsScalar() && !text.empty() &&
-                  text.find_first_not_of("0123456789") == std::string::npos &&
-                  text.size() < 20;
-    if (!digits) {
-      return Fail(n, key,
-                  absl::StrCat("expected a whole number, got '", text, "'"));
-    }
-    v = std::stoull(text);
-    if (v < lo || v > hi) {
-      return Fail(
-          n, key,
-          absl::StrCat("must be between ", lo, " and ", hi, ", got ", v));
-    }
-    *out = v;
-  }
-
-  // Durations are written as "30s", "5m", "1h30m", "250ms".
-  void Duration(const std::string& key, absl::Duration lo, absl::Duration hi,
-                absl::Duration* out) {
-    YAML::Node n = Child(key);
-    if (!ok() || !n || n.IsNull()) return;
-    absl::Duration d;
-    if (!n.IsScalar() || !absl::ParseDuration(n.Scalar(), &d) ||
-        n.Scalar() == "inf" || n.Scalar() == "-inf") {
-      return Fail(n, key,
-                  absl::StrCat("expected a duration such as 30s, 5m or 1h, "
-                               "got '",
-                               Text(n), "'"));
-    }
-    if (d < lo || d > hi) {
-      return Fail(n, key,
-                  absl::StrCat("must be between ", absl::FormatDuration(lo),
-                               " and ", absl::FormatDuration(hi), ", got ",
-                               absl::FormatDuration(d)));
-    }
-    *out = d;
-  }
-
-  // A sequence; each element is handed to `each` with its own path.
-  template <typename F>
-  void Sequence(const std::string& key, F each) {
-    YAML::Node n = Child(key);
-    if (!ok() || !n || n.IsNull()) return;
-    if (!n.IsSequence()) return Fail(n, key, "expected a list");
-    for (size_t i = 0; i < n.size() && ok(); ++i) {
-      each(n[i], absl::StrCat(Join(key), "[", i, "]"));
-    }
-  }
-
-  // Reports the first key that no reader asked for.
-  void Finish() {
-    if (!ok() || !node_ || !node_.IsMap()) return;
-    for (const auto& kv : node_) {
-      const std::string key = kv.first.Scalar();
-      if (seen_.count(key) == 0) {
-        std::vector<std::string> known(seen_.begin(), seen_.end());
-        *error_ = absl::InvalidArgumentError(
-            absl::StrCat(Where(kv.first), "unknown field '", Join(key),
-                         "' (known here: ", absl::StrJoin(known, ", "), ")"));
-        return;
-      }
-    }
-  }
-
-  // yaml-cpp keeps both entries of a key given twice and `node[key]`
-  // answers with the first, so a later line that looks like it wins is
-  // silently ignored: refused, naming both lines.
-  void RefuseDuplicateKeys() {
-    if (!ok() || !node_ || !node_.IsMap()) return;
-    std::map<std::string, YAML::Mark> first;
-    for (const auto& kv : node_) {
-      if (!kv.first.IsScalar()) {
-        return Fail(kv.first, "", "a key must be a plain word");
-      }
-      auto [it, inserted] = first.emplace(kv.first.Scalar(), kv.first.Mark());
-      if (!inserted) {
-        return Fail(kv.first, kv.first.Scalar(),
-                    absl::StrCat("given twice, on line ", it->second.line + 1,
-                                 " and on line ", kv.first.Mark().line + 1,
-                                 "; keep one"));
-      }
-    }
-  }
-
-  void Fail(const YAML::Node& n, const std::string& key,
-            const std::string& what) {
-    if (!ok()) return;
-    *error_ = absl::InvalidArgumentError(absl::StrCat(
-        Where(n), "field '", key.empty() ? path_ : Join(key), "': ", what));
-  }
-
-  std::string Where(const YAML::Node& n) const {
-    const YAML::Mark m = n.Mark();
-    if (m.line < 0) return absl::StrCat(source_, ": ");
-    return absl::StrCat(source_, ":", m.line + 1, ":", m.column + 1, ": ");
-  }
-
-  std::string Join(const std::string& key) const {
-    return path_.empty() ? key : absl::StrCat(path_, ".", key);
-  }
-
-  const std::string& source() const { return source_; }
-  absl::Status* error() const { return error_; }
-  std::map<std::string, std::string>* where() const { return where_; }
-
- private:
-  static std::string Text(const YAML::Node& n) {
-    if (n.IsScalar()) return n.Scalar();
-    if (n.IsSequence()) return "a list";
-    if (n.IsMap()) return "a mapping";
-    return "nothing";
-  }
-
-  YAML::Node node_;
-  std::string path_;
-  const std::string& source_;
-  absl::Status* error_;
-  std::map<std::string, std::string>* where_;
-  std::set<std::string> seen_;
-};
 
 bool IsAbsolutePath(const std::string& p) { return !p.empty() && p[0] == '/'; }
 
@@ -240,7 +50,7 @@ bool IsIpLiteral(const std::string& a) {
          inet_pton(AF_INET6, a.c_str(), buf) == 1;
 }
 
-void ParsePath(Fields f, CollectorConfig& c) {
+void ParsePath(YamlFields f, CollectorConfig& c) {
   v1::PathPlan& p = *c.plan.mutable_path();
   bool enabled = p.enabled();
   f.Bool("enabled", &enabled);
@@ -262,7 +72,7 @@ void ParsePath(Fields f, CollectorConfig& c) {
   *p.mutable_round_interval() = ToProtoDuration(interval);
   std::set<std::string> names;
   f.Sequence("targets", [&](const YAML::Node& n, const std::string& path) {
-    Fields t(n, path, f.source(), f.error(), f.where());
+    YamlFields t = f.Nested(n, path);
     if (!n.IsMap()) {
       return t.Fail(n, "", "expected a mapping with name and address");
     }
@@ -283,7 +93,7 @@ void ParsePath(Fields f, CollectorConfig& c) {
   f.Finish();
 }
 
-void ParseSockets(Fields f, CollectorConfig& c) {
+void ParseSockets(YamlFields f, CollectorConfig& c) {
   v1::SocketsPlan& s = *c.plan.mutable_sockets();
   bool enabled = s.enabled();
   f.Bool("enabled", &enabled);
@@ -294,7 +104,7 @@ void ParseSockets(Fields f, CollectorConfig& c) {
   f.Finish();
 }
 
-void ParseFiles(Fields f, CollectorConfig& c) {
+void ParseFiles(YamlFields f, CollectorConfig& c) {
   v1::FilesPlan& p = *c.plan.mutable_files();
   bool enabled = p.enabled();
   f.Bool("enabled", &enabled);
@@ -306,7 +116,7 @@ void ParseFiles(Fields f, CollectorConfig& c) {
   std::vector<std::string> dirs;
   f.Sequence("watched_dirs", [&](const YAML::Node& n, const std::string& path) {
     given = true;
-    Fields d(YAML::Node(), path, f.source(), f.error());
+    YamlFields d = f.Nested(YAML::Node(), path);
     if (!n.IsScalar() || !IsAbsolutePath(n.Scalar()) ||
         !IsValidUtf8(n.Scalar())) {
       return d.Fail(n, "", "expected an absolute folder path (UTF-8)");
@@ -320,7 +130,7 @@ void ParseFiles(Fields f, CollectorConfig& c) {
   f.Finish();
 }
 
-void ParseSpeed(Fields f, CollectorConfig& c) {
+void ParseSpeed(YamlFields f, CollectorConfig& c) {
   v1::SpeedPlan& s = *c.plan.mutable_speed();
   bool enabled = s.enabled();
   f.Bool("enabled", &enabled);
@@ -344,7 +154,7 @@ void ParseSpeed(Fields f, CollectorConfig& c) {
   std::set<std::string> names;
   f.Sequence(
       "external_targets", [&](const YAML::Node& n, const std::string& path) {
-        Fields t(n, path, f.source(), f.error(), f.where());
+        YamlFields t = f.Nested(n, path);
         if (!n.IsMap()) {
           return t.Fail(n, "", "expected a mapping with name, address, port");
         }
@@ -519,14 +329,14 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
         "default"));
   }
   absl::Status error;
-  Fields top(root, "", c.source, &error, &c.where);
+  YamlFields top(root, "", c.source, &error, &c.where);
   {
-    Fields db = top.Map("database");
+    YamlFields db = top.Map("database");
     db.String("dsn", &c.database_dsn);
     db.Finish();
   }
   {
-    Fields l = top.Map("listen");
+    YamlFields l = top.Map("listen");
     l.String("agents", &c.agent_listen);
     l.String("query_socket", &c.query_socket);
     l.String("query_tcp", &c.query_tcp);
@@ -535,10 +345,10 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
   }
   top.String("state_dir", &c.state_dir);
   {
-    Fields p = top.Map("pki");
+    YamlFields p = top.Map("pki");
     p.Sequence(
         "server_names", [&](const YAML::Node& n, const std::string& path) {
-          Fields d(YAML::Node(), path, p.source(), p.error());
+          YamlFields d = p.Nested(YAML::Node(), path);
           if (!n.IsScalar() || !IsDnsName(n.Scalar())) {
             return d.Fail(n, "", "expected a DNS name such as nas.home.arpa");
           }
@@ -546,7 +356,7 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
         });
     p.Sequence("server_addresses",
                [&](const YAML::Node& n, const std::string& path) {
-                 Fields d(YAML::Node(), path, p.source(), p.error());
+                 YamlFields d = p.Nested(YAML::Node(), path);
                  if (!n.IsScalar() || !IsIpLiteral(n.Scalar())) {
                    return d.Fail(n, "", "expected an IPv4 or IPv6 address");
                  }
@@ -555,7 +365,7 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
     p.Finish();
   }
   {
-    Fields a = top.Map("agents");
+    YamlFields a = top.Map("agents");
     a.Duration("heartbeat_interval", absl::Milliseconds(100), absl::Minutes(10),
                &c.heartbeat_interval);
     a.Duration("heartbeat_timeout", absl::Milliseconds(300), absl::Hours(1),
@@ -574,7 +384,7 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
         ToProtoDuration(c.heartbeat_interval);
   }
   {
-    Fields p = top.Map("probes");
+    YamlFields p = top.Map("probes");
     ParsePath(p.Map("path"), c);
     ParseSockets(p.Map("sockets"), c);
     ParseFiles(p.Map("files"), c);
@@ -583,7 +393,7 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
   }
   c.analysis = top.Child("analysis");
   {
-    Fields r = top.Map("retention");
+    YamlFields r = top.Map("retention");
     r.Uint("raw_days", 1, 3650, &c.raw_days);
     r.Uint("hourly_days", 1, 36500, &c.hourly_days);
     r.Finish();
@@ -595,7 +405,7 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
     }
   }
   {
-    Fields a = top.Map("alerts");
+    YamlFields a = top.Map("alerts");
     a.String("log_file", &c.alert_log);
     a.Finish();
   }

@@ -1,62 +1,41 @@
 #include "common/systemd_notify.h"
 
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
+#include <systemd/sd-daemon.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
 
 namespace netvigil {
 
+// libsystemd speaks the protocol (socket address forms, credentials,
+// WATCHDOG_PID); this file only turns its negative errno into a Status.
 absl::Status SystemdNotify(absl::string_view state) {
   const char* path = std::getenv("NOTIFY_SOCKET");
+  // libsystemd refuses an empty variable as invalid; systemd never sets it
+  // empty, so it means "not started by systemd" here, as unset does.
   if (path == nullptr || path[0] == '\0') return absl::OkStatus();
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  const size_t len = std::strlen(path);
-  if (len >= sizeof(addr.sun_path) || (path[0] != '/' && path[0] != '@')) {
+  const std::string text(state);  // sd_notify wants a C string
+  const int r = sd_notify(/*unset_environment=*/0, text.c_str());
+  if (r >= 0) return absl::OkStatus();
+  if (r == -EINVAL) {
     return absl::InvalidArgumentError(
         absl::StrCat("NOTIFY_SOCKET is not a usable socket path: ", path));
   }
-  std::memcpy(addr.sun_path, path, len);
-  if (path[0] == '@') addr.sun_path[0] = '\0';  // Abstract namespace.
-  const socklen_t addr_len =
-      static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
-  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    return absl::InternalError(
-        absl::StrCat("notify socket: ", std::strerror(errno)));
-  }
-  ssize_t n = sendto(fd, state.data(), state.size(), MSG_NOSIGNAL,
-                     reinterpret_cast<const sockaddr*>(&addr), addr_len);
-  int err = errno;
-  close(fd);
-  if (n < 0) {
-    return absl::UnavailableError(
-        absl::StrCat("notify ", path, ": ", std::strerror(err)));
-  }
-  return absl::OkStatus();
+  return absl::UnavailableError(
+      absl::StrCat("notify ", path, ": ", std::strerror(-r)));
 }
 
 absl::Duration SystemdWatchdogInterval() {
-  const char* usec_text = std::getenv("WATCHDOG_USEC");
-  uint64_t usec = 0;
-  if (usec_text == nullptr || !absl::SimpleAtoi(usec_text, &usec) ||
-      usec == 0) {
-    return absl::ZeroDuration();
-  }
-  // systemd sets WATCHDOG_PID to the main PID; a child that inherited the
+  // Zero when WATCHDOG_USEC is unset, zero or not a number, and when
+  // WATCHDOG_PID names another process: a child that inherited the
   // environment must not ping on the parent's behalf.
-  const char* pid_text = std::getenv("WATCHDOG_PID");
-  int64_t pid = 0;
-  if (pid_text != nullptr &&
-      (!absl::SimpleAtoi(pid_text, &pid) || pid != getpid())) {
+  uint64_t usec = 0;
+  if (sd_watchdog_enabled(/*unset_environment=*/0, &usec) <= 0 || usec == 0) {
     return absl::ZeroDuration();
   }
   return absl::Microseconds(usec) / 2;

@@ -1,7 +1,8 @@
 // Tells systemd the service's state over $NOTIFY_SOCKET (sd_notify protocol):
 // READY=1 once serving, STOPPING=1 at shutdown, and WATCHDOG=1 from a thread
 // at half of $WATCHDOG_USEC while the service is healthy. Without
-// NOTIFY_SOCKET (not started by systemd) every call is a no-op.
+// NOTIFY_SOCKET (not started by systemd) every call is a no-op. The protocol
+// itself is libsystemd's sd_notify and sd_watchdog_enabled.
 // Thread-safe: Ready(), Stopping() and the destructor may race.
 #ifndef NETVIGIL_COMMON_SYSTEMD_NOTIFY_H_
 #define NETVIGIL_COMMON_SYSTEMD_NOTIFY_H_

@@ -44,12 +44,6 @@ class FileProbe {
   std::unique_ptr<FolderResolver> owned_folders_;
 };
 
-// A table like lsof's: COMMAND PID UID FD PATH, with FD as lsof writes it
-// ("3r", "cwd", "txt", "mem") and deleted files marked "(deleted)". Rows of
-// a process whose executable was deleted (outside the watched folders too)
-// end with "[exe PATH (deleted)]".
-std::string FormatFilesTable(const v1::FileSnapshot& snapshot);
-
 }  // namespace netvigil::agent
 
 #endif  // NETVIGIL_AGENT_PROBES_FILE_PROBE_H_

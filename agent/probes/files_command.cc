@@ -8,6 +8,7 @@
 #include "agent/probes/file_probe.h"
 #include "agent/probes/sockets_command.h"
 #include "common/escape.h"
+#include "common/report/files_table.h"
 
 namespace netvigil::agent {
 
@@ -34,7 +35,7 @@ void RegisterFilesProbeCommand(CLI::App& probe) {
     }
     const v1::FileSnapshot empty;
     PrintProbeSnapshot("files", snap.status(), snap.ok() ? *snap : empty, *json,
-                       [&] { return FormatFilesTable(*snap); });
+                       [&] { return report::FormatFilesTable(*snap); });
   });
 }
 

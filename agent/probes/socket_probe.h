@@ -50,11 +50,6 @@ class SocketProbe {
 void MarkAgentOwn(uint32_t agent_pid, uint32_t iperf_port,
                   v1::SocketSnapshot* snapshot);
 
-// A table like `ss -tanup`'s (without the queue columns); an IPv6 wildcard
-// that also takes IPv4 is "*:PORT" and one that takes IPv6 only "[::]:PORT",
-// as ss prints them.
-std::string FormatSocketsTable(const v1::SocketSnapshot& snapshot);
-
 }  // namespace netvigil::agent
 
 #endif  // NETVIGIL_AGENT_PROBES_SOCKET_PROBE_H_

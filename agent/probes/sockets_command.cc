@@ -5,6 +5,7 @@
 #include <string>
 
 #include "agent/probes/socket_probe.h"
+#include "common/report/sockets_table.h"
 #include "google/protobuf/arena.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -47,7 +48,7 @@ void RegisterSocketsProbeCommand(CLI::App& probe) {
         google::protobuf::Arena::CreateMessage<v1::SocketSnapshot>(&arena);
     const absl::Status st = SocketProbe::CreateReal()->Collect(snap);
     PrintProbeSnapshot("sockets", st, *snap, *json,
-                       [&] { return FormatSocketsTable(*snap); });
+                       [&] { return report::FormatSocketsTable(*snap); });
   });
 }
 

@@ -21,9 +21,6 @@ namespace netvigil::agent {
 // to stderr before any probe runs).
 void RegisterSpeedProbeCommand(CLI::App& probe);
 
-// The table `probe speed` prints: one row per direction tested. Pure.
-std::string FormatSpeedTable(const v1::SpeedResult& result);
-
 }  // namespace netvigil::agent
 
 #endif  // NETVIGIL_AGENT_PROBES_SPEED_COMMAND_H_

@@ -7,19 +7,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "collector/store/history_writer.h"
+#include "common/pg_time.h"
 #include "google/protobuf/util/json_util.h"
-#include "google/protobuf/util/time_util.h"
 
 namespace netvigil::collector {
 namespace {
-
-using google::protobuf::util::TimeUtil;
 
 // NULL when the timestamp is unset.
 std::optional<int64_t> MicrosOrNull(const google::protobuf::Timestamp& t,
                                     bool has) {
   if (!has) return std::nullopt;
-  return TimeUtil::TimestampToMicroseconds(t);
+  return ProtoTimeToEpochMicros(t);
 }
 
 std::string ToJson(const google::protobuf::Message& m) {
@@ -58,8 +56,8 @@ absl::StatusOr<int64_t> PgAlertStore::SaveAlert(const v1::Alert& alert) {
   std::vector<std::string> hosts(alert.hosts().begin(), alert.hosts().end());
   absl::Status s = pg_.WithConnection([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    const int64_t first = TimeUtil::TimestampToMicroseconds(alert.first_seen());
-    const int64_t last = TimeUtil::TimestampToMicroseconds(alert.last_seen());
+    const int64_t first = ProtoTimeToEpochMicros(alert.first_seen());
+    const int64_t last = ProtoTimeToEpochMicros(alert.last_seen());
     auto resolved = MicrosOrNull(alert.resolved_at(), alert.has_resolved_at());
     auto acked_at =
         MicrosOrNull(alert.acknowledged_at(), alert.has_acknowledged_at());
@@ -108,7 +106,7 @@ absl::Status PgAlertStore::AppendEvent(const v1::AlertEvent& event) {
         "INSERT INTO alert_events (alert_id, type, at, payload)"
         " VALUES ($1, $2, to_timestamp($3 / 1e6), $4::jsonb)",
         event.alert().id(), static_cast<int>(event.type()),
-        TimeUtil::TimestampToMicroseconds(event.at()), ToJson(event));
+        ProtoTimeToEpochMicros(event.at()), ToJson(event));
     tx.commit();
   });
 }

@@ -2,154 +2,23 @@
 
 #include <algorithm>
 #include <map>
-#include <set>
-#include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "common/proto_time.h"
+#include "common/yaml_fields.h"
 
 namespace netvigil::collector {
-namespace {
-
-// Reads keys of one mapping; the first error wins.
-class Reader {
- public:
-  Reader(const YAML::Node& node, const std::string& source)
-      : node_(node), source_(source) {
-    // yaml-cpp keeps both entries of a repeated key and node[key] answers
-    // with the first: a later line that looks like it wins would be ignored.
-    std::map<std::string, int> first_line;
-    for (const auto& kv : node_) {
-      if (!kv.first.IsScalar()) {
-        Fail(kv.first, "?", "a key must be a plain word");
-        return;
-      }
-      const std::string key = kv.first.Scalar();
-      auto [it, inserted] = first_line.emplace(key, kv.first.Mark().line + 1);
-      if (!inserted) {
-        Fail(kv.first, key.c_str(),
-             absl::StrCat("given twice, on line ", it->second, " and on line ",
-                          kv.first.Mark().line + 1, "; keep one"));
-        return;
-      }
-    }
-  }
-
-  absl::Status status() const { return status_; }
-
-  void Duration(const char* key, absl::Duration lo, absl::Duration hi,
-                absl::Duration* out) {
-    YAML::Node n = Get(key);
-    if (!n) return;
-    absl::Duration d;
-    if (!n.IsScalar() || !absl::ParseDuration(n.Scalar(), &d) ||
-        n.Scalar() == "inf" || n.Scalar() == "-inf") {
-      return Fail(n, key, "expected a duration such as 30s, 5m or 24h");
-    }
-    if (d < lo || d > hi) {
-      return Fail(n, key,
-                  absl::StrCat("must be between ", absl::FormatDuration(lo),
-                               " and ", absl::FormatDuration(hi), ", got ",
-                               absl::FormatDuration(d)));
-    }
-    *out = d;
-  }
-
-  void Uint(const char* key, uint32_t lo, uint32_t hi, uint32_t* out) {
-    YAML::Node n = Get(key);
-    if (!n) return;
-    uint32_t v = 0;
-    if (!n.IsScalar() || !absl::SimpleAtoi(n.Scalar(), &v) ||
-        n.Scalar().find_first_not_of("0123456789") != std::string::npos) {
-      return Fail(n, key, "expected a whole number");
-    }
-    if (v < lo || v > hi) {
-      return Fail(
-          n, key,
-          absl::StrCat("must be between ", lo, " and ", hi, ", got ", v));
-    }
-    *out = v;
-  }
-
-  // A number in [lo, hi], or in (lo, hi] when `open_lo`.
-  void Double(const char* key, double lo, double hi, bool open_lo,
-              double* out) {
-    YAML::Node n = Get(key);
-    if (!n) return;
-    double v = 0;
-    if (!n.IsScalar() || !absl::SimpleAtod(n.Scalar(), &v) || v != v) {
-      return Fail(n, key, "expected a number");
-    }
-    if ((open_lo ? v <= lo : v < lo) || v > hi) {
-      return Fail(n, key,
-                  absl::StrCat("must be ", open_lo ? "above " : "at least ", lo,
-                               " and at most ", hi, ", got ", n.Scalar()));
-    }
-    *out = v;
-  }
-
-  // Cross-field checks report at the later key.
-  void Check(bool ok, const char* key, const std::string& why) {
-    if (ok || !status_.ok()) return;
-    YAML::Node n = node_[key];
-    Fail(n ? n : node_, key, why);
-  }
-
-  void Finish() {
-    if (!status_.ok()) return;
-    for (const auto& kv : node_) {
-      const std::string key = kv.first.Scalar();
-      if (seen_.count(key) == 0) {
-        std::vector<std::string> known(seen_.begin(), seen_.end());
-        return Fail(kv.first, key.c_str(),
-                    absl::StrCat("unknown field (known here: ",
-                                 absl::StrJoin(known, ", "), ")"));
-      }
-    }
-  }
-
- private:
-  // The value of `key`, or an invalid node when absent, null or after an
-  // error (a default-constructed YAML::Node would be a valid null node).
-  YAML::Node Get(const char* key) {
-    seen_.insert(key);
-    YAML::Node n = node_[key];
-    if (!status_.ok() || !n || n.IsNull()) return node_["\001absent"];
-    return n;
-  }
-
-  void Fail(const YAML::Node& n, const char* key, const std::string& why) {
-    if (!status_.ok()) return;  // the first error wins
-    const YAML::Mark m = n.Mark();
-    std::string where = source_;
-    if (m.line >= 0)
-      absl::StrAppend(&where, ":", m.line + 1, ":", m.column + 1);
-    status_ = absl::InvalidArgumentError(
-        absl::StrCat(where, ": analysis.", key, ": ", why));
-  }
-
-  const YAML::Node node_;
-  const std::string& source_;
-  std::set<std::string> seen_;
-  absl::Status status_;
-};
-
-}  // namespace
 
 absl::Status ParseAnalysisOptions(const YAML::Node& node,
                                   const std::string& source,
                                   AnalysisOptions* out) {
   if (!node || node.IsNull()) return absl::OkStatus();
-  if (!node.IsMap()) {
-    const YAML::Mark m = node.Mark();
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ":", m.line + 1, ":", m.column + 1,
-                     ": analysis: expected a mapping of keys"));
-  }
   AnalysisOptions o = *out;
-  Reader r(node, source);
+  // Errors read "FILE:LINE:COL: analysis.KEY: why" (kPlain), as they did
+  // before the config's reader was shared.
+  absl::Status error;
+  YamlFields r(node, "analysis", source, &error, /*where=*/nullptr,
+               YamlFieldNaming::kPlain);
   const absl::Duration kYear = absl::Hours(24 * 366);
   r.Duration("learning_period", absl::ZeroDuration(), kYear,
              &o.learning_period);

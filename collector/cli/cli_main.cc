@@ -7,16 +7,58 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "collector/cli/commands.h"
 #include "collector/cli/query_client.h"
 #include "common/utf8.h"
 #include "common/version.h"
 
 namespace {
+
+// Exit codes of the `netvigil` command (README's table says the same).
+enum ExitCode {
+  kExitOk = 0,
+  kExitFailure = 1,      // the request failed for another reason
+  kExitUsage = 2,        // bad flags or arguments, an unknown command
+  kExitUnreachable = 3,  // no collector at the socket or address
+  // The collector answered but cannot serve: its database is down, or the
+  // agent asked to probe is not connected or did not answer in time.
+  kExitUnavailable = 4,
+  kExitNotFound = 5,  // an unknown host, target, server or alert id
+  // Refused as asked: by the collector (a bad time range) or by the agent
+  // (a target not in its plan, a probe its plan disables); an unknown kind.
+  kExitInvalid = 6,
+};
+
+// The one place a command's Status becomes an exit code
+// (collector/cli/query_client.h's table), its message a line on stderr per
+// line it holds, each "netvigil: ...".
+int Exit(const absl::Status& status) {
+  if (status.ok()) return kExitOk;
+  for (absl::string_view line : absl::StrSplit(status.message(), '\n')) {
+    std::fprintf(stderr, "netvigil: %.*s\n", static_cast<int>(line.size()),
+                 line.data());
+  }
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+      return kExitUsage;
+    case absl::StatusCode::kUnavailable:
+      return kExitUnreachable;
+    case absl::StatusCode::kFailedPrecondition:
+      return kExitUnavailable;
+    case absl::StatusCode::kNotFound:
+      return kExitNotFound;
+    case absl::StatusCode::kOutOfRange:
+      return kExitInvalid;
+    default:
+      return kExitFailure;
+  }
+}
 
 // The commands, for the "unknown command" message: CLI11 itself says only
 // "A subcommand is required" for a word it does not know.
@@ -108,12 +150,12 @@ int main(int argc, char** argv) {
     options.tls = std::make_shared<const netvigil::ClientTls>(*tls);
   });
 
-  int rc = kExitOk;
+  absl::Status result;
   auto* agents = app.add_subcommand("agents", "list agents, online or not");
   agents->add_flag("--json", json, "print the proto3 JSON mapping");
   agents->callback([&] {
     options.timeout = absl::Seconds(timeout_s);
-    rc = RunAgents(options, json);
+    result = RunAgents(options, json);
   });
 
   auto* overview = app.add_subcommand(
@@ -123,7 +165,7 @@ int main(int argc, char** argv) {
   overview->add_flag("--json", json, "print the proto3 JSON mapping");
   overview->callback([&] {
     options.timeout = absl::Seconds(timeout_s);
-    rc = RunOverview(options, json);
+    result = RunOverview(options, json);
   });
 
   std::string host, target, since, server, kind;
@@ -137,7 +179,7 @@ int main(int argc, char** argv) {
   path->add_flag("--json", json, "print the proto3 JSON mapping");
   path->callback([&] {
     options.timeout = absl::Seconds(timeout_s);
-    rc = RunPath(options, json, host, target, since);
+    result = RunPath(options, json, host, target, since);
   });
 
   bool changes = false;
@@ -152,7 +194,7 @@ int main(int argc, char** argv) {
   sockets->add_flag("--json", json, "print the proto3 JSON mapping");
   sockets->callback([&] {
     options.timeout = absl::Seconds(timeout_s);
-    rc = RunSockets(options, json, host, changes, since);
+    result = RunSockets(options, json, host, changes, since);
   });
 
   auto* files = app.add_subcommand(
@@ -165,7 +207,7 @@ int main(int argc, char** argv) {
   files->add_flag("--json", json, "print the proto3 JSON mapping");
   files->callback([&] {
     options.timeout = absl::Seconds(timeout_s);
-    rc = RunFiles(options, json, host, since);
+    result = RunFiles(options, json, host, since);
   });
 
   auto* speed = app.add_subcommand("speed", "speed tests between hosts");
@@ -174,7 +216,7 @@ int main(int argc, char** argv) {
   matrix->add_flag("--json", json, "print the proto3 JSON mapping");
   matrix->callback([&] {
     options.timeout = absl::Seconds(timeout_s);
-    rc = RunSpeedMatrix(options, json);
+    result = RunSpeedMatrix(options, json);
   });
   auto* history = speed->add_subcommand(
       "history", "results of CLIENT to SERVER (a peer or external target)");
@@ -186,7 +228,7 @@ int main(int argc, char** argv) {
   history->add_flag("--json", json, "print the proto3 JSON mapping");
   history->callback([&] {
     options.timeout = absl::Seconds(timeout_s);
-    rc = RunSpeedHistory(options, json, host, server, since);
+    result = RunSpeedHistory(options, json, host, server, since);
   });
 
   double deadline_s = 60;
@@ -205,7 +247,7 @@ int main(int argc, char** argv) {
   probe->add_flag("--json", json, "print the proto3 JSON mapping");
   probe->callback([&] {
     options.timeout = absl::Seconds(timeout_s);
-    rc = RunProbe(options, json, host, kind, target, deadline_s);
+    result = RunProbe(options, json, host, kind, target, deadline_s);
   });
 
   bool all = false, follow = false;
@@ -229,7 +271,7 @@ int main(int argc, char** argv) {
   alerts->add_flag("--json", json, "print the proto3 JSON mapping");
   alerts->callback([&] {
     options.timeout = absl::Seconds(timeout_s);
-    rc = RunAlerts(options, json, all, alert_kind, host, since, follow);
+    result = RunAlerts(options, json, all, alert_kind, host, since, follow);
   });
 
   std::string alert_id_text;
@@ -244,14 +286,13 @@ int main(int argc, char** argv) {
     options.timeout = absl::Seconds(timeout_s);
     int64_t alert_id = 0;
     if (!ParseAlertId(alert_id_text, &alert_id)) {
-      std::fprintf(stderr,
-                   "netvigil: ack wants an alert ID, a whole number from 1 "
-                   "(`netvigil alerts` lists them), got '%s'\n",
-                   alert_id_text.c_str());
-      rc = kExitUsage;
+      result = absl::InvalidArgumentError(absl::StrCat(
+          "ack wants an alert ID, a whole number from 1 (`netvigil alerts` "
+          "lists them), got '",
+          alert_id_text, "'"));
       return;
     }
-    rc = RunAck(options, json, alert_id, by);
+    result = RunAck(options, json, alert_id, by);
   });
 
   // Names and kinds go into proto3 strings, which must be UTF-8: the
@@ -293,5 +334,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "netvigil: %s (see --help)\n", e.what());
     return kExitUsage;
   }
-  return rc;
+  return Exit(result);
 }

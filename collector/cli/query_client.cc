@@ -103,72 +103,59 @@ bool TransportFailure(const std::string& message) {
 
 }  // namespace
 
-int ReportError(const grpc::Status& status, const ClientOptions& options) {
+absl::Status FromGrpc(const grpc::Status& status,
+                      const ClientOptions& options) {
   // The collector's words may quote an agent's (a refusal's reason).
   const std::string message = Printable(status.error_message());
   switch (status.error_code()) {
+    case grpc::StatusCode::OK:
+      return absl::OkStatus();
     case grpc::StatusCode::UNAVAILABLE: {
       if (options.collector.empty()) {
         // Over the socket, try it the plain way: if something listens, the
         // UNAVAILABLE came from the collector and its words are for people.
         const std::string trouble = SocketTrouble(options.socket);
         if (!trouble.empty()) {
-          std::fprintf(stderr,
-                       "netvigil: cannot reach the collector at %s: %s\n",
-                       options.socket.c_str(), trouble.c_str());
-          return kExitUnreachable;
+          return absl::UnavailableError(absl::StrCat(
+              "cannot reach the collector at ", options.socket, ": ", trouble));
         }
         if (TransportFailure(message)) {
-          std::fprintf(stderr,
-                       "netvigil: cannot reach the collector at %s: it did "
-                       "not answer as a netvigil collector does\n",
-                       options.socket.c_str());
-          return kExitUnreachable;
+          return absl::UnavailableError(
+              absl::StrCat("cannot reach the collector at ", options.socket,
+                           ": it did not answer as a netvigil collector does"));
         }
       } else if (TransportFailure(message)) {
-        std::fprintf(stderr,
-                     "netvigil: cannot reach the collector at %s: no "
-                     "connection, or TLS refused (is listen.query_tcp set, "
-                     "the port open, and --tls-dir from `netvigil-collector "
-                     "pki admin`?)\n",
-                     options.collector.c_str());
-        return kExitUnreachable;
+        return absl::UnavailableError(absl::StrCat(
+            "cannot reach the collector at ", options.collector,
+            ": no connection, or TLS refused (is listen.query_tcp set, the "
+            "port open, and --tls-dir from `netvigil-collector pki admin`?)"));
       }
-      std::fprintf(stderr, "netvigil: %s\n", message.c_str());
-      return kExitUnavailable;
+      return absl::FailedPreconditionError(message);
     }
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       // The collector's own deadline (an agent that did not answer a
       // probe) has its message; gRPC's client deadline says only this.
       if (!message.empty() && message != "Deadline Exceeded") {
-        std::fprintf(stderr, "netvigil: %s\n", message.c_str());
-        return kExitUnavailable;
+        return absl::FailedPreconditionError(message);
       }
-      std::fprintf(stderr,
-                   "netvigil: the collector at %s did not answer within "
-                   "%s (--timeout)\n",
-                   Target(options).c_str(),
-                   HumanDuration(options.timeout).c_str());
-      return kExitUnreachable;
+      return absl::UnavailableError(absl::StrCat(
+          "the collector at ", Target(options), " did not answer within ",
+          HumanDuration(options.timeout), " (--timeout)"));
     case grpc::StatusCode::NOT_FOUND:
-      std::fprintf(stderr, "netvigil: %s\n", message.c_str());
-      return kExitNotFound;
+      return absl::NotFoundError(message);
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::FAILED_PRECONDITION:
     case grpc::StatusCode::OUT_OF_RANGE:
       // Refused as asked: by the collector (a bad range) or by the agent (a
       // target not in its plan, a probe its plan disables).
-      std::fprintf(stderr, "netvigil: %s\n", message.c_str());
-      return kExitInvalid;
+      return absl::OutOfRangeError(message);
     case grpc::StatusCode::PERMISSION_DENIED:
     case grpc::StatusCode::UNAUTHENTICATED:
-      std::fprintf(stderr, "netvigil: the collector at %s refused: %s\n",
-                   Target(options).c_str(), message.c_str());
-      return kExitFailure;
+      return absl::UnknownError(absl::StrCat(
+          "the collector at ", Target(options), " refused: ", message));
     default:
-      std::fprintf(stderr, "netvigil: %s\n",
-                   message.empty() ? "the request failed" : message.c_str());
-      return kExitFailure;
+      return absl::UnknownError(message.empty() ? "the request failed"
+                                                : message);
   }
 }
 

@@ -22,6 +22,7 @@
 
 #include "collector/ingest/inflight_budget.h"
 #include "collector/ingest/message_precheck.h"
+#include "common/grpc_status.h"
 #include "grpcpp/impl/codegen/proto_utils.h"
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "netvigil/v1/agent.pb.h"
@@ -77,8 +78,7 @@ class SerializationTraits<netvigil::v1::AgentMessage, void> {
     if (!s.ok()) {
       if (ctx != nullptr) ctx->refused = s;
       buffer->Clear();
-      return Status(static_cast<StatusCode>(s.code()),
-                    std::string(s.message()));
+      return netvigil::ToGrpcStatus(s);
     }
     return GenericDeserialize<ProtoBufferReader, netvigil::v1::AgentMessage>(
         buffer, msg);

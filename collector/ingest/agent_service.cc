@@ -10,6 +10,7 @@
 // parse-cost check and the in-flight budget.
 #include "collector/ingest/agent_message_traits.h"
 #include "collector/ingest/validation.h"
+#include "common/grpc_status.h"
 #include "common/proto_time.h"
 #include "common/version.h"
 #include "google/protobuf/stubs/logging.h"
@@ -19,16 +20,9 @@
 namespace netvigil::collector {
 namespace {
 
-grpc::Status ToGrpc(const absl::Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
-                      std::string(s.message()));
-}
-
 // The same, naming the agent: the status is all a refused agent sees.
 grpc::Status Refuse(const std::string& agent, const absl::Status& s) {
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
-                      absl::StrCat("agent '", agent, "': ", s.message()));
+  return ToGrpcStatus(s, absl::StrCat("agent '", agent, "': ", s.message()));
 }
 
 // A message that fails to parse (a proto3 string that is not UTF-8) ends
@@ -170,8 +164,7 @@ grpc::Status AgentService::Stream(
     if (!read.refused.ok()) {
       spdlog::warn("agent_refused peer={} reason=message detail=\"{}\"", peer,
                    std::string(read.refused.message()));
-      return grpc::Status(static_cast<grpc::StatusCode>(read.refused.code()),
-                          std::string(read.refused.message()));
+      return ToGrpcStatus(read.refused);
     }
     if (!parse_error.empty()) {
       const std::string why = ParseFailure(parse_error);
@@ -193,14 +186,14 @@ grpc::Status AgentService::Stream(
   if (absl::Status s = ValidateHello(hello, DefaultLimits()); !s.ok()) {
     spdlog::warn("agent_refused peer={} reason=invalid_hello detail=\"{}\"",
                  peer, std::string(s.message()));
-    return ToGrpc(s);
+    return ToGrpcStatus(s);
   }
   std::string cert_serial;
   absl::StatusOr<std::string> name = Identity(ctx, hello, &cert_serial);
   if (!name.ok()) {
     spdlog::warn("agent_refused peer={} reason=identity detail=\"{}\"", peer,
                  std::string(name.status().message()));
-    return ToGrpc(name.status());
+    return ToGrpcStatus(name.status());
   }
   hello.set_agent_name(*name);
 
@@ -214,7 +207,7 @@ grpc::Status AgentService::Stream(
     if (!s.ok()) {
       spdlog::warn("agent_refused name={} peer={} reason=welcome error=\"{}\"",
                    *name, peer, std::string(s.message()));
-      return ToGrpc(s);
+      return ToGrpcStatus(s);
     }
   }
 
@@ -231,7 +224,7 @@ grpc::Status AgentService::Stream(
       !s.ok()) {
     spdlog::warn("agent_refused name={} peer={} reason=already_connected",
                  *name, peer);
-    return ToGrpc(s);
+    return ToGrpcStatus(s);
   }
   auto release = [&] {
     session->Close();  // the stream object goes when Stream() returns
@@ -428,10 +421,9 @@ grpc::Status AgentService::Stream(
     const absl::Status& s = read.refused;
     spdlog::warn("message_refused name={} peer={} reason=\"{}\"", *name, peer,
                  std::string(s.message()));
-    result = grpc::Status(
-        static_cast<grpc::StatusCode>(s.code()),
-        absl::StrCat("a message from agent '", *name,
-                     "' was refused before parsing: ", s.message()));
+    result = ToGrpcStatus(
+        s, absl::StrCat("a message from agent '", *name,
+                        "' was refused before parsing: ", s.message()));
   } else if (result.ok() && !parse_error.empty()) {
     const std::string why = ParseFailure(parse_error);
     spdlog::warn(

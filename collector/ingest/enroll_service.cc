@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "collector/ingest/validation.h"
 #include "common/escape.h"
+#include "common/grpc_status.h"
 #include "grpcpp/grpcpp.h"
 #include "spdlog/spdlog.h"
 
@@ -84,8 +85,7 @@ grpc::Status EnrollService::Enroll(grpc::ServerContext* ctx,
   // The token itself is a secret: never logged.
   absl::StatusOr<v1::EnrollResponse> r = Attempt(*req, ctx->peer());
   if (!r.ok()) {
-    return grpc::Status(static_cast<grpc::StatusCode>(r.status().code()),
-                        std::string(r.status().message()));
+    return ToGrpcStatus(r.status());
   }
   *resp = std::move(*r);
   return grpc::Status::OK;

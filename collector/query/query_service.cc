@@ -1,6 +1,7 @@
 #include "collector/query/query_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
 #include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
@@ -17,8 +18,7 @@ grpc::Status StoreError(const absl::Status& s) {
         grpc::StatusCode::UNAVAILABLE,
         absl::StrCat("the collector's database is down: ", s.message()));
   }
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
-                      std::string(s.message()));
+  return ToGrpcStatus(s);
 }
 
 grpc::Status Invalid(const std::string& why) {

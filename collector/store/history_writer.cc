@@ -4,16 +4,10 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/time_util.h"
+#include "common/pg_time.h"
 
 namespace netvigil::collector {
 namespace {
-
-using google::protobuf::util::TimeUtil;
-
-int64_t Micros(const google::protobuf::Timestamp& t) {
-  return TimeUtil::TimestampToMicroseconds(t);
-}
 
 // The newest result of one kind of one agent: present facts were last seen
 // at its time.
@@ -349,7 +343,7 @@ void WritePath(pqxx::work& tx, int64_t agent_id, int64_t seq,
       " VALUES ($1, $2, $3, $4, to_timestamp($5 / 1e6), $6, $7, $8, $9, $10,"
       "  $11, $12) ON CONFLICT DO NOTHING",
       agent_id, seq, run.target(), run.resolved_address(),
-      run.has_started_at() ? Micros(run.started_at()) : at_us,
+      run.has_started_at() ? ProtoTimeToEpochMicros(run.started_at()) : at_us,
       run.destination_reached(),
       run.destination_reached() || d.sent() > 0 ? d.loss_percent() : 100.0,
       d.avg_ms(), d.best_ms(), d.worst_ms(), run.hops_size(), run.error());
@@ -357,9 +351,10 @@ void WritePath(pqxx::work& tx, int64_t agent_id, int64_t seq,
 
 void WriteSpeed(pqxx::work& tx, int64_t agent_id, int64_t seq,
                 const v1::SpeedResult& s, int64_t at_us) {
-  const int64_t started = s.has_started_at() ? Micros(s.started_at()) : at_us;
+  const int64_t started =
+      s.has_started_at() ? ProtoTimeToEpochMicros(s.started_at()) : at_us;
   const int64_t finished =
-      s.has_finished_at() ? Micros(s.finished_at()) : started;
+      s.has_finished_at() ? ProtoTimeToEpochMicros(s.finished_at()) : started;
   tx.exec_params(
       "INSERT INTO speed_results (agent_id, seq, client, server, external,"
       "  started_at, finished_at, outcome, error, forward_bps, reverse_bps,"
@@ -393,7 +388,8 @@ void WriteGap(pqxx::work& tx, int64_t agent_id, int64_t seq, const v1::Gap& g) {
       " ON CONFLICT DO NOTHING",
       agent_id, seq, static_cast<int64_t>(g.first_seq()),
       static_cast<int64_t>(g.last_seq()), static_cast<int64_t>(g.count()),
-      Micros(g.first_produced_at()), Micros(g.last_produced_at()), g.reason());
+      ProtoTimeToEpochMicros(g.first_produced_at()),
+      ProtoTimeToEpochMicros(g.last_produced_at()), g.reason());
 }
 
 }  // namespace
@@ -440,12 +436,12 @@ const char* StateKind(const v1::Result& r) {
 
 int64_t SnapshotTime(const v1::Result& r) {
   if (r.has_sockets() && r.sockets().has_taken_at()) {
-    return Micros(r.sockets().taken_at());
+    return ProtoTimeToEpochMicros(r.sockets().taken_at());
   }
   if (r.has_files() && r.files().has_taken_at()) {
-    return Micros(r.files().taken_at());
+    return ProtoTimeToEpochMicros(r.files().taken_at());
   }
-  return Micros(r.produced_at());
+  return ProtoTimeToEpochMicros(r.produced_at());
 }
 
 }  // namespace
@@ -496,13 +492,13 @@ void HistoryBatch::Flush() {
       ids.push_back(k.first);
       kinds.push_back(k.second);
     }
-    for (const auto& row :
-         tx_.exec_params("SELECT agent_id, kind, last_seq,"
-                         "  (extract(epoch FROM last_at) * 1e6)::bigint"
-                         " FROM probe_state WHERE (agent_id, kind) IN"
-                         "  (SELECT * FROM unnest($1::bigint[], $2::text[]))"
-                         " ORDER BY agent_id, kind FOR UPDATE",
-                         PgIntArray(ids), PgTextArray(kinds))) {
+    for (const auto& row : tx_.exec_params(
+             absl::StrCat("SELECT agent_id, kind, last_seq, ",
+                          EpochMicrosSql("last_at"),
+                          " FROM probe_state WHERE (agent_id, kind) IN"
+                          "  (SELECT * FROM unnest($1::bigint[], $2::text[]))"
+                          " ORDER BY agent_id, kind FOR UPDATE"),
+             PgIntArray(ids), PgTextArray(kinds))) {
       Previous& p = state[{row[0].as<int64_t>(), row[1].as<std::string>()}];
       p.exists = true;
       p.last_seq = row[2].as<int64_t>();

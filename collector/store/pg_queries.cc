@@ -3,25 +3,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "collector/store/pg_store.h"
-#include "google/protobuf/util/time_util.h"
+#include "common/pg_time.h"
 
 namespace netvigil::collector {
 namespace {
-
-using google::protobuf::util::TimeUtil;
 
 // Thrown inside a WithConnection body for a clean NOT_FOUND.
 struct NotFound {
   std::string message;
 };
-
-google::protobuf::Timestamp Ts(int64_t us) {
-  return TimeUtil::MicrosecondsToTimestamp(us);
-}
-
-std::string Us(const char* column) {
-  return absl::StrCat("(extract(epoch FROM ", column, ") * 1e6)::bigint");
-}
 
 int64_t AgentIdOrThrow(pqxx::transaction_base& tx, const std::string& agent) {
   pqxx::result r =
@@ -58,8 +48,8 @@ v1::SocketFact SocketFactFromRow(const pqxx::row& row) {
   f.set_remote_port(row[5].as<int64_t>());
   f.set_exe(row[6].as<std::string>());
   f.set_process_name(row[7].as<std::string>());
-  *f.mutable_first_seen() = Ts(row[8].as<int64_t>());
-  *f.mutable_last_seen() = Ts(row[9].as<int64_t>());
+  *f.mutable_first_seen() = EpochMicrosToProtoTime(row[8].as<int64_t>());
+  *f.mutable_last_seen() = EpochMicrosToProtoTime(row[9].as<int64_t>());
   f.set_present(row[10].as<bool>());
   return f;
 }
@@ -83,7 +73,7 @@ std::string LatestRunsSql(const std::string& agent) {
       "   ORDER BY p.target LIMIT 1)"
       "  FROM targets t WHERE t.target IS NOT NULL)"
       " SELECT l.target, ",
-      Us("l.started_at"),
+      EpochMicrosSql("l.started_at"),
       " AS at_us, l.destination_reached, l.loss_percent, l.avg_ms,"
       " l.hop_count, l.error FROM targets t CROSS JOIN LATERAL ("
       "  SELECT * FROM path_runs p WHERE p.agent_id = ",
@@ -94,7 +84,7 @@ std::string LatestRunsSql(const std::string& agent) {
 v1::PathSummary PathSummaryFromRow(const pqxx::row& row, int at) {
   v1::PathSummary p;
   p.set_target(row[at].as<std::string>());
-  *p.mutable_at() = Ts(row[at + 1].as<int64_t>());
+  *p.mutable_at() = EpochMicrosToProtoTime(row[at + 1].as<int64_t>());
   p.set_destination_reached(row[at + 2].as<bool>());
   p.set_loss_percent(row[at + 3].as<double>());
   p.set_avg_ms(row[at + 4].as<double>());
@@ -196,7 +186,7 @@ absl::StatusOr<v1::CurrentSocketsResponse> PgStore::CurrentSockets(
         const int64_t id = AgentIdOrThrow(tx, agent);
         v1::CurrentSocketsResponse out;
         pqxx::result latest = tx.exec_params(
-            "SELECT r.payload, " + Us("s.last_at") +
+            "SELECT r.payload, " + EpochMicrosSql("s.last_at") +
                 " FROM probe_state s JOIN results r"
                 " ON r.agent_id = s.agent_id AND r.seq = s.last_seq"
                 " WHERE s.agent_id = $1 AND s.kind = 'sockets'",
@@ -214,13 +204,15 @@ absl::StatusOr<v1::CurrentSocketsResponse> PgStore::CurrentSockets(
         for (const auto& row : tx.exec_params(
                  "SELECT key_kind, proto, local_address, local_port,"
                  " remote_address, remote_port, exe, process_name, " +
-                     Us("first_seen") + ", " + Us("last_seen") +
+                     EpochMicrosSql("first_seen") + ", " +
+                     EpochMicrosSql("last_seen") +
                      ", present FROM socket_facts"
                      " WHERE agent_id = $1 AND present"
                      " ORDER BY key_kind, exe, local_port, remote_address",
                  id)) {
           v1::SocketFact f = SocketFactFromRow(row);
-          if (last_at != 0) *f.mutable_last_seen() = Ts(last_at);
+          if (last_at != 0)
+            *f.mutable_last_seen() = EpochMicrosToProtoTime(last_at);
           *out.add_facts() = std::move(f);
         }
         return out;
@@ -237,9 +229,9 @@ absl::StatusOr<v1::SocketChangesResponse> PgStore::SocketChanges(
         for (const auto& row : tx.exec_params(
                  "SELECT e.key_kind, e.proto, e.local_address, e.local_port,"
                  " e.remote_address, e.remote_port, e.exe, e.process_name, " +
-                     Us("COALESCE(f.first_seen, e.at)") + ", " +
-                     Us("COALESCE(f.last_seen, e.at)") +
-                     ", COALESCE(f.present, false), " + Us("e.at") +
+                     EpochMicrosSql("COALESCE(f.first_seen, e.at)") + ", " +
+                     EpochMicrosSql("COALESCE(f.last_seen, e.at)") +
+                     ", COALESCE(f.present, false), " + EpochMicrosSql("e.at") +
                      ", e.change FROM socket_events e LEFT JOIN socket_facts f"
                      " ON f.agent_id = e.agent_id AND f.key_kind = e.key_kind"
                      " AND f.proto = e.proto"
@@ -252,7 +244,7 @@ absl::StatusOr<v1::SocketChangesResponse> PgStore::SocketChanges(
                  id, since_us)) {
           v1::SocketChange* c = out.add_changes();
           *c->mutable_fact() = SocketFactFromRow(row);
-          *c->mutable_at() = Ts(row[11].as<int64_t>());
+          *c->mutable_at() = EpochMicrosToProtoTime(row[11].as<int64_t>());
           c->set_change(row[12].as<std::string>());
         }
         return out;
@@ -267,13 +259,14 @@ absl::StatusOr<v1::FileAccessResponse> PgStore::FileAccess(
     const int64_t id = AgentIdOrThrow(tx, agent);
     v1::FileAccessResponse out;
     pqxx::result last = tx.exec_params(
-        "SELECT " + Us("last_at") +
+        "SELECT " + EpochMicrosSql("last_at") +
             " FROM probe_state WHERE agent_id = $1 AND kind = 'files'",
         id);
     const int64_t last_at = last.empty() ? 0 : last[0][0].as<int64_t>();
     for (const auto& row : tx.exec_params(
              "SELECT exe, path, kind, uid, deleted, process_name, " +
-                 Us("first_seen") + ", " + Us("last_seen") +
+                 EpochMicrosSql("first_seen") + ", " +
+                 EpochMicrosSql("last_seen") +
                  ", present, exe_deleted FROM file_facts WHERE agent_id = $1"
                  " AND (present OR last_seen >= to_timestamp($2 / 1e6))"
                  " ORDER BY exe, path, kind",
@@ -285,11 +278,11 @@ absl::StatusOr<v1::FileAccessResponse> PgStore::FileAccess(
       f->set_uid(row[3].as<int64_t>());
       f->set_deleted(row[4].as<bool>());
       f->set_process_name(row[5].as<std::string>());
-      *f->mutable_first_seen() = Ts(row[6].as<int64_t>());
+      *f->mutable_first_seen() = EpochMicrosToProtoTime(row[6].as<int64_t>());
       f->set_present(row[8].as<bool>());
       f->set_exe_deleted(row[9].as<bool>());
-      *f->mutable_last_seen() =
-          Ts(f->present() && last_at != 0 ? last_at : row[7].as<int64_t>());
+      *f->mutable_last_seen() = EpochMicrosToProtoTime(
+          f->present() && last_at != 0 ? last_at : row[7].as<int64_t>());
     }
     return out;
   });
@@ -318,7 +311,7 @@ absl::StatusOr<v1::SpeedMatrixResponse> PgStore::SpeedMatrix() {
                      "   AND (s.client, s.server) > (p.client, p.server)"
                      "   ORDER BY s.client, s.server LIMIT 1) n)"
                      " SELECT l.client, l.server, l.forward_bps, " +
-                     Us("l.started_at") +
+                     EpochMicrosSql("l.started_at") +
                      ", l.outcome, l.error FROM pairs p CROSS JOIN LATERAL ("
                      "  SELECT * FROM speed_results s WHERE NOT s.external"
                      "  AND s.client = p.client AND s.server = p.server"
@@ -328,7 +321,7 @@ absl::StatusOr<v1::SpeedMatrixResponse> PgStore::SpeedMatrix() {
           c->set_client(row[0].as<std::string>());
           c->set_server(row[1].as<std::string>());
           c->set_bps(row[2].as<double>());
-          *c->mutable_at() = Ts(row[3].as<int64_t>());
+          *c->mutable_at() = EpochMicrosToProtoTime(row[3].as<int64_t>());
           c->set_outcome(static_cast<v1::SpeedOutcome>(row[4].as<int>()));
           c->set_error(row[5].as<std::string>());
         }

@@ -8,32 +8,19 @@
 #include "absl/strings/str_split.h"
 #include "collector/store/history_writer.h"
 #include "collector/store/migrations.h"
-#include "google/protobuf/util/time_util.h"
+#include "common/pg_time.h"
+#include "common/proto_time.h"
 #include "spdlog/spdlog.h"
 
 namespace netvigil::collector {
 namespace {
 
-using google::protobuf::util::TimeUtil;
-
 // Arbitrary but fixed: every netvigil collector takes this lock to migrate.
 constexpr int64_t kMigrationLockKey = 0x6e76'6d69'6772;  // "nvmigr"
-
-int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
-
-google::protobuf::Timestamp TimestampFromMicros(int64_t us) {
-  return TimeUtil::MicrosecondsToTimestamp(us);
-}
 
 std::string TextArray(
     const google::protobuf::RepeatedPtrField<std::string>& v) {
   return PgTextArray(std::vector<std::string>(v.begin(), v.end()));
-}
-
-// A timestamp as PostgreSQL reads it, to the microsecond.
-std::string PgTimestamp(int64_t us) {
-  return absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", absl::FromUnixMicros(us),
-                          absl::UTCTimeZone());
 }
 
 const char* KindOf(const v1::Result& r) {
@@ -220,7 +207,7 @@ absl::StatusOr<uint64_t> PgStore::AgentConnected(const v1::Hello& hello,
         "  session_id = EXCLUDED.session_id"
         " RETURNING acked_through_seq",
         hello.agent_name(), hello.hostname(), TextArray(hello.addresses()),
-        hello.version(), hello.boot_id(), Micros(now), session_id);
+        hello.version(), hello.boot_id(), ToEpochMicros(now), session_id);
     acked = row[0].as<int64_t>();
     tx.commit();
   });
@@ -237,7 +224,7 @@ absl::Status PgStore::AgentSeen(const std::string& name,
     tx.exec_params(
         "UPDATE agents SET last_seen = to_timestamp($3 / 1e6)"
         " WHERE name = $1 AND session_id = $2",
-        name, session_id, Micros(now));
+        name, session_id, ToEpochMicros(now));
     tx.commit();
   });
 }
@@ -253,7 +240,7 @@ absl::Status PgStore::AgentDisconnected(const std::string& name,
         "UPDATE agents SET session_id = NULL, connected_since = NULL,"
         "  last_seen = to_timestamp($3 / 1e6)"
         " WHERE name = $1 AND session_id = $2",
-        name, session_id, Micros(now));
+        name, session_id, ToEpochMicros(now));
     tx.commit();
   });
 }
@@ -266,20 +253,21 @@ absl::StatusOr<std::vector<v1::AgentInfo>> PgStore::ListAgents(
   absl::Status s = WithConnection([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     pqxx::result rows = tx.exec_params(
-        "SELECT name, hostname, array_to_string(addresses, ' '), version,"
-        "  boot_id,"
-        "  (extract(epoch FROM first_seen) * 1e6)::bigint,"
-        "  (extract(epoch FROM last_seen) * 1e6)::bigint,"
-        "  COALESCE((extract(epoch FROM connected_since) * 1e6)::bigint, 0),"
-        "  session_id IS NOT NULL"
-        "   AND last_seen > now() - make_interval(secs => $1),"
-        // Revoked: it had certificates and none of them is still good.
-        "  EXISTS (SELECT 1 FROM certificates c"
-        "          WHERE c.role = 'agent' AND c.name = agents.name)"
-        "  AND NOT EXISTS (SELECT 1 FROM certificates c"
-        "          WHERE c.role = 'agent' AND c.name = agents.name"
-        "            AND c.revoked_at IS NULL)"
-        " FROM agents ORDER BY name",
+        absl::StrCat(
+            "SELECT name, hostname, array_to_string(addresses, ' '), version,"
+            "  boot_id, ",
+            EpochMicrosSql("first_seen"), ", ", EpochMicrosSql("last_seen"),
+            ", COALESCE(", EpochMicrosSql("connected_since"),
+            ", 0),"
+            "  session_id IS NOT NULL"
+            "   AND last_seen > now() - make_interval(secs => $1),"
+            // Revoked: it had certificates and none of them is still good.
+            "  EXISTS (SELECT 1 FROM certificates c"
+            "          WHERE c.role = 'agent' AND c.name = agents.name)"
+            "  AND NOT EXISTS (SELECT 1 FROM certificates c"
+            "          WHERE c.role = 'agent' AND c.name = agents.name"
+            "            AND c.revoked_at IS NULL)"
+            " FROM agents ORDER BY name"),
         absl::ToDoubleSeconds(timeout));
     for (const auto& row : rows) {
       v1::AgentInfo a;
@@ -291,14 +279,14 @@ absl::StatusOr<std::vector<v1::AgentInfo>> PgStore::ListAgents(
       }
       a.set_version(row[3].as<std::string>());
       a.set_boot_id(row[4].as<std::string>());
-      *a.mutable_first_seen() = TimestampFromMicros(row[5].as<int64_t>());
-      *a.mutable_last_seen() = TimestampFromMicros(row[6].as<int64_t>());
+      *a.mutable_first_seen() = EpochMicrosToProtoTime(row[5].as<int64_t>());
+      *a.mutable_last_seen() = EpochMicrosToProtoTime(row[6].as<int64_t>());
       const bool online = row[8].as<bool>();
       a.set_online(online);
       a.set_revoked(row[9].as<bool>());
       if (online && row[7].as<int64_t>() != 0) {
         *a.mutable_connected_since() =
-            TimestampFromMicros(row[7].as<int64_t>());
+            EpochMicrosToProtoTime(row[7].as<int64_t>());
       }
       out.push_back(std::move(a));
     }
@@ -361,8 +349,7 @@ absl::StatusOr<std::map<std::string, uint64_t>> PgStore::StoreBatch(
         fresh_ids.push_back(id);
         fresh_seqs.push_back(static_cast<int64_t>(r.seq()));
         kinds.emplace_back(KindOf(r));
-        produced.push_back(
-            PgTimestamp(TimeUtil::TimestampToMicroseconds(r.produced_at())));
+        produced.push_back(ToPgTimestamptz(FromProtoTime(r.produced_at())));
         commands.push_back(r.command_id());
         payloads.emplace_back(bytes);
         absl::StrAppend(&placeholders, placeholders.empty() ? "" : ",", "$",
@@ -440,7 +427,7 @@ absl::Status PgStore::StoreCollectorSpeedResult(const v1::SpeedResult& result) {
       *r.mutable_produced_at() = result.started_at();
     } else {
       *r.mutable_produced_at() =
-          TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
+          EpochMicrosToProtoTime(ToEpochMicros(absl::Now()));
     }
     *r.mutable_speed() = result;
     std::string bytes;
@@ -448,7 +435,7 @@ absl::Status PgStore::StoreCollectorSpeedResult(const v1::SpeedResult& result) {
     tx.exec_params(
         "INSERT INTO results (agent_id, seq, kind, produced_at, payload)"
         " VALUES ($1, $2, 'speed', to_timestamp($3 / 1e6), $4)",
-        agent_id, seq, TimeUtil::TimestampToMicroseconds(r.produced_at()),
+        agent_id, seq, ProtoTimeToEpochMicros(r.produced_at()),
         pqxx::binarystring(bytes));
     WriteHistory(tx, agent_id, [&] {
       v1::Result w = r;

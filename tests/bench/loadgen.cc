@@ -36,6 +36,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/proto_time.h"
 #include "common/tls_client.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpcpp/grpcpp.h"
@@ -296,6 +297,17 @@ class SimAgent {
       return false;
     }
     OnAck(in.welcome().acked_through_seq());
+    // Heartbeats on the plan's interval, as a real agent sends them
+    // (agent/collector_link.cc): a simulated agent whose window is full
+    // waits for acks, and silence that long is a dead agent to the
+    // collector.
+    absl::Duration heartbeat = absl::Seconds(5);
+    if (in.welcome().plan().has_heartbeat_interval()) {
+      heartbeat = std::max(
+          FromProtoDuration(in.welcome().plan().heartbeat_interval()),
+          absl::Milliseconds(100));
+    }
+    absl::Time next_heartbeat = absl::Now();
     {
       absl::MutexLock l(&mu_);
       // A database that already has this agent's numbers: go on after them.
@@ -355,6 +367,12 @@ class SimAgent {
         }
       }
       if (!ok) break;
+      if (now >= next_heartbeat) {
+        v1::AgentMessage hb;
+        *hb.mutable_heartbeat()->mutable_sent_at() = ToProtoTime(now);
+        if (!stream->Write(hb)) break;
+        next_heartbeat = now + heartbeat;
+      }
       if (now >= produce_until && drained()) {
         done = true;
         break;
@@ -363,8 +381,9 @@ class SimAgent {
       // may open the window or finish the drain), or the stream ends: a
       // thousand agents polling would spend the machine the benchmark
       // measures.
-      const absl::Time wake =
-          now < produce_until ? std::min(next_due_, give_up) : give_up;
+      const absl::Time wake = std::min(
+          next_heartbeat,
+          now < produce_until ? std::min(next_due_, give_up) : give_up);
       struct Wait {
         SimAgent* agent;
         uint64_t seen;

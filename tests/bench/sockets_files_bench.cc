@@ -52,6 +52,8 @@
 #include "absl/strings/str_split.h"
 #include "agent/probes/file_probe.h"
 #include "agent/probes/socket_probe.h"
+#include "common/report/files_table.h"
+#include "common/report/sockets_table.h"
 #include "google/protobuf/arena.h"
 
 namespace netvigil::agent {
@@ -467,7 +469,7 @@ int Snapshot(int argc, char** argv) {
     auto* snap =
         google::protobuf::Arena::CreateMessage<v1::SocketSnapshot>(&arena);
     if (!SocketProbe::CreateReal()->Collect(snap).ok()) return 1;
-    if (print) std::fputs(FormatSocketsTable(*snap).c_str(), stdout);
+    if (print) std::fputs(report::FormatSocketsTable(*snap).c_str(), stdout);
     if (count) std::printf("%d\n", snap->sockets_size());
     return 0;
   }
@@ -475,7 +477,7 @@ int Snapshot(int argc, char** argv) {
     absl::StatusOr<v1::FileSnapshot> snap =
         FileProbe::CreateReal()->Collect({argv[3]});
     if (!snap.ok()) return 1;
-    if (print) std::fputs(FormatFilesTable(*snap).c_str(), stdout);
+    if (print) std::fputs(report::FormatFilesTable(*snap).c_str(), stdout);
     if (count) std::printf("%d\n", snap->entries_size());
     return 0;
   }

@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import nvtest  # noqa: E402
 from labcase import LabTestCase  # noqa: E402
 
-EXIT_NOT_FOUND = 5  # collector/cli/query_client.h
+EXIT_NOT_FOUND = 5  # collector/cli/cli_main.cc (ExitCode)
 TARGET = "internet"
 PATH_EVERY_S = 3
 # A probe-now waits for the agent's own runs of that probe to finish first,

@@ -25,6 +25,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "agent/probes/socket_probe.h"
+#include "common/report/sockets_table.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
@@ -390,7 +391,7 @@ TEST_F(SocketsOracleTest, DualStackAndV6OnlyListenersPrintAsSsPrintsThem) {
   for (const auto& [port, ends] : Endpoints(ss_udp, getpid(), 3)) {
     theirs[port] = ends;
   }
-  const auto ours = Endpoints(FormatSocketsTable(*snap), getpid(), 2);
+  const auto ours = Endpoints(report::FormatSocketsTable(*snap), getpid(), 2);
   for (int fd : {tcp_dual, tcp_v6, udp_dual, udp_v6}) {
     const int port = Port(fd);
     SCOPED_TRACE(port);

@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "agent/probes/file_probe.h"
+#include "common/report/files_table.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_proc_reader.h"
@@ -206,7 +207,7 @@ TEST(FileProbeTest, TableMarksAProcessWhoseExecutableWasDeleted) {
   FakeProcReader proc(ReadFixture("proc/vanishing.txt"));
   absl::StatusOr<v1::FileSnapshot> snap = FileProbe(proc).Collect({"/home"});
   ASSERT_THAT(snap, IsOk());
-  std::string table = FormatFilesTable(*snap);
+  std::string table = report::FormatFilesTable(*snap);
   EXPECT_THAT(table, HasSubstr("3u /home/alice/notes.txt [exe "
                                "/home/alice/bin/editor (deleted)]\n"));
   EXPECT_THAT(table, HasSubstr("cwd /home/alice [exe /home/alice/bin/editor "
@@ -219,7 +220,7 @@ TEST(FileProbeTest, TableLooksLikeLsof) {
   FakeProcReader proc(ReadFixture("proc/vanishing.txt"));
   absl::StatusOr<v1::FileSnapshot> snap = FileProbe(proc).Collect({"/home"});
   ASSERT_THAT(snap, IsOk());
-  std::string table = FormatFilesTable(*snap);
+  std::string table = report::FormatFilesTable(*snap);
   EXPECT_THAT(table, HasSubstr("COMMAND"));
   EXPECT_THAT(table, HasSubstr("3u /home/alice/notes.txt"));
   EXPECT_THAT(table, HasSubstr("cwd /home/alice"));

@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/probes/icmp_packet.h"
-#include "agent/probes/path_command.h"
+#include "common/report/path_report.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
@@ -22,6 +22,7 @@ namespace netvigil::agent {
 namespace {
 
 using ::google::protobuf::util::TimeUtil;
+using ::netvigil::report::FormatPathReport;
 using ::netvigil::testing::FakeClock;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -313,7 +314,7 @@ TEST_F(PathProbeTest, SeveralRoutersAtOneHopAreAllListed) {
   EXPECT_EQ(h.addresses(0).received(), 2u);
   EXPECT_EQ(h.addresses(1).address(), "10.0.2.253");
   EXPECT_EQ(h.addresses(1).received(), 2u);
-  std::string report = FormatPathReport(run);
+  std::string report = FormatPathReport(run, "here");
   EXPECT_THAT(report, HasSubstr("10.0.2.253"));
   EXPECT_THAT(report, HasSubstr("  2.|-- 10.0.2.254"));
 }
@@ -544,7 +545,8 @@ TEST_F(PathProbeTest, WrongIpVersionIsAnError) {
 TEST_F(PathProbeTest, ReportHasMtrColumns) {
   PathProbe probe(std::make_unique<FakeTransport>(clock_, ThreeRouters), clock_,
                   names_);
-  std::string report = FormatPathReport(probe.Run("192.0.2.10", Opts(2)));
+  std::string report =
+      FormatPathReport(probe.Run("192.0.2.10", Opts(2)), "here");
   EXPECT_THAT(report, HasSubstr("Loss%   Snt   Rcv   Last    Avg   Best   "
                                 "Wrst  StDev"));
   EXPECT_THAT(report, HasSubstr("  4.|-- 192.0.2.10"));

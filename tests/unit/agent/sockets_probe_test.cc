@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_format.h"
 #include "agent/probes/socket_probe.h"
-#include "agent/probes/table_text.h"
+#include "common/report/sockets_table.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_netlink_source.h"
@@ -209,7 +209,7 @@ TEST(SocketProbeTest, TableLooksLikeSs) {
   absl::StatusOr<v1::SocketSnapshot> snap =
       SocketProbe(netlink, proc).Collect();
   ASSERT_THAT(snap, IsOk());
-  std::string table = FormatSocketsTable(*snap);
+  std::string table = report::FormatSocketsTable(*snap);
   EXPECT_THAT(table, HasSubstr("Local Address:Port"));
   EXPECT_THAT(table, HasSubstr("127.0.0.1:44299"));
   EXPECT_THAT(table, HasSubstr("0.0.0.0:*"));
@@ -229,7 +229,7 @@ TEST(SocketProbeTest, TableTellsDualStackFromV6Only) {
   absl::StatusOr<v1::SocketSnapshot> snap =
       SocketProbe(netlink, proc).Collect();
   ASSERT_THAT(snap, IsOk());
-  std::string table = FormatSocketsTable(*snap);
+  std::string table = report::FormatSocketsTable(*snap);
   EXPECT_THAT(table, ContainsRegex("tcp +LISTEN +\\*:5004 +\\*:\\*"));
   EXPECT_THAT(table, ContainsRegex("tcp +LISTEN +\\[::\\]:7002 +\\[::\\]:\\*"));
   EXPECT_THAT(table, ContainsRegex("udp +UNCONN +\\*:5005 +\\*:\\*"));
@@ -237,17 +237,7 @@ TEST(SocketProbeTest, TableTellsDualStackFromV6Only) {
   // An entry recorded before the field existed keeps the old spelling.
   v1::SocketSnapshot old = *snap;
   for (v1::SocketEntry& e : *old.mutable_sockets()) e.clear_v6_only();
-  EXPECT_THAT(FormatSocketsTable(old), Not(HasSubstr("*:5004")));
-}
-
-TEST(TableTextTest, ColumnsPadAsPrintfDoes) {
-  for (absl::string_view text : {"", "tcp", "exactly10!", "longer than ten"}) {
-    std::string left, right;
-    AppendLeft(&left, text, 10);
-    AppendRight(&right, text, 10);
-    EXPECT_EQ(left, absl::StrFormat("%-10s", text));
-    EXPECT_EQ(right, absl::StrFormat("%10s", text));
-  }
+  EXPECT_THAT(report::FormatSocketsTable(old), Not(HasSubstr("*:5004")));
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/probes/speed_probe.h"
+#include "common/report/speed_table.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fixtures.h"
@@ -16,6 +17,7 @@
 namespace netvigil::agent {
 namespace {
 
+using ::netvigil::report::FormatSpeedTable;
 using ::netvigil::testing::ReadFixture;
 using ::testing::HasSubstr;
 using ::testing::Not;

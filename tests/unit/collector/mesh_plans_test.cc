@@ -2,7 +2,7 @@
 // at their addresses, iperf3 users are the other agents with the hash of the
 // password the collector derives, and a changed plan reaches every session
 // once.
-#include "collector/mesh_plans.h"
+#include "collector/scheduler/mesh_plans.h"
 
 #include <memory>
 #include <vector>
