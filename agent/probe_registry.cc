@@ -258,17 +258,20 @@ absl::StatusOr<std::shared_ptr<ProbeResources>> RegisterProbes(
   }
 
   state->sockets = SocketProbe::CreateReal();
-  runner.Register(v1::PROBE_KIND_SOCKETS,
-                  [st = state.get()](const v1::ProbePlan&, const v1::Command*)
-                      -> absl::StatusOr<std::vector<v1::Result>> {
-                    absl::MutexLock l(&st->sockets_mu);
-                    auto snap = st->sockets->Collect();
-                    if (!snap.ok()) return snap.status();
-                    MarkAgentOwn(static_cast<uint32_t>(getpid()), &*snap);
-                    v1::Result r;
-                    *r.mutable_sockets() = std::move(*snap);
-                    return std::vector<v1::Result>{std::move(r)};
-                  });
+  const uint32_t own_iperf_port = options.iperf_server ? options.iperf_port : 0;
+  runner.Register(
+      v1::PROBE_KIND_SOCKETS,
+      [st = state.get(), own_iperf_port](
+          const v1::ProbePlan&,
+          const v1::Command*) -> absl::StatusOr<std::vector<v1::Result>> {
+        absl::MutexLock l(&st->sockets_mu);
+        auto snap = st->sockets->Collect();
+        if (!snap.ok()) return snap.status();
+        MarkAgentOwn(static_cast<uint32_t>(getpid()), own_iperf_port, &*snap);
+        v1::Result r;
+        *r.mutable_sockets() = std::move(*snap);
+        return std::vector<v1::Result>{std::move(r)};
+      });
 
   state->files = FileProbe::CreateReal();
   runner.Register(

@@ -12,7 +12,8 @@
 #                                  remove the lab
 #
 # Everything lives in $NETVIGIL_QUICKSTART_DIR (default
-# /var/tmp/netvigil-quickstart). The CLI afterwards:
+# /var/tmp/netvigil-quickstart); $NETVIGIL_QUICKSTART_HOSTS (2..20, default
+# 3) sets the number of lab hosts. The CLI afterwards:
 #   build/collector/netvigil --socket /var/tmp/netvigil-quickstart/query.sock agents
 # Packets go only to addresses inside the lab's own namespaces.
 set -euo pipefail
@@ -21,7 +22,7 @@ SRC=$(pwd)
 BUILD=${NETVIGIL_BUILD_DIR:-$SRC/build}
 STATE=${NETVIGIL_QUICKSTART_DIR:-/var/tmp/netvigil-quickstart}
 LAB="/usr/bin/python3 $SRC/tests/lab/nvlab.py"
-HOSTS=3
+HOSTS=${NETVIGIL_QUICKSTART_HOSTS:-3}
 AGENT_PORT=7411
 ENROLL_PORT=7412
 CLI="$BUILD/collector/netvigil --socket $STATE/query.sock"
@@ -57,6 +58,16 @@ if [ "$(id -u)" != 0 ]; then
   echo "quickstart.sh: run as root (the lab makes network namespaces)" >&2
   exit 1
 fi
+
+if ! [[ "$HOSTS" =~ ^[0-9]+$ ]] || [ "$HOSTS" -lt 2 ] || [ "$HOSTS" -gt 20 ]; then
+  echo "quickstart.sh: NETVIGIL_QUICKSTART_HOSTS must be 2..20, got '$HOSTS'" >&2
+  exit 2
+fi
+# The speed mesh: every ordered pair, one test at a time, each a slot of
+# 2 s + the 3 s slot_overhead; the period holds them with 20 s to spare (90 s
+# for three hosts, 120 s for five), so every pair is measured once a period.
+PAIRS=$((HOSTS * (HOSTS - 1)))
+SPEED_PERIOD=$((PAIRS * 5 + 20 > 90 ? PAIRS * 5 + 20 : 90))
 
 case "${1:-}" in
   --stop) stop_all; exit 0 ;;
@@ -123,10 +134,14 @@ probes:
   files:
     every: 30s
   speed:
-    period: 90s
+    period: ${SPEED_PERIOD}s
     duration: 2s
 analysis:
   learning_period: 0s
+alerts:
+  # One line per alert event, as fail2ban reads it (README, "Alerts and
+  # fail2ban").
+  log_file: $STATE/alerts.log
 YAML
 
 COLLECTOR="$BUILD/collector/netvigil-collector --config $STATE/collector.yaml"
@@ -181,11 +196,12 @@ if [ "${online:-0}" -lt $HOSTS ]; then
 fi
 
 # The first path runs come within seconds; the speed mesh (every ordered
-# pair, one test at a time, spread over the 90 s period) within about 80 s.
+# pair, one test at a time, spread over the speed period) within the period.
 # Only what was measured since this start counts: over kept state the
 # overview already holds results of an earlier run.
-pairs=$((HOSTS * (HOSTS - 1)))
-log "waiting for the first path results and the speed mesh ($pairs pairs, up to 2 min)"
+pairs=$PAIRS
+wait_s=$((SPEED_PERIOD + 30))
+log "waiting for the first path results and the speed mesh ($pairs pairs, up to $wait_s s)"
 fresh() {
   $CLI overview --json 2>/dev/null | /usr/bin/python3 -c '
 import json, sys
@@ -198,17 +214,18 @@ cells = sum(1 for c in d.get("speed", {}).get("cells", [])
 print(paths, cells)' "$started" 2>/dev/null || echo 0 0
 }
 paths=0 cells=0
-for _ in $(seq 240); do
+for _ in $(seq $((wait_s * 2))); do
   read -r paths cells < <(fresh)
   [ "$paths" -ge $((HOSTS * 2)) ] && [ "$cells" -ge "$pairs" ] && break
   sleep 0.5
 done
 if [ "$paths" -lt $((HOSTS * 2)) ] || [ "$cells" -lt "$pairs" ]; then
-  log "after 2 min: $paths of $((HOSTS * 2)) path results and $cells of $pairs speed pairs measured since the start; logs are in $STATE"
+  log "after $wait_s s: $paths of $((HOSTS * 2)) path results and $cells of $pairs speed pairs measured since the start; logs are in $STATE"
 fi
 
 echo
 $CLI overview
 echo
 log "running; the CLI is: $CLI <command>"
+log "the alert log (one line per alert event, for fail2ban): $STATE/alerts.log"
 log "stop everything with: deploy/quickstart.sh --stop"

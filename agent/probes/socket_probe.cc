@@ -196,8 +196,15 @@ absl::Status SocketProbe::Collect(v1::SocketSnapshot* out) {
   return absl::OkStatus();
 }
 
-void MarkAgentOwn(uint32_t agent_pid, v1::SocketSnapshot* snapshot) {
+void MarkAgentOwn(uint32_t agent_pid, uint32_t iperf_port,
+                  v1::SocketSnapshot* snapshot) {
   for (v1::SocketEntry& s : *snapshot->mutable_sockets()) {
+    if (iperf_port != 0 && s.processes().empty() &&
+        s.proto() == v1::TRANSPORT_TCP && s.state() == "LISTEN" &&
+        s.local_port() == iperf_port) {
+      s.set_agent_own(true);
+      continue;
+    }
     for (const v1::ProcessRef& p : s.processes()) {
       if (agent_pid != 0 && (p.pid() == agent_pid || p.ppid() == agent_pid)) {
         s.set_agent_own(true);

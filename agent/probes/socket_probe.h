@@ -41,8 +41,14 @@ class SocketProbe {
 // Sets agent_own on every socket one of whose processes is `agent_pid`
 // itself (its link to the collector) or a child of it (its iperf3 server and
 // speed-test clients): the collector lists them but does not report them as
-// news.
-void MarkAgentOwn(uint32_t agent_pid, v1::SocketSnapshot* snapshot);
+// news. With `iperf_port` (0: the agent runs no iperf3 server), also on a
+// TCP listener on that port that no process holds: iperf3 closes and reopens
+// its listener around each test, and one closed between the netlink dump and
+// the /proc scan is listed without an owner (a "new listener" of program "?"
+// every few hundred tests, in the five-host lab). Its port is the agent's
+// own server's, which holds it whenever it is open.
+void MarkAgentOwn(uint32_t agent_pid, uint32_t iperf_port,
+                  v1::SocketSnapshot* snapshot);
 
 }  // namespace netvigil::agent
 

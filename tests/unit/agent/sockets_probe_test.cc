@@ -141,7 +141,7 @@ TEST(SocketProbeTest, SocketsOfTheAgentAndItsChildrenAreMarked) {
   add({{700, 1}});             // someone else's
   add({});                     // no owner known (ppid 0 never matches)
   add({{77, 1}});              // the agent itself: its collector link
-  MarkAgentOwn(77, &snap);
+  MarkAgentOwn(77, 5201, &snap);
   EXPECT_TRUE(snap.sockets(0).agent_own());
   EXPECT_TRUE(snap.sockets(1).agent_own());
   EXPECT_FALSE(snap.sockets(2).agent_own());
@@ -149,8 +149,40 @@ TEST(SocketProbeTest, SocketsOfTheAgentAndItsChildrenAreMarked) {
   EXPECT_TRUE(snap.sockets(4).agent_own());
   v1::SocketSnapshot zero;
   zero.add_sockets()->add_processes()->set_pid(5);  // ppid unread: 0
-  MarkAgentOwn(0, &zero);
+  MarkAgentOwn(0, 0, &zero);
   EXPECT_FALSE(zero.sockets(0).agent_own());
+}
+
+// iperf3 closes and reopens its listener around each test; one closed
+// between the netlink dump and the /proc scan has no owner. On the agent's
+// own iperf3 port it is the agent's server (the five-host lab once alerted
+// "new listener tcp [::]:5201 (unknown process)"); anywhere else, or held by
+// a stranger, or with no iperf3 server, it stays news.
+TEST(SocketProbeTest, OwnerlessListenerOnTheAgentsIperfPortIsOwn) {
+  v1::SocketSnapshot snap;
+  auto add = [&](v1::Transport proto, const std::string& state, uint32_t port,
+                 uint32_t pid) {
+    v1::SocketEntry* e = snap.add_sockets();
+    e->set_proto(proto);
+    e->set_state(state);
+    e->set_local_address("::");
+    e->set_local_port(port);
+    if (pid != 0) e->add_processes()->set_pid(pid);
+  };
+  add(v1::TRANSPORT_TCP, "LISTEN", 5201, 0);    // iperf3's, mid-reopen
+  add(v1::TRANSPORT_TCP, "LISTEN", 5201, 900);  // a stranger's process
+  add(v1::TRANSPORT_TCP, "LISTEN", 8765, 0);    // another port
+  add(v1::TRANSPORT_UDP, "UNCONN", 5201, 0);    // not a TCP listener
+  add(v1::TRANSPORT_TCP, "ESTAB", 5201, 0);     // a connection, not a listener
+  v1::SocketSnapshot without_server = snap;
+  MarkAgentOwn(77, 5201, &snap);
+  EXPECT_TRUE(snap.sockets(0).agent_own());
+  EXPECT_FALSE(snap.sockets(1).agent_own());
+  EXPECT_FALSE(snap.sockets(2).agent_own());
+  EXPECT_FALSE(snap.sockets(3).agent_own());
+  EXPECT_FALSE(snap.sockets(4).agent_own());
+  MarkAgentOwn(77, 0, &without_server);
+  EXPECT_FALSE(without_server.sockets(0).agent_own());
 }
 
 TEST(SocketProbeTest, NetlinkFailureIsAnError) {
