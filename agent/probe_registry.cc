@@ -16,7 +16,7 @@
 #include "agent/sys/process_runner.h"
 #include "common/clock.h"
 #include "common/proto_time.h"
-#include "model/facts.h"
+#include "common/model/facts.h"
 #include "spdlog/spdlog.h"
 
 namespace netvigil::agent {

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/backoff.h"
-#include "model/facts.h"
+#include "common/model/facts.h"
 #include "spdlog/spdlog.h"
 
 namespace netvigil::collector {

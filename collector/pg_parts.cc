@@ -1,7 +1,7 @@
 #include "collector/pg_parts.h"
 
 #include "collector/store/pg_iperf_auth.h"
-#include "model/facts.h"
+#include "common/model/facts.h"
 
 namespace netvigil::collector {
 namespace {

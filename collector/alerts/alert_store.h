@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -21,6 +22,17 @@ namespace netvigil::collector {
 // `bytes`. `value` holds a baseline only in rows of versions before the
 // messages ("k=v" lines), which the Analyzer converts once on Load.
 struct AnalysisStateRow {
+  AnalysisStateRow() = default;
+  // Most rows are text (a known key, an old k=v baseline); a baseline
+  // message goes in `bytes`.
+  AnalysisStateRow(std::string agent, std::string kind, std::string key,
+                   std::string value,
+                   std::optional<std::string> bytes = std::nullopt)
+      : agent(std::move(agent)),
+        kind(std::move(kind)),
+        key(std::move(key)),
+        value(std::move(value)),
+        bytes(std::move(bytes)) {}
   std::string agent;
   std::string kind;
   std::string key;

@@ -18,7 +18,7 @@
 #include "common/escape.h"
 #include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
-#include "model/facts.h"
+#include "common/model/facts.h"
 #include "spdlog/spdlog.h"
 
 namespace netvigil::collector {

@@ -89,7 +89,7 @@
 #include "collector/analysis/rules/path.h"
 #include "collector/analysis/rules/speed.h"
 #include "common/clock.h"
-#include "model/facts.h"
+#include "common/model/facts.h"
 #include "netvigil/internal/baselines.pb.h"
 #include "netvigil/v1/alerts.pb.h"
 #include "netvigil/v1/probes.pb.h"

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
-#include "model/facts.h"
+#include "common/model/facts.h"
 #include "netvigil/v1/probes.pb.h"
 
 namespace netvigil::collector {

@@ -15,7 +15,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "collector/store/store.h"
-#include "model/facts.h"
+#include "common/model/facts.h"
 
 namespace netvigil::collector {
 

@@ -144,6 +144,7 @@ probes:
     enabled: false
 analysis:
   learning_period: 0s
+  multi_host_window: 2s
 alerts:
   log_file: {cls.alert_log}
 """).replace("listen:\n", f'listen:\n  enroll: "127.0.0.1:{cls.enroll_port}"\n'))

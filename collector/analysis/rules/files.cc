@@ -5,7 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "model/facts.h"
+#include "common/model/facts.h"
 
 namespace netvigil::collector::rules {
 namespace {

@@ -13,7 +13,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "collector/analysis/analysis_options.h"
 #include "collector/analysis/rules/condition.h"
-#include "model/facts.h"
+#include "common/model/facts.h"
 #include "netvigil/v1/probes.pb.h"
 
 namespace netvigil::collector::rules {

@@ -9,7 +9,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
-#include "model/facts.h"
+#include "common/model/facts.h"
 #include "tests/testing/pg_cluster.h"
 #include "tests/testing/status_matchers.h"
 

@@ -279,7 +279,9 @@ SlowRun RunAgainstASlowStore(const IngestPipelineOptions& options) {
     EXPECT_EQ(Seqs(store.Committed(name)), want) << name;
     const std::vector<uint64_t> acks = recs[i]->acks();
     EXPECT_FALSE(acks.empty()) << name;
-    if (!acks.empty()) EXPECT_EQ(acks.back(), kPerAgent) << name;
+    if (!acks.empty()) {
+      EXPECT_EQ(acks.back(), kPerAgent) << name;
+    }
     for (const Sent& s : recs[i]->sent()) {
       EXPECT_LE(s.acked_through, s.committed_when_sent) << name;
     }

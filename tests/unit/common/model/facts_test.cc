@@ -1,6 +1,6 @@
 // The fact model: what the same socket and file access are, and the one
 // diff. These are the decisions history and alerts used to make apart.
-#include "model/facts.h"
+#include "common/model/facts.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -1,4 +1,4 @@
-#include "model/facts.h"
+#include "common/model/facts.h"
 
 #include <arpa/inet.h>
 
