@@ -15,8 +15,8 @@
 #include "agent/probes/speed_probe.h"
 #include "agent/sys/process_runner.h"
 #include "common/clock.h"
-#include "common/proto_time.h"
 #include "common/model/facts.h"
+#include "common/proto_time.h"
 #include "spdlog/spdlog.h"
 
 namespace netvigil::agent {

@@ -16,9 +16,9 @@
 #include "collector/analysis/rules/gaps.h"
 #include "collector/analysis/rules/sockets.h"
 #include "common/escape.h"
+#include "common/model/facts.h"
 #include "common/proto_time.h"
 #include "google/protobuf/util/time_util.h"
-#include "common/model/facts.h"
 #include "spdlog/spdlog.h"
 
 namespace netvigil::collector {

@@ -380,9 +380,9 @@ absl::Status RunProbe(const ClientOptions& options, bool json,
 namespace netvigil::cli {
 namespace {
 
-// The kinds of alert the collector raises (collector/analysis/rules/condition.h's
-// k* names). `alerts --kind` checks against them so that a typo is an error,
-// not an empty list.
+// The kinds of alert the collector raises
+// (collector/analysis/rules/condition.h's k* names). `alerts --kind` checks
+// against them so that a typo is an error, not an empty list.
 constexpr const char* kAlertKinds[] = {
     "path_loss",  "path_latency", "route_change",     "new_listener",
     "new_remote", "new_inbound",  "new_file_process", "hidden_exe",

@@ -303,9 +303,9 @@ class SimAgent {
     // collector.
     absl::Duration heartbeat = absl::Seconds(5);
     if (in.welcome().plan().has_heartbeat_interval()) {
-      heartbeat = std::max(
-          FromProtoDuration(in.welcome().plan().heartbeat_interval()),
-          absl::Milliseconds(100));
+      heartbeat =
+          std::max(FromProtoDuration(in.welcome().plan().heartbeat_interval()),
+                   absl::Milliseconds(100));
     }
     absl::Time next_heartbeat = absl::Now();
     {

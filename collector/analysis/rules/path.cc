@@ -111,15 +111,14 @@ LossJudgement JudgeLoss(const v1::PathRun& run, const AnalysisOptions& o,
 // every few minutes, which made an upstream alert critical at once
 // (Wilson's lower end for 6 of 10 is 31%). Ten of ten is 72%: a total
 // outage is critical from its first run.
-bool LossIsCritical(const internal::PathBaseline& t,
-                    const AnalysisOptions& o) {
+bool LossIsCritical(const internal::PathBaseline& t, const AnalysisOptions& o) {
   if (t.onset_sent() == 0) return false;
   const double n = static_cast<double>(t.onset_sent());
   const double p = static_cast<double>(t.onset_lost()) / n;
   const double z = 1.96, z2 = z * z;
-  const double lower = (p + z2 / (2 * n) -
-                        z * std::sqrt(p * (1 - p) / n + z2 / (4 * n * n))) /
-                       (1 + z2 / n);
+  const double lower =
+      (p + z2 / (2 * n) - z * std::sqrt(p * (1 - p) / n + z2 / (4 * n * n))) /
+      (1 + z2 / n);
   return 100.0 * lower >= o.path_loss_critical_percent;
 }
 

@@ -1,8 +1,8 @@
 // collector/analysis/rules/path.{h,cc}: the path rules as pure functions
 // over PathBaseline (no Analyzer, no store, no clock).
-#include "collector/analysis/rules/path.h"
 #include <random>
 
+#include "collector/analysis/rules/path.h"
 #include "gmock/gmock.h"
 #include "tests/unit/collector/analysis_test_util.h"
 
@@ -19,7 +19,7 @@ const absl::Time kT0 = absl::FromUnixSeconds(1'700'000'000);
 constexpr char kTarget[] = "192.0.2.9";
 
 v1::PathRun ARun(uint32_t dest_received, double ms = 10,
-                const std::string& hop1 = "10.0.0.1") {
+                 const std::string& hop1 = "10.0.0.1") {
   return PathResult(kTarget,
                     {{hop1, 10, 10, 1}, {kTarget, 10, dest_received, ms}})
       .path();
@@ -52,7 +52,8 @@ TEST(RulesPathTest, LatencyAlertsAfterPersistRunsAboveMedianAndMad) {
   internal::PathBaseline t;
   absl::Time now = kT0;
   for (int i = 0; i < 5; ++i) {
-    t = UpdatePath(t, ARun(10, 10 + 0.1 * i), Ctx("h1", now, i > 0), o).baseline;
+    t = UpdatePath(t, ARun(10, 10 + 0.1 * i), Ctx("h1", now, i > 0), o)
+            .baseline;
     now += absl::Minutes(1);
   }
   ASSERT_EQ(t.rtt_ms_size(), 5);

@@ -6,10 +6,10 @@
 #include <pqxx/pqxx>
 
 #include "collector/store/pg_store.h"
+#include "common/model/facts.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
-#include "common/model/facts.h"
 #include "tests/testing/pg_cluster.h"
 #include "tests/testing/status_matchers.h"
 
