@@ -7,6 +7,9 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "agent/agent.h"
 #include "agent/enroll.h"
 #include "agent/host_info.h"
@@ -18,6 +21,17 @@
 #include "spdlog/spdlog.h"
 
 namespace {
+
+// The one place a probe command's outcome (agent/probe_commands.h) becomes
+// an exit status: each line of its message on stderr, 2 for a usage error,
+// 1 for any other failure.
+int ProbeExit(const absl::Status& outcome) {
+  if (outcome.ok()) return 0;
+  for (absl::string_view line : absl::StrSplit(outcome.message(), '\n')) {
+    std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
+  }
+  return outcome.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+}
 
 int RunAgent(const netvigil::agent::AgentOptions& options) {
   sigset_t stop_signals;
@@ -128,16 +142,17 @@ int main(int argc, char** argv) {
   auto* probe =
       app.add_subcommand("probe", "run one probe now and print what it finds");
   probe->require_subcommand(1);
-  netvigil::agent::RegisterProbeCommands(*probe);
+  absl::Status probe_outcome;
+  netvigil::agent::RegisterProbeCommands(*probe, &probe_outcome);
 
   app.require_subcommand(1);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Error& e) {
-    // Parse errors print usage; a probe command that failed has already
-    // printed its message and only carries the exit code.
+    // Parse errors print usage.
     return app.exit(e);
   }
+  if (*probe) return ProbeExit(probe_outcome);
   if (*enroll) {
     absl::Status s = netvigil::agent::Enroll(enroll_options);
     if (!s.ok()) {

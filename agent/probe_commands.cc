@@ -7,11 +7,11 @@
 
 namespace netvigil::agent {
 
-void RegisterProbeCommands(CLI::App& probe) {
-  RegisterPathProbeCommand(probe);
-  RegisterSocketsProbeCommand(probe);
-  RegisterFilesProbeCommand(probe);
-  RegisterSpeedProbeCommand(probe);
+void RegisterProbeCommands(CLI::App& probe, absl::Status* outcome) {
+  RegisterPathProbeCommand(probe, outcome);
+  RegisterSocketsProbeCommand(probe, outcome);
+  RegisterFilesProbeCommand(probe, outcome);
+  RegisterSpeedProbeCommand(probe, outcome);
 }
 
 }  // namespace netvigil::agent

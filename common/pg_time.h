@@ -24,7 +24,7 @@ namespace netvigil {
 // 294276 AD) and reads back within a millisecond of INT64_MAX: callers bind
 // finite, validated times.
 // to_timestamp() computes in double precision: what it stores is exact to
-// the microsecond from 1900 to 2100 (tests/unit/collector/
+// the microsecond from 1900 to 2100 (tests/unit/collector/store/
 // store_pg_time_test.cc), off by up to tens of microseconds near year 9999;
 // ToPgTimestamptz's text is exact everywhere.
 int64_t ToEpochMicros(absl::Time t);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "agent/probes/file_probe.h"
 #include "agent/probes/sockets_command.h"
 #include "common/escape.h"
@@ -12,7 +13,7 @@
 
 namespace netvigil::agent {
 
-void RegisterFilesProbeCommand(CLI::App& probe) {
+void RegisterFilesProbeCommand(CLI::App& probe, absl::Status* outcome) {
   CLI::App* cmd = probe.add_subcommand(
       "files", "List processes holding files under folders, like lsof +D");
   auto dirs = std::make_shared<std::vector<std::string>>();
@@ -22,20 +23,21 @@ void RegisterFilesProbeCommand(CLI::App& probe) {
                   "that does not exist is an error (repeatable)")
       ->default_str("/home /root");
   cmd->add_flag("--json", *json, "Print the snapshot as proto3 JSON");
-  cmd->callback([dirs, json] {
+  cmd->callback([dirs, json, outcome] {
     std::vector<std::string> watched = *dirs;
     if (watched.empty()) watched = {"/home", "/root"};
     absl::StatusOr<v1::FileSnapshot> snap =
         FileProbe::CreateReal()->Collect(watched);
     if (snap.ok() && !snap->error().empty()) {
       // Not an empty table that reads "nothing there".
-      std::cerr << "netvigil-agent probe files: " << Printable(snap->error())
-                << "\n";
-      throw CLI::RuntimeError(1);
+      *outcome = absl::FailedPreconditionError(absl::StrCat(
+          "netvigil-agent probe files: ", Printable(snap->error())));
+      return;
     }
     const v1::FileSnapshot empty;
-    PrintProbeSnapshot("files", snap.status(), snap.ok() ? *snap : empty, *json,
-                       [&] { return report::FormatFilesTable(*snap); });
+    *outcome = PrintProbeSnapshot(
+        "files", snap.status(), snap.ok() ? *snap : empty, *json,
+        [&] { return report::FormatFilesTable(*snap); });
   });
 }
 

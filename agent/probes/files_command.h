@@ -5,12 +5,13 @@
 #define NETVIGIL_AGENT_PROBES_FILES_COMMAND_H_
 
 #include "CLI/CLI.hpp"
+#include "absl/status/status.h"
 
 namespace netvigil::agent {
 
-// Adds `files` under `probe`; the folders default to /home and /root. On
-// error the callback prints to stderr and throws CLI::RuntimeError(1).
-void RegisterFilesProbeCommand(CLI::App& probe);
+// Adds `files` under `probe`; the folders default to /home and /root. Its
+// callback leaves its outcome in `*outcome` (agent/probe_commands.h).
+void RegisterFilesProbeCommand(CLI::App& probe, absl::Status* outcome);
 
 }  // namespace netvigil::agent
 

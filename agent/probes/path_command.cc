@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "agent/probes/path_probe.h"
 #include "common/escape.h"
@@ -38,15 +39,15 @@ struct PathArgs {
   std::string socket = "auto";
 };
 
-void RunPathCommand(const PathArgs& args) {
+absl::Status RunPathCommand(const PathArgs& args) {
   IcmpSocketChoice choice = args.socket == "raw" ? IcmpSocketChoice::kRaw
                             : args.socket == "dgram"
                                 ? IcmpSocketChoice::kDatagram
                                 : IcmpSocketChoice::kAuto;
   absl::StatusOr<std::unique_ptr<PathProbe>> probe = PathProbe::Create(choice);
   if (!probe.ok()) {
-    std::cerr << "path: " << probe.status().message() << "\n";
-    throw CLI::RuntimeError(1);
+    return absl::Status(probe.status().code(),
+                        absl::StrCat("path: ", probe.status().message()));
   }
   PathOptions opts;
   opts.count = args.count;
@@ -65,8 +66,9 @@ void RunPathCommand(const PathArgs& args) {
       json.always_print_primitive_fields = true;
       auto s = google::protobuf::util::MessageToJsonString(run, &out, json);
       if (!s.ok()) {
-        std::cerr << "path: cannot print JSON: " << s.ToString() << "\n";
-        throw CLI::RuntimeError(1);
+        std::cout.flush();
+        return absl::InternalError(
+            absl::StrCat("path: cannot print JSON: ", s.ToString()));
       }
       std::cout << out << "\n";
     } else {
@@ -74,20 +76,20 @@ void RunPathCommand(const PathArgs& args) {
     }
   }
   std::cout.flush();
-  if (failed > 0) {
-    for (const v1::PathRun& run : runs) {
-      if (!run.error().empty()) {
-        std::cerr << "path: " << Printable(run.target()) << ": "
-                  << Printable(run.error()) << "\n";
-      }
+  if (failed == 0) return absl::OkStatus();
+  std::vector<std::string> lines;
+  for (const v1::PathRun& run : runs) {
+    if (!run.error().empty()) {
+      lines.push_back(absl::StrCat("path: ", Printable(run.target()), ": ",
+                                   Printable(run.error())));
     }
-    throw CLI::RuntimeError(1);
   }
+  return absl::UnavailableError(absl::StrJoin(lines, "\n"));
 }
 
 }  // namespace
 
-void RegisterPathProbeCommand(CLI::App& probe) {
+void RegisterPathProbeCommand(CLI::App& probe, absl::Status* outcome) {
   auto args = std::make_shared<PathArgs>();
   CLI::App* cmd = probe.add_subcommand(
       "path", "Per-hop loss and latency to each TARGET, as mtr --report");
@@ -116,7 +118,7 @@ void RegisterPathProbeCommand(CLI::App& probe) {
       ->check(CLI::IsMember({"auto", "raw", "dgram"}))
       ->capture_default_str();
   cmd->add_flag("--json", args->json, "one line of proto3 JSON per target");
-  cmd->callback([args] { RunPathCommand(*args); });
+  cmd->callback([args, outcome] { *outcome = RunPathCommand(*args); });
 }
 
 }  // namespace netvigil::agent

@@ -7,15 +7,17 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "absl/status/status.h"
 
 namespace netvigil::agent {
 
 // Adds `path TARGET... [-c N] [-i SECONDS] [--max-ttl N] [--size BYTES]
 // [-4|-6] [--resolve] [--socket auto|raw|dgram] [--json]` under `probe`.
 // Prints one report (or one line of proto3 JSON) per target to stdout; when
-// the sockets cannot be opened or any target failed, says so on stderr and
-// throws CLI::RuntimeError(1) after printing what it has.
-void RegisterPathProbeCommand(CLI::App& probe);
+// the sockets cannot be opened or any target failed, leaves an error in
+// `*outcome` (a line per failed target) after printing what it has
+// (agent/probe_commands.h).
+void RegisterPathProbeCommand(CLI::App& probe, absl::Status* outcome);
 
 }  // namespace netvigil::agent
 

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "agent/probes/icmp_packet.h"
+#include "common/wire_kinds.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
 
@@ -385,7 +386,7 @@ void RunLoop::Begin(const std::vector<std::string>& targets) {
     run.set_interval_s(absl::ToDoubleSeconds(opts_.interval));
     run.set_max_ttl(opts_.max_ttl);
     run.set_payload_bytes(opts_.payload_bytes);
-    run.set_socket_kind(transport_.kind());
+    run.set_socket_kind(PathSocketKindFromName(transport_.kind()));
     *run.mutable_started_at() =
         TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(start));
     t.identifier = static_cast<uint16_t>(process_base + first_id + i);

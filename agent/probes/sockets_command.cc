@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "agent/probes/socket_probe.h"
 #include "common/report/sockets_table.h"
 #include "google/protobuf/arena.h"
@@ -11,16 +12,19 @@
 
 namespace netvigil::agent {
 
-void PrintProbeSnapshot(absl::string_view command, const absl::Status& status,
-                        const google::protobuf::Message& snapshot, bool json,
-                        absl::FunctionRef<std::string()> table) {
+absl::Status PrintProbeSnapshot(absl::string_view command,
+                                const absl::Status& status,
+                                const google::protobuf::Message& snapshot,
+                                bool json,
+                                absl::FunctionRef<std::string()> table) {
   if (!status.ok()) {
-    std::cerr << "netvigil-agent probe " << command << ": " << status << "\n";
-    throw CLI::RuntimeError(1);
+    return absl::Status(status.code(),
+                        absl::StrCat("netvigil-agent probe ", command, ": ",
+                                     status.ToString()));
   }
   if (!json) {
     std::cout << table();
-    return;
+    return absl::OkStatus();
   }
   std::string out;
   google::protobuf::util::JsonPrintOptions options;
@@ -28,27 +32,28 @@ void PrintProbeSnapshot(absl::string_view command, const absl::Status& status,
   auto st =
       google::protobuf::util::MessageToJsonString(snapshot, &out, options);
   if (!st.ok()) {
-    std::cerr << "netvigil-agent probe " << command << ": " << st.ToString()
-              << "\n";
-    throw CLI::RuntimeError(1);
+    return absl::InternalError(
+        absl::StrCat("netvigil-agent probe ", command, ": ", st.ToString()));
   }
   std::cout << out;
+  return absl::OkStatus();
 }
 
-void RegisterSocketsProbeCommand(CLI::App& probe) {
+void RegisterSocketsProbeCommand(CLI::App& probe, absl::Status* outcome) {
   CLI::App* cmd = probe.add_subcommand(
       "sockets",
       "List TCP and UDP sockets with their processes, like ss -tanup");
   auto json = std::make_shared<bool>(false);
   cmd->add_flag("--json", *json, "Print the snapshot as proto3 JSON");
-  cmd->callback([json] {
+  cmd->callback([json, outcome] {
     // On an arena: a large snapshot costs less memory and time.
     google::protobuf::Arena arena;
     auto* snap =
         google::protobuf::Arena::CreateMessage<v1::SocketSnapshot>(&arena);
     const absl::Status st = SocketProbe::CreateReal()->Collect(snap);
-    PrintProbeSnapshot("sockets", st, *snap, *json,
-                       [&] { return report::FormatSocketsTable(*snap); });
+    *outcome = PrintProbeSnapshot("sockets", st, *snap, *json, [&] {
+      return report::FormatSocketsTable(*snap);
+    });
   });
 }
 

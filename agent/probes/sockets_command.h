@@ -14,17 +14,19 @@
 
 namespace netvigil::agent {
 
-// Adds `sockets` under `probe`. On error the callback prints to stderr and
-// throws CLI::RuntimeError(1).
-void RegisterSocketsProbeCommand(CLI::App& probe);
+// Adds `sockets` under `probe`; its callback leaves its outcome in
+// `*outcome` (agent/probe_commands.h says how it is read).
+void RegisterSocketsProbeCommand(CLI::App& probe, absl::Status* outcome);
 
 // Prints a probe's result to stdout: `table()` or, when `json`, the proto3
 // JSON of `snapshot`. When `status` is an error (or JSON fails) prints
-// "netvigil-agent probe COMMAND: ERROR" to stderr and throws
-// CLI::RuntimeError(1).
-void PrintProbeSnapshot(absl::string_view command, const absl::Status& status,
-                        const google::protobuf::Message& snapshot, bool json,
-                        absl::FunctionRef<std::string()> table);
+// nothing and returns an error (same code) whose message is
+// "netvigil-agent probe COMMAND: ERROR".
+absl::Status PrintProbeSnapshot(absl::string_view command,
+                                const absl::Status& status,
+                                const google::protobuf::Message& snapshot,
+                                bool json,
+                                absl::FunctionRef<std::string()> table);
 
 }  // namespace netvigil::agent
 

@@ -63,24 +63,76 @@ v1::SpeedResult FailedBeforeStart(const v1::SpeedTest& test, bool bidir,
   return r;
 }
 
+struct SpeedArgs {
+  std::string host;
+  uint32_t port = 5201;
+  bool reverse = false;
+  bool bidir = false;
+  bool udp = false;
+  std::string bitrate = "0";
+  double seconds = 10;
+  std::string username;
+  std::string public_key_path;
+  bool json = false;
+};
+
+absl::Status RunSpeedCommand(const SpeedArgs& args) {
+  v1::SpeedTest test;
+  test.set_external_target(args.host);
+  test.set_address(args.host);
+  test.set_port(args.port);
+  test.set_reverse(args.reverse);
+  test.set_udp(args.udp);
+  test.set_bitrate_bps(ParseIperfBitrate(args.bitrate).value_or(0));
+  test.mutable_duration()->set_seconds(static_cast<int64_t>(args.seconds));
+  std::optional<IperfClientAuth> auth;
+  if (!args.username.empty()) {
+    // As stock iperf3 takes it: the environment, so that no password
+    // shows in a process list or a shell history.
+    const char* password = std::getenv("IPERF3_PASSWORD");
+    if (password == nullptr || *password == '\0') {
+      return absl::InvalidArgumentError(
+          "netvigil-agent probe speed: --username needs the password in the "
+          "environment variable IPERF3_PASSWORD");
+    }
+    auth = IperfClientAuth{args.username, password, args.public_key_path};
+  }
+  v1::SpeedResult result;
+  if (absl::Status resolves = CheckNameResolves(args.host); !resolves.ok()) {
+    result = FailedBeforeStart(test, args.bidir, resolves.message());
+  } else {
+    std::unique_ptr<ProcessRunner> runner = MakeRealProcessRunner();
+    result = RunSpeedTest(*runner, test, RealClock(), args.bidir,
+                          auth ? &*auth : nullptr);
+  }
+  if (args.json) {
+    std::string out;
+    google::protobuf::util::JsonPrintOptions options;
+    options.add_whitespace = true;
+    auto st =
+        google::protobuf::util::MessageToJsonString(result, &out, options);
+    if (!st.ok()) {
+      return absl::InternalError(
+          absl::StrCat("netvigil-agent probe speed: ", st.ToString()));
+    }
+    std::cout << out;
+  } else if (result.outcome() == v1::SPEED_OUTCOME_OK) {
+    std::cout << report::FormatSpeedTable(result);
+  }
+  std::cout.flush();
+  if (result.outcome() != v1::SPEED_OUTCOME_OK) {
+    return absl::UnavailableError(absl::StrCat("netvigil-agent probe speed: ",
+                                               Printable(result.error())));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
-void RegisterSpeedProbeCommand(CLI::App& probe) {
+void RegisterSpeedProbeCommand(CLI::App& probe, absl::Status* outcome) {
   CLI::App* cmd = probe.add_subcommand(
       "speed", "Measure throughput to an iperf3 server, like iperf3 -c");
-  struct Args {
-    std::string host;
-    uint32_t port = 5201;
-    bool reverse = false;
-    bool bidir = false;
-    bool udp = false;
-    std::string bitrate = "0";
-    double seconds = 10;
-    std::string username;
-    std::string public_key_path;
-    bool json = false;
-  };
-  auto args = std::make_shared<Args>();
+  auto args = std::make_shared<SpeedArgs>();
   cmd->add_option("host", args->host, "Server name or address")->required();
   cmd->add_option("-p,--port", args->port, "Server port")
       ->check(CLI::Range(1, 65535))
@@ -114,56 +166,7 @@ void RegisterSpeedProbeCommand(CLI::App& probe) {
   user->needs(key);
   key->needs(user);
   cmd->add_flag("--json", args->json, "Print the result as proto3 JSON");
-  cmd->callback([args] {
-    v1::SpeedTest test;
-    test.set_external_target(args->host);
-    test.set_address(args->host);
-    test.set_port(args->port);
-    test.set_reverse(args->reverse);
-    test.set_udp(args->udp);
-    test.set_bitrate_bps(ParseIperfBitrate(args->bitrate).value_or(0));
-    test.mutable_duration()->set_seconds(static_cast<int64_t>(args->seconds));
-    std::optional<IperfClientAuth> auth;
-    if (!args->username.empty()) {
-      // As stock iperf3 takes it: the environment, so that no password
-      // shows in a process list or a shell history.
-      const char* password = std::getenv("IPERF3_PASSWORD");
-      if (password == nullptr || *password == '\0') {
-        std::cerr << "netvigil-agent probe speed: --username needs the "
-                     "password in the environment variable IPERF3_PASSWORD\n";
-        throw CLI::RuntimeError(2);
-      }
-      auth = IperfClientAuth{args->username, password, args->public_key_path};
-    }
-    v1::SpeedResult result;
-    if (absl::Status resolves = CheckNameResolves(args->host); !resolves.ok()) {
-      result = FailedBeforeStart(test, args->bidir, resolves.message());
-    } else {
-      std::unique_ptr<ProcessRunner> runner = MakeRealProcessRunner();
-      result = RunSpeedTest(*runner, test, RealClock(), args->bidir,
-                            auth ? &*auth : nullptr);
-    }
-    if (args->json) {
-      std::string out;
-      google::protobuf::util::JsonPrintOptions options;
-      options.add_whitespace = true;
-      auto st =
-          google::protobuf::util::MessageToJsonString(result, &out, options);
-      if (!st.ok()) {
-        std::cerr << "netvigil-agent probe speed: " << st.ToString() << "\n";
-        throw CLI::RuntimeError(1);
-      }
-      std::cout << out;
-    } else if (result.outcome() == v1::SPEED_OUTCOME_OK) {
-      std::cout << report::FormatSpeedTable(result);
-    }
-    std::cout.flush();
-    if (result.outcome() != v1::SPEED_OUTCOME_OK) {
-      std::cerr << "netvigil-agent probe speed: " << Printable(result.error())
-                << "\n";
-      throw CLI::RuntimeError(1);
-    }
-  });
+  cmd->callback([args, outcome] { *outcome = RunSpeedCommand(*args); });
 }
 
 }  // namespace netvigil::agent

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "absl/status/status.h"
 #include "netvigil/v1/probes.pb.h"
 
 namespace netvigil::agent {
@@ -14,12 +15,13 @@ namespace netvigil::agent {
 // [-t SECONDS] [--username U --rsa-public-key-path PEM] [--json]` under
 // `probe`. -b takes iperf3's suffixes (500K, 100M, 1G). With --username the
 // password comes from $IPERF3_PASSWORD, as stock iperf3 takes it (missing:
-// CLI::RuntimeError(2)). A name that does not resolve fails before iperf3
-// runs, with "name does not resolve". A failed test prints its reason to
-// stderr (and the result, with --json, on stdout) and throws
-// CLI::RuntimeError(1). Logs never reach stdout (agent_main.cc sends them
-// to stderr before any probe runs).
-void RegisterSpeedProbeCommand(CLI::App& probe);
+// InvalidArgument in `*outcome`, a usage error). A name that does not
+// resolve fails before iperf3 runs, with "name does not resolve". A failed
+// test leaves its reason in `*outcome` (and prints the result, with --json,
+// on stdout); agent/probe_commands.h says how the outcome is read. Logs
+// never reach stdout (agent_main.cc sends them to stderr before any probe
+// runs).
+void RegisterSpeedProbeCommand(CLI::App& probe, absl::Status* outcome);
 
 }  // namespace netvigil::agent
 

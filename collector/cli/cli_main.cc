@@ -17,6 +17,7 @@
 #include "collector/cli/query_client.h"
 #include "common/utf8.h"
 #include "common/version.h"
+#include "common/wire_kinds.h"
 
 namespace {
 
@@ -24,14 +25,14 @@ namespace {
 enum ExitCode {
   kExitOk = 0,
   kExitFailure = 1,      // the request failed for another reason
-  kExitUsage = 2,        // bad flags or arguments, an unknown command
+  kExitUsage = 2,        // bad flags or arguments, an unknown command or kind
   kExitUnreachable = 3,  // no collector at the socket or address
   // The collector answered but cannot serve: its database is down, or the
   // agent asked to probe is not connected or did not answer in time.
   kExitUnavailable = 4,
   kExitNotFound = 5,  // an unknown host, target, server or alert id
   // Refused as asked: by the collector (a bad time range) or by the agent
-  // (a target not in its plan, a probe its plan disables); an unknown kind.
+  // (a target not in its plan, a probe its plan disables).
   kExitInvalid = 6,
 };
 
@@ -256,10 +257,9 @@ int main(int argc, char** argv) {
       app.add_subcommand("alerts", "open alerts (--all: also resolved)");
   alerts->add_flag("--all", all, "resolved ones too");
   alerts
-      ->add_option("--kind", alert_kind,
-                   "only this kind: path_loss, path_latency, route_change, "
-                   "new_listener, new_remote, new_inbound, "
-                   "new_file_process, hidden_exe, speed_low, results_lost")
+      ->add_option(
+          "--kind", alert_kind,
+          "only this kind: " + absl::StrJoin(netvigil::AlertKindNames(), ", "))
       ->default_str("all kinds");
   alerts->add_option("--host", host, "only alerts involving this host")
       ->default_str("all hosts");

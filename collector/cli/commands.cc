@@ -18,6 +18,7 @@
 #include "common/report/sockets_table.h"
 #include "common/report/speed_table.h"
 #include "common/status_macros.h"
+#include "common/wire_kinds.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace netvigil::cli {
@@ -380,24 +381,11 @@ absl::Status RunProbe(const ClientOptions& options, bool json,
 namespace netvigil::cli {
 namespace {
 
-// The kinds of alert the collector raises
-// (collector/analysis/rules/condition.h's k* names). `alerts --kind` checks
-// against them so that a typo is an error, not an empty list.
-constexpr const char* kAlertKinds[] = {
-    "path_loss",  "path_latency", "route_change",     "new_listener",
-    "new_remote", "new_inbound",  "new_file_process", "hidden_exe",
-    "speed_low",  "results_lost", "clock_skew"};
-
-bool KnownKind(const std::string& kind) {
-  for (const char* k : kAlertKinds) {
-    if (kind == k) return true;
-  }
-  return false;
-}
-
-bool AlertMatches(const v1::Alert& a, const std::string& kind,
+bool AlertMatches(const v1::Alert& a, v1::AlertKind kind,
                   const std::string& host) {
-  if (!kind.empty() && a.kind() != kind) return false;
+  if (kind != v1::ALERT_KIND_UNSPECIFIED && a.alert_kind() != kind) {
+    return false;
+  }
   if (host.empty()) return true;
   for (const auto& h : a.hosts()) {
     if (h == host) return true;
@@ -407,17 +395,17 @@ bool AlertMatches(const v1::Alert& a, const std::string& kind,
 
 }  // namespace
 
-std::vector<std::string> AlertKinds() {
-  return {std::begin(kAlertKinds), std::end(kAlertKinds)};
-}
-
 absl::Status RunAlerts(const ClientOptions& options, bool json, bool all,
                        const std::string& kind, const std::string& host,
                        const std::string& since, bool follow) {
-  if (!kind.empty() && !KnownKind(kind)) {
-    return absl::OutOfRangeError(
-        absl::StrCat("no alert kind '", kind, "'; the kinds are ",
-                     absl::StrJoin(AlertKinds(), ", ")));
+  // The kinds are the AlertKind enum's (common/wire_kinds.h), which is the
+  // analyzer's list (collector/analysis/rules/condition.h): a typo is a usage
+  // error naming them, not an empty list.
+  const v1::AlertKind wanted = AlertKindFromName(kind);
+  if (!kind.empty() && wanted == v1::ALERT_KIND_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("no alert kind '", Printable(kind), "'; the kinds are ",
+                     absl::StrJoin(AlertKindNames(), ", ")));
   }
   auto stub = MakeStub(options);
   if (!host.empty()) {
@@ -440,7 +428,7 @@ absl::Status RunAlerts(const ClientOptions& options, bool json, bool all,
                  Target(options).c_str());
     v1::AlertEvent e;
     while (reader->Read(&e)) {
-      if (!AlertMatches(e.alert(), kind, host)) continue;
+      if (!AlertMatches(e.alert(), wanted, host)) continue;
       const std::string out =
           json ? ToJson(e) : RenderAlertEvent(e, absl::Now());
       std::fwrite(out.data(), 1, out.size(), stdout);
@@ -451,7 +439,7 @@ absl::Status RunAlerts(const ClientOptions& options, bool json, bool all,
   }
   v1::ListAlertsRequest req;
   req.set_open_only(!all);
-  req.set_kind(kind);
+  req.set_kind(wanted);
   req.set_host(host);
   NV_RETURN_IF_ERROR(SinceToTimestamp(since, absl::Now(), req.mutable_since()));
   grpc::ClientContext ctx;

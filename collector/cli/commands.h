@@ -14,10 +14,9 @@
 
 namespace netvigil::cli {
 
-// The alert kinds `alerts --kind` accepts: the collector's analyzer's.
-std::vector<std::string> AlertKinds();
-
 absl::Status RunAgents(const ClientOptions& options, bool json);
+// `kind`: "" or an alert kind's name (common/wire_kinds.h's AlertKindNames);
+// another is InvalidArgument naming the kinds, before any request.
 absl::Status RunAlerts(const ClientOptions& options, bool json, bool all,
                        const std::string& kind, const std::string& host,
                        const std::string& since, bool follow);

@@ -136,7 +136,9 @@ absl::Status ValidatePath(const v1::PathRun& run, int64_t now,
   NV_CHECK(CheckString("path.resolved_address", run.resolved_address(),
                        l.max_short_string));
   NV_CHECK(CheckString("path.error", run.error(), l.max_path));
-  NV_CHECK(CheckString("path.socket_kind", run.socket_kind(), 32));
+  NV_CHECK(CheckEnum("path.socket_kind",
+                     v1::PathSocketKind_IsValid(run.socket_kind()),
+                     run.socket_kind()));
   NV_CHECK(CheckOptionalTimestamp("path.started_at", run.has_started_at(),
                                   run.started_at(), now, l));
   NV_CHECK(CheckOptionalTimestamp("path.finished_at", run.has_finished_at(),

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/proto_time.h"
+#include "common/wire_kinds.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
 
@@ -19,6 +20,14 @@ grpc::Status StoreError(const absl::Status& s) {
         absl::StrCat("the collector's database is down: ", s.message()));
   }
   return ToGrpcStatus(s);
+}
+
+// Inside the collector an alert's kind is its stable name (the alert log,
+// the database, fail2ban's filter); every alert that leaves through this
+// service also carries it as the enum (common/wire_kinds.h), set here.
+v1::Alert ForClient(v1::Alert a) {
+  a.set_alert_kind(AlertKindFromName(a.kind()));
+  return a;
 }
 
 grpc::Status Invalid(const std::string& why) {
@@ -134,7 +143,9 @@ grpc::Status QueryService::Overview(grpc::ServerContext* ctx,
   {
     absl::MutexLock l(&alerts_mu_);
     if (analyzer_ != nullptr) {
-      for (auto& a : analyzer_->Open()) *resp->add_open_alerts() = std::move(a);
+      for (auto& a : analyzer_->Open()) {
+        *resp->add_open_alerts() = ForClient(std::move(a));
+      }
     } else {
       resp->add_notices("alerts are not available yet (database starting)");
     }
@@ -259,7 +270,10 @@ grpc::Status AlertsNotReady() {
 }
 
 bool Matches(const v1::Alert& a, const v1::ListAlertsRequest& req) {
-  if (!req.kind().empty() && a.kind() != req.kind()) return false;
+  if (req.kind() != v1::ALERT_KIND_UNSPECIFIED &&
+      a.alert_kind() != req.kind()) {
+    return false;
+  }
   if (!req.host().empty()) {
     bool found = false;
     for (const auto& h : a.hosts()) found = found || h == req.host();
@@ -281,6 +295,13 @@ grpc::Status QueryService::ListAlerts(grpc::ServerContext* ctx,
     store = alert_store_;
   }
   if (analyzer == nullptr) return AlertsNotReady();
+  // proto3 enums are open: a number this collector does not know would
+  // match nothing, which reads as "no such alerts" rather than "unknown".
+  if (AlertKindName(req->kind()).empty() &&
+      req->kind() != v1::ALERT_KIND_UNSPECIFIED) {
+    return Invalid(absl::StrCat("kind: no alert kind numbered ",
+                                static_cast<int>(req->kind())));
+  }
   uint32_t limit;
   if (auto s = Limit(req->limit(), &limit); !s.ok()) return s;
   int64_t since, until;
@@ -298,6 +319,7 @@ grpc::Status QueryService::ListAlerts(grpc::ServerContext* ctx,
     alerts = std::move(*recent);
   }
   for (auto& a : alerts) {
+    a = ForClient(std::move(a));
     if (Matches(a, *req) &&
         static_cast<uint32_t>(resp->alerts_size()) < limit) {
       *resp->add_alerts() = std::move(a);
@@ -328,7 +350,7 @@ grpc::Status QueryService::WatchAlerts(
       v1::AlertEvent e;
       e.set_type(v1::AlertEvent::TYPE_OPENED);
       *e.mutable_at() = a.last_seen();
-      *e.mutable_alert() = std::move(a);
+      *e.mutable_alert() = ForClient(std::move(a));
       if (!writer->Write(e)) break;
     }
   }
@@ -336,6 +358,7 @@ grpc::Status QueryService::WatchAlerts(
   while (!ctx->IsCancelled()) {
     v1::AlertEvent e;
     if (watchers->Next(w, absl::Milliseconds(500), &e)) {
+      *e.mutable_alert() = ForClient(std::move(*e.mutable_alert()));
       if (!writer->Write(e)) break;
     } else if (w->closed) {
       break;
@@ -360,7 +383,7 @@ grpc::Status QueryService::Ack(grpc::ServerContext* ctx,
   auto a =
       analyzer->Ack(req->alert_id(), req->by().empty() ? "cli" : req->by());
   if (!a.ok()) return StoreError(a.status());
-  *resp->mutable_alert() = std::move(*a);
+  *resp->mutable_alert() = ForClient(std::move(*a));
   return grpc::Status::OK;
 }
 

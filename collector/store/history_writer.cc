@@ -9,73 +9,13 @@
 namespace netvigil::collector {
 namespace {
 
-// The newest result of one kind of one agent: present facts were last seen
-// at its time.
-struct Previous {
-  bool exists = false;
-  int64_t last_seq = 0;
-  int64_t last_at_us = 0;
-};
-
-// The facts of one kind (sockets or files) of the agents in a batch: what is
-// present, the net change per fact, and the appeared/gone events in order.
-template <typename Key, typename Info>
-struct FactBook {
-  struct Delta {
-    bool present = false;
-    int64_t first_seen = 0;  // used only when the fact is new
-    int64_t last_seen = 0;   // for a new fact; for an old one if set_last
-    bool set_last = false;   // the fact went at least once in the batch
-    Info info;
-  };
-  struct Event {
-    int64_t agent, seq, at;
-    const char* change;
-    Key key;
-    Info info;
-  };
-
-  std::map<int64_t, std::map<Key, Info>> present;
-  std::map<std::pair<int64_t, Key>, Delta> deltas;
-  std::vector<Event> events;
-
-  // Compares one snapshot with what is present: appeared facts are new
-  // (first and last seen `at`), gone ones were last seen `gone_at` (the
-  // previous snapshot). A fact present before keeps the info it had.
-  void Apply(int64_t agent, int64_t seq, int64_t at, int64_t gone_at,
-             const std::map<Key, Info>& now) {
-    std::map<Key, Info>& cur = present[agent];
-    // The one diff of the fact model: the analysis sees the same.
-    const model::FactDiff<Key> diff = model::DiffFacts(cur, now);
-    const std::vector<const Key*>& appeared = diff.appeared;
-    const std::vector<const Key*>& gone = diff.gone;
-    for (const Key* k : appeared) {
-      const Info& info = now.at(*k);
-      events.push_back({agent, seq, at, "appeared", *k, info});
-      auto [it, fresh] = deltas.try_emplace({agent, *k});
-      if (fresh) it->second.first_seen = it->second.last_seen = at;
-      it->second.present = true;
-      it->second.info = info;
-    }
-    for (const Key* k : gone) {
-      const Info& info = cur.at(*k);
-      events.push_back({agent, seq, at, "gone", *k, info});
-      auto [it, fresh] = deltas.try_emplace({agent, *k});
-      if (fresh) {
-        it->second.first_seen = at;
-        it->second.info = info;
-      }
-      it->second.present = false;
-      it->second.last_seen = gone_at;
-      it->second.set_last = true;
-    }
-    for (const Key* k : gone) cur.erase(*k);
-    for (const Key* k : appeared) cur.emplace(*k, now.at(*k));
-  }
-};
-
-using SocketBook = FactBook<SocketKey, model::SocketFactInfo>;
-using FileBook = FactBook<FileKey, FileFactInfo>;
+using history::FileBook;
+using history::FileColumns;
+using history::Previous;
+using history::SnapshotTime;
+using history::SocketBook;
+using history::SocketColumns;
+using history::StateKind;
 
 std::string IdList(const std::set<int64_t>& ids) {
   return PgIntArray(std::vector<int64_t>(ids.begin(), ids.end()));
@@ -122,35 +62,16 @@ void LoadFiles(pqxx::work& tx, const std::set<int64_t>& agents,
   }
 }
 
-// Columns of socket rows as array literals, in the order of kSocketRows.
-struct SocketColumns {
-  std::vector<int64_t> agent, proto, lport, rport, first, last, present, seq,
-      at;
-  std::vector<std::string> kind, laddr, raddr, exe, name, change;
-
-  void AddKey(int64_t agent_id, const SocketKey& k,
-              const model::SocketFactInfo& info) {
-    const std::string& n = info.process_name;
-    agent.push_back(agent_id);
-    kind.push_back(model::KindName(k.kind));
-    proto.push_back(k.proto);
-    laddr.push_back(k.local_address);
-    lport.push_back(k.local_port);
-    raddr.push_back(k.remote_address);
-    rport.push_back(k.remote_port);
-    exe.push_back(k.owner);
-    name.push_back(n);
-  }
-  // $1..$9, then the row's three extra columns as $10..$12.
-  template <typename... Extra>
-  pqxx::result Exec(pqxx::work& tx, const std::string& sql,
-                    const Extra&... extra) {
-    return tx.exec_params(
-        sql, PgIntArray(agent), PgTextArray(kind), PgIntArray(proto),
-        PgTextArray(laddr), PgIntArray(lport), PgTextArray(raddr),
-        PgIntArray(rport), PgTextArray(exe), PgTextArray(name), extra...);
-  }
-};
+// Runs `sql` with the socket columns as $1..$9 and the row's three extra
+// columns as $10..$12.
+template <typename... Extra>
+pqxx::result Exec(pqxx::work& tx, const std::string& sql,
+                  const SocketColumns& c, const Extra&... extra) {
+  return tx.exec_params(
+      sql, PgIntArray(c.agent), PgTextArray(c.kind), PgIntArray(c.proto),
+      PgTextArray(c.laddr), PgIntArray(c.lport), PgTextArray(c.raddr),
+      PgIntArray(c.rport), PgTextArray(c.exe), PgTextArray(c.name), extra...);
+}
 
 constexpr char kSocketKeyMatch[] =
     " f.agent_id = c.agent_id AND f.key_kind = c.key_kind"
@@ -176,7 +97,7 @@ void WriteSocketBook(pqxx::work& tx, const SocketBook& book) {
       cols.last.push_back(d.last_seen);
       cols.present.push_back(d.present ? 1 : 0);
     }
-    cols.Exec(
+    Exec(
         tx,
         absl::StrCat("INSERT INTO socket_facts AS f (agent_id, key_kind, proto,"
                      "  local_address, local_port, remote_address, remote_port,"
@@ -190,7 +111,7 @@ void WriteSocketBook(pqxx::work& tx, const SocketBook& book) {
                      "  local_port, remote_address, remote_port, exe)"
                      " DO UPDATE SET present = EXCLUDED.present,"
                      "  process_name = EXCLUDED.process_name"),
-        PgIntArray(cols.first), PgIntArray(cols.last),
+        cols, PgIntArray(cols.first), PgIntArray(cols.last),
         PgIntArray(cols.present));
     // Facts that went: last seen at the snapshot before the one that
     // missed them.
@@ -203,14 +124,14 @@ void WriteSocketBook(pqxx::work& tx, const SocketBook& book) {
       gone.present.push_back(0);
     }
     if (!gone.agent.empty()) {
-      gone.Exec(tx,
-                absl::StrCat("UPDATE socket_facts f SET"
-                             "  last_seen = to_timestamp(c.y / 1e6)",
-                             SocketRows("$10::bigint[], $11::bigint[],"
-                                        " $12::int[]"),
-                             " WHERE", kSocketKeyMatch),
-                PgIntArray(gone.first), PgIntArray(gone.last),
-                PgIntArray(gone.present));
+      Exec(tx,
+           absl::StrCat("UPDATE socket_facts f SET"
+                        "  last_seen = to_timestamp(c.y / 1e6)",
+                        SocketRows("$10::bigint[], $11::bigint[],"
+                                   " $12::int[]"),
+                        " WHERE", kSocketKeyMatch),
+           gone, PgIntArray(gone.first), PgIntArray(gone.last),
+           PgIntArray(gone.present));
     }
   }
   if (!book.events.empty()) {
@@ -221,45 +142,29 @@ void WriteSocketBook(pqxx::work& tx, const SocketBook& book) {
       ev.at.push_back(e.at);
       ev.change.push_back(e.change);
     }
-    ev.Exec(tx,
-            absl::StrCat("INSERT INTO socket_events (agent_id, seq, at,"
-                         "  change, key_kind, proto, local_address,"
-                         "  local_port, remote_address, remote_port, exe,"
-                         "  process_name)"
-                         " SELECT agent_id, x, to_timestamp(y / 1e6), z,"
-                         "  key_kind, proto, local_address, local_port,"
-                         "  remote_address, remote_port, exe, process_name",
-                         SocketRows("$10::bigint[], $11::bigint[],"
-                                    " $12::text[]")),
-            PgIntArray(ev.seq), PgIntArray(ev.at), PgTextArray(ev.change));
+    Exec(tx,
+         absl::StrCat("INSERT INTO socket_events (agent_id, seq, at,"
+                      "  change, key_kind, proto, local_address,"
+                      "  local_port, remote_address, remote_port, exe,"
+                      "  process_name)"
+                      " SELECT agent_id, x, to_timestamp(y / 1e6), z,"
+                      "  key_kind, proto, local_address, local_port,"
+                      "  remote_address, remote_port, exe, process_name",
+                      SocketRows("$10::bigint[], $11::bigint[],"
+                                 " $12::text[]")),
+         ev, PgIntArray(ev.seq), PgIntArray(ev.at), PgTextArray(ev.change));
   }
 }
-// Columns of file rows as array literals, in the order of FileRows().
-struct FileColumns {
-  std::vector<int64_t> agent, kind, uid, deleted, first, last, present, seq, at;
-  std::vector<std::string> exe, path, name, change;
-
-  void AddKey(int64_t agent_id, const FileKey& k, const FileFactInfo& i) {
-    agent.push_back(agent_id);
-    exe.push_back(k.owner);
-    path.push_back(k.path);
-    kind.push_back(k.kind);
-    name.push_back(i.process_name);
-    uid.push_back(i.uid);
-    // Two flags in one column of the unnest: bit 0 the file, bit 1 the
-    // executable (FileRows' readers take them apart).
-    deleted.push_back((i.deleted ? 1 : 0) | (i.exe_deleted ? 2 : 0));
-  }
-  // $1..$7, then the row's three extra columns as $8..$10.
-  template <typename... Extra>
-  pqxx::result Exec(pqxx::work& tx, const std::string& sql,
-                    const Extra&... extra) {
-    return tx.exec_params(sql, PgIntArray(agent), PgTextArray(exe),
-                          PgTextArray(path), PgIntArray(kind),
-                          PgTextArray(name), PgIntArray(uid),
-                          PgIntArray(deleted), extra...);
-  }
-};
+// Runs `sql` with the file columns as $1..$7 and the row's three extra
+// columns as $8..$10.
+template <typename... Extra>
+pqxx::result Exec(pqxx::work& tx, const std::string& sql, const FileColumns& c,
+                  const Extra&... extra) {
+  return tx.exec_params(sql, PgIntArray(c.agent), PgTextArray(c.exe),
+                        PgTextArray(c.path), PgIntArray(c.kind),
+                        PgTextArray(c.name), PgIntArray(c.uid),
+                        PgIntArray(c.deleted), extra...);
+}
 
 std::string FileRows(const char* extra) {
   return absl::StrCat(
@@ -279,22 +184,22 @@ void WriteFileBook(pqxx::work& tx, const FileBook& book) {
       cols.last.push_back(d.last_seen);
       cols.present.push_back(d.present ? 1 : 0);
     }
-    cols.Exec(tx,
-              absl::StrCat("INSERT INTO file_facts (agent_id, exe, path, kind,"
-                           "  process_name, uid, deleted, exe_deleted,"
-                           "  first_seen, last_seen, present)"
-                           " SELECT agent_id, exe, path, kind, process_name,"
-                           "  uid, (deleted & 1) <> 0, (deleted & 2) <> 0,"
-                           "  to_timestamp(x / 1e6),"
-                           "  to_timestamp(y / 1e6), z <> 0",
-                           FileRows("$8::bigint[], $9::bigint[], $10::int[]"),
-                           " ON CONFLICT (agent_id, exe, path, kind) DO UPDATE"
-                           " SET present = EXCLUDED.present,"
-                           "  process_name = EXCLUDED.process_name,"
-                           "  uid = EXCLUDED.uid, deleted = EXCLUDED.deleted,"
-                           "  exe_deleted = EXCLUDED.exe_deleted"),
-              PgIntArray(cols.first), PgIntArray(cols.last),
-              PgIntArray(cols.present));
+    Exec(tx,
+         absl::StrCat("INSERT INTO file_facts (agent_id, exe, path, kind,"
+                      "  process_name, uid, deleted, exe_deleted,"
+                      "  first_seen, last_seen, present)"
+                      " SELECT agent_id, exe, path, kind, process_name,"
+                      "  uid, (deleted & 1) <> 0, (deleted & 2) <> 0,"
+                      "  to_timestamp(x / 1e6),"
+                      "  to_timestamp(y / 1e6), z <> 0",
+                      FileRows("$8::bigint[], $9::bigint[], $10::int[]"),
+                      " ON CONFLICT (agent_id, exe, path, kind) DO UPDATE"
+                      " SET present = EXCLUDED.present,"
+                      "  process_name = EXCLUDED.process_name,"
+                      "  uid = EXCLUDED.uid, deleted = EXCLUDED.deleted,"
+                      "  exe_deleted = EXCLUDED.exe_deleted"),
+         cols, PgIntArray(cols.first), PgIntArray(cols.last),
+         PgIntArray(cols.present));
     FileColumns gone;
     for (const auto& [ak, d] : book.deltas) {
       if (!d.set_last) continue;
@@ -304,15 +209,15 @@ void WriteFileBook(pqxx::work& tx, const FileBook& book) {
       gone.present.push_back(0);
     }
     if (!gone.agent.empty()) {
-      gone.Exec(tx,
-                absl::StrCat("UPDATE file_facts f SET"
-                             "  last_seen = to_timestamp(c.y / 1e6)",
-                             FileRows("$8::bigint[], $9::bigint[], $10::int[]"),
-                             " WHERE f.agent_id = c.agent_id"
-                             "  AND f.exe = c.exe AND f.path = c.path"
-                             "  AND f.kind = c.kind"),
-                PgIntArray(gone.first), PgIntArray(gone.last),
-                PgIntArray(gone.present));
+      Exec(tx,
+           absl::StrCat("UPDATE file_facts f SET"
+                        "  last_seen = to_timestamp(c.y / 1e6)",
+                        FileRows("$8::bigint[], $9::bigint[], $10::int[]"),
+                        " WHERE f.agent_id = c.agent_id"
+                        "  AND f.exe = c.exe AND f.path = c.path"
+                        "  AND f.kind = c.kind"),
+           gone, PgIntArray(gone.first), PgIntArray(gone.last),
+           PgIntArray(gone.present));
     }
   }
   if (!book.events.empty()) {
@@ -323,13 +228,13 @@ void WriteFileBook(pqxx::work& tx, const FileBook& book) {
       ev.at.push_back(e.at);
       ev.change.push_back(e.change);
     }
-    ev.Exec(tx,
-            absl::StrCat("INSERT INTO file_events (agent_id, seq, at, change,"
-                         "  exe, path, kind, process_name)"
-                         " SELECT agent_id, x, to_timestamp(y / 1e6), z, exe,"
-                         "  path, kind, process_name",
-                         FileRows("$8::bigint[], $9::bigint[], $10::text[]")),
-            PgIntArray(ev.seq), PgIntArray(ev.at), PgTextArray(ev.change));
+    Exec(tx,
+         absl::StrCat("INSERT INTO file_events (agent_id, seq, at, change,"
+                      "  exe, path, kind, process_name)"
+                      " SELECT agent_id, x, to_timestamp(y / 1e6), z, exe,"
+                      "  path, kind, process_name",
+                      FileRows("$8::bigint[], $9::bigint[], $10::text[]")),
+         ev, PgIntArray(ev.seq), PgIntArray(ev.at), PgTextArray(ev.change));
   }
 }
 
@@ -394,57 +299,7 @@ void WriteGap(pqxx::work& tx, int64_t agent_id, int64_t seq, const v1::Gap& g) {
 
 }  // namespace
 
-std::string PgTextArray(const std::vector<std::string>& v) {
-  std::string out = "{";
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i) out += ",";
-    out += "\"";
-    for (char c : v[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += "\"";
-  }
-  return out + "}";
-}
-
-std::string PgIntArray(const std::vector<int64_t>& v) {
-  std::string out = "{";
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i) out += ",";
-    out += std::to_string(v[i]);
-  }
-  return out + "}";
-}
-
-namespace {
-
-const char* StateKind(const v1::Result& r) {
-  switch (r.payload_case()) {
-    case v1::Result::kSockets:
-      return "sockets";
-    case v1::Result::kFiles:
-      return "files";
-    case v1::Result::kPath:
-      return "path";
-    case v1::Result::kSpeed:
-      return "speed";
-    default:
-      return nullptr;  // gaps have no probe state
-  }
-}
-
-int64_t SnapshotTime(const v1::Result& r) {
-  if (r.has_sockets() && r.sockets().has_taken_at()) {
-    return ProtoTimeToEpochMicros(r.sockets().taken_at());
-  }
-  if (r.has_files() && r.files().has_taken_at()) {
-    return ProtoTimeToEpochMicros(r.files().taken_at());
-  }
-  return ProtoTimeToEpochMicros(r.produced_at());
-}
-
-}  // namespace
+namespace {}  // namespace
 
 // Moves the present facts of `agents` that the cache holds for the snapshot
 // probe_state names (in `state`) into `present`, and takes those agents out
@@ -596,34 +451,6 @@ void HistoryBatch::Committed() {
   cache_->Put(std::move(cached_sockets_), std::move(cached_files_));
   cached_sockets_.clear();
   cached_files_.clear();
-}
-
-template <typename E>
-bool PresentFactsCache::Take(std::map<int64_t, E>& entries, int64_t agent,
-                             int64_t seq, E& out) {
-  auto it = entries.find(agent);
-  if (it == entries.end()) return false;
-  const bool hit = it->second.seq == seq;
-  if (hit) out = std::move(it->second);
-  entries.erase(it);
-  return hit;
-}
-
-bool PresentFactsCache::TakeSockets(int64_t agent, int64_t seq, Sockets& out) {
-  absl::MutexLock l(&mu_);
-  return Take(sockets_, agent, seq, out);
-}
-
-bool PresentFactsCache::TakeFiles(int64_t agent, int64_t seq, Files& out) {
-  absl::MutexLock l(&mu_);
-  return Take(files_, agent, seq, out);
-}
-
-void PresentFactsCache::Put(std::map<int64_t, Sockets> sockets,
-                            std::map<int64_t, Files> files) {
-  absl::MutexLock l(&mu_);
-  for (auto& [agent, e] : sockets) sockets_[agent] = std::move(e);
-  for (auto& [agent, e] : files) files_[agent] = std::move(e);
 }
 
 void WriteHistory(pqxx::work& tx, int64_t agent_id, const v1::Result& r,

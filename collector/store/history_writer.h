@@ -18,52 +18,11 @@
 #include <utility>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
+#include "collector/store/history_mapping.h"
 #include "common/model/facts.h"
 #include "netvigil/v1/probes.pb.h"
 
 namespace netvigil::collector {
-
-// History keys are the fact model's (model/facts.h): nothing else decides
-// what "the same socket" is.
-using SocketKey = model::SocketFact;
-using FileKey = model::FileFact;
-using FileFactInfo = model::FileFactInfo;
-
-// The present socket and file facts of each agent as its newest committed
-// snapshot left them, so that a batch compares a snapshot with them without
-// reading them back from PostgreSQL (hundreds of rows an agent, every
-// snapshot). An entry is used only while probe_state, read under lock in
-// the batch's own transaction, still names the snapshot it was made from;
-// anything else (another collector sharing the database, a commit that
-// failed or whose outcome is unknown) reads the tables, which stay the only
-// truth. Thread-safe.
-class PresentFactsCache {
- public:
-  template <typename Key, typename Info>
-  struct Entry {
-    int64_t seq = 0;  // probe_state.last_seq these facts belong to
-    std::map<Key, Info> facts;
-  };
-  using Sockets = Entry<SocketKey, model::SocketFactInfo>;
-  using Files = Entry<FileKey, FileFactInfo>;
-
-  // Moves out the facts of `agent` if they belong to snapshot `seq`; the
-  // entry is gone either way (the caller puts back what it commits).
-  bool TakeSockets(int64_t agent, int64_t seq, Sockets& out);
-  bool TakeFiles(int64_t agent, int64_t seq, Files& out);
-  // After a commit: the facts each agent's newest snapshot left.
-  void Put(std::map<int64_t, Sockets> sockets, std::map<int64_t, Files> files);
-
- private:
-  template <typename E>
-  bool Take(std::map<int64_t, E>& entries, int64_t agent, int64_t seq, E& out)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
-  absl::Mutex mu_;
-  std::map<int64_t, Sockets> sockets_ ABSL_GUARDED_BY(mu_);
-  std::map<int64_t, Files> files_ ABSL_GUARDED_BY(mu_);
-};
 
 class HistoryBatch {
  public:
@@ -96,10 +55,6 @@ class HistoryBatch {
 // One result on its own.
 void WriteHistory(pqxx::work& tx, int64_t agent_id, const v1::Result& result,
                   model::FactOptions facts = {});
-
-// A PostgreSQL array literal ({"a","b"}) of strings / numbers.
-std::string PgTextArray(const std::vector<std::string>& v);
-std::string PgIntArray(const std::vector<int64_t>& v);
 
 }  // namespace netvigil::collector
 

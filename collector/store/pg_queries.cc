@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "collector/store/pg_store.h"
 #include "common/pg_time.h"
+#include "common/wire_kinds.h"
 
 namespace netvigil::collector {
 namespace {
@@ -40,7 +41,8 @@ absl::StatusOr<T> Run(PgStore& store, bool ready,
 
 v1::SocketFact SocketFactFromRow(const pqxx::row& row) {
   v1::SocketFact f;
-  f.set_key_kind(row[0].as<std::string>());
+  // The column holds the stable name; the wire, the enum.
+  f.set_key_kind(SocketKeyKindFromName(row[0].as<std::string>()));
   f.set_proto(static_cast<v1::Transport>(row[1].as<int>()));
   f.set_local_address(row[2].as<std::string>());
   f.set_local_port(row[3].as<int64_t>());

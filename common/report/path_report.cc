@@ -5,6 +5,7 @@
 #include "absl/time/time.h"
 #include "common/escape.h"
 #include "common/proto_time.h"
+#include "common/wire_kinds.h"
 
 namespace netvigil::report {
 namespace {
@@ -32,10 +33,13 @@ std::string FormatPathReport(const v1::PathRun& run, const std::string& host) {
       run.resolved_address() != run.target()) {
     absl::StrAppend(&target, " (", Printable(run.resolved_address()), ")");
   }
+  // A run stored before the kind was an enum has none: say nothing of it.
+  const std::string socket = PathSocketKindName(run.socket_kind());
   absl::StrAppend(&out, "PATH: ", target, ", ", run.count(), " rounds every ",
                   absl::StrFormat("%.3g", run.interval_s()), " s, max TTL ",
-                  run.max_ttl(), ", ", run.payload_bytes(), " bytes, ",
-                  run.socket_kind(), " socket\n");
+                  run.max_ttl(), ", ", run.payload_bytes(), " bytes",
+                  socket.empty() ? "" : absl::StrCat(", ", socket, " socket"),
+                  "\n");
   absl::StrAppend(
       &out,
       absl::StrFormat("%-*s %6s %5s %5s %6s %6s %6s %6s %6s\n", kHostColumn,

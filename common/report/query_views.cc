@@ -13,6 +13,7 @@
 #include "common/report/human_text.h"
 #include "common/report/path_report.h"
 #include "common/report/table.h"
+#include "common/wire_kinds.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace netvigil::report {
@@ -445,18 +446,33 @@ std::string RenderOverview(const v1::OverviewResponse& resp, absl::Time now) {
   return out;
 }
 
+namespace {
+
+// A socket fact's KIND, PROTO, LOCAL and REMOTE cells: a listener has no
+// remote end and an outbound connection's local port is ephemeral (not
+// kept).
+std::vector<std::string> FactCells(const v1::SocketFact& f) {
+  std::string kind = SocketKeyKindName(f.key_kind());
+  if (kind.empty()) kind = "?";
+  return {kind, ProtoName(f.proto()),
+          f.key_kind() == v1::SOCKET_KEY_KIND_REMOTE
+              ? "-"
+              : Endpoint(f.local_address(), f.local_port()),
+          f.key_kind() == v1::SOCKET_KEY_KIND_LISTENER
+              ? "-"
+              : Endpoint(f.remote_address(), f.remote_port())};
+}
+
+}  // namespace
+
 std::string RenderSocketFacts(const v1::CurrentSocketsResponse& resp,
                               absl::Time now) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& f : resp.facts()) {
-    rows.push_back({f.key_kind(), ProtoName(f.proto()),
-                    f.key_kind() == "remote"
-                        ? "-"
-                        : Endpoint(f.local_address(), f.local_port()),
-                    f.key_kind() == "listener"
-                        ? "-"
-                        : Endpoint(f.remote_address(), f.remote_port()),
-                    f.exe(), HumanAgo(f.first_seen(), now)});
+    std::vector<std::string> row = FactCells(f);
+    row.push_back(f.exe());
+    row.push_back(HumanAgo(f.first_seen(), now));
+    rows.push_back(std::move(row));
   }
   if (rows.empty()) return "no sockets recorded for this host yet\n";
   return absl::StrCat("as of ", AbsoluteTime(resp.taken_at()), " (",
@@ -471,14 +487,10 @@ std::string RenderSocketChanges(const v1::SocketChangesResponse& resp,
   std::vector<std::vector<std::string>> rows;
   for (const auto& c : resp.changes()) {
     const auto& f = c.fact();
-    rows.push_back(
-        {HumanAgo(c.at(), now), c.change(), f.key_kind(), ProtoName(f.proto()),
-         f.key_kind() == "remote" ? "-"
-                                  : Endpoint(f.local_address(), f.local_port()),
-         f.key_kind() == "listener"
-             ? "-"
-             : Endpoint(f.remote_address(), f.remote_port()),
-         f.exe()});
+    std::vector<std::string> row = {HumanAgo(c.at(), now), c.change()};
+    for (std::string& cell : FactCells(f)) row.push_back(std::move(cell));
+    row.push_back(f.exe());
+    rows.push_back(std::move(row));
   }
   if (rows.empty()) return "no socket changes in this period\n";
   return FormatTableWrapped(

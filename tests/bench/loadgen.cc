@@ -202,7 +202,7 @@ class Host {
     }
     run.set_destination_reached(true);
     *run.mutable_destination() = run.hops(9);
-    run.set_socket_kind("raw");
+    run.set_socket_kind(v1::PATH_SOCKET_KIND_RAW);
   }
 
   void Files(v1::FileSnapshot& f) {

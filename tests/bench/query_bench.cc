@@ -99,7 +99,7 @@ v1::Result PathResult(uint64_t seq, int target, int64_t started_us, Rng& rng) {
   run->set_interval_s(1.0);
   run->set_max_ttl(30);
   run->set_payload_bytes(64);
-  run->set_socket_kind("raw");
+  run->set_socket_kind(v1::PATH_SOCKET_KIND_RAW);
   // One run in 200 sees some loss at the destination, one in 2000 fails.
   const double roll = rng.Uniform();
   const bool reached = roll >= 0.0005;

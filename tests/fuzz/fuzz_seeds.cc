@@ -124,7 +124,7 @@ void Path(Writer& w) {
   run.mutable_hops(1)->add_errors("host unreachable");
   run.set_destination_reached(true);
   *run.mutable_destination() = run.hops(2);
-  run.set_socket_kind("raw");
+  run.set_socket_kind(v1::PATH_SOCKET_KIND_RAW);
   w.Result("path", r);
 }
 

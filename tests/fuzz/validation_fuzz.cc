@@ -12,7 +12,7 @@
 
 #include "absl/strings/numbers.h"
 #include "collector/ingest/validation.h"
-#include "collector/store/history_writer.h"
+#include "collector/store/history_mapping.h"
 #include "common/model/facts.h"
 #include "netvigil/v1/agent.pb.h"
 #include "tests/fuzz/fuzz_support.h"

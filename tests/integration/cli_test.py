@@ -243,7 +243,7 @@ class CliTest(unittest.TestCase):
         (["speed", "history", "nohost", AGENT], 5, "nohost"),
         (["speed", "history", AGENT, "nohost"], 5, "nohost"),
         (["alerts", "--host", "nohost"], 5, "no agent named 'nohost'"),
-        (["alerts", "--kind", "nosuchkind"], 6, "no alert kind 'nosuchkind'"),
+        (["alerts", "--kind", "nosuchkind"], 2, "no alert kind 'nosuchkind'"),
         (["probe", "nohost", "sockets"], 5, "nohost"),
         (["probe", AGENT, "path", "nowhere", "--deadline", "20"], 6, "nowhere"),
         (["probe", AGENT, "speed", "nohost"], 5, "nohost"),

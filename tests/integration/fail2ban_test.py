@@ -3,7 +3,7 @@ on an alert log written by netvigil's AlertLog: exactly the expected
 addresses, in order.
 
 tests/fixtures/alerts/sample.log is AlertLog's output for a fixed set of
-events (tests/unit/collector/alerts_log_test.cc checks it byte for byte).
+events (tests/unit/collector/alerts/alert_log_test.cc checks it byte for byte).
 fail2ban-regex exits 0 even when nothing matches, so its printed addresses
 are what is checked. It also ships a jail example that must name the filter.
 """

@@ -102,7 +102,7 @@ class PathProbeLabTest(unittest.TestCase):
                 self.assertTrue(run["destinationReached"])
                 self.assertEqual(run["destination"]["ttl"], len(ours))
                 self.assertEqual(run["ipVersion"], family)
-                self.assertEqual(run["socketKind"], "raw")
+                self.assertEqual(run["socketKind"], "PATH_SOCKET_KIND_RAW")
 
     def test_no_loss_is_zero_everywhere(self):
         runs, rc, err, _ = self.probe(
@@ -275,7 +275,7 @@ class PathProbeLabTest(unittest.TestCase):
                     [target, "-c", "3", "-i", "0.1"], prefix=nobody)
                 self.assertEqual(rc, 0, err)
                 (run,) = runs
-                self.assertEqual(run["socketKind"], "dgram")
+                self.assertEqual(run["socketKind"], "PATH_SOCKET_KIND_DGRAM")
                 self.assertEqual(self.hop_addresses(run),
                                  self.lab.expected_path(family))
                 self.assertEqual(run["destination"]["received"], 3)

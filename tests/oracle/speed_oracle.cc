@@ -297,7 +297,8 @@ TEST_F(SpeedOracleTest, ProbeSpeedCommandPrintsJson) {
   const uint16_t port = FreePort();
   const pid_t server = StartStockServer(*runner_, port);
   CLI::App app;
-  RegisterSpeedProbeCommand(*app.add_subcommand("probe"));
+  absl::Status outcome;
+  RegisterSpeedProbeCommand(*app.add_subcommand("probe"), &outcome);
   std::ostringstream captured;
   std::streambuf* old = std::cout.rdbuf(captured.rdbuf());
   try {
@@ -308,6 +309,7 @@ TEST_F(SpeedOracleTest, ProbeSpeedCommandPrintsJson) {
     FAIL() << "CLI error " << e.what();
   }
   std::cout.rdbuf(old);
+  EXPECT_THAT(outcome, IsOk());
   const json doc = json::parse(captured.str());
   EXPECT_EQ(doc.at("outcome").get<std::string>(), "SPEED_OUTCOME_OK");
   EXPECT_GT(doc.at("forward").at("receivedBps").get<double>(), 1e6);

@@ -32,6 +32,16 @@ v1::PathSummary Summary(const v1::Result& r) {
   return p;
 }
 
+// What a history read returns: oldest first, the newest `limit` of them
+// (the PostgreSQL store's ORDER BY ... DESC LIMIT, read back in order).
+template <typename T, typename TimeOf>
+void KeepNewest(std::vector<T>& v, uint32_t limit, TimeOf time_of) {
+  std::stable_sort(v.begin(), v.end(), [&](const T& x, const T& y) {
+    return time_of(x) < time_of(y);
+  });
+  if (v.size() > limit) v.erase(v.begin(), v.end() - limit);
+}
+
 }  // namespace
 
 void FakeStore::FailNextCommitsUnavailable(int n) {
@@ -132,7 +142,8 @@ absl::Status FakeStore::Down(bool consume) {
 }
 
 absl::StatusOr<const FakeStore::Agent*> FakeStore::Find(
-    const std::string& agent) const {
+    const std::string& agent) {
+  if (absl::Status s = Down(false); !s.ok()) return s;
   auto it = agents_.find(agent);
   if (it == agents_.end()) {
     return absl::NotFoundError(absl::StrCat("unknown agent '", agent, "'"));
@@ -302,7 +313,6 @@ absl::StatusOr<collector::Store::RetentionStats> FakeStore::ApplyRetention(
 absl::StatusOr<std::vector<v1::PathSummary>> FakeStore::LatestPaths(
     const std::string& agent) {
   absl::MutexLock l(&mu_);
-  if (absl::Status s = Down(false); !s.ok()) return s;
   absl::StatusOr<const Agent*> a = Find(agent);
   if (!a.ok()) return a.status();
   std::map<std::string, const v1::Result*> latest;
@@ -337,7 +347,6 @@ absl::StatusOr<std::vector<v1::StoredPathRun>> FakeStore::PathHistory(
     const std::string& agent, const std::string& target, int64_t since_us,
     int64_t until_us, uint32_t limit) {
   absl::MutexLock l(&mu_);
-  if (absl::Status s = Down(false); !s.ok()) return s;
   absl::StatusOr<const Agent*> a = Find(agent);
   if (!a.ok()) return a.status();
   std::vector<const v1::Result*> runs;
@@ -352,10 +361,7 @@ absl::StatusOr<std::vector<v1::StoredPathRun>> FakeStore::PathHistory(
     return absl::NotFoundError(
         absl::StrCat("agent '", agent, "' has no runs to '", target, "'"));
   }
-  std::stable_sort(runs.begin(), runs.end(), [](auto* x, auto* y) {
-    return StartedAt(*x) < StartedAt(*y);
-  });
-  if (runs.size() > limit) runs.erase(runs.begin(), runs.end() - limit);
+  KeepNewest(runs, limit, [](const v1::Result* r) { return StartedAt(*r); });
   std::vector<v1::StoredPathRun> out;
   for (const v1::Result* r : runs) {
     v1::StoredPathRun s;
@@ -419,7 +425,6 @@ absl::StatusOr<std::vector<v1::SpeedResult>> FakeStore::SpeedHistory(
     const std::string& client, const std::string& server, int64_t since_us,
     int64_t until_us, uint32_t limit) {
   absl::MutexLock l(&mu_);
-  if (absl::Status s = Down(false); !s.ok()) return s;
   absl::StatusOr<const Agent*> a = Find(client);
   if (!a.ok()) return a.status();
   std::vector<v1::SpeedResult> out;
@@ -429,10 +434,9 @@ absl::StatusOr<std::vector<v1::SpeedResult>> FakeStore::SpeedHistory(
         absl::ToUnixMicros(FromProtoTime(r.speed().started_at()));
     if (at >= since_us && at < until_us) out.push_back(r.speed());
   }
-  std::stable_sort(out.begin(), out.end(), [](const auto& x, const auto& y) {
-    return FromProtoTime(x.started_at()) < FromProtoTime(y.started_at());
+  KeepNewest(out, limit, [](const v1::SpeedResult& s) {
+    return FromProtoTime(s.started_at());
   });
-  if (out.size() > limit) out.erase(out.begin(), out.end() - limit);
   return out;
 }
 

@@ -10,7 +10,7 @@
 // sequence number ever committed for it). History queries are answered
 // from those results for paths and speed; socket and file history (facts,
 // first/last seen) are not modelled and answer UNIMPLEMENTED, so a test of
-// them needs the real store (tests/unit/collector/store_*_test.cc).
+// them needs the real store (tests/unit/collector/store/*_test.cc).
 #ifndef NETVIGIL_TESTS_TESTING_FAKE_STORE_H_
 #define NETVIGIL_TESTS_TESTING_FAKE_STORE_H_
 
@@ -125,7 +125,9 @@ class FakeStore final : public collector::Store {
   // UNAVAILABLE while the store is "down" (any FailNextCommitsUnavailable
   // left), consuming one for StoreBatch only.
   absl::Status Down(bool consume) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<const Agent*> Find(const std::string& agent) const
+  // The agent's record, once the database is up (Down) and the agent known:
+  // what every per-agent read checks first.
+  absl::StatusOr<const Agent*> Find(const std::string& agent)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Clock& clock_;

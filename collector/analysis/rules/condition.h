@@ -16,6 +16,14 @@
 
 namespace netvigil::collector::rules {
 
+// The alert kinds, by their stable names: what the alert log, the database's
+// alerts.kind column and fail2ban's filter say, and what people type after
+// `netvigil alerts --kind`. On the wire each is also an enum value,
+// v1::AlertKind, named ALERT_KIND_ and the name in capitals; the mapping
+// follows that rule (common/wire_kinds.h), so adding a kind is one line
+// here and a value in proto/netvigil/v1/alerts.proto. wire_kinds_test
+// reads the lines below and fails for a name without its enum value (or the
+// other way round).
 constexpr char kPathLoss[] = "path_loss";
 constexpr char kLatency[] = "path_latency";
 constexpr char kRoute[] = "route_change";

@@ -245,7 +245,7 @@ TEST_F(PathProbeTest, ReachesDestinationAndReportsEveryHop) {
   EXPECT_TRUE(run.destination_reached());
   EXPECT_EQ(run.resolved_address(), "192.0.2.10");
   EXPECT_EQ(run.ip_version(), 4u);
-  EXPECT_EQ(run.socket_kind(), "raw");
+  EXPECT_EQ(run.socket_kind(), v1::PATH_SOCKET_KIND_RAW);
   ASSERT_THAT(run.hops(), SizeIs(4));  // nothing past the destination
   for (int i = 0; i < 3; ++i) {
     const v1::PathHop& h = run.hops(i);
@@ -516,7 +516,7 @@ TEST_F(PathProbeTest, DatagramSocketsMatchBySequenceAndReadTheErrorQueue) {
       clock_, names_);
   v1::PathRun run = probe.Run("2001:db8::10", Opts(3));
   EXPECT_EQ(run.error(), "");
-  EXPECT_EQ(run.socket_kind(), "dgram");
+  EXPECT_EQ(run.socket_kind(), v1::PATH_SOCKET_KIND_DGRAM);
   EXPECT_EQ(run.ip_version(), 6u);
   ASSERT_THAT(run.hops(), SizeIs(4));
   EXPECT_EQ(run.hops(0).addresses(0).address(), "10.0.1.254");

@@ -54,12 +54,13 @@ TEST(FormatSpeedTableTest, FailureShowsTheReason) {
 TEST(SpeedCommandTest, RejectsBadArguments) {
   CLI::App app;
   CLI::App* probe = app.add_subcommand("probe");
-  RegisterSpeedProbeCommand(*probe);
+  absl::Status outcome;
+  RegisterSpeedProbeCommand(*probe, &outcome);
   EXPECT_THROW(
       app.parse(std::vector<std::string>{"0", "99999", "-p", "speed", "probe"}),
       CLI::ParseError);
   CLI::App app2;
-  RegisterSpeedProbeCommand(*app2.add_subcommand("probe"));
+  RegisterSpeedProbeCommand(*app2.add_subcommand("probe"), &outcome);
   // No host.
   EXPECT_THROW(app2.parse(std::vector<std::string>{"speed", "probe"}),
                CLI::ParseError);
@@ -95,29 +96,30 @@ TEST(ParseIperfBitrateTest, TakesIperf3Suffixes) {
 
 TEST(SpeedCommandTest, BitrateSuffixesAndAuthenticationFlagsParse) {
   CLI::App app;
-  RegisterSpeedProbeCommand(*app.add_subcommand("probe"));
+  absl::Status outcome;
+  RegisterSpeedProbeCommand(*app.add_subcommand("probe"), &outcome);
   // "-b 100M" parses; the callback then stops before any iperf3 run, at the
-  // password missing from the environment (exit 2). CLI11 takes a vector of
-  // arguments in reverse order.
+  // password missing from the environment: a usage error (exit 2), as a
+  // Status, not a throw. CLI11 takes a vector of arguments in reverse order.
   unsetenv("IPERF3_PASSWORD");
-  try {
-    app.parse(std::vector<std::string>{"/etc/passwd", "--rsa-public-key-path",
-                                       "u", "--username", "192.0.2.1", "100M",
-                                       "-b", "speed", "probe"});
-    ADD_FAILURE() << "no error without IPERF3_PASSWORD";
-  } catch (const CLI::RuntimeError& e) {
-    EXPECT_EQ(e.get_exit_code(), 2);
-  }
+  app.parse(std::vector<std::string>{"/etc/passwd", "--rsa-public-key-path",
+                                     "u", "--username", "192.0.2.1", "100M",
+                                     "-b", "speed", "probe"});
+  EXPECT_EQ(outcome.code(), absl::StatusCode::kInvalidArgument) << outcome;
+  EXPECT_THAT(std::string(outcome.message()),
+              HasSubstr("netvigil-agent probe speed: --username needs the "
+                        "password in the environment variable "
+                        "IPERF3_PASSWORD"));
 
   CLI::App bad;
-  RegisterSpeedProbeCommand(*bad.add_subcommand("probe"));
+  RegisterSpeedProbeCommand(*bad.add_subcommand("probe"), &outcome);
   EXPECT_THROW(bad.parse(std::vector<std::string>{"192.0.2.1", "100X", "-b",
                                                   "speed", "probe"}),
                CLI::ValidationError);
 
   // --username needs the server's public key, and the other way round.
   CLI::App user;
-  RegisterSpeedProbeCommand(*user.add_subcommand("probe"));
+  RegisterSpeedProbeCommand(*user.add_subcommand("probe"), &outcome);
   EXPECT_THROW(user.parse(std::vector<std::string>{
                    "192.0.2.1", "h1", "--username", "speed", "probe"}),
                CLI::RequiresError);
@@ -125,7 +127,8 @@ TEST(SpeedCommandTest, BitrateSuffixesAndAuthenticationFlagsParse) {
 
 TEST(SpeedCommandTest, HelpShowsTheDefaults) {
   CLI::App app;
-  RegisterSpeedProbeCommand(*app.add_subcommand("probe"));
+  absl::Status outcome;
+  RegisterSpeedProbeCommand(*app.add_subcommand("probe"), &outcome);
   const std::string help =
       app.get_subcommand("probe")->get_subcommand("speed")->help();
   EXPECT_THAT(help, HasSubstr("5201"));  // port

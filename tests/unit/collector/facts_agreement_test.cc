@@ -11,6 +11,7 @@
 #include "collector/analysis/analyzer.h"
 #include "collector/store/pg_store.h"
 #include "common/model/facts.h"
+#include "common/wire_kinds.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
@@ -115,7 +116,7 @@ std::vector<v1::SocketEntry> Extra() {
 
 std::string Text(const v1::SocketFact& f) {
   model::SocketFact k;
-  k.kind = *model::KindFromName(f.key_kind());
+  k.kind = *model::KindFromName(SocketKeyKindName(f.key_kind()));
   k.proto = f.proto();
   k.local_address = f.local_address();
   k.local_port = f.local_port();

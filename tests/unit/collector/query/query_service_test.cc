@@ -4,6 +4,8 @@
 // injected clock, a database outage said plainly, bad requests refused.
 #include "collector/query/query_service.h"
 
+#include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/in_process_collector.h"
@@ -179,6 +181,60 @@ TEST_F(QueryServiceTest, AlertsAnswerOnceTheAnalysisHasStarted) {
   v1::ListAlertsResponse resp;
   grpc::Status s = query_->ListAlerts(&ctx, {}, &resp);
   EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
+// Inside, an alert's kind is its stable name; on the wire it is also the
+// AlertKind enum (common/wire_kinds.h), which the kind filter takes.
+TEST_F(QueryServiceTest, AlertsCarryTheirKindAsAnEnumAndFilterOnIt) {
+  const absl::Time deadline = absl::Now() + kWait;
+  while (!c_.collector->analyzing() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_TRUE(c_.collector->analyzing());
+  for (const char* kind : {"new_listener", "path_loss"}) {
+    v1::Alert a;
+    a.set_kind(kind);
+    a.set_subject(absl::StrCat(kind, " subject"));
+    a.add_hosts("h1");
+    *a.mutable_first_seen() = ToProtoTime(c_.clock.Now());
+    *a.mutable_last_seen() = ToProtoTime(c_.clock.Now());
+    *a.mutable_resolved_at() = ToProtoTime(c_.clock.Now());
+    ASSERT_THAT(c_.alerts.SaveAlert(a), IsOk());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ListAlertsRequest req;
+    req.set_kind(v1::ALERT_KIND_NEW_LISTENER);
+    v1::ListAlertsResponse resp;
+    grpc::Status s = query_->ListAlerts(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_EQ(resp.alerts_size(), 1);
+    EXPECT_EQ(resp.alerts(0).kind(), "new_listener");
+    EXPECT_EQ(resp.alerts(0).alert_kind(), v1::ALERT_KIND_NEW_LISTENER);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ListAlertsRequest req;  // every kind
+    v1::ListAlertsResponse resp;
+    grpc::Status s = query_->ListAlerts(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_EQ(resp.alerts_size(), 2);
+    for (const auto& a : resp.alerts()) {
+      EXPECT_EQ(a.alert_kind(), a.kind() == "path_loss"
+                                    ? v1::ALERT_KIND_PATH_LOSS
+                                    : v1::ALERT_KIND_NEW_LISTENER);
+    }
+  }
+  {
+    // A number from a newer client is refused, not an empty answer.
+    grpc::ClientContext ctx;
+    v1::ListAlertsRequest req;
+    req.set_kind(static_cast<v1::AlertKind>(4242));
+    v1::ListAlertsResponse resp;
+    grpc::Status s = query_->ListAlerts(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("4242"));
+  }
 }
 
 }  // namespace

@@ -12,40 +12,15 @@
 #include "common/utf8.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/hostile_text.h"
 
 namespace netvigil::report {
 namespace {
 
-struct Hostile {
-  std::string bytes;
-  std::string shown;
-};
+using ::netvigil::testing::ExpectOneLinePerRow;
+using ::netvigil::testing::Hostile;
 
-std::vector<Hostile> Table() {
-  return {
-      {"\x1b[2J\x1b]0;owned\x07", "\\x1B[2J\\x1B]0;owned\\x07"},
-      {"x\nsshd               1     0   3r /root/.ssh/authorized_keys",
-       "x\\nsshd               1     0   3r /root/.ssh/authorized_keys"},
-      {"x\rsshd", "x\\rsshd"},
-      {"\xFF\xFE", "\\xFF\\xFE"},
-      {"\\xFF\\xFE", "\\\\xFF\\\\xFE"},
-      {"inv\xE2\x80\xAEtxt.exe", "inv\\u{202E}txt.exe"},
-      {"a\xE2\x80\xA8"
-       "b\xC2\x85",
-       "a\\u{2028}b\\u{0085}"},
-      {"back\\slash", "back\\\\slash"},
-      {std::string("n\0l", 3), "n\\x00l"},
-      {std::string(5000, 'L') + "\t", std::string(5000, 'L') + "\\t"},
-  };
-}
-
-void ExpectOneLinePerRow(const std::string& out, size_t rows) {
-  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), rows) << out;
-  EXPECT_TRUE(IsValidUtf8(out));
-  for (absl::string_view line : absl::StrSplit(out, '\n')) {
-    EXPECT_FALSE(HasControls(line)) << line;
-  }
-}
+std::vector<Hostile> Table() { return ::netvigil::testing::HostileNames(); }
 
 TEST(FilesTableTest, FilesTable) {
   v1::FileSnapshot snap;

@@ -24,7 +24,7 @@ v1::PathRun TwoHops() {
   run.set_interval_s(1);
   run.set_max_ttl(30);
   run.set_payload_bytes(56);
-  run.set_socket_kind("dgram");
+  run.set_socket_kind(v1::PATH_SOCKET_KIND_DGRAM);
   v1::PathHop* h1 = run.add_hops();
   h1->set_ttl(1);
   h1->add_addresses()->set_address("10.0.0.1");

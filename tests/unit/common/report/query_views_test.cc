@@ -113,21 +113,21 @@ TEST(CliTablesTest, SocketsAndChanges) {
   v1::CurrentSocketsResponse cur;
   *cur.mutable_taken_at() = Ago(absl::Seconds(12));
   auto* f = cur.add_facts();
-  f->set_key_kind("listener");
+  f->set_key_kind(v1::SOCKET_KEY_KIND_LISTENER);
   f->set_proto(v1::TRANSPORT_TCP);
   f->set_local_address("0.0.0.0");
   f->set_local_port(22);
   f->set_exe("/usr/sbin/sshd");
   *f->mutable_first_seen() = Ago(absl::Hours(50));
   f = cur.add_facts();
-  f->set_key_kind("remote");
+  f->set_key_kind(v1::SOCKET_KEY_KIND_REMOTE);
   f->set_proto(v1::TRANSPORT_TCP);
   f->set_remote_address("2001:db8::7");
   f->set_remote_port(443);
   f->set_exe("/usr/bin/firefox");
   *f->mutable_first_seen() = Ago(absl::Minutes(2));
   f = cur.add_facts();
-  f->set_key_kind("inbound");
+  f->set_key_kind(v1::SOCKET_KEY_KIND_INBOUND);
   f->set_proto(v1::TRANSPORT_TCP);
   f->set_local_port(22);
   f->set_remote_address("198.51.100.9");
@@ -192,7 +192,7 @@ TEST(CliTablesTest, PathHistory) {
     run->set_interval_s(0.1);
     run->set_max_ttl(30);
     run->set_payload_bytes(56);
-    run->set_socket_kind("raw");
+    run->set_socket_kind(v1::PATH_SOCKET_KIND_RAW);
     run->set_destination_reached(true);
     for (uint32_t ttl = 1; ttl <= 2; ++ttl) {
       auto* h = run->add_hops();

@@ -12,42 +12,15 @@
 #include "common/utf8.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/hostile_text.h"
 
 namespace netvigil::report {
 namespace {
 
-// Bytes as a file name or a process name holds them, the agent's proto
-// text for them (ToValidUtf8) and what a person must read.
-struct Hostile {
-  std::string bytes;
-  std::string shown;
-};
+using ::netvigil::testing::ExpectOneLinePerRow;
+using ::netvigil::testing::Hostile;
 
-std::vector<Hostile> Table() {
-  return {
-      {"\x1b[2J\x1b]0;owned\x07", "\\x1B[2J\\x1B]0;owned\\x07"},
-      {"x\nsshd  0  fd  /root/.ssh/authorized_keys",
-       "x\\nsshd  0  fd  /root/.ssh/authorized_keys"},
-      {"x\rsshd", "x\\rsshd"},
-      {"\xFF\xFE", "\\xFF\\xFE"},
-      {"\\xFF\\xFE", "\\\\xFF\\\\xFE"},
-      {"inv\xE2\x80\xAEtxt.exe", "inv\\u{202E}txt.exe"},
-      {"a\xC2\x9B"
-       "b",
-       "a\\u{009B}b"},
-      {"back\\slash", "back\\\\slash"},
-      {std::string("n\0l", 3), "n\\x00l"},
-      {std::string(5000, 'L') + "\n", std::string(5000, 'L') + "\\n"},
-  };
-}
-
-void ExpectOneLinePerRow(const std::string& out, size_t rows) {
-  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), rows) << out;
-  EXPECT_TRUE(IsValidUtf8(out));
-  for (absl::string_view line : absl::StrSplit(out, '\n')) {
-    EXPECT_FALSE(HasControls(line)) << line;
-  }
-}
+std::vector<Hostile> Table() { return ::netvigil::testing::HostileNames(); }
 
 TEST(TableTest, EveryCellIsPrintable) {
   std::vector<std::vector<std::string>> rows;

@@ -1,6 +1,8 @@
 // PgAlertStore on a real, private PostgreSQL cluster (deploy/pgcluster.sh in
 // a temp folder, UNIX socket only, stopped and removed at the end), and the
 // Analyzer's baselines surviving a restart through it.
+#include "collector/alerts/pg_alert_store.h"
+
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -9,13 +11,12 @@
 #include <optional>
 #include <pqxx/pqxx>
 
-#include "collector/alerts/pg_alert_store.h"
 #include "collector/analysis/analyzer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/status_matchers.h"
-#include "tests/unit/collector/analysis_test_util.h"
+#include "tests/unit/collector/analysis/analysis_test_util.h"
 
 namespace netvigil::collector {
 namespace {

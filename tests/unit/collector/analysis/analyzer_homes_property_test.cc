@@ -1,6 +1,6 @@
 // Property test of the path-loss and speed localisation and of the alert
 // lifecycle on simulated homes, with a fake clock (in the manner of
-// scheduler_speed_property_test.cc): seeded random homes of 2 to 30 hosts
+// speed_scheduler_property_test.cc): seeded random homes of 2 to 30 hosts
 // with realistic noise (speed jitter, the odd lost probe, middle hops that
 // rate-limit their replies now and then), one fault injected at a random
 // place and time and then cleared, driving the real Analyzer over a memory
@@ -30,7 +30,7 @@
 #include "gtest/gtest.h"
 #include "spdlog/spdlog.h"
 #include "tests/testing/fake_clock.h"
-#include "tests/unit/collector/analysis_test_util.h"
+#include "tests/unit/collector/analysis/analysis_test_util.h"
 
 namespace netvigil::collector {
 namespace {

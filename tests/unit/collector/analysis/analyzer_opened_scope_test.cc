@@ -4,7 +4,7 @@
 // host, each once.
 #include "collector/alerts/alert_log.h"
 #include "gmock/gmock.h"
-#include "tests/unit/collector/analysis_test_util.h"
+#include "tests/unit/collector/analysis/analysis_test_util.h"
 
 namespace netvigil::collector::testing {
 namespace {

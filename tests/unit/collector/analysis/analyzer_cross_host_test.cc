@@ -4,7 +4,7 @@
 #include <cstdio>
 
 #include "gmock/gmock.h"
-#include "tests/unit/collector/analysis_test_util.h"
+#include "tests/unit/collector/analysis/analysis_test_util.h"
 
 namespace netvigil::collector::testing {
 namespace {

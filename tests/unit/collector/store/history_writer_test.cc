@@ -7,6 +7,7 @@
 
 #include "collector/store/pg_store.h"
 #include "common/model/facts.h"
+#include "common/wire_kinds.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
@@ -96,10 +97,10 @@ class StoreHistoryTest : public ::testing::Test {
     std::vector<std::string> out;
     for (const auto& c : r->changes()) {
       const auto& f = c.fact();
-      out.push_back(absl::StrCat(c.change(), " ", f.key_kind(), " ",
-                                 f.local_address(), ":", f.local_port(), " ",
-                                 f.remote_address(), ":", f.remote_port(), " ",
-                                 f.exe()));
+      out.push_back(
+          absl::StrCat(c.change(), " ", SocketKeyKindName(f.key_kind()), " ",
+                       f.local_address(), ":", f.local_port(), " ",
+                       f.remote_address(), ":", f.remote_port(), " ", f.exe()));
     }
     return out;
   }

@@ -1,12 +1,13 @@
 // The speed scheduler's single behaviours with a fake clock: even spread,
 // what a test carries, offline agents, a mesh that does not fit, a busy
 // server retried once, a result that never comes.
+#include "collector/scheduler/speed_scheduler.h"
+
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "collector/scheduler/speed_scheduler.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_clock.h"
@@ -42,7 +43,7 @@ SpeedSchedulerOptions Options(absl::Duration period) {
   o.slot = absl::Seconds(20);
   o.port = 5299;
   // The first period starts at the first Tick even with agents offline;
-  // the wait after a restart is scheduler_restart_test.cc's.
+  // the wait after a restart is speed_scheduler_restart_test.cc's.
   o.startup_grace = absl::ZeroDuration();
   return o;
 }

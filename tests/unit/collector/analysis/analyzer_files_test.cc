@@ -1,7 +1,7 @@
 // File rules: a process (by executable) not seen before under a watched
 // folder; hidden or deleted executables holding files there.
 #include "gmock/gmock.h"
-#include "tests/unit/collector/analysis_test_util.h"
+#include "tests/unit/collector/analysis/analysis_test_util.h"
 
 namespace netvigil::collector::testing {
 namespace {

@@ -2,7 +2,7 @@
 // snapshot may be news, as pure functions.
 #include "collector/analysis/rules/files.h"
 #include "gmock/gmock.h"
-#include "tests/unit/collector/analysis_test_util.h"
+#include "tests/unit/collector/analysis/analysis_test_util.h"
 
 namespace netvigil::collector::rules {
 namespace {

@@ -4,7 +4,7 @@
 
 #include "collector/analysis/rules/path.h"
 #include "gmock/gmock.h"
-#include "tests/unit/collector/analysis_test_util.h"
+#include "tests/unit/collector/analysis/analysis_test_util.h"
 
 namespace netvigil::collector::rules {
 namespace {

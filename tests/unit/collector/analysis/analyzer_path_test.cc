@@ -1,7 +1,7 @@
 // Path rules on one host: destination loss, latency against the host's own
 // baseline, route change, and their known false positives.
 #include "gmock/gmock.h"
-#include "tests/unit/collector/analysis_test_util.h"
+#include "tests/unit/collector/analysis/analysis_test_util.h"
 
 namespace netvigil::collector::testing {
 namespace {

@@ -4,7 +4,7 @@
 
 #include "gmock/gmock.h"
 #include "tests/testing/status_matchers.h"
-#include "tests/unit/collector/analysis_test_util.h"
+#include "tests/unit/collector/analysis/analysis_test_util.h"
 
 namespace netvigil::collector::testing {
 namespace {

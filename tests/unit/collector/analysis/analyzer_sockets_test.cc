@@ -3,7 +3,7 @@
 // a new inbound peer from outside the LAN, never keyed on PIDs or ephemeral
 // ports.
 #include "gmock/gmock.h"
-#include "tests/unit/collector/analysis_test_util.h"
+#include "tests/unit/collector/analysis/analysis_test_util.h"
 
 namespace netvigil::collector::testing {
 namespace {

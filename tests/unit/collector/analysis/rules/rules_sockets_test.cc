@@ -2,7 +2,7 @@
 // their keys and words, as pure functions.
 #include "collector/analysis/rules/sockets.h"
 #include "gmock/gmock.h"
-#include "tests/unit/collector/analysis_test_util.h"
+#include "tests/unit/collector/analysis/analysis_test_util.h"
 
 namespace netvigil::collector::rules {
 namespace {

@@ -1,12 +1,13 @@
 // Tests of the checks on agents' messages; the refused inputs are the ones
 // tests/fuzz/validation_fuzz.cc found passing validation while the store
 // could not write them (the agent would have resent them forever).
+#include "collector/ingest/validation.h"
+
 #include <cmath>
 #include <functional>
 #include <string>
 #include <vector>
 
-#include "collector/ingest/validation.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"

@@ -2,7 +2,7 @@
 // over SpeedBaseline (no Analyzer, no store, no clock).
 #include "collector/analysis/rules/speed.h"
 #include "gmock/gmock.h"
-#include "tests/unit/collector/analysis_test_util.h"
+#include "tests/unit/collector/analysis/analysis_test_util.h"
 
 namespace netvigil::collector::rules {
 namespace {

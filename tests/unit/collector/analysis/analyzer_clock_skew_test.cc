@@ -1,7 +1,7 @@
 // The clock_skew alert: opened past a minute of offset naming the host and
 // the offset, not rewritten by every heartbeat, resolved under half a minute.
 #include "gmock/gmock.h"
-#include "tests/unit/collector/analysis_test_util.h"
+#include "tests/unit/collector/analysis/analysis_test_util.h"
 
 namespace netvigil::collector::testing {
 namespace {

@@ -3,6 +3,8 @@
 // tests/fixtures/alerts/sample.log is this code's output for SampleEvents()
 // (checked here, byte for byte) and is what tests/integration/fail2ban_test.py
 // feeds to fail2ban-regex with the shipped filter.
+#include "collector/alerts/alert_log.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -13,7 +15,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "collector/alerts/alert_log.h"
 #include "common/escape.h"
 #include "common/utf8.h"
 #include "gmock/gmock.h"

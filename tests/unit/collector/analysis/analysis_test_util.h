@@ -1,7 +1,7 @@
 // Synthetic results and a ready Analyzer over a fake clock and an in-memory
 // store, for the analysis and alerts unit tests. Thread-compatible.
-#ifndef NETVIGIL_TESTS_UNIT_COLLECTOR_ANALYSIS_TEST_UTIL_H_
-#define NETVIGIL_TESTS_UNIT_COLLECTOR_ANALYSIS_TEST_UTIL_H_
+#ifndef NETVIGIL_TESTS_UNIT_COLLECTOR_ANALYSIS_ANALYSIS_TEST_UTIL_H_
+#define NETVIGIL_TESTS_UNIT_COLLECTOR_ANALYSIS_ANALYSIS_TEST_UTIL_H_
 
 #include <map>
 #include <memory>
@@ -180,4 +180,4 @@ class AnalyzerTest : public ::testing::Test {
 
 }  // namespace netvigil::collector::testing
 
-#endif  // NETVIGIL_TESTS_UNIT_COLLECTOR_ANALYSIS_TEST_UTIL_H_
+#endif  // NETVIGIL_TESTS_UNIT_COLLECTOR_ANALYSIS_ANALYSIS_TEST_UTIL_H_

@@ -1,0 +1,164 @@
+// collector/store/history_mapping.cc: results onto history rows, with no
+// PostgreSQL linked (this test links only the mapping's library: the path
+// rule in tests/CMakeLists.txt). The writer's own behaviour on a real
+// database is history_writer_test's.
+#include "collector/store/history_mapping.h"
+
+#include "gmock/gmock.h"
+#include "google/protobuf/util/time_util.h"
+#include "gtest/gtest.h"
+
+namespace netvigil::collector::history {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+model::SocketFact Listener(uint32_t port, const std::string& owner) {
+  model::SocketFact f;
+  f.kind = model::SocketFactKind::kListener;
+  f.proto = v1::TRANSPORT_TCP;
+  f.local_address = "0.0.0.0";
+  f.local_port = port;
+  f.owner = owner;
+  return f;
+}
+
+TEST(PgArrayTest, QuotesAndEscapesEveryElement) {
+  EXPECT_EQ(PgTextArray({}), "{}");
+  EXPECT_EQ(PgTextArray({"a", "b c", "q\"x", "back\\slash", ""}),
+            R"({"a","b c","q\"x","back\\slash",""})");
+  EXPECT_EQ(PgIntArray({}), "{}");
+  EXPECT_EQ(PgIntArray({1, -2, INT64_MAX}), "{1,-2,9223372036854775807}");
+}
+
+TEST(StateKindTest, EachProbeHasItsKindAndAGapNone) {
+  v1::Result r;
+  EXPECT_EQ(StateKind(r), nullptr);
+  r.mutable_sockets();
+  EXPECT_STREQ(StateKind(r), "sockets");
+  r.mutable_files();
+  EXPECT_STREQ(StateKind(r), "files");
+  r.mutable_path();
+  EXPECT_STREQ(StateKind(r), "path");
+  r.mutable_speed();
+  EXPECT_STREQ(StateKind(r), "speed");
+  r.mutable_gap();
+  EXPECT_EQ(StateKind(r), nullptr);
+}
+
+TEST(SnapshotTimeTest, TheSnapshotsTimeElseWhenProduced) {
+  using google::protobuf::util::TimeUtil;
+  v1::Result r;
+  *r.mutable_produced_at() = TimeUtil::MicrosecondsToTimestamp(2'000'000);
+  r.mutable_sockets();
+  EXPECT_EQ(SnapshotTime(r), 2'000'000);
+  *r.mutable_sockets()->mutable_taken_at() =
+      TimeUtil::MicrosecondsToTimestamp(1'500'000);
+  EXPECT_EQ(SnapshotTime(r), 1'500'000);
+  *r.mutable_files()->mutable_taken_at() =
+      TimeUtil::MicrosecondsToTimestamp(1'700'000);
+  EXPECT_EQ(SnapshotTime(r), 1'700'000);
+  r.mutable_path();
+  EXPECT_EQ(SnapshotTime(r), 2'000'000);
+}
+
+// Three snapshots of one agent in one batch: a listener appears, a second
+// one appears while the first goes, then the first comes back. The events
+// come in order; the net change per fact says when it was first and last
+// seen (a gone fact: at the snapshot before the one that missed it).
+TEST(FactBookTest, EventsInOrderAndTheNetChangePerFact) {
+  SocketBook book;
+  const model::SocketFact a = Listener(22, "/usr/sbin/sshd");
+  const model::SocketFact b = Listener(80, "/usr/sbin/nginx");
+  book.present[7][a] = {"sshd", false};  // present before the batch
+  book.Apply(7, 11, 1100, 1000, {{a, {"sshd", false}}, {b, {"nginx", false}}});
+  book.Apply(7, 12, 1200, 1100, {{b, {"nginx", false}}});
+  book.Apply(7, 13, 1300, 1200, {{a, {"sshd2", false}}, {b, {"nginx", false}}});
+
+  std::vector<std::string> events;
+  for (const auto& e : book.events) {
+    events.push_back(std::to_string(e.seq) + " " + e.change + " " +
+                     std::to_string(e.key.local_port) + " " +
+                     e.info.process_name);
+  }
+  EXPECT_THAT(events, ElementsAre("11 appeared 80 nginx", "12 gone 22 sshd",
+                                  "13 appeared 22 sshd2"));
+  ASSERT_EQ(book.deltas.size(), 2u);
+  const auto& da = book.deltas.at({7, a});
+  EXPECT_TRUE(da.present);
+  EXPECT_TRUE(da.set_last);  // went once: its last_seen is rewritten
+  EXPECT_EQ(da.last_seen, 1100);
+  EXPECT_EQ(da.info.process_name, "sshd2");
+  const auto& db = book.deltas.at({7, b});
+  EXPECT_TRUE(db.present);
+  EXPECT_FALSE(db.set_last);
+  EXPECT_EQ(db.first_seen, 1100);
+  EXPECT_EQ(db.last_seen, 1100);
+  EXPECT_EQ(book.present.at(7).size(), 2u);
+}
+
+TEST(FactBookTest, AnUnchangedSnapshotWritesNothing) {
+  FileBook book;
+  const model::FileFact f{"/usr/bin/vim", "/home/a/x", v1::FILE_ACCESS_FD};
+  book.present[1][f] = {"vim", 1000, false, false};
+  book.Apply(1, 2, 200, 100, {{f, {"vim", 1000, false, false}}});
+  EXPECT_THAT(book.events, IsEmpty());
+  EXPECT_THAT(book.deltas, IsEmpty());
+}
+
+TEST(ColumnsTest, SocketRowsCarryTheStoresKindNames) {
+  SocketColumns c;
+  model::SocketFact r;
+  r.kind = model::SocketFactKind::kRemote;
+  r.proto = v1::TRANSPORT_UDP;
+  r.remote_address = "192.0.2.1";
+  r.remote_port = 53;
+  r.owner = "/usr/bin/dig";
+  c.AddKey(3, Listener(22, "/usr/sbin/sshd"), {"sshd", false});
+  c.AddKey(4, r, {"dig", false});
+  EXPECT_THAT(c.agent, ElementsAre(3, 4));
+  EXPECT_THAT(c.kind, ElementsAre("listener", "remote"));
+  EXPECT_THAT(c.proto, ElementsAre(v1::TRANSPORT_TCP, v1::TRANSPORT_UDP));
+  EXPECT_THAT(c.lport, ElementsAre(22, 0));
+  EXPECT_THAT(c.raddr, ElementsAre("", "192.0.2.1"));
+  EXPECT_THAT(c.exe, ElementsAre("/usr/sbin/sshd", "/usr/bin/dig"));
+  EXPECT_THAT(c.name, ElementsAre("sshd", "dig"));
+}
+
+TEST(ColumnsTest, FileRowsPackBothDeletedFlagsInOneColumn) {
+  FileColumns c;
+  const model::FileFact f{"/usr/bin/x", "/home/a/f", v1::FILE_ACCESS_MMAP};
+  c.AddKey(1, f, {"x", 0, false, false});
+  c.AddKey(1, f, {"x", 0, true, false});
+  c.AddKey(1, f, {"x", 0, false, true});
+  c.AddKey(1, f, {"x", 0, true, true});
+  EXPECT_THAT(c.deleted, ElementsAre(0, 1, 2, 3));
+  EXPECT_THAT(c.kind, ElementsAre(v1::FILE_ACCESS_MMAP, v1::FILE_ACCESS_MMAP,
+                                  v1::FILE_ACCESS_MMAP, v1::FILE_ACCESS_MMAP));
+}
+
+// An entry serves only the snapshot it was made from, and is gone after
+// one Take either way.
+TEST(PresentFactsCacheTest, TakesOnlyTheSnapshotItHolds) {
+  PresentFactsCache cache;
+  std::map<int64_t, PresentFactsCache::Sockets> sockets;
+  sockets[5].seq = 40;
+  sockets[5].facts[Listener(22, "/usr/sbin/sshd")] = {"sshd", false};
+  cache.Put(std::move(sockets), {});
+  PresentFactsCache::Sockets out;
+  EXPECT_FALSE(cache.TakeSockets(5, 41, out));
+  EXPECT_FALSE(cache.TakeSockets(5, 40, out));  // dropped by the miss
+
+  std::map<int64_t, PresentFactsCache::Sockets> again;
+  again[5].seq = 40;
+  again[5].facts[Listener(22, "/usr/sbin/sshd")] = {"sshd", false};
+  cache.Put(std::move(again), {});
+  ASSERT_TRUE(cache.TakeSockets(5, 40, out));
+  EXPECT_EQ(out.facts.size(), 1u);
+  PresentFactsCache::Files files;
+  EXPECT_FALSE(cache.TakeFiles(5, 40, files));
+}
+
+}  // namespace
+}  // namespace netvigil::collector::history
