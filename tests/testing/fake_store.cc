@@ -333,9 +333,11 @@ FakeStore::LatestPathsOfAll() {
   return out;
 }
 
-absl::StatusOr<std::vector<v1::StoredPathRun>> FakeStore::PathHistory(
-    const std::string& agent, const std::string& target, int64_t since_us,
-    int64_t until_us, uint32_t limit) {
+absl::StatusOr<v1::PathHistoryResponse> FakeStore::PathHistory(
+    const std::string& agent, const std::string& target,
+    const HistoryQuery& q) {
+  const int64_t since_us = q.since_us, until_us = q.until_us;
+  const uint32_t limit = q.limit;
   absl::MutexLock l(&mu_);
   if (absl::Status s = Down(false); !s.ok()) return s;
   absl::StatusOr<const Agent*> a = Find(agent);
@@ -356,13 +358,14 @@ absl::StatusOr<std::vector<v1::StoredPathRun>> FakeStore::PathHistory(
     return StartedAt(*x) < StartedAt(*y);
   });
   if (runs.size() > limit) runs.erase(runs.begin(), runs.end() - limit);
-  std::vector<v1::StoredPathRun> out;
+  v1::PathHistoryResponse out;
+  out.set_resolution(v1::RESOLUTION_RAW);
   for (const v1::Result* r : runs) {
-    v1::StoredPathRun s;
-    s.set_agent(agent);
-    s.set_seq(r->seq());
-    *s.mutable_run() = r->path();
-    out.push_back(std::move(s));
+    v1::StoredPathRun* s = out.add_runs();
+    s->set_agent(agent);
+    s->set_seq(r->seq());
+    *s->mutable_run() = r->path();
+    s->set_resolution(v1::RESOLUTION_RAW);
   }
   return out;
 }
@@ -415,9 +418,11 @@ absl::StatusOr<v1::SpeedMatrixResponse> FakeStore::SpeedMatrix() {
   return out;
 }
 
-absl::StatusOr<std::vector<v1::SpeedResult>> FakeStore::SpeedHistory(
-    const std::string& client, const std::string& server, int64_t since_us,
-    int64_t until_us, uint32_t limit) {
+absl::StatusOr<v1::SpeedHistoryResponse> FakeStore::SpeedHistory(
+    const std::string& client, const std::string& server,
+    const HistoryQuery& q) {
+  const int64_t since_us = q.since_us, until_us = q.until_us;
+  const uint32_t limit = q.limit;
   absl::MutexLock l(&mu_);
   if (absl::Status s = Down(false); !s.ok()) return s;
   absl::StatusOr<const Agent*> a = Find(client);
@@ -433,7 +438,16 @@ absl::StatusOr<std::vector<v1::SpeedResult>> FakeStore::SpeedHistory(
     return FromProtoTime(x.started_at()) < FromProtoTime(y.started_at());
   });
   if (out.size() > limit) out.erase(out.begin(), out.end() - limit);
-  return out;
+  v1::SpeedHistoryResponse resp;
+  resp.set_resolution(v1::RESOLUTION_RAW);
+  for (auto& r : out) {
+    v1::SpeedHistoryPoint* p = resp.add_points();
+    *p->mutable_at() = r.started_at();
+    p->set_resolution(v1::RESOLUTION_RAW);
+    *p->mutable_result() = r;
+    *resp.add_results() = std::move(r);
+  }
+  return resp;
 }
 
 }  // namespace netvigil::testing
