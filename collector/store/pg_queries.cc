@@ -154,7 +154,8 @@ HistoryPlan PlanHistory(pqxx::read_transaction& tx,
     return plan;
   }
   // How many points each part holds, to choose between raw rows and
-  // buckets. Both reads are index-only ranges of one series.
+  // buckets: range reads of one series (path runs through
+  // path_runs_agent_target_at; speed results are one an hour a pair).
   pqxx::row n = tx.exec_params1(
       absl::StrCat("SELECT (SELECT count(*) FROM ", series.hourly_table,
                    " WHERE agent_id = $1 AND ", series.key,
