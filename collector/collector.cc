@@ -93,6 +93,7 @@ absl::Status Collector::Start() {
       std::make_unique<AgentService>(agent_options, store, clock_, sessions_);
   QueryServiceOptions query_options;
   query_options.heartbeat_timeout = config_.heartbeat_timeout;
+  query_options.raw_retention = absl::Hours(24) * config_.raw_days;
   query_options.speed_port = config_.speed_port;
   query_options.speed_test_duration = config_.speed_test_duration;
   query_options.speed_bitrate_bps = config_.plan.speed().max_bitrate_bps();
@@ -181,6 +182,26 @@ absl::Status Collector::Start() {
   services.query = query_service_.get();
   services.pki = pki_.get();
   services.certs = parts_.certs;
+  if (!config_.metrics_listen.empty()) {
+    agent_service_->AddResultObserver(
+        [this](const std::string&, const std::shared_ptr<const v1::Result>& r) {
+          result_counters_.OnResult(*r);
+        });
+    // The page's latest figures are the Query service's own Overview, so
+    // they are what `netvigil overview` shows.
+    metrics_ = std::make_unique<metrics::MetricsServer>(
+        metrics::MetricsServerOptions{config_.metrics_listen},
+        [this]() -> absl::StatusOr<v1::OverviewResponse> {
+          grpc::ServerContext ctx;
+          v1::OverviewRequest req;
+          v1::OverviewResponse resp;
+          grpc::Status s = query_service_->Overview(&ctx, &req, &resp);
+          if (!s.ok()) return absl::UnavailableError(s.error_message());
+          return resp;
+        },
+        [this] { return agent_service_->ingest_stats(); }, result_counters_);
+    if (absl::Status s = metrics_->Start(); !s.ok()) return s;
+  }
   if (absl::Status s = parts_.host->Start(services); !s.ok()) return s;
   if (!insecure_) {
     revocations_ =
@@ -289,6 +310,7 @@ void Collector::Shutdown() {
   watchers_.CloseAll();
   if (revocations_) revocations_->Stop();
   // gRPC's deadlines are wall-clock times whatever the collector's clock.
+  if (metrics_) metrics_->Stop();
   if (parts_.host) parts_.host->Shutdown(absl::Now() + absl::Seconds(2));
   if (migrator_.joinable()) migrator_.join();
   if (ticker_.joinable()) ticker_.join();

@@ -25,6 +25,8 @@
 #include "collector/ingest/enroll_service.h"
 #include "collector/ingest/revocation_watcher.h"
 #include "collector/ingest/session_registry.h"
+#include "collector/metrics/collector_metrics.h"
+#include "collector/metrics/metrics_server.h"
 #include "collector/query/alert_watchers.h"
 #include "collector/query/query_service.h"
 #include "collector/scheduler/mesh_plans.h"
@@ -99,6 +101,9 @@ class Collector {
   std::unique_ptr<MeshPlans> mesh_plans_;
   std::unique_ptr<AgentService> agent_service_;
   std::unique_ptr<QueryService> query_service_;
+  // /metrics, when listen.metrics is set; stopped before the services.
+  metrics::ResultCounters result_counters_;
+  std::unique_ptr<metrics::MetricsServer> metrics_;
   std::unique_ptr<SpeedLoop> speed_loop_;
   const AnalysisOptions analysis_options_;
   AlertWatchers watchers_;

@@ -225,6 +225,15 @@ bool ParseListen(const std::string& text, std::string* host, uint32_t* port) {
   return true;
 }
 
+// 127.0.0.0/8 or ::1, as literals (a name could resolve anywhere).
+bool IsLoopback(const std::string& host) {
+  unsigned char v4[sizeof(in_addr)];
+  if (inet_pton(AF_INET, host.c_str(), v4) == 1) return v4[0] == 127;
+  in6_addr v6;
+  return inet_pton(AF_INET6, host.c_str(), &v6) == 1 &&
+         IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
 bool IsWildcard(const std::string& host) {
   return host == "0.0.0.0" || host == "::" || host == "[::]";
 }
@@ -241,14 +250,15 @@ absl::Status CheckListeners(const CollectorConfig& c) {
   std::vector<L> given;
   for (L l : {L{"listen.agents", &c.agent_listen, "", 0},
               L{"listen.enroll", &c.enroll_listen, "", 0},
-              L{"listen.query_tcp", &c.query_tcp, "", 0}}) {
+              L{"listen.query_tcp", &c.query_tcp, "", 0},
+              L{"listen.metrics", &c.metrics_listen, "", 0}}) {
     if (l.value->empty()) {
       if (std::string(l.field) == "listen.agents") {
         return absl::InvalidArgumentError(
             absl::StrCat(WhereInConfig(c, {l.field}), "field '", l.field,
                          "' must not be empty"));
       }
-      continue;  // enroll and query_tcp: empty means none
+      continue;  // enroll, query_tcp and metrics: empty means none
     }
     if (!ParseListen(*l.value, &l.host, &l.port)) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -265,6 +275,13 @@ absl::Status CheckListeners(const CollectorConfig& c) {
                          *l.value, ") takes the same port as ", o.field, " (",
                          *o.value, "): each listener needs a port of its own"));
       }
+    }
+    if (std::string(l.field) == "listen.metrics" && !IsLoopback(l.host)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          WhereInConfig(c, {l.field}), "field 'listen.metrics' (", *l.value,
+          "): /metrics has no TLS and no credential and names every host and "
+          "target, so it listens on a loopback address only (127.0.0.1, "
+          "[::1]); publish it through a TLS reverse proxy or an SSH tunnel"));
     }
     given.push_back(std::move(l));
   }
@@ -341,6 +358,7 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
     l.String("query_socket", &c.query_socket);
     l.String("query_tcp", &c.query_tcp);
     l.String("enroll", &c.enroll_listen);
+    l.String("metrics", &c.metrics_listen);
     l.Finish();
   }
   top.String("state_dir", &c.state_dir);

@@ -36,6 +36,11 @@ struct CollectorConfig {
   std::string query_tcp;  // empty: UNIX socket only; else TLS + admin cert
   // Enrollment (TLS, server authentication only); empty: none.
   std::string enroll_listen = "0.0.0.0:7412";
+  // Prometheus /metrics (collector/metrics/); empty: off (the default).
+  // Loopback addresses only (127.0.0.0/8, [::1]): the page has no TLS and
+  // no credential and names every host and target, so an address off the
+  // machine is refused rather than served in the clear.
+  std::string metrics_listen;
 
   std::string state_dir = "/var/lib/netvigil";
 

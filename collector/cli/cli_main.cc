@@ -177,10 +177,18 @@ int main(int argc, char** argv) {
   path->add_option("--since", since,
                    "also list the runs of this long back (30m, 6h, 7d); "
                    "default: only the latest run");
+  std::string resolution = "auto";
+  const char* resolution_help =
+      "auto: raw runs where kept (retention.raw_days), hourly aggregates "
+      "before; hourly: aggregates only; raw: raw only (refused before "
+      "raw_days)";
+  path->add_option("--resolution", resolution, resolution_help)
+      ->check(CLI::IsMember({"auto", "raw", "hourly"}))
+      ->default_str("auto");
   path->add_flag("--json", json, "print the proto3 JSON mapping");
   path->callback([&] {
     options.timeout = absl::Seconds(timeout_s);
-    result = RunPath(options, json, host, target, since);
+    result = RunPath(options, json, host, target, since, resolution);
   });
 
   bool changes = false;
@@ -226,10 +234,13 @@ int main(int argc, char** argv) {
       ->required();
   history->add_option("--since", since, "how far back (30m, 6h, 7d, 2w)")
       ->default_str("30d");
+  history->add_option("--resolution", resolution, resolution_help)
+      ->check(CLI::IsMember({"auto", "raw", "hourly"}))
+      ->default_str("auto");
   history->add_flag("--json", json, "print the proto3 JSON mapping");
   history->callback([&] {
     options.timeout = absl::Seconds(timeout_s);
-    result = RunSpeedHistory(options, json, host, server, since);
+    result = RunSpeedHistory(options, json, host, server, since, resolution);
   });
 
   double deadline_s = 60;

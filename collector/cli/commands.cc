@@ -56,6 +56,22 @@ constexpr absl::Duration kMaxLookBack = absl::Hours(24 * 366 * 100);
 
 // Parses a look-back such as "1h", "90m", "7d" or "2w" into a Timestamp
 // `now - d`. absl's units plus d (24h) and w (7d), which a person types.
+// --resolution's word into a history request.
+template <typename Request>
+absl::Status ParseResolution(const std::string& word, Request* req) {
+  if (word == "auto" || word.empty()) {
+    req->set_resolution(v1::RESOLUTION_AUTO);
+  } else if (word == "raw") {
+    req->set_resolution(v1::RESOLUTION_RAW);
+  } else if (word == "hourly") {
+    req->set_resolution(v1::RESOLUTION_HOURLY);
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--resolution wants auto, raw or hourly, not '", word, "'"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status SinceToTimestamp(const std::string& since, absl::Time now,
                               google::protobuf::Timestamp* out) {
   if (since.empty()) return absl::OkStatus();
@@ -172,16 +188,19 @@ absl::Status RunOverview(const ClientOptions& options, bool json) {
 
 absl::Status RunPath(const ClientOptions& options, bool json,
                      const std::string& host, const std::string& target,
-                     const std::string& since) {
+                     const std::string& since, const std::string& resolution) {
   v1::PathHistoryRequest req;
   req.set_host(host);
   req.set_target(target);
   NV_RETURN_IF_ERROR(SinceToTimestamp(since, absl::Now(), req.mutable_since()));
-  // Without --since only the latest run is wanted; with it, every run in
+  NV_RETURN_IF_ERROR(ParseResolution(resolution, &req));
+  // Without --since only the latest run is wanted; with it, every point in
   // the range (the service's default of 1,000 would cut a day of one-minute
   // runs to its newest 16.7 hours without saying so). 100,000 is the
-  // service's ceiling: 69 days of one-minute runs.
+  // service's ceiling: past it the service answers in coarser buckets, so
+  // `--since 90d` is 7 days of raw runs and 83 of hours.
   req.set_limit(since.empty() ? 1 : 100000);
+  req.set_max_points(100000);
   auto stub = MakeStub(options);
   grpc::ClientContext ctx;
   SetDeadline(ctx, options);
@@ -242,18 +261,22 @@ absl::Status RunSpeedMatrix(const ClientOptions& options, bool json) {
 absl::Status RunSpeedHistory(const ClientOptions& options, bool json,
                              const std::string& client,
                              const std::string& server,
-                             const std::string& since) {
+                             const std::string& since,
+                             const std::string& resolution) {
   v1::SpeedHistoryRequest req;
   req.set_client(client);
   req.set_server(server);
   NV_RETURN_IF_ERROR(SinceToTimestamp(since, absl::Now(), req.mutable_since()));
+  NV_RETURN_IF_ERROR(ParseResolution(resolution, &req));
+  req.set_limit(100000);
+  req.set_max_points(100000);
   auto stub = MakeStub(options);
   grpc::ClientContext ctx;
   SetDeadline(ctx, options);
   v1::SpeedHistoryResponse resp;
   grpc::Status s = stub->SpeedHistory(&ctx, req, &resp);
   if (!s.ok()) return FromGrpc(s, options);  // an unknown client: 5
-  if (resp.results().empty()) {
+  if (resp.points().empty()) {
     // Nothing in the period. A server no agent is named after and that has
     // never had a result is a name nobody knows: say so, exit 5.
     bool known = false;
@@ -263,12 +286,13 @@ absl::Status RunSpeedHistory(const ClientOptions& options, bool json,
       v1::SpeedHistoryRequest ever = req;
       *ever.mutable_since() = ToProtoTime(absl::FromUnixSeconds(946684800));
       ever.set_limit(1);
+      ever.set_resolution(v1::RESOLUTION_AUTO);
       grpc::ClientContext ctx2;
       SetDeadline(ctx2, options);
       v1::SpeedHistoryResponse any;
       s = stub->SpeedHistory(&ctx2, ever, &any);
       if (!s.ok()) return FromGrpc(s, options);
-      if (any.results().empty()) {
+      if (any.points().empty()) {
         return absl::NotFoundError(absl::StrCat(
             client, " has never tested a server named '", server,
             "': it is neither an agent nor an external target with results "

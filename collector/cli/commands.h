@@ -26,7 +26,8 @@ absl::Status RunOverview(const ClientOptions& options, bool json);
 // `since` is a duration back from now ("1h", "30m"); empty: the default.
 absl::Status RunPath(const ClientOptions& options, bool json,
                      const std::string& host, const std::string& target,
-                     const std::string& since);
+                     const std::string& since,
+                     const std::string& resolution = "auto");
 absl::Status RunSockets(const ClientOptions& options, bool json,
                         const std::string& host, bool changes,
                         const std::string& since);
@@ -36,7 +37,8 @@ absl::Status RunSpeedMatrix(const ClientOptions& options, bool json);
 absl::Status RunSpeedHistory(const ClientOptions& options, bool json,
                              const std::string& client,
                              const std::string& server,
-                             const std::string& since);
+                             const std::string& since,
+                             const std::string& resolution = "auto");
 // Asks the collector to have HOST's agent run the probe now (ProbeNow); the
 // probe runs there, never here. With several path targets, the first
 // failure's code, and one "target T:" line and its reason per failure.

@@ -261,8 +261,14 @@ void IngestPipeline::Acknowledge(const std::vector<Item>& batch,
     totals_.socket_entries += entries;
     ++totals_.batches;
     for (const Item& i : batch) {
-      if (latencies_ms_.size() >= kMaxLatencySamples) break;
-      latencies_ms_.push_back(absl::ToDoubleMilliseconds(now - i.received));
+      const double s = absl::ToDoubleSeconds(now - i.received);
+      for (size_t b = 0; b < IngestStats::kCommitLatencyBuckets; ++b) {
+        if (s <= IngestStats::kCommitLatencyBounds[b]) ++totals_.commit_le[b];
+      }
+      ++totals_.commit_count;
+      totals_.commit_sum_s += s;
+      if (latencies_ms_.size() >= kMaxLatencySamples) continue;
+      latencies_ms_.push_back(s * 1e3);
     }
   }
   const absl::Time t0 = absl::Now();

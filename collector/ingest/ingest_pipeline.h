@@ -67,6 +67,16 @@ struct IngestStats {
   int64_t budget_waits = 0;   // reservations that waited
   // Receipt (stream read) to commit, over the last stats interval.
   double commit_p50_ms = 0, commit_p99_ms = 0, commit_max_ms = 0;
+  // The same since the start, as a cumulative histogram (Prometheus's
+  // netvigil_ingest_commit_latency_seconds): commit_le[i] results took at
+  // most kCommitLatencyBounds[i] seconds.
+  static constexpr double kCommitLatencyBounds[] = {
+      0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+  static constexpr size_t kCommitLatencyBuckets =
+      sizeof(kCommitLatencyBounds) / sizeof(double);
+  int64_t commit_le[kCommitLatencyBuckets] = {};
+  int64_t commit_count = 0;
+  double commit_sum_s = 0;
 };
 
 class IngestPipeline {

@@ -81,6 +81,51 @@ grpc::Status Limit(uint32_t requested, uint32_t* limit) {
   return grpc::Status::OK;
 }
 
+constexpr uint32_t kDefaultMaxPoints = 10000;
+
+}  // namespace
+
+// A history request's resolution and max_points into `q`. RAW from before
+// the raw retention is refused rather than answered with the few raw rows
+// retention has not reached yet, which would read as "nothing happened".
+grpc::Status QueryService::HistoryResolution(v1::Resolution resolution,
+                                             uint32_t max_points,
+                                             int64_t since_us, const char* what,
+                                             Store::HistoryQuery* q) {
+  if (resolution != v1::RESOLUTION_AUTO && resolution != v1::RESOLUTION_RAW &&
+      resolution != v1::RESOLUTION_HOURLY) {
+    return Invalid(absl::StrCat(
+        "resolution ", static_cast<int>(resolution),
+        " cannot be asked for: use RESOLUTION_AUTO, RESOLUTION_RAW or "
+        "RESOLUTION_HOURLY"));
+  }
+  if (max_points > kMaxLimit) {
+    return Invalid(
+        absl::StrCat("max_points ", max_points, " is above ", kMaxLimit));
+  }
+  const absl::Time raw_start = clock_.Now() - options_.raw_retention;
+  if (resolution == v1::RESOLUTION_RAW &&
+      absl::FromUnixMicros(since_us) < raw_start) {
+    return grpc::Status(
+        grpc::StatusCode::OUT_OF_RANGE,
+        absl::StrCat("raw ", what, " are kept for ",
+                     absl::FormatDuration(options_.raw_retention),
+                     " (retention.raw_days): since ",
+                     absl::FormatTime("%Y-%m-%d %H:%M:%S UTC",
+                                      absl::FromUnixMicros(since_us),
+                                      absl::UTCTimeZone()),
+                     " is before ",
+                     absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", raw_start,
+                                      absl::UTCTimeZone()),
+                     "; ask for RESOLUTION_HOURLY or RESOLUTION_AUTO"));
+  }
+  q->resolution = resolution;
+  q->max_points = max_points == 0 ? kDefaultMaxPoints : max_points;
+  return grpc::Status::OK;
+}
+
+namespace {
+
 grpc::Status RequireHost(const std::string& host) {
   if (host.empty()) return Invalid("host is required");
   if (host.size() > 64) return Invalid("host name longer than 64 bytes");
@@ -172,10 +217,15 @@ grpc::Status QueryService::PathHistory(grpc::ServerContext* ctx,
     return s;
   }
   if (auto s = Limit(req->limit(), &limit); !s.ok()) return s;
-  auto runs =
-      store_.PathHistory(req->host(), req->target(), since, until, limit);
-  if (!runs.ok()) return StoreError(runs.status());
-  for (auto& r : *runs) *resp->add_runs() = std::move(r);
+  Store::HistoryQuery q{since, until, limit};
+  if (auto s = HistoryResolution(req->resolution(), req->max_points(), since,
+                                 "path runs", &q);
+      !s.ok()) {
+    return s;
+  }
+  auto r = store_.PathHistory(req->host(), req->target(), q);
+  if (!r.ok()) return StoreError(r.status());
+  *resp = std::move(*r);
   return grpc::Status::OK;
 }
 
@@ -202,6 +252,7 @@ grpc::Status QueryService::SocketChanges(grpc::ServerContext* ctx,
   auto r = store_.SocketChanges(req->host(), since);
   if (!r.ok()) return StoreError(r.status());
   *resp = std::move(*r);
+  resp->set_resolution(v1::RESOLUTION_RAW);  // events are never aggregated
   return grpc::Status::OK;
 }
 
@@ -218,6 +269,7 @@ grpc::Status QueryService::FileAccess(grpc::ServerContext* ctx,
   auto r = store_.FileAccess(req->host(), since);
   if (!r.ok()) return StoreError(r.status());
   *resp = std::move(*r);
+  resp->set_resolution(v1::RESOLUTION_RAW);  // facts keep exact times
   return grpc::Status::OK;
 }
 
@@ -246,10 +298,15 @@ grpc::Status QueryService::SpeedHistory(grpc::ServerContext* ctx,
     return s;
   }
   if (auto s = Limit(req->limit(), &limit); !s.ok()) return s;
-  auto r =
-      store_.SpeedHistory(req->client(), req->server(), since, until, limit);
+  Store::HistoryQuery q{since, until, limit};
+  if (auto s = HistoryResolution(req->resolution(), req->max_points(), since,
+                                 "speed results", &q);
+      !s.ok()) {
+    return s;
+  }
+  auto r = store_.SpeedHistory(req->client(), req->server(), q);
   if (!r.ok()) return StoreError(r.status());
-  for (auto& x : *r) *resp->add_results() = std::move(x);
+  *resp = std::move(*r);
   return grpc::Status::OK;
 }
 

@@ -25,6 +25,9 @@ struct QueryServiceOptions {
   uint32_t speed_port = 5201;
   absl::Duration speed_test_duration = absl::Seconds(10);
   uint64_t speed_bitrate_bps = 0;
+  // How long raw path runs and speed results are kept (retention.raw_days):
+  // a RAW history request from before it is refused.
+  absl::Duration raw_retention = absl::Hours(24 * 7);
 };
 
 class QueryService final : public v1::Query::Service {
@@ -81,6 +84,10 @@ class QueryService final : public v1::Query::Service {
                         v1::ProbeNowResponse* resp) override;
 
  private:
+  grpc::Status HistoryResolution(v1::Resolution resolution, uint32_t max_points,
+                                 int64_t since_us, const char* what,
+                                 Store::HistoryQuery* q);
+
   const QueryServiceOptions options_;
   Store& store_;
   Clock& clock_;

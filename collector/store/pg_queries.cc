@@ -1,4 +1,6 @@
 // PgStore's history queries (the Query service's reads).
+#include <algorithm>
+#include <limits>
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
@@ -95,6 +97,211 @@ v1::PathSummary PathSummaryFromRow(const pqxx::row& row, int at) {
   return p;
 }
 
+// What a history table pair is called: the raw rows and the hourly
+// aggregates of one series ($1 the agent's id, $2 the target or server).
+struct HistorySeries {
+  const char* raw_table;
+  const char* raw_time;
+  const char* hourly_table;
+  const char* key;  // the column $2 matches
+};
+const HistorySeries kPathSeries{"path_runs", "started_at", "path_hourly",
+                                "target"};
+const HistorySeries kSpeedSeries{"speed_results", "started_at", "speed_hourly",
+                                 "server"};
+
+constexpr int64_t kHourUs = int64_t{3600} * 1'000'000;
+
+int64_t FloorDiv(int64_t a, int64_t b) {
+  return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+}
+
+// How one history query is answered. Raw rows are read from raw_from_us;
+// aggregates (bucket_seconds > 0) from hourly rows before hourly_until_us
+// and from raw rows in [bucket_raw_from_us, bucket_raw_until_us) folded
+// into hours on the fly.
+struct HistoryPlan {
+  bool raw = false;
+  int64_t raw_from_us = 0;
+  int64_t raw_since_us = 0;  // the oldest raw row of the series, if any
+  uint32_t bucket_seconds = 0;
+  int64_t hourly_until_us = 0;
+  int64_t bucket_raw_from_us = 0;
+  int64_t bucket_raw_until_us = 0;
+};
+
+// Where raw rows end and aggregates begin is where the series' oldest raw
+// row is (not now - raw_days): retention runs hourly, so raw rows a little
+// older than raw_days are still there, and an hour it split is partly an
+// aggregate (before the oldest raw row) and partly raw (after it), each
+// counted once.
+HistoryPlan PlanHistory(pqxx::read_transaction& tx,
+                        const Store::HistoryQuery& q,
+                        const HistorySeries& series, int64_t id,
+                        const std::string& key) {
+  HistoryPlan plan;
+  pqxx::result oldest = tx.exec_params(
+      absl::StrCat("SELECT ", EpochMicrosSql(series.raw_time), " FROM ",
+                   series.raw_table, " WHERE agent_id = $1 AND ", series.key,
+                   " = $2 ORDER BY ", series.raw_time, " LIMIT 1"),
+      id, key);
+  const int64_t boundary =
+      oldest.empty() ? q.until_us : oldest[0][0].as<int64_t>();
+  plan.raw_since_us = boundary;
+  const int64_t raw_from = std::max(q.since_us, boundary);
+  const int64_t hourly_until = std::min(q.until_us, boundary);
+  if (q.resolution == v1::RESOLUTION_RAW) {
+    plan.raw = true;
+    plan.raw_from_us = q.since_us;
+    return plan;
+  }
+  // How many points each part holds, to choose between raw rows and
+  // buckets: range reads of one series (path runs through
+  // path_runs_agent_target_at; speed results are one an hour a pair).
+  pqxx::row n = tx.exec_params1(
+      absl::StrCat("SELECT (SELECT count(*) FROM ", series.hourly_table,
+                   " WHERE agent_id = $1 AND ", series.key,
+                   " = $2 AND hour > to_timestamp($3 / 1e6) - interval '1 hour'"
+                   " AND hour < to_timestamp($4 / 1e6)),"
+                   " (SELECT count(*) FROM ",
+                   series.raw_table, " WHERE agent_id = $1 AND ", series.key,
+                   " = $2 AND ", series.raw_time,
+                   " >= to_timestamp($5 / 1e6) AND ", series.raw_time,
+                   " < to_timestamp($6 / 1e6))"),
+      id, key, q.since_us, hourly_until, raw_from, q.until_us);
+  const int64_t hours = n[0].as<int64_t>();
+  const int64_t raws = n[1].as<int64_t>();
+  plan.hourly_until_us = hourly_until;
+  if (q.resolution == v1::RESOLUTION_AUTO &&
+      hours + raws <= static_cast<int64_t>(q.max_points)) {
+    plan.raw = raws > 0;
+    plan.raw_from_us = raw_from;
+    if (hours > 0) plan.bucket_seconds = 3600;
+    plan.bucket_raw_from_us = plan.bucket_raw_until_us = q.until_us;
+    return plan;
+  }
+  // HOURLY asked, or too many points: everything in buckets of whole
+  // hours, as few hours as keep the answer under max_points.
+  // Buckets are aligned to the epoch and the first hour read may start up
+  // to an hour before `since`, so count the buckets the range touches.
+  const int64_t max_points = std::max<uint32_t>(q.max_points, 1);
+  const int64_t first_hour = FloorDiv(q.since_us, kHourUs) - 1;
+  const int64_t last_hour = FloorDiv(q.until_us - 1, kHourUs);
+  const int64_t span_hours = last_hour - first_hour + 1;
+  int64_t per_bucket =
+      std::max<int64_t>(1, (span_hours + max_points - 1) / max_points);
+  while (FloorDiv(last_hour, per_bucket) - FloorDiv(first_hour, per_bucket) +
+             1 >
+         max_points) {
+    ++per_bucket;
+  }
+  plan.bucket_seconds = static_cast<uint32_t>(std::min<int64_t>(
+      per_bucket * 3600, std::numeric_limits<int32_t>::max()));
+  plan.bucket_raw_from_us = raw_from;
+  plan.bucket_raw_until_us = q.until_us;
+  return plan;
+}
+
+v1::Resolution BucketResolution(uint32_t bucket_seconds) {
+  return bucket_seconds == 3600 ? v1::RESOLUTION_HOURLY : v1::RESOLUTION_COARSE;
+}
+
+template <typename Response>
+void SetAnswerResolution(const HistoryPlan& plan, bool has_aggregates,
+                         bool has_raw, Response* out) {
+  if (has_raw && has_aggregates) {
+    out->set_resolution(v1::RESOLUTION_MIXED);
+    *out->mutable_raw_since() = EpochMicrosToProtoTime(plan.raw_since_us);
+  } else if (has_aggregates) {
+    out->set_resolution(BucketResolution(plan.bucket_seconds));
+  } else {
+    out->set_resolution(v1::RESOLUTION_RAW);
+  }
+  out->set_bucket_seconds(has_aggregates ? plan.bucket_seconds : 0);
+}
+
+// Buckets of $7 seconds (whole hours, aligned to the Unix epoch, so a day
+// bucket is a UTC day), the newest $8, newest first: hourly rows in
+// (since $3 - 1 h, $4) and raw rows in [$5, $6) folded into hours first.
+// Merging hours: runs add up, loss and the mean weigh by runs, the spread
+// pools, the median is the median of the hours' medians.
+std::string PathBucketsSql() {
+  return "WITH h AS ("
+         "  SELECT hour, runs, reached_runs, avg_loss, max_loss,"
+         "   COALESCE(median_ms, avg_ms) AS median_ms,"
+         "   COALESCE(stddev_ms, 0) AS sd_ms, avg_ms, best_ms, worst_ms"
+         "  FROM path_hourly WHERE agent_id = $1 AND target = $2"
+         "   AND hour > to_timestamp($3 / 1e6) - interval '1 hour'"
+         "   AND hour < to_timestamp($4 / 1e6)"
+         "  UNION ALL"
+         "  SELECT date_trunc('hour', started_at), count(*),"
+         "   count(*) FILTER (WHERE destination_reached),"
+         "   avg(loss_percent), max(loss_percent),"
+         "   COALESCE(percentile_cont(0.5) WITHIN GROUP (ORDER BY avg_ms)"
+         "    FILTER (WHERE destination_reached), 0),"
+         "   COALESCE(stddev_pop(avg_ms) FILTER (WHERE destination_reached),"
+         "    0),"
+         "   COALESCE(avg(avg_ms) FILTER (WHERE destination_reached), 0),"
+         "   COALESCE(min(best_ms) FILTER (WHERE destination_reached), 0),"
+         "   COALESCE(max(worst_ms) FILTER (WHERE destination_reached), 0)"
+         "  FROM path_runs WHERE agent_id = $1 AND target = $2"
+         "   AND started_at >= to_timestamp($5 / 1e6)"
+         "   AND started_at < to_timestamp($6 / 1e6) GROUP BY 1),"
+         " b AS (SELECT to_timestamp(floor(extract(epoch FROM hour) / $7)"
+         "   * $7) AS bucket, h.* FROM h)"
+         " SELECT " +
+         EpochMicrosSql("bucket") +
+         ", sum(runs), sum(reached_runs),"
+         " sum(avg_loss * runs) / greatest(sum(runs), 1), max(max_loss),"
+         " COALESCE(percentile_cont(0.5) WITHIN GROUP (ORDER BY median_ms)"
+         "  FILTER (WHERE reached_runs > 0), 0),"
+         " COALESCE(sqrt(greatest(0, sum(reached_runs * (sd_ms ^ 2 +"
+         "  avg_ms ^ 2)) / nullif(sum(reached_runs), 0) - (sum(reached_runs"
+         "  * avg_ms) / nullif(sum(reached_runs), 0)) ^ 2)), 0),"
+         " COALESCE(sum(reached_runs * avg_ms) / nullif(sum(reached_runs), 0),"
+         "  0),"
+         " COALESCE(min(best_ms) FILTER (WHERE reached_runs > 0), 0),"
+         " COALESCE(max(worst_ms) FILTER (WHERE reached_runs > 0), 0)"
+         " FROM b GROUP BY bucket ORDER BY bucket DESC LIMIT $8";
+}
+
+// The same for a pair's speed tests: what the server received, over the
+// tests that succeeded (outcome 1).
+std::string SpeedBucketsSql() {
+  return "WITH h AS ("
+         "  SELECT hour, runs, ok_runs, COALESCE(median_bps, avg_bps) AS med,"
+         "   COALESCE(stddev_bps, 0) AS sd, avg_bps, min_bps, max_bps"
+         "  FROM speed_hourly WHERE agent_id = $1 AND server = $2"
+         "   AND hour > to_timestamp($3 / 1e6) - interval '1 hour'"
+         "   AND hour < to_timestamp($4 / 1e6)"
+         "  UNION ALL"
+         "  SELECT date_trunc('hour', started_at), count(*),"
+         "   count(*) FILTER (WHERE outcome = 1),"
+         "   COALESCE(percentile_cont(0.5) WITHIN GROUP (ORDER BY forward_bps)"
+         "    FILTER (WHERE outcome = 1), 0),"
+         "   COALESCE(stddev_pop(forward_bps) FILTER (WHERE outcome = 1), 0),"
+         "   COALESCE(avg(forward_bps) FILTER (WHERE outcome = 1), 0),"
+         "   COALESCE(min(forward_bps) FILTER (WHERE outcome = 1), 0),"
+         "   COALESCE(max(forward_bps) FILTER (WHERE outcome = 1), 0)"
+         "  FROM speed_results WHERE agent_id = $1 AND server = $2"
+         "   AND started_at >= to_timestamp($5 / 1e6)"
+         "   AND started_at < to_timestamp($6 / 1e6) GROUP BY 1),"
+         " b AS (SELECT to_timestamp(floor(extract(epoch FROM hour) / $7)"
+         "   * $7) AS bucket, h.* FROM h)"
+         " SELECT " +
+         EpochMicrosSql("bucket") +
+         ", sum(runs), sum(ok_runs),"
+         " COALESCE(percentile_cont(0.5) WITHIN GROUP (ORDER BY med)"
+         "  FILTER (WHERE ok_runs > 0), 0),"
+         " COALESCE(sqrt(greatest(0, sum(ok_runs * (sd ^ 2 + avg_bps ^ 2))"
+         "  / nullif(sum(ok_runs), 0) - (sum(ok_runs * avg_bps)"
+         "  / nullif(sum(ok_runs), 0)) ^ 2)), 0),"
+         " COALESCE(sum(ok_runs * avg_bps) / nullif(sum(ok_runs), 0), 0),"
+         " COALESCE(min(min_bps) FILTER (WHERE ok_runs > 0), 0),"
+         " COALESCE(max(max_bps) FILTER (WHERE ok_runs > 0), 0)"
+         " FROM b GROUP BY bucket ORDER BY bucket DESC LIMIT $8";
+}
+
 }  // namespace
 
 #define NV_REQUIRE_READY() \
@@ -130,52 +337,92 @@ PgStore::LatestPathsOfAll() {
   });
 }
 
-absl::StatusOr<std::vector<v1::StoredPathRun>> PgStore::PathHistory(
-    const std::string& agent, const std::string& target, int64_t since_us,
-    int64_t until_us, uint32_t limit) {
+absl::StatusOr<v1::PathHistoryResponse> PgStore::PathHistory(
+    const std::string& agent, const std::string& target,
+    const HistoryQuery& q) {
   NV_REQUIRE_READY();
-  return Run<std::vector<v1::StoredPathRun>>(
+  return Run<v1::PathHistoryResponse>(
       *this, true, [&](pqxx::read_transaction& tx) {
         const int64_t id = AgentIdOrThrow(tx, agent);
         if (tx.exec_params("SELECT 1 FROM path_runs WHERE agent_id = $1 AND"
+                           " target = $2 LIMIT 1",
+                           id, target)
+                .empty() &&
+            tx.exec_params("SELECT 1 FROM path_hourly WHERE agent_id = $1 AND"
                            " target = $2 LIMIT 1",
                            id, target)
                 .empty()) {
           throw NotFound{absl::StrCat(
               "host '", agent, "' has no path runs to target '", target, "'")};
         }
-        std::vector<v1::StoredPathRun> out;
         // A bounded index read: starting a parallel worker (which the
         // planner picks for a day of runs) costs more than it saves.
         tx.exec("SET LOCAL max_parallel_workers_per_gather = 0");
-        // The newest `limit` runs in the range, newest first straight from
-        // path_runs_agent_target_at read backwards, each run's payload
-        // fetched by primary key (a subquery: a join let the planner add a
-        // sort and a cache of the payloads that never hits).
-        pqxx::result rows = tx.exec_params(
-            "SELECT x.seq, (SELECT r.payload FROM results r"
-            "  WHERE r.agent_id = $1 AND r.seq = x.seq) FROM ("
-            "  SELECT seq, started_at FROM path_runs"
-            "  WHERE agent_id = $1 AND target = $2"
-            "   AND started_at >= to_timestamp($3 / 1e6)"
-            "   AND started_at < to_timestamp($4 / 1e6)"
-            "  ORDER BY started_at DESC LIMIT $5) x"
-            " ORDER BY x.started_at DESC",
-            id, target, since_us, until_us, static_cast<int64_t>(limit));
-        out.reserve(rows.size());
-        // Returned oldest first.
-        for (auto it = rows.rbegin(); it != rows.rend(); ++it) {
-          const pqxx::row& row = *it;
-          if (row[1].is_null()) continue;  // its result is gone
-          v1::Result r;
-          pqxx::binarystring bytes(row[1]);
-          if (!r.ParseFromArray(bytes.data(), bytes.size())) continue;
-          v1::StoredPathRun s;
-          s.set_agent(agent);
-          s.set_seq(row[0].as<int64_t>());
-          *s.mutable_run() = std::move(*r.mutable_path());
-          out.push_back(std::move(s));
+        const HistoryPlan plan = PlanHistory(tx, q, kPathSeries, id, target);
+        v1::PathHistoryResponse out;
+        std::vector<v1::StoredPathRun> raw;
+        if (plan.raw) {
+          // The newest `limit` runs in the range, newest first straight from
+          // path_runs_agent_target_at read backwards, each run's payload
+          // fetched by primary key (a subquery: a join let the planner add a
+          // sort and a cache of the payloads that never hits).
+          pqxx::result rows = tx.exec_params(
+              "SELECT x.seq, (SELECT r.payload FROM results r"
+              "  WHERE r.agent_id = $1 AND r.seq = x.seq) FROM ("
+              "  SELECT seq, started_at FROM path_runs"
+              "  WHERE agent_id = $1 AND target = $2"
+              "   AND started_at >= to_timestamp($3 / 1e6)"
+              "   AND started_at < to_timestamp($4 / 1e6)"
+              "  ORDER BY started_at DESC LIMIT $5) x"
+              " ORDER BY x.started_at DESC",
+              id, target, plan.raw_from_us, q.until_us,
+              static_cast<int64_t>(q.limit));
+          // Returned oldest first.
+          for (auto it = rows.rbegin(); it != rows.rend(); ++it) {
+            const pqxx::row& row = *it;
+            if (row[1].is_null()) continue;  // its result is gone
+            v1::Result r;
+            pqxx::binarystring bytes(row[1]);
+            if (!r.ParseFromArray(bytes.data(), bytes.size())) continue;
+            v1::StoredPathRun s;
+            s.set_agent(agent);
+            s.set_seq(row[0].as<int64_t>());
+            *s.mutable_run() = std::move(*r.mutable_path());
+            s.set_resolution(v1::RESOLUTION_RAW);
+            raw.push_back(std::move(s));
+          }
         }
+        if (plan.bucket_seconds > 0 &&
+            raw.size() < static_cast<size_t>(q.limit)) {
+          const int64_t want = q.limit - raw.size();
+          pqxx::result rows = tx.exec_params(
+              PathBucketsSql(), id, target, q.since_us, plan.hourly_until_us,
+              plan.bucket_raw_from_us, plan.bucket_raw_until_us,
+              plan.bucket_seconds, want);
+          for (auto it = rows.rbegin(); it != rows.rend(); ++it) {
+            const pqxx::row& row = *it;
+            v1::StoredPathRun* s = out.add_runs();
+            s->set_agent(agent);
+            s->mutable_run()->set_target(target);
+            *s->mutable_run()->mutable_started_at() =
+                EpochMicrosToProtoTime(row[0].as<int64_t>());
+            s->set_resolution(BucketResolution(plan.bucket_seconds));
+            v1::PathAggregate* a = s->mutable_aggregate();
+            a->set_bucket_seconds(plan.bucket_seconds);
+            a->set_runs(row[1].as<int64_t>());
+            a->set_reached_runs(row[2].as<int64_t>());
+            a->set_avg_loss_percent(row[3].as<double>());
+            a->set_max_loss_percent(row[4].as<double>());
+            a->set_median_ms(row[5].as<double>());
+            a->set_spread_ms(row[6].as<double>());
+            a->set_avg_ms(row[7].as<double>());
+            a->set_best_ms(row[8].as<double>());
+            a->set_worst_ms(row[9].as<double>());
+          }
+        }
+        const bool has_aggregates = out.runs_size() > 0;
+        for (auto& s : raw) *out.add_runs() = std::move(s);
+        SetAnswerResolution(plan, has_aggregates, !raw.empty(), &out);
         return out;
       });
 }
@@ -331,29 +578,68 @@ absl::StatusOr<v1::SpeedMatrixResponse> PgStore::SpeedMatrix() {
       });
 }
 
-absl::StatusOr<std::vector<v1::SpeedResult>> PgStore::SpeedHistory(
-    const std::string& client, const std::string& server, int64_t since_us,
-    int64_t until_us, uint32_t limit) {
+absl::StatusOr<v1::SpeedHistoryResponse> PgStore::SpeedHistory(
+    const std::string& client, const std::string& server,
+    const HistoryQuery& q) {
   NV_REQUIRE_READY();
-  return Run<std::vector<v1::SpeedResult>>(
+  return Run<v1::SpeedHistoryResponse>(
       *this, true, [&](pqxx::read_transaction& tx) {
         const int64_t id = AgentIdOrThrow(tx, client);
-        std::vector<v1::SpeedResult> out;
-        for (const auto& row : tx.exec_params(
-                 "SELECT payload FROM ("
-                 "  SELECT r.payload, s.started_at FROM speed_results s"
-                 "  JOIN results r ON r.agent_id = s.agent_id AND r.seq = s.seq"
-                 "  WHERE s.agent_id = $1 AND s.server = $2"
-                 "   AND s.started_at >= to_timestamp($3 / 1e6)"
-                 "   AND s.started_at < to_timestamp($4 / 1e6)"
-                 "  ORDER BY s.started_at DESC LIMIT $5) x ORDER BY started_at",
-                 id, server, since_us, until_us, static_cast<int64_t>(limit))) {
-          v1::Result r;
-          pqxx::binarystring bytes(row[0]);
-          if (r.ParseFromArray(bytes.data(), bytes.size())) {
-            out.push_back(std::move(*r.mutable_speed()));
+        const HistoryPlan plan = PlanHistory(tx, q, kSpeedSeries, id, server);
+        v1::SpeedHistoryResponse out;
+        std::vector<v1::SpeedResult> raw;
+        if (plan.raw) {
+          for (const auto& row : tx.exec_params(
+                   "SELECT payload FROM ("
+                   "  SELECT r.payload, s.started_at FROM speed_results s"
+                   "  JOIN results r ON r.agent_id = s.agent_id"
+                   "   AND r.seq = s.seq"
+                   "  WHERE s.agent_id = $1 AND s.server = $2"
+                   "   AND s.started_at >= to_timestamp($3 / 1e6)"
+                   "   AND s.started_at < to_timestamp($4 / 1e6)"
+                   "  ORDER BY s.started_at DESC LIMIT $5) x"
+                   " ORDER BY started_at",
+                   id, server, plan.raw_from_us, q.until_us,
+                   static_cast<int64_t>(q.limit))) {
+            v1::Result r;
+            pqxx::binarystring bytes(row[0]);
+            if (r.ParseFromArray(bytes.data(), bytes.size())) {
+              raw.push_back(std::move(*r.mutable_speed()));
+            }
           }
         }
+        if (plan.bucket_seconds > 0 &&
+            raw.size() < static_cast<size_t>(q.limit)) {
+          const int64_t want = q.limit - raw.size();
+          pqxx::result rows = tx.exec_params(
+              SpeedBucketsSql(), id, server, q.since_us, plan.hourly_until_us,
+              plan.bucket_raw_from_us, plan.bucket_raw_until_us,
+              plan.bucket_seconds, want);
+          for (auto it = rows.rbegin(); it != rows.rend(); ++it) {
+            const pqxx::row& row = *it;
+            v1::SpeedHistoryPoint* p = out.add_points();
+            *p->mutable_at() = EpochMicrosToProtoTime(row[0].as<int64_t>());
+            p->set_resolution(BucketResolution(plan.bucket_seconds));
+            v1::SpeedAggregate* a = p->mutable_aggregate();
+            a->set_bucket_seconds(plan.bucket_seconds);
+            a->set_runs(row[1].as<int64_t>());
+            a->set_ok_runs(row[2].as<int64_t>());
+            a->set_median_bps(row[3].as<double>());
+            a->set_spread_bps(row[4].as<double>());
+            a->set_avg_bps(row[5].as<double>());
+            a->set_min_bps(row[6].as<double>());
+            a->set_max_bps(row[7].as<double>());
+          }
+        }
+        const bool has_aggregates = out.points_size() > 0;
+        for (auto& r : raw) {
+          v1::SpeedHistoryPoint* p = out.add_points();
+          *p->mutable_at() = r.started_at();
+          p->set_resolution(v1::RESOLUTION_RAW);
+          *p->mutable_result() = r;
+          *out.add_results() = std::move(r);
+        }
+        SetAnswerResolution(plan, has_aggregates, !raw.empty(), &out);
         return out;
       });
 }

@@ -5,6 +5,17 @@
 
 namespace netvigil::collector {
 
+// The standard deviation of an hour's two parts pooled (n runs, mean m,
+// deviation sd each; in an ON CONFLICT SET, `h.` is the stored part and
+// EXCLUDED the new one): sqrt(sum n(sd^2 + m^2) / N - mean^2).
+#define POOLED_SD(n, m, sd)                                                 \
+  "CASE WHEN h." n " + EXCLUDED." n                                         \
+  " = 0 THEN NULL ELSE sqrt(greatest(0,"                                    \
+  " (h." n " * (COALESCE(h." sd ", 0) ^ 2 + h." m " ^ 2) + EXCLUDED." n     \
+  " * (COALESCE(EXCLUDED." sd ", 0) ^ 2 + EXCLUDED." m " ^ 2)) / (h." n     \
+  " + EXCLUDED." n ") - ((h." n " * h." m " + EXCLUDED." n " * EXCLUDED." m \
+  ") / (h." n " + EXCLUDED." n ")) ^ 2)) END"
+
 absl::StatusOr<Store::RetentionStats> PgStore::ApplyRetention(
     absl::Time raw_before, absl::Time hourly_before) {
   if (!ready()) return NotReady();
@@ -32,14 +43,27 @@ absl::StatusOr<Store::RetentionStats> PgStore::ApplyRetention(
               "   COALESCE(min(best_ms) FILTER (WHERE destination_reached), 0)"
               "    AS best_ms,"
               "   COALESCE(max(worst_ms) FILTER (WHERE destination_reached), 0)"
-              "    AS worst_ms"
+              "    AS worst_ms,"
+              // Median and spread (migration 0017, for the Query service).
+              "   percentile_cont(0.5) WITHIN GROUP (ORDER BY avg_ms)"
+              "    FILTER (WHERE destination_reached) AS median_ms,"
+              "   stddev_pop(avg_ms) FILTER (WHERE destination_reached)"
+              "    AS stddev_ms"
               "  FROM old GROUP BY 1, 2, 3),"
               " ins AS ("
               "  INSERT INTO path_hourly AS h (agent_id, target, hour, runs,"
-              "   reached_runs, avg_loss, max_loss, avg_ms, best_ms, worst_ms)"
+              "   reached_runs, avg_loss, max_loss, avg_ms, best_ms, worst_ms,"
+              "   median_ms, stddev_ms)"
               "  SELECT agent_id, target, hour, runs, reached, avg_loss,"
-              "   max_loss, avg_ms, best_ms, worst_ms FROM agg"
+              "   max_loss, avg_ms, best_ms, worst_ms, median_ms, stddev_ms"
+              "  FROM agg"
               "  ON CONFLICT (agent_id, target, hour) DO UPDATE SET"
+              // An hour split between two passes: medians do not merge, so
+              // the part with more runs gives it; spreads pool exactly.
+              "   median_ms = CASE WHEN EXCLUDED.reached_runs > h.reached_runs"
+              "    THEN EXCLUDED.median_ms ELSE COALESCE(h.median_ms,"
+              "    EXCLUDED.median_ms) END,"
+              "   stddev_ms = " POOLED_SD("reached_runs", "avg_ms", "stddev_ms") ","
               "   avg_loss = (h.avg_loss * h.runs + EXCLUDED.avg_loss *"
               "    EXCLUDED.runs) / (h.runs + EXCLUDED.runs),"
               "   avg_ms = CASE WHEN h.reached_runs + EXCLUDED.reached_runs = 0"
@@ -71,15 +95,24 @@ absl::StatusOr<Store::RetentionStats> PgStore::ApplyRetention(
               "   COALESCE(min(forward_bps) FILTER (WHERE outcome = 1), 0) AS "
               "lo,"
               "   COALESCE(max(forward_bps) FILTER (WHERE outcome = 1), 0) AS "
-              "hi"
+              "hi,"
+              "   percentile_cont(0.5) WITHIN GROUP (ORDER BY forward_bps)"
+              "    FILTER (WHERE outcome = 1) AS med,"
+              "   stddev_pop(forward_bps) FILTER (WHERE outcome = 1) AS sd"
               "  FROM old GROUP BY 1, 2, 3, 4),"
               " ins AS ("
               "  INSERT INTO speed_hourly AS h (agent_id, client, server, hour,"
-              "   runs, ok_runs, avg_bps, min_bps, max_bps)"
-              "  SELECT agent_id, client, server, hour, runs, ok, a, lo, hi"
+              "   runs, ok_runs, avg_bps, min_bps, max_bps, median_bps,"
+              "   stddev_bps)"
+              "  SELECT agent_id, client, server, hour, runs, ok, a, lo, hi,"
+              "   med, sd"
               "  FROM agg ON CONFLICT (agent_id, client, server, hour) DO "
               "UPDATE"
-              "  SET avg_bps = CASE WHEN h.ok_runs + EXCLUDED.ok_runs = 0 THEN "
+              "  SET median_bps = CASE WHEN EXCLUDED.ok_runs > h.ok_runs"
+              "    THEN EXCLUDED.median_bps ELSE COALESCE(h.median_bps,"
+              "    EXCLUDED.median_bps) END,"
+              "   stddev_bps = " POOLED_SD("ok_runs", "avg_bps", "stddev_bps") ","
+              "   avg_bps = CASE WHEN h.ok_runs + EXCLUDED.ok_runs = 0 THEN "
               "0"
               "    ELSE (h.avg_bps * h.ok_runs + EXCLUDED.avg_bps *"
               "    EXCLUDED.ok_runs) / (h.ok_runs + EXCLUDED.ok_runs) END,"

@@ -62,9 +62,10 @@ class PgStore final : public Store {
       const std::string& agent) override;
   absl::StatusOr<std::map<std::string, std::vector<v1::PathSummary>>>
   LatestPathsOfAll() override;
-  absl::StatusOr<std::vector<v1::StoredPathRun>> PathHistory(
-      const std::string& agent, const std::string& target, int64_t since_us,
-      int64_t until_us, uint32_t limit) override;
+  using Store::PathHistory;
+  absl::StatusOr<v1::PathHistoryResponse> PathHistory(
+      const std::string& agent, const std::string& target,
+      const HistoryQuery& q) override;
   absl::StatusOr<v1::CurrentSocketsResponse> CurrentSockets(
       const std::string& agent) override;
   absl::StatusOr<v1::SocketChangesResponse> SocketChanges(
@@ -72,9 +73,10 @@ class PgStore final : public Store {
   absl::StatusOr<v1::FileAccessResponse> FileAccess(const std::string& agent,
                                                     int64_t since_us) override;
   absl::StatusOr<v1::SpeedMatrixResponse> SpeedMatrix() override;
-  absl::StatusOr<std::vector<v1::SpeedResult>> SpeedHistory(
-      const std::string& client, const std::string& server, int64_t since_us,
-      int64_t until_us, uint32_t limit) override;
+  using Store::SpeedHistory;
+  absl::StatusOr<v1::SpeedHistoryResponse> SpeedHistory(
+      const std::string& client, const std::string& server,
+      const HistoryQuery& q) override;
 
   // Runs `fn` with a pooled connection, turning libpqxx exceptions into a
   // Status (UNAVAILABLE for a broken connection). For store code only.

@@ -94,11 +94,32 @@ class Store {
   // what Overview shows for all hosts.
   virtual absl::StatusOr<std::map<std::string, std::vector<v1::PathSummary>>>
   LatestPathsOfAll() = 0;
-  // Runs of one target in [since, until), oldest first, at most `limit`
+  // A history range [since, until) and how to answer it
+  // (v1::PathHistoryRequest says what each field means).
+  struct HistoryQuery {
+    int64_t since_us = 0;
+    int64_t until_us = 0;
+    uint32_t limit = 1000;
+    v1::Resolution resolution = v1::RESOLUTION_AUTO;
+    uint32_t max_points = 10000;
+  };
+  // One target's points in the range, oldest first: raw runs where they are
+  // kept, hourly aggregates before the oldest raw run, coarser buckets past
+  // `max_points`; at most `limit` (the newest). An unknown target (no raw
+  // run nor aggregate) is NOT_FOUND. A RAW query reads raw runs only.
+  virtual absl::StatusOr<v1::PathHistoryResponse> PathHistory(
+      const std::string& agent, const std::string& target,
+      const HistoryQuery& q) = 0;
+  // Raw runs of one target in [since, until), oldest first, at most `limit`
   // (the newest ones); an unknown target is NOT_FOUND.
-  virtual absl::StatusOr<std::vector<v1::StoredPathRun>> PathHistory(
+  absl::StatusOr<std::vector<v1::StoredPathRun>> PathHistory(
       const std::string& agent, const std::string& target, int64_t since_us,
-      int64_t until_us, uint32_t limit) = 0;
+      int64_t until_us, uint32_t limit) {
+    auto r = PathHistory(agent, target,
+                         {since_us, until_us, limit, v1::RESOLUTION_RAW});
+    if (!r.ok()) return r.status();
+    return std::vector<v1::StoredPathRun>(r->runs().begin(), r->runs().end());
+  }
   virtual absl::StatusOr<v1::CurrentSocketsResponse> CurrentSockets(
       const std::string& agent) = 0;
   virtual absl::StatusOr<v1::SocketChangesResponse> SocketChanges(
@@ -108,9 +129,21 @@ class Store {
       const std::string& agent, int64_t since_us) = 0;
   // The latest result of every ordered pair of agents.
   virtual absl::StatusOr<v1::SpeedMatrixResponse> SpeedMatrix() = 0;
-  virtual absl::StatusOr<std::vector<v1::SpeedResult>> SpeedHistory(
+  // A pair's points, as PathHistory's (an unknown server is an empty
+  // answer).
+  virtual absl::StatusOr<v1::SpeedHistoryResponse> SpeedHistory(
+      const std::string& client, const std::string& server,
+      const HistoryQuery& q) = 0;
+  // Raw results only, oldest first, at most `limit` (the newest).
+  absl::StatusOr<std::vector<v1::SpeedResult>> SpeedHistory(
       const std::string& client, const std::string& server, int64_t since_us,
-      int64_t until_us, uint32_t limit) = 0;
+      int64_t until_us, uint32_t limit) {
+    auto r = SpeedHistory(client, server,
+                          {since_us, until_us, limit, v1::RESOLUTION_RAW});
+    if (!r.ok()) return r.status();
+    return std::vector<v1::SpeedResult>(r->results().begin(),
+                                        r->results().end());
+  }
 };
 
 }  // namespace netvigil::collector

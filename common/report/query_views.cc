@@ -517,44 +517,133 @@ std::string RenderFileAccess(const v1::FileAccessResponse& resp,
       {"EXECUTABLE", "UID", "KIND", "PATH", "LAST SEEN", "FIRST SEEN"}, rows);
 }
 
+namespace {
+
+// A point's resolution in a table cell: "raw", "1h", "6h", "2d".
+std::string ResolutionCell(v1::Resolution r, uint32_t bucket_seconds) {
+  if (r == v1::RESOLUTION_RAW) return "raw";
+  if (bucket_seconds % 86400 == 0)
+    return absl::StrCat(bucket_seconds / 86400, "d");
+  return absl::StrCat(bucket_seconds / 3600, "h");
+}
+
+// The line under a history table's heading that says its resolution.
+template <typename Response>
+std::string ResolutionLine(const Response& resp, size_t n) {
+  const std::string points = absl::StrCat(n, n == 1 ? " point" : " points");
+  switch (resp.resolution()) {
+    case v1::RESOLUTION_MIXED:
+      return absl::StrCat(
+          points, ": ",
+          ResolutionCell(v1::RESOLUTION_HOURLY, resp.bucket_seconds()),
+          " aggregates before ", AbsoluteTime(resp.raw_since()),
+          " (raw rows are kept retention.raw_days), raw from then on");
+    case v1::RESOLUTION_HOURLY:
+    case v1::RESOLUTION_COARSE:
+      return absl::StrCat(
+          points, ": aggregates of ",
+          ResolutionCell(resp.resolution(), resp.bucket_seconds()),
+          " each (median, spread, loss and extremes of the runs in them)");
+    default:
+      return absl::StrCat(points, ", raw");
+  }
+}
+
+}  // namespace
+
 std::string RenderSpeedHistory(const v1::SpeedHistoryResponse& resp,
                                absl::Time now) {
   std::vector<std::vector<std::string>> rows;
-  for (const auto& r : resp.results()) {
-    rows.push_back({HumanAgo(r.started_at(), now),
+  // A response from a collector before resolutions has results only.
+  google::protobuf::RepeatedPtrField<v1::SpeedHistoryPoint> legacy;
+  const auto* points = &resp.points();
+  if (resp.points().empty()) {
+    for (const auto& r : resp.results()) {
+      v1::SpeedHistoryPoint* p = legacy.Add();
+      *p->mutable_at() = r.started_at();
+      p->set_resolution(v1::RESOLUTION_RAW);
+      *p->mutable_result() = r;
+    }
+    points = &legacy;
+  }
+  for (const auto& p : *points) {
+    if (p.resolution() != v1::RESOLUTION_RAW) {
+      const auto& a = p.aggregate();
+      rows.push_back({HumanAgo(p.at(), now),
+                      ResolutionCell(p.resolution(), a.bucket_seconds()),
+                      absl::StrCat(a.ok_runs(), "/", a.runs(), " OK"),
+                      a.ok_runs() > 0 ? HumanBitrate(a.median_bps()) : "-",
+                      a.ok_runs() > 0 ? HumanBitrate(a.spread_bps()) : "-",
+                      a.ok_runs() > 0
+                          ? absl::StrCat(HumanBitrate(a.min_bps()), " - ",
+                                         HumanBitrate(a.max_bps()))
+                          : "-",
+                      "", ""});
+      continue;
+    }
+    const auto& r = p.result();
+    rows.push_back({HumanAgo(r.started_at(), now), "raw",
                     v1::SpeedOutcome_Name(r.outcome()).substr(14),
                     r.outcome() == v1::SPEED_OUTCOME_OK
                         ? HumanBitrate(r.forward().received_bps())
                         : "-",
+                    "",
                     r.reverse_figures().received_bps() > 0
                         ? HumanBitrate(r.reverse_figures().received_bps())
                         : "-",
                     std::to_string(r.forward().retransmits()), r.error()});
   }
   if (rows.empty()) return "no speed results for this pair in this period\n";
-  return FormatTableWrapped(
-      {"WHEN", "OUTCOME", "FORWARD", "REVERSE", "RETRANSMITS", "ERROR"}, rows);
+  return absl::StrCat(
+      ResolutionLine(resp, rows.size()), "\n",
+      FormatTableWrapped({"WHEN", "RES", "OUTCOME", "FORWARD", "SPREAD",
+                          "REVERSE / RANGE", "RETRANS", "ERROR"},
+                         rows));
 }
 
 std::string RenderPathHistory(const v1::PathHistoryResponse& resp,
                               absl::Time now) {
   if (resp.runs().empty()) return "no runs in this period\n";
   const v1::StoredPathRun& latest = *resp.runs().rbegin();
-  std::string out = FormatPathReport(latest.run(), latest.agent());
-  if (resp.runs_size() > 1) {
+  std::string out;
+  if (latest.resolution() == v1::RESOLUTION_RAW ||
+      latest.resolution() == v1::RESOLUTION_AUTO) {
+    out = FormatPathReport(latest.run(), latest.agent());
+  }
+  if (resp.runs_size() > 1 || latest.has_aggregate()) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& s : resp.runs()) {
       const auto& r = s.run();
+      if (s.has_aggregate()) {
+        const auto& a = s.aggregate();
+        const bool reached = a.reached_runs() > 0;
+        rows.push_back({HumanAgo(r.started_at(), now),
+                        ResolutionCell(s.resolution(), a.bucket_seconds()),
+                        std::to_string(a.runs()),
+                        absl::StrCat(Percent(a.avg_loss_percent()), " (max ",
+                                     Percent(a.max_loss_percent()), ")"),
+                        reached ? Millis(a.median_ms()) : "-",
+                        reached ? Millis(a.spread_ms()) : "-",
+                        reached ? absl::StrCat(Millis(a.best_ms()), " - ",
+                                               Millis(a.worst_ms()))
+                                : "-",
+                        ""});
+        continue;
+      }
       rows.push_back(
-          {HumanAgo(r.started_at(), now),
+          {HumanAgo(r.started_at(), now), "raw", "1",
            r.error().empty() ? Percent(r.destination().loss_percent())
                              : "error",
-           r.destination_reached() ? Millis(r.destination().avg_ms()) : "-",
-           std::to_string(r.hops_size()), r.error()});
+           r.destination_reached() ? Millis(r.destination().avg_ms()) : "-", "",
+           absl::StrCat(r.hops_size(), r.hops_size() == 1 ? " hop" : " hops"),
+           r.error()});
     }
+    if (!out.empty()) out += "\n";
     out += absl::StrCat(
-        "\nHISTORY (", resp.runs_size(), " runs)\n",
-        FormatTableWrapped({"WHEN", "LOSS", "AVG", "HOPS", "ERROR"}, rows));
+        "HISTORY (", ResolutionLine(resp, resp.runs_size()), ")\n",
+        FormatTableWrapped({"WHEN", "RES", "RUNS", "LOSS", "AVG/MEDIAN",
+                            "SPREAD", "HOPS / RANGE", "ERROR"},
+                           rows));
   }
   return out;
 }

@@ -200,6 +200,41 @@ class CliTest(unittest.TestCase):
         finally:
             other.stop()
 
+    def test_since_90d_answers_each_part_at_its_resolution(self):
+        # Two hours of aggregates 30 days back, as retention folds them,
+        # seeded with SQL: past raw_days (7) only hours are kept.
+        self.pg.psql(
+            "INSERT INTO path_hourly (agent_id, target, hour, runs, reached_runs,"
+            " avg_loss, max_loss, avg_ms, best_ms, worst_ms, median_ms, stddev_ms)"
+            " SELECT id, 'loop4', date_trunc('hour', now() - interval '30 days') + h,"
+            " 60, 60, 0.5, 10, 1.25, 0.5, 9.5, 1.125, 0.75 FROM agents,"
+            " (VALUES (interval '0 hours'), (interval '1 hour')) v(h)"
+            f" WHERE name = '{AGENT}' ON CONFLICT DO NOTHING")
+        r = self.run_cli("path", AGENT, "loop4", "--since", "90d")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("1h aggregates before", r.stdout)
+        self.assertIn("raw from then on", r.stdout)
+        rows = [l.split() for l in r.stdout.splitlines() if "days ago" in l]
+        self.assertEqual(len(rows), 2, r.stdout)
+        for row in rows:
+            self.assertEqual(row[3], "1h", row)  # "30 days ago 1h 60 ..."
+        self.assertTrue(any(" raw " in l for l in r.stdout.splitlines()), r.stdout)
+        self.assertIn(f"HOST: {AGENT} ", r.stdout)  # the latest raw run's report
+        j = json.loads(self.run_cli("path", AGENT, "loop4", "--since", "90d", "--json").stdout)
+        self.assertEqual(j["resolution"], "RESOLUTION_MIXED")
+        self.assertEqual(j["runs"][0]["resolution"], "RESOLUTION_HOURLY")
+        self.assertEqual(j["runs"][0]["aggregate"]["medianMs"], 1.125)
+        self.assertEqual(j["runs"][-1]["resolution"], "RESOLUTION_RAW")
+        # Hourly everywhere; raw from before raw_days is refused (exit 6).
+        h = json.loads(self.run_cli("path", AGENT, "loop4", "--since", "90d",
+                                    "--resolution", "hourly", "--json").stdout)
+        self.assertEqual(h["resolution"], "RESOLUTION_HOURLY")
+        self.assertTrue(all(x["resolution"] == "RESOLUTION_HOURLY" for x in h["runs"]))
+        raw = self.run_cli("path", AGENT, "loop4", "--since", "90d", "--resolution", "raw")
+        self.assertEqual(raw.returncode, 6, raw.stderr)
+        self.assertIn("raw path runs are kept for 168h", raw.stderr)
+        self.assertEqual(raw.stdout, "")
+
     def test_path_report_names_the_agent(self):
         r = self.run_cli("path", AGENT, "loop4")
         self.assertEqual(r.returncode, 0, r.stderr)

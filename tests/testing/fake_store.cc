@@ -343,9 +343,11 @@ FakeStore::LatestPathsOfAll() {
   return out;
 }
 
-absl::StatusOr<std::vector<v1::StoredPathRun>> FakeStore::PathHistory(
-    const std::string& agent, const std::string& target, int64_t since_us,
-    int64_t until_us, uint32_t limit) {
+absl::StatusOr<v1::PathHistoryResponse> FakeStore::PathHistory(
+    const std::string& agent, const std::string& target,
+    const HistoryQuery& q) {
+  const int64_t since_us = q.since_us, until_us = q.until_us;
+  const uint32_t limit = q.limit;
   absl::MutexLock l(&mu_);
   absl::StatusOr<const Agent*> a = Find(agent);
   if (!a.ok()) return a.status();
@@ -362,13 +364,14 @@ absl::StatusOr<std::vector<v1::StoredPathRun>> FakeStore::PathHistory(
         absl::StrCat("agent '", agent, "' has no runs to '", target, "'"));
   }
   KeepNewest(runs, limit, [](const v1::Result* r) { return StartedAt(*r); });
-  std::vector<v1::StoredPathRun> out;
+  v1::PathHistoryResponse out;
+  out.set_resolution(v1::RESOLUTION_RAW);
   for (const v1::Result* r : runs) {
-    v1::StoredPathRun s;
-    s.set_agent(agent);
-    s.set_seq(r->seq());
-    *s.mutable_run() = r->path();
-    out.push_back(std::move(s));
+    v1::StoredPathRun* s = out.add_runs();
+    s->set_agent(agent);
+    s->set_seq(r->seq());
+    *s->mutable_run() = r->path();
+    s->set_resolution(v1::RESOLUTION_RAW);
   }
   return out;
 }
@@ -421,9 +424,11 @@ absl::StatusOr<v1::SpeedMatrixResponse> FakeStore::SpeedMatrix() {
   return out;
 }
 
-absl::StatusOr<std::vector<v1::SpeedResult>> FakeStore::SpeedHistory(
-    const std::string& client, const std::string& server, int64_t since_us,
-    int64_t until_us, uint32_t limit) {
+absl::StatusOr<v1::SpeedHistoryResponse> FakeStore::SpeedHistory(
+    const std::string& client, const std::string& server,
+    const HistoryQuery& q) {
+  const int64_t since_us = q.since_us, until_us = q.until_us;
+  const uint32_t limit = q.limit;
   absl::MutexLock l(&mu_);
   absl::StatusOr<const Agent*> a = Find(client);
   if (!a.ok()) return a.status();
@@ -437,7 +442,16 @@ absl::StatusOr<std::vector<v1::SpeedResult>> FakeStore::SpeedHistory(
   KeepNewest(out, limit, [](const v1::SpeedResult& s) {
     return FromProtoTime(s.started_at());
   });
-  return out;
+  v1::SpeedHistoryResponse resp;
+  resp.set_resolution(v1::RESOLUTION_RAW);
+  for (auto& r : out) {
+    v1::SpeedHistoryPoint* p = resp.add_points();
+    *p->mutable_at() = r.started_at();
+    p->set_resolution(v1::RESOLUTION_RAW);
+    *p->mutable_result() = r;
+    *resp.add_results() = std::move(r);
+  }
+  return resp;
 }
 
 }  // namespace netvigil::testing

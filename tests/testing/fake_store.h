@@ -98,9 +98,11 @@ class FakeStore final : public collector::Store {
       const std::string& agent) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::map<std::string, std::vector<v1::PathSummary>>>
   LatestPathsOfAll() override ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<std::vector<v1::StoredPathRun>> PathHistory(
-      const std::string& agent, const std::string& target, int64_t since_us,
-      int64_t until_us, uint32_t limit) override ABSL_LOCKS_EXCLUDED(mu_);
+  // Raw runs only (the fake keeps no aggregates), each marked RAW.
+  using Store::PathHistory;
+  absl::StatusOr<v1::PathHistoryResponse> PathHistory(
+      const std::string& agent, const std::string& target,
+      const HistoryQuery& q) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<v1::CurrentSocketsResponse> CurrentSockets(
       const std::string& agent) override;
   absl::StatusOr<v1::SocketChangesResponse> SocketChanges(
@@ -109,9 +111,10 @@ class FakeStore final : public collector::Store {
                                                     int64_t since_us) override;
   absl::StatusOr<v1::SpeedMatrixResponse> SpeedMatrix() override
       ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<std::vector<v1::SpeedResult>> SpeedHistory(
-      const std::string& client, const std::string& server, int64_t since_us,
-      int64_t until_us, uint32_t limit) override ABSL_LOCKS_EXCLUDED(mu_);
+  using Store::SpeedHistory;
+  absl::StatusOr<v1::SpeedHistoryResponse> SpeedHistory(
+      const std::string& client, const std::string& server,
+      const HistoryQuery& q) override ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Agent {

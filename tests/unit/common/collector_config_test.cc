@@ -1,5 +1,6 @@
 #include "common/collector_config.h"
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
@@ -203,6 +204,31 @@ TEST(CollectorConfigTest, SecurityKeys) {
   ASSERT_THAT(d, IsOk());
   EXPECT_EQ(d->enroll_listen, "0.0.0.0:7412");
   EXPECT_TRUE(d->pki_server_names.empty());
+}
+
+TEST(CollectorConfigTest, MetricsListenOnLoopbackOnly) {
+  auto off = ParseCollectorConfig("{}", "d.yaml");
+  ASSERT_THAT(off, IsOk());
+  EXPECT_EQ(off->metrics_listen, "") << "off by default";
+  for (const char* ok : {"127.0.0.1:9464", "127.0.0.2:9464", "[::1]:9464"}) {
+    auto c = ParseCollectorConfig(
+        absl::StrCat("listen:\n  metrics: \"", ok, "\"\n"), "c.yaml");
+    ASSERT_THAT(c, IsOk()) << ok;
+    EXPECT_EQ(c->metrics_listen, ok);
+  }
+  for (const char* bad : {"0.0.0.0:9464", "192.168.1.2:9464", "[::]:9464",
+                          "localhost:9464", "[fd00::1]:9464"}) {
+    auto c = ParseCollectorConfig(
+        absl::StrCat("listen:\n  metrics: \"", bad, "\"\n"), "c.yaml");
+    EXPECT_THAT(c, StatusIs(absl::StatusCode::kInvalidArgument,
+                            "loopback address only"))
+        << bad;
+  }
+  EXPECT_THAT(ParseCollectorConfig("listen:\n  agents: \"127.0.0.1:7411\"\n"
+                                   "  metrics: \"127.0.0.1:7411\"\n",
+                                   "c.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "takes the same port as listen.agents"));
 }
 
 TEST(CollectorConfigTest, AnEmptyFileIsRefused) {

@@ -171,6 +171,46 @@ TEST_F(QueryServiceTest, BadRequestsAreRefusedNamingTheField) {
   }
 }
 
+TEST_F(QueryServiceTest, RawHistoryFromBeforeRawRetentionIsRefused) {
+  // The default raw retention is 7 days, judged by the injected clock.
+  {
+    grpc::ClientContext ctx;
+    v1::PathHistoryResponse resp;
+    v1::PathHistoryRequest req;
+    req.set_host("laptop");
+    req.set_target("192.0.2.1");
+    req.set_resolution(v1::RESOLUTION_RAW);
+    *req.mutable_since() = ToProtoTime(c_.clock.Now() - absl::Hours(24 * 8));
+    grpc::Status s = query_->PathHistory(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+    EXPECT_THAT(s.error_message(),
+                HasSubstr("raw path runs are kept for 168h"));
+    EXPECT_THAT(s.error_message(), HasSubstr("RESOLUTION_HOURLY"));
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::SpeedHistoryResponse resp;
+    v1::SpeedHistoryRequest req;
+    req.set_client("laptop");
+    req.set_server("nas");
+    req.set_resolution(v1::RESOLUTION_MIXED);
+    grpc::Status s = query_->SpeedHistory(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("cannot be asked for"));
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::SpeedHistoryResponse resp;
+    v1::SpeedHistoryRequest req;
+    req.set_client("laptop");
+    req.set_server("nas");
+    req.set_max_points(100001);
+    grpc::Status s = query_->SpeedHistory(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("max_points 100001"));
+  }
+}
+
 TEST_F(QueryServiceTest, AlertsAnswerOnceTheAnalysisHasStarted) {
   const absl::Time deadline = absl::Now() + kWait;
   while (!c_.collector->analyzing() && absl::Now() < deadline) {

@@ -216,6 +216,72 @@ TEST(CliTablesTest, PathHistory) {
   ExpectGolden("path_history", out.substr(out.find("\nHISTORY")));
 }
 
+TEST(CliTablesTest, PathHistoryAtTwoResolutions) {
+  v1::PathHistoryResponse r;
+  r.set_resolution(v1::RESOLUTION_MIXED);
+  r.set_bucket_seconds(3600);
+  *r.mutable_raw_since() = Ago(absl::Hours(24 * 7));
+  auto* h = r.add_runs();
+  h->set_agent("h1");
+  h->mutable_run()->set_target("internet");
+  *h->mutable_run()->mutable_started_at() = Ago(absl::Hours(24 * 60));
+  h->set_resolution(v1::RESOLUTION_HOURLY);
+  auto* a = h->mutable_aggregate();
+  a->set_bucket_seconds(3600);
+  a->set_runs(60);
+  a->set_reached_runs(59);
+  a->set_avg_loss_percent(1.5);
+  a->set_max_loss_percent(20);
+  a->set_median_ms(11.2);
+  a->set_spread_ms(2.5);
+  a->set_avg_ms(12.0);
+  a->set_best_ms(9.1);
+  a->set_worst_ms(48.3);
+  auto* raw = r.add_runs();
+  raw->set_agent("h1");
+  raw->set_resolution(v1::RESOLUTION_RAW);
+  raw->mutable_run()->set_target("internet");
+  *raw->mutable_run()->mutable_started_at() = Ago(absl::Minutes(1));
+  raw->mutable_run()->set_destination_reached(true);
+  raw->mutable_run()->add_hops()->set_ttl(1);
+  raw->mutable_run()->mutable_destination()->set_avg_ms(10.5);
+  const std::string out = RenderPathHistory(r, kNow);
+  ExpectGolden("path_history_mixed", out.substr(out.find("\nHISTORY")));
+  // Aggregates only: no mtr report (there is no raw run to show).
+  r.mutable_runs()->RemoveLast();
+  r.set_resolution(v1::RESOLUTION_COARSE);
+  r.set_bucket_seconds(86400);
+  r.mutable_runs(0)->set_resolution(v1::RESOLUTION_COARSE);
+  r.mutable_runs(0)->mutable_aggregate()->set_bucket_seconds(86400);
+  ExpectGolden("path_history_days", RenderPathHistory(r, kNow));
+}
+
+TEST(CliTablesTest, SpeedHistoryAtTwoResolutions) {
+  v1::SpeedHistoryResponse r;
+  r.set_resolution(v1::RESOLUTION_MIXED);
+  r.set_bucket_seconds(3600);
+  *r.mutable_raw_since() = Ago(absl::Hours(24 * 7));
+  auto* p = r.add_points();
+  *p->mutable_at() = Ago(absl::Hours(24 * 30));
+  p->set_resolution(v1::RESOLUTION_HOURLY);
+  auto* a = p->mutable_aggregate();
+  a->set_bucket_seconds(3600);
+  a->set_runs(2);
+  a->set_ok_runs(1);
+  a->set_median_bps(900e6);
+  a->set_avg_bps(900e6);
+  a->set_min_bps(900e6);
+  a->set_max_bps(900e6);
+  p = r.add_points();
+  *p->mutable_at() = Ago(absl::Hours(2));
+  p->set_resolution(v1::RESOLUTION_RAW);
+  p->mutable_result()->set_outcome(v1::SPEED_OUTCOME_OK);
+  p->mutable_result()->mutable_forward()->set_received_bps(936.2e6);
+  *p->mutable_result()->mutable_started_at() = p->at();
+  *r.add_results() = p->result();
+  ExpectGolden("speed_history_mixed", RenderSpeedHistory(r, kNow));
+}
+
 TEST(CliTablesTest, AlertsAndEvents) {
   v1::ListAlertsResponse r;
   auto* a = r.add_alerts();
