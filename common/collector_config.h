@@ -76,7 +76,7 @@ struct CollectorConfig {
   uint32_t gone_facts_days = 90;  // facts no longer present, after last seen
   uint32_t resolved_alerts_days = 90;  // resolved alerts with their events
   uint32_t gaps_days = 365;            // the record of lost results
-  uint32_t outbox_days = 30;  // notifications sent or expired
+  uint32_t outbox_days = 30;           // notifications sent or expired
 
   // alerts
   std::string alert_log;  // empty: no alert log

@@ -235,9 +235,10 @@ absl::StatusOr<Store::RetentionStats> PgStore::ApplyRetention(
             .as<int64_t>();
     auto drop = [&](const char* table, int64_t before_us) {
       stats.partitions_dropped +=
-          tx.exec_params1("SELECT nv_drop_partitions($1, to_timestamp($2 / "
-                          "1e6))",
-                          table, before_us)[0]
+          tx.exec_params1(
+                "SELECT nv_drop_partitions($1, to_timestamp($2 / "
+                "1e6))",
+                table, before_us)[0]
               .as<int64_t>();
     };
     drop("path_runs", raw_us);
@@ -249,37 +250,40 @@ absl::StatusOr<Store::RetentionStats> PgStore::ApplyRetention(
     drop("speed_hourly", hourly_us);
     // Facts that went long ago: their events (while kept) still name them;
     // a fact that comes back is new again, with a fresh first_seen.
-    stats.facts_deleted =
-        tx.exec_params("DELETE FROM socket_facts WHERE NOT present"
-                       " AND last_seen < to_timestamp($1 / 1e6)",
-                       facts_us)
-            .affected_rows() +
-        tx.exec_params("DELETE FROM file_facts WHERE NOT present"
-                       " AND last_seen < to_timestamp($1 / 1e6)",
-                       facts_us)
-            .affected_rows();
+    stats.facts_deleted = tx.exec_params(
+                                "DELETE FROM socket_facts WHERE NOT present"
+                                " AND last_seen < to_timestamp($1 / 1e6)",
+                                facts_us)
+                              .affected_rows() +
+                          tx.exec_params(
+                                "DELETE FROM file_facts WHERE NOT present"
+                                " AND last_seen < to_timestamp($1 / 1e6)",
+                                facts_us)
+                              .affected_rows();
     tx.exec_params(
         "DELETE FROM alert_events WHERE alert_id IN (SELECT id FROM alerts"
         " WHERE resolved_at < to_timestamp($1 / 1e6))",
         alerts_us);
-    stats.alerts_deleted =
-        tx.exec_params("DELETE FROM alerts WHERE resolved_at <"
-                       " to_timestamp($1 / 1e6)",
-                       alerts_us)
-            .affected_rows();
+    stats.alerts_deleted = tx.exec_params(
+                                 "DELETE FROM alerts WHERE resolved_at <"
+                                 " to_timestamp($1 / 1e6)",
+                                 alerts_us)
+                               .affected_rows();
     stats.rows_deleted +=
-        tx.exec_params("DELETE FROM gaps WHERE COALESCE(last_at, first_at) <"
-                       " to_timestamp($1 / 1e6)",
-                       gaps_us)
+        tx.exec_params(
+              "DELETE FROM gaps WHERE COALESCE(last_at, first_at) <"
+              " to_timestamp($1 / 1e6)",
+              gaps_us)
             .affected_rows();
     // The notification outbox (migration 0013) where it exists: messages
     // sent or given up; a pending one stays whatever its age.
     if (!tx.exec1("SELECT to_regclass('public.notify_outbox') IS NULL")[0]
              .as<bool>()) {
       stats.rows_deleted +=
-          tx.exec_params("DELETE FROM notify_outbox WHERE state <> 'pending'"
-                         " AND created_at < to_timestamp($1 / 1e6)",
-                         outbox_us)
+          tx.exec_params(
+                "DELETE FROM notify_outbox WHERE state <> 'pending'"
+                " AND created_at < to_timestamp($1 / 1e6)",
+                outbox_us)
               .affected_rows();
     }
     tx.commit();

@@ -79,8 +79,7 @@ std::set<SnapshotDay> PayloadDays(
            "  AND produced_at >= to_timestamp($2::bigint * 86400)"
            "  AND produced_at < to_timestamp(($3::bigint + 1) * 86400)"
            "  AND payload IS NOT NULL",
-           PgIntArray(std::vector<int64_t>(ids.begin(), ids.end())), lo,
-           hi)) {
+           PgIntArray(std::vector<int64_t>(ids.begin(), ids.end())), lo, hi)) {
     out.emplace(row[0].as<int64_t>(), row[1].as<std::string>(),
                 row[2].as<int64_t>());
   }
@@ -166,8 +165,8 @@ absl::Status PgStore::Migrate() {
     // in the DEFAULT partitions (correct, but retention then deletes them
     // row by row). Retention and ingest try again.
     const absl::Time now = absl::Now();
-    if (absl::Status p = EnsurePartitions(now - absl::Hours(24),
-                                          now + absl::Hours(24 * 3));
+    if (absl::Status p =
+            EnsurePartitions(now - absl::Hours(24), now + absl::Hours(24 * 3));
         !p.ok()) {
       spdlog::warn("partitions_failed error=\"{}\"", std::string(p.message()));
     }

@@ -9,8 +9,8 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <set>
 #include <pqxx/connection>
+#include <set>
 #include <string>
 #include <vector>
 

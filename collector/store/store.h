@@ -75,11 +75,11 @@ class Store {
   // partition is older than its horizon: a row is kept at least its time
   // and at most one partition longer.
   struct RetentionPolicy {
-    absl::Duration raw = absl::Hours(24 * 7);      // path_runs, speed_results
+    absl::Duration raw = absl::Hours(24 * 7);       // path_runs, speed_results
     absl::Duration hourly = absl::Hours(24 * 365);  // path_/speed_hourly
     absl::Duration results = absl::Hours(24 * 7);   // results
     absl::Duration events = absl::Hours(24 * 90);   // socket_/file_events
-    absl::Duration gone_facts = absl::Hours(24 * 90);  // after last seen
+    absl::Duration gone_facts = absl::Hours(24 * 90);       // after last seen
     absl::Duration resolved_alerts = absl::Hours(24 * 90);  // with events
     absl::Duration gaps = absl::Hours(24 * 365);
     absl::Duration outbox = absl::Hours(24 * 30);  // sent/expired messages

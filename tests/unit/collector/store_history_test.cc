@@ -550,8 +550,8 @@ TEST_F(StoreHistoryTest, RetentionFoldsOldRunsIntoHoursAndKeepsTheLatest) {
   EXPECT_EQ(worst, 6);
   // Past the hourly horizon (whole months) the aggregates go too.
   policy.hourly = absl::Hours(24);
-  auto third = store_->ApplyRetention(
-      policy, absl::FromUnixSeconds(kT0 + 70 * 86400));
+  auto third =
+      store_->ApplyRetention(policy, absl::FromUnixSeconds(kT0 + 70 * 86400));
   ASSERT_THAT(third, IsOk());
   EXPECT_GE(third->partitions_dropped, 1);
   EXPECT_EQ(Count("path_hourly"), 0);
