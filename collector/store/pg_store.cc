@@ -56,7 +56,7 @@ int64_t UtcDay(const v1::Result& r) {
 using SnapshotDay = std::tuple<int64_t, std::string, int64_t>;
 
 // The days of the batch's snapshots that already have a kept payload: one
-// index read of results_kind_time over those days only (partition pruning
+// index read of results_kept_payloads over those days only (partition pruning
 // keeps it to their partitions).
 std::set<SnapshotDay> PayloadDays(
     pqxx::work& tx, const std::vector<Store::IngestItem>& items,
