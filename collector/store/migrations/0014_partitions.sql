@@ -29,14 +29,15 @@
 --
 -- Every row of today's tables is kept: each table is renamed, its
 -- partitioned successor created, the rows moved, the old table dropped, all
--- in this migration's one transaction.
+-- in this migration's one transaction. Applied again (a test replays the
+-- migrations after 0011 on a database that has them), it changes nothing.
 CREATE SCHEMA IF NOT EXISTS nv_part;
 
 -- Storage options of a partition (a partitioned parent holds none). The
 -- results' payloads are protobuf bytes of 0.3 to 2 KB that PostgreSQL
 -- would store uncompressed (it compresses only rows past about 2 KB): a
 -- toast_tuple_target of 128 makes lz4 (migration 0009) compress them.
-CREATE FUNCTION nv_partition_options(parent text) RETURNS text
+CREATE OR REPLACE FUNCTION nv_partition_options(parent text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
   SELECT CASE parent WHEN 'results' THEN 'WITH (toast_tuple_target = 128)'
                      ELSE '' END
@@ -46,7 +47,7 @@ $$;
 -- 'day' or 'month') that holds time `t`: made if missing, with the rows of
 -- the DEFAULT partition that belong to it moved in. Returns true if it made
 -- it. Safe against concurrent callers (an advisory lock per partition).
-CREATE FUNCTION nv_ensure_partition(parent text, unit text, t timestamptz)
+CREATE OR REPLACE FUNCTION nv_ensure_partition(parent text, unit text, t timestamptz)
 RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
   lo timestamptz;
@@ -91,7 +92,7 @@ END $$;
 -- Drops every partition of `parent` whose rows are all older than `before`
 -- (its upper bound at or before it) and deletes the DEFAULT partition's
 -- rows older than it. Returns the number of partitions dropped.
-CREATE FUNCTION nv_drop_partitions(parent text, before timestamptz)
+CREATE OR REPLACE FUNCTION nv_drop_partitions(parent text, before timestamptz)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
   r record;
@@ -124,7 +125,7 @@ END $$;
 -- partitioned successor (created by the caller with its keys), `col` the
 -- partition key. Makes the DEFAULT partition and one partition per unit
 -- that holds rows, moves the rows, drops `old`.
-CREATE FUNCTION nv_convert_to_partitions(old text, parent text, unit text,
+CREATE OR REPLACE FUNCTION nv_convert_to_partitions(old text, parent text, unit text,
                                          col text)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -146,102 +147,137 @@ END $$;
 -- file snapshot keeps its whole payload only when it is the first of its
 -- UTC day for its agent and kind; the others are described by the facts
 -- and events tables and keep their row (sequence, kind, time) alone.
-ALTER TABLE results RENAME TO results_old;
-ALTER TABLE results_old DROP CONSTRAINT results_pkey;
-DROP INDEX results_kind_time;
-DROP INDEX results_produced_at;
-CREATE TABLE results (LIKE results_old INCLUDING DEFAULTS
-                      INCLUDING COMPRESSION INCLUDING STORAGE,
-                      FOREIGN KEY (agent_id) REFERENCES agents (id),
-                      PRIMARY KEY (agent_id, seq, produced_at))
-  PARTITION BY RANGE (produced_at);
-ALTER TABLE results ALTER COLUMN payload DROP NOT NULL;
--- Only the kept payloads are looked up by kind and time (which snapshots
--- of a day already have one): a partial index, two rows an agent a day
--- instead of every result.
-CREATE INDEX results_kept_payloads ON results (agent_id, kind, produced_at)
-  WHERE payload IS NOT NULL;
-SELECT nv_convert_to_partitions('results_old', 'results', 'day',
-                                'produced_at');
+DO $$ BEGIN
+  -- Already partitioned (the migration applied again): nothing to do.
+  IF (SELECT relkind FROM pg_class WHERE oid = 'public.results'::regclass) = 'r' THEN
+    ALTER TABLE results RENAME TO results_old;
+    ALTER TABLE results_old DROP CONSTRAINT results_pkey;
+    DROP INDEX results_kind_time;
+    DROP INDEX results_produced_at;
+    CREATE TABLE results (LIKE results_old INCLUDING DEFAULTS
+                          INCLUDING COMPRESSION INCLUDING STORAGE,
+                          FOREIGN KEY (agent_id) REFERENCES agents (id),
+                          PRIMARY KEY (agent_id, seq, produced_at))
+      PARTITION BY RANGE (produced_at);
+    ALTER TABLE results ALTER COLUMN payload DROP NOT NULL;
+    -- Only the kept payloads are looked up by kind and time (which snapshots
+    -- of a day already have one): a partial index, two rows an agent a day
+    -- instead of every result.
+    CREATE INDEX results_kept_payloads ON results (agent_id, kind, produced_at)
+      WHERE payload IS NOT NULL;
+    PERFORM nv_convert_to_partitions('results_old', 'results', 'day',
+                                    'produced_at');
+  END IF;
+END $$;
 
-ALTER TABLE path_runs RENAME TO path_runs_old;
-ALTER TABLE path_runs_old DROP CONSTRAINT path_runs_pkey;
-DROP INDEX path_runs_agent_target_at;
-DROP INDEX path_runs_started_at;
-CREATE TABLE path_runs (LIKE path_runs_old INCLUDING DEFAULTS,
-                        FOREIGN KEY (agent_id) REFERENCES agents (id),
-                        PRIMARY KEY (agent_id, seq, started_at))
-  PARTITION BY RANGE (started_at);
-CREATE INDEX path_runs_agent_target_at
-  ON path_runs (agent_id, target, started_at);
-SELECT nv_convert_to_partitions('path_runs_old', 'path_runs', 'day',
-                                'started_at');
-
-ALTER TABLE speed_results RENAME TO speed_results_old;
-ALTER TABLE speed_results_old DROP CONSTRAINT speed_results_pkey;
-DROP INDEX speed_results_pair_at;
-DROP INDEX speed_results_started_at;
-DROP INDEX speed_results_lan_pair_at;
-CREATE TABLE speed_results (LIKE speed_results_old INCLUDING DEFAULTS,
+DO $$ BEGIN
+  -- Already partitioned (the migration applied again): nothing to do.
+  IF (SELECT relkind FROM pg_class WHERE oid = 'public.path_runs'::regclass) = 'r' THEN
+    ALTER TABLE path_runs RENAME TO path_runs_old;
+    ALTER TABLE path_runs_old DROP CONSTRAINT path_runs_pkey;
+    DROP INDEX path_runs_agent_target_at;
+    DROP INDEX path_runs_started_at;
+    CREATE TABLE path_runs (LIKE path_runs_old INCLUDING DEFAULTS,
                             FOREIGN KEY (agent_id) REFERENCES agents (id),
                             PRIMARY KEY (agent_id, seq, started_at))
-  PARTITION BY RANGE (started_at);
-CREATE INDEX speed_results_pair_at
-  ON speed_results (client, server, started_at);
-CREATE INDEX speed_results_lan_pair_at
-  ON speed_results (client, server, started_at) WHERE NOT external;
-SELECT nv_convert_to_partitions('speed_results_old', 'speed_results', 'day',
-                                'started_at');
+      PARTITION BY RANGE (started_at);
+    CREATE INDEX path_runs_agent_target_at
+      ON path_runs (agent_id, target, started_at);
+    PERFORM nv_convert_to_partitions('path_runs_old', 'path_runs', 'day',
+                                    'started_at');
+  END IF;
+END $$;
+
+DO $$ BEGIN
+  -- Already partitioned (the migration applied again): nothing to do.
+  IF (SELECT relkind FROM pg_class WHERE oid = 'public.speed_results'::regclass) = 'r' THEN
+    ALTER TABLE speed_results RENAME TO speed_results_old;
+    ALTER TABLE speed_results_old DROP CONSTRAINT speed_results_pkey;
+    DROP INDEX speed_results_pair_at;
+    DROP INDEX speed_results_started_at;
+    DROP INDEX speed_results_lan_pair_at;
+    CREATE TABLE speed_results (LIKE speed_results_old INCLUDING DEFAULTS,
+                                FOREIGN KEY (agent_id) REFERENCES agents (id),
+                                PRIMARY KEY (agent_id, seq, started_at))
+      PARTITION BY RANGE (started_at);
+    CREATE INDEX speed_results_pair_at
+      ON speed_results (client, server, started_at);
+    CREATE INDEX speed_results_lan_pair_at
+      ON speed_results (client, server, started_at) WHERE NOT external;
+    PERFORM nv_convert_to_partitions('speed_results_old', 'speed_results', 'day',
+                                    'started_at');
+  END IF;
+END $$;
 
 -- The events' ids stay (SocketChanges orders by at, id): the sequence moves
 -- to the new table.
-ALTER TABLE socket_events RENAME TO socket_events_old;
-ALTER TABLE socket_events_old DROP CONSTRAINT socket_events_pkey;
-DROP INDEX socket_events_agent_at;
-ALTER SEQUENCE socket_events_id_seq OWNED BY NONE;
-CREATE TABLE socket_events (LIKE socket_events_old INCLUDING DEFAULTS,
-                            FOREIGN KEY (agent_id) REFERENCES agents (id),
-                            PRIMARY KEY (agent_id, at, id))
-  PARTITION BY RANGE (at);
-ALTER SEQUENCE socket_events_id_seq OWNED BY socket_events.id;
-SELECT nv_convert_to_partitions('socket_events_old', 'socket_events', 'day',
-                                'at');
+DO $$ BEGIN
+  -- Already partitioned (the migration applied again): nothing to do.
+  IF (SELECT relkind FROM pg_class WHERE oid = 'public.socket_events'::regclass) = 'r' THEN
+    ALTER TABLE socket_events RENAME TO socket_events_old;
+    ALTER TABLE socket_events_old DROP CONSTRAINT socket_events_pkey;
+    DROP INDEX socket_events_agent_at;
+    ALTER SEQUENCE socket_events_id_seq OWNED BY NONE;
+    CREATE TABLE socket_events (LIKE socket_events_old INCLUDING DEFAULTS,
+                                FOREIGN KEY (agent_id) REFERENCES agents (id),
+                                PRIMARY KEY (agent_id, at, id))
+      PARTITION BY RANGE (at);
+    ALTER SEQUENCE socket_events_id_seq OWNED BY socket_events.id;
+    PERFORM nv_convert_to_partitions('socket_events_old', 'socket_events', 'day',
+                                    'at');
+  END IF;
+END $$;
 
-ALTER TABLE file_events RENAME TO file_events_old;
-ALTER TABLE file_events_old DROP CONSTRAINT file_events_pkey;
-DROP INDEX file_events_agent_at;
-ALTER SEQUENCE file_events_id_seq OWNED BY NONE;
-CREATE TABLE file_events (LIKE file_events_old INCLUDING DEFAULTS,
-                          FOREIGN KEY (agent_id) REFERENCES agents (id),
-                          PRIMARY KEY (agent_id, at, id))
-  PARTITION BY RANGE (at);
-ALTER SEQUENCE file_events_id_seq OWNED BY file_events.id;
-SELECT nv_convert_to_partitions('file_events_old', 'file_events', 'day',
-                                'at');
+DO $$ BEGIN
+  -- Already partitioned (the migration applied again): nothing to do.
+  IF (SELECT relkind FROM pg_class WHERE oid = 'public.file_events'::regclass) = 'r' THEN
+    ALTER TABLE file_events RENAME TO file_events_old;
+    ALTER TABLE file_events_old DROP CONSTRAINT file_events_pkey;
+    DROP INDEX file_events_agent_at;
+    ALTER SEQUENCE file_events_id_seq OWNED BY NONE;
+    CREATE TABLE file_events (LIKE file_events_old INCLUDING DEFAULTS,
+                              FOREIGN KEY (agent_id) REFERENCES agents (id),
+                              PRIMARY KEY (agent_id, at, id))
+      PARTITION BY RANGE (at);
+    ALTER SEQUENCE file_events_id_seq OWNED BY file_events.id;
+    PERFORM nv_convert_to_partitions('file_events_old', 'file_events', 'day',
+                                    'at');
+  END IF;
+END $$;
 
-ALTER TABLE path_hourly RENAME TO path_hourly_old;
-ALTER TABLE path_hourly_old DROP CONSTRAINT path_hourly_pkey;
-CREATE TABLE path_hourly (LIKE path_hourly_old INCLUDING DEFAULTS,
-                          FOREIGN KEY (agent_id) REFERENCES agents (id),
-                          PRIMARY KEY (agent_id, target, hour))
-  PARTITION BY RANGE (hour);
-SELECT nv_convert_to_partitions('path_hourly_old', 'path_hourly', 'month',
-                                'hour');
+DO $$ BEGIN
+  -- Already partitioned (the migration applied again): nothing to do.
+  IF (SELECT relkind FROM pg_class WHERE oid = 'public.path_hourly'::regclass) = 'r' THEN
+    ALTER TABLE path_hourly RENAME TO path_hourly_old;
+    ALTER TABLE path_hourly_old DROP CONSTRAINT path_hourly_pkey;
+    CREATE TABLE path_hourly (LIKE path_hourly_old INCLUDING DEFAULTS,
+                              FOREIGN KEY (agent_id) REFERENCES agents (id),
+                              PRIMARY KEY (agent_id, target, hour))
+      PARTITION BY RANGE (hour);
+    PERFORM nv_convert_to_partitions('path_hourly_old', 'path_hourly', 'month',
+                                    'hour');
+  END IF;
+END $$;
 
-ALTER TABLE speed_hourly RENAME TO speed_hourly_old;
-ALTER TABLE speed_hourly_old DROP CONSTRAINT speed_hourly_pkey;
-CREATE TABLE speed_hourly (LIKE speed_hourly_old INCLUDING DEFAULTS,
-                           FOREIGN KEY (agent_id) REFERENCES agents (id),
-                           PRIMARY KEY (agent_id, client, server, hour))
-  PARTITION BY RANGE (hour);
-SELECT nv_convert_to_partitions('speed_hourly_old', 'speed_hourly', 'month',
-                                'hour');
+DO $$ BEGIN
+  -- Already partitioned (the migration applied again): nothing to do.
+  IF (SELECT relkind FROM pg_class WHERE oid = 'public.speed_hourly'::regclass) = 'r' THEN
+    ALTER TABLE speed_hourly RENAME TO speed_hourly_old;
+    ALTER TABLE speed_hourly_old DROP CONSTRAINT speed_hourly_pkey;
+    CREATE TABLE speed_hourly (LIKE speed_hourly_old INCLUDING DEFAULTS,
+                               FOREIGN KEY (agent_id) REFERENCES agents (id),
+                               PRIMARY KEY (agent_id, client, server, hour))
+      PARTITION BY RANGE (hour);
+    PERFORM nv_convert_to_partitions('speed_hourly_old', 'speed_hourly', 'month',
+                                    'hour');
+  END IF;
+END $$;
 
-DROP FUNCTION nv_convert_to_partitions(text, text, text, text);
+DROP FUNCTION IF EXISTS nv_convert_to_partitions(text, text, text, text);
 
 -- Retention of facts that are gone and of resolved alerts deletes rows
 -- (they are few and not time-ordered); these indexes find them.
-CREATE INDEX socket_facts_gone ON socket_facts (last_seen) WHERE NOT present;
-CREATE INDEX file_facts_gone ON file_facts (last_seen) WHERE NOT present;
-CREATE INDEX alerts_resolved_at ON alerts (resolved_at)
+CREATE INDEX IF NOT EXISTS socket_facts_gone ON socket_facts (last_seen) WHERE NOT present;
+CREATE INDEX IF NOT EXISTS file_facts_gone ON file_facts (last_seen) WHERE NOT present;
+CREATE INDEX IF NOT EXISTS alerts_resolved_at ON alerts (resolved_at)
   WHERE resolved_at IS NOT NULL;
