@@ -66,7 +66,7 @@ struct CollectorConfig {
   // line numbers for errors. Null when the file has no `analysis:` section.
   YAML::Node analysis;
 
-  // retention (README "Retention"): days each kind of row is kept. Time
+  // retention (README "Storage"): days each kind of row is kept. Time
   // tables are partitioned by day or month and lose whole partitions, so a
   // row lives at least its days and at most one partition longer.
   uint32_t raw_days = 7;          // path runs, speed results (then hourly)

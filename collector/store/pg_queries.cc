@@ -186,7 +186,7 @@ absl::StatusOr<v1::CurrentSocketsResponse> PgStore::CurrentSockets(
         const int64_t id = AgentIdOrThrow(tx, agent);
         v1::CurrentSocketsResponse out;
         // The facts, not the latest payload: most snapshots keep none
-        // (README "What is stored"); `sockets` stays empty.
+        // (README "Storage"); `sockets` stays empty.
         pqxx::result latest = tx.exec_params(
             "SELECT " + EpochMicrosSql("last_at") +
                 " FROM probe_state WHERE agent_id = $1 AND kind = 'sockets'",

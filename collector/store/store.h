@@ -70,7 +70,7 @@ class Store {
   virtual absl::Status StoreCollectorSpeedResult(
       const v1::SpeedResult& result) = 0;
 
-  // How long each kind of row is kept (README "Retention"). Time-partitioned
+  // How long each kind of row is kept (README "Storage"). Time-partitioned
   // tables lose whole partitions (day or month, UTC) once all of a
   // partition is older than its horizon: a row is kept at least its time
   // and at most one partition longer.

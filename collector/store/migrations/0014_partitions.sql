@@ -1,4 +1,4 @@
--- Time partitioning (issue 20, README "Retention"): the big time tables are
+-- Time partitioning (issue 20, README "Storage"): the big time tables are
 -- partitioned by UTC day, the hourly aggregates by UTC month, so retention
 -- drops whole partitions instead of deleting row by row (no dead tuples, no
 -- vacuum debt, a day's retention in milliseconds).
@@ -143,7 +143,7 @@ BEGIN
   EXECUTE format('DROP TABLE public.%I', old);
 END $$;
 
--- results: payload may now be NULL (README "What is stored"): a socket or
+-- results: payload may now be NULL (README "Storage"): a socket or
 -- file snapshot keeps its whole payload only when it is the first of its
 -- UTC day for its agent and kind; the others are described by the facts
 -- and events tables and keep their row (sequence, kind, time) alone.
