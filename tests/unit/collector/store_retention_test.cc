@@ -457,6 +457,40 @@ TEST_F(StoreRetentionTest, ADayPartitionOfAThousandAgentsGoesInUnderASecond) {
             << absl::FormatDuration(took) << "\n";
 }
 
+TEST_F(StoreRetentionTest, ADayWithoutAPartitionGetsOneOnDemandWithinBounds) {
+  Open("ondemand");
+  // Ten days ago (a spool replayed after an outage): made on demand. Four
+  // hundred days ago (a hostile or broken clock): no partition is made, the
+  // row waits in the DEFAULT partition, retention deletes it as a row.
+  const int64_t today = absl::ToUnixSeconds(absl::Now()) / kDay * kDay;
+  const int64_t recent = today - 10 * kDay + 3600;
+  const int64_t ancient = today - 400 * kDay + 3600;
+  auto name = [](int64_t t) {
+    return absl::FormatTime("results_p%Y%m%d", absl::FromUnixSeconds(t),
+                            absl::UTCTimeZone());
+  };
+  ASSERT_EQ(Count("SELECT count(*) FROM pg_class WHERE relname = '" +
+                  name(recent) + "'"),
+            0);
+  ASSERT_THAT(
+      store_->StoreResults("a1", {Path(1, ancient, 0), Path(2, recent, 0)}),
+      IsOk());
+  EXPECT_EQ(Count("SELECT count(*) FROM pg_class WHERE relname = '" +
+                  name(recent) + "'"),
+            1);
+  EXPECT_EQ(Count("SELECT count(*) FROM pg_class WHERE relname = '" +
+                  name(ancient) + "'"),
+            0);
+  EXPECT_EQ(Count("SELECT count(*) FROM nv_part.results_default"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM nv_part.path_runs_default"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM results"), 2);
+  Store::RetentionPolicy policy;
+  auto stats = store_->ApplyRetention(policy, absl::Now());
+  ASSERT_THAT(stats, IsOk());
+  EXPECT_EQ(Count("SELECT count(*) FROM nv_part.results_default"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM results"), 0) << "both past 7 days";
+}
+
 // --- store what changed, once -------------------------------------------
 
 TEST_F(StoreRetentionTest, AnUnchangedSnapshotAddsNoPayload) {
