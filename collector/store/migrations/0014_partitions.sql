@@ -33,16 +33,6 @@
 -- migrations after 0011 on a database that has them), it changes nothing.
 CREATE SCHEMA IF NOT EXISTS nv_part;
 
--- Storage options of a partition (a partitioned parent holds none). The
--- results' payloads are protobuf bytes of 0.3 to 2 KB that PostgreSQL
--- would store uncompressed (it compresses only rows past about 2 KB): a
--- toast_tuple_target of 128 makes lz4 (migration 0009) compress them.
-CREATE OR REPLACE FUNCTION nv_partition_options(parent text) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-  SELECT CASE parent WHEN 'results' THEN 'WITH (toast_tuple_target = 128)'
-                     ELSE '' END
-$$;
-
 -- The partition of `parent` (a table of schema public partitioned by `unit`,
 -- 'day' or 'month') that holds time `t`: made if missing, with the rows of
 -- the DEFAULT partition that belong to it moved in. Returns true if it made
@@ -76,8 +66,7 @@ BEGIN
   WHERE p.partrelid = ('public.' || quote_ident(parent))::regclass;
   EXECUTE format('CREATE TABLE nv_part.%I (LIKE public.%I INCLUDING DEFAULTS'
                  ' INCLUDING CONSTRAINTS INCLUDING STORAGE'
-                 ' INCLUDING COMPRESSION) %s', part, parent,
-                 nv_partition_options(parent));
+                 ' INCLUDING COMPRESSION)', part, parent);
   EXECUTE format('WITH m AS (DELETE FROM nv_part.%I WHERE %I >= $1'
                  ' AND %I < $2 RETURNING *) INSERT INTO nv_part.%I'
                  ' SELECT * FROM m', parent || '_default', col, col, part)
@@ -131,8 +120,8 @@ RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   t timestamptz;
 BEGIN
-  EXECUTE format('CREATE TABLE nv_part.%I PARTITION OF public.%I DEFAULT %s',
-                 parent || '_default', parent, nv_partition_options(parent));
+  EXECUTE format('CREATE TABLE nv_part.%I PARTITION OF public.%I DEFAULT',
+                 parent || '_default', parent);
   FOR t IN EXECUTE format('SELECT DISTINCT date_trunc(%L, %I AT TIME ZONE'
                           ' ''UTC'') AT TIME ZONE ''UTC'' FROM public.%I',
                           unit, col, old)
