@@ -288,21 +288,30 @@ void Collector::TickLoop() {
 
 void Collector::RunRetention() {
   const absl::Time now = clock_.Now();
-  auto stats =
-      parts_.store->ApplyRetention(now - absl::Hours(24) * config_.raw_days,
-                                   now - absl::Hours(24) * config_.hourly_days);
+  collector::Store::RetentionPolicy policy;
+  const absl::Duration day = absl::Hours(24);
+  policy.raw = day * config_.raw_days;
+  policy.hourly = day * config_.hourly_days;
+  policy.results = day * config_.results_days;
+  policy.events = day * config_.events_days;
+  policy.gone_facts = day * config_.gone_facts_days;
+  policy.resolved_alerts = day * config_.resolved_alerts_days;
+  policy.gaps = day * config_.gaps_days;
+  policy.outbox = day * config_.outbox_days;
+  const absl::Time started = absl::Now();
+  auto stats = parts_.store->ApplyRetention(policy, now);
   if (!stats.ok()) {
     spdlog::error("retention_failed error=\"{}\"",
                   std::string(stats.status().message()));
     return;
   }
   spdlog::info(
-      "retention_done raw_days={} hourly_days={} results_deleted={} "
-      "path_runs_aggregated={} speed_results_aggregated={} "
-      "hourly_deleted={} events_deleted={}",
-      config_.raw_days, config_.hourly_days, stats->results_deleted,
+      "retention_done seconds={:.3f} partitions_dropped={} "
+      "path_runs_aggregated={} speed_results_aggregated={} facts_deleted={} "
+      "alerts_deleted={} rows_deleted={}",
+      absl::ToDoubleSeconds(absl::Now() - started), stats->partitions_dropped,
       stats->path_runs_aggregated, stats->speed_results_aggregated,
-      stats->hourly_deleted, stats->events_deleted);
+      stats->facts_deleted, stats->alerts_deleted, stats->rows_deleted);
 }
 
 void Collector::Shutdown() {

@@ -414,6 +414,12 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
     YamlFields r = top.Map("retention");
     r.Uint("raw_days", 1, 3650, &c.raw_days);
     r.Uint("hourly_days", 1, 36500, &c.hourly_days);
+    r.Uint("results_days", 1, 3650, &c.results_days);
+    r.Uint("events_days", 1, 36500, &c.events_days);
+    r.Uint("gone_facts_days", 1, 36500, &c.gone_facts_days);
+    r.Uint("resolved_alerts_days", 1, 36500, &c.resolved_alerts_days);
+    r.Uint("gaps_days", 1, 36500, &c.gaps_days);
+    r.Uint("outbox_days", 1, 36500, &c.outbox_days);
     r.Finish();
     if (error.ok() && c.hourly_days < c.raw_days) {
       error = absl::InvalidArgumentError(absl::StrCat(

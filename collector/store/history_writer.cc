@@ -110,14 +110,19 @@ void WriteSocketBook(pqxx::work& tx, const SocketBook& book) {
                      " ON CONFLICT (agent_id, key_kind, proto, local_address,"
                      "  local_port, remote_address, remote_port, exe)"
                      " DO UPDATE SET present = EXCLUDED.present,"
-                     "  process_name = EXCLUDED.process_name"),
+                     "  process_name = EXCLUDED.process_name,"
+                     "  last_seen = CASE WHEN EXCLUDED.present THEN"
+                     "   f.last_seen ELSE EXCLUDED.last_seen END"),
         cols, PgIntArray(cols.first), PgIntArray(cols.last),
         PgIntArray(cols.present));
-    // Facts that went: last seen at the snapshot before the one that
-    // missed them.
+    // Facts that went are last seen at the snapshot before the one that
+    // missed them: the statement above writes that for those still gone;
+    // this one for those that came back in the same batch (rare). One new
+    // row version for the common case, not two: a second UPDATE of every
+    // gone fact doubled the facts tables' dead rows.
     SocketColumns gone;
     for (const auto& [ak, d] : book.deltas) {
-      if (!d.set_last) continue;
+      if (!d.set_last || !d.present) continue;
       gone.AddKey(ak.first, ak.second, d.info);
       gone.last.push_back(d.last_seen);
       gone.first.push_back(0);
@@ -195,14 +200,17 @@ void WriteFileBook(pqxx::work& tx, const FileBook& book) {
                       FileRows("$8::bigint[], $9::bigint[], $10::int[]"),
                       " ON CONFLICT (agent_id, exe, path, kind) DO UPDATE"
                       " SET present = EXCLUDED.present,"
+                      "  last_seen = CASE WHEN EXCLUDED.present THEN"
+                      "   file_facts.last_seen ELSE EXCLUDED.last_seen END,"
                       "  process_name = EXCLUDED.process_name,"
                       "  uid = EXCLUDED.uid, deleted = EXCLUDED.deleted,"
                       "  exe_deleted = EXCLUDED.exe_deleted"),
          cols, PgIntArray(cols.first), PgIntArray(cols.last),
          PgIntArray(cols.present));
+    // As for sockets: only the facts that went and came back in the batch.
     FileColumns gone;
     for (const auto& [ak, d] : book.deltas) {
-      if (!d.set_last) continue;
+      if (!d.set_last || !d.present) continue;
       gone.AddKey(ak.first, ak.second, d.info);
       gone.first.push_back(0);
       gone.last.push_back(d.last_seen);

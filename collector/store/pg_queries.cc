@@ -434,21 +434,15 @@ absl::StatusOr<v1::CurrentSocketsResponse> PgStore::CurrentSockets(
       *this, true, [&](pqxx::read_transaction& tx) {
         const int64_t id = AgentIdOrThrow(tx, agent);
         v1::CurrentSocketsResponse out;
+        // The facts, not the latest payload: most snapshots keep none
+        // (README "Storage"); `sockets` stays empty.
         pqxx::result latest = tx.exec_params(
-            "SELECT r.payload, " + EpochMicrosSql("s.last_at") +
-                " FROM probe_state s JOIN results r"
-                " ON r.agent_id = s.agent_id AND r.seq = s.last_seq"
-                " WHERE s.agent_id = $1 AND s.kind = 'sockets'",
+            "SELECT " + EpochMicrosSql("last_at") +
+                " FROM probe_state WHERE agent_id = $1 AND kind = 'sockets'",
             id);
-        int64_t last_at = 0;
-        if (!latest.empty()) {
-          v1::Result r;
-          pqxx::binarystring bytes(latest[0][0]);
-          if (r.ParseFromArray(bytes.data(), bytes.size())) {
-            *out.mutable_taken_at() = r.sockets().taken_at();
-            *out.mutable_sockets() = r.sockets().sockets();
-          }
-          last_at = latest[0][1].as<int64_t>();
+        const int64_t last_at = latest.empty() ? 0 : latest[0][0].as<int64_t>();
+        if (last_at != 0) {
+          *out.mutable_taken_at() = EpochMicrosToProtoTime(last_at);
         }
         for (const auto& row : tx.exec_params(
                  "SELECT key_kind, proto, local_address, local_port,"

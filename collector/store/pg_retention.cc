@@ -1,9 +1,129 @@
-// PgStore's retention: raw rows folded into hourly aggregates, then deleted.
+// PgStore's retention and partitions (migration 0014): raw path and speed
+// rows folded into hourly aggregates, then whole partitions past their
+// horizon dropped; the few rows that are not time-partitioned (gone facts,
+// resolved alerts, gaps, sent notifications) deleted.
 #include <pqxx/pqxx>
 
+#include "absl/strings/str_cat.h"
 #include "collector/store/pg_store.h"
+#include "common/pg_time.h"
+#include "common/proto_time.h"
+#include "spdlog/spdlog.h"
 
 namespace netvigil::collector {
+namespace {
+
+constexpr const char* kDayTables[] = {"results", "path_runs", "speed_results",
+                                      "socket_events", "file_events"};
+constexpr const char* kMonthTables[] = {"path_hourly", "speed_hourly"};
+
+// Partitions made this far ahead of the clock, so ingest at midnight never
+// waits for one; on demand, a batch's day within this window is made too.
+constexpr int64_t kDaysAhead = 3;
+constexpr int64_t kOnDemandDaysBack = 31;
+
+int64_t DayOf(absl::Time t) {
+  const int64_t s = absl::ToUnixSeconds(t);
+  return s >= 0 ? s / 86400 : (s - 86399) / 86400;
+}
+
+absl::Time DayStart(absl::Time t) {
+  return absl::FromUnixSeconds(DayOf(t) * 86400);
+}
+
+// Months since 1970-01 (UTC).
+int64_t MonthOf(absl::Time t) {
+  const absl::CivilSecond c = absl::ToCivilSecond(t, absl::UTCTimeZone());
+  return (c.year() - 1970) * 12 + (c.month() - 1);
+}
+
+absl::Time MonthStart(int64_t month) {
+  const int64_t y = 1970 + (month >= 0 ? month / 12 : (month - 11) / 12);
+  const int64_t m = month - (y - 1970) * 12;
+  return absl::FromCivil(absl::CivilMonth(y, m + 1), absl::UTCTimeZone());
+}
+
+}  // namespace
+
+absl::Status PgStore::EnsurePartitions(absl::Time from, absl::Time to,
+                                       bool with_days) {
+  if (!ready()) return NotReady();
+  std::vector<int64_t> days, months;
+  {
+    absl::MutexLock l(&partitions_mu_);
+    for (int64_t d = DayOf(from); with_days && d <= DayOf(to); ++d) {
+      if (partitions_known_.count(d) == 0) days.push_back(d);
+    }
+    for (int64_t m = MonthOf(from); m <= MonthOf(to); ++m) {
+      if (partitions_known_.count(-1 - m) == 0) months.push_back(m);
+    }
+  }
+  if (days.empty() && months.empty()) return absl::OkStatus();
+  int made = 0;
+  absl::Status s = WithConnection([&](pqxx::connection& c) {
+    // One short transaction per partition: an ATTACH holds its locks only
+    // as long as its own statement.
+    auto ensure = [&](const char* table, const char* unit, absl::Time t) {
+      pqxx::work tx(c);
+      if (tx.exec_params1("SELECT nv_ensure_partition($1, $2, "
+                          "to_timestamp($3::bigint))",
+                          table, unit, absl::ToUnixSeconds(t))[0]
+              .as<bool>()) {
+        ++made;
+      }
+      tx.commit();
+    };
+    for (int64_t d : days) {
+      for (const char* t : kDayTables) {
+        ensure(t, "day", absl::FromUnixSeconds(d * 86400));
+      }
+      absl::MutexLock l(&partitions_mu_);
+      partitions_known_.insert(d);
+    }
+    for (int64_t m : months) {
+      for (const char* t : kMonthTables) ensure(t, "month", MonthStart(m));
+      absl::MutexLock l(&partitions_mu_);
+      partitions_known_.insert(-1 - m);
+    }
+  });
+  if (made > 0) spdlog::info("partitions_made count={}", made);
+  return s;
+}
+
+absl::Status PgStore::EnsurePartitionsFor(
+    const std::vector<IngestItem>& items) {
+  const int64_t today = DayOf(absl::Now());
+  std::set<int64_t> days;
+  auto add = [&](const google::protobuf::Timestamp& ts) {
+    const int64_t d = DayOf(FromProtoTime(ts));
+    if (d >= today - kOnDemandDaysBack && d <= today + kDaysAhead) {
+      days.insert(d);
+    }
+  };
+  for (const IngestItem& it : items) {
+    const v1::Result& r = *it.result;
+    add(r.produced_at());
+    if (r.has_path() && r.path().has_started_at()) add(r.path().started_at());
+    if (r.has_speed() && r.speed().has_started_at()) {
+      add(r.speed().started_at());
+    }
+    if (r.has_sockets() && r.sockets().has_taken_at()) {
+      add(r.sockets().taken_at());
+    }
+    if (r.has_files() && r.files().has_taken_at()) add(r.files().taken_at());
+  }
+  {
+    absl::MutexLock l(&partitions_mu_);
+    for (auto it = days.begin(); it != days.end();) {
+      it = partitions_known_.count(*it) ? days.erase(it) : std::next(it);
+    }
+  }
+  for (int64_t d : days) {
+    const absl::Time t = absl::FromUnixSeconds(d * 86400);
+    if (absl::Status s = EnsurePartitions(t, t); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
 
 // The standard deviation of an hour's two parts pooled (n runs, mean m,
 // deviation sd each; in an ON CONFLICT SET, `h.` is the stored part and
@@ -17,22 +137,46 @@ namespace netvigil::collector {
   ") / (h." n " + EXCLUDED." n ")) ^ 2)) END"
 
 absl::StatusOr<Store::RetentionStats> PgStore::ApplyRetention(
-    absl::Time raw_before, absl::Time hourly_before) {
+    const RetentionPolicy& policy, absl::Time now) {
   if (!ready()) return NotReady();
-  const int64_t raw_us = absl::ToUnixMicros(raw_before);
-  const int64_t hourly_us = absl::ToUnixMicros(hourly_before);
+  // Partitions for the days ahead, and for the months the hourly
+  // aggregates of this pass fall in.
+  if (absl::Status s = EnsurePartitions(now - absl::Hours(24),
+                                        now + absl::Hours(24) * kDaysAhead);
+      !s.ok()) {
+    return s;
+  }
+  const absl::Time raw_cut = DayStart(now - policy.raw);
+  if (absl::Status s =
+          EnsurePartitions(raw_cut - absl::Hours(24 * 2), now, false);
+      !s.ok()) {
+    return s;
+  }
+  const int64_t raw_us = absl::ToUnixMicros(raw_cut);
+  const int64_t results_us = absl::ToUnixMicros(DayStart(now - policy.results));
+  const int64_t events_us = absl::ToUnixMicros(DayStart(now - policy.events));
+  const int64_t hourly_us =
+      absl::ToUnixMicros(MonthStart(MonthOf(now - policy.hourly)));
+  const int64_t facts_us = absl::ToUnixMicros(now - policy.gone_facts);
+  const int64_t alerts_us = absl::ToUnixMicros(now - policy.resolved_alerts);
+  const int64_t gaps_us = absl::ToUnixMicros(now - policy.gaps);
+  const int64_t outbox_us = absl::ToUnixMicros(now - policy.outbox);
   RetentionStats stats;
   absl::Status s = WithConnection([&](pqxx::connection& c) {
+    stats = RetentionStats();
     pqxx::work tx(c);
-    // Fold path runs into their hours; an hour split between two passes of
-    // the job is merged, weighting the averages by runs.
+    // Dropping a partition locks its parent for a moment; never queue
+    // behind a long reader for longer than this (the next pass retries).
+    tx.exec("SET LOCAL lock_timeout = '10s'");
+    // Fold the path runs of the days about to go into their hours. An hour
+    // already there (a late run that waited in the DEFAULT partition) is
+    // merged, weighting the averages by runs.
     stats.path_runs_aggregated =
         tx.exec_params(
               "WITH old AS ("
-              "  DELETE FROM path_runs WHERE started_at < to_timestamp($1 / "
-              "1e6)"
-              "  RETURNING agent_id, target, started_at, destination_reached,"
-              "   loss_percent, avg_ms, best_ms, worst_ms),"
+              "  SELECT agent_id, target, started_at, destination_reached,"
+              "   loss_percent, avg_ms, best_ms, worst_ms FROM path_runs"
+              "  WHERE started_at < to_timestamp($1 / 1e6)),"
               " agg AS ("
               "  SELECT agent_id, target,"
               "   date_trunc('hour', started_at) AS hour, count(*) AS runs,"
@@ -44,7 +188,7 @@ absl::StatusOr<Store::RetentionStats> PgStore::ApplyRetention(
               "    AS best_ms,"
               "   COALESCE(max(worst_ms) FILTER (WHERE destination_reached), 0)"
               "    AS worst_ms,"
-              // Median and spread (migration 0017, for the Query service).
+              // Median and spread (migration 0015, for the Query service).
               "   percentile_cont(0.5) WITHIN GROUP (ORDER BY avg_ms)"
               "    FILTER (WHERE destination_reached) AS median_ms,"
               "   stddev_pop(avg_ms) FILTER (WHERE destination_reached)"
@@ -82,10 +226,9 @@ absl::StatusOr<Store::RetentionStats> PgStore::ApplyRetention(
     stats.speed_results_aggregated =
         tx.exec_params(
               "WITH old AS ("
-              "  DELETE FROM speed_results"
-              "  WHERE started_at < to_timestamp($1 / 1e6)"
-              "  RETURNING agent_id, client, server, started_at, outcome,"
-              "   forward_bps),"
+              "  SELECT agent_id, client, server, started_at, outcome,"
+              "   forward_bps FROM speed_results"
+              "  WHERE started_at < to_timestamp($1 / 1e6)),"
               " agg AS ("
               "  SELECT agent_id, client, server,"
               "   date_trunc('hour', started_at) AS hour, count(*) AS runs,"
@@ -124,40 +267,67 @@ absl::StatusOr<Store::RetentionStats> PgStore::ApplyRetention(
               " SELECT COALESCE(sum(runs), 0) FROM agg",
               raw_us)[0][0]
             .as<int64_t>();
-    // Raw results go, except each agent's latest of a kind (the current
-    // sockets view reads it) and gaps (the record of what was lost).
-    stats.results_deleted =
+    auto drop = [&](const char* table, int64_t before_us) {
+      stats.partitions_dropped +=
+          tx.exec_params1(
+                "SELECT nv_drop_partitions($1, to_timestamp($2 / "
+                "1e6))",
+                table, before_us)[0]
+              .as<int64_t>();
+    };
+    drop("path_runs", raw_us);
+    drop("speed_results", raw_us);
+    drop("results", results_us);
+    drop("socket_events", events_us);
+    drop("file_events", events_us);
+    drop("path_hourly", hourly_us);
+    drop("speed_hourly", hourly_us);
+    // Facts that went long ago: their events (while kept) still name them;
+    // a fact that comes back is new again, with a fresh first_seen.
+    stats.facts_deleted = tx.exec_params(
+                                "DELETE FROM socket_facts WHERE NOT present"
+                                " AND last_seen < to_timestamp($1 / 1e6)",
+                                facts_us)
+                              .affected_rows() +
+                          tx.exec_params(
+                                "DELETE FROM file_facts WHERE NOT present"
+                                " AND last_seen < to_timestamp($1 / 1e6)",
+                                facts_us)
+                              .affected_rows();
+    tx.exec_params(
+        "DELETE FROM alert_events WHERE alert_id IN (SELECT id FROM alerts"
+        " WHERE resolved_at < to_timestamp($1 / 1e6))",
+        alerts_us);
+    stats.alerts_deleted = tx.exec_params(
+                                 "DELETE FROM alerts WHERE resolved_at <"
+                                 " to_timestamp($1 / 1e6)",
+                                 alerts_us)
+                               .affected_rows();
+    stats.rows_deleted +=
         tx.exec_params(
-              "DELETE FROM results r WHERE r.produced_at < to_timestamp($1 / "
-              "1e6)"
-              " AND r.kind <> 'gap'"
-              " AND NOT EXISTS (SELECT 1 FROM probe_state p"
-              "  WHERE p.agent_id = r.agent_id AND p.last_seq = r.seq)",
-              raw_us)
+              "DELETE FROM gaps WHERE COALESCE(last_at, first_at) <"
+              " to_timestamp($1 / 1e6)",
+              gaps_us)
             .affected_rows();
-    stats.hourly_deleted =
-        tx.exec_params(
-              "DELETE FROM path_hourly WHERE hour < to_timestamp($1 / 1e6)",
-              hourly_us)
-            .affected_rows() +
-        tx.exec_params(
-              "DELETE FROM speed_hourly WHERE hour < to_timestamp($1 / 1e6)",
-              hourly_us)
-            .affected_rows();
-    // Appeared/gone events are the history itself: kept as long as the
-    // aggregates.
-    stats.events_deleted =
-        tx.exec_params(
-              "DELETE FROM socket_events WHERE at < to_timestamp($1 / 1e6)",
-              hourly_us)
-            .affected_rows() +
-        tx.exec_params(
-              "DELETE FROM file_events WHERE at < to_timestamp($1 / 1e6)",
-              hourly_us)
-            .affected_rows();
+    // The notification outbox (migration 0013) where it exists: messages
+    // sent or given up; a pending one stays whatever its age.
+    if (!tx.exec1("SELECT to_regclass('public.notify_outbox') IS NULL")[0]
+             .as<bool>()) {
+      stats.rows_deleted +=
+          tx.exec_params(
+                "DELETE FROM notify_outbox WHERE state <> 'pending'"
+                " AND created_at < to_timestamp($1 / 1e6)",
+                outbox_us)
+              .affected_rows();
+    }
     tx.commit();
   });
   if (!s.ok()) return s;
+  // Dropped days may be made again by a late row: forget what was made.
+  {
+    absl::MutexLock l(&partitions_mu_);
+    partitions_known_.clear();
+  }
   return stats;
 }
 

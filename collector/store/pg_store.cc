@@ -2,6 +2,7 @@
 
 #include <pqxx/pqxx>
 #include <set>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -39,6 +40,50 @@ const char* KindOf(const v1::Result& r) {
       break;
   }
   return "none";
+}
+
+bool IsSnapshot(const v1::Result& r) {
+  return r.has_sockets() || r.has_files();
+}
+
+// The UTC day of a result, in days since the epoch.
+int64_t UtcDay(const v1::Result& r) {
+  const int64_t s = r.produced_at().seconds();
+  return s >= 0 ? s / 86400 : (s - 86399) / 86400;
+}
+
+// (agent id, kind, UTC day) of a snapshot whose payload is kept.
+using SnapshotDay = std::tuple<int64_t, std::string, int64_t>;
+
+// The days of the batch's snapshots that already have a kept payload: one
+// index read of results_kept_payloads over those days only (partition pruning
+// keeps it to their partitions).
+std::set<SnapshotDay> PayloadDays(
+    pqxx::work& tx, const std::vector<Store::IngestItem>& items,
+    std::map<std::string, std::pair<int64_t, uint64_t>>& agents) {
+  std::set<SnapshotDay> out;
+  std::set<int64_t> ids;
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  for (const Store::IngestItem& it : items) {
+    if (!IsSnapshot(*it.result)) continue;
+    ids.insert(agents[it.agent].first);
+    lo = std::min(lo, UtcDay(*it.result));
+    hi = std::max(hi, UtcDay(*it.result));
+  }
+  if (ids.empty()) return out;
+  for (const auto& row : tx.exec_params(
+           "SELECT DISTINCT agent_id, kind,"
+           "  floor(extract(epoch FROM produced_at) / 86400)::bigint"
+           " FROM results WHERE agent_id = ANY($1::bigint[])"
+           "  AND kind IN ('sockets', 'files')"
+           "  AND produced_at >= to_timestamp($2::bigint * 86400)"
+           "  AND produced_at < to_timestamp(($3::bigint + 1) * 86400)"
+           "  AND payload IS NOT NULL",
+           PgIntArray(std::vector<int64_t>(ids.begin(), ids.end())), lo, hi)) {
+    out.emplace(row[0].as<int64_t>(), row[1].as<std::string>(),
+                row[2].as<int64_t>());
+  }
+  return out;
 }
 
 }  // namespace
@@ -116,6 +161,15 @@ absl::Status PgStore::Migrate() {
   absl::Status s = MigrateOnce();
   if (s.ok()) {
     ready_.store(true);
+    // Today's partitions and a few days ahead; without them rows would wait
+    // in the DEFAULT partitions (correct, but retention then deletes them
+    // row by row). Retention and ingest try again.
+    const absl::Time now = absl::Now();
+    if (absl::Status p =
+            EnsurePartitions(now - absl::Hours(24), now + absl::Hours(24 * 3));
+        !p.ok()) {
+      spdlog::warn("partitions_failed error=\"{}\"", std::string(p.message()));
+    }
   } else {
     absl::MutexLock l(&reason_mu_);
     not_ready_reason_ = std::string(s.message());
@@ -300,6 +354,9 @@ absl::StatusOr<std::map<std::string, uint64_t>> PgStore::StoreBatch(
   if (!ready_.load()) return NotReady();
   std::map<std::string, uint64_t> acked;
   if (items.empty()) return acked;
+  // A day the partitions do not cover yet (after midnight before the next
+  // retention pass, or a spool replayed after days offline).
+  if (absl::Status p = EnsurePartitionsFor(items); !p.ok()) return p;
 
   absl::Status unknown;
   absl::Status s = WithConnection([&](pqxx::connection& c) {
@@ -334,6 +391,9 @@ absl::StatusOr<std::map<std::string, uint64_t>> PgStore::StoreBatch(
     std::vector<pqxx::binarystring> payloads;
     std::string placeholders;
     {
+      // Socket and file snapshots keep their payload only as the first of
+      // their UTC day (agent, kind): PayloadDays says which days have one.
+      std::set<SnapshotDay> kept = PayloadDays(tx, items, agents);
       std::string bytes;
       for (const IngestItem& it : items) {
         const auto& [id, committed] = agents[it.agent];
@@ -344,13 +404,19 @@ absl::StatusOr<std::map<std::string, uint64_t>> PgStore::StoreBatch(
                  .second) {
           continue;  // the same result twice in one batch
         }
-        bytes.clear();
-        r.SerializeToString(&bytes);
         fresh_ids.push_back(id);
         fresh_seqs.push_back(static_cast<int64_t>(r.seq()));
         kinds.emplace_back(KindOf(r));
         produced.push_back(ToPgTimestamptz(FromProtoTime(r.produced_at())));
         commands.push_back(r.command_id());
+        if (IsSnapshot(r) &&
+            !kept.insert({id, kinds.back(), UtcDay(r)}).second) {
+          absl::StrAppend(&placeholders, placeholders.empty() ? "" : ",",
+                          "NULL::bytea");
+          continue;
+        }
+        bytes.clear();
+        r.SerializeToString(&bytes);
         payloads.emplace_back(bytes);
         absl::StrAppend(&placeholders, placeholders.empty() ? "" : ",", "$",
                         payloads.size() + 5, "::bytea");
@@ -366,7 +432,10 @@ absl::StatusOr<std::map<std::string, uint64_t>> PgStore::StoreBatch(
                    "  $3::text[], $4::timestamptz[], $5::text[], ARRAY[",
                    placeholders,
                    "])"
-                   " ON CONFLICT (agent_id, seq) DO NOTHING"
+                   // No conflict target: the key of the partitioned
+                   // table is (agent_id, seq, produced_at) (migration
+                   // 0014); acked_through_seq above keeps resends out.
+                   " ON CONFLICT DO NOTHING"
                    " RETURNING agent_id, seq"),
                PgIntArray(fresh_ids), PgIntArray(fresh_seqs),
                PgTextArray(kinds), PgTextArray(produced), PgTextArray(commands),

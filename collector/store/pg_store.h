@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <pqxx/connection>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -54,8 +55,17 @@ class PgStore final : public Store {
   absl::StatusOr<std::map<std::string, uint64_t>> StoreBatch(
       const std::vector<IngestItem>& items) override;
 
-  absl::StatusOr<RetentionStats> ApplyRetention(
-      absl::Time raw_before, absl::Time hourly_before) override;
+  absl::StatusOr<RetentionStats> ApplyRetention(const RetentionPolicy& policy,
+                                                absl::Time now) override;
+
+  // Makes the partitions (migration 0014) of every day-partitioned table
+  // for each UTC day in [from, to] and of every month-partitioned table for
+  // each month in it. Idempotent; remembers what it made, so a repeat costs
+  // nothing. The collector calls it at start and with each retention pass
+  // (a few days ahead), and before a batch holding a day it has not seen.
+  // `days` false: the month tables only.
+  absl::Status EnsurePartitions(absl::Time from, absl::Time to,
+                                bool days = true);
   absl::Status StoreCollectorSpeedResult(
       const v1::SpeedResult& result) override;
   absl::StatusOr<std::vector<v1::PathSummary>> LatestPaths(
@@ -89,6 +99,10 @@ class PgStore final : public Store {
 
   absl::Status NotReady();
   absl::Status MigrateOnce();
+  // EnsurePartitions for the days of a batch's times that are near the
+  // wall clock (a hostile timestamp cannot make partitions: its row goes to
+  // the DEFAULT partition).
+  absl::Status EnsurePartitionsFor(const std::vector<IngestItem>& items);
 
   const std::string dsn_;
   std::atomic<bool> ready_{false};
@@ -98,6 +112,10 @@ class PgStore final : public Store {
   absl::Mutex mu_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_ ABSL_GUARDED_BY(mu_);
   int free_slots_ ABSL_GUARDED_BY(mu_);
+  // Partitions EnsurePartitions made or found: days since the epoch (day
+  // tables) and -1 - months since the epoch (month tables).
+  absl::Mutex partitions_mu_;
+  std::set<int64_t> partitions_known_ ABSL_GUARDED_BY(partitions_mu_);
   // Each agent's present facts after its last batch (history_writer.h).
   const std::unique_ptr<PresentFactsCache> facts_cache_;
 };

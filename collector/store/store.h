@@ -70,19 +70,33 @@ class Store {
   virtual absl::Status StoreCollectorSpeedResult(
       const v1::SpeedResult& result) = 0;
 
-  // Retention: path and speed rows older than `raw_before` are folded into
-  // hourly aggregates and deleted with their raw results (a result that is
-  // still an agent's latest of its kind is kept); aggregates and change
-  // events older than `hourly_before` are deleted. One transaction.
+  // How long each kind of row is kept (README "Storage"). Time-partitioned
+  // tables lose whole partitions (day or month, UTC) once all of a
+  // partition is older than its horizon: a row is kept at least its time
+  // and at most one partition longer.
+  struct RetentionPolicy {
+    absl::Duration raw = absl::Hours(24 * 7);       // path_runs, speed_results
+    absl::Duration hourly = absl::Hours(24 * 365);  // path_/speed_hourly
+    absl::Duration results = absl::Hours(24 * 7);   // results
+    absl::Duration events = absl::Hours(24 * 90);   // socket_/file_events
+    absl::Duration gone_facts = absl::Hours(24 * 90);       // after last seen
+    absl::Duration resolved_alerts = absl::Hours(24 * 90);  // with events
+    absl::Duration gaps = absl::Hours(24 * 365);
+    absl::Duration outbox = absl::Hours(24 * 30);  // sent/expired messages
+  };
   struct RetentionStats {
-    int64_t results_deleted = 0;
+    int64_t partitions_dropped = 0;
     int64_t path_runs_aggregated = 0;
     int64_t speed_results_aggregated = 0;
-    int64_t hourly_deleted = 0;
-    int64_t events_deleted = 0;
+    int64_t facts_deleted = 0;   // socket and file facts gone for long
+    int64_t alerts_deleted = 0;  // resolved alerts (their events with them)
+    int64_t rows_deleted = 0;    // other rows: gaps, outbox, DEFAULT parts
   };
+  // Path and speed rows past `raw` are folded into hourly aggregates, then
+  // everything past its horizon (counted back from `now`) goes. One
+  // transaction. Takes `now` so a fake clock can drive it.
   virtual absl::StatusOr<RetentionStats> ApplyRetention(
-      absl::Time raw_before, absl::Time hourly_before) = 0;
+      const RetentionPolicy& policy, absl::Time now) = 0;
 
   // --- history queries. Times are Unix microseconds; an unknown agent is
   // NOT_FOUND naming it.

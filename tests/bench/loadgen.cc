@@ -12,6 +12,16 @@
 // goes to one of the host's usual endpoints from a new ephemeral port, and
 // with --new-remote-share somewhere the host never talked to before.
 //
+// With --plan-start the results follow the default probe plan instead, in
+// simulated time (tests/bench/sizing.sh): path runs to two targets and a
+// socket snapshot every 60 s, a file snapshot every 5 min, a speed test
+// every hour, their timestamps advancing at the plan's rate from
+// --plan-start (Unix seconds) while they are sent every --interval seconds
+// of real time, until --plan-until. The socket table is a desktop's:
+// --sockets connections that each live a while, to the host's usual
+// endpoints, plus a connection to an endpoint never seen before every
+// --plan-new-remote-s simulated seconds.
+//
 // The report (JSON on stdout, at the end) gives per agent the range of
 // sequence numbers produced, so a test can check that every one is in the
 // database exactly once; progress goes to stderr.
@@ -63,6 +73,10 @@ struct Options {
   // ca.crt and server_name; every agent then has a connection of its own
   // (a connection carries one identity).
   std::string tls_dir;
+  // Plan mode (0: off): simulated time of the first result, and the end.
+  int64_t plan_start = 0;
+  int64_t plan_until = 0;
+  double plan_new_remote_s = 5;
 };
 
 google::protobuf::Timestamp Now() {
@@ -81,6 +95,32 @@ class Host {
       pool_.push_back(NewEndpoint());
     }
     for (int i = 0; i < o_.sockets; ++i) conns_.push_back(NewConn());
+  }
+
+  // The next result of the default plan at simulated time `t` (seconds):
+  // `kind` 0/1 path to target 0/1, 2 sockets, 3 files, 4 speed.
+  v1::Result Planned(uint64_t seq, int64_t t, int kind) {
+    v1::Result r;
+    r.set_seq(seq);
+    sim_now_ = t;
+    *r.mutable_produced_at() = TimeUtil::SecondsToTimestamp(t);
+    switch (kind) {
+      case 0:
+      case 1:
+        Path(*r.mutable_path(), kind * 10);
+        break;
+      case 2:
+        DesktopSockets(t);
+        Sockets(*r.mutable_sockets());
+        break;
+      case 3:
+        Files(*r.mutable_files());
+        break;
+      default:
+        Speed(*r.mutable_speed(), t);
+        break;
+    }
+    return r;
   }
 
   v1::Result Next(uint64_t seq) {
@@ -128,9 +168,69 @@ class Host {
     return c;
   }
 
+  // Plan mode's socket table at simulated time `t`: connections past their
+  // life go; brand-new endpoints arrive at their rate (short lives, as a
+  // browser's); the table is topped up to --sockets with connections to
+  // the host's usual endpoints (longer lives, new ephemeral ports).
+  void DesktopSockets(int64_t t) {
+    std::uniform_int_distribution<int64_t> short_life(20, 180),
+        long_life(60, 3600);
+    if (last_snapshot_ == 0) last_snapshot_ = t;
+    std::vector<Conn> kept;
+    std::vector<int64_t> kept_until;
+    for (size_t i = 0; i < conns_.size(); ++i) {
+      if (i < until_.size() && until_[i] <= t) continue;
+      kept.push_back(conns_[i]);
+      kept_until.push_back(i < until_.size() ? until_[i] : t + long_life(rng_));
+    }
+    new_remote_credit_ += (t - last_snapshot_) / o_.plan_new_remote_s;
+    last_snapshot_ = t;
+    for (; new_remote_credit_ >= 1; new_remote_credit_ -= 1) {
+      Conn c = NewEndpoint();
+      c.remote = absl::StrCat("100.", 64 + fresh_ / 65536 % 64, ".",
+                              fresh_ / 256 % 256, ".", fresh_ % 256);
+      ++fresh_;
+      kept.push_back(c);
+      kept_until.push_back(t + short_life(rng_));
+    }
+    while (static_cast<int>(kept.size()) < o_.sockets) {
+      Conn c = pool_[std::uniform_int_distribution<size_t>(
+          0, pool_.size() - 1)(rng_)];
+      c.lport = std::uniform_int_distribution<uint32_t>(32768, 60999)(rng_);
+      kept.push_back(c);
+      kept_until.push_back(t + long_life(rng_));
+    }
+    conns_ = std::move(kept);
+    until_ = std::move(kept_until);
+  }
+
+  void Speed(v1::SpeedResult& s, int64_t t) {
+    s.set_client(absl::StrFormat("%s-%04d", o_.prefix, index_));
+    s.set_server(absl::StrFormat("%s-%04d", o_.prefix,
+                                 (index_ + 1) % std::max(1, o_.agents)));
+    s.set_server_address("198.18.0.1");
+    s.set_server_port(5201);
+    *s.mutable_started_at() = TimeUtil::SecondsToTimestamp(t);
+    *s.mutable_finished_at() = TimeUtil::SecondsToTimestamp(t + 10);
+    s.set_duration_s(10);
+    s.set_outcome(v1::SPEED_OUTCOME_OK);
+    std::normal_distribution<double> bps(9.0e8, 2.0e7);
+    s.mutable_forward()->set_received_bps(bps(rng_));
+    s.mutable_forward()->set_sent_bps(s.forward().received_bps());
+    s.mutable_reverse_figures()->set_received_bps(bps(rng_));
+    s.mutable_reverse_figures()->set_sent_bps(
+        s.reverse_figures().received_bps());
+  }
+
+  google::protobuf::Timestamp Stamp() {
+    return o_.plan_start > 0 ? TimeUtil::SecondsToTimestamp(sim_now_) : Now();
+  }
+
   void Sockets(v1::SocketSnapshot& s) {
-    *s.mutable_taken_at() = Now();
-    const int replace = static_cast<int>(o_.churn * conns_.size() + 0.5);
+    *s.mutable_taken_at() = Stamp();
+    const int replace = o_.plan_start > 0
+                            ? 0
+                            : static_cast<int>(o_.churn * conns_.size() + 0.5);
     for (int i = 0; i < replace; ++i) {
       conns_[std::uniform_int_distribution<size_t>(
           0, conns_.size() - 1)(rng_)] = NewConn();
@@ -179,8 +279,8 @@ class Host {
     run.set_target("target-" + std::to_string(seq / 10 % 5));
     run.set_resolved_address(absl::StrCat("198.19.0.", 1 + seq / 10 % 5));
     run.set_ip_version(4);
-    *run.mutable_started_at() = Now();
-    *run.mutable_finished_at() = Now();
+    *run.mutable_started_at() = Stamp();
+    *run.mutable_finished_at() = Stamp();
     run.set_count(10);
     run.set_interval_s(1);
     run.set_max_ttl(30);
@@ -206,7 +306,7 @@ class Host {
   }
 
   void Files(v1::FileSnapshot& f) {
-    *f.mutable_taken_at() = Now();
+    *f.mutable_taken_at() = Stamp();
     f.add_watched_dirs("/home");
     for (int i = 0; i < 40; ++i) {
       v1::FileEntry* e = f.add_entries();
@@ -225,6 +325,11 @@ class Host {
   const Options& o_;
   std::mt19937_64 rng_;
   std::vector<Conn> pool_, conns_;
+  // Plan mode: each connection's end (simulated seconds), the simulated
+  // clock, and brand-new endpoints owed.
+  std::vector<int64_t> until_;
+  int64_t sim_now_ = 0, last_snapshot_ = 0, fresh_ = 0;
+  double new_remote_credit_ = 0;
 };
 
 struct Totals {
@@ -373,7 +478,7 @@ class SimAgent {
         if (!stream->Write(hb)) break;
         next_heartbeat = now + heartbeat;
       }
-      if (now >= produce_until && drained()) {
+      if ((now >= produce_until || plan_done_) && drained()) {
         done = true;
         break;
       }
@@ -381,9 +486,10 @@ class SimAgent {
       // may open the window or finish the drain), or the stream ends: a
       // thousand agents polling would spend the machine the benchmark
       // measures.
-      const absl::Time wake = std::min(
-          next_heartbeat,
-          now < produce_until ? std::min(next_due_, give_up) : give_up);
+      const absl::Time wake =
+          std::min(next_heartbeat, now < produce_until && !plan_done_
+                                       ? std::min(next_due_, give_up)
+                                       : give_up);
       struct Wait {
         SimAgent* agent;
         uint64_t seen;
@@ -435,14 +541,47 @@ class SimAgent {
   }
 
   // Produces every result due by `until`, on its schedule.
+  // Plan mode: the next event of the default plan (path to two targets and
+  // sockets every 60 s, files every 300 s, speed every 3600 s), offset per
+  // agent; false once past --plan-until.
+  bool NextPlanned(int64_t& t, int& kind) {
+    static constexpr int64_t kEvery[] = {60, 60, 60, 300, 3600};
+    if (plan_due_.empty()) {
+      for (int k = 0; k < 5; ++k) {
+        plan_due_.push_back(o_.plan_start + (index_ * 7 + k * 13) % kEvery[k]);
+      }
+    }
+    kind =
+        static_cast<int>(std::min_element(plan_due_.begin(), plan_due_.end()) -
+                         plan_due_.begin());
+    t = plan_due_[kind];
+    if (t >= o_.plan_until) return false;
+    plan_due_[kind] += kEvery[kind];
+    return true;
+  }
+
+ public:
+  bool plan_done() const { return plan_done_.load(); }
+
+ private:
   void ProduceDue(absl::Time until) {
-    while (next_due_ <= until) {
+    while (next_due_ <= until && !plan_done_) {
       // Built once, sent as it is (again after a reconnect).
       auto m = std::make_shared<v1::AgentMessage>();
       v1::Result& r = *m->mutable_result();
-      r = host_.Next(next_seq_);
-      *r.mutable_produced_at() =
-          TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(next_due_));
+      if (o_.plan_start > 0) {
+        int64_t t = 0;
+        int kind = 0;
+        if (!NextPlanned(t, kind)) {
+          plan_done_ = true;
+          break;
+        }
+        r = host_.Planned(next_seq_, t, kind);
+      } else {
+        r = host_.Next(next_seq_);
+        *r.mutable_produced_at() =
+            TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(next_due_));
+      }
       if (first_seq_ == 0) first_seq_ = next_seq_;
       ++next_seq_;
       totals_.produced++;
@@ -470,6 +609,8 @@ class SimAgent {
   Totals& totals_;
   uint64_t next_seq_ = 1, first_seq_ = 0;  // the Run thread's
   absl::Time next_due_ = absl::InfinitePast();
+  std::vector<int64_t> plan_due_;  // plan mode: each kind's next time
+  std::atomic<bool> plan_done_{false};
   absl::Mutex mu_;
   uint64_t acked_through_ ABSL_GUARDED_BY(mu_) = 0;
   // Bumped by every acknowledgement and by the end of a stream: what the
@@ -514,6 +655,13 @@ int Main(int argc, char** argv) {
   app.add_option("--tls-dir", o.tls_dir,
                  "mTLS with DIR/PREFIX-NNNN/{client.crt,client.key,ca.crt,"
                  "server_name} (netvigil-collector pki issue ... --record)");
+  app.add_option("--plan-start", o.plan_start,
+                 "plan mode: simulated Unix time of the first result");
+  app.add_option("--plan-until", o.plan_until,
+                 "plan mode: simulated Unix time to stop at");
+  app.add_option("--plan-new-remote-s", o.plan_new_remote_s,
+                 "plan mode: simulated seconds between brand-new endpoints")
+      ->check(CLI::Range(0.1, 86400.0));
   CLI11_PARSE(app, argc, argv);
 
   const int nconn = !o.tls_dir.empty()  ? o.agents

@@ -4,7 +4,8 @@
 # speed (iperf3, and planning 200 agents), the agent's spool, and the Query
 # service on a month of history (query_bench, about 3 min), and ingest from
 # 1,000 simulated agents beside psql COPY (ingest.sh, about 8 min) and its
-# cost with mTLS (ingest_tls.sh, about 2 min). Run as root on
+# cost with mTLS (ingest_tls.sh, about 2 min), and the bytes an agent-day
+# costs at the default plan (sizing.sh, about 3 min). Run as root on
 # a quiet machine (the figures are wall times on 2 cores); it builds the
 # benchmark targets first.
 #
@@ -16,7 +17,7 @@ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C "$BUILD" netvigil-agent sockets_files_bench speed_plan_bench \
   speed_agent_bench spool_bench query_bench >/dev/null || exit 1
 rc=0
-for b in path_bench.sh sockets_files.sh speed_bench.sh agent_idle_rss.sh spool.sh ingest.sh ingest_tls.sh; do
+for b in path_bench.sh sockets_files.sh speed_bench.sh agent_idle_rss.sh spool.sh ingest.sh ingest_tls.sh sizing.sh; do
   echo "=== tests/bench/$b"
   bash "tests/bench/$b" "$BUILD" || rc=1
   echo

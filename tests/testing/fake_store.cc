@@ -285,22 +285,17 @@ absl::Status FakeStore::StoreCollectorSpeedResult(
 }
 
 absl::StatusOr<collector::Store::RetentionStats> FakeStore::ApplyRetention(
-    absl::Time raw_before, absl::Time hourly_before) {
+    const RetentionPolicy& policy, absl::Time now) {
+  const absl::Time raw_before = now - policy.results;
   absl::MutexLock l(&mu_);
   if (absl::Status s = Down(false); !s.ok()) return s;
-  // Raw results only (no aggregates here); an agent's latest result of each
-  // kind is kept, as PgStore keeps it.
+  // Raw results only (no aggregates, no partitions here).
   RetentionStats stats;
   for (auto& [name, a] : agents_) {
-    std::map<v1::Result::PayloadCase, size_t> latest;
-    for (size_t i = 0; i < a.results.size(); ++i) {
-      latest[a.results[i].payload_case()] = i;
-    }
     std::vector<v1::Result> kept;
-    for (size_t i = 0; i < a.results.size(); ++i) {
-      const v1::Result& r = a.results[i];
-      if (StartedAt(r) < raw_before && latest[r.payload_case()] != i) {
-        ++stats.results_deleted;
+    for (const v1::Result& r : a.results) {
+      if (StartedAt(r) < raw_before) {
+        ++stats.rows_deleted;
         continue;
       }
       kept.push_back(r);

@@ -91,8 +91,8 @@ class FakeStore final : public collector::Store {
       const std::vector<IngestItem>& items) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status StoreCollectorSpeedResult(const v1::SpeedResult& result) override
       ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<RetentionStats> ApplyRetention(
-      absl::Time raw_before, absl::Time hourly_before) override
+  absl::StatusOr<RetentionStats> ApplyRetention(const RetentionPolicy& policy,
+                                                absl::Time now) override
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::vector<v1::PathSummary>> LatestPaths(
       const std::string& agent) override ABSL_LOCKS_EXCLUDED(mu_);

@@ -172,6 +172,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"retention:\n  raw_days: 30\n  hourly_days: 10\n",
                 "c.yaml:3:16: field 'retention.hourly_days' (10) must not be "
                 "less than retention.raw_days (30)"},
+        BadCase{"retention:\n  events_days: 0\n", "retention.events_days"},
+        BadCase{"retention:\n  resolved_alert_days: 9\n",
+                "resolved_alert_days"},
         BadCase{"database:\n  dsn: \"\"\n",
                 "c.yaml:2:8: field 'database.dsn' must not be empty"},
         BadCase{"listen:\n  query_socket: \"\"\n",

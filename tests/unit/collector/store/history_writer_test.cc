@@ -191,8 +191,10 @@ TEST_F(StoreHistoryTest, SnapshotsYieldExactlyTheExpectedEvents) {
   // The current view: what is present now, first seen when it appeared.
   auto current = store_->CurrentSockets(agent_);
   ASSERT_THAT(current, IsOk());
-  EXPECT_EQ(current->sockets_size(), 3);
+  // The facts, not a stored snapshot (migration 0014: most keep none).
+  EXPECT_EQ(current->sockets_size(), 0);
   EXPECT_EQ(current->facts_size(), 3);
+  EXPECT_EQ(current->taken_at().seconds(), kT0 + 180);
   for (const auto& f : current->facts()) {
     EXPECT_TRUE(f.present());
     if (f.remote_address() == "198.51.100.7") {
@@ -506,18 +508,27 @@ TEST_F(StoreHistoryTest, RetentionFoldsOldRunsIntoHoursAndKeepsTheLatest) {
     p->mutable_destination()->set_worst_ms(seq);
     runs.push_back(r);
   }
+  // Runs 1-3 first; 4-6 arrive after their day's partitions are gone (an
+  // agent that was offline for days): they wait in the DEFAULT partition
+  // and the second pass merges them into the same hour.
+  std::vector<v1::Result> late(runs.begin() + 3, runs.end());
+  runs.resize(3);
   ASSERT_THAT(store_->StoreResults(agent_, runs), IsOk());
-  // Twice, as the hourly job does, splitting one hour: runs 1-3, then 4-6.
-  auto first = store_->ApplyRetention(absl::FromUnixSeconds(kT0 + 200),
-                                      absl::FromUnixSeconds(kT0 - 86400));
+  Store::RetentionPolicy policy;
+  policy.raw = absl::Hours(24);
+  const absl::Time now = absl::FromUnixSeconds(kT0 + 2 * 86400);
+  auto first = store_->ApplyRetention(policy, now);
   ASSERT_THAT(first, IsOk());
-  auto second = store_->ApplyRetention(absl::FromUnixSeconds(kT0 + 1000),
-                                       absl::FromUnixSeconds(kT0 - 86400));
-  ASSERT_THAT(second, IsOk());
   EXPECT_GE(first->path_runs_aggregated, 3);
   EXPECT_EQ(Count("path_runs"), 0);
-  // The latest run's raw result stays (probe_state points at it).
-  EXPECT_EQ(Count("results"), 1);
+  ASSERT_THAT(store_->StoreResults(agent_, late), IsOk());
+  EXPECT_EQ(Count("path_runs"), 3);
+  auto second = store_->ApplyRetention(policy, now);
+  ASSERT_THAT(second, IsOk());
+  EXPECT_EQ(Count("path_runs"), 0);
+  // The raw results follow retention.results_days (7 by default), not
+  // raw_days.
+  EXPECT_EQ(Count("results"), 6);
   double runs_n = 0, avg_loss = 0, max_loss = 0, best = 0, worst = 0;
   ASSERT_THAT(store_->WithConnection([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
@@ -538,11 +549,12 @@ TEST_F(StoreHistoryTest, RetentionFoldsOldRunsIntoHoursAndKeepsTheLatest) {
   EXPECT_EQ(max_loss, 50);
   EXPECT_EQ(best, 1);
   EXPECT_EQ(worst, 6);
-  // Past the hourly horizon the aggregates go too.
-  auto third = store_->ApplyRetention(absl::FromUnixSeconds(kT0 + 1000),
-                                      absl::FromUnixSeconds(kT0 + 86400));
+  // Past the hourly horizon (whole months) the aggregates go too.
+  policy.hourly = absl::Hours(24);
+  auto third =
+      store_->ApplyRetention(policy, absl::FromUnixSeconds(kT0 + 70 * 86400));
   ASSERT_THAT(third, IsOk());
-  EXPECT_GE(third->hourly_deleted, 1);
+  EXPECT_GE(third->partitions_dropped, 1);
   EXPECT_EQ(Count("path_hourly"), 0);
 }
 
