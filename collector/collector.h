@@ -32,6 +32,8 @@
 #include "collector/service_host.h"
 #include "collector/store/cert_store.h"
 #include "collector/store/store.h"
+#include "collector/web/web_admin.h"
+#include "collector/web/web_server.h"
 #include "common/clock.h"
 #include "common/collector_config.h"
 
@@ -99,6 +101,8 @@ class Collector {
   std::unique_ptr<MeshPlans> mesh_plans_;
   std::unique_ptr<AgentService> agent_service_;
   std::unique_ptr<QueryService> query_service_;
+  // The dashboard (listen.web); null when not configured.
+  std::unique_ptr<web::WebServer> web_server_;
   std::unique_ptr<SpeedLoop> speed_loop_;
   const AnalysisOptions analysis_options_;
   AlertWatchers watchers_;
