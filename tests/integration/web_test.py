@@ -446,5 +446,143 @@ class WebPagesTest(nvtest.CollectorCase, unittest.TestCase):
         self.assertIsInstance(api, dict)
 
 
+class WebLoginTest(nvtest.CollectorCase, unittest.TestCase):
+    """listen.web on 0.0.0.0: not loopback, so HTTPS and a login, whatever
+    address a request comes from (here 127.0.0.1)."""
+
+    TAG = "web-login"
+    PASSWORD = "correct horse battery"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        try:
+            cls.web_port = nvtest.free_port()
+            state = os.path.join(cls.dir, "state")
+            with open(cls.config) as f:
+                text = f.read()
+            text = text.replace("listen:\n", f"listen:\n  web: \"0.0.0.0:{cls.web_port}\"\n", 1)
+            text += f"state_dir: {state}\nweb:\n  session_idle: 3s\n"
+            with open(cls.config, "w") as f:
+                f.write(text)
+            subprocess.run([nvtest.COLLECTOR, "--config", cls.config, "pki", "init",
+                            "--name", "localhost", "--address", "127.0.0.1"],
+                           check=True, capture_output=True)
+            cls.tls = ssl.create_default_context(cafile=os.path.join(state, "pki", "ca.crt"))
+            cls.password_file = os.path.join(state, "web-password")
+            cls.collector = nvtest.Process(
+                [nvtest.COLLECTOR, "--config", cls.config, "--insecure"],
+                os.path.join(cls.dir, "collector.log")).start()
+            nvtest.wait_until(lambda: nvtest.cli(cls.socket, "agents").returncode == 0, 30,
+                              "the collector to be up")
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    def request(self, method, path, body=None, cookie=None):
+        c = http.client.HTTPSConnection("127.0.0.1", self.web_port, context=self.tls,
+                                        timeout=30)
+        headers = {}
+        if body is not None:
+            body = urllib.parse.urlencode(body)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if cookie:
+            headers["Cookie"] = cookie
+        c.request(method, path, body=body, headers=headers)
+        r = c.getresponse()
+        text = r.read().decode()
+        c.close()
+        return r, text
+
+    def login(self, password):
+        return self.request("POST", "/login", {"password": password})
+
+    def set_password(self, password):
+        return subprocess.run([nvtest.COLLECTOR, "--config", self.config,
+                               "web-password", "set"], input=password + "\n",
+                              capture_output=True, text=True)
+
+    def test_1_login_required_refused_then_granted_then_expiring(self):
+        # No password set yet: a login cannot succeed, and says why.
+        r, body = self.login(self.PASSWORD)
+        self.assertEqual(r.status, 503)
+        self.assertIn("web-password set", body)
+        p = self.set_password("short")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("8 to 1024 bytes", p.stderr)
+        p = self.set_password(self.PASSWORD)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(os.stat(self.password_file).st_mode & 0o777, 0o600)
+        with open(self.password_file) as f:
+            stored = f.read()
+        self.assertTrue(stored.startswith("$argon2id$"), stored)
+        self.assertNotIn(self.PASSWORD, stored)
+
+        # Not logged in: pages send to the login, data is refused.
+        r, _ = self.request("GET", "/")
+        self.assertEqual((r.status, r.getheader("Location")), (303, "/login"))
+        for path in ("/api/home", "/part/home", "/api/host?name=x"):
+            self.assertEqual(self.request("GET", path)[0].status, 401, path)
+        r, body = self.request("GET", "/login")
+        self.assertEqual(r.status, 200)
+        self.assertIn('type="password"', body)
+        self.assertEqual(r.getheader("X-Frame-Options"), "DENY")
+
+        r, body = self.login("wrong password")
+        self.assertEqual(r.status, 403)
+        self.assertIn("Wrong password.", body)
+        self.assertIsNone(r.getheader("Set-Cookie"))
+
+        r, _ = self.login(self.PASSWORD)
+        self.assertEqual(r.status, 303)
+        cookie = r.getheader("Set-Cookie")
+        self.assertRegex(cookie, r"^nv_session=[0-9a-f]{64}; ")
+        for attr in ("HttpOnly", "Secure", "SameSite=Strict", "Path=/"):
+            self.assertIn(attr, cookie)
+        session = cookie.split(";")[0]
+        r, body = self.request("GET", "/api/home", cookie=session)
+        self.assertEqual(r.status, 200, body)
+        self.assertIn("overview", json.loads(body))
+        self.assertEqual(r.getheader("Cache-Control"), "no-store")
+        self.assertIn("max-age", r.getheader("Strict-Transport-Security"))
+        # A forged token is no session.
+        r, _ = self.request("GET", "/api/home", cookie="nv_session=" + "0" * 64)
+        self.assertEqual(r.status, 401)
+        # Used within the idle time it stays; idle longer it ends.
+        for _ in range(2):
+            time.sleep(1.5)
+            self.assertEqual(self.request("GET", "/api/home", cookie=session)[0].status, 200)
+        time.sleep(4)
+        self.assertEqual(self.request("GET", "/api/home", cookie=session)[0].status, 401)
+
+        # Logging out ends a session at once.
+        session = self.login(self.PASSWORD)[0].getheader("Set-Cookie").split(";")[0]
+        self.assertEqual(self.request("GET", "/", cookie=session)[0].status, 200)
+        r, _ = self.request("POST", "/logout", {}, cookie=session)
+        self.assertEqual(r.status, 303)
+        self.assertEqual(self.request("GET", "/api/home", cookie=session)[0].status, 401)
+
+    def test_2_plain_http_is_not_served(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.web_port, timeout=10)
+        with self.assertRaises((http.client.HTTPException, ConnectionError, OSError)):
+            c.request("GET", "/")
+            r = c.getresponse()
+            r.read()
+            # A TLS server may answer plain text with nothing parseable.
+            raise ConnectionError(f"answered {r.status}")
+        c.close()
+
+    def test_3_failed_logins_are_rate_limited(self):
+        if not os.path.exists(self.password_file):
+            self.assertEqual(self.set_password(self.PASSWORD).returncode, 0)
+        statuses = [self.login(f"wrong {i}")[0].status for i in range(5)]
+        self.assertEqual(statuses, [403] * 5)
+        # Even the right password waits now.
+        r, body = self.login(self.PASSWORD)
+        self.assertEqual(r.status, 429)
+        self.assertTrue(int(r.getheader("Retry-After")) > 0)
+        self.assertIn("Too many failed attempts", body)
+
+
 if __name__ == "__main__":
     nvtest.main()
