@@ -18,9 +18,10 @@ namespace {
 // page's width).
 constexpr double kW = 900, kH = 160, kLeft = 60, kTop = 10, kBottom = 24;
 // Above this many runs a timeline draws buckets, not points: a point per
-// pixel is all a person can see, and the page stays small.
-constexpr size_t kMaxPoints = 1500;
-constexpr size_t kBuckets = 600;
+// two pixels is all a person can see, and a page of 5 x 1,440 linked
+// points took Chromium 8 s to paint (tests/bench/web_bench.sh).
+constexpr size_t kMaxPoints = 500;
+constexpr size_t kBuckets = 450;
 // Rows shown in an events table; the rest are counted, not listed.
 constexpr size_t kMaxRows = 500;
 
@@ -277,6 +278,8 @@ std::string Timeline(const HostData& d, const HostTarget& t) {
         q.runs = 1;
         continue;
       }
+      // The bucket links to its worst run (most loss; the latest of equals).
+      if (p.loss >= q.loss) q.seq = p.seq;
       if (p.answered && q.answered) {
         q.avg = (q.avg * q.runs + p.avg) / (q.runs + 1);
         q.best = std::min(q.best, p.best);
@@ -361,7 +364,9 @@ std::string Timeline(const HostData& d, const HostTarget& t) {
                                      "loss %.0f%%%s",
                                      Time(p.at), p.avg, p.best, p.worst, p.loss,
                                      p.runs > 1 ? absl::StrCat(", ", p.runs,
-                                                               " runs")
+                                                               " runs; the "
+                                                               "link: the "
+                                                               "worst")
                                                 : "")
                    : absl::StrFormat("%s no answer (loss %.0f%%)", Time(p.at),
                                      p.loss);
@@ -370,16 +375,22 @@ std::string Timeline(const HostData& d, const HostTarget& t) {
         "cx=\"%.1f\" cy=\"%.1f\" r=\"%s\"><title>%s</title></circle>",
         LossClass(p.loss), absl::ToUnixSeconds(p.at), p.loss, x, y,
         bucketed ? "2" : "3", HtmlEscape(title));
-    if (bucketed) {
-      svg += circle;
-    } else {
-      absl::StrAppend(&svg, "<a href=\"/host?name=", Url(d.host),
-                      "&amp;range=", d.range, "&amp;target=", Url(t.target),
-                      "&amp;seq=", p.seq, "#run\">", circle, "</a>");
-    }
+    absl::StrAppend(&svg, "<a href=\"/host?name=", Url(d.host),
+                    "&amp;range=", d.range, "&amp;target=", Url(t.target),
+                    "&amp;seq=", p.seq, "#run\">", circle, "</a>");
   }
   svg += AlertMarks(ax, d.alerts, t.target);
   svg += "</svg>";
+  if (bucketed) {
+    svg += absl::StrFormat(
+        "<p class=\"resolution\">%d runs drawn as %d buckets of %s each: "
+        "the line their mean, the band best to worst, the colour the worst "
+        "loss</p>",
+        runs.size(), points.size(),
+        absl::FormatDuration(
+            absl::Seconds(absl::ToInt64Seconds(d.until - d.since) /
+                          static_cast<int64_t>(kBuckets))));
+  }
   return svg;
 }
 

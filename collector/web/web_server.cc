@@ -249,6 +249,17 @@ void WebServer::Stop() {
 }
 
 bool WebServer::Admit(const httplib::Request& req, httplib::Response& res) {
+  // cpp-httplib answers "br" in Accept-Encoding with Brotli at its default
+  // quality (11): a 740 kB host page then took 6 s to compress
+  // (web_bench.sh, Chromium's first paint). Offer it gzip only. The
+  // request is the server's own non-const object, handed here as const.
+  {
+    auto& headers = const_cast<httplib::Request&>(req).headers;
+    const bool gzip = req.get_header_value("Accept-Encoding").find("gzip") !=
+                      std::string::npos;
+    headers.erase("Accept-Encoding");
+    if (gzip) headers.emplace("Accept-Encoding", "gzip");
+  }
   if (req.path != "/static/app.css" && req.path != "/static/app.js") {
     res.set_header("Cache-Control", "no-store");
   } else {

@@ -23,4 +23,4 @@ until grep -q "^holding: psql" "$out"; do
 done
 grep "^seed" "$out" || true
 dsn=$(sed -n "s/^holding: psql '\(.*\)'; press.*/\1/p" "$out")
-WEB_BENCH_DSN="$dsn" "$build/tests/bench/web_bench" "$iterations"
+WEB_BENCH_PAINT="$(dirname "$0")/web_paint.py" WEB_BENCH_DSN="$dsn" "$build/tests/bench/web_bench" "$iterations"
