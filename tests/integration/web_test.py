@@ -16,7 +16,9 @@ the CSP forbids anything else), and is kept as a PNG under
 build/tests/web/ for a person to look at. The heat map has one cell per
 ordered pair with the class its ratio gives; the host's 3 h timeline has
 one point per seeded run and marks the loss episode and the route change
-at their times; clicking a point (its link) shows that run's hops.
+at their times; clicking a point (its link) shows that run's hops; an open
+home page shows a host that connects later without a reload (its script
+polls /part/home; driven over the DevTools protocol, tests/testing/cdp.py).
 
 WebLoginTest: listen.web on 0.0.0.0 (not loopback): HTTPS with the
 collector's certificate (verified against its CA), a login, a wrong
@@ -38,6 +40,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testing"))
+import cdp  # noqa: E402
 import nvtest  # noqa: E402
 
 import grpc  # noqa: E402
@@ -438,6 +441,27 @@ class WebPagesTest(nvtest.CollectorCase, unittest.TestCase):
         self.assertIn('class="fail-mark ab"', dom)
         self.assertIn("connection refused &lt;b&gt;by peer&lt;/b&gt;", dom)
         self.assertEqual(len(re.findall(r'<line class="baseline', dom)), 2)
+
+    def test_z_home_updates_itself_without_a_reload(self):
+        # Last (z): the new host it brings would be a row of the heat map.
+        b = cdp.Browser()
+        try:
+            b.navigate(self.base + "/")
+            b.evaluate("window.nvMarker = 42")  # gone if the page reloads
+            row = "!!document.querySelector('tr[data-host=\"delta\"]')"
+            self.assertFalse(b.evaluate(row))
+            delta = FakeAgent(self.port, "delta", "192.0.2.20")
+            try:
+                nvtest.wait_until(lambda: b.evaluate(row), 30,
+                                  "the new host on the open home page")
+            finally:
+                delta.close()
+            self.assertEqual(b.evaluate("window.nvMarker"), 42)
+            self.assertTrue(b.evaluate(
+                "document.getElementById('live-status').textContent")
+                .startswith("live: updated"))
+        finally:
+            b.close()
 
     def test_alerts_page_loads(self):
         dom = self.load("/alerts?range=30d", "web-alerts.png")
