@@ -129,6 +129,14 @@ class FakeAgent:
         self.seq = 0
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
+        # Heartbeats keep the host online on the pages (the screenshots).
+        self.closed = threading.Event()
+        self.beater = threading.Thread(target=self._beat, daemon=True)
+        self.beater.start()
+
+    def _beat(self):
+        while not self.closed.wait(1.0):
+            self.heartbeat()
 
     def _read(self):
         try:
@@ -168,6 +176,8 @@ class FakeAgent:
             raise AssertionError(f"results refused: {self.refused}")
 
     def close(self):
+        self.closed.set()
+        self.beater.join()
         self.out.put(None)
         self.channel.close()
 
