@@ -172,12 +172,66 @@ const v1::PathHop* EndHop(const v1::PathRun& run) {
   return nullptr;
 }
 
+// Fields read by name, by reflection: the history work adds aggregated
+// points (hourly and coarser) to PathHistory and SpeedHistory answers, and
+// this code draws them without needing those messages at compile time.
+// Absent fields read as 0 / null.
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+
+const FieldDescriptor* Field(const Message& m, const char* name) {
+  return m.GetDescriptor()->FindFieldByName(name);
+}
+
+double Num(const Message& m, const char* name) {
+  const FieldDescriptor* f = Field(m, name);
+  if (f == nullptr || f->is_repeated()) return 0;
+  const auto* r = m.GetReflection();
+  switch (f->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      return r->GetDouble(m, f);
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      return r->GetFloat(m, f);
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return r->GetUInt32(m, f);
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return static_cast<double>(r->GetUInt64(m, f));
+    case FieldDescriptor::CPPTYPE_INT32:
+      return r->GetInt32(m, f);
+    case FieldDescriptor::CPPTYPE_INT64:
+      return static_cast<double>(r->GetInt64(m, f));
+    case FieldDescriptor::CPPTYPE_ENUM:
+      return r->GetEnumValue(m, f);
+    default:
+      return 0;
+  }
+}
+
+const Message* Sub(const Message& m, const char* name) {
+  const FieldDescriptor* f = Field(m, name);
+  if (f == nullptr || f->is_repeated() ||
+      f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE ||
+      !m.GetReflection()->HasField(m, f)) {
+    return nullptr;
+  }
+  return &m.GetReflection()->GetMessage(m, f);
+}
+
+// The aggregate of a history point whose `resolution` is not RAW (1);
+// null for a raw point and before the history work.
+const Message* AggregateOf(const Message& point) {
+  const FieldDescriptor* res = Field(point, "resolution");
+  if (res == nullptr || Num(point, "resolution") <= 1) return nullptr;
+  return Sub(point, "aggregate");
+}
+
 struct Point {
   absl::Time at;
   double avg = 0, best = 0, worst = 0, loss = 100;
   bool answered = false;
-  uint64_t seq = 0;
+  uint64_t seq = 0;  // 0: an aggregate (no run to show)
   size_t runs = 1;
+  bool aggregate = false;
 };
 
 std::string MtrTable(const v1::PathRun& run) {
@@ -249,6 +303,18 @@ std::string Timeline(const HostData& d, const HostTarget& t) {
     Point p;
     p.at = FromProtoTime(r->run().started_at());
     p.seq = r->seq();
+    if (const Message* agg = AggregateOf(*r); agg != nullptr) {
+      p.aggregate = true;
+      p.seq = 0;
+      p.runs = std::max<size_t>(1, static_cast<size_t>(Num(*agg, "runs")));
+      p.answered = Num(*agg, "reached_runs") > 0;
+      p.avg = Num(*agg, "median_ms");
+      p.best = Num(*agg, "best_ms");
+      p.worst = Num(*agg, "worst_ms");
+      p.loss = Num(*agg, "max_loss_percent");
+      points.push_back(p);
+      continue;  // no hops past raw retention: no route to compare
+    }
     if (const v1::PathHop* h = EndHop(r->run()); h != nullptr) {
       p.answered = h->received() > 0;
       p.avg = h->avg_ms();
@@ -279,7 +345,8 @@ std::string Timeline(const HostData& d, const HostTarget& t) {
         continue;
       }
       // The bucket links to its worst run (most loss; the latest of equals).
-      if (p.loss >= q.loss) q.seq = p.seq;
+      if (p.loss >= q.loss && p.seq != 0) q.seq = p.seq;
+      q.aggregate = q.aggregate || p.aggregate;
       if (p.answered && q.answered) {
         q.avg = (q.avg * q.runs + p.avg) / (q.runs + 1);
         q.best = std::min(q.best, p.best);
@@ -288,7 +355,7 @@ std::string Timeline(const HostData& d, const HostTarget& t) {
         q.avg = p.avg, q.best = p.best, q.worst = p.worst, q.answered = true;
       }
       q.loss = std::max(q.loss, p.loss);
-      ++q.runs;
+      q.runs += p.runs;
     }
     points.clear();
     for (const Point& q : b) {
@@ -360,7 +427,12 @@ std::string Timeline(const HostData& d, const HostTarget& t) {
     const double x = ax.X(p.at);
     const double y = p.answered ? Y(p.avg) : kH - kBottom - 4;
     const std::string title =
-        p.answered ? absl::StrFormat("%s avg %.1f ms (best %.1f, worst %.1f), "
+        p.aggregate && p.answered
+            ? absl::StrFormat("%s %d runs: median %.1f ms (best %.1f, worst "
+                              "%.1f), loss up to %.0f%%",
+                              Time(p.at), p.runs, p.avg, p.best, p.worst,
+                              p.loss)
+        : p.answered ? absl::StrFormat("%s avg %.1f ms (best %.1f, worst %.1f), "
                                      "loss %.0f%%%s",
                                      Time(p.at), p.avg, p.best, p.worst, p.loss,
                                      p.runs > 1 ? absl::StrCat(", ", p.runs,
@@ -375,6 +447,10 @@ std::string Timeline(const HostData& d, const HostTarget& t) {
         "cx=\"%.1f\" cy=\"%.1f\" r=\"%s\"><title>%s</title></circle>",
         LossClass(p.loss), absl::ToUnixSeconds(p.at), p.loss, x, y,
         bucketed ? "2" : "3", HtmlEscape(title));
+    if (p.seq == 0) {
+      svg += circle;
+      continue;
+    }
     absl::StrAppend(&svg, "<a href=\"/host?name=", Url(d.host),
                     "&amp;range=", d.range, "&amp;target=", Url(t.target),
                     "&amp;seq=", p.seq, "#run\">", circle, "</a>");
@@ -515,6 +591,67 @@ double Median(std::vector<double> v) {
 bool SpeedOk(const v1::SpeedResult& r) {
   return r.outcome() == v1::SPEED_OUTCOME_OK;
 }
+
+// One point of a pair's throughput: a test, or (after the history work) an
+// aggregate of the tests of an hour or more.
+struct SpeedPoint {
+  absl::Time at;
+  bool ok = false;      // a test that succeeded, or an aggregate with one
+  double bps = 0;       // what the server received; an aggregate's median
+  int runs = 1, failed = 0;
+  bool aggregate = false;
+  bool skipped = false;
+  std::string error;
+};
+
+// The response's `points` when it has them (every resolution), else its
+// raw `results`.
+std::vector<SpeedPoint> SpeedPoints(const v1::SpeedHistoryResponse& h) {
+  std::vector<SpeedPoint> out;
+  const FieldDescriptor* pf = Field(h, "points");
+  const auto* refl = h.GetReflection();
+  const int n = pf != nullptr && pf->is_repeated() &&
+                        pf->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE
+                    ? refl->FieldSize(h, pf)
+                    : 0;
+  auto from_result = [&](const v1::SpeedResult& r) {
+    SpeedPoint p;
+    if (!Set(r.started_at())) return;
+    p.at = FromProtoTime(r.started_at());
+    p.ok = SpeedOk(r);
+    p.bps = r.forward().received_bps();
+    p.failed = p.ok ? 0 : 1;
+    p.skipped = r.outcome() == v1::SPEED_OUTCOME_SKIPPED;
+    p.error = r.error();
+    out.push_back(p);
+  };
+  if (n == 0) {
+    for (const auto& r : h.results()) from_result(r);
+    return out;
+  }
+  for (int i = 0; i < n; ++i) {
+    const Message& point = refl->GetRepeatedMessage(h, pf, i);
+    if (const Message* agg = AggregateOf(point); agg != nullptr) {
+      const Message* at = Sub(point, "at");
+      if (at == nullptr) continue;
+      SpeedPoint p;
+      p.aggregate = true;
+      p.at = absl::FromUnixSeconds(static_cast<int64_t>(Num(*at, "seconds")));
+      p.runs = static_cast<int>(Num(*agg, "runs"));
+      p.failed = p.runs - static_cast<int>(Num(*agg, "ok_runs"));
+      p.ok = Num(*agg, "ok_runs") > 0;
+      p.bps = Num(*agg, "median_bps");
+      if (p.failed > 0) {
+        p.error = absl::StrCat(p.failed, " of ", p.runs, " tests failed");
+      }
+      out.push_back(p);
+    } else if (const Message* r = Sub(point, "result"); r != nullptr) {
+      from_result(*static_cast<const v1::SpeedResult*>(r));
+    }
+  }
+  return out;
+}
+
 
 }  // namespace
 
@@ -802,10 +939,14 @@ std::string RenderPair(const PairData& d) {
       {&d.ab, "ab", absl::StrCat(Text(d.a), " &rarr; ", Text(d.b))},
       {&d.ba, "ba", absl::StrCat(Text(d.b), " &rarr; ", Text(d.a))}};
   double ymax = 1;
+  std::vector<std::vector<SpeedPoint>> pts;
   for (Dir& dir : dirs) {
+    pts.push_back(SpeedPoints(*dir.h));
+    std::sort(pts.back().begin(), pts.back().end(),
+              [](const SpeedPoint& x, const SpeedPoint& y) { return x.at < y.at; });
     std::vector<double> ok;
-    for (const auto& r : dir.h->results()) {
-      if (SpeedOk(r)) ok.push_back(r.forward().received_bps());
+    for (const SpeedPoint& p : pts.back()) {
+      if (p.ok) ok.push_back(p.bps);
     }
     dir.baseline = Median(ok);
     for (double v : ok) ymax = std::max(ymax, v * 1.1);
@@ -825,19 +966,11 @@ std::string RenderPair(const PairData& d) {
                         Bps(ymax));
   svg += TimeTicks(ax, kH - 6);
   std::string failures;
-  for (const Dir& dir : dirs) {
-    std::vector<std::pair<absl::Time, const v1::SpeedResult*>> rs;
-    for (const auto& r : dir.h->results()) {
-      if (Set(r.started_at())) rs.push_back({FromProtoTime(r.started_at()), &r});
-    }
-    std::sort(rs.begin(), rs.end(),
-              [](const auto& x, const auto& y) { return x.first < y.first; });
+  for (size_t k = 0; k < dirs.size(); ++k) {
+    const Dir& dir = dirs[k];
     std::string line;
-    for (const auto& [t, r] : rs) {
-      if (SpeedOk(*r)) {
-        absl::StrAppendFormat(&line, "%.1f,%.1f ", ax.X(t),
-                              Y(r->forward().received_bps()));
-      }
+    for (const SpeedPoint& p : pts[k]) {
+      if (p.ok) absl::StrAppendFormat(&line, "%.1f,%.1f ", ax.X(p.at), Y(p.bps));
     }
     if (dir.baseline > 0) {
       absl::StrAppendFormat(
@@ -849,27 +982,29 @@ std::string RenderPair(const PairData& d) {
     }
     absl::StrAppend(&svg, "<polyline class=\"speed ", dir.cls, "\" points=\"",
                     line, "\"/>");
-    for (const auto& [t, r] : rs) {
-      const double x = ax.X(t);
-      if (SpeedOk(*r)) {
+    for (const SpeedPoint& p : pts[k]) {
+      const double x = ax.X(p.at);
+      if (p.ok) {
         absl::StrAppendFormat(
             &svg,
-            "<circle class=\"pt %s\" cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\">"
-            "<title>%s %s %s</title></circle>",
-            dir.cls, x, Y(r->forward().received_bps()), dir.label,
-            HtmlEscape(Time(t)), Bps(r->forward().received_bps()));
-      } else {
+            "<circle class=\"pt %s%s\" cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\">"
+            "<title>%s %s %s%s</title></circle>",
+            dir.cls, p.aggregate ? " agg" : "", x, Y(p.bps), dir.label,
+            HtmlEscape(Time(p.at)), Bps(p.bps),
+            p.aggregate ? absl::StrCat(" (median of ", p.runs, " tests)")
+                        : std::string());
+      }
+      if (p.failed > 0) {
         absl::StrAppendFormat(
             &svg,
             "<path class=\"fail-mark %s\" d=\"M%.1f %.1f l8 8 m0 -8 l-8 8\">"
             "<title>%s %s failed: %s</title></path>",
-            dir.cls, x - 4, kH - kBottom - 12, dir.label, HtmlEscape(Time(t)),
-            Text(r->error()));
-        absl::StrAppend(&failures, "<tr><td>", HtmlEscape(Time(t)), "</td><td>",
-                        dir.label, "</td><td>",
-                        r->outcome() == v1::SPEED_OUTCOME_SKIPPED ? "skipped"
-                                                                  : "failed",
-                        "</td><td>", Text(r->error()), "</td></tr>");
+            dir.cls, x - 4, kH - kBottom - 12, dir.label, HtmlEscape(Time(p.at)),
+            Text(p.error));
+        absl::StrAppend(&failures, "<tr><td>", HtmlEscape(Time(p.at)),
+                        "</td><td>", dir.label, "</td><td>",
+                        p.skipped ? "skipped" : "failed", "</td><td>",
+                        Text(p.error), "</td></tr>");
       }
     }
   }

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/proto_time.h"
+#include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
@@ -59,6 +60,20 @@ std::string Json(const google::protobuf::Message& m) {
     return "null";
   }
   return out;
+}
+
+// Sets an enum field by value name when the message has it (the history
+// work's `resolution` in PathHistoryRequest); nothing otherwise.
+void SetEnumIfPresent(google::protobuf::Message* m, const char* field,
+                      const char* value) {
+  const auto* f = m->GetDescriptor()->FindFieldByName(field);
+  if (f == nullptr ||
+      f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_ENUM) {
+    return;
+  }
+  if (const auto* v = f->enum_type()->FindValueByName(value); v != nullptr) {
+    m->GetReflection()->SetEnum(m, f, v);
+  }
 }
 
 bool FindRange(const std::string& name, absl::Duration* d) {
@@ -584,6 +599,12 @@ absl::Status WebServer::HostDataInto(const std::string& host,
       *req.mutable_since() = Ts(d->since);
       *req.mutable_until() = Ts(d->until);
       req.set_limit(kRunLimit);
+      // 30 days and more: hourly aggregates throughout (past the raw
+      // retention there is nothing else, and a month of raw runs is 43,200
+      // a target). Shorter ranges: every run, each a link to its hops.
+      if (d->until - d->since > absl::Hours(24 * 7)) {
+        SetEnumIfPresent(&req, "resolution", "RESOLUTION_HOURLY");
+      }
       return FromGrpc(query_.PathHistory(&ctx, &req, &d->targets[i].history));
     }));
   }
