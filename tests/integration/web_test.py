@@ -473,6 +473,41 @@ class WebPagesTest(nvtest.CollectorCase, unittest.TestCase):
         finally:
             b.close()
 
+    def test_past_raw_retention_draws_hourly_points_and_says_so(self):
+        with open(os.path.join(nvtest.SOURCE_DIR, "proto", "netvigil", "v1",
+                               "query.proto")) as f:
+            if "RESOLUTION_HOURLY" not in f.read():
+                self.skipTest("PathHistory answers have no resolution before the "
+                              "history work (#20) is merged")
+        # Three hours of aggregates 20 days back, as retention folds them
+        # (past raw_days only hours are kept), seeded with SQL; the second
+        # hour lost packets.
+        hour0 = (NOW - 20 * 86400) // 3600 * 3600
+        self.pg.psql(
+            "INSERT INTO path_hourly (agent_id, target, hour, runs, reached_runs,"
+            " avg_loss, max_loss, avg_ms, best_ms, worst_ms, median_ms, stddev_ms)"
+            f" SELECT id, '{TARGET}', to_timestamp({hour0}) + h, 30, 30, l, l * 3,"
+            " 12.5, 8, 30, 12, 2 FROM agents,"
+            " (VALUES (interval '0 hours', 0), (interval '1 hour', 10),"
+            "  (interval '2 hours', 0)) v(h, l)"
+            " WHERE name = 'alpha' ON CONFLICT DO NOTHING")
+        dom = self.load("/host?name=alpha&range=30d", "web-host-30d.png")
+        section = re.search(r'<section class="target"><h2>gw</h2>(.*?)</section>', dom, re.S)
+        self.assertIsNotNone(section, "a timeline for target gw")
+        self.assertIn("resolution: hourly", section.group(1))
+        points = re.findall(r'<circle class="pt (loss\d)" data-at="(\d+)" '
+                            r'data-loss="([0-9.]+)"[^>]*><title>([^<]*)</title>',
+                            section.group(1))
+        seeded = {int(at): (cls, title) for cls, at, _, title in points
+                  if int(at) < NOW - 86400}
+        self.assertEqual(sorted(seeded), [hour0, hour0 + 3600, hour0 + 7200])
+        self.assertEqual([seeded[t][0] for t in sorted(seeded)], ["loss0", "loss3", "loss0"])
+        for _, title in seeded.values():
+            self.assertIn("30 runs: median 12.0 ms", title)
+        # The hours of the seeded raw runs are aggregates too (30 d asks
+        # hourly throughout): no point is a link to a run.
+        self.assertNotIn("&amp;seq=", section.group(1))
+
     def test_alerts_page_loads(self):
         dom = self.load("/alerts?range=30d", "web-alerts.png")
         self.assertIn("<h1>Alerts</h1>", dom)
