@@ -108,7 +108,7 @@ struct Axis {
 std::string TimeTicks(const Axis& ax, double y) {
   std::string out;
   const absl::Duration span = ax.until - ax.since;
-  const char* fmt = span <= absl::Hours(30) ? "%H:%M"
+  const char* fmt = span <= absl::Hours(30)        ? "%H:%M"
                     : span <= absl::Hours(24 * 60) ? "%m-%d"
                                                    : "%Y-%m";
   for (int i = 0; i <= 4; ++i) {
@@ -242,10 +242,10 @@ std::string MtrTable(const v1::PathRun& run) {
   for (const auto& h : run.hops()) {
     std::vector<std::string> names;
     for (const auto& a : h.addresses()) {
-      names.push_back(Text(a.hostname().empty()
-                               ? a.address()
-                               : absl::StrCat(a.hostname(), " (", a.address(),
-                                              ")")));
+      names.push_back(
+          Text(a.hostname().empty()
+                   ? a.address()
+                   : absl::StrCat(a.hostname(), " (", a.address(), ")")));
     }
     absl::StrAppendFormat(
         &out,
@@ -335,8 +335,8 @@ std::string Timeline(const HostData& d, const HostTarget& t) {
     const double span = absl::ToDoubleSeconds(d.until - d.since);
     for (Point& x : b) x.runs = 0;
     for (const Point& p : points) {
-      size_t i = static_cast<size_t>(
-          absl::ToDoubleSeconds(p.at - d.since) / span * kBuckets);
+      size_t i = static_cast<size_t>(absl::ToDoubleSeconds(p.at - d.since) /
+                                     span * kBuckets);
       i = std::min(i, kBuckets - 1);
       Point& q = b[i];
       if (q.runs == 0) {
@@ -428,20 +428,21 @@ std::string Timeline(const HostData& d, const HostTarget& t) {
     const double y = p.answered ? Y(p.avg) : kH - kBottom - 4;
     const std::string title =
         p.aggregate && p.answered
-            ? absl::StrFormat("%s %d runs: median %.1f ms (best %.1f, worst "
-                              "%.1f), loss up to %.0f%%",
-                              Time(p.at), p.runs, p.avg, p.best, p.worst,
-                              p.loss)
-        : p.answered ? absl::StrFormat("%s avg %.1f ms (best %.1f, worst %.1f), "
-                                     "loss %.0f%%%s",
-                                     Time(p.at), p.avg, p.best, p.worst, p.loss,
-                                     p.runs > 1 ? absl::StrCat(", ", p.runs,
-                                                               " runs; the "
-                                                               "link: the "
-                                                               "worst")
-                                                : "")
-                   : absl::StrFormat("%s no answer (loss %.0f%%)", Time(p.at),
-                                     p.loss);
+            ? absl::StrFormat(
+                  "%s %d runs: median %.1f ms (best %.1f, worst "
+                  "%.1f), loss up to %.0f%%",
+                  Time(p.at), p.runs, p.avg, p.best, p.worst, p.loss)
+        : p.answered
+            ? absl::StrFormat(
+                  "%s avg %.1f ms (best %.1f, worst %.1f), "
+                  "loss %.0f%%%s",
+                  Time(p.at), p.avg, p.best, p.worst, p.loss,
+                  p.runs > 1 ? absl::StrCat(", ", p.runs,
+                                            " runs; the "
+                                            "link: the "
+                                            "worst")
+                             : "")
+            : absl::StrFormat("%s no answer (loss %.0f%%)", Time(p.at), p.loss);
     const std::string circle = absl::StrFormat(
         "<circle class=\"pt %s\" data-at=\"%d\" data-loss=\"%.1f\" "
         "cx=\"%.1f\" cy=\"%.1f\" r=\"%s\"><title>%s</title></circle>",
@@ -510,20 +511,18 @@ std::string SocketsSection(const HostData& d) {
             ? absl::StrCat(Text(f.local_address()), ":", f.local_port())
             : absl::StrCat(Text(f.remote_address()), ":", f.remote_port());
     const std::string change = c.change() == "appeared" ? "appeared" : "gone";
-    const std::string title =
-        absl::StrCat(HtmlEscape(TimeOf(c.at())), " ", change, " ",
-                     Text(f.key_kind()), " ", ProtoName(f.proto()), " ", where,
-                     " ", Text(f.exe()));
+    const std::string title = absl::StrCat(
+        HtmlEscape(TimeOf(c.at())), " ", change, " ", Text(f.key_kind()), " ",
+        ProtoName(f.proto()), " ", where, " ", Text(f.exe()));
     at.push_back(FromProtoTime(c.at()));
     cls.push_back(change);
     titles.push_back(title);
     if (shown++ < kMaxRows) {
-      absl::StrAppend(&rows, "<tr class=\"", change, "\"><td>",
-                      HtmlEscape(TimeOf(c.at())), "</td><td>", change,
-                      "</td><td>", Text(f.key_kind()), "</td><td>",
-                      ProtoName(f.proto()), "</td><td>", where, "</td><td>",
-                      Text(f.exe()), "</td><td>", Text(f.process_name()),
-                      "</td></tr>");
+      absl::StrAppend(
+          &rows, "<tr class=\"", change, "\"><td>", HtmlEscape(TimeOf(c.at())),
+          "</td><td>", change, "</td><td>", Text(f.key_kind()), "</td><td>",
+          ProtoName(f.proto()), "</td><td>", where, "</td><td>", Text(f.exe()),
+          "</td><td>", Text(f.process_name()), "</td></tr>");
     }
   }
   std::string out = "<h2>Socket changes</h2>";
@@ -596,8 +595,8 @@ bool SpeedOk(const v1::SpeedResult& r) {
 // aggregate of the tests of an hour or more.
 struct SpeedPoint {
   absl::Time at;
-  bool ok = false;      // a test that succeeded, or an aggregate with one
-  double bps = 0;       // what the server received; an aggregate's median
+  bool ok = false;  // a test that succeeded, or an aggregate with one
+  double bps = 0;   // what the server received; an aggregate's median
   int runs = 1, failed = 0;
   bool aggregate = false;
   bool skipped = false;
@@ -651,7 +650,6 @@ std::vector<SpeedPoint> SpeedPoints(const v1::SpeedHistoryResponse& h) {
   }
   return out;
 }
-
 
 }  // namespace
 
@@ -746,8 +744,9 @@ std::string RenderHomeLive(const HomeData& d) {
       "<th>alerts</th><th>addresses</th><th>last seen</th><th>paths</th></tr>";
   for (const auto& h : o.hosts()) {
     const auto& a = h.agent();
-    const std::string state =
-        a.revoked() ? "revoked" : a.online() ? "online" : "offline";
+    const std::string state = a.revoked()  ? "revoked"
+                              : a.online() ? "online"
+                                           : "offline";
     std::string mark = "<td class=\"alerts\"></td>";
     if (auto it = marks.find(a.name()); it != marks.end()) {
       mark = absl::StrCat("<td class=\"alerts open sev-",
@@ -851,9 +850,9 @@ std::string RenderHomeLive(const HomeData& d) {
         value = Bps(cell->bps());
         title = absl::StrCat(
             Bps(cell->bps()), " at ", TimeOf(cell->at()),
-            base > 0 ? absl::StrFormat("; baseline %s, ratio %.2f", Bps(base),
-                                       ratio)
-                     : std::string("; no baseline yet"));
+            base > 0
+                ? absl::StrFormat("; baseline %s, ratio %.2f", Bps(base), ratio)
+                : std::string("; no baseline yet"));
       }
       absl::StrAppendFormat(
           &out,
@@ -924,8 +923,8 @@ std::string RenderHost(const HostData& d) {
 }
 
 std::string RenderPair(const PairData& d) {
-  std::string out = absl::StrCat("<h1>", Text(d.a), " &harr; ", Text(d.b),
-                                 "</h1>");
+  std::string out =
+      absl::StrCat("<h1>", Text(d.a), " &harr; ", Text(d.b), "</h1>");
   out += RangeLinks(
       absl::StrCat("/pair?a=", Url(d.a), "&amp;b=", Url(d.b), "&amp;"),
       d.range);
@@ -942,8 +941,9 @@ std::string RenderPair(const PairData& d) {
   std::vector<std::vector<SpeedPoint>> pts;
   for (Dir& dir : dirs) {
     pts.push_back(SpeedPoints(*dir.h));
-    std::sort(pts.back().begin(), pts.back().end(),
-              [](const SpeedPoint& x, const SpeedPoint& y) { return x.at < y.at; });
+    std::sort(
+        pts.back().begin(), pts.back().end(),
+        [](const SpeedPoint& x, const SpeedPoint& y) { return x.at < y.at; });
     std::vector<double> ok;
     for (const SpeedPoint& p : pts.back()) {
       if (p.ok) ok.push_back(p.bps);
@@ -970,7 +970,8 @@ std::string RenderPair(const PairData& d) {
     const Dir& dir = dirs[k];
     std::string line;
     for (const SpeedPoint& p : pts[k]) {
-      if (p.ok) absl::StrAppendFormat(&line, "%.1f,%.1f ", ax.X(p.at), Y(p.bps));
+      if (p.ok)
+        absl::StrAppendFormat(&line, "%.1f,%.1f ", ax.X(p.at), Y(p.bps));
     }
     if (dir.baseline > 0) {
       absl::StrAppendFormat(
@@ -999,8 +1000,8 @@ std::string RenderPair(const PairData& d) {
             &svg,
             "<path class=\"fail-mark %s\" d=\"M%.1f %.1f l8 8 m0 -8 l-8 8\">"
             "<title>%s %s failed: %s</title></path>",
-            dir.cls, x - 4, kH - kBottom - 12, dir.label, HtmlEscape(Time(p.at)),
-            Text(p.error));
+            dir.cls, x - 4, kH - kBottom - 12, dir.label,
+            HtmlEscape(Time(p.at)), Text(p.error));
         absl::StrAppend(&failures, "<tr><td>", HtmlEscape(Time(p.at)),
                         "</td><td>", dir.label, "</td><td>",
                         p.skipped ? "skipped" : "failed", "</td><td>",
@@ -1009,8 +1010,8 @@ std::string RenderPair(const PairData& d) {
     }
   }
   out += svg + "</svg>";
-  absl::StrAppend(&out, "<p class=\"legend\"><span class=\"ab\">", dirs[0].label,
-                  "</span> <span class=\"ba\">", dirs[1].label,
+  absl::StrAppend(&out, "<p class=\"legend\"><span class=\"ab\">",
+                  dirs[0].label, "</span> <span class=\"ba\">", dirs[1].label,
                   "</span>; dashed: each direction's median in this range</p>");
   out += "<h2>Failed tests</h2>";
   if (failures.empty()) {
@@ -1071,16 +1072,16 @@ std::string RenderAlerts(const AlertsData& d) {
                       Text(e.agent()), " #", e.seq(), ": ", Text(e.note()),
                       "</li>");
     }
-    absl::StrAppend(
-        &out, "<tr id=\"alert-", a.id(), "\" class=\"alert sev-",
-        Severity(a.severity()), "\"><td>", a.id(), "</td><td>",
-        Severity(a.severity()), "</td><td>", Text(a.kind()), "</td><td>",
-        Scope(a.scope()), "</td><td>", Hosts(a), "</td><td>", Text(a.summary()),
-        "</td><td>", HtmlEscape(TimeOf(a.first_seen())), "</td><td>",
-        HtmlEscape(TimeOf(a.last_seen())), "</td><td>",
-        Set(a.resolved_at()) ? HtmlEscape(TimeOf(a.resolved_at()))
-                             : std::string("open"),
-        "</td><td><ul class=\"evidence\">", ev, "</ul></td></tr>");
+    absl::StrAppend(&out, "<tr id=\"alert-", a.id(), "\" class=\"alert sev-",
+                    Severity(a.severity()), "\"><td>", a.id(), "</td><td>",
+                    Severity(a.severity()), "</td><td>", Text(a.kind()),
+                    "</td><td>", Scope(a.scope()), "</td><td>", Hosts(a),
+                    "</td><td>", Text(a.summary()), "</td><td>",
+                    HtmlEscape(TimeOf(a.first_seen())), "</td><td>",
+                    HtmlEscape(TimeOf(a.last_seen())), "</td><td>",
+                    Set(a.resolved_at()) ? HtmlEscape(TimeOf(a.resolved_at()))
+                                         : std::string("open"),
+                    "</td><td><ul class=\"evidence\">", ev, "</ul></td></tr>");
   }
   return out + "</table>";
 }

@@ -83,9 +83,9 @@ absl::Status CheckWebPassword(const std::string& path,
   }
   std::ifstream in(path);
   if (!in) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "no web password is set (", path,
-        "): run `netvigil-collector web-password set`"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("no web password is set (", path,
+                     "): run `netvigil-collector web-password set`"));
   }
   std::string hash;
   std::getline(in, hash);

@@ -99,8 +99,8 @@ absl::Status RangeOf(const httplib::Request& req, const std::string& dflt,
 absl::Status Param(const httplib::Request& req, const char* key,
                    std::string* out) {
   if (!req.has_param(key) || req.get_param_value(key).empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("parameter '", key,
-                                                   "' is required"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("parameter '", key, "' is required"));
   }
   *out = req.get_param_value(key);
   if (out->size() > kMaxName) {
@@ -114,7 +114,8 @@ std::string CookieToken(const httplib::Request& req) {
   const std::string header = req.get_header_value("Cookie");
   for (absl::string_view part : absl::StrSplit(header, ';')) {
     part = absl::StripAsciiWhitespace(part);
-    if (absl::ConsumePrefix(&part, kCookie) && absl::ConsumePrefix(&part, "=")) {
+    if (absl::ConsumePrefix(&part, kCookie) &&
+        absl::ConsumePrefix(&part, "=")) {
       return std::string(part);
     }
   }
@@ -125,14 +126,12 @@ std::string CookieToken(const httplib::Request& req) {
 std::string HostPart(absl::string_view hostport) {
   if (absl::StartsWith(hostport, "[")) {
     const size_t end = hostport.find(']');
-    return std::string(hostport.substr(1, end == absl::string_view::npos
-                                              ? absl::string_view::npos
-                                              : end - 1));
+    return std::string(hostport.substr(
+        1, end == absl::string_view::npos ? absl::string_view::npos : end - 1));
   }
   const size_t colon = hostport.rfind(':');
-  return std::string(colon == absl::string_view::npos
-                         ? hostport
-                         : hostport.substr(0, colon));
+  return std::string(
+      colon == absl::string_view::npos ? hostport : hostport.substr(0, colon));
 }
 
 bool IsLoopbackHost(const std::string& host) {
@@ -178,9 +177,8 @@ absl::StatusOr<std::pair<X509*, EVP_PKEY*>> ParsePem(const ServerPki& pki) {
   if (cert == nullptr || key == nullptr) {
     X509_free(cert);
     EVP_PKEY_free(key);
-    return absl::FailedPreconditionError(
-        absl::StrCat("the server certificate or key in ", pki.dir,
-                     " does not parse"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the server certificate or key in ", pki.dir, " does not parse"));
   }
   return std::make_pair(cert, key);
 }
@@ -207,8 +205,8 @@ absl::Status WebServer::Start() {
   int port = 0;
   const size_t colon = options_.listen.rfind(':');
   if (colon == std::string::npos ||
-      !absl::SimpleAtoi(options_.listen.substr(colon + 1), &port) ||
-      port < 1 || port > 65535) {
+      !absl::SimpleAtoi(options_.listen.substr(colon + 1), &port) || port < 1 ||
+      port > 65535) {
     return absl::InvalidArgumentError(
         absl::StrCat("listen.web: not HOST:PORT: ", options_.listen));
   }
@@ -249,8 +247,8 @@ absl::Status WebServer::Start() {
   Routes();
   if (!server_->bind_to_port(host, port)) {
     return absl::UnavailableError(
-        absl::StrCat("cannot listen for the web dashboard on ",
-                     options_.listen, " (address in use or not available)"));
+        absl::StrCat("cannot listen for the web dashboard on ", options_.listen,
+                     " (address in use or not available)"));
   }
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   spdlog::info("web_listening address={} tls={} login={}", options_.listen,
@@ -310,7 +308,8 @@ bool WebServer::Admit(const httplib::Request& req, httplib::Response& res) {
 
 void WebServer::Login(const httplib::Request& req, httplib::Response& res) {
   const std::string source = req.remote_addr;
-  if (absl::Duration wait = limiter_.Wait(source); wait > absl::ZeroDuration()) {
+  if (absl::Duration wait = limiter_.Wait(source);
+      wait > absl::ZeroDuration()) {
     res.status = 429;
     res.set_header("Retry-After",
                    std::to_string(absl::ToInt64Seconds(wait) + 1));
@@ -320,11 +319,10 @@ void WebServer::Login(const httplib::Request& req, httplib::Response& res) {
     spdlog::warn("web_login_limited source={}", source);
     return;
   }
-  absl::Status s =
-      CheckWebPassword(options_.password_file,
-                       req.has_param("password")
-                           ? req.get_param_value("password")
-                           : std::string());
+  absl::Status s = CheckWebPassword(options_.password_file,
+                                    req.has_param("password")
+                                        ? req.get_param_value("password")
+                                        : std::string());
   if (!s.ok()) {
     if (absl::IsPermissionDenied(s)) limiter_.Failed(source);
     res.status = absl::IsPermissionDenied(s) ? 403 : 503;
@@ -353,11 +351,11 @@ void WebServer::Routes() {
         return Admit(req, res) ? httplib::Server::HandlerResponse::Unhandled
                                : httplib::Server::HandlerResponse::Handled;
       });
-  s.set_exception_handler([](const httplib::Request&, httplib::Response& res,
-                             std::exception_ptr) {
-    res.status = 500;
-    res.set_content("internal error\n", "text/plain");
-  });
+  s.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+        res.status = 500;
+        res.set_content("internal error\n", "text/plain");
+      });
   const bool lo = login_;
   s.Get("/static/app.css", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(kAppCss, "text/css; charset=utf-8");
@@ -377,7 +375,8 @@ void WebServer::Routes() {
     }
     Login(req, res);
   });
-  s.Post("/logout", [this](const httplib::Request& req, httplib::Response& res) {
+  s.Post("/logout", [this](const httplib::Request& req,
+                           httplib::Response& res) {
     sessions_.End(CookieToken(req));
     res.set_header("Set-Cookie", absl::StrCat(kCookie,
                                               "=; Path=/; Max-Age=0; HttpOnly; "
@@ -388,7 +387,8 @@ void WebServer::Routes() {
 
   s.Get("/", [this, lo](const httplib::Request&, httplib::Response& res) {
     HomeData d;
-    if (absl::Status st = HomeDataInto(&d); !st.ok()) return Fail(res, st, true, lo);
+    if (absl::Status st = HomeDataInto(&d); !st.ok())
+      return Fail(res, st, true, lo);
     Page(res, "home",
          absl::StrCat("<h1>netvigil</h1><p id=\"live-status\" class=\"live\">"
                       "live: updates every 10 s</p><div id=\"live\" "
@@ -396,31 +396,35 @@ void WebServer::Routes() {
                       RenderHomeLive(d), "</div>"),
          lo);
   });
-  s.Get("/part/home", [this, lo](const httplib::Request&, httplib::Response& res) {
-    HomeData d;
-    if (absl::Status st = HomeDataInto(&d); !st.ok()) return Fail(res, st, true, lo);
-    res.set_content(RenderHomeLive(d), "text/html; charset=utf-8");
-  });
-  s.Get("/api/home", [this, lo](const httplib::Request&, httplib::Response& res) {
-    HomeData d;
-    if (absl::Status st = HomeDataInto(&d); !st.ok()) return Fail(res, st, false, lo);
-    nlohmann::json cells = nlohmann::json::array();
-    for (const auto& c : d.overview.speed().cells()) {
-      auto b = d.baseline_bps.find({c.client(), c.server()});
-      const double base = b == d.baseline_bps.end() ? 0 : b->second;
-      const bool failed = c.outcome() != v1::SPEED_OUTCOME_OK;
-      const double ratio = base > 0 && !failed ? c.bps() / base : 0;
-      cells.push_back({{"client", c.client()},
-                       {"server", c.server()},
-                       {"bps", c.bps()},
-                       {"baseline_bps", base},
-                       {"ratio", ratio},
-                       {"class", RatioClass(true, failed, ratio)}});
-    }
-    res.set_content(absl::StrCat("{\"overview\":", Json(d.overview),
-                                 ",\"heatmap\":", cells.dump(), "}"),
-                    "application/json");
-  });
+  s.Get("/part/home",
+        [this, lo](const httplib::Request&, httplib::Response& res) {
+          HomeData d;
+          if (absl::Status st = HomeDataInto(&d); !st.ok())
+            return Fail(res, st, true, lo);
+          res.set_content(RenderHomeLive(d), "text/html; charset=utf-8");
+        });
+  s.Get("/api/home",
+        [this, lo](const httplib::Request&, httplib::Response& res) {
+          HomeData d;
+          if (absl::Status st = HomeDataInto(&d); !st.ok())
+            return Fail(res, st, false, lo);
+          nlohmann::json cells = nlohmann::json::array();
+          for (const auto& c : d.overview.speed().cells()) {
+            auto b = d.baseline_bps.find({c.client(), c.server()});
+            const double base = b == d.baseline_bps.end() ? 0 : b->second;
+            const bool failed = c.outcome() != v1::SPEED_OUTCOME_OK;
+            const double ratio = base > 0 && !failed ? c.bps() / base : 0;
+            cells.push_back({{"client", c.client()},
+                             {"server", c.server()},
+                             {"bps", c.bps()},
+                             {"baseline_bps", base},
+                             {"ratio", ratio},
+                             {"class", RatioClass(true, failed, ratio)}});
+          }
+          res.set_content(absl::StrCat("{\"overview\":", Json(d.overview),
+                                       ",\"heatmap\":", cells.dump(), "}"),
+                          "application/json");
+        });
 
   auto host_handler = [this, lo](bool html) {
     return [this, lo, html](const httplib::Request& req,
@@ -435,7 +439,9 @@ void WebServer::Routes() {
       }
       HostData d;
       if (req.has_param("target")) {
-        d.run_target = req.get_param_value("target");
+        if (absl::Status st = Param(req, "target", &d.run_target); !st.ok()) {
+          return Fail(res, st, html, lo);
+        }
         if (!absl::SimpleAtoi(req.get_param_value("seq"), &d.run_seq)) {
           return Fail(res, absl::InvalidArgumentError("seq must be a number"),
                       html, lo);
@@ -444,16 +450,18 @@ void WebServer::Routes() {
       if (absl::Status st = HostDataInto(name, range, &d); !st.ok()) {
         return Fail(res, st, html, lo);
       }
+      if (!d.known) res.status = 404;
       if (html) return Page(res, name, RenderHost(d), lo);
       nlohmann::json targets = nlohmann::json::array();
-      std::string out = absl::StrCat("{\"host\":", nlohmann::json(name).dump(),
-                                     ",\"range\":\"", range, "\",\"targets\":[");
+      std::string out =
+          absl::StrCat("{\"host\":", nlohmann::json(name).dump(),
+                       ",\"range\":\"", range, "\",\"targets\":[");
       for (size_t i = 0; i < d.targets.size(); ++i) {
-        absl::StrAppend(&out, i ? "," : "", "{\"target\":",
-                        nlohmann::json(d.targets[i].target).dump(),
-                        ",\"resolution\":\"",
-                        ResolutionOf(d.targets[i].history), "\",\"history\":",
-                        Json(d.targets[i].history), "}");
+        absl::StrAppend(
+            &out, i ? "," : "",
+            "{\"target\":", nlohmann::json(d.targets[i].target).dump(),
+            ",\"resolution\":\"", ResolutionOf(d.targets[i].history),
+            "\",\"history\":", Json(d.targets[i].history), "}");
       }
       absl::StrAppend(&out, "],\"alerts\":", Json(d.alerts),
                       ",\"socket_changes\":", Json(d.sockets),
@@ -488,17 +496,17 @@ void WebServer::Routes() {
   s.Get("/api/pair", pair_handler(false));
 
   auto alerts_handler = [this, lo](bool html) {
-    return [this, lo, html](const httplib::Request& req,
-                            httplib::Response& res) {
-      std::string range;
-      absl::Duration span;
-      AlertsData d;
-      absl::Status st = RangeOf(req, "30d", &range, &span);
-      if (st.ok()) st = AlertsDataInto(range, &d);
-      if (!st.ok()) return Fail(res, st, html, lo);
-      if (html) return Page(res, "alerts", RenderAlerts(d), lo);
-      res.set_content(Json(d.alerts), "application/json");
-    };
+    return
+        [this, lo, html](const httplib::Request& req, httplib::Response& res) {
+          std::string range;
+          absl::Duration span;
+          AlertsData d;
+          absl::Status st = RangeOf(req, "30d", &range, &span);
+          if (st.ok()) st = AlertsDataInto(range, &d);
+          if (!st.ok()) return Fail(res, st, html, lo);
+          if (html) return Page(res, "alerts", RenderAlerts(d), lo);
+          res.set_content(Json(d.alerts), "application/json");
+        };
   };
   s.Get("/alerts", alerts_handler(true));
   s.Get("/api/alerts", alerts_handler(false));
@@ -563,7 +571,8 @@ absl::Status WebServer::HostDataInto(const std::string& host,
                                      const std::string& range, HostData* d) {
   absl::Duration span;
   if (!FindRange(range, &span)) {
-    return absl::InvalidArgumentError("range must be one of 3h, 1d, 7d, 30d, 1y");
+    return absl::InvalidArgumentError(
+        "range must be one of 3h, 1d, 7d, 30d, 1y");
   }
   d->host = host;
   d->range = range;

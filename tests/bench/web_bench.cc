@@ -39,7 +39,9 @@ namespace web = netvigil::collector::web;
   std::exit(1);
 }
 
-std::string HostName(int i) { return absl::StrCat("host", i < 10 ? "0" : "", i); }
+std::string HostName(int i) {
+  return absl::StrCat("host", i < 10 ? "0" : "", i);
+}
 
 struct Stats {
   double p50, p99, max;
@@ -72,14 +74,13 @@ std::string LoadAverage() {
 bool Report(const char* name, const Stats& s, double target,
             const std::string& what) {
   const bool met = target <= 0 || s.p99 < target;
-  std::printf(
-      "%-28s p50=%8.2f ms  p99=%8.2f ms  max=%8.2f ms  %s%s\n", name, s.p50,
-      s.p99, s.max,
-      target > 0 ? absl::StrCat("target p99 < ", target, " ms: ",
-                                met ? "met" : "MISSED", "  ")
-                       .c_str()
-                 : "",
-      what.c_str());
+  std::printf("%-28s p50=%8.2f ms  p99=%8.2f ms  max=%8.2f ms  %s%s\n", name,
+              s.p50, s.p99, s.max,
+              target > 0 ? absl::StrCat("target p99 < ", target,
+                                        " ms: ", met ? "met" : "MISSED", "  ")
+                               .c_str()
+                         : "",
+              what.c_str());
   return met;
 }
 
@@ -139,12 +140,12 @@ int main(int argc, char** argv) {
       }
       runs = 0;
       for (const auto& t : d.targets) runs += t.history.runs_size();
-      resolution = d.targets.empty() ? "?" : web::ResolutionOf(d.targets[0].history);
+      resolution =
+          d.targets.empty() ? "?" : web::ResolutionOf(d.targets[0].history);
     });
-    met &= Report(absl::StrCat("host ", range, " data (collector)").c_str(), st,
-                  target,
-                  absl::StrCat("runs=", runs, " resolution=", resolution,
-                               " calls=", n));
+    met &= Report(
+        absl::StrCat("host ", range, " data (collector)").c_str(), st, target,
+        absl::StrCat("runs=", runs, " resolution=", resolution, " calls=", n));
   }
   httplib::Client client("127.0.0.1", port);
   client.set_read_timeout(60, 0);
@@ -163,11 +164,10 @@ int main(int argc, char** argv) {
   // (web_paint.py beside this file; web_bench.sh passes its path).
   if (const char* paint = std::getenv("WEB_BENCH_PAINT"); paint != nullptr) {
     std::fflush(stdout);
-    for (const std::string path : {std::string("/"),
-                                   std::string("/host?name=host03&range=1d")}) {
-      const std::string cmd = absl::StrCat("/usr/bin/python3 ", paint,
-                                           " 'http://127.0.0.1:", port, path,
-                                           "' 5");
+    for (const std::string path :
+         {std::string("/"), std::string("/host?name=host03&range=1d")}) {
+      const std::string cmd = absl::StrCat(
+          "/usr/bin/python3 ", paint, " 'http://127.0.0.1:", port, path, "' 5");
       if (std::system(cmd.c_str()) != 0) std::printf("web_paint failed\n");
     }
   }
