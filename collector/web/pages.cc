@@ -401,8 +401,27 @@ std::string Timeline(const HostData& d, const HostTarget& t) {
     }
     upper.clear(), lower.clear(), line.clear();
   };
+  // A gap of more than three typical intervals (an agent that was off, raw
+  // runs after hourly ones) breaks the line and the band, as SmokePing's
+  // do: drawn across, it would claim figures nobody measured.
+  absl::Duration typical = absl::ZeroDuration();
+  {
+    std::vector<absl::Duration> gaps;
+    for (size_t i = 1; i < points.size(); ++i) {
+      gaps.push_back(points[i].at - points[i - 1].at);
+    }
+    if (!gaps.empty()) {
+      std::nth_element(gaps.begin(), gaps.begin() + gaps.size() / 2,
+                       gaps.end());
+      typical = gaps[gaps.size() / 2];
+    }
+  }
   for (size_t i = 0; i < points.size(); ++i) {
     const Point& p = points[i];
+    if (i > 0 && typical > absl::ZeroDuration() &&
+        p.at - points[i - 1].at > 3 * typical) {
+      Flush();
+    }
     if (!p.answered) {
       Flush();
       continue;
@@ -890,12 +909,12 @@ std::string RenderHost(const HostData& d) {
                   HtmlEscape(TimeOf(a.last_seen())), "</p>");
   out += RangeLinks(absl::StrCat("/host?name=", Url(d.host), "&amp;"), d.range);
   for (const auto& t : d.targets) {
-    absl::StrAppend(&out, "<section class=\"target\"><h2>", Text(t.target),
-                    "</h2><p class=\"resolution\">resolution: ",
-                    HtmlEscape(ResolutionOf(t.history)), "; ",
-                    t.history.runs_size(), " runs from ",
-                    HtmlEscape(Time(d.since)), " to ",
-                    HtmlEscape(Time(d.until)), "</p>");
+    absl::StrAppend(
+        &out, "<section class=\"target\"><h2>", Text(t.target),
+        "</h2><p class=\"resolution\">resolution: ",
+        HtmlEscape(ResolutionOf(t.history)), "; ", t.history.runs_size(),
+        ResolutionOf(t.history) == "raw" ? " runs" : " points", " from ",
+        HtmlEscape(Time(d.since)), " to ", HtmlEscape(Time(d.until)), "</p>");
     out += Timeline(d, t);
     out += "</section>";
   }
