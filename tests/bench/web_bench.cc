@@ -149,7 +149,7 @@ int main(int argc, char** argv) {
   }
   httplib::Client client("127.0.0.1", port);
   client.set_read_timeout(60, 0);
-  for (const std::string path :
+  for (const std::string& path :
        {std::string("/"), std::string("/host?name=host03&range=1d")}) {
     size_t bytes = 0;
     Stats st = Time(warmup, iterations, [&](int) {
@@ -164,7 +164,7 @@ int main(int argc, char** argv) {
   // (web_paint.py beside this file; web_bench.sh passes its path).
   if (const char* paint = std::getenv("WEB_BENCH_PAINT"); paint != nullptr) {
     std::fflush(stdout);
-    for (const std::string path :
+    for (const std::string& path :
          {std::string("/"), std::string("/host?name=host03&range=1d")}) {
       const std::string cmd = absl::StrCat(
           "/usr/bin/python3 ", paint, " 'http://127.0.0.1:", port, path, "' 5");
