@@ -128,8 +128,11 @@ int main(int argc, char** argv) {
   Report("home data, first (cold)", cold, 0, "");
   met &= Report("home data (collector)", home, 100,
                 absl::StrCat("speed_cells=", cells, " baselines=", baselines));
-  for (const auto& [range, target] :
+  for (const auto& range_target :
        std::vector<std::pair<std::string, double>>{{"1d", 150}, {"1y", 300}}) {
+    // Named copies: a lambda cannot capture a structured binding in C++17.
+    const std::string& range = range_target.first;
+    const double target = range_target.second;
     size_t runs = 0;
     std::string resolution;
     const int n = range == "1y" ? std::max(5, iterations / 10) : iterations;
