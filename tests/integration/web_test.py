@@ -26,6 +26,7 @@ password refused, failed logins rate-limited, a session ending after
 web.session_idle.
 """
 
+import atexit
 import http.client
 import json
 import os
@@ -51,6 +52,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 def build_stubs():
     out = tempfile.mkdtemp(prefix="nv-web-protos-")
+    atexit.register(shutil.rmtree, out, True)
     proto = os.path.join(nvtest.SOURCE_DIR, "proto")
     subprocess.run(
         ["protoc", f"-I{proto}", "-I/usr/include",
@@ -261,14 +263,17 @@ def sockets_result(at, extra_listener):
 def chromium(url, *args, timeout=60):
     """Runs headless Chromium on `url`; (stdout, console lines). No other
     host resolves, so a request that tried to leave would fail (and show)."""
+    profile = tempfile.mkdtemp(prefix="nv-web-chromium-")
     argv = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
             "--no-first-run", "--disable-extensions", "--disable-sync",
             "--disable-background-networking", "--disable-component-update",
             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
             "--enable-logging=stderr", "--v=0",
-            f"--user-data-dir={tempfile.mkdtemp(prefix='nv-web-chromium-')}",
-            *args, url]
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+            f"--user-data-dir={profile}", *args, url]
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
     console = [line for line in r.stderr.splitlines()
                if "CONSOLE" in line or "Refused to" in line
                or "Content Security Policy" in line]
