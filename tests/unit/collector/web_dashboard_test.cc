@@ -9,8 +9,10 @@
 #include <string>
 
 #include "collector/web/pages.h"
+#include "collector/web/web_admin.h"
 #include "collector/web/web_auth.h"
 #include "collector/web/web_server.h"
+#include "common/collector_config.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_clock.h"
 
@@ -142,6 +144,34 @@ TEST(WebAuthTest, PasswordFileHoldsOnlyTheHash) {
       absl::IsPermissionDenied(CheckWebPassword(path, "a good passwore")));
   unlink(path.c_str());
   rmdir(dir);
+}
+
+TEST(WebConfigTest, ListenWebAndWebSection) {
+  auto d = ParseCollectorConfig("{}\n", "c.yaml");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->web_listen, "");  // off by default
+  EXPECT_EQ(d->web_session_idle, absl::Hours(12));
+  EXPECT_EQ(WebPasswordFile(*d), "/var/lib/netvigil/web-password");
+  auto c = ParseCollectorConfig(
+      "listen:\n  web: \"127.0.0.1:7480\"\nweb:\n  session_idle: 30m\n"
+      "  password_file: /etc/netvigil/web.hash\n",
+      "c.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->web_listen, "127.0.0.1:7480");
+  EXPECT_EQ(c->web_session_idle, absl::Minutes(30));
+  EXPECT_EQ(WebPasswordFile(*c), "/etc/netvigil/web.hash");
+  auto bad = ParseCollectorConfig("listen:\n  web: \"localhost\"\n", "c.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("listen.web"), std::string::npos)
+      << bad.status();
+  auto clash = ParseCollectorConfig(
+      "listen:\n  agents: \"0.0.0.0:7411\"\n  web: \"127.0.0.1:7411\"\n",
+      "c.yaml");
+  ASSERT_FALSE(clash.ok());
+  EXPECT_NE(clash.status().message().find("same port"), std::string::npos)
+      << clash.status();
+  auto idle = ParseCollectorConfig("web:\n  session_idle: 0s\n", "c.yaml");
+  EXPECT_FALSE(idle.ok());
 }
 
 }  // namespace
