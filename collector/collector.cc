@@ -61,7 +61,9 @@ absl::Status Collector::Start() {
   Store& store = *parts_.store;
   // The CA is needed for TLS to agents and for the Query service over TCP
   // (which is TLS even with --insecure: it is never plain text).
-  if (!insecure_ || !config_.query_tcp.empty()) {
+  if (!insecure_ || !config_.query_tcp.empty() ||
+      (!config_.web_listen.empty() &&
+       !web::IsLoopbackListen(config_.web_listen))) {
     absl::StatusOr<ServerPki> p = LoadServerPki(config_.state_dir);
     if (!p.ok()) return p.status();
     pki_ = std::make_unique<ServerPki>(std::move(*p));
@@ -208,6 +210,16 @@ absl::Status Collector::Start() {
         std::make_unique<RevocationWatcher>(*parts_.certs, sessions_);
     revocations_->Start();
   }
+  if (!config_.web_listen.empty()) {
+    web::WebServerOptions web;
+    web.listen = config_.web_listen;
+    web.session_idle = config_.web_session_idle;
+    web.password_file = web::WebPasswordFile(config_);
+    web.pki = pki_.get();
+    web_server_ =
+        std::make_unique<web::WebServer>(web, *query_service_, clock_);
+    if (absl::Status s = web_server_->Start(); !s.ok()) return s;
+  }
   migrator_ = std::thread([this] { MigrateLoop(); });
   if (speed_loop_) speed_loop_->Start();
   return absl::OkStatus();
@@ -317,6 +329,7 @@ void Collector::RunRetention() {
 void Collector::Shutdown() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
   watchers_.CloseAll();
+  if (web_server_) web_server_->Stop();
   if (revocations_) revocations_->Stop();
   // gRPC's deadlines are wall-clock times whatever the collector's clock.
   if (metrics_) metrics_->Stop();

@@ -34,6 +34,8 @@
 #include "collector/service_host.h"
 #include "collector/store/cert_store.h"
 #include "collector/store/store.h"
+#include "collector/web/web_admin.h"
+#include "collector/web/web_server.h"
 #include "common/clock.h"
 #include "common/collector_config.h"
 
@@ -104,6 +106,8 @@ class Collector {
   // /metrics, when listen.metrics is set; stopped before the services.
   metrics::ResultCounters result_counters_;
   std::unique_ptr<metrics::MetricsServer> metrics_;
+  // The dashboard (listen.web); null when not configured.
+  std::unique_ptr<web::WebServer> web_server_;
   std::unique_ptr<SpeedLoop> speed_loop_;
   const AnalysisOptions analysis_options_;
   AlertWatchers watchers_;

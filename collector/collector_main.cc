@@ -117,6 +117,7 @@ int main(int argc, char** argv) {
 
   netvigil::collector::RegisterDbCommands(app);
   netvigil::collector::RegisterPkiCommands(app, &config_path);
+  netvigil::collector::web::RegisterWebCommands(app, &config_path);
 
   CLI11_PARSE(app, argc, argv);
   netvigil::InitLogging("collector", log_level);

@@ -251,14 +251,15 @@ absl::Status CheckListeners(const CollectorConfig& c) {
   for (L l : {L{"listen.agents", &c.agent_listen, "", 0},
               L{"listen.enroll", &c.enroll_listen, "", 0},
               L{"listen.query_tcp", &c.query_tcp, "", 0},
-              L{"listen.metrics", &c.metrics_listen, "", 0}}) {
+              L{"listen.metrics", &c.metrics_listen, "", 0},
+              L{"listen.web", &c.web_listen, "", 0}}) {
     if (l.value->empty()) {
       if (std::string(l.field) == "listen.agents") {
         return absl::InvalidArgumentError(
             absl::StrCat(WhereInConfig(c, {l.field}), "field '", l.field,
                          "' must not be empty"));
       }
-      continue;  // enroll, query_tcp and metrics: empty means none
+      continue;  // enroll, query_tcp, metrics and web: empty means none
     }
     if (!ParseListen(*l.value, &l.host, &l.port)) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -359,6 +360,7 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
     l.String("query_tcp", &c.query_tcp);
     l.String("enroll", &c.enroll_listen);
     l.String("metrics", &c.metrics_listen);
+    l.String("web", &c.web_listen);
     l.Finish();
   }
   top.String("state_dir", &c.state_dir);
@@ -432,6 +434,13 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
     YamlFields a = top.Map("alerts");
     a.String("log_file", &c.alert_log);
     a.Finish();
+  }
+  {
+    YamlFields w = top.Map("web");
+    w.Duration("session_idle", absl::Seconds(1), absl::Hours(24 * 30),
+               &c.web_session_idle);
+    w.String("password_file", &c.web_password_file);
+    w.Finish();
   }
   top.Finish();
   if (!error.ok()) return error;

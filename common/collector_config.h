@@ -41,6 +41,10 @@ struct CollectorConfig {
   // no credential and names every host and target, so an address off the
   // machine is refused rather than served in the clear.
   std::string metrics_listen;
+  // The web dashboard (collector/web); empty: none (the default). On a
+  // loopback address it is plain HTTP with no login; anywhere else HTTPS
+  // with the collector's certificate and a password login.
+  std::string web_listen;
 
   std::string state_dir = "/var/lib/netvigil";
 
@@ -85,6 +89,13 @@ struct CollectorConfig {
 
   // alerts
   std::string alert_log;  // empty: no alert log
+
+  // web: the dashboard's sessions (off loopback). A session ends after
+  // this long without a request.
+  absl::Duration web_session_idle = absl::Hours(12);
+  // Where `web-password set` keeps the password's hash (mode 0600); empty:
+  // <state_dir>/web-password.
+  std::string web_password_file;
 };
 
 // The configuration a file with no keys gives: every default filled in.

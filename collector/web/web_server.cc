@@ -1,0 +1,688 @@
+#include "collector/web/web_server.h"
+
+#include <httplib.h>
+#include <openssl/pem.h>
+
+#include <algorithm>
+#include <future>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/proto_time.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/util/json_util.h"
+#include "nlohmann/json.hpp"
+#include "spdlog/spdlog.h"
+
+namespace netvigil::collector::web {
+namespace {
+
+constexpr char kCookie[] = "nv_session";
+// What a request may carry: the login form is the only body.
+constexpr size_t kMaxBody = 8 << 10;
+// The longest target name a request may give (the store's own bound).
+constexpr size_t kMaxName = 255;
+// Runs asked for per target: every run of a day and more; past it the
+// page says it shows the latest ones (before the history work's hourly
+// aggregates answer the long ranges).
+constexpr uint32_t kRunLimit = 20000;
+
+absl::Status FromGrpc(const grpc::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                      s.error_message());
+}
+
+int HttpCode(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+      return 400;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+google::protobuf::Timestamp Ts(absl::Time t) { return ToProtoTime(t); }
+
+std::string Json(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions o;
+  o.preserve_proto_field_names = true;
+  if (!google::protobuf::util::MessageToJsonString(m, &out, o).ok()) {
+    return "null";
+  }
+  return out;
+}
+
+// Sets an enum field by value name when the message has it (the history
+// work's `resolution` in PathHistoryRequest); nothing otherwise.
+void SetEnumIfPresent(google::protobuf::Message* m, const char* field,
+                      const char* value) {
+  const auto* f = m->GetDescriptor()->FindFieldByName(field);
+  if (f == nullptr ||
+      f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_ENUM) {
+    return;
+  }
+  if (const auto* v = f->enum_type()->FindValueByName(value); v != nullptr) {
+    m->GetReflection()->SetEnum(m, f, v);
+  }
+}
+
+bool FindRange(const std::string& name, absl::Duration* d) {
+  for (const auto& [n, span] : Ranges()) {
+    if (n == name) {
+      *d = span;
+      return true;
+    }
+  }
+  return false;
+}
+
+absl::Status RangeOf(const httplib::Request& req, const std::string& dflt,
+                     std::string* name, absl::Duration* span) {
+  *name = req.has_param("range") ? req.get_param_value("range") : dflt;
+  if (!FindRange(*name, span)) {
+    return absl::InvalidArgumentError(
+        "range must be one of 3h, 1d, 7d, 30d, 1y");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Param(const httplib::Request& req, const char* key,
+                   std::string* out) {
+  if (!req.has_param(key) || req.get_param_value(key).empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("parameter '", key, "' is required"));
+  }
+  *out = req.get_param_value(key);
+  if (out->size() > kMaxName) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("parameter '", key, "' is longer than ", kMaxName));
+  }
+  return absl::OkStatus();
+}
+
+std::string CookieToken(const httplib::Request& req) {
+  const std::string header = req.get_header_value("Cookie");
+  for (absl::string_view part : absl::StrSplit(header, ';')) {
+    part = absl::StripAsciiWhitespace(part);
+    if (absl::ConsumePrefix(&part, kCookie) &&
+        absl::ConsumePrefix(&part, "=")) {
+      return std::string(part);
+    }
+  }
+  return "";
+}
+
+// Host without the port and brackets: "[::1]:8080" -> "::1".
+std::string HostPart(absl::string_view hostport) {
+  if (absl::StartsWith(hostport, "[")) {
+    const size_t end = hostport.find(']');
+    return std::string(hostport.substr(
+        1, end == absl::string_view::npos ? absl::string_view::npos : end - 1));
+  }
+  const size_t colon = hostport.rfind(':');
+  return std::string(
+      colon == absl::string_view::npos ? hostport : hostport.substr(0, colon));
+}
+
+bool IsLoopbackHost(const std::string& host) {
+  if (host == "localhost" || host == "::1") return true;
+  std::vector<std::string> parts = absl::StrSplit(host, '.');
+  int first = 0;
+  if (parts.size() != 4 || !absl::SimpleAtoi(parts[0], &first)) return false;
+  for (const auto& p : parts) {
+    int v = 0;
+    if (!absl::SimpleAtoi(p, &v) || v < 0 || v > 255) return false;
+  }
+  return first == 127;
+}
+
+void Page(httplib::Response& res, absl::string_view title,
+          absl::string_view body, bool logout) {
+  res.set_content(Layout(title, body, logout), "text/html; charset=utf-8");
+}
+
+void Fail(httplib::Response& res, const absl::Status& s, bool html,
+          bool logout) {
+  res.status = HttpCode(s);
+  if (html) {
+    Page(res, "error",
+         absl::StrCat("<h1>Error</h1><p class=\"error\">",
+                      HtmlEscape(s.message()), "</p>"),
+         logout);
+  } else {
+    res.set_content(nlohmann::json{{"error", std::string(s.message())}}.dump(),
+                    "application/json");
+  }
+}
+
+absl::StatusOr<std::pair<X509*, EVP_PKEY*>> ParsePem(const ServerPki& pki) {
+  BIO* cb = BIO_new_mem_buf(pki.server_cert.data(),
+                            static_cast<int>(pki.server_cert.size()));
+  X509* cert = PEM_read_bio_X509(cb, nullptr, nullptr, nullptr);
+  BIO_free(cb);
+  BIO* kb = BIO_new_mem_buf(pki.server_key.data(),
+                            static_cast<int>(pki.server_key.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr);
+  BIO_free(kb);
+  if (cert == nullptr || key == nullptr) {
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the server certificate or key in ", pki.dir, " does not parse"));
+  }
+  return std::make_pair(cert, key);
+}
+
+}  // namespace
+
+bool IsLoopbackListen(const std::string& listen) {
+  return IsLoopbackHost(HostPart(listen));
+}
+
+WebServer::WebServer(WebServerOptions options, QueryService& query,
+                     Clock& clock)
+    : options_(std::move(options)),
+      query_(query),
+      clock_(clock),
+      login_(!IsLoopbackListen(options_.listen)),
+      sessions_(clock, options_.session_idle),
+      limiter_(clock) {}
+
+WebServer::~WebServer() { Stop(); }
+
+absl::Status WebServer::Start() {
+  const std::string host = HostPart(options_.listen);
+  int port = 0;
+  const size_t colon = options_.listen.rfind(':');
+  if (colon == std::string::npos ||
+      !absl::SimpleAtoi(options_.listen.substr(colon + 1), &port) || port < 1 ||
+      port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen.web: not HOST:PORT: ", options_.listen));
+  }
+  if (login_) {
+    if (options_.pki == nullptr) {
+      return absl::FailedPreconditionError(
+          "listen.web off loopback needs the collector's CA for HTTPS: run "
+          "`netvigil-collector pki init`");
+    }
+    auto pem = ParsePem(*options_.pki);
+    if (!pem.ok()) return pem.status();
+    auto ssl = std::make_unique<httplib::SSLServer>(pem->first, pem->second);
+    // The SSL_CTX holds its own references.
+    X509_free(pem->first);
+    EVP_PKEY_free(pem->second);
+    if (!ssl->is_valid()) {
+      return absl::FailedPreconditionError(
+          "cannot set up HTTPS with the collector's server certificate");
+    }
+    server_ = std::move(ssl);
+  } else {
+    server_ = std::make_unique<httplib::Server>();
+  }
+  server_->set_payload_max_length(kMaxBody);
+  server_->set_read_timeout(10, 0);
+  server_->set_write_timeout(10, 0);
+  server_->set_keep_alive_max_count(100);
+  // Every response: no script or style from anywhere but here and none
+  // inline, no framing, no sniffing, no referrer.
+  server_->set_default_headers(
+      {{"Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"},
+       {"X-Frame-Options", "DENY"},
+       {"X-Content-Type-Options", "nosniff"},
+       {"Referrer-Policy", "no-referrer"},
+       {"Cross-Origin-Opener-Policy", "same-origin"}});
+  Routes();
+  if (!server_->bind_to_port(host, port)) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen for the web dashboard on ", options_.listen,
+                     " (address in use or not available)"));
+  }
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  spdlog::info("web_listening address={} tls={} login={}", options_.listen,
+               login_ ? "yes" : "no", login_ ? "yes" : "no");
+  return absl::OkStatus();
+}
+
+void WebServer::Stop() {
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool WebServer::Admit(const httplib::Request& req, httplib::Response& res) {
+  // cpp-httplib answers "br" in Accept-Encoding with Brotli at its default
+  // quality (11): a 740 kB host page then took 6 s to compress
+  // (web_bench.sh, Chromium's first paint). Offer it gzip only. The
+  // request is the server's own non-const object, handed here as const.
+  {
+    auto& headers = const_cast<httplib::Request&>(req).headers;
+    const bool gzip = req.get_header_value("Accept-Encoding").find("gzip") !=
+                      std::string::npos;
+    headers.erase("Accept-Encoding");
+    if (gzip) headers.emplace("Accept-Encoding", "gzip");
+  }
+  if (req.path != "/static/app.css" && req.path != "/static/app.js") {
+    res.set_header("Cache-Control", "no-store");
+  } else {
+    res.set_header("Cache-Control", "no-cache");
+  }
+  if (!login_) {
+    // No login on loopback: refuse a Host that is not loopback, so a web
+    // page elsewhere cannot read the dashboard through DNS rebinding.
+    if (!IsLoopbackHost(HostPart(req.get_header_value("Host")))) {
+      res.status = 421;
+      res.set_content("this dashboard answers only to a loopback host name\n",
+                      "text/plain");
+      return false;
+    }
+    return true;
+  }
+  res.set_header("Strict-Transport-Security", "max-age=31536000");
+  if (req.path == "/login" || absl::StartsWith(req.path, "/static/")) {
+    return true;
+  }
+  if (sessions_.Touch(CookieToken(req))) return true;
+  if (req.method == "GET" && !absl::StartsWith(req.path, "/api/") &&
+      !absl::StartsWith(req.path, "/part/")) {
+    res.status = 303;
+    res.set_header("Location", "/login");
+  } else {
+    res.status = 401;
+    res.set_content(nlohmann::json{{"error", "log in first"}}.dump(),
+                    "application/json");
+  }
+  return false;
+}
+
+void WebServer::Login(const httplib::Request& req, httplib::Response& res) {
+  const std::string source = req.remote_addr;
+  if (absl::Duration wait = limiter_.Wait(source);
+      wait > absl::ZeroDuration()) {
+    res.status = 429;
+    res.set_header("Retry-After",
+                   std::to_string(absl::ToInt64Seconds(wait) + 1));
+    Page(res, "log in",
+         RenderLogin("Too many failed attempts: wait a minute and try again."),
+         false);
+    spdlog::warn("web_login_limited source={}", source);
+    return;
+  }
+  absl::Status s = CheckWebPassword(options_.password_file,
+                                    req.has_param("password")
+                                        ? req.get_param_value("password")
+                                        : std::string());
+  if (!s.ok()) {
+    if (absl::IsPermissionDenied(s)) limiter_.Failed(source);
+    res.status = absl::IsPermissionDenied(s) ? 403 : 503;
+    Page(res, "log in",
+         RenderLogin(absl::IsPermissionDenied(s) ? "Wrong password."
+                                                 : std::string(s.message())),
+         false);
+    spdlog::warn("web_login_refused source={} error=\"{}\"", source,
+                 std::string(s.message()));
+    return;
+  }
+  limiter_.Succeeded(source);
+  const std::string token = sessions_.Create();
+  res.set_header("Set-Cookie", absl::StrCat(kCookie, "=", token,
+                                            "; Path=/; HttpOnly; Secure; "
+                                            "SameSite=Strict"));
+  res.status = 303;
+  res.set_header("Location", "/");
+  spdlog::info("web_login source={}", source);
+}
+
+void WebServer::Routes() {
+  httplib::Server& s = *server_;
+  s.set_pre_routing_handler(
+      [this](const httplib::Request& req, httplib::Response& res) {
+        return Admit(req, res) ? httplib::Server::HandlerResponse::Unhandled
+                               : httplib::Server::HandlerResponse::Handled;
+      });
+  s.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+        res.status = 500;
+        res.set_content("internal error\n", "text/plain");
+      });
+  const bool lo = login_;
+  s.Get("/static/app.css", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(kAppCss, "text/css; charset=utf-8");
+  });
+  s.Get("/static/app.js", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(kAppJs, "text/javascript; charset=utf-8");
+  });
+  s.Get("/login", [this](const httplib::Request&, httplib::Response& res) {
+    Page(res, "log in",
+         login_ ? RenderLogin("") : "<p>No login on loopback.</p>", false);
+  });
+  s.Post("/login", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!login_) {
+      res.status = 303;
+      res.set_header("Location", "/");
+      return;
+    }
+    Login(req, res);
+  });
+  s.Post("/logout", [this](const httplib::Request& req,
+                           httplib::Response& res) {
+    sessions_.End(CookieToken(req));
+    res.set_header("Set-Cookie", absl::StrCat(kCookie,
+                                              "=; Path=/; Max-Age=0; HttpOnly; "
+                                              "Secure; SameSite=Strict"));
+    res.status = 303;
+    res.set_header("Location", login_ ? "/login" : "/");
+  });
+
+  s.Get("/", [this, lo](const httplib::Request&, httplib::Response& res) {
+    HomeData d;
+    if (absl::Status st = HomeDataInto(&d); !st.ok())
+      return Fail(res, st, true, lo);
+    Page(res, "home",
+         absl::StrCat("<h1>netvigil</h1><p id=\"live-status\" class=\"live\">"
+                      "live: updates every 10 s</p><div id=\"live\" "
+                      "data-src=\"/part/home\">",
+                      RenderHomeLive(d), "</div>"),
+         lo);
+  });
+  s.Get("/part/home",
+        [this, lo](const httplib::Request&, httplib::Response& res) {
+          HomeData d;
+          if (absl::Status st = HomeDataInto(&d); !st.ok())
+            return Fail(res, st, true, lo);
+          res.set_content(RenderHomeLive(d), "text/html; charset=utf-8");
+        });
+  s.Get("/api/home",
+        [this, lo](const httplib::Request&, httplib::Response& res) {
+          HomeData d;
+          if (absl::Status st = HomeDataInto(&d); !st.ok())
+            return Fail(res, st, false, lo);
+          nlohmann::json cells = nlohmann::json::array();
+          for (const auto& c : d.overview.speed().cells()) {
+            auto b = d.baseline_bps.find({c.client(), c.server()});
+            const double base = b == d.baseline_bps.end() ? 0 : b->second;
+            const bool failed = c.outcome() != v1::SPEED_OUTCOME_OK;
+            const double ratio = base > 0 && !failed ? c.bps() / base : 0;
+            cells.push_back({{"client", c.client()},
+                             {"server", c.server()},
+                             {"bps", c.bps()},
+                             {"baseline_bps", base},
+                             {"ratio", ratio},
+                             {"class", RatioClass(true, failed, ratio)}});
+          }
+          res.set_content(absl::StrCat("{\"overview\":", Json(d.overview),
+                                       ",\"heatmap\":", cells.dump(), "}"),
+                          "application/json");
+        });
+
+  auto host_handler = [this, lo](bool html) {
+    return [this, lo, html](const httplib::Request& req,
+                            httplib::Response& res) {
+      std::string name, range;
+      absl::Duration span;
+      if (absl::Status st = Param(req, "name", &name); !st.ok()) {
+        return Fail(res, st, html, lo);
+      }
+      if (absl::Status st = RangeOf(req, "1d", &range, &span); !st.ok()) {
+        return Fail(res, st, html, lo);
+      }
+      HostData d;
+      if (req.has_param("target")) {
+        if (absl::Status st = Param(req, "target", &d.run_target); !st.ok()) {
+          return Fail(res, st, html, lo);
+        }
+        if (!absl::SimpleAtoi(req.get_param_value("seq"), &d.run_seq)) {
+          return Fail(res, absl::InvalidArgumentError("seq must be a number"),
+                      html, lo);
+        }
+      }
+      if (absl::Status st = HostDataInto(name, range, &d); !st.ok()) {
+        return Fail(res, st, html, lo);
+      }
+      if (!d.known) res.status = 404;
+      if (html) return Page(res, name, RenderHost(d), lo);
+      nlohmann::json targets = nlohmann::json::array();
+      std::string out =
+          absl::StrCat("{\"host\":", nlohmann::json(name).dump(),
+                       ",\"range\":\"", range, "\",\"targets\":[");
+      for (size_t i = 0; i < d.targets.size(); ++i) {
+        absl::StrAppend(
+            &out, i ? "," : "",
+            "{\"target\":", nlohmann::json(d.targets[i].target).dump(),
+            ",\"resolution\":\"", ResolutionOf(d.targets[i].history),
+            "\",\"history\":", Json(d.targets[i].history), "}");
+      }
+      absl::StrAppend(&out, "],\"alerts\":", Json(d.alerts),
+                      ",\"socket_changes\":", Json(d.sockets),
+                      ",\"files\":", Json(d.files), "}");
+      res.set_content(out, "application/json");
+    };
+  };
+  s.Get("/host", host_handler(true));
+  s.Get("/api/host", host_handler(false));
+
+  auto pair_handler = [this, lo](bool html) {
+    return [this, lo, html](const httplib::Request& req,
+                            httplib::Response& res) {
+      std::string a, b, range;
+      absl::Duration span;
+      absl::Status st = Param(req, "a", &a);
+      if (st.ok()) st = Param(req, "b", &b);
+      if (st.ok()) st = RangeOf(req, "30d", &range, &span);
+      PairData d;
+      if (st.ok()) st = PairDataInto(a, b, range, &d);
+      if (!st.ok()) return Fail(res, st, html, lo);
+      if (html) return Page(res, absl::StrCat(a, " - ", b), RenderPair(d), lo);
+      res.set_content(
+          absl::StrCat("{\"a\":", nlohmann::json(a).dump(),
+                       ",\"b\":", nlohmann::json(b).dump(), ",\"range\":\"",
+                       range, "\",\"resolution\":\"", ResolutionOf(d.ab),
+                       "\",\"ab\":", Json(d.ab), ",\"ba\":", Json(d.ba), "}"),
+          "application/json");
+    };
+  };
+  s.Get("/pair", pair_handler(true));
+  s.Get("/api/pair", pair_handler(false));
+
+  auto alerts_handler = [this, lo](bool html) {
+    return
+        [this, lo, html](const httplib::Request& req, httplib::Response& res) {
+          std::string range;
+          absl::Duration span;
+          AlertsData d;
+          absl::Status st = RangeOf(req, "30d", &range, &span);
+          if (st.ok()) st = AlertsDataInto(range, &d);
+          if (!st.ok()) return Fail(res, st, html, lo);
+          if (html) return Page(res, "alerts", RenderAlerts(d), lo);
+          res.set_content(Json(d.alerts), "application/json");
+        };
+  };
+  s.Get("/alerts", alerts_handler(true));
+  s.Get("/api/alerts", alerts_handler(false));
+}
+
+absl::Status WebServer::HomeDataInto(HomeData* d) {
+  grpc::ServerContext ctx;
+  v1::OverviewRequest req;
+  if (auto s = FromGrpc(query_.Overview(&ctx, &req, &d->overview)); !s.ok()) {
+    return s;
+  }
+  for (const auto& c : d->overview.speed().cells()) {
+    const absl::Time at = FromProtoTime(c.at());
+    const double b = Baseline(c.client(), c.server(), at);
+    if (b > 0) d->baseline_bps[{c.client(), c.server()}] = b;
+  }
+  return absl::OkStatus();
+}
+
+double WebServer::Baseline(const std::string& client, const std::string& server,
+                           absl::Time latest_at) {
+  const absl::Time now = clock_.Now();
+  {
+    absl::MutexLock l(&baseline_mu_);
+    auto it = baselines_.find({client, server});
+    if (it != baselines_.end() && it->second.latest_at == latest_at &&
+        now - it->second.read_at < options_.baseline_ttl) {
+      return it->second.bps;
+    }
+  }
+  grpc::ServerContext ctx;
+  v1::SpeedHistoryRequest req;
+  req.set_client(client);
+  req.set_server(server);
+  *req.mutable_since() = Ts(latest_at - absl::Hours(24 * 7));
+  // Up to and excluding the latest result: the baseline is what came
+  // before it.
+  *req.mutable_until() = Ts(latest_at);
+  req.set_limit(200);
+  v1::SpeedHistoryResponse resp;
+  double bps = 0;
+  if (query_.SpeedHistory(&ctx, &req, &resp).ok()) {
+    std::vector<double> ok;
+    for (const auto& r : resp.results()) {
+      if (r.outcome() == v1::SPEED_OUTCOME_OK &&
+          FromProtoTime(r.started_at()) < latest_at) {
+        ok.push_back(r.forward().received_bps());
+      }
+    }
+    if (ok.size() >= 3) {
+      std::sort(ok.begin(), ok.end());
+      const size_t n = ok.size();
+      bps = n % 2 ? ok[n / 2] : (ok[n / 2 - 1] + ok[n / 2]) / 2;
+    }
+  }
+  absl::MutexLock l(&baseline_mu_);
+  baselines_[{client, server}] = CachedBaseline{latest_at, now, bps};
+  return bps;
+}
+
+absl::Status WebServer::HostDataInto(const std::string& host,
+                                     const std::string& range, HostData* d) {
+  absl::Duration span;
+  if (!FindRange(range, &span)) {
+    return absl::InvalidArgumentError(
+        "range must be one of 3h, 1d, 7d, 30d, 1y");
+  }
+  d->host = host;
+  d->range = range;
+  d->until = clock_.Now();
+  d->since = d->until - span;
+  v1::OverviewResponse overview;
+  {
+    grpc::ServerContext ctx;
+    v1::OverviewRequest req;
+    if (auto s = FromGrpc(query_.Overview(&ctx, &req, &overview)); !s.ok()) {
+      return s;
+    }
+  }
+  std::vector<std::string> targets;
+  for (const auto& h : overview.hosts()) {
+    if (h.agent().name() != host) continue;
+    d->known = true;
+    d->agent = h.agent();
+    for (const auto& p : h.paths()) targets.push_back(p.target());
+  }
+  if (!d->known) return absl::OkStatus();
+  // The targets' histories are independent reads: in parallel, so a page
+  // with five targets costs about one.
+  std::vector<std::future<absl::Status>> futures;
+  d->targets.resize(targets.size());
+  for (size_t i = 0; i < targets.size(); ++i) {
+    d->targets[i].target = targets[i];
+    futures.push_back(std::async(std::launch::async, [this, d, i, host] {
+      grpc::ServerContext ctx;
+      v1::PathHistoryRequest req;
+      req.set_host(host);
+      req.set_target(d->targets[i].target);
+      *req.mutable_since() = Ts(d->since);
+      *req.mutable_until() = Ts(d->until);
+      req.set_limit(kRunLimit);
+      // 30 days and more: hourly aggregates throughout (past the raw
+      // retention there is nothing else, and a month of raw runs is 43,200
+      // a target). Shorter ranges: every run, each a link to its hops.
+      if (d->until - d->since > absl::Hours(24 * 7)) {
+        SetEnumIfPresent(&req, "resolution", "RESOLUTION_HOURLY");
+      }
+      return FromGrpc(query_.PathHistory(&ctx, &req, &d->targets[i].history));
+    }));
+  }
+  absl::Status first;
+  {
+    grpc::ServerContext ctx;
+    v1::ListAlertsRequest req;
+    req.set_host(host);
+    *req.mutable_since() = Ts(d->since);
+    req.set_limit(1000);
+    // No alerts yet (database starting) is no reason to show no paths.
+    (void)query_.ListAlerts(&ctx, &req, &d->alerts);
+  }
+  {
+    grpc::ServerContext ctx;
+    v1::SocketChangesRequest req;
+    req.set_host(host);
+    *req.mutable_since() = Ts(d->since);
+    first.Update(FromGrpc(query_.SocketChanges(&ctx, &req, &d->sockets)));
+  }
+  {
+    grpc::ServerContext ctx;
+    v1::FileAccessRequest req;
+    req.set_host(host);
+    *req.mutable_since() = Ts(d->since);
+    first.Update(FromGrpc(query_.FileAccess(&ctx, &req, &d->files)));
+  }
+  for (auto& f : futures) first.Update(f.get());
+  return first;
+}
+
+absl::Status WebServer::PairDataInto(const std::string& a, const std::string& b,
+                                     const std::string& range, PairData* d) {
+  absl::Duration span;
+  FindRange(range, &span);
+  d->a = a;
+  d->b = b;
+  d->range = range;
+  d->until = clock_.Now();
+  d->since = d->until - span;
+  for (auto [client, server, out] :
+       {std::make_tuple(&a, &b, &d->ab), std::make_tuple(&b, &a, &d->ba)}) {
+    grpc::ServerContext ctx;
+    v1::SpeedHistoryRequest req;
+    req.set_client(*client);
+    req.set_server(*server);
+    *req.mutable_since() = Ts(d->since);
+    *req.mutable_until() = Ts(d->until);
+    req.set_limit(kRunLimit);
+    absl::Status s = FromGrpc(query_.SpeedHistory(&ctx, &req, out));
+    // An external target never runs a client: no b -> a history.
+    if (!s.ok() && out == &d->ba) continue;
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WebServer::AlertsDataInto(const std::string& range,
+                                       AlertsData* d) {
+  absl::Duration span;
+  FindRange(range, &span);
+  d->range = range;
+  d->until = clock_.Now();
+  d->since = d->until - span;
+  grpc::ServerContext ctx;
+  v1::ListAlertsRequest req;
+  *req.mutable_since() = Ts(d->since);
+  req.set_limit(2000);
+  return FromGrpc(query_.ListAlerts(&ctx, &req, &d->alerts));
+}
+
+}  // namespace netvigil::collector::web

@@ -1,0 +1,181 @@
+// The web dashboard's data on the query benchmark's month of history (10
+// hosts x 5 targets, one-minute path runs, the hourly speed mesh): the
+// home page's data (Overview and the heat map's baselines), a host's 1 d
+// and 1 y timelines, timed at the collector (the WebServer's own calls to
+// the Query service, in process), and the same pages as HTTP responses
+// from the real server on loopback (rendering included). Prints
+// p50/p99/max against the targets: home p99 < 100 ms, host 1 d < 150 ms,
+// host 1 y < 300 ms.
+//
+// The data is query_bench's, not a copy of its seeding: tests/bench/
+// web_bench.sh runs query_bench with QUERY_BENCH_HOLD, hands its database
+// here as WEB_BENCH_DSN, then lets query_bench finish.
+//
+// Usage: WEB_BENCH_DSN=... web_bench [ITERATIONS]   (default 100)
+#include <httplib.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "collector/ingest/command_broker.h"
+#include "collector/ingest/session_registry.h"
+#include "collector/query/query_service.h"
+#include "collector/store/pg_store.h"
+#include "collector/web/web_server.h"
+#include "common/clock.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+namespace web = netvigil::collector::web;
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "web_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+std::string HostName(int i) {
+  return absl::StrCat("host", i < 10 ? "0" : "", i);
+}
+
+struct Stats {
+  double p50, p99, max;
+};
+
+template <typename Fn>
+Stats Time(int warmup, int iterations, Fn fn) {
+  for (int i = 0; i < warmup; ++i) fn(i);
+  std::vector<double> ms;
+  for (int i = 0; i < iterations; ++i) {
+    const absl::Time t0 = absl::Now();
+    fn(i);
+    ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
+  }
+  std::sort(ms.begin(), ms.end());
+  const size_t n = ms.size();
+  const size_t i99 = std::max<size_t>(1, (n * 99 + 99) / 100) - 1;
+  return {ms[n / 2], ms[i99], ms.back()};
+}
+
+std::string LoadAverage() {
+  char buf[64] = {};
+  FILE* f = std::fopen("/proc/loadavg", "r");
+  if (f == nullptr) return "?";
+  const bool ok = std::fgets(buf, sizeof(buf), f) != nullptr;
+  std::fclose(f);
+  return ok ? std::string(buf, std::strcspn(buf, " ")) : "?";
+}
+
+bool Report(const char* name, const Stats& s, double target,
+            const std::string& what) {
+  const bool met = target <= 0 || s.p99 < target;
+  std::printf("%-28s p50=%8.2f ms  p99=%8.2f ms  max=%8.2f ms  %s%s\n", name,
+              s.p50, s.p99, s.max,
+              target > 0 ? absl::StrCat("target p99 < ", target,
+                                        " ms: ", met ? "met" : "MISSED", "  ")
+                               .c_str()
+                         : "",
+              what.c_str());
+  return met;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int iterations = argc > 1 ? std::atoi(argv[1]) : 100;
+  const char* dsn = std::getenv("WEB_BENCH_DSN");
+  if (dsn == nullptr || iterations <= 0) {
+    Die("usage: WEB_BENCH_DSN=... web_bench [ITERATIONS] (see web_bench.sh)");
+  }
+  spdlog::set_level(spdlog::level::warn);
+  netvigil::collector::PgStore store(dsn, 4);
+  // Already migrated by query_bench; the store learns the schema here.
+  if (absl::Status s = store.Migrate(); !s.ok()) Die(s.ToString());
+  netvigil::collector::SessionRegistry sessions;
+  netvigil::collector::CommandBroker broker(sessions, netvigil::RealClock());
+  netvigil::collector::QueryServiceOptions options;
+  options.heartbeat_timeout = absl::Hours(1);
+  netvigil::collector::QueryService query(options, store, netvigil::RealClock(),
+                                          sessions, broker);
+  const int port = 18000 + getpid() % 20000;
+  web::WebServerOptions wo;
+  wo.listen = absl::StrCat("127.0.0.1:", port);
+  web::WebServer server(wo, query, netvigil::RealClock());
+  if (absl::Status s = server.Start(); !s.ok()) Die(s.ToString());
+
+  const int warmup = std::max(3, iterations / 20);
+  std::printf("timing %d calls each after %d warm-up calls; load average %s\n",
+              iterations, warmup, LoadAverage().c_str());
+  bool met = true;
+  size_t cells = 0, baselines = 0;
+  // The first call reads every pair's baseline (one SpeedHistory each);
+  // later ones reuse them until a pair has a newer result.
+  const Stats cold = Time(0, 1, [&](int) {
+    web::HomeData d;
+    if (auto s = server.HomeDataInto(&d); !s.ok()) Die(s.ToString());
+  });
+  const Stats home = Time(warmup, iterations, [&](int) {
+    web::HomeData d;
+    if (auto s = server.HomeDataInto(&d); !s.ok()) Die(s.ToString());
+    cells = d.overview.speed().cells_size();
+    baselines = d.baseline_bps.size();
+  });
+  Report("home data, first (cold)", cold, 0, "");
+  met &= Report("home data (collector)", home, 100,
+                absl::StrCat("speed_cells=", cells, " baselines=", baselines));
+  for (const auto& range_target :
+       std::vector<std::pair<std::string, double>>{{"1d", 150}, {"1y", 300}}) {
+    // Named copies: a lambda cannot capture a structured binding in C++17.
+    const std::string& range = range_target.first;
+    const double target = range_target.second;
+    size_t runs = 0;
+    std::string resolution;
+    const int n = range == "1y" ? std::max(5, iterations / 10) : iterations;
+    Stats st = Time(range == "1y" ? 1 : warmup, n, [&](int i) {
+      web::HostData d;
+      if (auto s = server.HostDataInto(HostName(i % 10), range, &d); !s.ok()) {
+        Die(s.ToString());
+      }
+      runs = 0;
+      for (const auto& t : d.targets) runs += t.history.runs_size();
+      resolution =
+          d.targets.empty() ? "?" : web::ResolutionOf(d.targets[0].history);
+    });
+    met &= Report(
+        absl::StrCat("host ", range, " data (collector)").c_str(), st, target,
+        absl::StrCat("runs=", runs, " resolution=", resolution, " calls=", n));
+  }
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(60, 0);
+  for (const std::string& path :
+       {std::string("/"), std::string("/host?name=host03&range=1d")}) {
+    size_t bytes = 0;
+    Stats st = Time(warmup, iterations, [&](int) {
+      auto r = client.Get(path.c_str());
+      if (!r || r->status != 200) Die("GET " + path + " failed");
+      bytes = r->body.size();
+    });
+    Report(absl::StrCat("GET ", path).c_str(), st, 0,
+           absl::StrCat("page_bytes=", bytes));
+  }
+  // Chromium's first paint of the same pages from this server
+  // (web_paint.py beside this file; web_bench.sh passes its path).
+  if (const char* paint = std::getenv("WEB_BENCH_PAINT"); paint != nullptr) {
+    std::fflush(stdout);
+    for (const std::string& path :
+         {std::string("/"), std::string("/host?name=host03&range=1d")}) {
+      const std::string cmd = absl::StrCat(
+          "/usr/bin/python3 ", paint, " 'http://127.0.0.1:", port, path, "' 5");
+      if (std::system(cmd.c_str()) != 0) std::printf("web_paint failed\n");
+    }
+  }
+  server.Stop();
+  std::printf("load average %s; targets: %s\n", LoadAverage().c_str(),
+              met ? "met" : "MISSED");
+  return met ? 0 : 1;
+}

@@ -1,0 +1,178 @@
+// The dashboard's pure parts: escaping, the heat map's classes, the
+// resolution read by reflection, sessions and the login limit on a fake
+// clock, the password file.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "collector/web/pages.h"
+#include "collector/web/web_admin.h"
+#include "collector/web/web_auth.h"
+#include "collector/web/web_server.h"
+#include "common/collector_config.h"
+#include "gtest/gtest.h"
+#include "tests/testing/fake_clock.h"
+
+namespace netvigil::collector::web {
+namespace {
+
+TEST(WebPagesTest, TextEscapesMarkupAndControls) {
+  EXPECT_EQ(HtmlEscape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+  // Agent text is first put in netvigil's notation: a newline cannot break
+  // a table cell, a bidi override cannot reorder it.
+  EXPECT_EQ(Text("a\n<b>"), "a\\n&lt;b&gt;");
+  EXPECT_EQ(Text("x\u202Ey"), "x\\u{202E}y");
+}
+
+TEST(WebPagesTest, RatioClassBoundaries) {
+  EXPECT_EQ(RatioClass(true, false, 0.8), "ok");
+  EXPECT_EQ(RatioClass(true, false, 1.7), "ok");
+  EXPECT_EQ(RatioClass(true, false, 0.79), "warn");
+  EXPECT_EQ(RatioClass(true, false, 0.5), "warn");
+  EXPECT_EQ(RatioClass(true, false, 0.49), "bad");
+  EXPECT_EQ(RatioClass(true, true, 1.0), "fail");
+  EXPECT_EQ(RatioClass(false, false, 1.0), "none");
+  EXPECT_EQ(RatioClass(true, false, 0), "none");  // no baseline yet
+}
+
+TEST(WebPagesTest, ResolutionIsRawWithoutTheField) {
+  v1::PathHistoryResponse r;
+  EXPECT_EQ(ResolutionOf(r), "raw");
+}
+
+TEST(WebPagesTest, HomeHeatMapCellPerOrderedPairWithItsClass) {
+  HomeData d;
+  for (const char* n : {"a", "b"}) {
+    d.overview.add_hosts()->mutable_agent()->set_name(n);
+    d.overview.mutable_speed()->add_hosts(n);
+  }
+  auto* c = d.overview.mutable_speed()->add_cells();
+  c->set_client("a");
+  c->set_server("b");
+  c->set_bps(40e6);
+  c->set_outcome(v1::SPEED_OUTCOME_OK);
+  d.baseline_bps[{"a", "b"}] = 100e6;
+  const std::string html = RenderHomeLive(d);
+  EXPECT_NE(html.find("class=\"cell bad\" data-client=\"a\" data-server=\"b\" "
+                      "data-ratio=\"0.400\""),
+            std::string::npos)
+      << html;
+  EXPECT_NE(html.find("class=\"cell none\" data-client=\"b\" "
+                      "data-server=\"a\""),
+            std::string::npos)
+      << html;
+}
+
+TEST(WebServerTest, LoopbackListenAddresses) {
+  EXPECT_TRUE(IsLoopbackListen("127.0.0.1:8080"));
+  EXPECT_TRUE(IsLoopbackListen("127.0.0.2:8080"));
+  EXPECT_TRUE(IsLoopbackListen("[::1]:8080"));
+  EXPECT_TRUE(IsLoopbackListen("localhost:8080"));
+  EXPECT_FALSE(IsLoopbackListen("0.0.0.0:8080"));
+  EXPECT_FALSE(IsLoopbackListen("[::]:8080"));
+  EXPECT_FALSE(IsLoopbackListen("192.168.1.2:8080"));
+  EXPECT_FALSE(IsLoopbackListen("127.0.0.1.example.org:8080"));
+}
+
+TEST(WebAuthTest, SessionsExpireWhenIdleAndEnd) {
+  testing::FakeClock clock;
+  SessionTable t(clock, absl::Minutes(10), 2);
+  const std::string a = t.Create();
+  EXPECT_EQ(a.size(), 64u);
+  EXPECT_TRUE(t.Touch(a));
+  clock.Advance(absl::Minutes(9));
+  EXPECT_TRUE(t.Touch(a));  // used: the idle time starts again
+  clock.Advance(absl::Minutes(9));
+  EXPECT_TRUE(t.Touch(a));
+  clock.Advance(absl::Minutes(11));
+  EXPECT_FALSE(t.Touch(a));
+  const std::string b = t.Create();
+  EXPECT_NE(a, b);
+  EXPECT_FALSE(t.Touch(std::string(64, '0')));
+  t.End(b);
+  EXPECT_FALSE(t.Touch(b));
+  // Past the cap the least recently used session ends.
+  const std::string c = t.Create();
+  clock.Advance(absl::Seconds(1));
+  const std::string d = t.Create();
+  clock.Advance(absl::Seconds(1));
+  EXPECT_TRUE(t.Touch(c));
+  const std::string e = t.Create();
+  EXPECT_TRUE(t.Touch(c));
+  EXPECT_FALSE(t.Touch(d));
+  EXPECT_TRUE(t.Touch(e));
+}
+
+TEST(WebAuthTest, LoginLimiterPerSourceAndWindow) {
+  testing::FakeClock clock;
+  LoginLimiter l(clock, 3, absl::Minutes(1), 2);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(l.Wait("10.0.0.1"), absl::ZeroDuration());
+    l.Failed("10.0.0.1");
+  }
+  EXPECT_GT(l.Wait("10.0.0.1"), absl::ZeroDuration());
+  EXPECT_EQ(l.Wait("10.0.0.2"), absl::ZeroDuration());
+  clock.Advance(absl::Minutes(1));
+  EXPECT_EQ(l.Wait("10.0.0.1"), absl::ZeroDuration());
+  l.Failed("10.0.0.1");
+  l.Succeeded("10.0.0.1");
+  EXPECT_EQ(l.Wait("10.0.0.1"), absl::ZeroDuration());
+}
+
+TEST(WebAuthTest, PasswordFileHoldsOnlyTheHash) {
+  char dir[] = "/tmp/nv-web-auth-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/web-password";
+  EXPECT_TRUE(absl::IsFailedPrecondition(CheckWebPassword(path, "whatever1")));
+  EXPECT_TRUE(absl::IsInvalidArgument(SetWebPassword(path, "short")));
+  EXPECT_TRUE(absl::IsInvalidArgument(SetWebPassword(path, "new\nline pw")));
+  ASSERT_TRUE(SetWebPassword(path, "a good password").ok());
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::ifstream in(path);
+  std::string stored;
+  std::getline(in, stored);
+  EXPECT_EQ(stored.rfind("$argon2id$", 0), 0u) << stored;
+  EXPECT_EQ(stored.find("a good password"), std::string::npos);
+  EXPECT_TRUE(CheckWebPassword(path, "a good password").ok());
+  EXPECT_TRUE(
+      absl::IsPermissionDenied(CheckWebPassword(path, "a good passwore")));
+  unlink(path.c_str());
+  rmdir(dir);
+}
+
+TEST(WebConfigTest, ListenWebAndWebSection) {
+  auto d = ParseCollectorConfig("{}\n", "c.yaml");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->web_listen, "");  // off by default
+  EXPECT_EQ(d->web_session_idle, absl::Hours(12));
+  EXPECT_EQ(WebPasswordFile(*d), "/var/lib/netvigil/web-password");
+  auto c = ParseCollectorConfig(
+      "listen:\n  web: \"127.0.0.1:7480\"\nweb:\n  session_idle: 30m\n"
+      "  password_file: /etc/netvigil/web.hash\n",
+      "c.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->web_listen, "127.0.0.1:7480");
+  EXPECT_EQ(c->web_session_idle, absl::Minutes(30));
+  EXPECT_EQ(WebPasswordFile(*c), "/etc/netvigil/web.hash");
+  auto bad = ParseCollectorConfig("listen:\n  web: \"localhost\"\n", "c.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("listen.web"), std::string::npos)
+      << bad.status();
+  auto clash = ParseCollectorConfig(
+      "listen:\n  agents: \"0.0.0.0:7411\"\n  web: \"127.0.0.1:7411\"\n",
+      "c.yaml");
+  ASSERT_FALSE(clash.ok());
+  EXPECT_NE(clash.status().message().find("same port"), std::string::npos)
+      << clash.status();
+  auto idle = ParseCollectorConfig("web:\n  session_idle: 0s\n", "c.yaml");
+  EXPECT_FALSE(idle.ok());
+}
+
+}  // namespace
+}  // namespace netvigil::collector::web
