@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/notify_config.h"
 #include "common/proto_time.h"
 #include "common/utf8.h"
 #include "common/yaml_fields.h"
@@ -408,6 +409,10 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
     YamlFields a = top.Map("alerts");
     a.String("log_file", &c.alert_log);
     a.Finish();
+  }
+  {
+    YamlFields n = top.Map("notify");
+    ParseNotifyConfig(n, &c.notify);
   }
   top.Finish();
   if (!error.ok()) return error;

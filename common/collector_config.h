@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/notify_config.h"
 #include "netvigil/v1/agent.pb.h"
 #include "yaml-cpp/yaml.h"
 
@@ -72,6 +73,9 @@ struct CollectorConfig {
 
   // alerts
   std::string alert_log;  // empty: no alert log
+
+  // notify (common/notify_config.h)
+  NotifyConfig notify;
 };
 
 // The configuration a file with no keys gives: every default filled in.
