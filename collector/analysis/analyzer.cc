@@ -647,6 +647,29 @@ void Analyzer::ClockOffsetLocked(const std::string& agent,
   Raise(c);
 }
 
+// ------------------------------------------------------------ notify_failed
+
+void Analyzer::OnNotifyChannel(const std::string& channel, bool failing,
+                               const std::string& error) {
+  {
+    absl::MutexLock l(&mu_);
+    const AlertKey key{rules::kNotifyFailed,
+                       absl::StrCat(rules::kNotifyFailed, " channel=", channel)};
+    if (!failing) {
+      if (book_.open().count(key) != 0) Resolve(key);
+    } else {
+      Condition c;
+      c.kind = rules::kNotifyFailed;
+      c.subject = key.second;
+      c.summary = absl::StrCat("notification channel ", channel,
+                               " keeps failing: ", error);
+      c.details["channel"] = channel;
+      Raise(c);
+    }
+  }
+  Flush();
+}
+
 // --------------------------------------------------------------------- gap
 
 // A gap is news whatever the learning period (rules/gaps.h); the totals of

@@ -227,6 +227,9 @@ void Notifier::Loop() {
         spdlog::error("event=notify_store_error error={}", LogValue(last_error_));
       }
       if (!expired) continue;
+      // No channels: only the rows of channels that left the config had
+      // to expire.
+      if (channels_.empty()) return;
     }
     absl::StatusOr<int> n = RunOnce();
     if (!n.ok()) {
@@ -242,7 +245,7 @@ void Notifier::Loop() {
 }
 
 void Notifier::Start() {
-  if (thread_.joinable() || channels_.empty()) return;
+  if (thread_.joinable()) return;
   thread_ = std::thread([this] { Loop(); });
 }
 
