@@ -151,6 +151,7 @@ class NotifyTest(unittest.TestCase):
         os.chmod(cls.sendmail, 0o755)
         os.makedirs(cls.sendmail + ".out")
         cls.hang_pids = os.path.join(d, "hang.pids")
+        os.makedirs(os.path.join(d, "home"))
         extra = f"""probes:
   path:
     enabled: false
