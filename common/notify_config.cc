@@ -56,10 +56,14 @@ bool IsLoopbackHost(const std::string& h) {
 }
 
 bool ParseSeverity(const std::string& text, v1::Severity* out) {
-  if (text == "info") *out = v1::SEVERITY_INFO;
-  else if (text == "warning") *out = v1::SEVERITY_WARNING;
-  else if (text == "critical") *out = v1::SEVERITY_CRITICAL;
-  else return false;
+  if (text == "info")
+    *out = v1::SEVERITY_INFO;
+  else if (text == "warning")
+    *out = v1::SEVERITY_WARNING;
+  else if (text == "critical")
+    *out = v1::SEVERITY_CRITICAL;
+  else
+    return false;
   return true;
 }
 
@@ -68,7 +72,7 @@ void ParseChannel(YamlFields& t, const YAML::Node& n, NotifyChannelConfig* c) {
   t.String("type", &c->type);
   if (t.ok() && !IsChannelName(c->name)) {
     return t.Check(false, "name",
-                  "is required: letters, digits, '-', '_' or '.', at most 64");
+                   "is required: letters, digits, '-', '_' or '.', at most 64");
   }
   if (t.ok() && c->type != "webhook" && c->type != "command" &&
       c->type != "sendmail") {
@@ -86,8 +90,7 @@ void ParseChannel(YamlFields& t, const YAML::Node& n, NotifyChannelConfig* c) {
   if (t.ok() && !ParseSeverity(severity, &c->min_severity)) {
     return t.Check(false, "min_severity", "expected info, warning or critical");
   }
-  t.Duration("timeout", absl::Milliseconds(100), absl::Minutes(5),
-             &c->timeout);
+  t.Duration("timeout", absl::Milliseconds(100), absl::Minutes(5), &c->timeout);
   if (c->type == "webhook") {
     t.String("url", &c->url);
     t.String("ca_file", &c->ca_file);
@@ -116,8 +119,10 @@ void ParseChannel(YamlFields& t, const YAML::Node& n, NotifyChannelConfig* c) {
       if (h.ok() && !IsHeaderName(c->hmac_header)) {
         h.Check(false, "header", "not an HTTP header name");
       }
-      if (h.ok() && !c->hmac_secret.file.empty() && !c->hmac_secret.env.empty()) {
-        h.Check(false, "secret_env", "give secret_file or secret_env, not both");
+      if (h.ok() && !c->hmac_secret.file.empty() &&
+          !c->hmac_secret.env.empty()) {
+        h.Check(false, "secret_env",
+                "give secret_file or secret_env, not both");
       }
     }
     if (t.ok()) {
@@ -128,8 +133,8 @@ void ParseChannel(YamlFields& t, const YAML::Node& n, NotifyChannelConfig* c) {
         t.Check(false, "url", "expected an https:// URL");
       } else if (http && !IsLoopbackHost(host)) {
         t.Check(false, "url",
-               "plain http:// is allowed to a loopback address only; use "
-               "https://");
+                "plain http:// is allowed to a loopback address only; use "
+                "https://");
       } else if (c->url.find_first_of(" \r\n\t") != std::string::npos) {
         t.Check(false, "url", "must not contain white space");
       }
@@ -143,11 +148,11 @@ void ParseChannel(YamlFields& t, const YAML::Node& n, NotifyChannelConfig* c) {
       if (!k.IsScalar()) return d.Fail(k, "", "expected a string");
       c->argv.push_back(k.Scalar());
     });
-    if (t.ok() && (c->argv.empty() || c->argv[0].empty() ||
-                   c->argv[0][0] != '/')) {
+    if (t.ok() &&
+        (c->argv.empty() || c->argv[0].empty() || c->argv[0][0] != '/')) {
       t.Check(false, "argv",
-             "is required: a list whose first element is an absolute path "
-             "(no shell runs it)");
+              "is required: a list whose first element is an absolute path "
+              "(no shell runs it)");
     }
   } else if (c->type == "sendmail") {
     t.String("path", &c->sendmail_path);
@@ -196,9 +201,9 @@ absl::StatusOr<std::string> ReadNotifySecret(const NotifySecret& secret) {
     if (!v.empty() && v.back() == '\r') v.pop_back();
     if (v.empty() || v.size() > 4096 ||
         v.find_first_of("\r\n") != std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "secret file ", secret.file,
-          " must hold one line of 1 to 4096 bytes"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("secret file ", secret.file,
+                       " must hold one line of 1 to 4096 bytes"));
     }
     return v;
   }
@@ -224,11 +229,13 @@ void ParseNotifyConfig(YamlFields& f, NotifyConfig* out) {
   std::set<std::string> names;
   f.Sequence("channels", [&](const YAML::Node& n, const std::string& path) {
     YamlFields t = f.Nested(n, path);
-    if (!n.IsMap()) return t.Check(false, "", "expected a mapping with name, type");
+    if (!n.IsMap())
+      return t.Check(false, "", "expected a mapping with name, type");
     NotifyChannelConfig c;
     ParseChannel(t, n, &c);
     if (t.ok() && !names.insert(c.name).second) {
-      t.Check(false, "name", absl::StrCat("duplicate channel name '", c.name, "'"));
+      t.Check(false, "name",
+              absl::StrCat("duplicate channel name '", c.name, "'"));
     }
     out->channels.push_back(std::move(c));
   });

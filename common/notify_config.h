@@ -38,8 +38,8 @@ struct NotifyChannelConfig {
   absl::Duration timeout = absl::Seconds(10);
 
   // webhook
-  std::string url;      // https://, or http:// to a loopback address only
-  std::string ca_file;  // empty: the system's trust store
+  std::string url;          // https://, or http:// to a loopback address only
+  std::string ca_file;      // empty: the system's trust store
   std::string header_name;  // optional extra header; its value is a secret
   NotifySecret header_value;
   std::string hmac_header = "X-Netvigil-Signature";

@@ -51,12 +51,11 @@ absl::Status MemoryAlertStore::AppendEvent(const v1::AlertEvent& event) {
   const int64_t event_id = static_cast<int64_t>(events_.size());
   const std::string news = NewsOf(event, previous);
   if (news.empty()) return absl::OkStatus();
-  const absl::Time at = google::protobuf::util::TimeUtil::TimestampToMicroseconds(
-                            event.at()) *
-                            absl::Microseconds(1) +
-                        absl::UnixEpoch();
-  for (const std::string& channel :
-       RouteEvent(outbox_options_.routes, event)) {
+  const absl::Time at =
+      google::protobuf::util::TimeUtil::TimestampToMicroseconds(event.at()) *
+          absl::Microseconds(1) +
+      absl::UnixEpoch();
+  for (const std::string& channel : RouteEvent(outbox_options_.routes, event)) {
     OutboxRow r;
     r.id = static_cast<int64_t>(outbox_.size()) + 1;
     r.event_id = event_id;
@@ -130,8 +129,8 @@ MemoryAlertStore::RecentlySent(absl::Time since) {
   std::map<std::pair<std::string, int64_t>, absl::Time> out;
   for (const auto& [id, r] : outbox_) {
     if (r.state != OutboxState::kSent || r.sent_at < since) continue;
-    auto [it, inserted] = out.emplace(std::pair(r.channel, r.alert_id),
-                                      r.sent_at);
+    auto [it, inserted] =
+        out.emplace(std::pair(r.channel, r.alert_id), r.sent_at);
     if (!inserted && r.sent_at > it->second) it->second = r.sent_at;
   }
   return out;

@@ -166,7 +166,8 @@ absl::Status PgAlertStore::AppendEvent(const v1::AlertEvent& event) {
               "INSERT INTO alert_events (alert_id, type, at, payload)"
               " VALUES ($1, $2, to_timestamp($3 / 1e6), $4::jsonb)"
               " RETURNING id",
-              event.alert().id(), static_cast<int>(event.type()), at, payload)[0]
+              event.alert().id(), static_cast<int>(event.type()), at,
+              payload)[0]
             .as<int64_t>();
     const std::string news = NewsOf(event, previous);
     if (!news.empty()) {
@@ -241,8 +242,8 @@ absl::StatusOr<std::vector<OutboxRow>> PgAlertStore::ClaimOutbox(
       o.news = row[4].as<std::string>();
       google::protobuf::util::JsonParseOptions jo;
       jo.ignore_unknown_fields = true;
-      if (!google::protobuf::util::JsonStringToMessage(
-               row[5].as<std::string>(), &o.event, jo)
+      if (!google::protobuf::util::JsonStringToMessage(row[5].as<std::string>(),
+                                                       &o.event, jo)
                .ok()) {
         bad = absl::DataLossError(
             absl::StrCat("notify_outbox row ", o.id, ": bad payload"));
@@ -291,12 +292,12 @@ PgAlertStore::RecentlySent(absl::Time since) {
   absl::Status s = pg_.WithConnection([&](pqxx::connection& c) {
     out.clear();
     pqxx::read_transaction tx(c);
-    for (const auto& row : tx.exec_params(
-             "SELECT channel, alert_id,"
-             " (extract(epoch FROM max(sent_at)) * 1000000)::bigint"
-             " FROM notify_outbox WHERE state = 'sent'"
-             " AND sent_at >= to_timestamp($1 / 1e6) GROUP BY 1, 2",
-             absl::ToUnixMicros(since))) {
+    for (const auto& row :
+         tx.exec_params("SELECT channel, alert_id,"
+                        " (extract(epoch FROM max(sent_at)) * 1000000)::bigint"
+                        " FROM notify_outbox WHERE state = 'sent'"
+                        " AND sent_at >= to_timestamp($1 / 1e6) GROUP BY 1, 2",
+                        absl::ToUnixMicros(since))) {
       out[{row[0].as<std::string>(), row[1].as<int64_t>()}] =
           absl::FromUnixMicros(row[2].as<int64_t>());
     }

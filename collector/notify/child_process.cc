@@ -163,14 +163,15 @@ absl::StatusOr<ChildResult> RunChild(const std::vector<std::string>& argv,
       const int i = which[k];
       if (p[k].revents == 0) continue;
       if (i == 0) {
-        ssize_t w = write(fds[0], input.data() + written, input.size() - written);
+        ssize_t w =
+            write(fds[0], input.data() + written, input.size() - written);
         if (w > 0) written += static_cast<size_t>(w);
         if ((w < 0 && errno != EAGAIN && errno != EINTR) ||
             written == input.size() || (p[k].revents & (POLLERR | POLLHUP))) {
           CloseFd(fds[0]);
         }
-      } else if (!Drain(fds[i], i == 1 ? &result.stdout_head
-                                       : &result.stderr_head)) {
+      } else if (!Drain(fds[i],
+                        i == 1 ? &result.stdout_head : &result.stderr_head)) {
         CloseFd(fds[i]);
       }
     }

@@ -23,11 +23,9 @@ struct ChildResult {
 };
 
 // An error only when the program could not be started at all.
-absl::StatusOr<ChildResult> RunChild(const std::vector<std::string>& argv,
-                                     const std::string& input,
-                                     absl::Duration timeout,
-                                     absl::Duration kill_grace =
-                                         absl::Seconds(2));
+absl::StatusOr<ChildResult> RunChild(
+    const std::vector<std::string>& argv, const std::string& input,
+    absl::Duration timeout, absl::Duration kill_grace = absl::Seconds(2));
 
 // "exit status 3", "killed by signal 9", "killed after the 5s timeout",
 // with the first stderr line escaped when there is one.

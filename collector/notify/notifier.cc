@@ -109,11 +109,11 @@ void Notifier::OnFailed(const std::string& channel, const std::string& why) {
     return;
   }
   h.reported_failing = true;
-  spdlog::error("event=notify_channel_failing channel={} since={} error={}",
-                LogValue(channel),
-                absl::FormatTime(absl::RFC3339_sec, h.failing_since,
-                                 absl::UTCTimeZone()),
-                LogValue(why));
+  spdlog::error(
+      "event=notify_channel_failing channel={} since={} error={}",
+      LogValue(channel),
+      absl::FormatTime(absl::RFC3339_sec, h.failing_since, absl::UTCTimeZone()),
+      LogValue(why));
   HealthListener l;
   {
     absl::MutexLock lock(&mu_);
@@ -150,8 +150,8 @@ absl::StatusOr<int> Notifier::RunOnce() {
     spdlog::error(
         "event=notify_expired channel={} event_id={} alert_id={} attempts={} "
         "error={}",
-        LogValue(r.channel), EventIdOf(r.event_id), r.alert_id,
-        r.attempts - 1, LogValue(r.last_error));
+        LogValue(r.channel), EventIdOf(r.event_id), r.alert_id, r.attempts - 1,
+        LogValue(r.last_error));
   }
   std::map<std::string, std::string> failed;  // channel -> why, this round
   int sent = 0;
@@ -224,7 +224,8 @@ void Notifier::Loop() {
       expired = s.ok();
       if (!s.ok() && std::string(s.message()) != last_error_) {
         last_error_ = std::string(s.message());
-        spdlog::error("event=notify_store_error error={}", LogValue(last_error_));
+        spdlog::error("event=notify_store_error error={}",
+                      LogValue(last_error_));
       }
       if (!expired) continue;
       // No channels: only the rows of channels that left the config had

@@ -57,11 +57,10 @@ class WebhookChannel final : public NotifyChannel {
            reinterpret_cast<const unsigned char*>(m.json.data()), m.json.size(),
            mac, &len);
       headers = curl_slist_append(
-          headers,
-          absl::StrCat(config_.hmac_header, ": sha256=",
-                       absl::BytesToHexString(absl::string_view(
-                           reinterpret_cast<const char*>(mac), len)))
-              .c_str());
+          headers, absl::StrCat(config_.hmac_header, ": sha256=",
+                                absl::BytesToHexString(absl::string_view(
+                                    reinterpret_cast<const char*>(mac), len)))
+                       .c_str());
     }
     std::string answer;
     char errbuf[CURL_ERROR_SIZE] = {0};
@@ -73,8 +72,9 @@ class WebhookChannel final : public NotifyChannel {
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, m.json.c_str());
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE,
                      static_cast<long>(m.json.size()));
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
-                     static_cast<long>(absl::ToInt64Milliseconds(config_.timeout)));
+    curl_easy_setopt(
+        curl, CURLOPT_TIMEOUT_MS,
+        static_cast<long>(absl::ToInt64Milliseconds(config_.timeout)));
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
     if (!config_.ca_file.empty()) {
@@ -89,8 +89,9 @@ class WebhookChannel final : public NotifyChannel {
     curl_slist_free_all(headers);
     curl_easy_cleanup(curl);
     if (rc != CURLE_OK) {
-      return absl::UnavailableError(Escape(absl::StrCat(
-          "POST failed: ", errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc))));
+      return absl::UnavailableError(Escape(
+          absl::StrCat("POST failed: ",
+                       errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc))));
     }
     std::string head = answer.substr(0, 200);
     std::string text = absl::StrCat("HTTP ", code, ": ", Escape(head));
@@ -120,8 +121,8 @@ class CommandChannel final : public NotifyChannel {
       : config_(std::move(config)) {}
 
   absl::StatusOr<std::string> Send(const NotifyMessage& m) override {
-    absl::StatusOr<ChildResult> r = RunChild(config_.argv, m.json,
-                                             config_.timeout);
+    absl::StatusOr<ChildResult> r =
+        RunChild(config_.argv, m.json, config_.timeout);
     if (!r.ok()) return r.status();
     std::string what = DescribeChild(*r, config_.timeout);
     if (r->timed_out || r->signal != 0 || r->exit_status != 0) {
@@ -150,19 +151,18 @@ class SendmailChannel final : public NotifyChannel {
     // Already escaped (NotifyMessage): no CR or LF can be in it.
     absl::StrAppend(&mail, "Subject: ", m.subject, "\n");
     absl::StrAppend(&mail, "Date: ",
-                    absl::FormatTime("%a, %d %b %Y %H:%M:%S +0000",
-                                     absl::Now(), absl::UTCTimeZone()),
+                    absl::FormatTime("%a, %d %b %Y %H:%M:%S +0000", absl::Now(),
+                                     absl::UTCTimeZone()),
                     "\n");
-    absl::StrAppend(&mail, "Message-ID: <", Escape(m.event_id),
-                    "@netvigil>\n");
+    absl::StrAppend(&mail, "Message-ID: <", Escape(m.event_id), "@netvigil>\n");
     absl::StrAppend(&mail, "X-Netvigil-Event-Id: ", Escape(m.event_id), "\n");
     absl::StrAppend(&mail,
                     "MIME-Version: 1.0\n"
                     "Content-Type: text/plain; charset=utf-8\n"
                     "Content-Transfer-Encoding: 8bit\n\n");
     absl::StrAppend(&mail, m.text);
-    absl::StatusOr<ChildResult> r = RunChild(
-        {config_.sendmail_path, "-t", "-i"}, mail, config_.timeout);
+    absl::StatusOr<ChildResult> r =
+        RunChild({config_.sendmail_path, "-t", "-i"}, mail, config_.timeout);
     if (!r.ok()) return r.status();
     std::string what = DescribeChild(*r, config_.timeout);
     if (r->timed_out || r->signal != 0 || r->exit_status != 0) {
@@ -183,14 +183,14 @@ absl::StatusOr<std::unique_ptr<NotifyChannel>> MakeChannel(
     absl::StatusOr<std::string> header = ReadNotifySecret(config.header_value);
     if (!header.ok()) {
       return absl::Status(header.status().code(),
-                          absl::StrCat("channel ", config.name, " header: ",
-                                       header.status().message()));
+                          absl::StrCat("channel ", config.name,
+                                       " header: ", header.status().message()));
     }
     absl::StatusOr<std::string> key = ReadNotifySecret(config.hmac_secret);
     if (!key.ok()) {
       return absl::Status(key.status().code(),
-                          absl::StrCat("channel ", config.name, " hmac: ",
-                                       key.status().message()));
+                          absl::StrCat("channel ", config.name,
+                                       " hmac: ", key.status().message()));
     }
     if (header->find_first_of("\r\n") != std::string::npos) {
       return absl::InvalidArgumentError(absl::StrCat(

@@ -145,8 +145,8 @@ NotifyMessage DigestMessage(const std::vector<OutboxRow>& rows,
     absl::StrAppend(&m.text, "#", r.event.alert().id(), " ", OneLine(r), "\n");
   }
   f["events"] = events;
-  absl::StrAppend(&m.text, "\nshow them: netvigil alerts\nevent id: ",
-                  m.event_id, "\n");
+  absl::StrAppend(&m.text,
+                  "\nshow them: netvigil alerts\nevent id: ", m.event_id, "\n");
   m.json = ToJson(s);
   return m;
 }

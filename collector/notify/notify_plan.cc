@@ -15,16 +15,17 @@ RoundPlan PlanRound(
   std::map<std::string, std::map<int64_t, std::vector<const OutboxRow*>>> by;
   std::vector<const OutboxRow*> sorted;
   for (const OutboxRow& r : rows) sorted.push_back(&r);
-  std::sort(sorted.begin(), sorted.end(),
-            [](const OutboxRow* a, const OutboxRow* b) { return a->id < b->id; });
+  std::sort(
+      sorted.begin(), sorted.end(),
+      [](const OutboxRow* a, const OutboxRow* b) { return a->id < b->id; });
   for (const OutboxRow* r : sorted) {
     if (now - r->created_at >= options.expire_after) {
       OutboxUpdate u;
       u.id = r->id;
       u.state = OutboxState::kExpired;
-      u.last_error = absl::StrCat("expired after ", r->attempts - 1,
-                                  " failed attempts; last error: ",
-                                  r->last_error);
+      u.last_error =
+          absl::StrCat("expired after ", r->attempts - 1,
+                       " failed attempts; last error: ", r->last_error);
       plan.updates.push_back(std::move(u));
       continue;
     }

@@ -111,8 +111,8 @@ TEST(SendmailChannelTest, AlertTextCannotAddAHeader) {
   c.name = "mail";
   c.type = "sendmail";
   c.sendmail_path = dir.Write(
-      "sendmail", "#!/bin/sh\n[ \"$1 $2\" = '-t -i' ] || exit 9\ncat > " + out +
-                      "\n",
+      "sendmail",
+      "#!/bin/sh\n[ \"$1 $2\" = '-t -i' ] || exit 9\ncat > " + out + "\n",
       0755);
   c.to = {"me@home.arpa"};
   auto ch = MakeChannel(c);
@@ -124,8 +124,7 @@ TEST(SendmailChannelTest, AlertTextCannotAddAHeader) {
   row.event.mutable_alert()->set_kind("new_listener");
   row.event.mutable_alert()->add_hosts("h1\r\nBcc: evil@example.com");
   row.event.mutable_alert()->set_summary("x\nBcc: evil2@example.com");
-  absl::StatusOr<std::string> answer =
-      (*ch)->Send(EventMessage(row, {}, ""));
+  absl::StatusOr<std::string> answer = (*ch)->Send(EventMessage(row, {}, ""));
   ASSERT_THAT(answer, IsOk());
   EXPECT_EQ(*answer, "sendmail: exit status 0");
   const std::string mail = dir.Read("mail");
@@ -147,9 +146,9 @@ TEST(CommandChannelTest, ANonZeroExitIsARefusalWithItsStderr) {
   c.argv = {"/bin/sh", "-c", "cat >/dev/null; echo nope >&2; exit 4"};
   auto ch = MakeChannel(c);
   ASSERT_THAT(ch, IsOk());
-  EXPECT_THAT((*ch)->Send(TestMessage("cmd", absl::Now())),
-              StatusIs(absl::StatusCode::kUnavailable,
-                       "exit status 4; stderr: nope"));
+  EXPECT_THAT(
+      (*ch)->Send(TestMessage("cmd", absl::Now())),
+      StatusIs(absl::StatusCode::kUnavailable, "exit status 4; stderr: nope"));
 }
 
 TEST(NotifyChannelTest, AMissingSecretIsNamedNotShown) {
@@ -173,8 +172,8 @@ class NotifyConfigTest : public ::testing::TestWithParam<BadConfig> {};
 
 TEST_P(NotifyConfigTest, IsRefusedNamingTheField) {
   auto c = ParseCollectorConfig(GetParam().yaml, "c.yaml");
-  EXPECT_THAT(c, StatusIs(absl::StatusCode::kInvalidArgument,
-                          GetParam().error));
+  EXPECT_THAT(c,
+              StatusIs(absl::StatusCode::kInvalidArgument, GetParam().error));
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -9,10 +9,10 @@
 #include "collector/alerts/memory_alert_store.h"
 #include "collector/notify/notifier.h"
 #include "gmock/gmock.h"
-#include "gtest/gtest.h"
-#include "google/protobuf/util/json_util.h"
 #include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
+#include "gtest/gtest.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/status_matchers.h"
 
@@ -138,12 +138,10 @@ TEST_F(NotifySenderTest, OnlyNewsIsQueuedAndRoutedByKindAndSeverity) {
     rows.push_back(r.channel + " " + r.news + " " + r.event.alert().kind());
   }
   // b takes new_listener at warning and above only.
-  EXPECT_THAT(rows, ElementsAre("a opened new_listener",
-                                "a escalated new_listener",
-                                "b escalated new_listener",
-                                "a resolved new_listener",
-                                "b resolved new_listener",
-                                "a opened path_loss"));
+  EXPECT_THAT(rows,
+              ElementsAre("a opened new_listener", "a escalated new_listener",
+                          "b escalated new_listener", "a resolved new_listener",
+                          "b resolved new_listener", "a opened path_loss"));
 }
 
 TEST_F(NotifySenderTest, NotifyFailedGoesToTheOtherChannelsOnly) {
@@ -183,13 +181,9 @@ TEST_F(NotifySenderTest, SentOnceAfterTheGatherDelayWithAStableEventId) {
   EXPECT_EQ(j.fields().at("scope").string_value(), "host");
   EXPECT_EQ(j.fields().at("alert_id").number_value(), 1);
   EXPECT_EQ(j.fields().at("hosts").list_value().values(0).string_value(), "h1");
-  EXPECT_EQ(j.fields()
-                .at("link")
-                .struct_value()
-                .fields()
-                .at("cli")
-                .string_value(),
-            "netvigil alerts --id 1");
+  EXPECT_EQ(
+      j.fields().at("link").struct_value().fields().at("cli").string_value(),
+      "netvigil alerts --id 1");
   for (const OutboxRow& r : store_.outbox()) {
     EXPECT_EQ(r.state, OutboxState::kSent);
   }
@@ -204,8 +198,7 @@ TEST_F(NotifySenderTest, EventsOfOneAlertFoldIntoOneMessagePerInterval) {
       Event(v1::AlertEvent::TYPE_OPENED, 0, "new_listener", v1::SEVERITY_INFO);
   EXPECT_EQ(Round(), 1);  // a only (b wants warning)
   clock_.Advance(absl::Minutes(1));
-  Event(v1::AlertEvent::TYPE_UPDATED, id, "new_listener",
-        v1::SEVERITY_WARNING);
+  Event(v1::AlertEvent::TYPE_UPDATED, id, "new_listener", v1::SEVERITY_WARNING);
   clock_.Advance(absl::Minutes(1));
   Event(v1::AlertEvent::TYPE_RESOLVED, id, "new_listener",
         v1::SEVERITY_WARNING);
@@ -224,9 +217,9 @@ TEST_F(NotifySenderTest, EventsOfOneAlertFoldIntoOneMessagePerInterval) {
   ASSERT_THAT(a_.got, SizeIs(2));
   j = Json(a_.got[1].json);
   EXPECT_EQ(j.fields().at("event").string_value(), "resolved");
-  EXPECT_EQ(j.fields().at("folded_event_ids").list_value().values(0)
-                .string_value(),
-            "netvigil-event-2");
+  EXPECT_EQ(
+      j.fields().at("folded_event_ids").list_value().values(0).string_value(),
+      "netvigil-event-2");
   for (const OutboxRow& r : store_.outbox()) {
     EXPECT_EQ(r.state, OutboxState::kSent) << r.id;
   }
@@ -334,8 +327,8 @@ TEST_F(NotifySenderTest, RowsOfAChannelNoLongerConfiguredExpire) {
   ASSERT_THAT(gone, IsOk());
   EXPECT_EQ(gone->at("b"), 1);
   for (const OutboxRow& r : store_.outbox()) {
-    EXPECT_EQ(r.state, r.channel == "b" ? OutboxState::kExpired
-                                        : OutboxState::kPending);
+    EXPECT_EQ(r.state,
+              r.channel == "b" ? OutboxState::kExpired : OutboxState::kPending);
   }
 }
 
