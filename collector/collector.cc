@@ -148,8 +148,9 @@ absl::Status Collector::Start() {
     // outbox rows in its own transaction.
     auto channels = Notifier::BuildChannels(config_.notify);
     if (!channels.ok()) {
-      return absl::Status(channels.status().code(),
-                          absl::StrCat("notify: ", channels.status().message()));
+      return absl::Status(
+          channels.status().code(),
+          absl::StrCat("notify: ", channels.status().message()));
     }
     parts_.alerts->SetOutboxOptions(Notifier::OutboxOptionsFor(config_.notify));
     notifier_ = std::make_unique<Notifier>(config_.notify, std::move(*channels),
@@ -159,7 +160,8 @@ absl::Status Collector::Start() {
       std::make_unique<Analyzer>(analysis_options_, *parts_.alerts, clock_);
   notifier_->SetHealthListener(
       [this](const std::string& channel, bool failing, const std::string& why) {
-        if (analyzing_.load()) analyzer_->OnNotifyChannel(channel, failing, why);
+        if (analyzing_.load())
+          analyzer_->OnNotifyChannel(channel, failing, why);
       });
   analyzer_->SetOwnEndpoints(OwnEndpointsOf(config_, {}));
   analyzer_->AddListener([this](const v1::AlertEvent& e) {

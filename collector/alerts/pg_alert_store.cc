@@ -11,6 +11,7 @@
 #include "collector/store/history_writer.h"
 #include "common/pg_time.h"
 #include "google/protobuf/util/json_util.h"
+#include "spdlog/spdlog.h"
 
 namespace netvigil::collector {
 namespace {
@@ -217,9 +218,10 @@ absl::StatusOr<std::vector<OutboxRow>> PgAlertStore::ClaimOutbox(
     absl::Time now, absl::Duration lease, size_t limit) {
   if (!pg_.ready()) return absl::UnavailableError("store not migrated");
   std::vector<OutboxRow> out;
-  absl::Status bad;
+  std::vector<int64_t> bad;
   absl::Status s = pg_.WithConnection([&](pqxx::connection& c) {
     out.clear();
+    bad.clear();
     pqxx::work tx(c);
     pqxx::result r = tx.exec_params(
         "UPDATE notify_outbox o SET attempts = o.attempts + 1,"
@@ -245,8 +247,9 @@ absl::StatusOr<std::vector<OutboxRow>> PgAlertStore::ClaimOutbox(
       if (!google::protobuf::util::JsonStringToMessage(row[5].as<std::string>(),
                                                        &o.event, jo)
                .ok()) {
-        bad = absl::DataLossError(
-            absl::StrCat("notify_outbox row ", o.id, ": bad payload"));
+        // Not sendable (written by another version?): given up, said so.
+        bad.push_back(o.id);
+        continue;
       }
       o.attempts = row[6].as<int>();
       o.created_at = absl::FromUnixMicros(row[7].as<int64_t>());
@@ -254,9 +257,18 @@ absl::StatusOr<std::vector<OutboxRow>> PgAlertStore::ClaimOutbox(
       o.last_error = row[8].as<std::string>();
       out.push_back(std::move(o));
     }
+    for (int64_t id : bad) {
+      tx.exec_params(
+          "UPDATE notify_outbox SET state = 'expired',"
+          " last_error = 'payload is not a v1.AlertEvent' WHERE id = $1",
+          id);
+    }
     tx.commit();
   });
   if (!s.ok()) return s;
+  for (int64_t id : bad) {
+    spdlog::error("event=notify_expired row={} error=\"bad payload\"", id);
+  }
   std::sort(out.begin(), out.end(),
             [](const OutboxRow& a, const OutboxRow& b) { return a.id < b.id; });
   return out;

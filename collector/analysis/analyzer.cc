@@ -653,8 +653,9 @@ void Analyzer::OnNotifyChannel(const std::string& channel, bool failing,
                                const std::string& error) {
   {
     absl::MutexLock l(&mu_);
-    const AlertKey key{rules::kNotifyFailed,
-                       absl::StrCat(rules::kNotifyFailed, " channel=", channel)};
+    const AlertKey key{
+        rules::kNotifyFailed,
+        absl::StrCat(rules::kNotifyFailed, " channel=", channel)};
     if (!failing) {
       if (book_.open().count(key) != 0) Resolve(key);
     } else {
