@@ -79,26 +79,36 @@ class AlertStore {
   }
 
   // ---- The notification outbox (notify_outbox.h; README "Notifications").
+  // MemoryAlertStore and PgAlertStore keep one; the defaults here are a
+  // store without one (a test double): no rows, nothing to claim.
+  //
   // The channels events are routed to; none (the default): no rows. Set
   // before the first AppendEvent.
-  virtual void SetOutboxOptions(OutboxOptions options) = 0;
+  virtual void SetOutboxOptions(OutboxOptions options) {}
   // Marks every pending row of a channel not in `known` expired (the
   // channel left the config); returns the count per channel.
   virtual absl::StatusOr<std::map<std::string, int64_t>> ExpireUnknownChannels(
-      const std::set<std::string>& known) = 0;
+      const std::set<std::string>& known) {
+    return std::map<std::string, int64_t>();
+  }
   // Claims up to `limit` pending rows due at `now`, oldest first, skipping
   // rows another sender holds: each gets attempts + 1 and a lease (its
   // next attempt moves to now + lease), so a sender that dies mid-send
   // leaves the row to be sent again when the lease ends.
   virtual absl::StatusOr<std::vector<OutboxRow>> ClaimOutbox(
-      absl::Time now, absl::Duration lease, size_t limit) = 0;
+      absl::Time now, absl::Duration lease, size_t limit) {
+    return std::vector<OutboxRow>();
+  }
   // Writes the outcome of claimed rows (one transaction where the store
   // has them).
-  virtual absl::Status UpdateOutbox(
-      const std::vector<OutboxUpdate>& updates) = 0;
+  virtual absl::Status UpdateOutbox(const std::vector<OutboxUpdate>& updates) {
+    return absl::OkStatus();
+  }
   // The latest sent_at at or after `since` per (channel, alert id).
   virtual absl::StatusOr<std::map<std::pair<std::string, int64_t>, absl::Time>>
-  RecentlySent(absl::Time since) = 0;
+  RecentlySent(absl::Time since) {
+    return std::map<std::pair<std::string, int64_t>, absl::Time>();
+  }
 };
 
 }  // namespace netvigil::collector
