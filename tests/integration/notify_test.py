@@ -171,6 +171,7 @@ notify:
   retry_initial: 1s
   retry_max: 3s
   poll_interval: 500ms
+  fail_alert_after: 4s
   channels:
     - name: hook
       type: webhook
@@ -181,12 +182,12 @@ notify:
       timeout: 3s
     - name: cmd
       type: command
-      kinds: [new_listener]
+      kinds: [new_listener, notify_failed]
       argv: [/usr/bin/python3, {d}/command.py, {cls.cmd_out}]
       timeout: 5s
     - name: mail
       type: sendmail
-      kinds: [new_listener]
+      kinds: [new_listener, notify_failed]
       path: {cls.sendmail}
       to: [me@home.arpa]
     - name: hang
@@ -345,12 +346,32 @@ notify:
         nvtest.wait_until(lambda: int(self.pg.psql(
             "SELECT count(*) FROM notify_outbox WHERE channel = 'hook'"
             " AND state = 'pending' AND attempts > 0")) >= 2, 30, "failed webhook attempts")
+        # Failing for longer than fail_alert_after: notify_failed, on the
+        # other channels only.
+        def failed_alert(event):
+            got = self.deliveries()
+            return (any(m.get("kind") == "notify_failed" and m["event"] == event
+                        for m in got["cmd"]) and
+                    any(f"{event}: notify_failed" in m["subject"] for m in got["mail"]))
+        nvtest.wait_until(lambda: failed_alert("opened"), 30, "notify_failed at cmd and mail")
         self.collector.kill9()
+        # A row of a channel the config no longer has expires at the start.
+        self.pg.psql(
+            "INSERT INTO notify_outbox (event_id, channel, alert_id, news, payload,"
+            " created_at, next_attempt_at) VALUES (999999, 'gone', 1, 'opened', '{}',"
+            " now(), now())")
         time.sleep(max(0.0, DOWN - (time.monotonic() - t0)))
         self.hook = type(self).hook = Receiver(self.hook.port)
         self.hook.start()
         type(self).start_collector()
         self.wait_events(ports, "opened", timeout=60)
+        # The webhook works again: notify_failed resolves.
+        nvtest.wait_until(lambda: failed_alert("resolved"), 30, "notify_failed resolved")
+        self.assertFalse(any(m.get("kind") == "notify_failed" for m in self.hook.docs()))
+        self.assertEqual(self.pg.psql(
+            "SELECT state FROM notify_outbox WHERE channel = 'gone'"), "expired")
+        self.assertIn("event=notify_channel_gone channel=gone expired=1",
+                      self.collector.output())
         for s in socks:
             s.close()
         self.wait_events(ports, "resolved")
