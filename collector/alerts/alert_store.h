@@ -99,6 +99,11 @@ class AlertStore {
       absl::Time now, absl::Duration lease, size_t limit) {
     return std::vector<OutboxRow>();
   }
+  // The newest created_at of the pending rows never attempted
+  // (InfinitePast: none): the sender waits while a burst is still coming.
+  virtual absl::StatusOr<absl::Time> NewestUnsent() {
+    return absl::InfinitePast();
+  }
   // Writes the outcome of claimed rows (one transaction where the store
   // has them).
   virtual absl::Status UpdateOutbox(const std::vector<OutboxUpdate>& updates) {

@@ -105,6 +105,18 @@ absl::StatusOr<std::vector<OutboxRow>> MemoryAlertStore::ClaimOutbox(
   return out;
 }
 
+absl::StatusOr<absl::Time> MemoryAlertStore::NewestUnsent() {
+  absl::MutexLock l(&mu_);
+  if (down_) return Down();
+  absl::Time out = absl::InfinitePast();
+  for (const auto& [id, r] : outbox_) {
+    if (r.state == OutboxState::kPending && r.attempts == 0) {
+      out = std::max(out, r.created_at);
+    }
+  }
+  return out;
+}
+
 absl::Status MemoryAlertStore::UpdateOutbox(
     const std::vector<OutboxUpdate>& updates) {
   absl::MutexLock l(&mu_);

@@ -30,6 +30,7 @@ class MemoryAlertStore final : public AlertStore {
   absl::StatusOr<std::vector<OutboxRow>> ClaimOutbox(absl::Time now,
                                                      absl::Duration lease,
                                                      size_t limit) override;
+  absl::StatusOr<absl::Time> NewestUnsent() override;
   absl::Status UpdateOutbox(const std::vector<OutboxUpdate>& updates) override;
   absl::StatusOr<std::map<std::pair<std::string, int64_t>, absl::Time>>
   RecentlySent(absl::Time since) override;

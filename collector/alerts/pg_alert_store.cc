@@ -274,6 +274,21 @@ absl::StatusOr<std::vector<OutboxRow>> PgAlertStore::ClaimOutbox(
   return out;
 }
 
+absl::StatusOr<absl::Time> PgAlertStore::NewestUnsent() {
+  if (!pg_.ready()) return absl::UnavailableError("store not migrated");
+  absl::Time out = absl::InfinitePast();
+  absl::Status s = pg_.WithConnection([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    pqxx::row r = tx.exec1(
+        "SELECT (extract(epoch FROM max(created_at)) * 1000000)::bigint"
+        " FROM notify_outbox WHERE state = 'pending' AND attempts = 0");
+    out = r[0].is_null() ? absl::InfinitePast()
+                         : absl::FromUnixMicros(r[0].as<int64_t>());
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
 absl::Status PgAlertStore::UpdateOutbox(
     const std::vector<OutboxUpdate>& updates) {
   if (updates.empty()) return absl::OkStatus();

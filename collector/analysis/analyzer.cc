@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string_view>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -12,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "collector/alerts/notify_outbox.h"
 #include "collector/analysis/rules/files.h"
 #include "collector/analysis/rules/gaps.h"
 #include "collector/analysis/rules/sockets.h"
@@ -648,6 +650,9 @@ void Analyzer::ClockOffsetLocked(const std::string& agent,
 }
 
 // ------------------------------------------------------------ notify_failed
+
+// The outbox routes the alert by its kind (collector/alerts/notify_outbox.h).
+static_assert(std::string_view(rules::kNotifyFailed) == kNotifyFailedKind);
 
 void Analyzer::OnNotifyChannel(const std::string& channel, bool failing,
                                const std::string& error) {

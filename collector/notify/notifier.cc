@@ -124,6 +124,17 @@ void Notifier::OnFailed(const std::string& channel, const std::string& why) {
 
 absl::StatusOr<int> Notifier::RunOnce() {
   const absl::Time now = clock_.Now();
+  // A flood of alerts reaches the outbox over a few snapshots and
+  // transactions: while events keep coming (the newest unsent one younger
+  // than `gather`) wait, for at most 5 gathers, so that the flood is one
+  // round and one digest.
+  absl::StatusOr<absl::Time> newest = store_.NewestUnsent();
+  if (!newest.ok()) return newest.status();
+  if (*newest > now - config_.gather) {
+    if (burst_since_ == absl::InfiniteFuture()) burst_since_ = now;
+    if (now - burst_since_ < 5 * config_.gather) return 0;
+  }
+  burst_since_ = absl::InfiniteFuture();
   absl::StatusOr<std::vector<OutboxRow>> rows =
       store_.ClaimOutbox(now, lease_, kClaimLimit);
   if (!rows.ok()) return rows.status();

@@ -78,6 +78,8 @@ class Notifier {
   HealthListener listener_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Health> health_;  // RunOnce's thread only
   std::string last_error_;                // RunOnce's thread only
+  // When the sender began to wait for a burst of events to end.
+  absl::Time burst_since_ = absl::InfiniteFuture();  // RunOnce's thread only
   absl::Notification stop_;
   std::thread thread_;
 };

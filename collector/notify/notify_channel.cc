@@ -39,6 +39,9 @@ class WebhookChannel final : public NotifyChannel {
     struct curl_slist* headers = nullptr;
     headers = curl_slist_append(headers, "Content-Type: application/json");
     headers = curl_slist_append(headers, "User-Agent: netvigil-collector");
+    // No "Expect: 100-continue" for a large body (a digest): receivers
+    // that do not answer it would cost a second each.
+    headers = curl_slist_append(headers, "Expect:");
     // The event id is the receiver's idempotency key: a message resent
     // after a crash carries the same one.
     headers = curl_slist_append(

@@ -249,6 +249,43 @@ TEST_F(NotifySenderTest, MoreThanDigestAfterOpeningsInOneRoundIsOneDigest) {
   EXPECT_EQ(Round(), 10);
 }
 
+TEST_F(NotifySenderTest, AFloodOverSeveralSecondsIsStillOneDigest) {
+  NotifyConfig c;
+  c.gather = absl::Seconds(3);
+  c.digest_after = 10;
+  Build(c);
+  // Two snapshots a second apart: 8 alerts, then 6.
+  for (int i = 0; i < 8; ++i) {
+    Event(v1::AlertEvent::TYPE_OPENED, 0, "path_loss", v1::SEVERITY_WARNING,
+          "h" + std::to_string(i));
+  }
+  clock_.Advance(absl::Seconds(1));
+  for (int i = 0; i < 6; ++i) {
+    Event(v1::AlertEvent::TYPE_OPENED, 0, "path_loss", v1::SEVERITY_WARNING,
+          "g" + std::to_string(i));
+  }
+  for (int s = 0; s < 5; ++s) {
+    clock_.Advance(absl::Seconds(1));
+    Round();
+  }
+  ASSERT_THAT(a_.got, SizeIs(1));
+  EXPECT_EQ(Json(a_.got[0].json).fields().at("count").number_value(), 14);
+}
+
+TEST_F(NotifySenderTest, AStreamThatNeverPausesStillFlows) {
+  NotifyConfig c;
+  c.gather = absl::Seconds(2);
+  Build(c);
+  // An event every second for 30 s: the sender waits 5 gathers at most.
+  for (int s = 0; s < 30; ++s) {
+    Event(v1::AlertEvent::TYPE_OPENED, 0, "path_loss", v1::SEVERITY_WARNING,
+          "h" + std::to_string(s));
+    Round();
+    clock_.Advance(absl::Seconds(1));
+  }
+  EXPECT_GE(a_.got.size(), 2u);
+}
+
 TEST_F(NotifySenderTest, FailuresBackOffExponentiallyUntilAccepted) {
   NotifyConfig c;
   c.gather = absl::ZeroDuration();
