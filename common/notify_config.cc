@@ -1,5 +1,6 @@
 #include "common/notify_config.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -225,6 +226,8 @@ void ParseNotifyConfig(YamlFields& f, NotifyConfig* out) {
   f.Duration("gather", absl::ZeroDuration(), absl::Minutes(5), &out->gather);
   f.Duration("poll_interval", absl::Milliseconds(100), absl::Minutes(5),
              &out->poll_interval);
+  f.Duration("claim_lease", absl::ZeroDuration(), absl::Hours(1),
+             &out->claim_lease);
   f.String("web_url", &out->web_url);
   std::set<std::string> names;
   f.Sequence("channels", [&](const YAML::Node& n, const std::string& path) {
@@ -241,6 +244,17 @@ void ParseNotifyConfig(YamlFields& f, NotifyConfig* out) {
   });
   if (f.ok() && out->retry_max < out->retry_initial) {
     f.Check(false, "retry_max", "must not be less than retry_initial");
+  }
+  absl::Duration slowest = absl::ZeroDuration();
+  for (const NotifyChannelConfig& c : out->channels) {
+    slowest = std::max(slowest, c.timeout);
+  }
+  if (f.ok() && out->claim_lease > absl::ZeroDuration() &&
+      out->claim_lease < 3 * slowest) {
+    f.Check(false, "claim_lease",
+            absl::StrCat("must be at least three timeouts of the slowest "
+                         "channel (",
+                         absl::FormatDuration(3 * slowest), ")"));
   }
   if (f.ok() && !out->web_url.empty() &&
       !absl::StartsWith(out->web_url, "https://") &&

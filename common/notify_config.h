@@ -70,6 +70,10 @@ struct NotifyConfig {
   // How long after an event its message first becomes due, so a burst of
   // alerts lands in one round.
   absl::Duration gather = absl::Seconds(2);
+  // How long a claimed message is the claiming sender's: another sender (or
+  // this one restarted after a crash) sends it only after the lease.
+  // Zero: a minute plus three timeouts of the slowest channel.
+  absl::Duration claim_lease = absl::ZeroDuration();
   // How often the sender looks for due messages.
   absl::Duration poll_interval = absl::Seconds(1);
   // Links in messages: the web dashboard's base URL (empty: the CLI

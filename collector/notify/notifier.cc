@@ -31,7 +31,9 @@ Notifier::Notifier(NotifyConfig config, Channels channels, AlertStore& store,
   // message twice (at least once, README).
   absl::Duration slowest = absl::ZeroDuration();
   for (const auto& c : config_.channels) slowest = std::max(slowest, c.timeout);
-  lease_ = absl::Minutes(1) + 3 * slowest;
+  lease_ = config_.claim_lease > absl::ZeroDuration()
+               ? config_.claim_lease
+               : absl::Minutes(1) + 3 * slowest;
 }
 
 Notifier::~Notifier() { Stop(); }
