@@ -192,6 +192,7 @@ notify:
       kinds: [new_listener, notify_failed]
       path: {cls.sendmail}
       to: [me@home.arpa]
+      timeout: 3s
     - name: hang
       type: command
       kinds: [no_such_kind]
