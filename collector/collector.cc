@@ -146,8 +146,26 @@ absl::Status Collector::Start() {
           absl::StrCat("alert log ", config_.alert_log, ": ", s.message()));
     }
   }
+  {
+    // Before the analyzer writes its first event: each event then gets its
+    // outbox rows in its own transaction.
+    auto channels = Notifier::BuildChannels(config_.notify);
+    if (!channels.ok()) {
+      return absl::Status(
+          channels.status().code(),
+          absl::StrCat("notify: ", channels.status().message()));
+    }
+    parts_.alerts->SetOutboxOptions(Notifier::OutboxOptionsFor(config_.notify));
+    notifier_ = std::make_unique<Notifier>(config_.notify, std::move(*channels),
+                                           *parts_.alerts, clock_);
+  }
   analyzer_ =
       std::make_unique<Analyzer>(analysis_options_, *parts_.alerts, clock_);
+  notifier_->SetHealthListener(
+      [this](const std::string& channel, bool failing, const std::string& why) {
+        if (analyzing_.load())
+          analyzer_->OnNotifyChannel(channel, failing, why);
+      });
   analyzer_->SetOwnEndpoints(OwnEndpointsOf(config_, {}));
   analyzer_->AddListener([this](const v1::AlertEvent& e) {
     watchers_.Publish(e);
@@ -265,6 +283,7 @@ absl::Status Collector::StartAnalysis() {
   analyzing_.store(true);
   query_service_->SetAlerts(analyzer_.get(), parts_.alerts, &watchers_);
   ticker_ = std::thread([this] { TickLoop(); });
+  notifier_->Start();
   spdlog::info("analysis_started open_alerts={}", analyzer_->Open().size());
   return absl::OkStatus();
 }
@@ -336,6 +355,7 @@ void Collector::Shutdown() {
   if (parts_.host) parts_.host->Shutdown(absl::Now() + absl::Seconds(2));
   if (migrator_.joinable()) migrator_.join();
   if (ticker_.joinable()) ticker_.join();
+  if (notifier_) notifier_->Stop();
   if (speed_loop_) speed_loop_->Stop();
 }
 

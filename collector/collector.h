@@ -27,6 +27,7 @@
 #include "collector/ingest/session_registry.h"
 #include "collector/metrics/collector_metrics.h"
 #include "collector/metrics/metrics_server.h"
+#include "collector/notify/notifier.h"
 #include "collector/query/alert_watchers.h"
 #include "collector/query/query_service.h"
 #include "collector/scheduler/mesh_plans.h"
@@ -113,6 +114,9 @@ class Collector {
   AlertWatchers watchers_;
   std::unique_ptr<AlertLog> alert_log_;
   std::unique_ptr<Analyzer> analyzer_;
+  // Sends the notification outbox (README "Notifications"); started with
+  // the analysis, once the database is there.
+  std::unique_ptr<Notifier> notifier_;
   // Fed by agent_service_'s ingest writers; stopped before they are joined
   // (see ~Collector) and destroyed before the analyzer.
   std::unique_ptr<AnalysisQueue> analysis_queue_;

@@ -13,6 +13,7 @@
 #include "collector/analysis/analysis_options.h"
 #include "collector/collector.h"
 #include "collector/network_host.h"
+#include "collector/notify/notify_command.h"
 #include "collector/pg_parts.h"
 #include "common/collector_config.h"
 #include "common/logging.h"
@@ -118,6 +119,7 @@ int main(int argc, char** argv) {
   netvigil::collector::RegisterDbCommands(app);
   netvigil::collector::RegisterPkiCommands(app, &config_path);
   netvigil::collector::web::RegisterWebCommands(app, &config_path);
+  netvigil::collector::RegisterNotifyCommands(app, &config_path);
 
   CLI11_PARSE(app, argc, argv);
   netvigil::InitLogging("collector", log_level);

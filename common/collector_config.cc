@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/notify_config.h"
 #include "common/proto_time.h"
 #include "common/utf8.h"
 #include "common/yaml_fields.h"
@@ -441,6 +442,10 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
                &c.web_session_idle);
     w.String("password_file", &c.web_password_file);
     w.Finish();
+  }
+  {
+    YamlFields n = top.Map("notify");
+    ParseNotifyConfig(n, &c.notify);
   }
   top.Finish();
   if (!error.ok()) return error;

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/notify_config.h"
 #include "netvigil/v1/agent.pb.h"
 #include "yaml-cpp/yaml.h"
 
@@ -96,6 +97,8 @@ struct CollectorConfig {
   // Where `web-password set` keeps the password's hash (mode 0600); empty:
   // <state_dir>/web-password.
   std::string web_password_file;
+  // notify (common/notify_config.h)
+  NotifyConfig notify;
 };
 
 // The configuration a file with no keys gives: every default filled in.

@@ -29,11 +29,12 @@ PACKAGES=(
   # tests: wrong clocks (libfaketime); the rogue agent's Python stubs come
   # from the build's protoc and grpc_python_plugin
   faketime
-  # the web dashboard and /metrics (an HTTP server with OpenSSL), web
-  # passwords (libsodium's crypto_pwhash), charts served from Debian rather
+  # the web dashboard and /metrics (an HTTP server with OpenSSL), webhooks
+  # (libcurl), web passwords (libsodium's crypto_pwhash), charts served from Debian rather
   # than the internet, headless Chromium for the web tests, a strict parser
   # of the Prometheus exposition format
   libcpp-httplib-dev libsodium-dev libjs-dygraphs libjs-d3 chromium
+  libcurl4-openssl-dev
   python3-prometheus-client
 )
 # Node.js for the grpc-js reflection client: Debian's, unless the machine

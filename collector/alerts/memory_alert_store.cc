@@ -40,8 +40,119 @@ absl::StatusOr<std::vector<int64_t>> MemoryAlertStore::ReserveAlertIds(
 absl::Status MemoryAlertStore::AppendEvent(const v1::AlertEvent& event) {
   absl::MutexLock l(&mu_);
   if (down_) return Down();
+  v1::Severity previous = v1::SEVERITY_UNSPECIFIED;
+  for (auto it = events_.rbegin(); it != events_.rend(); ++it) {
+    if (it->alert().id() == event.alert().id()) {
+      previous = it->alert().severity();
+      break;
+    }
+  }
   events_.push_back(event);
+  const int64_t event_id = static_cast<int64_t>(events_.size());
+  const std::string news = NewsOf(event, previous);
+  if (news.empty()) return absl::OkStatus();
+  const absl::Time at =
+      google::protobuf::util::TimeUtil::TimestampToMicroseconds(event.at()) *
+          absl::Microseconds(1) +
+      absl::UnixEpoch();
+  for (const std::string& channel : RouteEvent(outbox_options_.routes, event)) {
+    OutboxRow r;
+    r.id = static_cast<int64_t>(outbox_.size()) + 1;
+    r.event_id = event_id;
+    r.channel = channel;
+    r.alert_id = event.alert().id();
+    r.news = news;
+    r.event = event;
+    r.created_at = at;
+    r.next_attempt_at = at + outbox_options_.gather;
+    outbox_[r.id] = r;
+  }
   return absl::OkStatus();
+}
+
+void MemoryAlertStore::SetOutboxOptions(OutboxOptions options) {
+  absl::MutexLock l(&mu_);
+  outbox_options_ = std::move(options);
+}
+
+absl::StatusOr<std::map<std::string, int64_t>>
+MemoryAlertStore::ExpireUnknownChannels(const std::set<std::string>& known) {
+  absl::MutexLock l(&mu_);
+  if (down_) return Down();
+  std::map<std::string, int64_t> out;
+  for (auto& [id, r] : outbox_) {
+    if (r.state == OutboxState::kPending && known.count(r.channel) == 0) {
+      r.state = OutboxState::kExpired;
+      r.last_error = "channel no longer configured";
+      ++out[r.channel];
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<OutboxRow>> MemoryAlertStore::ClaimOutbox(
+    absl::Time now, absl::Duration lease, size_t limit) {
+  absl::MutexLock l(&mu_);
+  if (down_) return Down();
+  std::vector<OutboxRow> out;
+  for (auto& [id, r] : outbox_) {
+    if (out.size() >= limit) break;
+    if (r.state != OutboxState::kPending || r.next_attempt_at > now) continue;
+    ++r.attempts;
+    r.next_attempt_at = now + lease;
+    out.push_back(r);
+  }
+  return out;
+}
+
+absl::StatusOr<absl::Time> MemoryAlertStore::NewestUnsent() {
+  absl::MutexLock l(&mu_);
+  if (down_) return Down();
+  absl::Time out = absl::InfinitePast();
+  for (const auto& [id, r] : outbox_) {
+    if (r.state == OutboxState::kPending && r.attempts == 0) {
+      out = std::max(out, r.created_at);
+    }
+  }
+  return out;
+}
+
+absl::Status MemoryAlertStore::UpdateOutbox(
+    const std::vector<OutboxUpdate>& updates) {
+  absl::MutexLock l(&mu_);
+  if (down_) return Down();
+  for (const OutboxUpdate& u : updates) {
+    auto it = outbox_.find(u.id);
+    if (it == outbox_.end()) continue;
+    it->second.state = u.state;
+    it->second.last_error = u.last_error;
+    if (u.state == OutboxState::kPending) {
+      it->second.next_attempt_at = u.next_attempt_at;
+    }
+    if (u.state == OutboxState::kSent) it->second.sent_at = u.sent_at;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::map<std::pair<std::string, int64_t>, absl::Time>>
+MemoryAlertStore::RecentlySent(absl::Time since) {
+  absl::MutexLock l(&mu_);
+  if (down_) return Down();
+  std::map<std::pair<std::string, int64_t>, absl::Time> out;
+  for (const auto& [id, r] : outbox_) {
+    if (r.state != OutboxState::kSent || r.sent_at < since) continue;
+    auto [it, inserted] =
+        out.emplace(std::pair(r.channel, r.alert_id), r.sent_at);
+    if (!inserted && r.sent_at > it->second) it->second = r.sent_at;
+  }
+  return out;
+}
+
+std::vector<OutboxRow> MemoryAlertStore::outbox() {
+  absl::MutexLock l(&mu_);
+  std::vector<OutboxRow> out;
+  for (const auto& [id, r] : outbox_) out.push_back(r);
+  return out;
 }
 
 absl::StatusOr<std::vector<v1::Alert>> MemoryAlertStore::UnresolvedAlerts() {

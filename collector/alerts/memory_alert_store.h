@@ -24,11 +24,23 @@ class MemoryAlertStore final : public AlertStore {
                                                       uint32_t limit) override;
   absl::StatusOr<std::vector<AnalysisStateRow>> LoadState() override;
   absl::Status PutState(const AnalysisStateRow& row) override;
+  void SetOutboxOptions(OutboxOptions options) override;
+  absl::StatusOr<std::map<std::string, int64_t>> ExpireUnknownChannels(
+      const std::set<std::string>& known) override;
+  absl::StatusOr<std::vector<OutboxRow>> ClaimOutbox(absl::Time now,
+                                                     absl::Duration lease,
+                                                     size_t limit) override;
+  absl::StatusOr<absl::Time> NewestUnsent() override;
+  absl::Status UpdateOutbox(const std::vector<OutboxUpdate>& updates) override;
+  absl::StatusOr<std::map<std::pair<std::string, int64_t>, absl::Time>>
+  RecentlySent(absl::Time since) override;
 
   // Every call fails with UNAVAILABLE while set.
   void set_down(bool down);
   std::vector<v1::AlertEvent> events();
   std::vector<v1::Alert> all_alerts();
+  // Every outbox row, by id.
+  std::vector<OutboxRow> outbox();
 
  private:
   absl::Mutex mu_;
@@ -39,6 +51,8 @@ class MemoryAlertStore final : public AlertStore {
   std::vector<v1::AlertEvent> events_ ABSL_GUARDED_BY(mu_);
   std::map<std::tuple<std::string, std::string, std::string>, AnalysisStateRow>
       state_ ABSL_GUARDED_BY(mu_);
+  OutboxOptions outbox_options_ ABSL_GUARDED_BY(mu_);
+  std::map<int64_t, OutboxRow> outbox_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace netvigil::collector

@@ -1,5 +1,6 @@
 #include "collector/alerts/pg_alert_store.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <pqxx/pqxx>
@@ -10,6 +11,7 @@
 #include "collector/store/history_writer.h"
 #include "common/pg_time.h"
 #include "google/protobuf/util/json_util.h"
+#include "spdlog/spdlog.h"
 
 namespace netvigil::collector {
 namespace {
@@ -137,15 +139,198 @@ absl::StatusOr<std::vector<int64_t>> PgAlertStore::ReserveAlertIds(size_t n) {
 
 absl::Status PgAlertStore::AppendEvent(const v1::AlertEvent& event) {
   if (!pg_.ready()) return absl::UnavailableError("store not migrated");
+  OutboxOptions options;
+  {
+    absl::MutexLock l(&mu_);
+    options = outbox_options_;
+  }
+  const std::string payload = ToJson(event);
+  const int64_t at = ProtoTimeToEpochMicros(event.at());
   return pg_.WithConnection([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    tx.exec_params(
-        "INSERT INTO alert_events (alert_id, type, at, payload)"
-        " VALUES ($1, $2, to_timestamp($3 / 1e6), $4::jsonb)",
-        event.alert().id(), static_cast<int>(event.type()),
-        ProtoTimeToEpochMicros(event.at()), ToJson(event));
+    // An update is news only when the severity rose above the alert's
+    // last event's (proto3 JSON names the enum; an absent one is 0).
+    v1::Severity previous = v1::SEVERITY_UNSPECIFIED;
+    if (event.type() == v1::AlertEvent::TYPE_UPDATED &&
+        !options.routes.empty()) {
+      pqxx::result r = tx.exec_params(
+          "SELECT coalesce(payload->'alert'->>'severity', '') FROM"
+          " alert_events WHERE alert_id = $1 ORDER BY id DESC LIMIT 1",
+          event.alert().id());
+      if (!r.empty()) {
+        v1::Severity s;
+        if (v1::Severity_Parse(r[0][0].as<std::string>(), &s)) previous = s;
+      }
+    }
+    const int64_t event_id =
+        tx.exec_params1(
+              "INSERT INTO alert_events (alert_id, type, at, payload)"
+              " VALUES ($1, $2, to_timestamp($3 / 1e6), $4::jsonb)"
+              " RETURNING id",
+              event.alert().id(), static_cast<int>(event.type()), at,
+              payload)[0]
+            .as<int64_t>();
+    const std::string news = NewsOf(event, previous);
+    if (!news.empty()) {
+      for (const std::string& channel : RouteEvent(options.routes, event)) {
+        tx.exec_params(
+            "INSERT INTO notify_outbox (event_id, channel, alert_id, news,"
+            " payload, created_at, next_attempt_at)"
+            " VALUES ($1, $2, $3, $4, $5::jsonb, to_timestamp($6 / 1e6),"
+            " to_timestamp($7 / 1e6))",
+            event_id, channel, event.alert().id(), news, payload, at,
+            at + absl::ToInt64Microseconds(options.gather));
+      }
+    }
     tx.commit();
   });
+}
+
+void PgAlertStore::SetOutboxOptions(OutboxOptions options) {
+  absl::MutexLock l(&mu_);
+  outbox_options_ = std::move(options);
+}
+
+absl::StatusOr<std::map<std::string, int64_t>>
+PgAlertStore::ExpireUnknownChannels(const std::set<std::string>& known) {
+  if (!pg_.ready()) return absl::UnavailableError("store not migrated");
+  std::vector<std::string> names(known.begin(), known.end());
+  std::map<std::string, int64_t> out;
+  absl::Status s = pg_.WithConnection([&](pqxx::connection& c) {
+    out.clear();
+    pqxx::work tx(c);
+    for (const auto& row : tx.exec_params(
+             "WITH e AS (UPDATE notify_outbox SET state = 'expired',"
+             " last_error = 'channel no longer configured'"
+             " WHERE state = 'pending' AND NOT (channel = ANY($1::text[]))"
+             " RETURNING channel)"
+             " SELECT channel, count(*) FROM e GROUP BY channel",
+             PgTextArray(names))) {
+      out[row[0].as<std::string>()] = row[1].as<int64_t>();
+    }
+    tx.commit();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<OutboxRow>> PgAlertStore::ClaimOutbox(
+    absl::Time now, absl::Duration lease, size_t limit) {
+  if (!pg_.ready()) return absl::UnavailableError("store not migrated");
+  std::vector<OutboxRow> out;
+  std::vector<int64_t> bad;
+  absl::Status s = pg_.WithConnection([&](pqxx::connection& c) {
+    out.clear();
+    bad.clear();
+    pqxx::work tx(c);
+    pqxx::result r = tx.exec_params(
+        "UPDATE notify_outbox o SET attempts = o.attempts + 1,"
+        " next_attempt_at = to_timestamp($2 / 1e6)"
+        " FROM (SELECT id FROM notify_outbox WHERE state = 'pending'"
+        "  AND next_attempt_at <= to_timestamp($1 / 1e6) ORDER BY id"
+        "  LIMIT $3 FOR UPDATE SKIP LOCKED) d"
+        " WHERE o.id = d.id"
+        " RETURNING o.id, o.event_id, o.channel, o.alert_id, o.news,"
+        " o.payload::text, o.attempts,"
+        " (extract(epoch FROM o.created_at) * 1000000)::bigint, o.last_error",
+        absl::ToUnixMicros(now), absl::ToUnixMicros(now + lease),
+        static_cast<int64_t>(limit));
+    for (const auto& row : r) {
+      OutboxRow o;
+      o.id = row[0].as<int64_t>();
+      o.event_id = row[1].as<int64_t>();
+      o.channel = row[2].as<std::string>();
+      o.alert_id = row[3].as<int64_t>();
+      o.news = row[4].as<std::string>();
+      google::protobuf::util::JsonParseOptions jo;
+      jo.ignore_unknown_fields = true;
+      if (!google::protobuf::util::JsonStringToMessage(row[5].as<std::string>(),
+                                                       &o.event, jo)
+               .ok()) {
+        // Not sendable (written by another version?): given up, said so.
+        bad.push_back(o.id);
+        continue;
+      }
+      o.attempts = row[6].as<int>();
+      o.created_at = absl::FromUnixMicros(row[7].as<int64_t>());
+      o.next_attempt_at = now + lease;
+      o.last_error = row[8].as<std::string>();
+      out.push_back(std::move(o));
+    }
+    for (int64_t id : bad) {
+      tx.exec_params(
+          "UPDATE notify_outbox SET state = 'expired',"
+          " last_error = 'payload is not a v1.AlertEvent' WHERE id = $1",
+          id);
+    }
+    tx.commit();
+  });
+  if (!s.ok()) return s;
+  for (int64_t id : bad) {
+    spdlog::error("event=notify_expired row={} error=\"bad payload\"", id);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const OutboxRow& a, const OutboxRow& b) { return a.id < b.id; });
+  return out;
+}
+
+absl::StatusOr<absl::Time> PgAlertStore::NewestUnsent() {
+  if (!pg_.ready()) return absl::UnavailableError("store not migrated");
+  absl::Time out = absl::InfinitePast();
+  absl::Status s = pg_.WithConnection([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    pqxx::row r = tx.exec1(
+        "SELECT (extract(epoch FROM max(created_at)) * 1000000)::bigint"
+        " FROM notify_outbox WHERE state = 'pending' AND attempts = 0");
+    out = r[0].is_null() ? absl::InfinitePast()
+                         : absl::FromUnixMicros(r[0].as<int64_t>());
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::Status PgAlertStore::UpdateOutbox(
+    const std::vector<OutboxUpdate>& updates) {
+  if (updates.empty()) return absl::OkStatus();
+  if (!pg_.ready()) return absl::UnavailableError("store not migrated");
+  return pg_.WithConnection([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    for (const OutboxUpdate& u : updates) {
+      std::optional<int64_t> next, sent;
+      if (u.state == OutboxState::kPending) {
+        next = absl::ToUnixMicros(u.next_attempt_at);
+      }
+      if (u.state == OutboxState::kSent) sent = absl::ToUnixMicros(u.sent_at);
+      tx.exec_params(
+          "UPDATE notify_outbox SET state = $2, last_error = $3,"
+          " next_attempt_at = coalesce(to_timestamp($4 / 1e6),"
+          " next_attempt_at), sent_at = to_timestamp($5 / 1e6)"
+          " WHERE id = $1",
+          u.id, OutboxStateName(u.state), u.last_error, next, sent);
+    }
+    tx.commit();
+  });
+}
+
+absl::StatusOr<std::map<std::pair<std::string, int64_t>, absl::Time>>
+PgAlertStore::RecentlySent(absl::Time since) {
+  if (!pg_.ready()) return absl::UnavailableError("store not migrated");
+  std::map<std::pair<std::string, int64_t>, absl::Time> out;
+  absl::Status s = pg_.WithConnection([&](pqxx::connection& c) {
+    out.clear();
+    pqxx::read_transaction tx(c);
+    for (const auto& row :
+         tx.exec_params("SELECT channel, alert_id,"
+                        " (extract(epoch FROM max(sent_at)) * 1000000)::bigint"
+                        " FROM notify_outbox WHERE state = 'sent'"
+                        " AND sent_at >= to_timestamp($1 / 1e6) GROUP BY 1, 2",
+                        absl::ToUnixMicros(since))) {
+      out[{row[0].as<std::string>(), row[1].as<int64_t>()}] =
+          absl::FromUnixMicros(row[2].as<int64_t>());
+    }
+  });
+  if (!s.ok()) return s;
+  return out;
 }
 
 absl::StatusOr<std::vector<v1::Alert>> PgAlertStore::UnresolvedAlerts() {

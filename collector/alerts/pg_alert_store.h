@@ -3,6 +3,7 @@
 #ifndef NETVIGIL_COLLECTOR_ALERTS_PG_ALERT_STORE_H_
 #define NETVIGIL_COLLECTOR_ALERTS_PG_ALERT_STORE_H_
 
+#include "absl/synchronization/mutex.h"
 #include "collector/alerts/alert_store.h"
 #include "collector/store/pg_store.h"
 
@@ -22,9 +23,21 @@ class PgAlertStore final : public AlertStore {
   absl::StatusOr<std::vector<AnalysisStateRow>> LoadState() override;
   absl::Status PutState(const AnalysisStateRow& row) override;
   absl::Status PutStates(const std::vector<AnalysisStateRow>& rows) override;
+  void SetOutboxOptions(OutboxOptions options) override;
+  absl::StatusOr<std::map<std::string, int64_t>> ExpireUnknownChannels(
+      const std::set<std::string>& known) override;
+  absl::StatusOr<std::vector<OutboxRow>> ClaimOutbox(absl::Time now,
+                                                     absl::Duration lease,
+                                                     size_t limit) override;
+  absl::StatusOr<absl::Time> NewestUnsent() override;
+  absl::Status UpdateOutbox(const std::vector<OutboxUpdate>& updates) override;
+  absl::StatusOr<std::map<std::pair<std::string, int64_t>, absl::Time>>
+  RecentlySent(absl::Time since) override;
 
  private:
   PgStore& pg_;  // Not owned.
+  absl::Mutex mu_;
+  OutboxOptions outbox_options_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace netvigil::collector

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string_view>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -12,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "collector/alerts/notify_outbox.h"
 #include "collector/analysis/rules/files.h"
 #include "collector/analysis/rules/gaps.h"
 #include "collector/analysis/rules/sockets.h"
@@ -645,6 +647,33 @@ void Analyzer::ClockOffsetLocked(const std::string& agent,
       "their times fall outside the believable window");
   c.details["offset_s"] = absl::StrCat(offset_s);
   Raise(c);
+}
+
+// ------------------------------------------------------------ notify_failed
+
+// The outbox routes the alert by its kind (collector/alerts/notify_outbox.h).
+static_assert(std::string_view(rules::kNotifyFailed) == kNotifyFailedKind);
+
+void Analyzer::OnNotifyChannel(const std::string& channel, bool failing,
+                               const std::string& error) {
+  {
+    absl::MutexLock l(&mu_);
+    const AlertKey key{
+        rules::kNotifyFailed,
+        absl::StrCat(rules::kNotifyFailed, " channel=", channel)};
+    if (!failing) {
+      if (book_.open().count(key) != 0) Resolve(key);
+    } else {
+      Condition c;
+      c.kind = rules::kNotifyFailed;
+      c.subject = key.second;
+      c.summary = absl::StrCat("notification channel ", channel,
+                               " keeps failing: ", error);
+      c.details["channel"] = channel;
+      Raise(c);
+    }
+  }
+  Flush();
 }
 
 // --------------------------------------------------------------------- gap

@@ -136,6 +136,11 @@ class Analyzer {
   // Beyond kClockSkewAlert a "clock_skew" alert names the host and the
   // offset; it resolves once the offset is back under half of that.
   void OnClockOffset(const std::string& agent, absl::Duration offset);
+  // A notification channel failing for longer than notify.fail_alert_after
+  // raises notify_failed (collector/notify/notifier.h); its recovery
+  // resolves it.
+  void OnNotifyChannel(const std::string& channel, bool failing,
+                       const std::string& error);
   static constexpr absl::Duration kClockSkewAlert = absl::Seconds(60);
 
   // Acknowledges alert `id` (open or resolved): NOT_FOUND for an unknown id.

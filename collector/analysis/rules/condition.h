@@ -35,6 +35,11 @@ constexpr char kHiddenExe[] = "hidden_exe";
 constexpr char kSpeed[] = "speed_low";
 constexpr char kResultsLost[] = "results_lost";
 constexpr char kClockSkew[] = "clock_skew";
+// A notification channel failing for longer than notify.fail_alert_after
+// (collector/notify/); details["channel"] names it (the same literal as
+// collector/alerts/notify_outbox.h's kNotifyFailedKind, which routes it to
+// the other channels).
+constexpr char kNotifyFailed[] = "notify_failed";
 
 using AlertKey = std::pair<std::string, std::string>;  // kind, subject
 

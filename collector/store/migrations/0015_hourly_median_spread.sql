@@ -5,8 +5,8 @@
 -- folded before this migration have NULL here: the Query service reads
 -- their mean as the median and 0 as the spread.
 ALTER TABLE path_hourly
-  ADD COLUMN median_ms double precision,
-  ADD COLUMN stddev_ms double precision;
+  ADD COLUMN IF NOT EXISTS median_ms double precision,
+  ADD COLUMN IF NOT EXISTS stddev_ms double precision;
 ALTER TABLE speed_hourly
-  ADD COLUMN median_bps double precision,
-  ADD COLUMN stddev_bps double precision;
+  ADD COLUMN IF NOT EXISTS median_bps double precision,
+  ADD COLUMN IF NOT EXISTS stddev_bps double precision;
