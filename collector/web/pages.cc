@@ -526,12 +526,12 @@ std::string SocketsSection(const HostData& d) {
     if (!Set(c.at())) continue;
     const auto& f = c.fact();
     const std::string where =
-        f.key_kind() == "listener"
+        f.key_kind() == v1::SOCKET_KEY_KIND_LISTENER
             ? absl::StrCat(Text(f.local_address()), ":", f.local_port())
             : absl::StrCat(Text(f.remote_address()), ":", f.remote_port());
     const std::string change = c.change() == "appeared" ? "appeared" : "gone";
     const std::string title = absl::StrCat(
-        HtmlEscape(TimeOf(c.at())), " ", change, " ", Text(f.key_kind()), " ",
+        HtmlEscape(TimeOf(c.at())), " ", change, " ", Text(SocketKeyKindName(f.key_kind())), " ",
         ProtoName(f.proto()), " ", where, " ", Text(f.exe()));
     at.push_back(FromProtoTime(c.at()));
     cls.push_back(change);
@@ -539,7 +539,7 @@ std::string SocketsSection(const HostData& d) {
     if (shown++ < kMaxRows) {
       absl::StrAppend(
           &rows, "<tr class=\"", change, "\"><td>", HtmlEscape(TimeOf(c.at())),
-          "</td><td>", change, "</td><td>", Text(f.key_kind()), "</td><td>",
+          "</td><td>", change, "</td><td>", Text(SocketKeyKindName(f.key_kind())), "</td><td>",
           ProtoName(f.proto()), "</td><td>", where, "</td><td>", Text(f.exe()),
           "</td><td>", Text(f.process_name()), "</td></tr>");
     }
