@@ -138,6 +138,10 @@ probes:
     duration: 2s
 analysis:
   learning_period: 0s
+  # A new listener or program opens its alert after this hold (so the
+  # opened line already says on how many hosts); 10 min by default, short
+  # here so what you try in the lab shows within a minute.
+  multi_host_window: 30s
 alerts:
   # One line per alert event, as fail2ban reads it (README, "Alerts and
   # fail2ban").

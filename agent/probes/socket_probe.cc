@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -75,6 +76,63 @@ absl::Status DumpAll(NetlinkSource& netlink, v1::SocketSnapshot* snap) {
   return absl::OkStatus();
 }
 
+// A process of the fd pass.
+struct Owner {
+  std::vector<uint64_t> inodes;  // Of the sockets among its fds.
+  std::vector<int> entries;      // Indexes of the dumped sockets it holds.
+  std::optional<v1::ProcessRef> ref;
+  bool gone = false;
+  uint32_t unreadable = 0;
+};
+
+// A second look for the dumped sockets (`unowned`: inode -> entry) that the
+// fd pass found no owner for. The dump and the pass run at the same time,
+// so a connection opened after its process's fds were listed, or by a
+// process started after the pids were, read as ownerless; and an ownerless
+// connection is news to the analysis (a browser's new connection became
+// "first outbound connection of unknown process"). Read again: the
+// processes already holding sockets and the ones new since `pids` was
+// listed (appended to `pids` and `owners`), for those inodes only. What is
+// still ownerless after it is (TIME-WAIT, a process hidden by hidepid, a
+// kernel socket, or one closed meanwhile).
+void SecondLook(ProcReader& proc,
+                const absl::flat_hash_map<uint64_t, int>& unowned,
+                std::vector<int>& pids, std::vector<Owner>& owners,
+                std::vector<size_t>& holding) {
+  std::vector<size_t> again = holding;
+  absl::StatusOr<std::vector<int>> now = proc.ListPids();
+  if (now.ok()) {
+    const absl::flat_hash_set<int> before(pids.begin(), pids.end());
+    for (int pid : *now) {
+      if (before.contains(pid)) continue;
+      pids.push_back(pid);
+      owners.emplace_back();
+      again.push_back(owners.size() - 1);
+    }
+  }
+  std::vector<std::vector<int>> found(again.size());
+  ParallelFor(again.size(), ProcPassThreads(), [&](int, size_t k) {
+    uint32_t unreadable = 0;  // Counted once, by the first pass.
+    proc.ForEachFd(
+            pids[again[k]], [](absl::string_view) { return false; },
+            [&](int, absl::string_view target, char) {
+              std::optional<uint64_t> inode = ParseSocketInode(target);
+              if (!inode) return;
+              auto it = unowned.find(*inode);
+              if (it != unowned.end()) found[k].push_back(it->second);
+            },
+            &unreadable)
+        .IgnoreError();  // Gone or hidden now: it keeps what it had.
+  });
+  for (size_t k = 0; k < again.size(); ++k) {
+    if (found[k].empty()) continue;
+    Owner& o = owners[again[k]];
+    const bool held = !o.entries.empty();
+    o.entries.insert(o.entries.end(), found[k].begin(), found[k].end());
+    if (!held) holding.push_back(again[k]);
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<v1::SocketSnapshot> SocketProbe::Collect() {
@@ -96,13 +154,6 @@ absl::Status SocketProbe::Collect(v1::SocketSnapshot* out) {
     NV_RETURN_IF_ERROR(DumpAll(netlink_, &snap));  // Its failure comes first.
     return pids.status();
   }
-  struct Owner {
-    std::vector<uint64_t> inodes;  // Of the sockets among its fds.
-    std::vector<int> entries;      // Indexes of the dumped sockets it holds.
-    std::optional<v1::ProcessRef> ref;
-    bool gone = false;
-    uint32_t unreadable = 0;
-  };
   std::vector<Owner> owners(pids->size());
   // The dump needs no /proc and the fd pass no dump: the calling thread dumps
   // while the other threads list fds, then helps them finish. The pass keeps
@@ -139,16 +190,24 @@ absl::Status SocketProbe::Collect(v1::SocketSnapshot* out) {
       if (snap.sockets(i).inode() != 0)
         by_inode.emplace(snap.sockets(i).inode(), i);
     }
+    std::vector<bool> owned(snap.sockets_size(), false);
     for (size_t i = 0; i < owners.size(); ++i) {
       Owner& o = owners[i];
       for (uint64_t inode : o.inodes) {
         auto it = by_inode.find(inode);
-        if (it != by_inode.end()) o.entries.push_back(it->second);
+        if (it == by_inode.end()) continue;
+        o.entries.push_back(it->second);
+        owned[it->second] = true;
       }
       // Freed as soon as read: this lowers the peak of a large snapshot.
       std::vector<uint64_t>().swap(o.inodes);
       if (!o.entries.empty()) holding.push_back(i);
     }
+    for (auto it = by_inode.begin(); it != by_inode.end();) {
+      auto here = it++;
+      if (owned[here->second]) by_inode.erase(here);
+    }
+    if (!by_inode.empty()) SecondLook(proc_, by_inode, *pids, owners, holding);
   }
   // A process is read (comm, exe, uid) only when it holds a dumped socket.
   ParallelFor(holding.size(), ProcPassThreads(), [&](int, size_t k) {

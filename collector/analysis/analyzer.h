@@ -56,7 +56,12 @@
 // The rules themselves are pure functions in rules/ (path, speed, gaps,
 // sockets, files): (baseline, result, now) -> (new baseline, conditions);
 // the Analyzer keeps the baselines, feeds them results and turns their
-// conditions into alert events.
+// conditions into alert events. For sockets and files the pure part is a
+// snapshot -> candidate keys with their words (rules/sockets.h, files.h);
+// the Analyzer keeps each host's known keys (one analysis_state row per
+// key, "known:KIND", no text format to parse) and does the set difference
+// itself, because what follows it (the multi_host_window hold, grouping
+// one thing across hosts) needs every host's pending things at once.
 //
 // State: every baseline lives in the store (analysis_state) as a
 // netvigil.internal message (proto/netvigil/internal/baselines.proto) and

@@ -31,15 +31,12 @@ About 6 minutes.
 Model: tests/lab/five_host_test.py and tests/lab/labcase.py.
 """
 
-# STATUS (2026-12-05 18:45): works. Ran once here and passed in 281 s:
-# desktop 281 sockets of its own (358-587 in the agent's snapshots just
-# after the restart: the old process's closing connections are still in
-# the table), 103 never-used endpoints (76 after learning), 0 unplanted
-# socket alerts in 194 s after learning = 0.0 per host per day, planted
-# events alerted 3/3. Not done yet: it was not checked against the code
-# before #16's port classes (there it should fail with one new_remote per
-# new endpoint); a longer MEASURE_S would make the per-day extrapolation
-# less coarse (any single unplanted alert in 3 minutes is already > 3/day).
+# Checked both ways (2026-12-05): on this code it passed twice (281 s:
+# 0 unplanted socket alerts in 194 s after learning, 3/3 planted events);
+# on the code before #16's port classes (2ab68ea) it fails as it should:
+# 84 unplanted new_remote alerts in the same 3 minutes, one per never-used
+# endpoint (about 49,900 a day). A single unplanted alert in 3 minutes is
+# already over 3 a day, so the extrapolation is coarse but one-sided.
 
 import json
 import os

@@ -3,6 +3,10 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <atomic>
+#include <string>
+#include <vector>
+
 #include "absl/strings/str_format.h"
 #include "agent/probes/socket_probe.h"
 #include "common/report/sockets_table.h"
@@ -90,6 +94,98 @@ TEST(SocketProbeTest, VanishedAndHiddenProcessesAreCountedNotFatal) {
   for (const v1::SocketEntry& e : snap->sockets()) {
     EXPECT_EQ(e.processes_size(), 0);
   }
+}
+
+// /proc at two moments: what the fd pass saw (before the second ListPids)
+// and what a second look sees.
+class TwoMomentsProcReader final : public ProcReader {
+ public:
+  TwoMomentsProcReader(const std::string& first, const std::string& then)
+      : first_(first), then_(then) {}
+  absl::StatusOr<std::vector<int>> ListPids() override {
+    return (++lists_ == 1 ? first_ : then_).ListPids();
+  }
+  absl::Status ForEachFd(
+      int pid, absl::FunctionRef<bool(absl::string_view)> want_mode,
+      absl::FunctionRef<void(int, absl::string_view, char)> visit,
+      uint32_t* unreadable) override {
+    return Now().ForEachFd(pid, want_mode, visit, unreadable);
+  }
+  absl::StatusOr<std::string> ReadLink(int pid,
+                                       absl::string_view name) override {
+    return Now().ReadLink(pid, name);
+  }
+  absl::StatusOr<std::string> ReadFile(int pid,
+                                       absl::string_view name) override {
+    return Now().ReadFile(pid, name);
+  }
+  int lists() const { return lists_; }
+
+ private:
+  FakeProcReader& Now() { return lists_ <= 1 ? first_ : then_; }
+  FakeProcReader first_, then_;
+  std::atomic<int> lists_{0};
+};
+
+int Ownerless(const v1::SocketSnapshot& snap) {
+  int n = 0;
+  for (const v1::SocketEntry& e : snap.sockets()) {
+    if (e.inode() != 0 && e.processes_size() == 0) ++n;
+  }
+  return n;
+}
+
+// The dump and the fd pass run at the same time: a connection opened after
+// its process's fds were listed has no owner in the pass. The lab's desktop
+// day saw one as "first outbound connection of unknown process".
+TEST(SocketProbeTest, ConnectionOpenedDuringThePassGetsItsOwner) {
+  FakeNetlinkSource netlink;
+  LoadRecordedDumps(netlink);
+  const std::string full = ReadFixture("proc/sockets_and_files.txt");
+  std::string before = full;
+  const std::string fd8 = "@link 14295/fd/8 socket:[53963]\n";
+  ASSERT_NE(before.find(fd8), std::string::npos);
+  before.erase(before.find(fd8), fd8.size());
+  {
+    FakeProcReader only_before(before);
+    absl::StatusOr<v1::SocketSnapshot> snap =
+        SocketProbe(netlink, only_before).Collect();
+    ASSERT_THAT(snap, IsOk());
+    EXPECT_EQ(Ownerless(*snap), 1) << "the fixture no longer shows the race";
+  }
+  TwoMomentsProcReader proc(before, full);
+  absl::StatusOr<v1::SocketSnapshot> snap =
+      SocketProbe(netlink, proc).Collect();
+  ASSERT_THAT(snap, IsOk());
+  EXPECT_EQ(Ownerless(*snap), 0);
+  EXPECT_EQ(proc.lists(), 2);
+  for (const v1::SocketEntry& e : snap->sockets()) {
+    if (e.inode() != 53963) continue;
+    ASSERT_EQ(e.processes_size(), 1);
+    EXPECT_EQ(e.processes(0).pid(), 14295u);
+  }
+}
+
+TEST(SocketProbeTest, ProcessStartedDuringThePassOwnsItsSockets) {
+  FakeNetlinkSource netlink;
+  LoadRecordedDumps(netlink);
+  TwoMomentsProcReader proc("# nothing runs yet\n",
+                            ReadFixture("proc/sockets_and_files.txt"));
+  absl::StatusOr<v1::SocketSnapshot> snap =
+      SocketProbe(netlink, proc).Collect();
+  ASSERT_THAT(snap, IsOk());
+  EXPECT_EQ(Ownerless(*snap), 0);
+  EXPECT_EQ(snap->skipped_processes(), 0u);
+}
+
+// Nothing ownerless: no second look (a quiet host pays nothing for it).
+TEST(SocketProbeTest, NoSecondLookWhenEverySocketHasAnOwner) {
+  FakeNetlinkSource netlink;
+  LoadRecordedDumps(netlink);
+  const std::string full = ReadFixture("proc/sockets_and_files.txt");
+  TwoMomentsProcReader proc(full, full);
+  ASSERT_THAT(SocketProbe(netlink, proc).Collect(), IsOk());
+  EXPECT_EQ(proc.lists(), 1);
 }
 
 TEST(SocketProbeTest, SharedSocketListsEachOwnerOnceInPidOrder) {
