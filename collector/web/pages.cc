@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "common/escape.h"
 #include "common/proto_time.h"
+#include "common/wire_kinds.h"
 #include "google/protobuf/descriptor.h"
 
 namespace netvigil::collector::web {
