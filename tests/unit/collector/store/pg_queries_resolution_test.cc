@@ -105,8 +105,8 @@ class StoreResolutionTest : public ::testing::Test {
     ASSERT_THAT(store_->StoreResults(agent_, runs), IsOk());
     // Retention as the collector runs it with raw_days 7.
     auto folded =
-        store_->ApplyRetention(absl::FromUnixSeconds(kNow - 7 * kDay),
-                               absl::FromUnixSeconds(kNow - 365 * kDay));
+        store_->ApplyRetention(Store::RetentionPolicy(),
+                                     absl::FromUnixSeconds(kNow));
     ASSERT_THAT(folded, IsOk());
     ASSERT_EQ(folded->path_runs_aggregated, 6);
   }
@@ -230,18 +230,22 @@ TEST_F(StoreResolutionTest, RawReadsRawRowsOnly) {
 TEST_F(StoreResolutionTest,
        AnHourSplitBetweenTwoRetentionPassesPoolsItsSpread) {
   // Eight days back, one hour: two runs folded by one pass (1, 3 ms), then
-  // three by the next (5, 6, 10 ms).
+  // three late ones (5, 6, 10 ms: an agent's spool sent them after the
+  // hour's day was folded and dropped) by the next.
   const int64_t hour = kNow - 8 * kDay;
-  std::vector<v1::Result> runs = {
-      PathRun(20, hour + 60, 1, 0),   PathRun(21, hour + 120, 3, 0),
-      PathRun(22, hour + 600, 5, 0),  PathRun(23, hour + 660, 6, 0),
-      PathRun(24, hour + 720, 10, 0), PathRun(25, kNow - 60, 1, 0)};
-  ASSERT_THAT(store_->StoreResults(agent_, runs), IsOk());
-  ASSERT_THAT(store_->ApplyRetention(absl::FromUnixSeconds(hour + 300),
-                                     absl::FromUnixSeconds(kNow - 365 * kDay)),
+  std::vector<v1::Result> first = {PathRun(20, hour + 60, 1, 0),
+                                   PathRun(21, hour + 120, 3, 0),
+                                   PathRun(25, kNow - 60, 1, 0)};
+  ASSERT_THAT(store_->StoreResults(agent_, first), IsOk());
+  ASSERT_THAT(store_->ApplyRetention(Store::RetentionPolicy(),
+                                     absl::FromUnixSeconds(kNow)),
               IsOk());
-  ASSERT_THAT(store_->ApplyRetention(absl::FromUnixSeconds(kNow - 7 * kDay),
-                                     absl::FromUnixSeconds(kNow - 365 * kDay)),
+  std::vector<v1::Result> late = {PathRun(26, hour + 600, 5, 0),
+                                  PathRun(27, hour + 660, 6, 0),
+                                  PathRun(28, hour + 720, 10, 0)};
+  ASSERT_THAT(store_->StoreResults(agent_, late), IsOk());
+  ASSERT_THAT(store_->ApplyRetention(Store::RetentionPolicy(),
+                                     absl::FromUnixSeconds(kNow)),
               IsOk());
   Store::HistoryQuery q = Range();
   q.since_us = hour * kUs;
@@ -270,8 +274,8 @@ TEST_F(StoreResolutionTest, SpeedHistorySpansRawAndHourlyToo) {
       SpeedRun(102, old + 1200, agent_, server, 900e6),
       SpeedRun(103, kNow - 600, agent_, server, 500e6)};
   ASSERT_THAT(store_->StoreResults(agent_, rs), IsOk());
-  ASSERT_THAT(store_->ApplyRetention(absl::FromUnixSeconds(kNow - 7 * kDay),
-                                     absl::FromUnixSeconds(kNow - 365 * kDay)),
+  ASSERT_THAT(store_->ApplyRetention(Store::RetentionPolicy(),
+                                     absl::FromUnixSeconds(kNow)),
               IsOk());
   Store::HistoryQuery q = Range();
   q.since_us = (kNow - 60 * kDay) * kUs;

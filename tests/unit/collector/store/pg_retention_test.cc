@@ -326,8 +326,9 @@ TEST_F(StoreRetentionTest, RetentionDropsWhatIsPastEachHorizonAndNothingElse) {
     for (int64_t at : {kD0 + d * kDay, kD0 + d * kDay + kDay - 1}) {
       batch.push_back(Path(++seq, at, 0));
       // A new remote each time: an appeared event, and a gone one after.
+      ++seq;
       batch.push_back(Sockets(
-          ++seq, at, {Sock("198.51.100.1", 1000 + seq, "/usr/bin/firefox")}));
+          seq, at, {Sock("198.51.100.1", 1000 + seq, "/usr/bin/firefox")}));
     }
   }
   ASSERT_THAT(store_->StoreResults("a1", batch), IsOk());
