@@ -726,7 +726,8 @@ std::string ResolutionOf(const google::protobuf::Message& response) {
     if (cut != std::string::npos) name = name.substr(cut + 1);
     std::transform(name.begin(), name.end(), name.begin(),
                    [](unsigned char c) { return std::tolower(c); });
-    return name == "unspecified" ? "raw" : name;
+    // AUTO (0) is never in an answer: a response without the field.
+    return name == "unspecified" || name == "auto" ? "raw" : name;
   }
   return "raw";
 }
