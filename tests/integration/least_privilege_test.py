@@ -38,6 +38,9 @@ HISTORY_TABLES = {
     "file_facts", "file_events", "path_runs", "speed_results", "gaps",
     "alerts", "alert_events", "analysis_state", "path_hourly", "speed_hourly",
     "certificates", "revocations", "schema_migrations",
+    # Notifications (migration 0013): alert events with their delivery
+    # state; channel secrets live in the config, never in the table.
+    "notify_outbox",
 }
 
 

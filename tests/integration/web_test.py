@@ -217,7 +217,7 @@ def path_result(i):
     p.interval_s = 1
     p.max_ttl = 30
     p.payload_bytes = 56
-    p.socket_kind = "raw"
+    p.socket_kind = probes_pb2.PATH_SOCKET_KIND_RAW
     lost = 4 if i in LOSS_RUNS else 0
     hop2 = "10.0.0.3" if i >= ROUTE_CHANGE_RUN else "10.0.0.2"
     for ttl, addr, ms in ((1, "10.0.0.1", 1.0), (2, hop2, 5.0), (3, "192.0.2.1", 10.0 + i % 7)):
