@@ -531,18 +531,20 @@ std::string SocketsSection(const HostData& d) {
             ? absl::StrCat(Text(f.local_address()), ":", f.local_port())
             : absl::StrCat(Text(f.remote_address()), ":", f.remote_port());
     const std::string change = c.change() == "appeared" ? "appeared" : "gone";
-    const std::string title = absl::StrCat(
-        HtmlEscape(TimeOf(c.at())), " ", change, " ", Text(SocketKeyKindName(f.key_kind())), " ",
-        ProtoName(f.proto()), " ", where, " ", Text(f.exe()));
+    const std::string title =
+        absl::StrCat(HtmlEscape(TimeOf(c.at())), " ", change, " ",
+                     Text(SocketKeyKindName(f.key_kind())), " ",
+                     ProtoName(f.proto()), " ", where, " ", Text(f.exe()));
     at.push_back(FromProtoTime(c.at()));
     cls.push_back(change);
     titles.push_back(title);
     if (shown++ < kMaxRows) {
-      absl::StrAppend(
-          &rows, "<tr class=\"", change, "\"><td>", HtmlEscape(TimeOf(c.at())),
-          "</td><td>", change, "</td><td>", Text(SocketKeyKindName(f.key_kind())), "</td><td>",
-          ProtoName(f.proto()), "</td><td>", where, "</td><td>", Text(f.exe()),
-          "</td><td>", Text(f.process_name()), "</td></tr>");
+      absl::StrAppend(&rows, "<tr class=\"", change, "\"><td>",
+                      HtmlEscape(TimeOf(c.at())), "</td><td>", change,
+                      "</td><td>", Text(SocketKeyKindName(f.key_kind())),
+                      "</td><td>", ProtoName(f.proto()), "</td><td>", where,
+                      "</td><td>", Text(f.exe()), "</td><td>",
+                      Text(f.process_name()), "</td></tr>");
     }
   }
   std::string out = "<h2>Socket changes</h2>";

@@ -104,9 +104,8 @@ class StoreResolutionTest : public ::testing::Test {
     }
     ASSERT_THAT(store_->StoreResults(agent_, runs), IsOk());
     // Retention as the collector runs it with raw_days 7.
-    auto folded =
-        store_->ApplyRetention(Store::RetentionPolicy(),
-                                     absl::FromUnixSeconds(kNow));
+    auto folded = store_->ApplyRetention(Store::RetentionPolicy(),
+                                         absl::FromUnixSeconds(kNow));
     ASSERT_THAT(folded, IsOk());
     ASSERT_EQ(folded->path_runs_aggregated, 6);
   }
