@@ -336,7 +336,11 @@ alerts:
                           "desktop up" in self.desktop.output(), 60, "the desktop restarted")
         sizes = []
         for _ in range(3):
-            sizes.append(len(self.cli_json_cls("sockets", self.host.name).get("sockets", [])))
+            # The agent's whole table, asked now: the collector keeps facts
+            # (what the analysis reads), not every snapshot's sockets.
+            snap = self.cli_json_cls("probe", self.host.name, "sockets",
+                                     "--deadline", "20")["result"]["sockets"]
+            sizes.append(len(snap.get("sockets", [])))
             time.sleep(SOCKETS_EVERY_S * 2)
         time.sleep(max(0, t0 + MEASURE_S - time.monotonic()))
         # One snapshot and the held-alert window more: anything the day
