@@ -1,13 +1,14 @@
 // The notification outbox and sender on a fake clock, a fake channel and
 // the memory alert store: which events are news, folding, digests, backoff,
 // expiry and the notify_failed health reports (README "Notifications").
+#include "collector/notify/notifier.h"
+
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "collector/alerts/memory_alert_store.h"
-#include "collector/notify/notifier.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"

@@ -1,6 +1,8 @@
 // The notification channels' edges with real child processes (a command's
 // timeout ends its whole process group; sendmail's headers cannot be
 // injected into) and the notify: config's refusals.
+#include "collector/notify/notify_channel.h"
+
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -13,7 +15,6 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "collector/notify/child_process.h"
-#include "collector/notify/notify_channel.h"
 #include "collector/notify/notify_message.h"
 #include "common/collector_config.h"
 #include "gmock/gmock.h"

@@ -1,6 +1,8 @@
 // The dashboard's pure parts: escaping, the heat map's classes, the
 // resolution read by reflection, sessions and the login limit on a fake
 // clock, the password file.
+#include "collector/web/pages.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,7 +10,6 @@
 #include <fstream>
 #include <string>
 
-#include "collector/web/pages.h"
 #include "collector/web/web_admin.h"
 #include "collector/web/web_auth.h"
 #include "collector/web/web_server.h"
