@@ -92,11 +92,11 @@ struct Owner {
 // connection is news to the analysis (a browser's new connection became
 // "first outbound connection of unknown process"). Read again: the
 // processes already holding sockets and the ones new since `pids` was
-// listed (appended to `pids` and `owners`), for those inodes only. What is
-// still ownerless after it is (TIME-WAIT, a process hidden by hidepid, a
-// kernel socket, or one closed meanwhile).
-void SecondLook(ProcReader& proc,
-                const absl::flat_hash_map<uint64_t, int>& unowned,
+// listed (appended to `pids` and `owners`), for those inodes only. The
+// inodes it finds an owner for are erased from `unowned`. What is still
+// ownerless after it is a process hidden by hidepid, a kernel socket, or a
+// socket closed meanwhile (see DropClosedDuringThePass).
+void SecondLook(ProcReader& proc, absl::flat_hash_map<uint64_t, int>& unowned,
                 std::vector<int>& pids, std::vector<Owner>& owners,
                 std::vector<size_t>& holding) {
   std::vector<size_t> again = holding;
@@ -124,13 +124,55 @@ void SecondLook(ProcReader& proc,
             &unreadable)
         .IgnoreError();  // Gone or hidden now: it keeps what it had.
   });
+  absl::flat_hash_set<int> owned;
   for (size_t k = 0; k < again.size(); ++k) {
     if (found[k].empty()) continue;
     Owner& o = owners[again[k]];
     const bool held = !o.entries.empty();
     o.entries.insert(o.entries.end(), found[k].begin(), found[k].end());
+    owned.insert(found[k].begin(), found[k].end());
     if (!held) holding.push_back(again[k]);
   }
+  absl::erase_if(unowned,
+                 [&](const auto& kv) { return owned.contains(kv.second); });
+}
+
+// The sockets (`unowned`: inode -> entry) still ownerless after the second
+// look, dumped again: one that is gone, or whose inode is now 0 (an
+// orphaned connection in FIN-WAIT after its close), was closed while the
+// pass ran. Its process closed the fd before the pass read it, so the
+// snapshot cannot say whose it was; reported as "unknown process" it was a
+// false alert (the lab's desktop closes and reopens connections every few
+// seconds). Returns the entries to drop. One that is still there with its
+// inode and no owner stays in the snapshot ownerless: that is what a
+// hidden process looks like.
+absl::StatusOr<absl::flat_hash_set<int>> ClosedDuringThePass(
+    NetlinkSource& netlink, const absl::flat_hash_map<uint64_t, int>& unowned) {
+  v1::SocketSnapshot again;
+  NV_RETURN_IF_ERROR(DumpAll(netlink, &again));
+  absl::flat_hash_set<uint64_t> still;
+  for (const v1::SocketEntry& e : again.sockets()) {
+    if (e.inode() != 0 && unowned.contains(e.inode())) still.insert(e.inode());
+  }
+  absl::flat_hash_set<int> closed;
+  for (const auto& [inode, entry] : unowned) {
+    if (!still.contains(inode)) closed.insert(entry);
+  }
+  return closed;
+}
+
+// Removes the entries in `drop` from the snapshot, keeping the others'
+// order.
+void DropEntries(const absl::flat_hash_set<int>& drop,
+                 v1::SocketSnapshot& snap) {
+  auto& sockets = *snap.mutable_sockets();
+  int kept = 0;
+  for (int i = 0; i < sockets.size(); ++i) {
+    if (drop.contains(i)) continue;
+    if (kept != i) sockets.SwapElements(kept, i);
+    ++kept;
+  }
+  sockets.DeleteSubrange(kept, sockets.size() - kept);
 }
 
 }  // namespace
@@ -182,7 +224,8 @@ absl::Status SocketProbe::Collect(v1::SocketSnapshot* out) {
 
   // Inode -> index of its entry. TIME-WAIT and request sockets have inode 0
   // and no owner.
-  std::vector<size_t> holding;  // Owners holding a dumped socket.
+  std::vector<size_t> holding;      // Owners holding a dumped socket.
+  absl::flat_hash_set<int> closed;  // Entries closed while the pass ran.
   {
     absl::flat_hash_map<uint64_t, int> by_inode;
     by_inode.reserve(snap.sockets_size());
@@ -208,6 +251,9 @@ absl::Status SocketProbe::Collect(v1::SocketSnapshot* out) {
       if (owned[here->second]) by_inode.erase(here);
     }
     if (!by_inode.empty()) SecondLook(proc_, by_inode, *pids, owners, holding);
+    if (!by_inode.empty()) {
+      NV_ASSIGN_OR_RETURN(closed, ClosedDuringThePass(netlink_, by_inode));
+    }
   }
   // A process is read (comm, exe, uid) only when it holds a dumped socket.
   ParallelFor(holding.size(), ProcPassThreads(), [&](int, size_t k) {
@@ -250,6 +296,10 @@ absl::Status SocketProbe::Collect(v1::SocketSnapshot* out) {
       }
     }
   });
+  if (!closed.empty()) {
+    DropEntries(closed, snap);
+    snap.set_closed_during_pass(static_cast<uint32_t>(closed.size()));
+  }
   snap.set_unreadable_entries(unreadable);
   snap.set_duration_ms(absl::ToDoubleMilliseconds(absl::Now() - start));
   return absl::OkStatus();
