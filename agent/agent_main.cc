@@ -14,6 +14,7 @@
 #include "agent/enroll.h"
 #include "agent/host_info.h"
 #include "agent/probe_commands.h"
+#include "agent/sys/descriptors.h"
 #include "common/logging.h"
 #include "common/pki.h"
 #include "common/systemd_notify.h"
@@ -40,6 +41,15 @@ int RunAgent(const netvigil::agent::AgentOptions& options) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+
+  // The probes open a descriptor per process they read, beside gRPC's and
+  // the spool's: take the whole hard limit (systemd's default soft limit is
+  // 1,024) and say what it is, so that "out of file descriptors" in a
+  // probe_failed line can be read against it.
+  const netvigil::agent::DescriptorLimit fds =
+      netvigil::agent::RaiseDescriptorLimit();
+  spdlog::info("descriptor_limit soft_before={} soft_now={} hard={}",
+               fds.soft_before, fds.soft_now, fds.hard);
 
   netvigil::agent::AgentProcess agent(options);
   absl::Status s = agent.Init();

@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "agent/sys/proc_parallel.h"
 #include "agent/sys/proc_parse.h"
+#include "common/status_macros.h"
 #include "common/utf8.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -53,12 +54,14 @@ class ProcessScan {
   }
 
   bool gone() const { return gone_; }
+  const absl::Status& exhausted() const { return exhausted_; }
 
  private:
   bool LoadProcess() {
     if (ref_.has_value()) return true;
     if (gone_) return false;
     absl::StatusOr<v1::ProcessRef> ref = ReadProcessRef(proc_, pid_);
+    if (absl::IsResourceExhausted(ref.status())) exhausted_ = ref.status();
     if (!ref.ok()) {
       gone_ = true;
       return false;
@@ -73,12 +76,17 @@ class ProcessScan {
   v1::FileSnapshot* snap_;
   std::optional<v1::ProcessRef> ref_;
   bool gone_ = false;
+  absl::Status exhausted_;  // Out of file descriptors reading the process.
 };
 
 // Scans one process's fds, cwd, exe and maps into `part`: its entries, or
 // skipped_processes = 1 when it exited mid-scan, and its unreadable count.
-void ScanProcess(ProcReader& proc, int pid,
-                 const std::vector<std::string>& dirs, v1::FileSnapshot* part) {
+// ResourceExhausted when the agent ran out of file descriptors: the part
+// would miss what the process holds, which is not a hidden process but a
+// wrong answer (its files would read as closed), so the probe fails.
+absl::Status ScanProcess(ProcReader& proc, int pid,
+                         const std::vector<std::string>& dirs,
+                         v1::FileSnapshot* part) {
   ProcessScan scan(proc, pid, dirs, part);
   uint32_t unreadable = 0;
   // Only targets under a watched folder are kept, and only theirs need a
@@ -102,8 +110,10 @@ void ScanProcess(ProcReader& proc, int pid,
   if (absl::IsNotFound(st)) {
     part->clear_entries();
     part->set_skipped_processes(1);
-    return;
+    return absl::OkStatus();
   }
+  if (absl::IsResourceExhausted(st)) return st;
+  if (!scan.exhausted().ok()) return scan.exhausted();
   if (!st.ok()) ++unreadable;  // fd table hidden; cwd and maps may still be.
 
   absl::StatusOr<std::string> cwd = proc.ReadLink(pid, "cwd");
@@ -121,6 +131,7 @@ void ScanProcess(ProcReader& proc, int pid,
     ++unreadable;
   }
   absl::StatusOr<std::string> maps = proc.ReadFile(pid, "maps");
+  if (absl::IsResourceExhausted(maps.status())) return maps.status();
   if (maps.ok()) {
     for (const std::string& path : ParseMapsPaths(*maps)) {
       // The executable is also mapped; like lsof, report it once, as exe.
@@ -137,6 +148,7 @@ void ScanProcess(ProcReader& proc, int pid,
     part->clear_entries();
     part->set_skipped_processes(1);
   }
+  return scan.exhausted();
 }
 
 }  // namespace
@@ -192,9 +204,11 @@ absl::StatusOr<v1::FileSnapshot> FileProbe::Collect(
   // Each process is scanned into its own part (entries and counts), on a few
   // threads; the parts are joined in pid order so output is deterministic.
   std::vector<v1::FileSnapshot> parts(pids->size());
+  std::vector<absl::Status> failed(pids->size());
   ParallelFor(pids->size(), ProcPassThreads(), [&](int, size_t i) {
-    ScanProcess(proc_, (*pids)[i], dirs, &parts[i]);
+    failed[i] = ScanProcess(proc_, (*pids)[i], dirs, &parts[i]);
   });
+  for (const absl::Status& st : failed) NV_RETURN_IF_ERROR(st);
   int total = 0;
   for (const v1::FileSnapshot& part : parts) total += part.entries_size();
   snap.mutable_entries()->Reserve(total);

@@ -83,7 +83,18 @@ struct Owner {
   std::optional<v1::ProcessRef> ref;
   bool gone = false;
   uint32_t unreadable = 0;
+  // Out of file descriptors while reading it (ResourceExhausted): the
+  // snapshot would show its sockets ownerless, so the probe fails.
+  absl::Status exhausted;
 };
+
+// The first out-of-descriptors error among the owners, or OK.
+absl::Status FirstExhausted(const std::vector<Owner>& owners) {
+  for (const Owner& o : owners) {
+    if (!o.exhausted.ok()) return o.exhausted;
+  }
+  return absl::OkStatus();
+}
 
 // A second look for the dumped sockets (`unowned`: inode -> entry) that the
 // fd pass found no owner for. The dump and the pass run at the same time,
@@ -96,11 +107,13 @@ struct Owner {
 // inodes it finds an owner for are erased from `unowned`. What is still
 // ownerless after it is a process hidden by hidepid, a kernel socket, or a
 // socket closed meanwhile (see DropClosedDuringThePass).
-void SecondLook(ProcReader& proc, absl::flat_hash_map<uint64_t, int>& unowned,
-                std::vector<int>& pids, std::vector<Owner>& owners,
-                std::vector<size_t>& holding) {
+absl::Status SecondLook(ProcReader& proc,
+                        absl::flat_hash_map<uint64_t, int>& unowned,
+                        std::vector<int>& pids, std::vector<Owner>& owners,
+                        std::vector<size_t>& holding) {
   std::vector<size_t> again = holding;
   absl::StatusOr<std::vector<int>> now = proc.ListPids();
+  if (absl::IsResourceExhausted(now.status())) return now.status();
   if (now.ok()) {
     const absl::flat_hash_set<int> before(pids.begin(), pids.end());
     for (int pid : *now) {
@@ -111,19 +124,25 @@ void SecondLook(ProcReader& proc, absl::flat_hash_map<uint64_t, int>& unowned,
     }
   }
   std::vector<std::vector<int>> found(again.size());
+  std::vector<absl::Status> exhausted(again.size());
   ParallelFor(again.size(), ProcPassThreads(), [&](int, size_t k) {
     uint32_t unreadable = 0;  // Counted once, by the first pass.
-    proc.ForEachFd(
-            pids[again[k]], [](absl::string_view) { return false; },
-            [&](int, absl::string_view target, char) {
-              std::optional<uint64_t> inode = ParseSocketInode(target);
-              if (!inode) return;
-              auto it = unowned.find(*inode);
-              if (it != unowned.end()) found[k].push_back(it->second);
-            },
-            &unreadable)
-        .IgnoreError();  // Gone or hidden now: it keeps what it had.
+    absl::Status st = proc.ForEachFd(
+        pids[again[k]], [](absl::string_view) { return false; },
+        [&](int, absl::string_view target, char) {
+          std::optional<uint64_t> inode = ParseSocketInode(target);
+          if (!inode) return;
+          auto it = unowned.find(*inode);
+          if (it != unowned.end()) found[k].push_back(it->second);
+        },
+        &unreadable);
+    // Gone or hidden now: it keeps what it had. Out of descriptors: the
+    // look did not happen.
+    if (absl::IsResourceExhausted(st)) exhausted[k] = std::move(st);
   });
+  for (absl::Status& st : exhausted) {
+    if (!st.ok()) return st;
+  }
   absl::flat_hash_set<int> owned;
   for (size_t k = 0; k < again.size(); ++k) {
     if (found[k].empty()) continue;
@@ -135,6 +154,7 @@ void SecondLook(ProcReader& proc, absl::flat_hash_map<uint64_t, int>& unowned,
   }
   absl::erase_if(unowned,
                  [&](const auto& kv) { return owned.contains(kv.second); });
+  return absl::OkStatus();
 }
 
 // The sockets (`unowned`: inode -> entry) still ownerless after the second
@@ -216,11 +236,14 @@ absl::Status SocketProbe::Collect(v1::SocketSnapshot* out) {
         if (absl::IsNotFound(st)) {
           o.gone = true;
           std::vector<uint64_t>().swap(o.inodes);
+        } else if (absl::IsResourceExhausted(st)) {
+          o.exhausted = std::move(st);
         } else if (!st.ok()) {
           ++o.unreadable;
         }
       });
   NV_RETURN_IF_ERROR(dumped);
+  NV_RETURN_IF_ERROR(FirstExhausted(owners));
 
   // Inode -> index of its entry. TIME-WAIT and request sockets have inode 0
   // and no owner.
@@ -250,7 +273,9 @@ absl::Status SocketProbe::Collect(v1::SocketSnapshot* out) {
       auto here = it++;
       if (owned[here->second]) by_inode.erase(here);
     }
-    if (!by_inode.empty()) SecondLook(proc_, by_inode, *pids, owners, holding);
+    if (!by_inode.empty()) {
+      NV_RETURN_IF_ERROR(SecondLook(proc_, by_inode, *pids, owners, holding));
+    }
     if (!by_inode.empty()) {
       NV_ASSIGN_OR_RETURN(closed, ClosedDuringThePass(netlink_, by_inode));
     }
@@ -260,12 +285,17 @@ absl::Status SocketProbe::Collect(v1::SocketSnapshot* out) {
     const size_t i = holding[k];
     Owner& o = owners[i];
     absl::StatusOr<v1::ProcessRef> ref = ReadProcessRef(proc_, (*pids)[i]);
+    if (absl::IsResourceExhausted(ref.status())) {
+      o.exhausted = ref.status();
+      return;
+    }
     if (!ref.ok()) {
       o.gone = true;
       return;
     }
     o.ref = std::move(*ref);
   });
+  NV_RETURN_IF_ERROR(FirstExhausted(owners));
   uint32_t unreadable = 0;
   std::vector<const Owner*> listed;  // In pid order.
   for (Owner& o : owners) {

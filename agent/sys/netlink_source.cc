@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "agent/sys/descriptors.h"
 
 namespace netvigil::agent {
 namespace {
@@ -36,6 +37,9 @@ class RealNetlinkSource final : public NetlinkSource {
       absl::FunctionRef<absl::Status(absl::string_view)> on_chunk) override {
     int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (fd < 0) {
+      if (IsOutOfDescriptors(errno)) {
+        return OutOfDescriptorsError(errno, "socket(NETLINK_SOCK_DIAG)");
+      }
       return absl::ErrnoToStatus(errno, "socket(NETLINK_SOCK_DIAG)");
     }
     FdCloser closer(fd);

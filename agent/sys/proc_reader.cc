@@ -12,13 +12,17 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "agent/sys/descriptors.h"
 #include "agent/sys/proc_parse.h"
 
 namespace netvigil::agent {
 namespace {
 
-// ESRCH and ENOENT both mean the process went away under us.
+// ESRCH and ENOENT both mean the process went away under us. Out of
+// descriptors is about us, not the process: ResourceExhausted, so that a
+// probe fails instead of reporting the process as hidden or gone.
 absl::Status ProcError(int err, absl::string_view what) {
+  if (IsOutOfDescriptors(err)) return OutOfDescriptorsError(err, what);
   if (err == ESRCH) err = ENOENT;
   return absl::ErrnoToStatus(err, what);
 }

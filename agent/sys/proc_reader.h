@@ -30,7 +30,10 @@ class ProcReader {
   // `want_mode` accepts, else '\0'; it comes from the permission bits procfs
   // gives each fd link (FMODE_READ -> S_IRUSR, FMODE_WRITE -> S_IWUSR), one
   // lstat instead of reading fdinfo. NotFound when the process is gone,
-  // PermissionDenied when its fd table is hidden. Fds whose link or mode
+  // PermissionDenied when its fd table is hidden. Every method returns
+  // ResourceExhausted when this process is out of file descriptors (EMFILE,
+  // ENFILE): that says nothing about the process read, and a probe must
+  // fail rather than count it as hidden or gone. Fds whose link or mode
   // cannot be read (closed meanwhile, denied) are counted in `*unreadable`
   // and skipped.
   virtual absl::Status ForEachFd(

@@ -4,7 +4,8 @@
 // The tree is text (tests/fixtures/proc/*.txt), one record per entry:
 //   @file PID/NAME        followed by the file's lines, up to the next '@'
 //   @link PID/NAME TARGET a symlink (PID/exe, PID/cwd, PID/fd/N)
-//   @error PID/NAME CODE  reading it fails: ENOENT (gone) or EACCES (denied)
+//   @error PID/NAME CODE  reading it fails: ENOENT (gone), EACCES (denied)
+//                         or EMFILE (the reader is out of descriptors)
 //   # comment
 #ifndef NETVIGIL_TESTS_TESTING_FAKE_PROC_READER_H_
 #define NETVIGIL_TESTS_TESTING_FAKE_PROC_READER_H_
@@ -103,6 +104,8 @@ inline FakeProcReader::FakeProcReader(const std::string& tree_text,
         errors_[parts[1]] = ENOENT;
       } else if (parts[2] == "EACCES") {
         errors_[parts[1]] = EACCES;
+      } else if (parts[2] == "EMFILE") {
+        errors_[parts[1]] = EMFILE;
       } else {
         malformed();
       }

@@ -9,6 +9,8 @@
 #include <set>
 #include <tuple>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "agent/probes/file_probe.h"
 #include "common/report/files_table.h"
 #include "gmock/gmock.h"
@@ -59,6 +61,25 @@ TEST(FileProbeTest, RecordedProcessUnderWatchedFolder) {
   }
   EXPECT_EQ(snap->skipped_processes(), 0u);
   EXPECT_EQ(snap->unreadable_entries(), 0u);
+}
+
+// Out of file descriptors (EMFILE) while reading a process: its files would
+// read as closed (`prlimit --nofile=4 netvigil-agent probe files` gave an
+// empty snapshot, exit 0), which the history stores as "gone". The probe
+// fails, naming why.
+TEST(FileProbeTest, OutOfDescriptorsFailsTheSnapshotInsteadOfMissingFiles) {
+  const std::string tree = ReadFixture("proc/sockets_and_files.txt");
+  for (const std::string& broken :
+       {absl::StrCat(tree, "@error 14295/fd EMFILE\n"),
+        absl::StrReplaceAll(tree, {{"@file 14295/maps",
+                                    "@error 14295/maps EMFILE"}}),
+        absl::StrReplaceAll(tree, {{"@file 14295/status",
+                                    "@error 14295/status EMFILE"}})}) {
+    FakeProcReader proc(broken);
+    EXPECT_THAT(FileProbe(proc).Collect({"/tmp/nvfix"}),
+                StatusIs(absl::StatusCode::kResourceExhausted,
+                         "14295/"));
+  }
 }
 
 // Found by tests/fuzz/proc_fuzz.cc: a file, process or executable name that

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "agent/probes/socket_probe.h"
 #include "common/report/sockets_table.h"
 #include "gmock/gmock.h"
@@ -99,6 +100,25 @@ TEST(SocketProbeTest, VanishedAndHiddenProcessesAreCountedNotFatal) {
   EXPECT_EQ(snap->unreadable_entries(), 2u);
   for (const v1::SocketEntry& e : snap->sockets()) {
     EXPECT_EQ(e.processes_size(), 0);
+  }
+}
+
+// Out of file descriptors (EMFILE) says nothing about the process read: a
+// snapshot that carried on showed every socket ownerless ("?" owners, a new
+// listener and a gone one for each), as `prlimit --nofile=4 netvigil-agent
+// probe sockets` did. The probe fails, naming why.
+TEST(SocketProbeTest, OutOfDescriptorsFailsTheSnapshotInsteadOfOwnerless) {
+  const std::string tree = ReadFixture("proc/sockets_and_files.txt");
+  for (const std::string& broken :
+       {absl::StrCat(tree, "@error 14295/fd EMFILE\n"),
+        absl::StrReplaceAll(tree, {{"@file 14295/status",
+                                    "@error 14295/status EMFILE"}})}) {
+    FakeNetlinkSource netlink;
+    LoadRecordedDumps(netlink);
+    FakeProcReader proc(broken);
+    absl::StatusOr<v1::SocketSnapshot> snap = SocketProbe(netlink, proc).Collect();
+    EXPECT_THAT(snap, StatusIs(absl::StatusCode::kResourceExhausted,
+                               "14295/"));
   }
 }
 
