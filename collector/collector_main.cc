@@ -58,6 +58,17 @@ int Run(const std::string& config_path, bool insecure) {
   spdlog::info("descriptor_limit soft_before={} soft_now={} for_connections={}",
                descriptors.soft_before, descriptors.limit,
                descriptors.for_connections);
+  if (descriptors.limit < netvigil::collector::kMinDescriptorLimit) {
+    std::fprintf(
+        stderr,
+        "netvigil-collector: the descriptor limit (RLIMIT_NOFILE) is %llu;"
+        " the collector needs at least %llu: raise it (LimitNOFILE= in the"
+        " unit, ulimit -n)\n",
+        static_cast<unsigned long long>(descriptors.limit),
+        static_cast<unsigned long long>(
+            netvigil::collector::kMinDescriptorLimit));
+    return 1;
+  }
   // The production wiring, in this one place: PostgreSQL behind the store
   // seams, the real clock, and the configured listeners.
   netvigil::collector::PgParts pg(config.database_dsn, analysis);

@@ -739,10 +739,15 @@ void ConnectionGate::MaybeLog(absl::Time now) {
   }
   refusals_.clear();
   if (pauses_since_log_ > 0) {
+    // The limit in the line: a reader sees what was exhausted.
+    rlimit rl{};
+    const unsigned long long fd_limit =
+        getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 0;
     spdlog::error(
         "accept_paused listener={} times={} interval_s={:.0f} error=\"{}\" "
-        "detail=\"out of descriptors: accepting again in at most 1 s\"",
-        options_.name, pauses_since_log_, secs, last_pause_error_);
+        "fd_limit={} detail=\"out of descriptors: accepting again in at "
+        "most 1 s\"",
+        options_.name, pauses_since_log_, secs, last_pause_error_, fd_limit);
     pauses_since_log_ = 0;
   }
 }
@@ -763,11 +768,18 @@ DescriptorBudget RaiseDescriptorLimit() {
     b.soft_before = 1024;
   }
   // The database pool, log files, gRPC's epoll and wake-up descriptors, the
-  // listeners and a margin: an eighth, at least 96.
-  const uint64_t reserve = std::max<uint64_t>(96, b.limit / 8);
+  // listeners and a margin: an eighth, at least 96, or half of a limit under
+  // 192 (an idle collector holds 17). The budget is never more than what is
+  // left: it was at least 64 whatever the limit, so under
+  // `prlimit --nofile=64` connections could take every descriptor, and the
+  // Query socket and the database's reconnections failed for as long as
+  // they stayed.
+  const uint64_t reserve = std::max<uint64_t>(
+      {kMinDescriptorLimit / 2, std::min<uint64_t>(96, b.limit / 2),
+       b.limit / 8});
   const uint64_t left = b.limit > reserve ? b.limit - reserve : 0;
   b.for_connections =
-      static_cast<int>(std::clamp<uint64_t>(left, 64, uint64_t{1} << 20));
+      static_cast<int>(std::min<uint64_t>(left, uint64_t{1} << 20));
   return b;
 }
 

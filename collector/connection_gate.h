@@ -189,8 +189,12 @@ class ConnectionGate {
 struct DescriptorBudget {
   uint64_t soft_before = 0;
   uint64_t limit = 0;       // the soft limit now
-  int for_connections = 0;  // limit - reserve, at least 64
+  int for_connections = 0;  // limit - reserve, never more than is left
 };
+// Under this limit the collector does not start (collector_main.cc): gRPC
+// aborts the process at 8, the database never connects at 14, and below it
+// no share of the budget is left for the Query socket.
+inline constexpr uint64_t kMinDescriptorLimit = 64;
 DescriptorBudget RaiseDescriptorLimit();
 
 }  // namespace netvigil::collector

@@ -33,9 +33,14 @@ ConnectionGateOptions GateOptions(const char* name, bool tls,
   o.name = name;
   o.tls = tls;
   o.grpc_handshake_timeout = absl::Milliseconds(kHandshakeTimeoutMs);
-  o.max_connections = std::max(16, max_connections);
-  o.max_unfinished = std::clamp(o.max_connections / 2, 8, 256);
-  o.max_unfinished_per_source = std::clamp(o.max_unfinished / 4, 4, 64);
+  // The floors are small: a floor of 16 per listener gave four listeners
+  // 64 connections whatever the descriptor limit (a test collector under
+  // `prlimit --nofile=64` has 32 for all of them).
+  o.max_connections = std::max(1, max_connections);
+  o.max_unfinished =
+      std::clamp(o.max_connections / 2, std::min(8, o.max_connections), 256);
+  o.max_unfinished_per_source = std::clamp(
+      o.max_unfinished / 4, std::min(4, o.max_unfinished), 64);
   return o;
 }
 
