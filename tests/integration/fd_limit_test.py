@@ -19,7 +19,6 @@
 """
 
 import os
-import signal
 import socket
 import subprocess
 import sys
