@@ -774,9 +774,9 @@ DescriptorBudget RaiseDescriptorLimit() {
   // `prlimit --nofile=64` connections could take every descriptor, and the
   // Query socket and the database's reconnections failed for as long as
   // they stayed.
-  const uint64_t reserve = std::max<uint64_t>(
-      {kMinDescriptorLimit / 2, std::min<uint64_t>(96, b.limit / 2),
-       b.limit / 8});
+  const uint64_t reserve =
+      std::max<uint64_t>({kMinDescriptorLimit / 2,
+                          std::min<uint64_t>(96, b.limit / 2), b.limit / 8});
   const uint64_t left = b.limit > reserve ? b.limit - reserve : 0;
   b.for_connections =
       static_cast<int>(std::min<uint64_t>(left, uint64_t{1} << 20));

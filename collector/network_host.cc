@@ -39,8 +39,8 @@ ConnectionGateOptions GateOptions(const char* name, bool tls,
   o.max_connections = std::max(1, max_connections);
   o.max_unfinished =
       std::clamp(o.max_connections / 2, std::min(8, o.max_connections), 256);
-  o.max_unfinished_per_source = std::clamp(
-      o.max_unfinished / 4, std::min(4, o.max_unfinished), 64);
+  o.max_unfinished_per_source =
+      std::clamp(o.max_unfinished / 4, std::min(4, o.max_unfinished), 64);
   return o;
 }
 

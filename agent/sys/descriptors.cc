@@ -23,13 +23,12 @@ absl::Status OutOfDescriptorsError(int err, absl::string_view what) {
   rlimit rl{};
   const std::string limit =
       getrlimit(RLIMIT_NOFILE, &rl) == 0
-          ? absl::StrCat(err == ENFILE ? "the system's table is full; "
-                                       : "",
+          ? absl::StrCat(err == ENFILE ? "the system's table is full; " : "",
                          "soft limit ", Shown(rl.rlim_cur))
           : std::string("limit unknown");
-  return absl::ResourceExhaustedError(
-      absl::StrCat("out of file descriptors (", limit, "): ", what, ": ",
-                   std::strerror(err)));
+  return absl::ResourceExhaustedError(absl::StrCat("out of file descriptors (",
+                                                   limit, "): ", what, ": ",
+                                                   std::strerror(err)));
 }
 
 DescriptorLimit RaiseDescriptorLimit() {

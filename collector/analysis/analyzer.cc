@@ -620,6 +620,8 @@ void Analyzer::ClockOffsetLocked(const std::string& agent,
                                  absl::Duration offset) {
   const AlertKey key{kClockSkew, absl::StrCat(kClockSkew, " host=", agent)};
   auto it = book_.open().find(key);
+  const absl::Time mono = clock_.MonotonicNow();
+  clock_readings_[agent] = ClockReading{offset, mono};
   const absl::Duration size = absl::Floor(
       absl::AbsDuration(offset) + absl::Milliseconds(500), absl::Seconds(1));
   if (size < kClockSkewAlert) {
@@ -640,12 +642,36 @@ void Analyzer::ClockOffsetLocked(const std::string& agent,
   c.kind = kClockSkew;
   c.subject = key.second;
   c.hosts = {agent};
+  // The agents heard in the last 10 minutes (heartbeats come every few
+  // seconds), and how many of them are off by about the same as this one.
+  // A collector whose clock is days wrong made every agent's alert blame
+  // that agent's clock.
+  int heard = 0, agreeing = 0;
+  const absl::Duration tolerance =
+      std::max(kClockSkewAlert, absl::AbsDuration(offset) / 10);
+  for (const auto& [name, reading] : clock_readings_) {
+    if (mono - reading.at > absl::Minutes(10)) continue;
+    ++heard;
+    if (absl::AbsDuration(reading.offset - offset) <= tolerance) ++agreeing;
+  }
+  const bool collector_suspect = heard >= 2 && agreeing == heard;
   c.summary = absl::StrCat(
       "the clock of ", agent, " is ", absl::FormatDuration(size),
       offset > absl::ZeroDuration() ? " ahead of" : " behind",
       " the collector's; its results are dated by the collector where "
       "their times fall outside the believable window");
+  if (collector_suspect) {
+    absl::StrAppend(&c.summary, "; all ", heard,
+                    " agents heard lately are off by as much: the "
+                    "collector's own clock is the likelier one to be wrong");
+    spdlog::error(
+        "collector_clock_suspect agents={} collector_ahead_s={} "
+        "detail=\"every agent's clock differs from the collector's by about "
+        "the same: check the collector host's clock (NTP)\"",
+        heard, -offset_s);
+  }
   c.details["offset_s"] = absl::StrCat(offset_s);
+  if (collector_suspect) c.details["agents_agreeing"] = absl::StrCat(heard);
   Raise(c);
 }
 

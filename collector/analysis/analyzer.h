@@ -267,6 +267,14 @@ class Analyzer {
   std::map<AlertKey, Pending> pending_ ABSL_GUARDED_BY(mu_);
   Counters counters_ ABSL_GUARDED_BY(mu_);
   model::OwnEndpoints own_ ABSL_GUARDED_BY(mu_);
+  // agent -> its last clock offset and when it came (monotonic): when every
+  // agent heard lately is off by the same amount, the collector's clock is
+  // the likelier one to be wrong, and the clock_skew alert says so.
+  struct ClockReading {
+    absl::Duration offset;
+    absl::Time at;
+  };
+  std::map<std::string, ClockReading> clock_readings_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace netvigil::collector

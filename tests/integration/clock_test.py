@@ -199,6 +199,29 @@ class ClockTest(nvtest.CollectorCase, unittest.TestCase):
         produced, stored, refused = self.ledger("steady")
         self.assertEqual(stored + refused, produced)
 
+    def test_collector_clock_days_ahead_is_named_not_the_agents(self):
+        """The collector's clock 3 days ahead: every agent looks 72h behind.
+        Before, each agent's clock_skew alert blamed that agent; now the
+        alert and the log name the collector's clock."""
+        self.stop_collector()
+        clock = FakeClock(os.path.join(self.dir, "faketime-collector-ahead"), "+3d")
+        c = EnvProcess([nvtest.COLLECTOR, "--config", self.config, "--insecure"],
+                       os.path.join(self.dir, "collector-ahead.log"), clock.env()).start()
+        type(self).collector = c
+        nvtest.wait_until(lambda: nvtest.cli(self.socket, "agents").returncode == 0, 30,
+                          "the collector to be up")
+        for name in ("right1", "right2"):
+            self.start_agent(name, FakeClock(os.path.join(self.dir, f"faketime-{name}")))
+        suspect = lambda: [a for a in self.alerts()  # noqa: E731
+                           if a["kind"] == "clock_skew"
+                           and "collector's own clock is the likelier one" in a["summary"]]
+        alerts = nvtest.wait_until(suspect, 60, "a clock_skew alert naming the collector's clock")
+        self.assertIn("72h behind", alerts[0]["summary"])
+        self.assertIn("collector_clock_suspect agents=2 collector_ahead_s=2592", c.output())
+        for name in ("right1", "right2"):
+            produced, stored, refused = self.ledger(name)
+            self.assertEqual(stored, produced)
+
 
 if __name__ == "__main__":
     nvtest.main()

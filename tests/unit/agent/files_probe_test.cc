@@ -71,14 +71,13 @@ TEST(FileProbeTest, OutOfDescriptorsFailsTheSnapshotInsteadOfMissingFiles) {
   const std::string tree = ReadFixture("proc/sockets_and_files.txt");
   for (const std::string& broken :
        {absl::StrCat(tree, "@error 14295/fd EMFILE\n"),
-        absl::StrReplaceAll(tree, {{"@file 14295/maps",
-                                    "@error 14295/maps EMFILE"}}),
-        absl::StrReplaceAll(tree, {{"@file 14295/status",
-                                    "@error 14295/status EMFILE"}})}) {
+        absl::StrReplaceAll(tree,
+                            {{"@file 14295/maps", "@error 14295/maps EMFILE"}}),
+        absl::StrReplaceAll(
+            tree, {{"@file 14295/status", "@error 14295/status EMFILE"}})}) {
     FakeProcReader proc(broken);
     EXPECT_THAT(FileProbe(proc).Collect({"/tmp/nvfix"}),
-                StatusIs(absl::StatusCode::kResourceExhausted,
-                         "14295/"));
+                StatusIs(absl::StatusCode::kResourceExhausted, "14295/"));
   }
 }
 

@@ -111,14 +111,14 @@ TEST(SocketProbeTest, OutOfDescriptorsFailsTheSnapshotInsteadOfOwnerless) {
   const std::string tree = ReadFixture("proc/sockets_and_files.txt");
   for (const std::string& broken :
        {absl::StrCat(tree, "@error 14295/fd EMFILE\n"),
-        absl::StrReplaceAll(tree, {{"@file 14295/status",
-                                    "@error 14295/status EMFILE"}})}) {
+        absl::StrReplaceAll(
+            tree, {{"@file 14295/status", "@error 14295/status EMFILE"}})}) {
     FakeNetlinkSource netlink;
     LoadRecordedDumps(netlink);
     FakeProcReader proc(broken);
-    absl::StatusOr<v1::SocketSnapshot> snap = SocketProbe(netlink, proc).Collect();
-    EXPECT_THAT(snap, StatusIs(absl::StatusCode::kResourceExhausted,
-                               "14295/"));
+    absl::StatusOr<v1::SocketSnapshot> snap =
+        SocketProbe(netlink, proc).Collect();
+    EXPECT_THAT(snap, StatusIs(absl::StatusCode::kResourceExhausted, "14295/"));
   }
 }
 

@@ -8,6 +8,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class ClockSkewTest : public AnalyzerTest {};
 
@@ -45,6 +46,35 @@ TEST_F(ClockSkewTest, ABehindClockSaysBehind) {
   ASSERT_EQ(Open().size(), 1u);
   EXPECT_THAT(Open()[0].summary(),
               HasSubstr("the clock of pi is 72h behind the collector's"));
+}
+
+// A collector whose clock is 3 days ahead saw every agent "72h behind" and
+// blamed each agent's clock. When every agent heard lately is off by about
+// the same, the alert says the collector's clock is the likelier culprit.
+TEST_F(ClockSkewTest, EveryAgentOffByTheSameSuspectsTheCollectorsClock) {
+  analyzer_->OnClockOffset("nas", absl::Hours(-72));
+  ASSERT_EQ(Open().size(), 1u);
+  EXPECT_THAT(Open()[0].summary(), Not(HasSubstr("collector's own clock")));
+  analyzer_->OnClockOffset("pi", absl::Hours(-72) + absl::Seconds(3));
+  std::vector<v1::Alert> open = Open();
+  ASSERT_EQ(open.size(), 2u);
+  const v1::Alert& pi =
+      open[0].subject() == "clock_skew host=pi" ? open[0] : open[1];
+  EXPECT_THAT(pi.summary(),
+              HasSubstr("all 2 agents heard lately are off by as much: the "
+                        "collector's own clock is the likelier one"));
+  EXPECT_EQ(pi.details().at("agents_agreeing"), "2");
+}
+
+TEST_F(ClockSkewTest, OneAgentOffAmongRightOnesBlamesThatAgent) {
+  analyzer_->OnClockOffset("laptop", absl::Seconds(1));
+  analyzer_->OnClockOffset("nas", absl::Seconds(-2));
+  analyzer_->OnClockOffset("pi", absl::Hours(-72));
+  ASSERT_EQ(Open().size(), 1u);
+  EXPECT_THAT(Open()[0].summary(),
+              HasSubstr("the clock of pi is 72h behind the collector's"));
+  EXPECT_THAT(Open()[0].summary(), Not(HasSubstr("collector's own clock")));
+  EXPECT_EQ(Open()[0].details().count("agents_agreeing"), 0u);
 }
 
 }  // namespace
