@@ -14,7 +14,8 @@ namespace netvigil::collector {
 namespace {
 
 constexpr const char* kDayTables[] = {"results", "path_runs", "speed_results",
-                                      "socket_events", "file_events"};
+                                      "socket_events", "file_events",
+                                      "socket_event_sets"};
 constexpr const char* kMonthTables[] = {"path_hourly", "speed_hourly"};
 
 // Partitions made this far ahead of the clock, so ingest at midnight never
@@ -279,6 +280,7 @@ absl::StatusOr<Store::RetentionStats> PgStore::ApplyRetention(
     drop("speed_results", raw_us);
     drop("results", results_us);
     drop("socket_events", events_us);
+    drop("socket_event_sets", events_us);
     drop("file_events", events_us);
     drop("path_hourly", hourly_us);
     drop("speed_hourly", hourly_us);
