@@ -287,7 +287,10 @@ absl::StatusOr<Store::RetentionStats> PgStore::ApplyRetention(
     // Facts that went long ago: their events (while kept) still name them;
     // a fact that comes back is new again, with a fresh first_seen.
     stats.facts_deleted = tx.exec_params(
+                                // first_seen finds them (0017's index);
+                                // last_seen decides.
                                 "DELETE FROM socket_facts WHERE NOT present"
+                                " AND first_seen < to_timestamp($1 / 1e6)"
                                 " AND last_seen < to_timestamp($1 / 1e6)",
                                 facts_us)
                               .affected_rows() +
