@@ -197,9 +197,8 @@ struct PackedSocketEvent {
   bool operator==(const PackedSocketEvent& o) const {
     return change == o.change && kind == o.kind && proto == o.proto &&
            local_address == o.local_address && local_port == o.local_port &&
-           remote_address == o.remote_address &&
-           remote_port == o.remote_port && exe == o.exe &&
-           process_name == o.process_name;
+           remote_address == o.remote_address && remote_port == o.remote_port &&
+           exe == o.exe && process_name == o.process_name;
   }
 };
 

@@ -2,10 +2,10 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <pqxx/pqxx>
 #include <stdexcept>
 #include <tuple>
 #include <vector>
-#include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
 #include "collector/store/history_mapping.h"
@@ -555,9 +555,8 @@ absl::StatusOr<v1::SocketChangesResponse> PgStore::SocketChanges(
             facts[{row[0].as<std::string>(), row[1].as<int64_t>(),
                    row[2].as<std::string>(), row[3].as<int64_t>(),
                    row[4].as<std::string>(), row[5].as<int64_t>(),
-                   row[6].as<std::string>()}] = {row[7].as<int64_t>(),
-                                                 row[8].as<int64_t>(),
-                                                 row[9].as<bool>()};
+                   row[6].as<std::string>()}] = {
+                row[7].as<int64_t>(), row[8].as<int64_t>(), row[9].as<bool>()};
           }
         }
         // Both in time order; at the same time the old rows first (they
@@ -565,8 +564,7 @@ absl::StatusOr<v1::SocketChangesResponse> PgStore::SocketChanges(
         v1::SocketChangesResponse out;
         size_t i = 0;
         for (const auto& [at, e] : packed) {
-          for (; i < old.size() &&
-                 ProtoTimeToEpochMicros(old[i].at()) <= at;
+          for (; i < old.size() && ProtoTimeToEpochMicros(old[i].at()) <= at;
                ++i) {
             *out.add_changes() = std::move(old[i]);
           }
@@ -580,9 +578,8 @@ absl::StatusOr<v1::SocketChangesResponse> PgStore::SocketChanges(
           f->set_remote_port(e.remote_port);
           f->set_exe(e.exe);
           f->set_process_name(e.process_name);
-          auto it = facts.find({e.kind, e.proto, e.local_address,
-                                e.local_port, e.remote_address, e.remote_port,
-                                e.exe});
+          auto it = facts.find({e.kind, e.proto, e.local_address, e.local_port,
+                                e.remote_address, e.remote_port, e.exe});
           const bool known = it != facts.end();
           *f->mutable_first_seen() =
               EpochMicrosToProtoTime(known ? std::get<0>(it->second) : at);

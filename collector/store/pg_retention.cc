@@ -13,9 +13,9 @@
 namespace netvigil::collector {
 namespace {
 
-constexpr const char* kDayTables[] = {"results", "path_runs", "speed_results",
-                                      "socket_events", "file_events",
-                                      "socket_event_sets"};
+constexpr const char* kDayTables[] = {"results",       "path_runs",
+                                      "speed_results", "socket_events",
+                                      "file_events",   "socket_event_sets"};
 constexpr const char* kMonthTables[] = {"path_hourly", "speed_hourly"};
 
 // Partitions made this far ahead of the clock, so ingest at midnight never

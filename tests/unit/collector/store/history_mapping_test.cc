@@ -220,12 +220,11 @@ TEST(PackSocketEventsTest, AnythingElseIsAnErrorNotACrash) {
   EXPECT_FALSE(UnpackSocketEvents(packed + "x").ok());
   // A string index past the table, a count larger than the value, a varint
   // longer than ten bytes.
-  EXPECT_FALSE(UnpackSocketEvents(std::string("\1\0\1\5\0\0\0\0\0\0\0\0", 12))
-                   .ok());
+  EXPECT_FALSE(
+      UnpackSocketEvents(std::string("\1\0\1\5\0\0\0\0\0\0\0\0", 12)).ok());
   EXPECT_FALSE(UnpackSocketEvents(std::string("\1\x7f", 2)).ok());
-  EXPECT_FALSE(UnpackSocketEvents(std::string(1, '\1') +
-                                  std::string(11, '\xff'))
-                   .ok());
+  EXPECT_FALSE(
+      UnpackSocketEvents(std::string(1, '\1') + std::string(11, '\xff')).ok());
   // Every single-byte change either decodes or is an error: never a crash.
   for (size_t i = 0; i < packed.size(); ++i) {
     for (int b : {0x00, 0x01, 0x7f, 0x80, 0xff}) {

@@ -95,11 +95,12 @@ class StoreHistoryTest : public ::testing::Test {
     int64_t n = -1;
     EXPECT_THAT(store_->WithConnection([&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
-      n = tx.exec_params1("SELECT COALESCE(sum(events), 0)"
-                          " FROM socket_event_sets t"
-                          " JOIN agents a ON a.id = t.agent_id"
-                          " WHERE a.name = $1",
-                          agent_)[0]
+      n = tx.exec_params1(
+                "SELECT COALESCE(sum(events), 0)"
+                " FROM socket_event_sets t"
+                " JOIN agents a ON a.id = t.agent_id"
+                " WHERE a.name = $1",
+                agent_)[0]
               .as<int64_t>();
     }),
                 IsOk());

@@ -280,8 +280,8 @@ TEST_F(StoreRetentionTest, MigrationKeepsEveryRowAndEveryAnswer) {
     // the eighth, socket_event_sets (0016), is new and empty.
     EXPECT_EQ(
         tx.exec1("SELECT count(*) FROM pg_partitioned_table")[0].as<int>(), 8);
-    EXPECT_EQ(
-        tx.exec1("SELECT count(*) FROM socket_event_sets")[0].as<int>(), 0);
+    EXPECT_EQ(tx.exec1("SELECT count(*) FROM socket_event_sets")[0].as<int>(),
+              0);
     EXPECT_EQ(
         tx.exec1("SELECT count(*) FROM nv_part.results_default")[0].as<int>(),
         0);
@@ -339,7 +339,8 @@ TEST_F(StoreRetentionTest, MigrationKeepsEveryRowAndEveryAnswer) {
   ASSERT_THAT(after, IsOk());
   ASSERT_EQ(after->changes_size(), 6 + packed);
   for (int i = 0; i < 6; ++i) {
-    EXPECT_EQ(after->changes(i).at().seconds(), changes->changes(i).at().seconds());
+    EXPECT_EQ(after->changes(i).at().seconds(),
+              changes->changes(i).at().seconds());
     EXPECT_EQ(after->changes(i).change(), changes->changes(i).change());
     EXPECT_EQ(after->changes(i).fact().remote_address(),
               changes->changes(i).fact().remote_address());
@@ -410,8 +411,7 @@ TEST_F(StoreRetentionTest, RetentionDropsWhatIsPastEachHorizonAndNothingElse) {
         ", '{}') RETURNING id) INSERT INTO alert_events (alert_id, type, at,"
         " payload) SELECT id, 1, to_timestamp(0), '{}' FROM a"));
   }
-  const int64_t events =
-      Count("SELECT sum(events) FROM socket_event_sets");
+  const int64_t events = Count("SELECT sum(events) FROM socket_event_sets");
   const int64_t socket_facts = Count("SELECT count(*) FROM socket_facts");
   Store::RetentionPolicy policy;
   policy.raw = absl::Hours(24 * 3);
@@ -609,8 +609,7 @@ TEST_F(StoreRetentionTest, AFactThatGoesIsUpdatedInPlace) {
   }
   ASSERT_THAT(store_->StoreResults("a1", {Sockets(1, kD0 + 3600, table)}),
               IsOk());
-  ASSERT_THAT(store_->StoreResults("a1", {Sockets(2, kD0 + 3660, {})}),
-              IsOk());
+  ASSERT_THAT(store_->StoreResults("a1", {Sockets(2, kD0 + 3660, {})}), IsOk());
   EXPECT_EQ(Count("SELECT count(*) FROM socket_facts WHERE NOT present"), 20);
   // Statistics reach pg_stat_user_tables when the writing backend is idle
   // (within about a second in PostgreSQL 15).
@@ -629,7 +628,8 @@ TEST_F(StoreRetentionTest, AFactThatGoesIsUpdatedInPlace) {
   // And retention still finds a fact gone long ago, by its first_seen.
   Store::RetentionPolicy policy;
   policy.gone_facts = absl::Hours(24);
-  auto stats = store_->ApplyRetention(policy, absl::FromUnixSeconds(kD0 + 3 * kDay));
+  auto stats =
+      store_->ApplyRetention(policy, absl::FromUnixSeconds(kD0 + 3 * kDay));
   ASSERT_THAT(stats, IsOk());
   EXPECT_EQ(stats->facts_deleted, 20);
   EXPECT_EQ(Count("SELECT count(*) FROM socket_facts"), 0);
