@@ -518,20 +518,26 @@ absl::StatusOr<v1::SocketChangesResponse> PgStore::SocketChanges(
             packed.emplace_back(at, std::move(e));
           }
         }
-        std::map<std::tuple<std::string, int64_t, std::string, int64_t,
-                            std::string, int64_t, std::string>,
-                 std::tuple<int64_t, int64_t, bool>>
-            facts;
+        using Key = std::tuple<std::string, int64_t, std::string, int64_t,
+                               std::string, int64_t, std::string>;
+        std::map<Key, std::tuple<int64_t, int64_t, bool>> facts;
         if (!packed.empty()) {
-          history::SocketColumns keys;
+          // Each key once: a fact's appeared and gone events name it twice.
+          std::set<Key> wanted;
           for (const auto& [at, e] : packed) {
-            keys.kind.push_back(e.kind);
-            keys.proto.push_back(e.proto);
-            keys.laddr.push_back(e.local_address);
-            keys.lport.push_back(e.local_port);
-            keys.raddr.push_back(e.remote_address);
-            keys.rport.push_back(e.remote_port);
-            keys.exe.push_back(e.exe);
+            wanted.emplace(e.kind, e.proto, e.local_address, e.local_port,
+                           e.remote_address, e.remote_port, e.exe);
+          }
+          history::SocketColumns keys;
+          for (const auto& [kind, proto, laddr, lport, raddr, rport, exe] :
+               wanted) {
+            keys.kind.push_back(kind);
+            keys.proto.push_back(proto);
+            keys.laddr.push_back(laddr);
+            keys.lport.push_back(lport);
+            keys.raddr.push_back(raddr);
+            keys.rport.push_back(rport);
+            keys.exe.push_back(exe);
           }
           for (const auto& row : tx.exec_params(
                    "SELECT DISTINCT f.key_kind, f.proto, f.local_address,"

@@ -633,6 +633,20 @@ TEST_F(StoreRetentionTest, AFactThatGoesIsUpdatedInPlace) {
   ASSERT_THAT(stats, IsOk());
   EXPECT_EQ(stats->facts_deleted, 20);
   EXPECT_EQ(Count("SELECT count(*) FROM socket_facts"), 0);
+  // Their events stay (events_days); with the facts gone they read as the
+  // old rows did: first and last seen at the event, not present.
+  auto changes = store_->SocketChanges("a1", 0);
+  ASSERT_THAT(changes, IsOk());
+  ASSERT_EQ(changes->changes_size(), 40);
+  for (const v1::SocketChange& c : changes->changes()) {
+    EXPECT_EQ(c.fact().first_seen().seconds(), c.at().seconds());
+    EXPECT_EQ(c.fact().last_seen().seconds(), c.at().seconds());
+    EXPECT_FALSE(c.fact().present());
+  }
+  EXPECT_EQ(changes->changes(0).change(), "appeared");
+  EXPECT_EQ(changes->changes(0).at().seconds(), kD0 + 3600);
+  EXPECT_EQ(changes->changes(39).change(), "gone");
+  EXPECT_EQ(changes->changes(39).at().seconds(), kD0 + 3660);
 }
 
 }  // namespace
