@@ -1,12 +1,150 @@
 #include "collector/store/history_mapping.h"
 
+#include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "common/pg_time.h"
 
 namespace netvigil::collector {
+namespace {
+
+constexpr char kPackFormat = 1;
+
+void PutVarint(uint64_t v, std::string& out) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+uint64_t ZigZag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+
+int64_t UnZigZag(uint64_t v) {
+  return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
+}
+
+// Reads from a packed value, never past its end.
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+  size_t left() const { return in_.size() - pos_; }
+  bool Varint(uint64_t& v) {
+    v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (pos_ >= in_.size()) return false;
+      const uint8_t b = static_cast<uint8_t>(in_[pos_++]);
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return true;
+    }
+    return false;  // more than ten bytes: not a varint
+  }
+  bool Bytes(size_t n, std::string& out) {
+    if (n > left()) return false;
+    out.assign(in_.substr(pos_, n));
+    pos_ += n;
+    return true;
+  }
+
+ private:
+  std::string_view in_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+namespace history {
+
+std::string PackSocketEvents(const std::vector<PackedSocketEvent>& events) {
+  std::vector<const std::string*> table;
+  std::map<std::string_view, uint64_t> index;
+  auto idx = [&](const std::string& s) {
+    auto [it, fresh] = index.try_emplace(s, table.size());
+    if (fresh) table.push_back(&s);
+    return it->second;
+  };
+  std::string body;
+  for (const PackedSocketEvent& e : events) {
+    PutVarint(idx(e.change), body);
+    PutVarint(idx(e.kind), body);
+    PutVarint(ZigZag(e.proto), body);
+    PutVarint(idx(e.local_address), body);
+    PutVarint(ZigZag(e.local_port), body);
+    PutVarint(idx(e.remote_address), body);
+    PutVarint(ZigZag(e.remote_port), body);
+    PutVarint(idx(e.exe), body);
+    PutVarint(idx(e.process_name), body);
+  }
+  std::string out(1, kPackFormat);
+  PutVarint(table.size(), out);
+  for (const std::string* s : table) {
+    PutVarint(s->size(), out);
+    out += *s;
+  }
+  PutVarint(events.size(), out);
+  return out + body;
+}
+
+absl::StatusOr<std::vector<PackedSocketEvent>> UnpackSocketEvents(
+    std::string_view packed) {
+  if (packed.empty() || packed[0] != kPackFormat) {
+    return absl::DataLossError(
+        "packed socket events: not format 1 (first byte)");
+  }
+  Reader r(packed.substr(1));
+  uint64_t n = 0;
+  // Each string takes at least its length byte, each event nine bytes.
+  if (!r.Varint(n) || n > r.left()) {
+    return absl::DataLossError("packed socket events: bad string count");
+  }
+  std::vector<std::string> table(n);
+  for (std::string& s : table) {
+    uint64_t len = 0;
+    if (!r.Varint(len) || !r.Bytes(len, s)) {
+      return absl::DataLossError("packed socket events: string cut short");
+    }
+  }
+  if (!r.Varint(n) || n > r.left() / 9) {
+    return absl::DataLossError("packed socket events: bad event count");
+  }
+  std::vector<PackedSocketEvent> out(n);
+  for (PackedSocketEvent& e : out) {
+    uint64_t v[9];
+    for (uint64_t& x : v) {
+      if (!r.Varint(x)) {
+        return absl::DataLossError("packed socket events: event cut short");
+      }
+    }
+    for (int i : {0, 1, 3, 5, 7, 8}) {
+      if (v[i] >= table.size()) {
+        return absl::DataLossError(absl::StrCat(
+            "packed socket events: string index ", v[i], " of ", table.size()));
+      }
+    }
+    e.change = table[v[0]];
+    e.kind = table[v[1]];
+    e.proto = UnZigZag(v[2]);
+    e.local_address = table[v[3]];
+    e.local_port = UnZigZag(v[4]);
+    e.remote_address = table[v[5]];
+    e.remote_port = UnZigZag(v[6]);
+    e.exe = table[v[7]];
+    e.process_name = table[v[8]];
+  }
+  if (r.left() != 0) {
+    return absl::DataLossError("packed socket events: bytes after the events");
+  }
+  return out;
+}
+
+}  // namespace history
 
 std::string PgTextArray(const std::vector<std::string>& v) {
   std::string out = "{";

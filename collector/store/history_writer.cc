@@ -2,7 +2,9 @@
 
 #include <map>
 #include <set>
+#include <tuple>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/pg_time.h"
 
@@ -11,6 +13,8 @@ namespace {
 
 using history::FileBook;
 using history::FileColumns;
+using history::PackedSocketEvent;
+using history::PackSocketEvents;
 using history::Previous;
 using history::SnapshotTime;
 using history::SocketBook;
@@ -140,24 +144,32 @@ void WriteSocketBook(pqxx::work& tx, const SocketBook& book) {
     }
   }
   if (!book.events.empty()) {
-    SocketColumns ev;
+    // One row per snapshot (migration 0016): its events packed in order.
+    std::map<std::tuple<int64_t, int64_t, int64_t>,
+             std::vector<PackedSocketEvent>>
+        sets;
     for (const auto& e : book.events) {
-      ev.AddKey(e.agent, e.key, e.info);
-      ev.seq.push_back(e.seq);
-      ev.at.push_back(e.at);
-      ev.change.push_back(e.change);
+      sets[{e.agent, e.seq, e.at}].push_back(PackedSocketEvent{
+          e.change, model::KindName(e.key.kind), e.key.proto,
+          e.key.local_address, e.key.local_port, e.key.remote_address,
+          e.key.remote_port, e.key.owner, e.info.process_name});
     }
-    Exec(tx,
-         absl::StrCat("INSERT INTO socket_events (agent_id, seq, at,"
-                      "  change, key_kind, proto, local_address,"
-                      "  local_port, remote_address, remote_port, exe,"
-                      "  process_name)"
-                      " SELECT agent_id, x, to_timestamp(y / 1e6), z,"
-                      "  key_kind, proto, local_address, local_port,"
-                      "  remote_address, remote_port, exe, process_name",
-                      SocketRows("$10::bigint[], $11::bigint[],"
-                                 " $12::text[]")),
-         ev, PgIntArray(ev.seq), PgIntArray(ev.at), PgTextArray(ev.change));
+    std::vector<int64_t> agents, seqs, ats, counts;
+    std::vector<std::string> packed;
+    for (const auto& [k, events] : sets) {
+      agents.push_back(std::get<0>(k));
+      seqs.push_back(std::get<1>(k));
+      ats.push_back(std::get<2>(k));
+      counts.push_back(static_cast<int64_t>(events.size()));
+      packed.push_back(absl::BytesToHexString(PackSocketEvents(events)));
+    }
+    tx.exec_params(
+        "INSERT INTO socket_event_sets (agent_id, at, seq, events, changes)"
+        " SELECT a, to_timestamp(t / 1e6), s, n, decode(h, 'hex')"
+        " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[],"
+        "  $5::text[]) AS c(a, t, s, n, h)",
+        PgIntArray(agents), PgIntArray(ats), PgIntArray(seqs),
+        PgIntArray(counts), PgTextArray(packed));
   }
 }
 // Runs `sql` with the file columns as $1..$7 and the row's three extra

@@ -1,9 +1,14 @@
 // PgStore's history queries (the Query service's reads).
 #include <algorithm>
 #include <limits>
+#include <map>
 #include <pqxx/pqxx>
+#include <stdexcept>
+#include <tuple>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "collector/store/history_mapping.h"
 #include "collector/store/pg_store.h"
 #include "common/pg_time.h"
 #include "common/wire_kinds.h"
@@ -468,7 +473,9 @@ absl::StatusOr<v1::SocketChangesResponse> PgStore::SocketChanges(
   return Run<v1::SocketChangesResponse>(
       *this, true, [&](pqxx::read_transaction& tx) {
         const int64_t id = AgentIdOrThrow(tx, agent);
-        v1::SocketChangesResponse out;
+        // Rows written before migration 0016, one an event, until
+        // retention drops them.
+        std::vector<v1::SocketChange> old;
         for (const auto& row : tx.exec_params(
                  "SELECT e.key_kind, e.proto, e.local_address, e.local_port,"
                  " e.remote_address, e.remote_port, e.exe, e.process_name, " +
@@ -485,11 +492,110 @@ absl::StatusOr<v1::SocketChangesResponse> PgStore::SocketChanges(
                      " WHERE e.agent_id = $1 AND e.at >= to_timestamp($2 / 1e6)"
                      " ORDER BY e.at, e.id",
                  id, since_us)) {
-          v1::SocketChange* c = out.add_changes();
-          *c->mutable_fact() = SocketFactFromRow(row);
-          *c->mutable_at() = EpochMicrosToProtoTime(row[11].as<int64_t>());
-          c->set_change(row[12].as<std::string>());
+          v1::SocketChange& c = old.emplace_back();
+          *c.mutable_fact() = SocketFactFromRow(row);
+          *c.mutable_at() = EpochMicrosToProtoTime(row[11].as<int64_t>());
+          c.set_change(row[12].as<std::string>());
         }
+        // Packed rows (one a snapshot), then their facts' times in one
+        // query; an event whose fact retention deleted reads as the old
+        // rows did: first and last seen at the event, not present.
+        std::vector<std::pair<int64_t, history::PackedSocketEvent>> packed;
+        for (const auto& row : tx.exec_params(
+                 "SELECT " + EpochMicrosSql("at") +
+                     ", changes FROM socket_event_sets WHERE agent_id = $1"
+                     " AND at >= to_timestamp($2 / 1e6) ORDER BY at, seq",
+                 id, since_us)) {
+          const pqxx::binarystring bytes(row[1]);
+          absl::StatusOr<std::vector<history::PackedSocketEvent>> events =
+              history::UnpackSocketEvents(std::string_view(
+                  reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+          if (!events.ok()) {
+            throw std::runtime_error(std::string(events.status().message()));
+          }
+          const int64_t at = row[0].as<int64_t>();
+          for (history::PackedSocketEvent& e : *events) {
+            packed.emplace_back(at, std::move(e));
+          }
+        }
+        using Key = std::tuple<std::string, int64_t, std::string, int64_t,
+                               std::string, int64_t, std::string>;
+        std::map<Key, std::tuple<int64_t, int64_t, bool>> facts;
+        if (!packed.empty()) {
+          // Each key once: a fact's appeared and gone events name it twice.
+          std::set<Key> wanted;
+          for (const auto& [at, e] : packed) {
+            wanted.emplace(e.kind, e.proto, e.local_address, e.local_port,
+                           e.remote_address, e.remote_port, e.exe);
+          }
+          history::SocketColumns keys;
+          for (const auto& [kind, proto, laddr, lport, raddr, rport, exe] :
+               wanted) {
+            keys.kind.push_back(kind);
+            keys.proto.push_back(proto);
+            keys.laddr.push_back(laddr);
+            keys.lport.push_back(lport);
+            keys.raddr.push_back(raddr);
+            keys.rport.push_back(rport);
+            keys.exe.push_back(exe);
+          }
+          for (const auto& row : tx.exec_params(
+                   "SELECT DISTINCT f.key_kind, f.proto, f.local_address,"
+                   " f.local_port, f.remote_address, f.remote_port, f.exe, " +
+                       EpochMicrosSql("f.first_seen") + ", " +
+                       EpochMicrosSql("f.last_seen") +
+                       ", f.present FROM unnest($2::text[], $3::smallint[],"
+                       " $4::text[], $5::int[], $6::text[], $7::int[],"
+                       " $8::text[]) AS c(key_kind, proto, local_address,"
+                       " local_port, remote_address, remote_port, exe)"
+                       " JOIN socket_facts f ON f.agent_id = $1"
+                       " AND f.key_kind = c.key_kind AND f.proto = c.proto"
+                       " AND f.local_address = c.local_address"
+                       " AND f.local_port = c.local_port"
+                       " AND f.remote_address = c.remote_address"
+                       " AND f.remote_port = c.remote_port AND f.exe = c.exe",
+                   id, PgTextArray(keys.kind), PgIntArray(keys.proto),
+                   PgTextArray(keys.laddr), PgIntArray(keys.lport),
+                   PgTextArray(keys.raddr), PgIntArray(keys.rport),
+                   PgTextArray(keys.exe))) {
+            facts[{row[0].as<std::string>(), row[1].as<int64_t>(),
+                   row[2].as<std::string>(), row[3].as<int64_t>(),
+                   row[4].as<std::string>(), row[5].as<int64_t>(),
+                   row[6].as<std::string>()}] = {
+                row[7].as<int64_t>(), row[8].as<int64_t>(), row[9].as<bool>()};
+          }
+        }
+        // Both in time order; at the same time the old rows first (they
+        // were written first).
+        v1::SocketChangesResponse out;
+        size_t i = 0;
+        for (const auto& [at, e] : packed) {
+          for (; i < old.size() && ProtoTimeToEpochMicros(old[i].at()) <= at;
+               ++i) {
+            *out.add_changes() = std::move(old[i]);
+          }
+          v1::SocketChange* c = out.add_changes();
+          v1::SocketFact* f = c->mutable_fact();
+          f->set_key_kind(SocketKeyKindFromName(e.kind));
+          f->set_proto(static_cast<v1::Transport>(e.proto));
+          f->set_local_address(e.local_address);
+          f->set_local_port(e.local_port);
+          f->set_remote_address(e.remote_address);
+          f->set_remote_port(e.remote_port);
+          f->set_exe(e.exe);
+          f->set_process_name(e.process_name);
+          auto it = facts.find({e.kind, e.proto, e.local_address, e.local_port,
+                                e.remote_address, e.remote_port, e.exe});
+          const bool known = it != facts.end();
+          *f->mutable_first_seen() =
+              EpochMicrosToProtoTime(known ? std::get<0>(it->second) : at);
+          *f->mutable_last_seen() =
+              EpochMicrosToProtoTime(known ? std::get<1>(it->second) : at);
+          f->set_present(known && std::get<2>(it->second));
+          *c->mutable_at() = EpochMicrosToProtoTime(at);
+          c->set_change(e.change);
+        }
+        for (; i < old.size(); ++i) *out.add_changes() = std::move(old[i]);
         return out;
       });
 }

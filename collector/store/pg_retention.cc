@@ -13,8 +13,9 @@
 namespace netvigil::collector {
 namespace {
 
-constexpr const char* kDayTables[] = {"results", "path_runs", "speed_results",
-                                      "socket_events", "file_events"};
+constexpr const char* kDayTables[] = {"results",       "path_runs",
+                                      "speed_results", "socket_events",
+                                      "file_events",   "socket_event_sets"};
 constexpr const char* kMonthTables[] = {"path_hourly", "speed_hourly"};
 
 // Partitions made this far ahead of the clock, so ingest at midnight never
@@ -279,13 +280,17 @@ absl::StatusOr<Store::RetentionStats> PgStore::ApplyRetention(
     drop("speed_results", raw_us);
     drop("results", results_us);
     drop("socket_events", events_us);
+    drop("socket_event_sets", events_us);
     drop("file_events", events_us);
     drop("path_hourly", hourly_us);
     drop("speed_hourly", hourly_us);
     // Facts that went long ago: their events (while kept) still name them;
     // a fact that comes back is new again, with a fresh first_seen.
     stats.facts_deleted = tx.exec_params(
+                                // first_seen finds them (0017's index);
+                                // last_seen decides.
                                 "DELETE FROM socket_facts WHERE NOT present"
+                                " AND first_seen < to_timestamp($1 / 1e6)"
                                 " AND last_seen < to_timestamp($1 / 1e6)",
                                 facts_us)
                               .affected_rows() +

@@ -90,7 +90,7 @@ pg_cpu() {
   echo "$total"
 }
 
-tables="results path_runs speed_results socket_events file_events socket_facts file_facts path_hourly speed_hourly probe_state gaps alerts alert_events analysis_state agents"
+tables="results path_runs speed_results socket_events socket_event_sets file_events socket_facts file_facts path_hourly speed_hourly probe_state gaps alerts alert_events analysis_state agents"
 snapshot() {  # FILE: table size rows, per line
   for t in $tables; do
     psql_pg -c "SELECT '$t', CASE WHEN (SELECT relkind FROM pg_class WHERE oid = '$t'::regclass) = 'p' THEN (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('$t')) ELSE pg_total_relation_size('$t') END, (SELECT count(*) FROM $t)"
@@ -126,9 +126,13 @@ c1=$(cpu_of "$collector_pid"); g1=$(pg_cpu); w1=$(date +%s.%N)
 # What a payload costs, by kind: its bytes and what PostgreSQL stores.
 psql_pg -c "SELECT kind, count(*), count(payload), round(avg(octet_length(payload))), round(avg(pg_column_size(payload))) FROM results GROUP BY kind ORDER BY kind" >"$dir/payloads.txt"
 
-# The retention of the measured day: its partitions of the five day tables
+# Where socket_facts' bytes are (the table itself, its indexes) and how
+# many of its updates were heap-only (migration 0017).
+psql_pg -c "SELECT pg_relation_size('socket_facts'), pg_indexes_size('socket_facts'), n_tup_upd, n_tup_hot_upd, n_dead_tup, autovacuum_count FROM pg_stat_user_tables WHERE relname = 'socket_facts'" >"$dir/facts.txt"
+
+# The retention of the measured day: its partitions of the six day tables
 # dropped in one transaction, as the retention pass does.
-drop_ms=$(psql_pg -c "\\timing on" -c "BEGIN; SELECT nv_drop_partitions('results', to_timestamp($day + 86400)), nv_drop_partitions('path_runs', to_timestamp($day + 86400)), nv_drop_partitions('speed_results', to_timestamp($day + 86400)), nv_drop_partitions('socket_events', to_timestamp($day + 86400)), nv_drop_partitions('file_events', to_timestamp($day + 86400)); COMMIT;" \
+drop_ms=$(psql_pg -c "\\timing on" -c "BEGIN; SELECT nv_drop_partitions('results', to_timestamp($day + 86400)), nv_drop_partitions('path_runs', to_timestamp($day + 86400)), nv_drop_partitions('speed_results', to_timestamp($day + 86400)), nv_drop_partitions('socket_events', to_timestamp($day + 86400)), nv_drop_partitions('file_events', to_timestamp($day + 86400)), nv_drop_partitions('socket_event_sets', to_timestamp($day + 86400)); COMMIT;" \
   | awk '/^Time:/ {s += $2} END {printf "%.1f", s}')
 
 /usr/bin/python3 - "$dir" "$agents" "$p0" "$p1" "$c0" "$c1" "$g0" "$g1" "$w0" "$w1" "$drop_ms" "$interval" "$new_remote" <<'PY'
@@ -164,5 +168,8 @@ print(f"cpu per agent-day: collector {(c1 - c0) / agent_days:.1f} s, postgresql 
 print("payloads by kind: kind results kept avg_bytes avg_stored_bytes")
 for line in open(f"{d}/payloads.txt"):
     print("  " + line.strip().replace("|", " "))
-print(f"retention of the measured day's partitions (5 tables, {agents} agents): {drop_ms:.1f} ms")
+heap, idx, upd, hot, dead, av = open(f"{d}/facts.txt").read().strip().split("|")
+print(f"socket_facts at the end: table {int(heap)} bytes, indexes {int(idx)} bytes; "
+      f"{upd} updates, {hot} heap-only; {dead} dead rows; autovacuumed {av} times")
+print(f"retention of the measured day's partitions (6 tables, {agents} agents): {drop_ms:.1f} ms")
 PY

@@ -58,13 +58,13 @@ class DeliveryTest(nvtest.CollectorCase, unittest.TestCase):
             self.assertEqual((lo, hi), (a["first_seq"], a["last_seq"]), a["name"])
             self.assertEqual(n, hi - lo + 1, f"{a['name']}: a hole or a double")
             self.assertEqual(distinct, n)
-        # History is not written twice either: no event twice for one result.
+        # History is not written twice either: no result's events twice
+        # (they are one packed row a snapshot, migration 0016).
         doubled = self.pg.psql(
-            "SELECT count(*) FROM (SELECT e.agent_id, e.seq, e.change, e.key_kind,"
-            "  e.proto, e.local_address, e.local_port, e.remote_address,"
-            "  e.remote_port, e.exe FROM socket_events e JOIN agents a"
+            "SELECT count(*) FROM (SELECT e.agent_id, e.seq"
+            "  FROM socket_event_sets e JOIN agents a"
             "  ON a.id = e.agent_id WHERE a.name LIKE '" + prefix + "-%'"
-            "  GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 HAVING count(*) > 1) d")
+            "  GROUP BY 1, 2 HAVING count(*) > 1) d")
         self.assertEqual(doubled, "0")
         return sum(r[0] for r in rows.values())
 

@@ -41,6 +41,8 @@ HISTORY_TABLES = {
     # Notifications (migration 0013): alert events with their delivery
     # state; channel secrets live in the config, never in the table.
     "notify_outbox",
+    # Socket events packed a snapshot a row (migration 0016).
+    "socket_event_sets",
 }
 
 

@@ -4,6 +4,11 @@
 // database is history_writer_test's.
 #include "collector/store/history_mapping.h"
 
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
@@ -158,6 +163,76 @@ TEST(PresentFactsCacheTest, TakesOnlyTheSnapshotItHolds) {
   EXPECT_EQ(out.facts.size(), 1u);
   PresentFactsCache::Files files;
   EXPECT_FALSE(cache.TakeFiles(5, 40, files));
+}
+
+// --- packed socket events (migration 0016) ---------------------------------
+
+std::vector<PackedSocketEvent> SomeEvents() {
+  std::vector<PackedSocketEvent> out;
+  for (int i = 0; i < 40; ++i) {
+    out.push_back({i % 3 ? "appeared" : "gone", "remote", 6, "", 0,
+                   absl::StrCat("198.51.100.", i), 443 + i % 2,
+                   "/usr/lib/firefox/firefox", "firefox"});
+  }
+  // Odd values survive too: empty strings, bytes that are not text, a
+  // negative or huge number (the columns decide what is valid, not this).
+  out.push_back({"appeared", "listener", -1, "::", 65535,
+                 std::string("\0\xff\\q\"", 5), -7, "", "\n"});
+  out.push_back({"gone", "inbound", int64_t{1} << 40, "0.0.0.0", 22, "",
+                 std::numeric_limits<int64_t>::min(), "/usr/sbin/sshd",
+                 "sshd"});
+  return out;
+}
+
+TEST(PackSocketEventsTest, RoundTripsEveryFieldInOrder) {
+  const std::vector<PackedSocketEvent> events = SomeEvents();
+  const std::string packed = PackSocketEvents(events);
+  auto back = UnpackSocketEvents(packed);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, events);
+  auto none = UnpackSocketEvents(PackSocketEvents({}));
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_THAT(*none, IsEmpty());
+}
+
+TEST(PackSocketEventsTest, RepeatedTextIsStoredOnce) {
+  const std::vector<PackedSocketEvent> events = SomeEvents();
+  const std::string packed = PackSocketEvents(events);
+  // 40 events naming the same program: its path once, not forty times.
+  size_t n = 0;
+  for (size_t at = packed.find("/usr/lib/firefox/firefox");
+       at != std::string::npos;
+       at = packed.find("/usr/lib/firefox/firefox", at + 1)) {
+    ++n;
+  }
+  EXPECT_EQ(n, 1u);
+  EXPECT_LT(packed.size(), 40u * 30) << "about 30 bytes an event or less";
+}
+
+TEST(PackSocketEventsTest, AnythingElseIsAnErrorNotACrash) {
+  const std::string packed = PackSocketEvents(SomeEvents());
+  EXPECT_FALSE(UnpackSocketEvents("").ok());
+  EXPECT_FALSE(UnpackSocketEvents(std::string(1, '\2')).ok()) << "format 2";
+  // Every prefix is cut short; every longer value has bytes after.
+  for (size_t n = 0; n < packed.size(); ++n) {
+    EXPECT_FALSE(UnpackSocketEvents(packed.substr(0, n)).ok()) << n;
+  }
+  EXPECT_FALSE(UnpackSocketEvents(packed + "x").ok());
+  // A string index past the table, a count larger than the value, a varint
+  // longer than ten bytes.
+  EXPECT_FALSE(
+      UnpackSocketEvents(std::string("\1\0\1\5\0\0\0\0\0\0\0\0", 12)).ok());
+  EXPECT_FALSE(UnpackSocketEvents(std::string("\1\x7f", 2)).ok());
+  EXPECT_FALSE(
+      UnpackSocketEvents(std::string(1, '\1') + std::string(11, '\xff')).ok());
+  // Every single-byte change either decodes or is an error: never a crash.
+  for (size_t i = 0; i < packed.size(); ++i) {
+    for (int b : {0x00, 0x01, 0x7f, 0x80, 0xff}) {
+      std::string bad = packed;
+      bad[i] = static_cast<char>(b);
+      (void)UnpackSocketEvents(bad);
+    }
+  }
 }
 
 }  // namespace

@@ -276,9 +276,12 @@ TEST_F(StoreRetentionTest, MigrationKeepsEveryRowAndEveryAnswer) {
       EXPECT_EQ(Fingerprint(tx, t, columns[t]), before[t]) << t;
     }
     // The seven time tables are partitioned now, each day (or month) of
-    // rows in a partition of its own, the DEFAULT partitions empty.
+    // rows in a partition of its own, the DEFAULT partitions empty; and
+    // the eighth, socket_event_sets (0016), is new and empty.
     EXPECT_EQ(
-        tx.exec1("SELECT count(*) FROM pg_partitioned_table")[0].as<int>(), 7);
+        tx.exec1("SELECT count(*) FROM pg_partitioned_table")[0].as<int>(), 8);
+    EXPECT_EQ(tx.exec1("SELECT count(*) FROM socket_event_sets")[0].as<int>(),
+              0);
     EXPECT_EQ(
         tx.exec1("SELECT count(*) FROM nv_part.results_default")[0].as<int>(),
         0);
@@ -324,8 +327,40 @@ TEST_F(StoreRetentionTest, MigrationKeepsEveryRowAndEveryAnswer) {
   EXPECT_EQ(Count("SELECT count(*) FROM results WHERE agent_id = 1 AND seq ="
                   " 144"),
             1);
-  EXPECT_GT(Count("SELECT min(id) FROM socket_events WHERE seq = 402"),
-            Count("SELECT max(id) FROM socket_events WHERE seq < 402"));
+  // Events from now on are packed a snapshot a row (migration 0016); the
+  // old rows stay where they are, and SocketChanges answers both in time
+  // order: the six old events as before, then the new snapshot's.
+  EXPECT_EQ(Count("SELECT count(*) FROM socket_events WHERE seq = 402"), 0);
+  const int64_t packed = Count(
+      "SELECT sum(events) FROM socket_event_sets WHERE agent_id = 1 AND"
+      " seq = 402");
+  EXPECT_GE(packed, 1);
+  auto after = store_->SocketChanges("a1", 0);
+  ASSERT_THAT(after, IsOk());
+  ASSERT_EQ(after->changes_size(), 6 + packed);
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(after->changes(i).at().seconds(),
+              changes->changes(i).at().seconds());
+    EXPECT_EQ(after->changes(i).change(), changes->changes(i).change());
+    EXPECT_EQ(after->changes(i).fact().remote_address(),
+              changes->changes(i).fact().remote_address());
+  }
+  bool ssh = false;
+  for (int i = 6; i < after->changes_size(); ++i) {
+    const v1::SocketChange& c = after->changes(i);
+    EXPECT_EQ(c.at().seconds(), kD0 + 120);
+    if (c.fact().remote_address() == "203.0.113.1") {
+      ssh = true;
+      EXPECT_EQ(c.change(), "appeared");
+      EXPECT_EQ(c.fact().exe(), "/usr/bin/ssh");
+      EXPECT_TRUE(c.fact().present());
+      EXPECT_EQ(c.fact().first_seen().seconds(), kD0 + 120);
+    } else {
+      EXPECT_EQ(c.change(), "gone") << c.ShortDebugString();
+      EXPECT_FALSE(c.fact().present());
+    }
+  }
+  EXPECT_TRUE(ssh);
 }
 
 // --- retention --------------------------------------------------------------
@@ -376,7 +411,7 @@ TEST_F(StoreRetentionTest, RetentionDropsWhatIsPastEachHorizonAndNothingElse) {
         ", '{}') RETURNING id) INSERT INTO alert_events (alert_id, type, at,"
         " payload) SELECT id, 1, to_timestamp(0), '{}' FROM a"));
   }
-  const int64_t events = Count("SELECT count(*) FROM socket_events");
+  const int64_t events = Count("SELECT sum(events) FROM socket_event_sets");
   const int64_t socket_facts = Count("SELECT count(*) FROM socket_facts");
   Store::RetentionPolicy policy;
   policy.raw = absl::Hours(24 * 3);
@@ -408,11 +443,13 @@ TEST_F(StoreRetentionTest, RetentionDropsWhatIsPastEachHorizonAndNothingElse) {
   EXPECT_EQ(Count("SELECT count(*) FROM results"), 6 * 4);
   // Events: days -7..0.
   EXPECT_EQ(Count("SELECT extract(epoch FROM min(at))::bigint FROM"
-                  " socket_events"),
+                  " socket_event_sets"),
             kD0 - 7 * kDay);
   // Every snapshot after the first has one appeared and one gone event.
   EXPECT_EQ(events, 1 + 21 * 2);
-  EXPECT_EQ(Count("SELECT count(*) FROM socket_events"), 8 * 2 * 2);
+  EXPECT_EQ(Count("SELECT sum(events) FROM socket_event_sets"), 8 * 2 * 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM socket_event_sets"), 8 * 2)
+      << "a snapshot's events are one row";
   // Facts: only the one gone 100 days ago; a present one stays whatever
   // its age, and so does the history's own (present, recent).
   EXPECT_EQ(stats->facts_deleted, 1);
@@ -530,7 +567,7 @@ TEST_F(StoreRetentionTest, AnUnchangedSnapshotAddsNoPayload) {
   EXPECT_EQ(Count(payloads), first);
   EXPECT_EQ(Count("SELECT count(*) FROM results"), 2);
   EXPECT_EQ(Count("SELECT count(*) FROM results WHERE payload IS NULL"), 1);
-  EXPECT_EQ(Count("SELECT count(*) FROM socket_events"), 2);
+  EXPECT_EQ(Count("SELECT sum(events) FROM socket_event_sets"), 2);
   // The current view answers from the facts, as of the latest snapshot.
   auto current = store_->CurrentSockets("a1");
   ASSERT_THAT(current, IsOk());
@@ -560,6 +597,56 @@ TEST_F(StoreRetentionTest, AnUnchangedSnapshotAddsNoPayload) {
   EXPECT_EQ(Count("SELECT seq FROM results WHERE payload IS NOT NULL"
                   " ORDER BY seq DESC LIMIT 1"),
             4);
+}
+
+TEST_F(StoreRetentionTest, AFactThatGoesIsUpdatedInPlace) {
+  // Migration 0017: no index names what the "gone" update changes, so it
+  // is a heap-only update and adds no second entry to the key index.
+  Open("hot");
+  std::vector<v1::SocketEntry> table;
+  for (int i = 0; i < 20; ++i) {
+    table.push_back(Sock(absl::StrCat("198.51.100.", i), 443, "/usr/bin/curl"));
+  }
+  ASSERT_THAT(store_->StoreResults("a1", {Sockets(1, kD0 + 3600, table)}),
+              IsOk());
+  ASSERT_THAT(store_->StoreResults("a1", {Sockets(2, kD0 + 3660, {})}), IsOk());
+  EXPECT_EQ(Count("SELECT count(*) FROM socket_facts WHERE NOT present"), 20);
+  // Statistics reach pg_stat_user_tables when the writing backend is idle
+  // (within about a second in PostgreSQL 15).
+  int64_t updates = 0, hot = 0;
+  for (int i = 0; i < 100 && updates < 20; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    updates = Count(
+        "SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname ="
+        " 'socket_facts'");
+    hot = Count(
+        "SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relname ="
+        " 'socket_facts'");
+  }
+  EXPECT_EQ(updates, 20);
+  EXPECT_EQ(hot, updates) << "every gone update heap-only";
+  // And retention still finds a fact gone long ago, by its first_seen.
+  Store::RetentionPolicy policy;
+  policy.gone_facts = absl::Hours(24);
+  auto stats =
+      store_->ApplyRetention(policy, absl::FromUnixSeconds(kD0 + 3 * kDay));
+  ASSERT_THAT(stats, IsOk());
+  EXPECT_EQ(stats->facts_deleted, 20);
+  EXPECT_EQ(Count("SELECT count(*) FROM socket_facts"), 0);
+  // Their events stay (events_days); with the facts gone they read as the
+  // old rows did: first and last seen at the event, not present.
+  auto changes = store_->SocketChanges("a1", 0);
+  ASSERT_THAT(changes, IsOk());
+  ASSERT_EQ(changes->changes_size(), 40);
+  for (const v1::SocketChange& c : changes->changes()) {
+    EXPECT_EQ(c.fact().first_seen().seconds(), c.at().seconds());
+    EXPECT_EQ(c.fact().last_seen().seconds(), c.at().seconds());
+    EXPECT_FALSE(c.fact().present());
+  }
+  EXPECT_EQ(changes->changes(0).change(), "appeared");
+  EXPECT_EQ(changes->changes(0).at().seconds(), kD0 + 3600);
+  EXPECT_EQ(changes->changes(39).change(), "gone");
+  EXPECT_EQ(changes->changes(39).at().seconds(), kD0 + 3660);
 }
 
 }  // namespace
