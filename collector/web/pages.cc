@@ -10,7 +10,6 @@
 #include "common/escape.h"
 #include "common/proto_time.h"
 #include "common/wire_kinds.h"
-#include "google/protobuf/descriptor.h"
 
 namespace netvigil::collector::web {
 namespace {
@@ -173,57 +172,14 @@ const v1::PathHop* EndHop(const v1::PathRun& run) {
   return nullptr;
 }
 
-// Fields read by name, by reflection: the history work adds aggregated
-// points (hourly and coarser) to PathHistory and SpeedHistory answers, and
-// this code draws them without needing those messages at compile time.
-// Absent fields read as 0 / null.
-using google::protobuf::FieldDescriptor;
-using google::protobuf::Message;
-
-const FieldDescriptor* Field(const Message& m, const char* name) {
-  return m.GetDescriptor()->FindFieldByName(name);
-}
-
-double Num(const Message& m, const char* name) {
-  const FieldDescriptor* f = Field(m, name);
-  if (f == nullptr || f->is_repeated()) return 0;
-  const auto* r = m.GetReflection();
-  switch (f->cpp_type()) {
-    case FieldDescriptor::CPPTYPE_DOUBLE:
-      return r->GetDouble(m, f);
-    case FieldDescriptor::CPPTYPE_FLOAT:
-      return r->GetFloat(m, f);
-    case FieldDescriptor::CPPTYPE_UINT32:
-      return r->GetUInt32(m, f);
-    case FieldDescriptor::CPPTYPE_UINT64:
-      return static_cast<double>(r->GetUInt64(m, f));
-    case FieldDescriptor::CPPTYPE_INT32:
-      return r->GetInt32(m, f);
-    case FieldDescriptor::CPPTYPE_INT64:
-      return static_cast<double>(r->GetInt64(m, f));
-    case FieldDescriptor::CPPTYPE_ENUM:
-      return r->GetEnumValue(m, f);
-    default:
-      return 0;
-  }
-}
-
-const Message* Sub(const Message& m, const char* name) {
-  const FieldDescriptor* f = Field(m, name);
-  if (f == nullptr || f->is_repeated() ||
-      f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE ||
-      !m.GetReflection()->HasField(m, f)) {
+// The aggregate of a history point whose resolution is HOURLY or coarser;
+// null for a raw point (its figures are in the run or the result).
+template <typename P>
+auto AggregateOf(const P& point) -> decltype(&point.aggregate()) {
+  if (point.resolution() <= v1::RESOLUTION_RAW || !point.has_aggregate()) {
     return nullptr;
   }
-  return &m.GetReflection()->GetMessage(m, f);
-}
-
-// The aggregate of a history point whose `resolution` is not RAW (1);
-// null for a raw point and before the history work.
-const Message* AggregateOf(const Message& point) {
-  const FieldDescriptor* res = Field(point, "resolution");
-  if (res == nullptr || Num(point, "resolution") <= 1) return nullptr;
-  return Sub(point, "aggregate");
+  return &point.aggregate();
 }
 
 struct Point {
@@ -304,15 +260,15 @@ std::string Timeline(const HostData& d, const HostTarget& t) {
     Point p;
     p.at = FromProtoTime(r->run().started_at());
     p.seq = r->seq();
-    if (const Message* agg = AggregateOf(*r); agg != nullptr) {
+    if (const v1::PathAggregate* agg = AggregateOf(*r); agg != nullptr) {
       p.aggregate = true;
       p.seq = 0;
-      p.runs = std::max<size_t>(1, static_cast<size_t>(Num(*agg, "runs")));
-      p.answered = Num(*agg, "reached_runs") > 0;
-      p.avg = Num(*agg, "median_ms");
-      p.best = Num(*agg, "best_ms");
-      p.worst = Num(*agg, "worst_ms");
-      p.loss = Num(*agg, "max_loss_percent");
+      p.runs = std::max<size_t>(1, agg->runs());
+      p.answered = agg->reached_runs() > 0;
+      p.avg = agg->median_ms();
+      p.best = agg->best_ms();
+      p.worst = agg->worst_ms();
+      p.loss = agg->max_loss_percent();
       points.push_back(p);
       continue;  // no hops past raw retention: no route to compare
     }
@@ -613,8 +569,8 @@ bool SpeedOk(const v1::SpeedResult& r) {
   return r.outcome() == v1::SPEED_OUTCOME_OK;
 }
 
-// One point of a pair's throughput: a test, or (after the history work) an
-// aggregate of the tests of an hour or more.
+// One point of a pair's throughput: a test, or an aggregate of the tests
+// of an hour or more.
 struct SpeedPoint {
   absl::Time at;
   bool ok = false;  // a test that succeeded, or an aggregate with one
@@ -625,16 +581,10 @@ struct SpeedPoint {
   std::string error;
 };
 
-// The response's `points` when it has them (every resolution), else its
-// raw `results`.
+// The response's `points` (every resolution); its raw `results` when it
+// has no points (an answer without them holds raw results only).
 std::vector<SpeedPoint> SpeedPoints(const v1::SpeedHistoryResponse& h) {
   std::vector<SpeedPoint> out;
-  const FieldDescriptor* pf = Field(h, "points");
-  const auto* refl = h.GetReflection();
-  const int n = pf != nullptr && pf->is_repeated() &&
-                        pf->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE
-                    ? refl->FieldSize(h, pf)
-                    : 0;
   auto from_result = [&](const v1::SpeedResult& r) {
     SpeedPoint p;
     if (!Set(r.started_at())) return;
@@ -646,28 +596,26 @@ std::vector<SpeedPoint> SpeedPoints(const v1::SpeedHistoryResponse& h) {
     p.error = r.error();
     out.push_back(p);
   };
-  if (n == 0) {
+  if (h.points().empty()) {
     for (const auto& r : h.results()) from_result(r);
     return out;
   }
-  for (int i = 0; i < n; ++i) {
-    const Message& point = refl->GetRepeatedMessage(h, pf, i);
-    if (const Message* agg = AggregateOf(point); agg != nullptr) {
-      const Message* at = Sub(point, "at");
-      if (at == nullptr) continue;
+  for (const v1::SpeedHistoryPoint& point : h.points()) {
+    if (const v1::SpeedAggregate* agg = AggregateOf(point); agg != nullptr) {
+      if (!point.has_at()) continue;
       SpeedPoint p;
       p.aggregate = true;
-      p.at = absl::FromUnixSeconds(static_cast<int64_t>(Num(*at, "seconds")));
-      p.runs = static_cast<int>(Num(*agg, "runs"));
-      p.failed = p.runs - static_cast<int>(Num(*agg, "ok_runs"));
-      p.ok = Num(*agg, "ok_runs") > 0;
-      p.bps = Num(*agg, "median_bps");
+      p.at = FromProtoTime(point.at());
+      p.runs = static_cast<int>(agg->runs());
+      p.failed = p.runs - static_cast<int>(agg->ok_runs());
+      p.ok = agg->ok_runs() > 0;
+      p.bps = agg->median_bps();
       if (p.failed > 0) {
         p.error = absl::StrCat(p.failed, " of ", p.runs, " tests failed");
       }
       out.push_back(p);
-    } else if (const Message* r = Sub(point, "result"); r != nullptr) {
-      from_result(*static_cast<const v1::SpeedResult*>(r));
+    } else if (point.has_result()) {
+      from_result(point.result());
     }
   }
   return out;
@@ -713,25 +661,19 @@ std::string RatioClass(bool has_result, bool failed, double ratio) {
   return "bad";
 }
 
-std::string ResolutionOf(const google::protobuf::Message& response) {
-  const auto* field = response.GetDescriptor()->FindFieldByName("resolution");
-  if (field == nullptr || field->is_repeated()) return "raw";
-  const auto* refl = response.GetReflection();
-  if (field->type() == google::protobuf::FieldDescriptor::TYPE_STRING) {
-    const std::string v = refl->GetString(response, field);
-    return v.empty() ? "raw" : v;
+std::string ResolutionName(v1::Resolution r) {
+  switch (r) {
+    case v1::RESOLUTION_HOURLY:
+      return "hourly";
+    case v1::RESOLUTION_COARSE:
+      return "coarse";
+    case v1::RESOLUTION_MIXED:
+      return "mixed";
+    default:
+      // AUTO is never in an answer; an answer that leaves the field unset
+      // holds raw rows only.
+      return "raw";
   }
-  if (field->type() == google::protobuf::FieldDescriptor::TYPE_ENUM) {
-    std::string name = refl->GetEnum(response, field)->name();
-    // RESOLUTION_HOURLY -> hourly
-    const size_t cut = name.rfind('_');
-    if (cut != std::string::npos) name = name.substr(cut + 1);
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](unsigned char c) { return std::tolower(c); });
-    // AUTO (0) is never in an answer: a response without the field.
-    return name == "unspecified" || name == "auto" ? "raw" : name;
-  }
-  return "raw";
 }
 
 const std::vector<std::pair<std::string, absl::Duration>>& Ranges() {
@@ -916,8 +858,9 @@ std::string RenderHost(const HostData& d) {
     absl::StrAppend(
         &out, "<section class=\"target\"><h2>", Text(t.target),
         "</h2><p class=\"resolution\">resolution: ",
-        HtmlEscape(ResolutionOf(t.history)), "; ", t.history.runs_size(),
-        ResolutionOf(t.history) == "raw" ? " runs" : " points", " from ",
+        ResolutionName(t.history.resolution()), "; ", t.history.runs_size(),
+        ResolutionName(t.history.resolution()) == "raw" ? " runs" : " points",
+        " from ",
         HtmlEscape(Time(d.since)), " to ", HtmlEscape(Time(d.until)), "</p>");
     out += Timeline(d, t);
     out += "</section>";
@@ -978,7 +921,7 @@ std::string RenderPair(const PairData& d) {
     return kTop + (kH - kTop - kBottom) * (1 - std::min(v, ymax) / ymax);
   };
   absl::StrAppendFormat(&out, "<p class=\"resolution\">resolution: %s</p>",
-                        HtmlEscape(ResolutionOf(d.ab)));
+                        ResolutionName(d.ab.resolution()));
   std::string svg = absl::StrFormat(
       "<svg class=\"timeline speed\" viewBox=\"0 0 %.0f %.0f\">", kW, kH);
   absl::StrAppendFormat(&svg,

@@ -13,7 +13,6 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "google/protobuf/message.h"
 #include "netvigil/v1/query.pb.h"
 
 namespace netvigil::collector::web {
@@ -29,10 +28,9 @@ std::string Text(absl::string_view s);
 // latest test failed or was skipped; "none" with no result or no baseline.
 std::string RatioClass(bool has_result, bool failed, double ratio);
 
-// The `resolution` field of a PathHistory/SpeedHistory response read by
-// reflection ("raw", "hourly"), so this code needs no change when the
-// field appears; "raw" while the message has none (every row is a run).
-std::string ResolutionOf(const google::protobuf::Message& response);
+// A PathHistory/SpeedHistory answer's resolution as the pages name it:
+// "raw", "hourly", "coarse" or "mixed"; unset (AUTO) reads "raw".
+std::string ResolutionName(v1::Resolution r);
 
 // The time ranges a page offers, by name ("3h", "1d", "7d", "30d", "1y").
 const std::vector<std::pair<std::string, absl::Duration>>& Ranges();

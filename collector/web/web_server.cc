@@ -13,7 +13,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/proto_time.h"
-#include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
@@ -60,20 +59,6 @@ std::string Json(const google::protobuf::Message& m) {
     return "null";
   }
   return out;
-}
-
-// Sets an enum field by value name when the message has it (the history
-// work's `resolution` in PathHistoryRequest); nothing otherwise.
-void SetEnumIfPresent(google::protobuf::Message* m, const char* field,
-                      const char* value) {
-  const auto* f = m->GetDescriptor()->FindFieldByName(field);
-  if (f == nullptr ||
-      f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_ENUM) {
-    return;
-  }
-  if (const auto* v = f->enum_type()->FindValueByName(value); v != nullptr) {
-    m->GetReflection()->SetEnum(m, f, v);
-  }
 }
 
 bool FindRange(const std::string& name, absl::Duration* d) {
@@ -460,7 +445,7 @@ void WebServer::Routes() {
         absl::StrAppend(
             &out, i ? "," : "",
             "{\"target\":", nlohmann::json(d.targets[i].target).dump(),
-            ",\"resolution\":\"", ResolutionOf(d.targets[i].history),
+            ",\"resolution\":\"", ResolutionName(d.targets[i].history.resolution()),
             "\",\"history\":", Json(d.targets[i].history), "}");
       }
       absl::StrAppend(&out, "],\"alerts\":", Json(d.alerts),
@@ -487,7 +472,7 @@ void WebServer::Routes() {
       res.set_content(
           absl::StrCat("{\"a\":", nlohmann::json(a).dump(),
                        ",\"b\":", nlohmann::json(b).dump(), ",\"range\":\"",
-                       range, "\",\"resolution\":\"", ResolutionOf(d.ab),
+                       range, "\",\"resolution\":\"", ResolutionName(d.ab.resolution()),
                        "\",\"ab\":", Json(d.ab), ",\"ba\":", Json(d.ba), "}"),
           "application/json");
     };
@@ -612,7 +597,7 @@ absl::Status WebServer::HostDataInto(const std::string& host,
       // retention there is nothing else, and a month of raw runs is 43,200
       // a target). Shorter ranges: every run, each a link to its hops.
       if (d->until - d->since > absl::Hours(24 * 7)) {
-        SetEnumIfPresent(&req, "resolution", "RESOLUTION_HOURLY");
+        req.set_resolution(v1::RESOLUTION_HOURLY);
       }
       return FromGrpc(query_.PathHistory(&ctx, &req, &d->targets[i].history));
     }));

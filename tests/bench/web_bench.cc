@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
       runs = 0;
       for (const auto& t : d.targets) runs += t.history.runs_size();
       resolution =
-          d.targets.empty() ? "?" : web::ResolutionOf(d.targets[0].history);
+          d.targets.empty() ? "?" : web::ResolutionName(d.targets[0].history.resolution());
     });
     met &= Report(
         absl::StrCat("host ", range, " data (collector)").c_str(), st, target,

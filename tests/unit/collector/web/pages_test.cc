@@ -1,5 +1,5 @@
 // The dashboard's pure parts: escaping, the heat map's classes, the
-// resolution read by reflection, sessions and the login limit on a fake
+// resolution names, sessions and the login limit on a fake
 // clock, the password file.
 #include "collector/web/pages.h"
 
@@ -40,9 +40,13 @@ TEST(WebPagesTest, RatioClassBoundaries) {
   EXPECT_EQ(RatioClass(true, false, 0), "none");  // no baseline yet
 }
 
-TEST(WebPagesTest, ResolutionIsRawWithoutTheField) {
-  v1::PathHistoryResponse r;
-  EXPECT_EQ(ResolutionOf(r), "raw");
+TEST(WebPagesTest, ResolutionNames) {
+  // An answer that leaves the field unset holds raw rows only.
+  EXPECT_EQ(ResolutionName(v1::PathHistoryResponse().resolution()), "raw");
+  EXPECT_EQ(ResolutionName(v1::RESOLUTION_RAW), "raw");
+  EXPECT_EQ(ResolutionName(v1::RESOLUTION_HOURLY), "hourly");
+  EXPECT_EQ(ResolutionName(v1::RESOLUTION_COARSE), "coarse");
+  EXPECT_EQ(ResolutionName(v1::RESOLUTION_MIXED), "mixed");
 }
 
 TEST(WebPagesTest, HomeHeatMapCellPerOrderedPairWithItsClass) {
