@@ -141,27 +141,6 @@ std::string LossClass(double loss) {
   return "loss4";
 }
 
-// The addresses a run went through, one per TTL ("" where none answered).
-std::vector<std::string> Route(const v1::PathRun& run) {
-  std::vector<std::string> r;
-  for (const auto& h : run.hops()) {
-    if (h.ttl() == 0 || h.ttl() > 255) continue;
-    if (r.size() < h.ttl()) r.resize(h.ttl());
-    if (!h.addresses().empty()) r[h.ttl() - 1] = h.addresses(0).address();
-  }
-  return r;
-}
-
-// A route changed when a TTL answered in both runs from different
-// addresses: a hop that did not answer once (rate limiting) is no change.
-bool RouteChanged(const std::vector<std::string>& a,
-                  const std::vector<std::string>& b) {
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
-    if (!a[i].empty() && !b[i].empty() && a[i] != b[i]) return true;
-  }
-  return false;
-}
-
 // The figures a timeline draws for one run: the destination's, else the
 // last hop's (a run that did not reach it).
 const v1::PathHop* EndHop(const v1::PathRun& run) {
@@ -187,6 +166,7 @@ struct Point {
   double avg = 0, best = 0, worst = 0, loss = 100;
   bool answered = false;
   uint64_t seq = 0;  // 0: an aggregate (no run to show)
+  absl::Time seq_at;  // that run's start (a bucket's differs from `at`)
   size_t runs = 1;
   bool aggregate = false;
 };
@@ -254,12 +234,11 @@ std::string Timeline(const HostData& d, const HostTarget& t) {
            FromProtoTime(b->run().started_at());
   });
   std::vector<Point> points;
-  std::vector<absl::Time> route_changes;
-  std::vector<std::string> prev_route;
   for (const auto* r : runs) {
     Point p;
     p.at = FromProtoTime(r->run().started_at());
     p.seq = r->seq();
+    p.seq_at = p.at;
     if (const v1::PathAggregate* agg = AggregateOf(*r); agg != nullptr) {
       p.aggregate = true;
       p.seq = 0;
@@ -272,7 +251,17 @@ std::string Timeline(const HostData& d, const HostTarget& t) {
       points.push_back(p);
       continue;  // no hops past raw retention: no route to compare
     }
-    if (const v1::PathHop* h = EndHop(r->run()); h != nullptr) {
+    if (r->run().hops().empty()) {
+      // Read without hops (PathHistoryRequest.without_hops): the
+      // destination's figures from the run's row; a run that did not reach
+      // it is no answer (its last hop is in its mtr table, a click away).
+      const v1::PathHop& h = r->run().destination();
+      p.answered = r->run().destination_reached();
+      p.avg = h.avg_ms();
+      p.best = h.best_ms();
+      p.worst = h.worst_ms();
+      p.loss = p.answered ? h.loss_percent() : 100;
+    } else if (const v1::PathHop* h = EndHop(r->run()); h != nullptr) {
       p.answered = h->received() > 0;
       p.avg = h->avg_ms();
       p.best = h->best_ms();
@@ -280,11 +269,6 @@ std::string Timeline(const HostData& d, const HostTarget& t) {
       p.loss = r->run().destination_reached() ? h->loss_percent() : 100;
     }
     points.push_back(p);
-    std::vector<std::string> route = Route(r->run());
-    if (!prev_route.empty() && RouteChanged(prev_route, route)) {
-      route_changes.push_back(p.at);
-    }
-    if (!route.empty()) prev_route = std::move(route);
   }
   const bool bucketed = points.size() > kMaxPoints;
   if (bucketed) {
@@ -302,7 +286,7 @@ std::string Timeline(const HostData& d, const HostTarget& t) {
         continue;
       }
       // The bucket links to its worst run (most loss; the latest of equals).
-      if (p.loss >= q.loss && p.seq != 0) q.seq = p.seq;
+      if (p.loss >= q.loss && p.seq != 0) q.seq = p.seq, q.seq_at = p.seq_at;
       q.aggregate = q.aggregate || p.aggregate;
       if (p.answered && q.answered) {
         q.avg = (q.avg * q.runs + p.avg) / (q.runs + 1);
@@ -390,7 +374,7 @@ std::string Timeline(const HostData& d, const HostTarget& t) {
     absl::StrAppendFormat(&line, "%.1f,%.1f ", x, Y(p.avg));
   }
   Flush();
-  for (absl::Time rc : route_changes) {
+  for (absl::Time rc : t.route_changes) {
     const double x = ax.X(rc);
     absl::StrAppendFormat(
         &svg,
@@ -428,9 +412,10 @@ std::string Timeline(const HostData& d, const HostTarget& t) {
       svg += circle;
       continue;
     }
-    absl::StrAppend(&svg, "<a href=\"/host?name=", Url(d.host),
-                    "&amp;range=", d.range, "&amp;target=", Url(t.target),
-                    "&amp;seq=", p.seq, "#run\">", circle, "</a>");
+    absl::StrAppend(&svg, "<a href=\"/run?host=", Url(d.host),
+                    "&amp;target=", Url(t.target), "&amp;seq=", p.seq,
+                    "&amp;at=", absl::ToUnixMicros(p.seq_at),
+                    "&amp;range=", d.range, "\">", circle, "</a>");
   }
   svg += AlertMarks(ax, d.alerts, t.target);
   svg += "</svg>";
@@ -866,26 +851,28 @@ std::string RenderHost(const HostData& d) {
     out += "</section>";
   }
   if (d.targets.empty()) out += "<p>No path results yet.</p>";
-  if (!d.run_target.empty()) {
-    out += "<section id=\"run\"><h2>Run</h2>";
-    bool found = false;
-    for (const auto& t : d.targets) {
-      if (t.target != d.run_target) continue;
-      for (const auto& r : t.history.runs()) {
-        if (r.seq() != d.run_seq) continue;
-        found = true;
-        absl::StrAppend(&out, "<p>", Text(t.target), " (",
-                        Text(r.run().resolved_address()), ") at ",
-                        HtmlEscape(TimeOf(r.run().started_at())), ", seq ",
-                        r.seq(), "</p>", MtrTable(r.run()));
-      }
-    }
-    if (!found) out += "<p>That run is not in this range.</p>";
-    out += "</section>";
-  }
   out += SocketsSection(d);
   out += FilesSection(d);
   return out;
+}
+
+std::string RenderRun(const RunData& d) {
+  std::string out = absl::StrCat("<h1>", Text(d.host), " &rarr; ",
+                                 Text(d.target), "</h1>");
+  absl::StrAppend(&out, "<p><a href=\"/host?name=", Url(d.host),
+                  "&amp;range=", d.range, "\">back to ", Text(d.host),
+                  "</a></p><section id=\"run\">");
+  if (!d.found) {
+    out +=
+        "<p class=\"error\">That run is not there (past the raw retention, "
+        "or no such run).</p>";
+  } else {
+    absl::StrAppend(&out, "<p>", Text(d.target), " (",
+                    Text(d.run.run().resolved_address()), ") at ",
+                    HtmlEscape(TimeOf(d.run.run().started_at())), ", seq ",
+                    d.run.seq(), "</p>", MtrTable(d.run.run()));
+  }
+  return out + "</section>";
 }
 
 std::string RenderPair(const PairData& d) {

@@ -47,7 +47,12 @@ std::string RenderHomeLive(const HomeData& d);
 
 struct HostTarget {
   std::string target;
+  // Raw runs come without hops (PathHistoryRequest.without_hops): a
+  // timeline draws only the destination's figures.
   v1::PathHistoryResponse history;
+  // When the route changed, oldest first (WebServer, from each run's
+  // hops through its RouteCache).
+  std::vector<absl::Time> route_changes;
 };
 struct HostData {
   std::string host;
@@ -59,10 +64,18 @@ struct HostData {
   v1::ListAlertsResponse alerts;  // the host's, from `since`
   v1::SocketChangesResponse sockets;
   v1::FileAccessResponse files;
-  std::string run_target;  // the run picked (a click on a point), if any
-  uint64_t run_seq = 0;
 };
 std::string RenderHost(const HostData& d);
+
+// One run's hops as an mtr table: the page a click on a timeline's point
+// opens (/run), so the timeline itself needs no hops.
+struct RunData {
+  std::string host, target;
+  std::string range;  // the timeline's, for the way back
+  bool found = false;
+  v1::StoredPathRun run;
+};
+std::string RenderRun(const RunData& d);
 
 struct PairData {
   std::string a, b;

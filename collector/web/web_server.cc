@@ -181,7 +181,8 @@ WebServer::WebServer(WebServerOptions options, QueryService& query,
       clock_(clock),
       login_(!IsLoopbackListen(options_.listen)),
       sessions_(clock, options_.session_idle),
-      limiter_(clock) {}
+      limiter_(clock),
+      routes_(options_.route_cache_runs) {}
 
 WebServer::~WebServer() { Stop(); }
 
@@ -423,15 +424,6 @@ void WebServer::Routes() {
         return Fail(res, st, html, lo);
       }
       HostData d;
-      if (req.has_param("target")) {
-        if (absl::Status st = Param(req, "target", &d.run_target); !st.ok()) {
-          return Fail(res, st, html, lo);
-        }
-        if (!absl::SimpleAtoi(req.get_param_value("seq"), &d.run_seq)) {
-          return Fail(res, absl::InvalidArgumentError("seq must be a number"),
-                      html, lo);
-        }
-      }
       if (absl::Status st = HostDataInto(name, range, &d); !st.ok()) {
         return Fail(res, st, html, lo);
       }
@@ -456,6 +448,46 @@ void WebServer::Routes() {
   };
   s.Get("/host", host_handler(true));
   s.Get("/api/host", host_handler(false));
+
+  // A run's hops, the page a click on a timeline's point opens.
+  auto run_handler = [this, lo](bool html) {
+    return [this, lo, html](const httplib::Request& req,
+                            httplib::Response& res) {
+      RunData d;
+      absl::Duration span;
+      int64_t at_us = 0;
+      uint64_t seq = 0;
+      absl::Status st = Param(req, "host", &d.host);
+      if (st.ok()) st = Param(req, "target", &d.target);
+      if (st.ok()) st = RangeOf(req, "1d", &d.range, &span);
+      if (st.ok() && !absl::SimpleAtoi(req.get_param_value("seq"), &seq)) {
+        st = absl::InvalidArgumentError("seq must be a number");
+      }
+      // Microseconds since 1970, within the years PostgreSQL and
+      // Timestamp both hold.
+      if (st.ok() && (!absl::SimpleAtoi(req.get_param_value("at"), &at_us) ||
+                      at_us < 0 || at_us > int64_t{253402300799} * 1000000)) {
+        st = absl::InvalidArgumentError(
+            "at must be the run's start in microseconds since 1970");
+      }
+      if (st.ok()) {
+        st = RunDataInto(d.host, d.target, seq, absl::FromUnixMicros(at_us),
+                         &d);
+      }
+      if (!st.ok()) return Fail(res, st, html, lo);
+      if (!d.found) res.status = 404;
+      if (html) {
+        return Page(res, absl::StrCat(d.host, " - ", d.target), RenderRun(d),
+                    lo);
+      }
+      if (!d.found) {
+        return Fail(res, absl::NotFoundError("no such run"), false, lo);
+      }
+      res.set_content(Json(d.run), "application/json");
+    };
+  };
+  s.Get("/run", run_handler(true));
+  s.Get("/api/run", run_handler(false));
 
   auto pair_handler = [this, lo](bool html) {
     return [this, lo, html](const httplib::Request& req,
@@ -595,11 +627,19 @@ absl::Status WebServer::HostDataInto(const std::string& host,
       req.set_limit(kRunLimit);
       // 30 days and more: hourly aggregates throughout (past the raw
       // retention there is nothing else, and a month of raw runs is 43,200
-      // a target). Shorter ranges: every run, each a link to its hops.
+      // a target). Shorter ranges: every run, each a link to its hops,
+      // read without them (the timeline draws the destination only): a
+      // day's runs with their hops were 744 kB a page and most of its
+      // time (README "Performance").
       if (d->until - d->since > absl::Hours(24 * 7)) {
         req.set_resolution(v1::RESOLUTION_HOURLY);
+      } else {
+        req.set_without_hops(true);
       }
-      return FromGrpc(query_.PathHistory(&ctx, &req, &d->targets[i].history));
+      absl::Status s =
+          FromGrpc(query_.PathHistory(&ctx, &req, &d->targets[i].history));
+      if (!s.ok()) return s;
+      return RouteChangesInto(host, &d->targets[i]);
     }));
   }
   absl::Status first;
@@ -628,6 +668,100 @@ absl::Status WebServer::HostDataInto(const std::string& host,
   }
   for (auto& f : futures) first.Update(f.get());
   return first;
+}
+
+absl::Status WebServer::RouteChangesInto(const std::string& host,
+                                         HostTarget* t) {
+  std::vector<const v1::StoredPathRun*> runs;
+  for (const auto& r : t->history.runs()) {
+    if (r.seq() != 0 && r.resolution() == v1::RESOLUTION_RAW &&
+        r.run().has_started_at()) {
+      runs.push_back(&r);
+    }
+  }
+  if (runs.empty()) return absl::OkStatus();
+  std::stable_sort(runs.begin(), runs.end(), [](const auto* a, const auto* b) {
+    return FromProtoTime(a->run().started_at()) <
+           FromProtoTime(b->run().started_at());
+  });
+  std::vector<uint64_t> seqs;
+  for (const auto* r : runs) seqs.push_back(r->seq());
+  std::vector<size_t> missing;
+  std::vector<Route> routes = routes_.Find(host, t->target, seqs, &missing);
+  if (!missing.empty()) {
+    // The runs not seen before, with their hops, in one read over their
+    // span (on a page seen before: the few runs since).
+    grpc::ServerContext ctx;
+    v1::PathHistoryRequest req;
+    req.set_host(host);
+    req.set_target(t->target);
+    *req.mutable_since() =
+        Ts(FromProtoTime(runs[missing.front()]->run().started_at()) -
+           absl::Milliseconds(1));
+    *req.mutable_until() =
+        Ts(FromProtoTime(runs[missing.back()]->run().started_at()) +
+           absl::Milliseconds(1));
+    // AUTO, not RAW: RAW refuses a range that starts before the raw
+    // retention by a moment, as the oldest run of a 7 d view may. The
+    // span holds only raw runs, far fewer than max_points.
+    req.set_max_points(100000);
+    req.set_limit(kRunLimit);
+    v1::PathHistoryResponse full;
+    if (absl::Status s = FromGrpc(query_.PathHistory(&ctx, &req, &full));
+        !s.ok()) {
+      return s;
+    }
+    std::map<uint64_t, Route> read;
+    for (const auto& r : full.runs()) {
+      if (r.seq() != 0) read[r.seq()] = RouteOf(r.run());
+    }
+    // A run the read did not return although it was in the span (its
+    // stored result is gone) has no route; it is remembered as such unless
+    // the answer was cut at the limit.
+    const bool complete = full.runs_size() < static_cast<int>(kRunLimit);
+    for (size_t i : missing) {
+      auto it = read.find(seqs[i]);
+      if (it == read.end() && !complete) continue;
+      if (it != read.end()) routes[i] = it->second;
+      routes_.Put(host, t->target, seqs[i], routes[i]);
+    }
+  }
+  const Route* prev = nullptr;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (prev != nullptr && RouteChanged(*prev, routes[i])) {
+      t->route_changes.push_back(FromProtoTime(runs[i]->run().started_at()));
+    }
+    if (!routes[i].empty()) prev = &routes[i];
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WebServer::RunDataInto(const std::string& host,
+                                    const std::string& target, uint64_t seq,
+                                    absl::Time at, RunData* d) {
+  grpc::ServerContext ctx;
+  v1::PathHistoryRequest req;
+  req.set_host(host);
+  req.set_target(target);
+  // A moment around `at`: a run's start is kept to the microsecond, and
+  // two runs of one target never start within a millisecond.
+  *req.mutable_since() = Ts(at - absl::Milliseconds(1));
+  *req.mutable_until() = Ts(at + absl::Milliseconds(1));
+  req.set_resolution(v1::RESOLUTION_RAW);
+  req.set_limit(100);
+  v1::PathHistoryResponse resp;
+  absl::Status s = FromGrpc(query_.PathHistory(&ctx, &req, &resp));
+  // An unknown host or target, or a range past the raw retention: no run.
+  if (absl::IsNotFound(s) || absl::IsOutOfRange(s)) return absl::OkStatus();
+  if (!s.ok()) return s;
+  for (auto& r : *resp.mutable_runs()) {
+    if (r.seq() == seq) {
+      d->found = true;
+      d->run = std::move(r);
+      break;
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status WebServer::PairDataInto(const std::string& a, const std::string& b,

@@ -20,6 +20,7 @@
 #include "collector/admin/pki_admin.h"
 #include "collector/query/query_service.h"
 #include "collector/web/pages.h"
+#include "collector/web/route_cache.h"
 #include "collector/web/web_auth.h"
 #include "common/clock.h"
 
@@ -46,6 +47,9 @@ struct WebServerOptions {
   // How long a pair's baseline (for the heat map) is kept before it is
   // read again even if the pair has no newer result.
   absl::Duration baseline_ttl = absl::Minutes(10);
+  // How many runs' routes the timelines keep (RouteCache): a week of
+  // one-minute runs to 100 targets; about 16 bytes a run.
+  size_t route_cache_runs = 1'000'000;
 };
 
 class WebServer {
@@ -67,6 +71,10 @@ class WebServer {
   absl::Status HomeDataInto(HomeData* d);
   absl::Status HostDataInto(const std::string& host, const std::string& range,
                             HostData* d);
+  // One run with its hops (the /run page): PathHistory over a moment
+  // around `at`, picking `seq`; d->found false when it is not there.
+  absl::Status RunDataInto(const std::string& host, const std::string& target,
+                           uint64_t seq, absl::Time at, RunData* d);
 
  private:
   void Routes();
@@ -76,6 +84,9 @@ class WebServer {
   absl::Status PairDataInto(const std::string& a, const std::string& b,
                             const std::string& range, PairData* d);
   absl::Status AlertsDataInto(const std::string& range, AlertsData* d);
+  // t->route_changes from its raw runs' routes: those the cache lacks are
+  // read once, with hops, in one PathHistory over their time span.
+  absl::Status RouteChangesInto(const std::string& host, HostTarget* t);
   // The pair's baseline for the heat map, from its SpeedHistory: the
   // median of its successful results in the 7 days before the latest one
   // (`latest_at`); 0 with fewer than 3 of them. Cached per pair until the
@@ -89,6 +100,7 @@ class WebServer {
   const bool login_;
   SessionTable sessions_;
   LoginLimiter limiter_;
+  RouteCache routes_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
 
