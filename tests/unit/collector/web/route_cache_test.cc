@@ -7,7 +7,7 @@
 namespace netvigil::collector::web {
 namespace {
 
-v1::PathRun Run(std::vector<std::pair<uint32_t, std::string>> hops) {
+v1::PathRun PathRunOf(std::vector<std::pair<uint32_t, std::string>> hops) {
   v1::PathRun r;
   for (const auto& [ttl, addr] : hops) {
     v1::PathHop* h = r.add_hops();
@@ -18,10 +18,10 @@ v1::PathRun Run(std::vector<std::pair<uint32_t, std::string>> hops) {
 }
 
 TEST(RouteCacheTest, RouteIsOneAddressPerTtl) {
-  EXPECT_EQ(RouteOf(Run({{1, "10.0.0.1"}, {3, "192.0.2.1"}})),
+  EXPECT_EQ(RouteOf(PathRunOf({{1, "10.0.0.1"}, {3, "192.0.2.1"}})),
             (Route{"10.0.0.1", "", "192.0.2.1"}));
   // A TTL out of range (hostile or broken input) is left out.
-  EXPECT_EQ(RouteOf(Run({{0, "a"}, {256, "b"}, {1, "c"}})), (Route{"c"}));
+  EXPECT_EQ(RouteOf(PathRunOf({{0, "a"}, {256, "b"}, {1, "c"}})), (Route{"c"}));
   EXPECT_TRUE(RouteOf(v1::PathRun()).empty());
 }
 
