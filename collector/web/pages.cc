@@ -165,7 +165,7 @@ struct Point {
   absl::Time at;
   double avg = 0, best = 0, worst = 0, loss = 100;
   bool answered = false;
-  uint64_t seq = 0;  // 0: an aggregate (no run to show)
+  uint64_t seq = 0;   // 0: an aggregate (no run to show)
   absl::Time seq_at;  // that run's start (a bucket's differs from `at`)
   size_t runs = 1;
   bool aggregate = false;
@@ -845,8 +845,8 @@ std::string RenderHost(const HostData& d) {
         "</h2><p class=\"resolution\">resolution: ",
         ResolutionName(t.history.resolution()), "; ", t.history.runs_size(),
         ResolutionName(t.history.resolution()) == "raw" ? " runs" : " points",
-        " from ",
-        HtmlEscape(Time(d.since)), " to ", HtmlEscape(Time(d.until)), "</p>");
+        " from ", HtmlEscape(Time(d.since)), " to ", HtmlEscape(Time(d.until)),
+        "</p>");
     out += Timeline(d, t);
     out += "</section>";
   }
@@ -857,8 +857,8 @@ std::string RenderHost(const HostData& d) {
 }
 
 std::string RenderRun(const RunData& d) {
-  std::string out = absl::StrCat("<h1>", Text(d.host), " &rarr; ",
-                                 Text(d.target), "</h1>");
+  std::string out =
+      absl::StrCat("<h1>", Text(d.host), " &rarr; ", Text(d.target), "</h1>");
   absl::StrAppend(&out, "<p><a href=\"/host?name=", Url(d.host),
                   "&amp;range=", d.range, "\">back to ", Text(d.host),
                   "</a></p><section id=\"run\">");

@@ -413,38 +413,38 @@ void WebServer::Routes() {
         });
 
   auto host_handler = [this, lo](bool html) {
-    return [this, lo, html](const httplib::Request& req,
-                            httplib::Response& res) {
-      std::string name, range;
-      absl::Duration span;
-      if (absl::Status st = Param(req, "name", &name); !st.ok()) {
-        return Fail(res, st, html, lo);
-      }
-      if (absl::Status st = RangeOf(req, "1d", &range, &span); !st.ok()) {
-        return Fail(res, st, html, lo);
-      }
-      HostData d;
-      if (absl::Status st = HostDataInto(name, range, &d); !st.ok()) {
-        return Fail(res, st, html, lo);
-      }
-      if (!d.known) res.status = 404;
-      if (html) return Page(res, name, RenderHost(d), lo);
-      nlohmann::json targets = nlohmann::json::array();
-      std::string out =
-          absl::StrCat("{\"host\":", nlohmann::json(name).dump(),
-                       ",\"range\":\"", range, "\",\"targets\":[");
-      for (size_t i = 0; i < d.targets.size(); ++i) {
-        absl::StrAppend(
-            &out, i ? "," : "",
-            "{\"target\":", nlohmann::json(d.targets[i].target).dump(),
-            ",\"resolution\":\"", ResolutionName(d.targets[i].history.resolution()),
-            "\",\"history\":", Json(d.targets[i].history), "}");
-      }
-      absl::StrAppend(&out, "],\"alerts\":", Json(d.alerts),
-                      ",\"socket_changes\":", Json(d.sockets),
-                      ",\"files\":", Json(d.files), "}");
-      res.set_content(out, "application/json");
-    };
+    return
+        [this, lo, html](const httplib::Request& req, httplib::Response& res) {
+          std::string name, range;
+          absl::Duration span;
+          if (absl::Status st = Param(req, "name", &name); !st.ok()) {
+            return Fail(res, st, html, lo);
+          }
+          if (absl::Status st = RangeOf(req, "1d", &range, &span); !st.ok()) {
+            return Fail(res, st, html, lo);
+          }
+          HostData d;
+          if (absl::Status st = HostDataInto(name, range, &d); !st.ok()) {
+            return Fail(res, st, html, lo);
+          }
+          if (!d.known) res.status = 404;
+          if (html) return Page(res, name, RenderHost(d), lo);
+          nlohmann::json targets = nlohmann::json::array();
+          std::string out =
+              absl::StrCat("{\"host\":", nlohmann::json(name).dump(),
+                           ",\"range\":\"", range, "\",\"targets\":[");
+          for (size_t i = 0; i < d.targets.size(); ++i) {
+            absl::StrAppend(&out, i ? "," : "", "{\"target\":",
+                            nlohmann::json(d.targets[i].target).dump(),
+                            ",\"resolution\":\"",
+                            ResolutionName(d.targets[i].history.resolution()),
+                            "\",\"history\":", Json(d.targets[i].history), "}");
+          }
+          absl::StrAppend(&out, "],\"alerts\":", Json(d.alerts),
+                          ",\"socket_changes\":", Json(d.sockets),
+                          ",\"files\":", Json(d.files), "}");
+          res.set_content(out, "application/json");
+        };
   };
   s.Get("/host", host_handler(true));
   s.Get("/api/host", host_handler(false));
@@ -471,8 +471,8 @@ void WebServer::Routes() {
             "at must be the run's start in microseconds since 1970");
       }
       if (st.ok()) {
-        st = RunDataInto(d.host, d.target, seq, absl::FromUnixMicros(at_us),
-                         &d);
+        st =
+            RunDataInto(d.host, d.target, seq, absl::FromUnixMicros(at_us), &d);
       }
       if (!st.ok()) return Fail(res, st, html, lo);
       if (!d.found) res.status = 404;
@@ -490,24 +490,26 @@ void WebServer::Routes() {
   s.Get("/api/run", run_handler(false));
 
   auto pair_handler = [this, lo](bool html) {
-    return [this, lo, html](const httplib::Request& req,
-                            httplib::Response& res) {
-      std::string a, b, range;
-      absl::Duration span;
-      absl::Status st = Param(req, "a", &a);
-      if (st.ok()) st = Param(req, "b", &b);
-      if (st.ok()) st = RangeOf(req, "30d", &range, &span);
-      PairData d;
-      if (st.ok()) st = PairDataInto(a, b, range, &d);
-      if (!st.ok()) return Fail(res, st, html, lo);
-      if (html) return Page(res, absl::StrCat(a, " - ", b), RenderPair(d), lo);
-      res.set_content(
-          absl::StrCat("{\"a\":", nlohmann::json(a).dump(),
-                       ",\"b\":", nlohmann::json(b).dump(), ",\"range\":\"",
-                       range, "\",\"resolution\":\"", ResolutionName(d.ab.resolution()),
-                       "\",\"ab\":", Json(d.ab), ",\"ba\":", Json(d.ba), "}"),
-          "application/json");
-    };
+    return
+        [this, lo, html](const httplib::Request& req, httplib::Response& res) {
+          std::string a, b, range;
+          absl::Duration span;
+          absl::Status st = Param(req, "a", &a);
+          if (st.ok()) st = Param(req, "b", &b);
+          if (st.ok()) st = RangeOf(req, "30d", &range, &span);
+          PairData d;
+          if (st.ok()) st = PairDataInto(a, b, range, &d);
+          if (!st.ok()) return Fail(res, st, html, lo);
+          if (html)
+            return Page(res, absl::StrCat(a, " - ", b), RenderPair(d), lo);
+          res.set_content(
+              absl::StrCat(
+                  "{\"a\":", nlohmann::json(a).dump(),
+                  ",\"b\":", nlohmann::json(b).dump(), ",\"range\":\"", range,
+                  "\",\"resolution\":\"", ResolutionName(d.ab.resolution()),
+                  "\",\"ab\":", Json(d.ab), ",\"ba\":", Json(d.ba), "}"),
+              "application/json");
+        };
   };
   s.Get("/pair", pair_handler(true));
   s.Get("/api/pair", pair_handler(false));
