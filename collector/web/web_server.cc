@@ -597,11 +597,43 @@ absl::Status WebServer::HostDataInto(const std::string& host,
   d->range = range;
   d->until = clock_.Now();
   d->since = d->until - span;
+  // The host's events need not wait for the Overview that names its
+  // targets: read them beside it (they fill only alerts, sockets, files).
+  std::future<absl::Status> events =
+      std::async(std::launch::async, [this, d, host] {
+        absl::Status first;
+        {
+          grpc::ServerContext ctx;
+          v1::ListAlertsRequest req;
+          req.set_host(host);
+          *req.mutable_since() = Ts(d->since);
+          req.set_limit(1000);
+          // No alerts yet (database starting) is no reason to show no
+          // paths.
+          (void)query_.ListAlerts(&ctx, &req, &d->alerts);
+        }
+        {
+          grpc::ServerContext ctx;
+          v1::SocketChangesRequest req;
+          req.set_host(host);
+          *req.mutable_since() = Ts(d->since);
+          first.Update(FromGrpc(query_.SocketChanges(&ctx, &req, &d->sockets)));
+        }
+        {
+          grpc::ServerContext ctx;
+          v1::FileAccessRequest req;
+          req.set_host(host);
+          *req.mutable_since() = Ts(d->since);
+          first.Update(FromGrpc(query_.FileAccess(&ctx, &req, &d->files)));
+        }
+        return first;
+      });
   v1::OverviewResponse overview;
   {
     grpc::ServerContext ctx;
     v1::OverviewRequest req;
     if (auto s = FromGrpc(query_.Overview(&ctx, &req, &overview)); !s.ok()) {
+      events.wait();
       return s;
     }
   }
@@ -612,7 +644,10 @@ absl::Status WebServer::HostDataInto(const std::string& host,
     d->agent = h.agent();
     for (const auto& p : h.paths()) targets.push_back(p.target());
   }
-  if (!d->known) return absl::OkStatus();
+  if (!d->known) {
+    events.wait();  // an unknown host's reads fail; nothing to show
+    return absl::OkStatus();
+  }
   // The targets' histories are independent reads: in parallel, so a page
   // with five targets costs about one.
   std::vector<std::future<absl::Status>> futures;
@@ -644,30 +679,7 @@ absl::Status WebServer::HostDataInto(const std::string& host,
       return RouteChangesInto(host, &d->targets[i]);
     }));
   }
-  absl::Status first;
-  {
-    grpc::ServerContext ctx;
-    v1::ListAlertsRequest req;
-    req.set_host(host);
-    *req.mutable_since() = Ts(d->since);
-    req.set_limit(1000);
-    // No alerts yet (database starting) is no reason to show no paths.
-    (void)query_.ListAlerts(&ctx, &req, &d->alerts);
-  }
-  {
-    grpc::ServerContext ctx;
-    v1::SocketChangesRequest req;
-    req.set_host(host);
-    *req.mutable_since() = Ts(d->since);
-    first.Update(FromGrpc(query_.SocketChanges(&ctx, &req, &d->sockets)));
-  }
-  {
-    grpc::ServerContext ctx;
-    v1::FileAccessRequest req;
-    req.set_host(host);
-    *req.mutable_since() = Ts(d->since);
-    first.Update(FromGrpc(query_.FileAccess(&ctx, &req, &d->files)));
-  }
+  absl::Status first = events.get();
   for (auto& f : futures) first.Update(f.get());
   return first;
 }
