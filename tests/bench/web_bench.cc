@@ -192,12 +192,26 @@ int main(int argc, char** argv) {
         absl::StrCat("host ", range, " data (collector)").c_str(), st, target,
         absl::StrCat("runs=", runs, " resolution=", resolution, " calls=", n));
   }
-  // The change behind the 1 d figure, in the same run: a host's five
-  // targets' day read in parallel as the page read them before (every
-  // run with its hops) and as it reads them now (without_hops).
-  for (bool hops : {true, false}) {
+  // What the host figures are made of, in the same run: a host's five
+  // targets read in parallel as the page reads them (1 d: without hops;
+  // 1 y: hourly), the 1 d read as the page made it before (every run with
+  // its hops), and the Overview the page reads first for the targets.
+  struct Read {
+    const char* name;
+    absl::Duration span;
+    bool hops;
+    v1::Resolution resolution;
+  };
+  for (const Read& r :
+       {Read{"5 x PathHistory 1d, hops", absl::Hours(24), true,
+             v1::RESOLUTION_AUTO},
+        Read{"5 x PathHistory 1d, no hops", absl::Hours(24), false,
+             v1::RESOLUTION_AUTO},
+        Read{"5 x PathHistory 1y, hourly", absl::Hours(24 * 365), false,
+             v1::RESOLUTION_HOURLY}}) {
     size_t bytes = 0;
-    Stats st = Time(warmup, iterations, [&](int i) {
+    const bool year = r.resolution == v1::RESOLUTION_HOURLY;
+    Stats st = Time(year ? 1 : warmup, year ? 10 : iterations, [&](int i) {
       std::vector<std::future<size_t>> f;
       for (const char* target :
            {"1.1.1.1", "9.9.9.9", "gateway", "nas.lan", "example.org"}) {
@@ -206,10 +220,10 @@ int main(int argc, char** argv) {
           v1::PathHistoryRequest req;
           req.set_host(HostName(i % 10));
           req.set_target(target);
-          *req.mutable_since() =
-              netvigil::ToProtoTime(absl::Now() - absl::Hours(24));
+          *req.mutable_since() = netvigil::ToProtoTime(absl::Now() - r.span);
           req.set_limit(20000);
-          req.set_without_hops(!hops);
+          req.set_without_hops(!r.hops);
+          req.set_resolution(r.resolution);
           v1::PathHistoryResponse resp;
           if (!query.PathHistory(&ctx, &req, &resp).ok()) {
             Die("PathHistory failed");
@@ -220,8 +234,16 @@ int main(int argc, char** argv) {
       bytes = 0;
       for (auto& x : f) bytes += x.get();
     });
-    Report(hops ? "5 x PathHistory 1d, hops" : "5 x PathHistory 1d, no hops",
-           st, 0, absl::StrCat("answer_bytes=", bytes));
+    Report(r.name, st, 0, absl::StrCat("answer_bytes=", bytes));
+  }
+  {
+    Stats st = Time(warmup, iterations, [&](int) {
+      grpc::ServerContext ctx;
+      v1::OverviewRequest req;
+      v1::OverviewResponse resp;
+      if (!query.Overview(&ctx, &req, &resp).ok()) Die("Overview failed");
+    });
+    Report("Overview", st, 0, "");
   }
   httplib::Client client("127.0.0.1", port);
   client.set_read_timeout(60, 0);
