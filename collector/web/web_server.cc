@@ -237,14 +237,53 @@ absl::Status WebServer::Start() {
                      " (address in use or not available)"));
   }
   thread_ = std::thread([this] { server_->listen_after_bind(); });
+  if (options_.warm_routes) warm_ = std::thread([this] { WarmRoutes(); });
   spdlog::info("web_listening address={} tls={} login={}", options_.listen,
                login_ ? "yes" : "no", login_ ? "yes" : "no");
   return absl::OkStatus();
 }
 
 void WebServer::Stop() {
+  if (!stopping_.HasBeenNotified()) stopping_.Notify();
+  if (warm_.joinable()) warm_.join();
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
+}
+
+void WebServer::WarmRoutes() {
+  // The store may still be starting: try for a few minutes.
+  v1::OverviewResponse overview;
+  for (int i = 0; i < 36; ++i) {
+    grpc::ServerContext ctx;
+    v1::OverviewRequest req;
+    if (query_.Overview(&ctx, &req, &overview).ok()) break;
+    overview.Clear();
+    if (stopping_.WaitForNotificationWithTimeout(absl::Seconds(5))) return;
+  }
+  const absl::Time t0 = absl::Now();
+  size_t runs = 0;
+  const absl::Time until = clock_.Now();
+  for (const auto& h : overview.hosts()) {
+    for (const auto& p : h.paths()) {
+      if (stopping_.HasBeenNotified()) return;
+      HostTarget t;
+      t.target = p.target();
+      grpc::ServerContext ctx;
+      v1::PathHistoryRequest req;
+      req.set_host(h.agent().name());
+      req.set_target(p.target());
+      *req.mutable_since() = Ts(until - absl::Hours(24));
+      *req.mutable_until() = Ts(until);
+      req.set_limit(kRunLimit);
+      req.set_without_hops(true);
+      if (!query_.PathHistory(&ctx, &req, &t.history).ok()) continue;
+      (void)RouteChangesInto(h.agent().name(), &t);
+      runs += t.history.runs_size();
+    }
+  }
+  spdlog::info("web_routes_warmed hosts={} runs={} seconds={:.1f}",
+               overview.hosts_size(), runs,
+               absl::ToDoubleSeconds(absl::Now() - t0));
 }
 
 bool WebServer::Admit(const httplib::Request& req, httplib::Response& res) {

@@ -16,6 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "collector/admin/pki_admin.h"
 #include "collector/query/query_service.h"
@@ -50,6 +51,10 @@ struct WebServerOptions {
   // How many runs' routes the timelines keep (RouteCache): a week of
   // one-minute runs to 100 targets; about 16 bytes a run.
   size_t route_cache_runs = 1'000'000;
+  // At Start, read the last day's routes of every host's targets on a
+  // thread of its own, so a host's first 1 d view after a start does not
+  // read a day of hops.
+  bool warm_routes = true;
 };
 
 class WebServer {
@@ -71,6 +76,11 @@ class WebServer {
   absl::Status HomeDataInto(HomeData* d);
   absl::Status HostDataInto(const std::string& host, const std::string& range,
                             HostData* d);
+  // Returns when the route warm-up (warm_routes) has finished; for the
+  // benchmark. Not to be called beside Stop().
+  void WaitForWarmRoutes() {
+    if (warm_.joinable()) warm_.join();
+  }
   // One run with its hops (the /run page): PathHistory over a moment
   // around `at`, picking `seq`; d->found false when it is not there.
   absl::Status RunDataInto(const std::string& host, const std::string& target,
@@ -87,6 +97,8 @@ class WebServer {
   // t->route_changes from its raw runs' routes: those the cache lacks are
   // read once, with hops, in one PathHistory over their time span.
   absl::Status RouteChangesInto(const std::string& host, HostTarget* t);
+  // Fills the route cache with every host's last day (options_.warm_routes).
+  void WarmRoutes();
   // The pair's baseline for the heat map, from its SpeedHistory: the
   // median of its successful results in the 7 days before the latest one
   // (`latest_at`); 0 with fewer than 3 of them. Cached per pair until the
@@ -101,6 +113,8 @@ class WebServer {
   SessionTable sessions_;
   LoginLimiter limiter_;
   RouteCache routes_;
+  absl::Notification stopping_;
+  std::thread warm_;  // WarmRoutes, while it runs
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
 
