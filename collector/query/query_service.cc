@@ -223,6 +223,7 @@ grpc::Status QueryService::PathHistory(grpc::ServerContext* ctx,
       !s.ok()) {
     return s;
   }
+  q.without_hops = req->without_hops();
   auto r = store_.PathHistory(req->host(), req->target(), q);
   if (!r.ok()) return StoreError(r.status());
   *resp = std::move(*r);

@@ -366,7 +366,41 @@ absl::StatusOr<v1::PathHistoryResponse> PgStore::PathHistory(
         const HistoryPlan plan = PlanHistory(tx, q, kPathSeries, id, target);
         v1::PathHistoryResponse out;
         std::vector<v1::StoredPathRun> raw;
-        if (plan.raw) {
+        if (plan.raw && q.without_hops) {
+          // The runs' own rows only (path_runs_agent_target_at read
+          // backwards, then the heap): no result payload is fetched or
+          // parsed, which is most of a day's cost.
+          pqxx::result rows = tx.exec_params(
+              "SELECT seq, " + EpochMicrosSql("started_at") +
+                  ", resolved_address, destination_reached, loss_percent,"
+                  " avg_ms, best_ms, worst_ms, error FROM path_runs"
+                  " WHERE agent_id = $1 AND target = $2"
+                  "  AND started_at >= to_timestamp($3 / 1e6)"
+                  "  AND started_at < to_timestamp($4 / 1e6)"
+                  " ORDER BY started_at DESC LIMIT $5",
+              id, target, plan.raw_from_us, q.until_us,
+              static_cast<int64_t>(q.limit));
+          for (auto it = rows.rbegin(); it != rows.rend(); ++it) {
+            const pqxx::row& row = *it;
+            v1::StoredPathRun s;
+            s.set_agent(agent);
+            s.set_seq(row[0].as<int64_t>());
+            s.set_resolution(v1::RESOLUTION_RAW);
+            v1::PathRun* run = s.mutable_run();
+            run->set_target(target);
+            *run->mutable_started_at() =
+                EpochMicrosToProtoTime(row[1].as<int64_t>());
+            run->set_resolved_address(row[2].as<std::string>());
+            run->set_destination_reached(row[3].as<bool>());
+            v1::PathHop* d = run->mutable_destination();
+            d->set_loss_percent(row[4].as<double>());
+            d->set_avg_ms(row[5].as<double>());
+            d->set_best_ms(row[6].as<double>());
+            d->set_worst_ms(row[7].as<double>());
+            run->set_error(row[8].as<std::string>());
+            raw.push_back(std::move(s));
+          }
+        } else if (plan.raw) {
           // The newest `limit` runs in the range, newest first straight from
           // path_runs_agent_target_at read backwards, each run's payload
           // fetched by primary key (a subquery: a join let the planner add a

@@ -116,6 +116,9 @@ class Store {
     uint32_t limit = 1000;
     v1::Resolution resolution = v1::RESOLUTION_AUTO;
     uint32_t max_points = 10000;
+    // Path runs only: raw runs from their rows, without hops
+    // (v1::PathHistoryRequest.without_hops).
+    bool without_hops = false;
   };
   // One target's points in the range, oldest first: raw runs where they are
   // kept, hourly aggregates before the oldest raw run, coarser buckets past

@@ -10,7 +10,6 @@
 #include "common/escape.h"
 #include "common/proto_time.h"
 #include "common/wire_kinds.h"
-#include "google/protobuf/descriptor.h"
 
 namespace netvigil::collector::web {
 namespace {
@@ -142,27 +141,6 @@ std::string LossClass(double loss) {
   return "loss4";
 }
 
-// The addresses a run went through, one per TTL ("" where none answered).
-std::vector<std::string> Route(const v1::PathRun& run) {
-  std::vector<std::string> r;
-  for (const auto& h : run.hops()) {
-    if (h.ttl() == 0 || h.ttl() > 255) continue;
-    if (r.size() < h.ttl()) r.resize(h.ttl());
-    if (!h.addresses().empty()) r[h.ttl() - 1] = h.addresses(0).address();
-  }
-  return r;
-}
-
-// A route changed when a TTL answered in both runs from different
-// addresses: a hop that did not answer once (rate limiting) is no change.
-bool RouteChanged(const std::vector<std::string>& a,
-                  const std::vector<std::string>& b) {
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
-    if (!a[i].empty() && !b[i].empty() && a[i] != b[i]) return true;
-  }
-  return false;
-}
-
 // The figures a timeline draws for one run: the destination's, else the
 // last hop's (a run that did not reach it).
 const v1::PathHop* EndHop(const v1::PathRun& run) {
@@ -173,64 +151,22 @@ const v1::PathHop* EndHop(const v1::PathRun& run) {
   return nullptr;
 }
 
-// Fields read by name, by reflection: the history work adds aggregated
-// points (hourly and coarser) to PathHistory and SpeedHistory answers, and
-// this code draws them without needing those messages at compile time.
-// Absent fields read as 0 / null.
-using google::protobuf::FieldDescriptor;
-using google::protobuf::Message;
-
-const FieldDescriptor* Field(const Message& m, const char* name) {
-  return m.GetDescriptor()->FindFieldByName(name);
-}
-
-double Num(const Message& m, const char* name) {
-  const FieldDescriptor* f = Field(m, name);
-  if (f == nullptr || f->is_repeated()) return 0;
-  const auto* r = m.GetReflection();
-  switch (f->cpp_type()) {
-    case FieldDescriptor::CPPTYPE_DOUBLE:
-      return r->GetDouble(m, f);
-    case FieldDescriptor::CPPTYPE_FLOAT:
-      return r->GetFloat(m, f);
-    case FieldDescriptor::CPPTYPE_UINT32:
-      return r->GetUInt32(m, f);
-    case FieldDescriptor::CPPTYPE_UINT64:
-      return static_cast<double>(r->GetUInt64(m, f));
-    case FieldDescriptor::CPPTYPE_INT32:
-      return r->GetInt32(m, f);
-    case FieldDescriptor::CPPTYPE_INT64:
-      return static_cast<double>(r->GetInt64(m, f));
-    case FieldDescriptor::CPPTYPE_ENUM:
-      return r->GetEnumValue(m, f);
-    default:
-      return 0;
-  }
-}
-
-const Message* Sub(const Message& m, const char* name) {
-  const FieldDescriptor* f = Field(m, name);
-  if (f == nullptr || f->is_repeated() ||
-      f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE ||
-      !m.GetReflection()->HasField(m, f)) {
+// The aggregate of a history point whose resolution is HOURLY or coarser;
+// null for a raw point (its figures are in the run or the result).
+template <typename P>
+auto AggregateOf(const P& point) -> decltype(&point.aggregate()) {
+  if (point.resolution() <= v1::RESOLUTION_RAW || !point.has_aggregate()) {
     return nullptr;
   }
-  return &m.GetReflection()->GetMessage(m, f);
-}
-
-// The aggregate of a history point whose `resolution` is not RAW (1);
-// null for a raw point and before the history work.
-const Message* AggregateOf(const Message& point) {
-  const FieldDescriptor* res = Field(point, "resolution");
-  if (res == nullptr || Num(point, "resolution") <= 1) return nullptr;
-  return Sub(point, "aggregate");
+  return &point.aggregate();
 }
 
 struct Point {
   absl::Time at;
   double avg = 0, best = 0, worst = 0, loss = 100;
   bool answered = false;
-  uint64_t seq = 0;  // 0: an aggregate (no run to show)
+  uint64_t seq = 0;   // 0: an aggregate (no run to show)
+  absl::Time seq_at;  // that run's start (a bucket's differs from `at`)
   size_t runs = 1;
   bool aggregate = false;
 };
@@ -298,25 +234,34 @@ std::string Timeline(const HostData& d, const HostTarget& t) {
            FromProtoTime(b->run().started_at());
   });
   std::vector<Point> points;
-  std::vector<absl::Time> route_changes;
-  std::vector<std::string> prev_route;
   for (const auto* r : runs) {
     Point p;
     p.at = FromProtoTime(r->run().started_at());
     p.seq = r->seq();
-    if (const Message* agg = AggregateOf(*r); agg != nullptr) {
+    p.seq_at = p.at;
+    if (const v1::PathAggregate* agg = AggregateOf(*r); agg != nullptr) {
       p.aggregate = true;
       p.seq = 0;
-      p.runs = std::max<size_t>(1, static_cast<size_t>(Num(*agg, "runs")));
-      p.answered = Num(*agg, "reached_runs") > 0;
-      p.avg = Num(*agg, "median_ms");
-      p.best = Num(*agg, "best_ms");
-      p.worst = Num(*agg, "worst_ms");
-      p.loss = Num(*agg, "max_loss_percent");
+      p.runs = std::max<size_t>(1, agg->runs());
+      p.answered = agg->reached_runs() > 0;
+      p.avg = agg->median_ms();
+      p.best = agg->best_ms();
+      p.worst = agg->worst_ms();
+      p.loss = agg->max_loss_percent();
       points.push_back(p);
       continue;  // no hops past raw retention: no route to compare
     }
-    if (const v1::PathHop* h = EndHop(r->run()); h != nullptr) {
+    if (r->run().hops().empty()) {
+      // Read without hops (PathHistoryRequest.without_hops): the
+      // destination's figures from the run's row; a run that did not reach
+      // it is no answer (its last hop is in its mtr table, a click away).
+      const v1::PathHop& h = r->run().destination();
+      p.answered = r->run().destination_reached();
+      p.avg = h.avg_ms();
+      p.best = h.best_ms();
+      p.worst = h.worst_ms();
+      p.loss = p.answered ? h.loss_percent() : 100;
+    } else if (const v1::PathHop* h = EndHop(r->run()); h != nullptr) {
       p.answered = h->received() > 0;
       p.avg = h->avg_ms();
       p.best = h->best_ms();
@@ -324,11 +269,6 @@ std::string Timeline(const HostData& d, const HostTarget& t) {
       p.loss = r->run().destination_reached() ? h->loss_percent() : 100;
     }
     points.push_back(p);
-    std::vector<std::string> route = Route(r->run());
-    if (!prev_route.empty() && RouteChanged(prev_route, route)) {
-      route_changes.push_back(p.at);
-    }
-    if (!route.empty()) prev_route = std::move(route);
   }
   const bool bucketed = points.size() > kMaxPoints;
   if (bucketed) {
@@ -346,7 +286,7 @@ std::string Timeline(const HostData& d, const HostTarget& t) {
         continue;
       }
       // The bucket links to its worst run (most loss; the latest of equals).
-      if (p.loss >= q.loss && p.seq != 0) q.seq = p.seq;
+      if (p.loss >= q.loss && p.seq != 0) q.seq = p.seq, q.seq_at = p.seq_at;
       q.aggregate = q.aggregate || p.aggregate;
       if (p.answered && q.answered) {
         q.avg = (q.avg * q.runs + p.avg) / (q.runs + 1);
@@ -434,7 +374,7 @@ std::string Timeline(const HostData& d, const HostTarget& t) {
     absl::StrAppendFormat(&line, "%.1f,%.1f ", x, Y(p.avg));
   }
   Flush();
-  for (absl::Time rc : route_changes) {
+  for (absl::Time rc : t.route_changes) {
     const double x = ax.X(rc);
     absl::StrAppendFormat(
         &svg,
@@ -472,9 +412,10 @@ std::string Timeline(const HostData& d, const HostTarget& t) {
       svg += circle;
       continue;
     }
-    absl::StrAppend(&svg, "<a href=\"/host?name=", Url(d.host),
-                    "&amp;range=", d.range, "&amp;target=", Url(t.target),
-                    "&amp;seq=", p.seq, "#run\">", circle, "</a>");
+    absl::StrAppend(&svg, "<a href=\"/run?host=", Url(d.host),
+                    "&amp;target=", Url(t.target), "&amp;seq=", p.seq,
+                    "&amp;at=", absl::ToUnixMicros(p.seq_at),
+                    "&amp;range=", d.range, "\">", circle, "</a>");
   }
   svg += AlertMarks(ax, d.alerts, t.target);
   svg += "</svg>";
@@ -613,8 +554,8 @@ bool SpeedOk(const v1::SpeedResult& r) {
   return r.outcome() == v1::SPEED_OUTCOME_OK;
 }
 
-// One point of a pair's throughput: a test, or (after the history work) an
-// aggregate of the tests of an hour or more.
+// One point of a pair's throughput: a test, or an aggregate of the tests
+// of an hour or more.
 struct SpeedPoint {
   absl::Time at;
   bool ok = false;  // a test that succeeded, or an aggregate with one
@@ -625,16 +566,10 @@ struct SpeedPoint {
   std::string error;
 };
 
-// The response's `points` when it has them (every resolution), else its
-// raw `results`.
+// The response's `points` (every resolution); its raw `results` when it
+// has no points (an answer without them holds raw results only).
 std::vector<SpeedPoint> SpeedPoints(const v1::SpeedHistoryResponse& h) {
   std::vector<SpeedPoint> out;
-  const FieldDescriptor* pf = Field(h, "points");
-  const auto* refl = h.GetReflection();
-  const int n = pf != nullptr && pf->is_repeated() &&
-                        pf->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE
-                    ? refl->FieldSize(h, pf)
-                    : 0;
   auto from_result = [&](const v1::SpeedResult& r) {
     SpeedPoint p;
     if (!Set(r.started_at())) return;
@@ -646,28 +581,26 @@ std::vector<SpeedPoint> SpeedPoints(const v1::SpeedHistoryResponse& h) {
     p.error = r.error();
     out.push_back(p);
   };
-  if (n == 0) {
+  if (h.points().empty()) {
     for (const auto& r : h.results()) from_result(r);
     return out;
   }
-  for (int i = 0; i < n; ++i) {
-    const Message& point = refl->GetRepeatedMessage(h, pf, i);
-    if (const Message* agg = AggregateOf(point); agg != nullptr) {
-      const Message* at = Sub(point, "at");
-      if (at == nullptr) continue;
+  for (const v1::SpeedHistoryPoint& point : h.points()) {
+    if (const v1::SpeedAggregate* agg = AggregateOf(point); agg != nullptr) {
+      if (!point.has_at()) continue;
       SpeedPoint p;
       p.aggregate = true;
-      p.at = absl::FromUnixSeconds(static_cast<int64_t>(Num(*at, "seconds")));
-      p.runs = static_cast<int>(Num(*agg, "runs"));
-      p.failed = p.runs - static_cast<int>(Num(*agg, "ok_runs"));
-      p.ok = Num(*agg, "ok_runs") > 0;
-      p.bps = Num(*agg, "median_bps");
+      p.at = FromProtoTime(point.at());
+      p.runs = static_cast<int>(agg->runs());
+      p.failed = p.runs - static_cast<int>(agg->ok_runs());
+      p.ok = agg->ok_runs() > 0;
+      p.bps = agg->median_bps();
       if (p.failed > 0) {
         p.error = absl::StrCat(p.failed, " of ", p.runs, " tests failed");
       }
       out.push_back(p);
-    } else if (const Message* r = Sub(point, "result"); r != nullptr) {
-      from_result(*static_cast<const v1::SpeedResult*>(r));
+    } else if (point.has_result()) {
+      from_result(point.result());
     }
   }
   return out;
@@ -713,25 +646,19 @@ std::string RatioClass(bool has_result, bool failed, double ratio) {
   return "bad";
 }
 
-std::string ResolutionOf(const google::protobuf::Message& response) {
-  const auto* field = response.GetDescriptor()->FindFieldByName("resolution");
-  if (field == nullptr || field->is_repeated()) return "raw";
-  const auto* refl = response.GetReflection();
-  if (field->type() == google::protobuf::FieldDescriptor::TYPE_STRING) {
-    const std::string v = refl->GetString(response, field);
-    return v.empty() ? "raw" : v;
+std::string ResolutionName(v1::Resolution r) {
+  switch (r) {
+    case v1::RESOLUTION_HOURLY:
+      return "hourly";
+    case v1::RESOLUTION_COARSE:
+      return "coarse";
+    case v1::RESOLUTION_MIXED:
+      return "mixed";
+    default:
+      // AUTO is never in an answer; an answer that leaves the field unset
+      // holds raw rows only.
+      return "raw";
   }
-  if (field->type() == google::protobuf::FieldDescriptor::TYPE_ENUM) {
-    std::string name = refl->GetEnum(response, field)->name();
-    // RESOLUTION_HOURLY -> hourly
-    const size_t cut = name.rfind('_');
-    if (cut != std::string::npos) name = name.substr(cut + 1);
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](unsigned char c) { return std::tolower(c); });
-    // AUTO (0) is never in an answer: a response without the field.
-    return name == "unspecified" || name == "auto" ? "raw" : name;
-  }
-  return "raw";
 }
 
 const std::vector<std::pair<std::string, absl::Duration>>& Ranges() {
@@ -916,33 +843,36 @@ std::string RenderHost(const HostData& d) {
     absl::StrAppend(
         &out, "<section class=\"target\"><h2>", Text(t.target),
         "</h2><p class=\"resolution\">resolution: ",
-        HtmlEscape(ResolutionOf(t.history)), "; ", t.history.runs_size(),
-        ResolutionOf(t.history) == "raw" ? " runs" : " points", " from ",
-        HtmlEscape(Time(d.since)), " to ", HtmlEscape(Time(d.until)), "</p>");
+        ResolutionName(t.history.resolution()), "; ", t.history.runs_size(),
+        ResolutionName(t.history.resolution()) == "raw" ? " runs" : " points",
+        " from ", HtmlEscape(Time(d.since)), " to ", HtmlEscape(Time(d.until)),
+        "</p>");
     out += Timeline(d, t);
     out += "</section>";
   }
   if (d.targets.empty()) out += "<p>No path results yet.</p>";
-  if (!d.run_target.empty()) {
-    out += "<section id=\"run\"><h2>Run</h2>";
-    bool found = false;
-    for (const auto& t : d.targets) {
-      if (t.target != d.run_target) continue;
-      for (const auto& r : t.history.runs()) {
-        if (r.seq() != d.run_seq) continue;
-        found = true;
-        absl::StrAppend(&out, "<p>", Text(t.target), " (",
-                        Text(r.run().resolved_address()), ") at ",
-                        HtmlEscape(TimeOf(r.run().started_at())), ", seq ",
-                        r.seq(), "</p>", MtrTable(r.run()));
-      }
-    }
-    if (!found) out += "<p>That run is not in this range.</p>";
-    out += "</section>";
-  }
   out += SocketsSection(d);
   out += FilesSection(d);
   return out;
+}
+
+std::string RenderRun(const RunData& d) {
+  std::string out =
+      absl::StrCat("<h1>", Text(d.host), " &rarr; ", Text(d.target), "</h1>");
+  absl::StrAppend(&out, "<p><a href=\"/host?name=", Url(d.host),
+                  "&amp;range=", d.range, "\">back to ", Text(d.host),
+                  "</a></p><section id=\"run\">");
+  if (!d.found) {
+    out +=
+        "<p class=\"error\">That run is not there (past the raw retention, "
+        "or no such run).</p>";
+  } else {
+    absl::StrAppend(&out, "<p>", Text(d.target), " (",
+                    Text(d.run.run().resolved_address()), ") at ",
+                    HtmlEscape(TimeOf(d.run.run().started_at())), ", seq ",
+                    d.run.seq(), "</p>", MtrTable(d.run.run()));
+  }
+  return out + "</section>";
 }
 
 std::string RenderPair(const PairData& d) {
@@ -978,7 +908,7 @@ std::string RenderPair(const PairData& d) {
     return kTop + (kH - kTop - kBottom) * (1 - std::min(v, ymax) / ymax);
   };
   absl::StrAppendFormat(&out, "<p class=\"resolution\">resolution: %s</p>",
-                        HtmlEscape(ResolutionOf(d.ab)));
+                        ResolutionName(d.ab.resolution()));
   std::string svg = absl::StrFormat(
       "<svg class=\"timeline speed\" viewBox=\"0 0 %.0f %.0f\">", kW, kH);
   absl::StrAppendFormat(&svg,

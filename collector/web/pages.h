@@ -13,7 +13,6 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "google/protobuf/message.h"
 #include "netvigil/v1/query.pb.h"
 
 namespace netvigil::collector::web {
@@ -29,10 +28,9 @@ std::string Text(absl::string_view s);
 // latest test failed or was skipped; "none" with no result or no baseline.
 std::string RatioClass(bool has_result, bool failed, double ratio);
 
-// The `resolution` field of a PathHistory/SpeedHistory response read by
-// reflection ("raw", "hourly"), so this code needs no change when the
-// field appears; "raw" while the message has none (every row is a run).
-std::string ResolutionOf(const google::protobuf::Message& response);
+// A PathHistory/SpeedHistory answer's resolution as the pages name it:
+// "raw", "hourly", "coarse" or "mixed"; unset (AUTO) reads "raw".
+std::string ResolutionName(v1::Resolution r);
 
 // The time ranges a page offers, by name ("3h", "1d", "7d", "30d", "1y").
 const std::vector<std::pair<std::string, absl::Duration>>& Ranges();
@@ -49,7 +47,12 @@ std::string RenderHomeLive(const HomeData& d);
 
 struct HostTarget {
   std::string target;
+  // Raw runs come without hops (PathHistoryRequest.without_hops): a
+  // timeline draws only the destination's figures.
   v1::PathHistoryResponse history;
+  // When the route changed, oldest first (WebServer, from each run's
+  // hops through its RouteCache).
+  std::vector<absl::Time> route_changes;
 };
 struct HostData {
   std::string host;
@@ -61,10 +64,18 @@ struct HostData {
   v1::ListAlertsResponse alerts;  // the host's, from `since`
   v1::SocketChangesResponse sockets;
   v1::FileAccessResponse files;
-  std::string run_target;  // the run picked (a click on a point), if any
-  uint64_t run_seq = 0;
 };
 std::string RenderHost(const HostData& d);
+
+// One run's hops as an mtr table: the page a click on a timeline's point
+// opens (/run), so the timeline itself needs no hops.
+struct RunData {
+  std::string host, target;
+  std::string range;  // the timeline's, for the way back
+  bool found = false;
+  v1::StoredPathRun run;
+};
+std::string RenderRun(const RunData& d);
 
 struct PairData {
   std::string a, b;

@@ -13,7 +13,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/proto_time.h"
-#include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
@@ -60,20 +59,6 @@ std::string Json(const google::protobuf::Message& m) {
     return "null";
   }
   return out;
-}
-
-// Sets an enum field by value name when the message has it (the history
-// work's `resolution` in PathHistoryRequest); nothing otherwise.
-void SetEnumIfPresent(google::protobuf::Message* m, const char* field,
-                      const char* value) {
-  const auto* f = m->GetDescriptor()->FindFieldByName(field);
-  if (f == nullptr ||
-      f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_ENUM) {
-    return;
-  }
-  if (const auto* v = f->enum_type()->FindValueByName(value); v != nullptr) {
-    m->GetReflection()->SetEnum(m, f, v);
-  }
 }
 
 bool FindRange(const std::string& name, absl::Duration* d) {
@@ -196,7 +181,8 @@ WebServer::WebServer(WebServerOptions options, QueryService& query,
       clock_(clock),
       login_(!IsLoopbackListen(options_.listen)),
       sessions_(clock, options_.session_idle),
-      limiter_(clock) {}
+      limiter_(clock),
+      routes_(options_.route_cache_runs) {}
 
 WebServer::~WebServer() { Stop(); }
 
@@ -251,14 +237,53 @@ absl::Status WebServer::Start() {
                      " (address in use or not available)"));
   }
   thread_ = std::thread([this] { server_->listen_after_bind(); });
+  if (options_.warm_routes) warm_ = std::thread([this] { WarmRoutes(); });
   spdlog::info("web_listening address={} tls={} login={}", options_.listen,
                login_ ? "yes" : "no", login_ ? "yes" : "no");
   return absl::OkStatus();
 }
 
 void WebServer::Stop() {
+  if (!stopping_.HasBeenNotified()) stopping_.Notify();
+  if (warm_.joinable()) warm_.join();
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
+}
+
+void WebServer::WarmRoutes() {
+  // The store may still be starting: try for a few minutes.
+  v1::OverviewResponse overview;
+  for (int i = 0; i < 36; ++i) {
+    grpc::ServerContext ctx;
+    v1::OverviewRequest req;
+    if (query_.Overview(&ctx, &req, &overview).ok()) break;
+    overview.Clear();
+    if (stopping_.WaitForNotificationWithTimeout(absl::Seconds(5))) return;
+  }
+  const absl::Time t0 = absl::Now();
+  size_t runs = 0;
+  const absl::Time until = clock_.Now();
+  for (const auto& h : overview.hosts()) {
+    for (const auto& p : h.paths()) {
+      if (stopping_.HasBeenNotified()) return;
+      HostTarget t;
+      t.target = p.target();
+      grpc::ServerContext ctx;
+      v1::PathHistoryRequest req;
+      req.set_host(h.agent().name());
+      req.set_target(p.target());
+      *req.mutable_since() = Ts(until - absl::Hours(24));
+      *req.mutable_until() = Ts(until);
+      req.set_limit(kRunLimit);
+      req.set_without_hops(true);
+      if (!query_.PathHistory(&ctx, &req, &t.history).ok()) continue;
+      (void)RouteChangesInto(h.agent().name(), &t);
+      runs += t.history.runs_size();
+    }
+  }
+  spdlog::info("web_routes_warmed hosts={} runs={} seconds={:.1f}",
+               overview.hosts_size(), runs,
+               absl::ToDoubleSeconds(absl::Now() - t0));
 }
 
 bool WebServer::Admit(const httplib::Request& req, httplib::Response& res) {
@@ -427,70 +452,103 @@ void WebServer::Routes() {
         });
 
   auto host_handler = [this, lo](bool html) {
-    return [this, lo, html](const httplib::Request& req,
-                            httplib::Response& res) {
-      std::string name, range;
-      absl::Duration span;
-      if (absl::Status st = Param(req, "name", &name); !st.ok()) {
-        return Fail(res, st, html, lo);
-      }
-      if (absl::Status st = RangeOf(req, "1d", &range, &span); !st.ok()) {
-        return Fail(res, st, html, lo);
-      }
-      HostData d;
-      if (req.has_param("target")) {
-        if (absl::Status st = Param(req, "target", &d.run_target); !st.ok()) {
-          return Fail(res, st, html, lo);
-        }
-        if (!absl::SimpleAtoi(req.get_param_value("seq"), &d.run_seq)) {
-          return Fail(res, absl::InvalidArgumentError("seq must be a number"),
-                      html, lo);
-        }
-      }
-      if (absl::Status st = HostDataInto(name, range, &d); !st.ok()) {
-        return Fail(res, st, html, lo);
-      }
-      if (!d.known) res.status = 404;
-      if (html) return Page(res, name, RenderHost(d), lo);
-      nlohmann::json targets = nlohmann::json::array();
-      std::string out =
-          absl::StrCat("{\"host\":", nlohmann::json(name).dump(),
-                       ",\"range\":\"", range, "\",\"targets\":[");
-      for (size_t i = 0; i < d.targets.size(); ++i) {
-        absl::StrAppend(
-            &out, i ? "," : "",
-            "{\"target\":", nlohmann::json(d.targets[i].target).dump(),
-            ",\"resolution\":\"", ResolutionOf(d.targets[i].history),
-            "\",\"history\":", Json(d.targets[i].history), "}");
-      }
-      absl::StrAppend(&out, "],\"alerts\":", Json(d.alerts),
-                      ",\"socket_changes\":", Json(d.sockets),
-                      ",\"files\":", Json(d.files), "}");
-      res.set_content(out, "application/json");
-    };
+    return
+        [this, lo, html](const httplib::Request& req, httplib::Response& res) {
+          std::string name, range;
+          absl::Duration span;
+          if (absl::Status st = Param(req, "name", &name); !st.ok()) {
+            return Fail(res, st, html, lo);
+          }
+          if (absl::Status st = RangeOf(req, "1d", &range, &span); !st.ok()) {
+            return Fail(res, st, html, lo);
+          }
+          HostData d;
+          if (absl::Status st = HostDataInto(name, range, &d); !st.ok()) {
+            return Fail(res, st, html, lo);
+          }
+          if (!d.known) res.status = 404;
+          if (html) return Page(res, name, RenderHost(d), lo);
+          nlohmann::json targets = nlohmann::json::array();
+          std::string out =
+              absl::StrCat("{\"host\":", nlohmann::json(name).dump(),
+                           ",\"range\":\"", range, "\",\"targets\":[");
+          for (size_t i = 0; i < d.targets.size(); ++i) {
+            absl::StrAppend(&out, i ? "," : "", "{\"target\":",
+                            nlohmann::json(d.targets[i].target).dump(),
+                            ",\"resolution\":\"",
+                            ResolutionName(d.targets[i].history.resolution()),
+                            "\",\"history\":", Json(d.targets[i].history), "}");
+          }
+          absl::StrAppend(&out, "],\"alerts\":", Json(d.alerts),
+                          ",\"socket_changes\":", Json(d.sockets),
+                          ",\"files\":", Json(d.files), "}");
+          res.set_content(out, "application/json");
+        };
   };
   s.Get("/host", host_handler(true));
   s.Get("/api/host", host_handler(false));
 
-  auto pair_handler = [this, lo](bool html) {
+  // A run's hops, the page a click on a timeline's point opens.
+  auto run_handler = [this, lo](bool html) {
     return [this, lo, html](const httplib::Request& req,
                             httplib::Response& res) {
-      std::string a, b, range;
+      RunData d;
       absl::Duration span;
-      absl::Status st = Param(req, "a", &a);
-      if (st.ok()) st = Param(req, "b", &b);
-      if (st.ok()) st = RangeOf(req, "30d", &range, &span);
-      PairData d;
-      if (st.ok()) st = PairDataInto(a, b, range, &d);
+      int64_t at_us = 0;
+      uint64_t seq = 0;
+      absl::Status st = Param(req, "host", &d.host);
+      if (st.ok()) st = Param(req, "target", &d.target);
+      if (st.ok()) st = RangeOf(req, "1d", &d.range, &span);
+      if (st.ok() && !absl::SimpleAtoi(req.get_param_value("seq"), &seq)) {
+        st = absl::InvalidArgumentError("seq must be a number");
+      }
+      // Microseconds since 1970, within the years PostgreSQL and
+      // Timestamp both hold.
+      if (st.ok() && (!absl::SimpleAtoi(req.get_param_value("at"), &at_us) ||
+                      at_us < 0 || at_us > int64_t{253402300799} * 1000000)) {
+        st = absl::InvalidArgumentError(
+            "at must be the run's start in microseconds since 1970");
+      }
+      if (st.ok()) {
+        st =
+            RunDataInto(d.host, d.target, seq, absl::FromUnixMicros(at_us), &d);
+      }
       if (!st.ok()) return Fail(res, st, html, lo);
-      if (html) return Page(res, absl::StrCat(a, " - ", b), RenderPair(d), lo);
-      res.set_content(
-          absl::StrCat("{\"a\":", nlohmann::json(a).dump(),
-                       ",\"b\":", nlohmann::json(b).dump(), ",\"range\":\"",
-                       range, "\",\"resolution\":\"", ResolutionOf(d.ab),
-                       "\",\"ab\":", Json(d.ab), ",\"ba\":", Json(d.ba), "}"),
-          "application/json");
+      if (!d.found) res.status = 404;
+      if (html) {
+        return Page(res, absl::StrCat(d.host, " - ", d.target), RenderRun(d),
+                    lo);
+      }
+      if (!d.found) {
+        return Fail(res, absl::NotFoundError("no such run"), false, lo);
+      }
+      res.set_content(Json(d.run), "application/json");
     };
+  };
+  s.Get("/run", run_handler(true));
+  s.Get("/api/run", run_handler(false));
+
+  auto pair_handler = [this, lo](bool html) {
+    return
+        [this, lo, html](const httplib::Request& req, httplib::Response& res) {
+          std::string a, b, range;
+          absl::Duration span;
+          absl::Status st = Param(req, "a", &a);
+          if (st.ok()) st = Param(req, "b", &b);
+          if (st.ok()) st = RangeOf(req, "30d", &range, &span);
+          PairData d;
+          if (st.ok()) st = PairDataInto(a, b, range, &d);
+          if (!st.ok()) return Fail(res, st, html, lo);
+          if (html)
+            return Page(res, absl::StrCat(a, " - ", b), RenderPair(d), lo);
+          res.set_content(
+              absl::StrCat(
+                  "{\"a\":", nlohmann::json(a).dump(),
+                  ",\"b\":", nlohmann::json(b).dump(), ",\"range\":\"", range,
+                  "\",\"resolution\":\"", ResolutionName(d.ab.resolution()),
+                  "\",\"ab\":", Json(d.ab), ",\"ba\":", Json(d.ba), "}"),
+              "application/json");
+        };
   };
   s.Get("/pair", pair_handler(true));
   s.Get("/api/pair", pair_handler(false));
@@ -578,11 +636,43 @@ absl::Status WebServer::HostDataInto(const std::string& host,
   d->range = range;
   d->until = clock_.Now();
   d->since = d->until - span;
+  // The host's events need not wait for the Overview that names its
+  // targets: read them beside it (they fill only alerts, sockets, files).
+  std::future<absl::Status> events =
+      std::async(std::launch::async, [this, d, host] {
+        absl::Status first;
+        {
+          grpc::ServerContext ctx;
+          v1::ListAlertsRequest req;
+          req.set_host(host);
+          *req.mutable_since() = Ts(d->since);
+          req.set_limit(1000);
+          // No alerts yet (database starting) is no reason to show no
+          // paths.
+          (void)query_.ListAlerts(&ctx, &req, &d->alerts);
+        }
+        {
+          grpc::ServerContext ctx;
+          v1::SocketChangesRequest req;
+          req.set_host(host);
+          *req.mutable_since() = Ts(d->since);
+          first.Update(FromGrpc(query_.SocketChanges(&ctx, &req, &d->sockets)));
+        }
+        {
+          grpc::ServerContext ctx;
+          v1::FileAccessRequest req;
+          req.set_host(host);
+          *req.mutable_since() = Ts(d->since);
+          first.Update(FromGrpc(query_.FileAccess(&ctx, &req, &d->files)));
+        }
+        return first;
+      });
   v1::OverviewResponse overview;
   {
     grpc::ServerContext ctx;
     v1::OverviewRequest req;
     if (auto s = FromGrpc(query_.Overview(&ctx, &req, &overview)); !s.ok()) {
+      events.wait();
       return s;
     }
   }
@@ -593,7 +683,10 @@ absl::Status WebServer::HostDataInto(const std::string& host,
     d->agent = h.agent();
     for (const auto& p : h.paths()) targets.push_back(p.target());
   }
-  if (!d->known) return absl::OkStatus();
+  if (!d->known) {
+    events.wait();  // an unknown host's reads fail; nothing to show
+    return absl::OkStatus();
+  }
   // The targets' histories are independent reads: in parallel, so a page
   // with five targets costs about one.
   std::vector<std::future<absl::Status>> futures;
@@ -610,39 +703,118 @@ absl::Status WebServer::HostDataInto(const std::string& host,
       req.set_limit(kRunLimit);
       // 30 days and more: hourly aggregates throughout (past the raw
       // retention there is nothing else, and a month of raw runs is 43,200
-      // a target). Shorter ranges: every run, each a link to its hops.
+      // a target). Shorter ranges: every run, each a link to its hops,
+      // read without them (the timeline draws the destination only): a
+      // day's runs with their hops were 744 kB a page and most of its
+      // time (README "Performance").
       if (d->until - d->since > absl::Hours(24 * 7)) {
-        SetEnumIfPresent(&req, "resolution", "RESOLUTION_HOURLY");
+        req.set_resolution(v1::RESOLUTION_HOURLY);
+      } else {
+        req.set_without_hops(true);
       }
-      return FromGrpc(query_.PathHistory(&ctx, &req, &d->targets[i].history));
+      absl::Status s =
+          FromGrpc(query_.PathHistory(&ctx, &req, &d->targets[i].history));
+      if (!s.ok()) return s;
+      return RouteChangesInto(host, &d->targets[i]);
     }));
   }
-  absl::Status first;
-  {
-    grpc::ServerContext ctx;
-    v1::ListAlertsRequest req;
-    req.set_host(host);
-    *req.mutable_since() = Ts(d->since);
-    req.set_limit(1000);
-    // No alerts yet (database starting) is no reason to show no paths.
-    (void)query_.ListAlerts(&ctx, &req, &d->alerts);
-  }
-  {
-    grpc::ServerContext ctx;
-    v1::SocketChangesRequest req;
-    req.set_host(host);
-    *req.mutable_since() = Ts(d->since);
-    first.Update(FromGrpc(query_.SocketChanges(&ctx, &req, &d->sockets)));
-  }
-  {
-    grpc::ServerContext ctx;
-    v1::FileAccessRequest req;
-    req.set_host(host);
-    *req.mutable_since() = Ts(d->since);
-    first.Update(FromGrpc(query_.FileAccess(&ctx, &req, &d->files)));
-  }
+  absl::Status first = events.get();
   for (auto& f : futures) first.Update(f.get());
   return first;
+}
+
+absl::Status WebServer::RouteChangesInto(const std::string& host,
+                                         HostTarget* t) {
+  std::vector<const v1::StoredPathRun*> runs;
+  for (const auto& r : t->history.runs()) {
+    if (r.seq() != 0 && r.resolution() == v1::RESOLUTION_RAW &&
+        r.run().has_started_at()) {
+      runs.push_back(&r);
+    }
+  }
+  if (runs.empty()) return absl::OkStatus();
+  std::stable_sort(runs.begin(), runs.end(), [](const auto* a, const auto* b) {
+    return FromProtoTime(a->run().started_at()) <
+           FromProtoTime(b->run().started_at());
+  });
+  std::vector<uint64_t> seqs;
+  for (const auto* r : runs) seqs.push_back(r->seq());
+  std::vector<size_t> missing;
+  std::vector<Route> routes = routes_.Find(host, t->target, seqs, &missing);
+  if (!missing.empty()) {
+    // The runs not seen before, with their hops, in one read over their
+    // span (on a page seen before: the few runs since).
+    grpc::ServerContext ctx;
+    v1::PathHistoryRequest req;
+    req.set_host(host);
+    req.set_target(t->target);
+    *req.mutable_since() =
+        Ts(FromProtoTime(runs[missing.front()]->run().started_at()) -
+           absl::Milliseconds(1));
+    *req.mutable_until() =
+        Ts(FromProtoTime(runs[missing.back()]->run().started_at()) +
+           absl::Milliseconds(1));
+    // AUTO, not RAW: RAW refuses a range that starts before the raw
+    // retention by a moment, as the oldest run of a 7 d view may. The
+    // span holds only raw runs, far fewer than max_points.
+    req.set_max_points(100000);
+    req.set_limit(kRunLimit);
+    v1::PathHistoryResponse full;
+    if (absl::Status s = FromGrpc(query_.PathHistory(&ctx, &req, &full));
+        !s.ok()) {
+      return s;
+    }
+    std::map<uint64_t, Route> read;
+    for (const auto& r : full.runs()) {
+      if (r.seq() != 0) read[r.seq()] = RouteOf(r.run());
+    }
+    // A run the read did not return although it was in the span (its
+    // stored result is gone) has no route; it is remembered as such unless
+    // the answer was cut at the limit.
+    const bool complete = full.runs_size() < static_cast<int>(kRunLimit);
+    for (size_t i : missing) {
+      auto it = read.find(seqs[i]);
+      if (it == read.end() && !complete) continue;
+      if (it != read.end()) routes[i] = it->second;
+      routes_.Put(host, t->target, seqs[i], routes[i]);
+    }
+  }
+  const Route* prev = nullptr;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (prev != nullptr && RouteChanged(*prev, routes[i])) {
+      t->route_changes.push_back(FromProtoTime(runs[i]->run().started_at()));
+    }
+    if (!routes[i].empty()) prev = &routes[i];
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WebServer::RunDataInto(const std::string& host,
+                                    const std::string& target, uint64_t seq,
+                                    absl::Time at, RunData* d) {
+  grpc::ServerContext ctx;
+  v1::PathHistoryRequest req;
+  req.set_host(host);
+  req.set_target(target);
+  // A moment around `at`: a run's start is kept to the microsecond, and
+  // two runs of one target never start within a millisecond.
+  *req.mutable_since() = Ts(at - absl::Milliseconds(1));
+  *req.mutable_until() = Ts(at + absl::Milliseconds(1));
+  req.set_resolution(v1::RESOLUTION_RAW);
+  req.set_limit(100);
+  v1::PathHistoryResponse resp;
+  absl::Status s = FromGrpc(query_.PathHistory(&ctx, &req, &resp));
+  // An unknown host or target, or a range past the raw retention: no run.
+  if (absl::IsNotFound(s) || absl::IsOutOfRange(s)) return absl::OkStatus();
+  if (!s.ok()) return s;
+  for (auto& r : *resp.mutable_runs()) {
+    if (r.seq() == seq) {
+      d->found = true;
+      d->run = std::move(r);
+      break;
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status WebServer::PairDataInto(const std::string& a, const std::string& b,

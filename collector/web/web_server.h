@@ -16,10 +16,12 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "collector/admin/pki_admin.h"
 #include "collector/query/query_service.h"
 #include "collector/web/pages.h"
+#include "collector/web/route_cache.h"
 #include "collector/web/web_auth.h"
 #include "common/clock.h"
 
@@ -46,6 +48,13 @@ struct WebServerOptions {
   // How long a pair's baseline (for the heat map) is kept before it is
   // read again even if the pair has no newer result.
   absl::Duration baseline_ttl = absl::Minutes(10);
+  // How many runs' routes the timelines keep (RouteCache): a week of
+  // one-minute runs to 100 targets; about 16 bytes a run.
+  size_t route_cache_runs = 1'000'000;
+  // At Start, read the last day's routes of every host's targets on a
+  // thread of its own, so a host's first 1 d view after a start does not
+  // read a day of hops.
+  bool warm_routes = true;
 };
 
 class WebServer {
@@ -67,6 +76,15 @@ class WebServer {
   absl::Status HomeDataInto(HomeData* d);
   absl::Status HostDataInto(const std::string& host, const std::string& range,
                             HostData* d);
+  // Returns when the route warm-up (warm_routes) has finished; for the
+  // benchmark. Not to be called beside Stop().
+  void WaitForWarmRoutes() {
+    if (warm_.joinable()) warm_.join();
+  }
+  // One run with its hops (the /run page): PathHistory over a moment
+  // around `at`, picking `seq`; d->found false when it is not there.
+  absl::Status RunDataInto(const std::string& host, const std::string& target,
+                           uint64_t seq, absl::Time at, RunData* d);
 
  private:
   void Routes();
@@ -76,6 +94,11 @@ class WebServer {
   absl::Status PairDataInto(const std::string& a, const std::string& b,
                             const std::string& range, PairData* d);
   absl::Status AlertsDataInto(const std::string& range, AlertsData* d);
+  // t->route_changes from its raw runs' routes: those the cache lacks are
+  // read once, with hops, in one PathHistory over their time span.
+  absl::Status RouteChangesInto(const std::string& host, HostTarget* t);
+  // Fills the route cache with every host's last day (options_.warm_routes).
+  void WarmRoutes();
   // The pair's baseline for the heat map, from its SpeedHistory: the
   // median of its successful results in the 7 days before the latest one
   // (`latest_at`); 0 with fewer than 3 of them. Cached per pair until the
@@ -89,6 +112,9 @@ class WebServer {
   const bool login_;
   SessionTable sessions_;
   LoginLimiter limiter_;
+  RouteCache routes_;
+  absl::Notification stopping_;
+  std::thread warm_;  // WarmRoutes, while it runs
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
 

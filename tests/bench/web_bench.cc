@@ -11,12 +11,18 @@
 // web_bench.sh runs query_bench with QUERY_BENCH_HOLD, hands its database
 // here as WEB_BENCH_DSN, then lets query_bench finish.
 //
+// Before timing, the month is put in the shape a collector keeps it: the
+// collector's own retention pass folds the runs older than 7 days into
+// hourly rows (query_bench seeds raw rows only).
+//
 // Usage: WEB_BENCH_DSN=... web_bench [ITERATIONS]   (default 100)
 #include <httplib.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <future>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
 
@@ -28,11 +34,13 @@
 #include "collector/store/pg_store.h"
 #include "collector/web/web_server.h"
 #include "common/clock.h"
+#include "common/proto_time.h"
 #include "spdlog/spdlog.h"
 
 namespace {
 
 namespace web = netvigil::collector::web;
+namespace v1 = netvigil::v1;
 
 [[noreturn]] void Die(const std::string& what) {
   std::fprintf(stderr, "web_bench: %s\n", what.c_str());
@@ -96,6 +104,27 @@ int main(int argc, char** argv) {
   netvigil::collector::PgStore store(dsn, 4);
   // Already migrated by query_bench; the store learns the schema here.
   if (absl::Status s = store.Migrate(); !s.ok()) Die(s.ToString());
+  // query_bench seeds raw rows only; a collector keeps raw rows for
+  // retention.raw_days (7) and folds older ones into hourly rows. Fold
+  // them as the collector's own retention pass does, so the long ranges
+  // read what they would read in a home (WEB_BENCH_KEEP_RAW=1: time the
+  // 30 raw days instead).
+  if (std::getenv("WEB_BENCH_KEEP_RAW") == nullptr) {
+    const absl::Time t0 = absl::Now();
+    auto r = store.ApplyRetention(netvigil::collector::Store::RetentionPolicy(),
+                                  absl::Now());
+    if (!r.ok()) Die(r.status().ToString());
+    pqxx::connection c(dsn);
+    pqxx::nontransaction(c).exec("ANALYZE");
+    std::printf(
+        "retention as the collector's (raw 7 days): %lld path runs and "
+        "%lld speed results folded into hours, %lld partitions dropped, "
+        "%.1f s with ANALYZE\n",
+        static_cast<long long>(r->path_runs_aggregated),
+        static_cast<long long>(r->speed_results_aggregated),
+        static_cast<long long>(r->partitions_dropped),
+        absl::ToDoubleSeconds(absl::Now() - t0));
+  }
   netvigil::collector::SessionRegistry sessions;
   netvigil::collector::CommandBroker broker(sessions, netvigil::RealClock());
   netvigil::collector::QueryServiceOptions options;
@@ -105,6 +134,9 @@ int main(int argc, char** argv) {
   const int port = 18000 + getpid() % 20000;
   web::WebServerOptions wo;
   wo.listen = absl::StrCat("127.0.0.1:", port);
+  // The first views are timed cold below; the warm-up a collector does at
+  // start (WebServerOptions::warm_routes) is timed on its own at the end.
+  wo.warm_routes = false;
   web::WebServer server(wo, query, netvigil::RealClock());
   if (absl::Status s = server.Start(); !s.ok()) Die(s.ToString());
 
@@ -136,6 +168,18 @@ int main(int argc, char** argv) {
     size_t runs = 0;
     std::string resolution;
     const int n = range == "1y" ? std::max(5, iterations / 10) : iterations;
+    if (range == "1d") {
+      // The first view of each host reads its runs' routes (hops) once;
+      // later views only the runs since (WebServer's RouteCache). Timed
+      // apart, then every host is warm for the timing below.
+      Stats first = Time(0, 10, [&](int i) {
+        web::HostData d;
+        if (auto s = server.HostDataInto(HostName(i), range, &d); !s.ok()) {
+          Die(s.ToString());
+        }
+      });
+      Report("host 1d, first view a host", first, 0, "routes read: 10 hosts");
+    }
     Stats st = Time(range == "1y" ? 1 : warmup, n, [&](int i) {
       web::HostData d;
       if (auto s = server.HostDataInto(HostName(i % 10), range, &d); !s.ok()) {
@@ -143,12 +187,66 @@ int main(int argc, char** argv) {
       }
       runs = 0;
       for (const auto& t : d.targets) runs += t.history.runs_size();
-      resolution =
-          d.targets.empty() ? "?" : web::ResolutionOf(d.targets[0].history);
+      resolution = d.targets.empty()
+                       ? "?"
+                       : web::ResolutionName(d.targets[0].history.resolution());
     });
     met &= Report(
         absl::StrCat("host ", range, " data (collector)").c_str(), st, target,
         absl::StrCat("runs=", runs, " resolution=", resolution, " calls=", n));
+  }
+  // What the host figures are made of, in the same run: a host's five
+  // targets read in parallel as the page reads them (1 d: without hops;
+  // 1 y: hourly), the 1 d read as the page made it before (every run with
+  // its hops), and the Overview the page reads first for the targets.
+  struct Read {
+    const char* name;
+    absl::Duration span;
+    bool hops;
+    v1::Resolution resolution;
+  };
+  for (const Read& r :
+       {Read{"5 x PathHistory 1d, hops", absl::Hours(24), true,
+             v1::RESOLUTION_AUTO},
+        Read{"5 x PathHistory 1d, no hops", absl::Hours(24), false,
+             v1::RESOLUTION_AUTO},
+        Read{"5 x PathHistory 1y, hourly", absl::Hours(24 * 365), false,
+             v1::RESOLUTION_HOURLY}}) {
+    size_t bytes = 0;
+    const bool year = r.resolution == v1::RESOLUTION_HOURLY;
+    Stats st = Time(year ? 1 : warmup, year ? 10 : iterations, [&](int i) {
+      std::vector<std::future<size_t>> f;
+      for (const char* target :
+           {"1.1.1.1", "9.9.9.9", "gateway", "nas.lan", "example.org"}) {
+        f.push_back(std::async(std::launch::async, [&, i, target] {
+          grpc::ServerContext ctx;
+          v1::PathHistoryRequest req;
+          req.set_host(HostName(i % 10));
+          req.set_target(target);
+          *req.mutable_since() = netvigil::ToProtoTime(absl::Now() - r.span);
+          req.set_limit(20000);
+          req.set_without_hops(!r.hops);
+          req.set_resolution(r.resolution);
+          v1::PathHistoryResponse resp;
+          if (!query.PathHistory(&ctx, &req, &resp).ok()) {
+            Die("PathHistory failed");
+          }
+          return resp.ByteSizeLong();
+        }));
+      }
+      bytes = 0;
+      for (auto& x : f) bytes += x.get();
+    });
+    Report(r.name, st, 0, absl::StrCat("answer_bytes=", bytes));
+  }
+  {
+    Stats st = Time(warmup, iterations, [&](int) {
+      grpc::ServerContext ctx;
+      v1::OverviewRequest req;
+      v1::OverviewResponse resp;
+      if (!query.Overview(&ctx, &req, &resp).ok()) Die("Overview failed");
+    });
+    Report("Overview", st, 0, "");
   }
   httplib::Client client("127.0.0.1", port);
   client.set_read_timeout(60, 0);
@@ -175,6 +273,29 @@ int main(int argc, char** argv) {
     }
   }
   server.Stop();
+  {
+    // What a collector's start spends warming the route cache: every
+    // host's last day, on a server of its own (an empty cache).
+    web::WebServerOptions warm = wo;
+    warm.listen = absl::StrCat("127.0.0.1:", port + 1);
+    warm.warm_routes = true;
+    web::WebServer cold(warm, query, netvigil::RealClock());
+    const absl::Time t0 = absl::Now();
+    if (absl::Status s = cold.Start(); !s.ok()) Die(s.ToString());
+    cold.WaitForWarmRoutes();
+    const double warm_s = absl::ToDoubleSeconds(absl::Now() - t0);
+    Stats first = Time(0, 10, [&](int i) {
+      web::HostData d;
+      if (auto s = cold.HostDataInto(HostName(i), "1d", &d); !s.ok()) {
+        Die(s.ToString());
+      }
+    });
+    std::printf(
+        "route warm-up at start: %.2f s; then host 1d first views "
+        "p50=%.2f ms max=%.2f ms\n",
+        warm_s, first.p50, first.max);
+    cold.Stop();
+  }
   std::printf("load average %s; targets: %s\n", LoadAverage().c_str(),
               met ? "met" : "MISSED");
   return met ? 0 : 1;

@@ -435,6 +435,11 @@ class WebPagesTest(nvtest.CollectorCase, unittest.TestCase):
         changes = re.findall(r'<line class="route-change" data-at="(\d+)"', svg.group(1))
         self.assertEqual([int(x) for x in changes],
                          [FIRST_RUN + ROUTE_CHANGE_RUN * RUN_EVERY])
+        # Read again, the routes come from the collector's cache (the runs
+        # are read without hops): the same mark.
+        again = self.get(f"/host?name=alpha&range=3h")[1]
+        self.assertEqual(re.findall(r'<line class="route-change" data-at="(\d+)"', again),
+                         changes)
         self.assertIn("resolution: raw", dom)
         # Socket changes: the new listener, its executable escaped.
         self.assertIn("/tmp/&lt;script&gt;alert(1)&lt;/script&gt;", dom)
@@ -442,15 +447,30 @@ class WebPagesTest(nvtest.CollectorCase, unittest.TestCase):
 
     def test_click_on_a_point_shows_that_runs_hops(self):
         dom = self.load("/host?name=alpha&range=1d", "web-host-1d.png")
-        links = re.findall(r'<a href="(/host\?name=alpha&amp;range=1d&amp;target=gw'
-                           r'&amp;seq=\d+#run)">', dom)
+        links = re.findall(r'<a href="(/run\?host=alpha&amp;target=gw'
+                           r'&amp;seq=\d+&amp;at=(\d+)&amp;range=1d)">', dom)
         self.assertEqual(len(links), RUNS)
-        link = links[ROUTE_CHANGE_RUN].replace("&amp;", "&")
+        self.assertEqual([int(at) // 1000000 for _, at in links],
+                         [FIRST_RUN + i * RUN_EVERY for i in range(RUNS)])
+        # The timeline is read without hops: no hop's address is on the page.
+        self.assertNotIn("10.0.0.3", dom)
+        link = links[ROUTE_CHANGE_RUN][0].replace("&amp;", "&")
         dom = self.load(link, "web-host-run.png")
         run = re.search(r'<section id="run">(.*?)</section>', dom, re.S).group(1)
         self.assertIn("<table class=\"mtr\">", run)
         self.assertIn("10.0.0.3", run)
         self.assertNotIn("10.0.0.2", run)
+        self.assertIn('href="/host?name=alpha&amp;range=1d"', dom)
+        api = json.loads(self.get(link.replace("/run?", "/api/run?"))[1])
+        self.assertEqual(api["run"]["hops"][1]["addresses"][0]["address"], "10.0.0.3")
+        # A run that is not there, and a malformed one, are refused clearly.
+        seq = int(re.search(r"seq=(\d+)", link).group(1))
+        r, body = self.get(link.replace(f"seq={seq}", f"seq={seq + 100000}"))
+        self.assertEqual(r.status, 404)
+        self.assertIn("That run is not there", body)
+        r, body = self.get(link.replace("at=", "at=x"))
+        self.assertEqual(r.status, 400)
+        self.assertIn("at must be", body)
 
     def test_pair_page_shows_both_directions_and_the_failure(self):
         dom = self.load("/pair?a=beta&b=gamma&range=1d", "web-pair.png")

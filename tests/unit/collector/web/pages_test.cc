@@ -1,5 +1,5 @@
 // The dashboard's pure parts: escaping, the heat map's classes, the
-// resolution read by reflection, sessions and the login limit on a fake
+// resolution names, sessions and the login limit on a fake
 // clock, the password file.
 #include "collector/web/pages.h"
 
@@ -14,6 +14,7 @@
 #include "collector/web/web_auth.h"
 #include "collector/web/web_server.h"
 #include "common/collector_config.h"
+#include "common/proto_time.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_clock.h"
 
@@ -40,9 +41,13 @@ TEST(WebPagesTest, RatioClassBoundaries) {
   EXPECT_EQ(RatioClass(true, false, 0), "none");  // no baseline yet
 }
 
-TEST(WebPagesTest, ResolutionIsRawWithoutTheField) {
-  v1::PathHistoryResponse r;
-  EXPECT_EQ(ResolutionOf(r), "raw");
+TEST(WebPagesTest, ResolutionNames) {
+  // An answer that leaves the field unset holds raw rows only.
+  EXPECT_EQ(ResolutionName(v1::PathHistoryResponse().resolution()), "raw");
+  EXPECT_EQ(ResolutionName(v1::RESOLUTION_RAW), "raw");
+  EXPECT_EQ(ResolutionName(v1::RESOLUTION_HOURLY), "hourly");
+  EXPECT_EQ(ResolutionName(v1::RESOLUTION_COARSE), "coarse");
+  EXPECT_EQ(ResolutionName(v1::RESOLUTION_MIXED), "mixed");
 }
 
 TEST(WebPagesTest, HomeHeatMapCellPerOrderedPairWithItsClass) {
@@ -173,6 +178,55 @@ TEST(WebConfigTest, ListenWebAndWebSection) {
       << clash.status();
   auto idle = ParseCollectorConfig("web:\n  session_idle: 0s\n", "c.yaml");
   EXPECT_FALSE(idle.ok());
+}
+
+// A host's timeline from runs read without hops: the destination's
+// figures, the route changes it is given, and points linking to /run with
+// the linked run's own start, also when points are buckets (more than 500
+// runs), where the bucket's time is its first run's, not the linked one's.
+TEST(WebPagesTest, HopLessTimelineLinksEachPointToItsRun) {
+  HostData d;
+  d.host = "alpha";
+  d.range = "1d";
+  d.known = true;
+  d.until = absl::FromUnixSeconds(1'800'000'000);
+  d.since = d.until - absl::Hours(24);
+  HostTarget t;
+  t.target = "gw";
+  constexpr int kRuns = 1440;
+  for (int i = 0; i < kRuns; ++i) {
+    v1::StoredPathRun* r = t.history.add_runs();
+    r->set_seq(1000 + i);
+    r->set_resolution(v1::RESOLUTION_RAW);
+    *r->mutable_run()->mutable_started_at() =
+        ToProtoTime(d.since + absl::Seconds(60 * i + 30));
+    const bool reached = i != 700;
+    r->mutable_run()->set_destination_reached(reached);
+    r->mutable_run()->mutable_destination()->set_avg_ms(10);
+    r->mutable_run()->mutable_destination()->set_best_ms(8);
+    r->mutable_run()->mutable_destination()->set_worst_ms(14);
+    r->mutable_run()->mutable_destination()->set_loss_percent(reached ? 0
+                                                                      : 100);
+  }
+  t.route_changes.push_back(d.since + absl::Seconds(60 * 900 + 30));
+  d.targets.push_back(t);
+  const std::string html = RenderHost(d);
+  EXPECT_NE(html.find("data-bucketed=\"1\""), std::string::npos);
+  // The bucket holding run 700 (no answer: loss 100) links to that run,
+  // at its own start.
+  const int64_t at700 =
+      absl::ToUnixMicros(d.since + absl::Seconds(60 * 700 + 30));
+  EXPECT_NE(
+      html.find(absl::StrCat("/run?host=alpha&amp;target=gw&amp;seq=", 1700,
+                             "&amp;at=", at700,
+                             "&amp;range=1d\"><circle class=\"pt loss4\"")),
+      std::string::npos)
+      << html.substr(0, 3000);
+  EXPECT_NE(html.find(absl::StrCat(
+                "class=\"route-change\" data-at=\"",
+                absl::ToUnixSeconds(d.since + absl::Seconds(60 * 900 + 30)))),
+            std::string::npos);
+  EXPECT_EQ(html.find("#run"), std::string::npos);  // no hops on this page
 }
 
 }  // namespace
