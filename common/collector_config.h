@@ -79,10 +79,10 @@ struct CollectorConfig {
   // retention (README "Storage"): days each kind of row is kept. Time
   // tables are partitioned by day or month and lose whole partitions, so a
   // row lives at least its days and at most one partition longer.
-  uint32_t raw_days = 7;          // path runs, speed results (then hourly)
-  uint32_t hourly_days = 365;     // path_hourly, speed_hourly
-  uint32_t results_days = 7;      // results rows (payloads, dedup record)
-  uint32_t events_days = 90;      // socket_events, file_events
+  uint32_t raw_days = 7;       // path runs, speed results (then hourly)
+  uint32_t hourly_days = 365;  // path_hourly, speed_hourly
+  uint32_t results_days = 7;   // results rows (payloads, dedup record)
+  uint32_t events_days = 90;   // socket_event_sets, socket_events, file_events
   uint32_t gone_facts_days = 90;  // facts no longer present, after last seen
   uint32_t resolved_alerts_days = 90;  // resolved alerts with their events
   uint32_t gaps_days = 365;            // the record of lost results
