@@ -106,7 +106,7 @@ absl::Status FirstExhausted(const std::vector<Owner>& owners) {
 // listed (appended to `pids` and `owners`), for those inodes only. The
 // inodes it finds an owner for are erased from `unowned`. What is still
 // ownerless after it is a process hidden by hidepid, a kernel socket, or a
-// socket closed meanwhile (see DropClosedDuringThePass).
+// socket closed meanwhile (see ClosedDuringThePass).
 absl::Status SecondLook(ProcReader& proc,
                         absl::flat_hash_map<uint64_t, int>& unowned,
                         std::vector<int>& pids, std::vector<Owner>& owners,

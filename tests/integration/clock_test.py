@@ -219,6 +219,9 @@ class ClockTest(nvtest.CollectorCase, unittest.TestCase):
         self.assertIn("72h behind", alerts[0]["summary"])
         self.assertIn("collector_clock_suspect agents=2 collector_ahead_s=2592", c.output())
         for name in ("right1", "right2"):
+            # The alert comes from the hello, before any result is stored.
+            nvtest.wait_until(lambda: self.results(name) >= 2, 60,  # noqa: B023
+                              f"{name}: two results")
             produced, stored, refused = self.ledger(name)
             self.assertEqual(stored, produced)
 
