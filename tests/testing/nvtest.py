@@ -73,12 +73,36 @@ def scratch_dir(tag: str) -> str:
     return d
 
 
+# What the tests started and have not ended. A run killed by SIGTERM (a CI
+# timeout, a person) runs no unittest cleanup, so without this its private
+# PostgreSQL and its collector would outlive it (a lab's own processes and
+# namespaces are ended by nvlab's handler, which then calls this one).
+_live_processes: List["Process"] = []
+_live_postgres: List["Postgres"] = []
+
+
+def _end_live_on_sigterm(signum, frame):
+    for p in list(_live_processes):
+        if p.proc is not None and p.proc.poll() is None:  # still ours: by PID
+            os.kill(p.proc.pid, signal.SIGKILL)
+            p.proc.wait()
+    for pg in list(_live_postgres):
+        try:
+            subprocess.run([PGCLUSTER, "stop", pg.dir, "immediate"], timeout=30)
+        except (OSError, subprocess.SubprocessError) as e:
+            print(f"nvtest: stopping {pg.dir}: {e}", file=sys.stderr)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)  # die of the signal, as without us
+
+
 def main() -> None:
     """unittest.main for our test files. A run that passes removes its
     scratch folders (a database and logs each, tens of MB); a failing run
     keeps them and names them, for their logs. NETVIGIL_KEEP_SCRATCH=1
-    keeps them always."""
+    keeps them always. SIGTERM ends what the tests started first."""
     import unittest
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _end_live_on_sigterm)
     prog = unittest.main(verbosity=2, exit=False)
     ok = prog.result.wasSuccessful()
     if ok and not os.environ.get("NETVIGIL_KEEP_SCRATCH"):
@@ -100,9 +124,12 @@ class Postgres:
 
     def start(self):
         subprocess.run([PGCLUSTER, "start", self.dir], check=True)
+        _live_postgres.append(self)
 
     def stop(self, mode: str = "fast"):
         subprocess.run([PGCLUSTER, "stop", self.dir, mode], check=True)
+        if self in _live_postgres:
+            _live_postgres.remove(self)
 
     def psql(self, sql: str) -> str:
         argv = ["psql", "-h", self.dir, "-U", "postgres", "-d", "netvigil",
@@ -156,6 +183,7 @@ class Process:
         else:
             self.proc = subprocess.Popen(self.argv, stdout=self.log,
                                          stderr=subprocess.STDOUT)
+        _live_processes.append(self)
         return self
 
     @property
@@ -176,12 +204,16 @@ class Process:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.log.close()
+        if self in _live_processes:
+            _live_processes.remove(self)
         return self.proc.returncode
 
     def kill9(self):
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
         self.log.close()
+        if self in _live_processes:
+            _live_processes.remove(self)
 
     def output(self) -> str:
         with open(self.log_path, "rb") as f:
