@@ -29,8 +29,15 @@ svg .axis { stroke: #888; stroke-width: 1; }
 svg .tick { font-size: 10px; fill: #555; }
 svg .band { fill: #9bd; opacity: .5; stroke: none; }
 svg .median { fill: none; stroke: #135; stroke-width: 1.2; }
-svg .pt.loss0 { fill: #2a2; } svg .pt.loss1 { fill: #9c2; } svg .pt.loss2 { fill: #eb0; }
-svg .pt.loss3 { fill: #e60; } svg .pt.loss4 { fill: #c00; }
+svg path.pts { fill: none; stroke-width: 4; stroke-linecap: round; }
+svg.timeline[data-bucketed="0"] path.pts { stroke-width: 6; }
+svg .pts.loss0 { stroke: #2a2; } svg .pts.loss1 { stroke: #9c2; } svg .pts.loss2 { stroke: #eb0; }
+svg .pts.loss3 { stroke: #e60; } svg .pts.loss4 { stroke: #c00; }
+svg.timeline[data-pts] { cursor: crosshair; }
+svg .cursor { stroke: #444; stroke-width: 1; pointer-events: none; }
+div.tip { position: absolute; display: none; pointer-events: none; background: #fff;
+  border: 1px solid #888; padding: 2px 6px; font-size: 12px; white-space: nowrap; }
+div.tip.on { display: block; }
 span.loss0 { color: #070; } span.loss1, span.loss2 { color: #960; } span.loss3, span.loss4 { color: #b00; }
 svg .route-change { stroke: #80c; stroke-width: 2; stroke-dasharray: 4 3; }
 svg .alert-mark.sev-critical { fill: #c00; } svg .alert-mark.sev-warning { fill: #e80; }
@@ -53,7 +60,91 @@ ul.evidence { margin: 0; padding-left: 1.2em; }
 // new and resolved alerts show without a reload. A failed fetch keeps the
 // page as it is and says so; a session that ended sends the reader to
 // the login page.
+//
+// A host's timelines: the points' figures are in the svg's data-pts (see
+// Timeline in pages.cc); hovering shows the nearest point's figures,
+// clicking opens its run's hops (/run). Without the script the charts
+// still draw; only the hover and the click need it.
 const char kAppJs[] = R"js('use strict';
+(function () {
+  const NS = 'http://www.w3.org/2000/svg';
+  let tip = null;
+  function when(us) {
+    return new Date(us / 1000).toISOString().slice(0, 19).replace('T', ' ') + ' UTC';
+  }
+  function text(p, t0) {
+    const at = when(t0 + p.dt);
+    if (p.avg === '') return at + ' no answer (loss ' + Math.round(p.loss) + '%)';
+    if (p.agg) {
+      return at + ' ' + p.runs + ' runs: median ' + p.avg.toFixed(1) + ' ms (best ' +
+          p.best.toFixed(1) + ', worst ' + p.worst.toFixed(1) + '), loss up to ' +
+          Math.round(p.loss) + '%';
+    }
+    return at + ' avg ' + p.avg.toFixed(1) + ' ms (best ' + p.best.toFixed(1) + ', worst ' +
+        p.worst.toFixed(1) + '), loss ' + Math.round(p.loss) + '%' +
+        (p.runs > 1 ? ', ' + p.runs + ' runs; the click: the worst' : '');
+  }
+  function timeline(svg) {
+    const d = svg.dataset;
+    const t0 = Number(d.t0), span = Number(d.span), x0 = Number(d.x0), x1 = Number(d.x1);
+    if (!(span > 0)) return;
+    const pts = d.pts.split(' ').filter(Boolean).map(function (s) {
+      const f = s.split(',');
+      const num = function (i) { return f[i] === undefined || f[i] === '' ? '' : Number(f[i]); };
+      const p = {dt: Number(f[0]), avg: num(1), best: num(2), worst: num(3), loss: Number(f[4]),
+                 runs: Number(f[5]), seq: f[6] || '', sdt: num(7), agg: f[8] === '1'};
+      p.x = x0 + Math.min(Math.max(p.dt / span, 0), 1) * (x1 - x0);
+      return p;
+    });
+    if (!pts.length) return;
+    const cursor = document.createElementNS(NS, 'line');
+    cursor.setAttribute('class', 'cursor');
+    cursor.setAttribute('y1', d.y0);
+    cursor.setAttribute('y2', d.y1);
+    cursor.setAttribute('visibility', 'hidden');
+    svg.appendChild(cursor);
+    function nearest(e) {
+      const m = svg.getScreenCTM();
+      if (!m) return null;
+      const q = new DOMPoint(e.clientX, e.clientY).matrixTransform(m.inverse());
+      let lo = 0, hi = pts.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (pts[mid].x < q.x) lo = mid + 1; else hi = mid;
+      }
+      if (lo > 0 && q.x - pts[lo - 1].x < pts[lo].x - q.x) lo -= 1;
+      return Math.abs(pts[lo].x - q.x) <= 12 ? pts[lo] : null;
+    }
+    function hide() {
+      cursor.setAttribute('visibility', 'hidden');
+      if (tip) tip.classList.remove('on');
+    }
+    svg.addEventListener('mousemove', function (e) {
+      const p = nearest(e);
+      if (!p) return hide();
+      cursor.setAttribute('x1', p.x);
+      cursor.setAttribute('x2', p.x);
+      cursor.setAttribute('visibility', 'visible');
+      if (!tip) {
+        tip = document.createElement('div');
+        tip.className = 'tip';
+        document.body.appendChild(tip);
+      }
+      tip.textContent = text(p, t0);
+      tip.style.left = (e.pageX + 12) + 'px';
+      tip.style.top = (e.pageY + 12) + 'px';
+      tip.classList.add('on');
+    });
+    svg.addEventListener('mouseleave', hide);
+    svg.addEventListener('click', function (e) {
+      const p = nearest(e);
+      if (!p || p.seq === '' || !d.run) return;
+      const at = t0 + (p.sdt === '' ? p.dt : p.sdt);
+      window.location.assign(d.run + '&seq=' + p.seq + '&at=' + at);
+    });
+  }
+  document.querySelectorAll('svg.timeline[data-pts]').forEach(timeline);
+})();
 (function () {
   const live = document.getElementById('live');
   if (!live || !live.dataset.src) return;

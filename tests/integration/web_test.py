@@ -16,7 +16,7 @@ the CSP forbids anything else), and is kept as a PNG under
 build/tests/web/ for a person to look at. The heat map has one cell per
 ordered pair with the class its ratio gives; the host's 3 h timeline has
 one point per seeded run and marks the loss episode and the route change
-at their times; clicking a point (its link) shows that run's hops; an open
+at their times; clicking a point (the page's script) shows that run's hops; an open
 home page shows a host that connects later without a reload (its script
 polls /part/home; driven over the DevTools protocol, tests/testing/cdp.py).
 
@@ -280,6 +280,33 @@ def chromium(url, *args, timeout=60):
     return r.stdout, console
 
 
+def timeline_points(svg_tag):
+    """A timeline's points from its <svg> tag's data (Timeline in
+    collector/web/pages.cc): dicts of at (s), at_us, avg (None: no answer),
+    loss, runs, seq (None: no run to open), run_at_us (the run a click
+    opens), agg."""
+    attrs = dict(re.findall(r'\b(data-[a-z0-9]+)="([^"]*)"', svg_tag))
+    t0 = int(attrs["data-t0"])
+    out = []
+    for entry in attrs["data-pts"].split():
+        f = entry.split(",") + [""] * 9
+        at_us = t0 + int(f[0])
+        out.append({"at": at_us // 1000000, "at_us": at_us,
+                    "avg": float(f[1]) if f[1] else None,
+                    "loss": float(f[4]), "runs": int(f[5]),
+                    "seq": int(f[6]) if f[6] else None,
+                    "run_at_us": t0 + int(f[7]) if f[7] else at_us,
+                    "agg": f[8] == "1"})
+    return out
+
+
+def timeline_dots(svg_body):
+    """{loss class: how many points its path draws} (a point is a
+    zero-length segment, "h0")."""
+    return {cls: d.count("h0")
+            for cls, d in re.findall(r'<path class="pts (loss\d)" d="([^"]*)"', svg_body)}
+
+
 class WebPagesTest(nvtest.CollectorCase, unittest.TestCase):
     TAG = "web-pages"
     # No probes of its own; speed on, so the fake agents' results are
@@ -422,17 +449,18 @@ class WebPagesTest(nvtest.CollectorCase, unittest.TestCase):
 
     def test_host_timeline_points_loss_and_route_change(self):
         dom = self.load(f"/host?name=alpha&range=3h", "web-host.png")
-        svg = re.search(r'<svg class="timeline"[^>]*data-target="gw"[^>]*>(.*?)</svg>',
+        svg = re.search(r'(<svg class="timeline"[^>]*data-target="gw"[^>]*>)(.*?)</svg>',
                         dom, re.S)
         self.assertIsNotNone(svg, "a timeline for target gw")
-        points = re.findall(r'<circle class="pt (loss\d)" data-at="(\d+)" '
-                            r'data-loss="([0-9.]+)"', svg.group(1))
+        points = timeline_points(svg.group(1))
         self.assertEqual(len(points), RUNS, "one point per run in range")
-        lossy = sorted(int(at) for cls, at, loss in points if float(loss) > 0)
+        lossy = sorted(p["at"] for p in points if p["loss"] > 0)
         self.assertEqual(lossy, [FIRST_RUN + i * RUN_EVERY for i in LOSS_RUNS])
-        for cls, at, loss in points:
-            self.assertEqual(cls, "loss3" if float(loss) > 0 else "loss0")  # 40%
-        changes = re.findall(r'<line class="route-change" data-at="(\d+)"', svg.group(1))
+        # Each drawn in its loss class's path: 40% is loss3.
+        self.assertEqual(timeline_dots(svg.group(2)),
+                         {"loss0": RUNS - len(LOSS_RUNS), "loss3": len(LOSS_RUNS)})
+        self.assertNotIn("<circle", svg.group(2), "no element per point")
+        changes = re.findall(r'<line class="route-change" data-at="(\d+)"', svg.group(2))
         self.assertEqual([int(x) for x in changes],
                          [FIRST_RUN + ROUTE_CHANGE_RUN * RUN_EVERY])
         # Read again, the routes come from the collector's cache (the runs
@@ -447,14 +475,49 @@ class WebPagesTest(nvtest.CollectorCase, unittest.TestCase):
 
     def test_click_on_a_point_shows_that_runs_hops(self):
         dom = self.load("/host?name=alpha&range=1d", "web-host-1d.png")
-        links = re.findall(r'<a href="(/run\?host=alpha&amp;target=gw'
-                           r'&amp;seq=\d+&amp;at=(\d+)&amp;range=1d)">', dom)
-        self.assertEqual(len(links), RUNS)
-        self.assertEqual([int(at) // 1000000 for _, at in links],
+        svg = re.search(r'<svg class="timeline"[^>]*data-target="gw"[^>]*>', dom).group(0)
+        points = timeline_points(svg)
+        self.assertEqual(len(points), RUNS)
+        self.assertTrue(all(p["seq"] for p in points), "every point opens its run")
+        self.assertEqual([p["run_at_us"] // 1000000 for p in points],
                          [FIRST_RUN + i * RUN_EVERY for i in range(RUNS)])
+        self.assertIn('data-run="/run?host=alpha&amp;target=gw&amp;range=1d"', svg)
         # The timeline is read without hops: no hop's address is on the page.
         self.assertNotIn("10.0.0.3", dom)
-        link = links[ROUTE_CHANGE_RUN][0].replace("&amp;", "&")
+        # A person's hover and click (app.js): the mouse over the route
+        # change run's time shows its figures; a click opens its run.
+        at = FIRST_RUN + ROUTE_CHANGE_RUN * RUN_EVERY
+        attrs = dict(re.findall(r'\b(data-[a-z0-9]+)="([^"]*)"', svg))
+        x = float(attrs["data-x0"]) + (at * 1000000 - int(attrs["data-t0"])) / \
+            int(attrs["data-span"]) * (float(attrs["data-x1"]) - float(attrs["data-x0"]))
+        # Points are 1.6 px apart here; a mouse event's position is whole
+        # pixels, so the test points at the pixel nearest to the run's x.
+        b = cdp.Browser()
+        try:
+            b.navigate(self.base + "/host?name=alpha&range=1d")
+            cx, cy = b.evaluate(
+                "(() => { const s = document.querySelector('svg.timeline[data-target=\"gw\"]');"
+                " s.scrollIntoView();"
+                f" const q = new DOMPoint({x}, 80).matrixTransform(s.getScreenCTM());"
+                " return [Math.round(q.x), Math.round(q.y)]; })()")
+            b.cdp.call("Input.dispatchMouseEvent", type="mouseMoved", x=cx, y=cy)
+            tip = b.evaluate("document.querySelector('div.tip.on')?.textContent")
+            self.assertIsNotNone(tip, "a hover shows the point's figures")
+            self.assertIn(time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at)), tip)
+            self.assertIn(" avg ", tip)
+            for kind in ("mousePressed", "mouseReleased"):
+                b.cdp.call("Input.dispatchMouseEvent", type=kind, x=cx, y=cy,
+                           button="left", clickCount=1)
+            nvtest.wait_until(lambda: "/run?" in (b.evaluate("location.href") or ""), 30,
+                              "the click to open the run")
+            link = urllib.parse.urlsplit(b.evaluate("location.href"))
+            link = link.path + "?" + link.query
+        finally:
+            b.close()
+        m = re.fullmatch(r"/run\?host=alpha&target=gw&range=1d&seq=(\d+)&at=(\d+)", link)
+        self.assertIsNotNone(m, link)
+        self.assertEqual(int(m.group(1)), points[ROUTE_CHANGE_RUN]["seq"])
+        self.assertEqual(int(m.group(2)) // 1000000, at)
         dom = self.load(link, "web-host-run.png")
         run = re.search(r'<section id="run">(.*?)</section>', dom, re.S).group(1)
         self.assertIn("<table class=\"mtr\">", run)
@@ -523,15 +586,15 @@ class WebPagesTest(nvtest.CollectorCase, unittest.TestCase):
         section = re.search(r'<section class="target"><h2>gw</h2>(.*?)</section>', dom, re.S)
         self.assertIsNotNone(section, "a timeline for target gw")
         self.assertIn("resolution: hourly", section.group(1))
-        points = re.findall(r'<circle class="pt (loss\d)" data-at="(\d+)" '
-                            r'data-loss="([0-9.]+)"[^>]*><title>([^<]*)</title>',
-                            section.group(1))
-        seeded = {int(at): (cls, title) for cls, at, _, title in points
-                  if int(at) < NOW - 86400}
-        self.assertEqual(sorted(seeded), [hour0, hour0 + 3600, hour0 + 7200])
-        self.assertEqual([seeded[t][0] for t in sorted(seeded)], ["loss0", "loss3", "loss0"])
-        for _, title in seeded.values():
-            self.assertIn("30 runs: median 12.0 ms", title)
+        svg = re.search(r'(<svg class="timeline"[^>]*>)(.*?)</svg>', section.group(1), re.S)
+        points = timeline_points(svg.group(1))
+        seeded = [p for p in points if p["at"] < NOW - 86400]
+        self.assertEqual([p["at"] for p in seeded], [hour0, hour0 + 3600, hour0 + 7200])
+        self.assertEqual([p["loss"] for p in seeded], [0, 30, 0])  # max_loss
+        for p in seeded:
+            self.assertEqual((p["runs"], p["avg"], p["agg"]), (30, 12.0, True))
+        self.assertGreaterEqual(timeline_dots(svg.group(2)).get("loss3", 0), 1)
+        self.assertTrue(all(p["seq"] is None for p in points))
         # The hours of the seeded raw runs are aggregates too (30 d asks
         # hourly throughout): no point is a link to a run.
         self.assertNotIn("&amp;seq=", section.group(1))

@@ -9,7 +9,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <vector>
 
+#include "absl/strings/str_split.h"
 #include "collector/web/web_admin.h"
 #include "collector/web/web_auth.h"
 #include "collector/web/web_server.h"
@@ -180,6 +182,45 @@ TEST(WebConfigTest, ListenWebAndWebSection) {
   EXPECT_FALSE(idle.ok());
 }
 
+// The value of the first attribute `name` in `html` ("" when none).
+std::string Attr(const std::string& html, const std::string& name) {
+  const std::string key = " " + name + "=\"";
+  const size_t at = html.find(key);
+  if (at == std::string::npos) return "";
+  const size_t from = at + key.size();
+  return html.substr(from, html.find('"', from) - from);
+}
+
+// A target's name goes into the click's link percent-encoded and into the
+// page escaped: a name that is markup stays text.
+TEST(WebPagesTest, TimelineRunLinkEncodesTheTarget) {
+  HostData d;
+  d.host = "a b";
+  d.range = "3h";
+  d.known = true;
+  d.until = absl::FromUnixSeconds(1'800'000'000);
+  d.since = d.until - absl::Hours(3);
+  HostTarget t;
+  t.target = "x\"><script>";
+  v1::StoredPathRun* r = t.history.add_runs();
+  r->set_seq(7);
+  *r->mutable_run()->mutable_started_at() =
+      ToProtoTime(d.since + absl::Seconds(90));
+  r->mutable_run()->set_destination_reached(true);
+  r->mutable_run()->mutable_destination()->set_avg_ms(12.25);
+  r->mutable_run()->mutable_destination()->set_best_ms(10);
+  r->mutable_run()->mutable_destination()->set_worst_ms(15.5);
+  d.targets.push_back(t);
+  const std::string html = RenderHost(d);
+  EXPECT_EQ(html.find("<script>"), std::string::npos);
+  EXPECT_EQ(Attr(html, "data-run"),
+            "/run?host=a%20b&amp;target=x%22%3E%3Cscript%3E&amp;range=3h");
+  // One raw point: its start, figures, loss, one run, its seq; no second
+  // start (it is the point's own), no aggregate flag.
+  EXPECT_EQ(Attr(html, "data-pts"), "90000000,12.2,10,15.5,0,1,7");
+  EXPECT_NE(html.find("<path class=\"pts loss0\" d=\"M"), std::string::npos);
+}
+
 // A host's timeline from runs read without hops: the destination's
 // figures, the route changes it is given, and points linking to /run with
 // the linked run's own start, also when points are buckets (more than 500
@@ -212,16 +253,46 @@ TEST(WebPagesTest, HopLessTimelineLinksEachPointToItsRun) {
   d.targets.push_back(t);
   const std::string html = RenderHost(d);
   EXPECT_NE(html.find("data-bucketed=\"1\""), std::string::npos);
-  // The bucket holding run 700 (no answer: loss 100) links to that run,
-  // at its own start.
+  // One data entry per bucket, in the order of the dots drawn (one
+  // zero-length segment each, in one path per loss class).
+  const std::string pts = Attr(html, "data-pts");
+  const std::vector<std::string> entries = absl::StrSplit(pts, ' ');
+  EXPECT_EQ(entries.size(), 450u);
+  size_t dots = 0;
+  for (size_t at = html.find("h0"); at != std::string::npos;
+       at = html.find("h0", at + 2)) {
+    ++dots;
+  }
+  EXPECT_EQ(dots, entries.size());
+  EXPECT_EQ(Attr(html, "data-t0"), absl::StrCat(absl::ToUnixMicros(d.since)));
+  EXPECT_EQ(Attr(html, "data-run"),
+            "/run?host=alpha&amp;target=gw&amp;range=1d");
+  // The bucket holding run 700 (no answer: loss 100) links to that run, at
+  // its own start (the bucket's time is its first run's, 698's), and is
+  // drawn in the loss4 path.
   const int64_t at700 =
       absl::ToUnixMicros(d.since + absl::Seconds(60 * 700 + 30));
-  EXPECT_NE(
-      html.find(absl::StrCat("/run?host=alpha&amp;target=gw&amp;seq=", 1700,
-                             "&amp;at=", at700,
-                             "&amp;range=1d\"><circle class=\"pt loss4\"")),
-      std::string::npos)
-      << html.substr(0, 3000);
+  const int64_t at698 =
+      absl::ToUnixMicros(d.since + absl::Seconds(60 * 698 + 30));
+  const int64_t t0 = absl::ToUnixMicros(d.since);
+  int found = 0;
+  for (const std::string& e : entries) {
+    const std::vector<std::string> f = absl::StrSplit(e, ',');
+    ASSERT_GE(f.size(), 6u) << e;
+    if (f.size() > 6 && f[6] == "1700") {
+      ++found;
+      EXPECT_EQ(f[0], absl::StrCat(at698 - t0)) << e;
+      EXPECT_EQ(f[4], "100") << e;  // the worst loss of its runs
+      EXPECT_EQ(f[5], "3") << e;    // runs 698, 699, 700
+      ASSERT_EQ(f.size(), 8u) << e;
+      EXPECT_EQ(f[7], absl::StrCat(at700 - t0)) << e;
+    }
+  }
+  EXPECT_EQ(found, 1) << pts.substr(0, 500);
+  EXPECT_NE(html.find("<path class=\"pts loss4\" d=\"M"), std::string::npos);
+  // No element per point: no circle, no link, no title of a point.
+  EXPECT_EQ(html.find("<circle"), std::string::npos);
+  EXPECT_EQ(html.find("<a href=\"/run"), std::string::npos);
   EXPECT_NE(html.find(absl::StrCat(
                 "class=\"route-change\" data-at=\"",
                 absl::ToUnixSeconds(d.since + absl::Seconds(60 * 900 + 30)))),
