@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -123,6 +124,12 @@ class WebServer {
     absl::Time read_at;
     double bps = 0;
   };
+  // Each host's path targets at its last view (from the Overview), read
+  // beside the next view's Overview. Only hosts the Overview listed.
+  absl::Mutex targets_mu_;
+  std::map<std::string, std::vector<std::string>> targets_
+      ABSL_GUARDED_BY(targets_mu_);
+
   absl::Mutex baseline_mu_;
   std::map<std::pair<std::string, std::string>, CachedBaseline> baselines_
       ABSL_GUARDED_BY(baseline_mu_);

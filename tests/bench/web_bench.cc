@@ -240,6 +240,48 @@ int main(int argc, char** argv) {
     });
     Report(r.name, st, 0, absl::StrCat("answer_bytes=", bytes));
   }
+  // The host page's other reads (beside its Overview and paths): its
+  // alerts, socket changes and file access over the range, and the
+  // rendering of the page from what was read.
+  for (const auto& [range, span] :
+       std::vector<std::pair<std::string, absl::Duration>>{
+           {"1d", absl::Hours(24)}, {"1y", absl::Hours(24 * 365)}}) {
+    const bool year = range == "1y";
+    size_t events = 0;
+    Stats st = Time(year ? 1 : warmup, year ? 10 : iterations, [&](int i) {
+      const auto since = netvigil::ToProtoTime(absl::Now() - span);
+      grpc::ServerContext c1, c2, c3;
+      v1::ListAlertsRequest a;
+      a.set_host(HostName(i % 10));
+      *a.mutable_since() = since;
+      a.set_limit(1000);
+      v1::ListAlertsResponse ar;
+      (void)query.ListAlerts(&c1, &a, &ar);
+      v1::SocketChangesRequest s;
+      s.set_host(HostName(i % 10));
+      *s.mutable_since() = since;
+      v1::SocketChangesResponse sr;
+      (void)query.SocketChanges(&c2, &s, &sr);
+      v1::FileAccessRequest f;
+      f.set_host(HostName(i % 10));
+      *f.mutable_since() = since;
+      v1::FileAccessResponse fr;
+      (void)query.FileAccess(&c3, &f, &fr);
+      events = ar.alerts_size() + sr.changes_size() + fr.facts_size();
+    });
+    Report(absl::StrCat("host ", range, " events (serial)").c_str(), st, 0,
+           absl::StrCat("alerts+socket changes+files=", events));
+    web::HostData d;
+    if (auto s = server.HostDataInto("host03", range, &d); !s.ok()) {
+      Die(s.ToString());
+    }
+    size_t bytes = 0;
+    Stats render = Time(year ? 1 : warmup, year ? 10 : iterations, [&](int) {
+      bytes = web::RenderHost(d).size();
+    });
+    Report(absl::StrCat("render host ", range).c_str(), render, 0,
+           absl::StrCat("body_bytes=", bytes));
+  }
   {
     Stats st = Time(warmup, iterations, [&](int) {
       grpc::ServerContext ctx;
