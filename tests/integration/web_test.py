@@ -43,11 +43,11 @@ import urllib.parse
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testing"))
 import cdp  # noqa: E402
 import nvtest  # noqa: E402
+import webpage  # noqa: E402
 
 import grpc  # noqa: E402
 
-SHOTS = os.path.join(nvtest.BUILD_DIR, "tests", "web")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = webpage.SHOTS
 
 
 def build_stubs():
@@ -260,26 +260,6 @@ def sockets_result(at, extra_listener):
     return r
 
 
-def chromium(url, *args, timeout=60):
-    """Runs headless Chromium on `url`; (stdout, console lines). No other
-    host resolves, so a request that tried to leave would fail (and show)."""
-    profile = tempfile.mkdtemp(prefix="nv-web-chromium-")
-    argv = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-            "--no-first-run", "--disable-extensions", "--disable-sync",
-            "--disable-background-networking", "--disable-component-update",
-            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-            "--enable-logging=stderr", "--v=0",
-            f"--user-data-dir={profile}", *args, url]
-    try:
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
-    console = [line for line in r.stderr.splitlines()
-               if "CONSOLE" in line or "Refused to" in line
-               or "Content Security Policy" in line]
-    return r.stdout, console
-
-
 class WebPagesTest(nvtest.CollectorCase, unittest.TestCase):
     TAG = "web-pages"
     # No probes of its own; speed on, so the fake agents' results are
@@ -359,20 +339,7 @@ class WebPagesTest(nvtest.CollectorCase, unittest.TestCase):
     def load(self, path, shot):
         """The page's DOM after its scripts ran, asserting a clean console and
         only same-origin references; saves the screenshot as `shot`."""
-        url = self.base + path
-        dom, console = chromium(url, "--dump-dom")
-        self.assertEqual(console, [], f"console messages on {path}")
-        self.assertIn("</html>", dom)
-        for attr, ref in re.findall(r'\b(src|href|action)="([^"]*)"', dom):
-            parsed = urllib.parse.urlsplit(ref.replace("&amp;", "&"))
-            self.assertFalse(parsed.scheme or parsed.netloc,
-                             f"{path}: {attr}={ref} leaves the collector")
-        out = os.path.join(SHOTS, shot)
-        _, console = chromium(url, f"--screenshot={out}", "--window-size=1280,1600",
-                              "--hide-scrollbars")
-        self.assertEqual(console, [], f"console messages on {path} (screenshot)")
-        self.assertTrue(os.path.getsize(out) > 10000, f"{out} is not a page")
-        return dom
+        return webpage.load(self, self.base, path, shot)
 
     def test_headers_on_every_response(self):
         for path in ("/", "/api/home", "/static/app.js", "/host?name=alpha",
