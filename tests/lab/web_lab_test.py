@@ -145,15 +145,15 @@ analysis:
   path_loss_confirm_runs: 2
   cross_host_settle: 10s
 """)
-        # listen.web on the server namespace's loopback: start_netvigil
-        # wrote the config, so the collector is restarted with it.
         cls.base = f"http://127.0.0.1:{cls.web_port}"
         cls.ns = cls.lab.server.ns
         cls.plant()
 
     @classmethod
     def start_netvigil(cls, extra_yaml, agent_args=(), online_timeout=60):
-        # As LabTestCase's, with listen.web added to the listen: section.
+        # LabTestCase's, with listen.web on the server namespace's loopback
+        # added to the listen: section collector_yaml writes (the extra YAML
+        # cannot add it: a second listen: key is refused).
         real = nvtest.collector_yaml
 
         def with_web(*a, **kw):
