@@ -297,7 +297,7 @@ analysis:
             # The planted slow link is what makes the classes differ.
             if slow in (a, b) and at > t_rate:
                 self.assertEqual(cls, "bad", (a, b, want, title))
-        print(f"\n  heat map: " + ", ".join(f"{a}->{b} {c} {r:.2f}"
+        print("\n  heat map: " + ", ".join(f"{a}->{b} {c} {r:.2f}"
                                           for (a, b), (c, r, _) in sorted(got.items())))
 
     def test_host_timeline_points_loss_and_route_change(self):
