@@ -298,7 +298,7 @@ analysis:
             if slow in (a, b) and at > t_rate:
                 self.assertEqual(cls, "bad", (a, b, want, title))
         print("\n  heat map: " + ", ".join(f"{a}->{b} {c} {r:.2f}"
-                                          for (a, b), (c, r, _) in sorted(got.items())))
+                                         for (a, b), (c, r, _) in sorted(got.items())))
 
     def test_host_timeline_points_loss_and_route_change(self):
         self.check_timeline()
