@@ -43,11 +43,12 @@ import urllib.parse
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testing"))
 import cdp  # noqa: E402
 import nvtest  # noqa: E402
+import webpage  # noqa: E402
+from webpage import timeline_dots, timeline_points  # noqa: E402
 
 import grpc  # noqa: E402
 
-SHOTS = os.path.join(nvtest.BUILD_DIR, "tests", "web")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = webpage.SHOTS
 
 
 def build_stubs():
@@ -260,53 +261,6 @@ def sockets_result(at, extra_listener):
     return r
 
 
-def chromium(url, *args, timeout=60):
-    """Runs headless Chromium on `url`; (stdout, console lines). No other
-    host resolves, so a request that tried to leave would fail (and show)."""
-    profile = tempfile.mkdtemp(prefix="nv-web-chromium-")
-    argv = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-            "--no-first-run", "--disable-extensions", "--disable-sync",
-            "--disable-background-networking", "--disable-component-update",
-            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-            "--enable-logging=stderr", "--v=0",
-            f"--user-data-dir={profile}", *args, url]
-    try:
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
-    console = [line for line in r.stderr.splitlines()
-               if "CONSOLE" in line or "Refused to" in line
-               or "Content Security Policy" in line]
-    return r.stdout, console
-
-
-def timeline_points(svg_tag):
-    """A timeline's points from its <svg> tag's data (Timeline in
-    collector/web/pages.cc): dicts of at (s), at_us, avg (None: no answer),
-    loss, runs, seq (None: no run to open), run_at_us (the run a click
-    opens), agg."""
-    attrs = dict(re.findall(r'\b(data-[a-z0-9]+)="([^"]*)"', svg_tag))
-    t0 = int(attrs["data-t0"])
-    out = []
-    for entry in attrs["data-pts"].split():
-        f = entry.split(",") + [""] * 9
-        at_us = t0 + int(f[0])
-        out.append({"at": at_us // 1000000, "at_us": at_us,
-                    "avg": float(f[1]) if f[1] else None,
-                    "loss": float(f[4]), "runs": int(f[5]),
-                    "seq": int(f[6]) if f[6] else None,
-                    "run_at_us": t0 + int(f[7]) if f[7] else at_us,
-                    "agg": f[8] == "1"})
-    return out
-
-
-def timeline_dots(svg_body):
-    """{loss class: how many points its path draws} (a point is a
-    zero-length segment, "h0")."""
-    return {cls: d.count("h0")
-            for cls, d in re.findall(r'<path class="pts (loss\d)" d="([^"]*)"', svg_body)}
-
-
 class WebPagesTest(nvtest.CollectorCase, unittest.TestCase):
     TAG = "web-pages"
     # No probes of its own; speed on, so the fake agents' results are
@@ -386,20 +340,7 @@ class WebPagesTest(nvtest.CollectorCase, unittest.TestCase):
     def load(self, path, shot):
         """The page's DOM after its scripts ran, asserting a clean console and
         only same-origin references; saves the screenshot as `shot`."""
-        url = self.base + path
-        dom, console = chromium(url, "--dump-dom")
-        self.assertEqual(console, [], f"console messages on {path}")
-        self.assertIn("</html>", dom)
-        for attr, ref in re.findall(r'\b(src|href|action)="([^"]*)"', dom):
-            parsed = urllib.parse.urlsplit(ref.replace("&amp;", "&"))
-            self.assertFalse(parsed.scheme or parsed.netloc,
-                             f"{path}: {attr}={ref} leaves the collector")
-        out = os.path.join(SHOTS, shot)
-        _, console = chromium(url, f"--screenshot={out}", "--window-size=1280,1600",
-                              "--hide-scrollbars")
-        self.assertEqual(console, [], f"console messages on {path} (screenshot)")
-        self.assertTrue(os.path.getsize(out) > 10000, f"{out} is not a page")
-        return dom
+        return webpage.load(self, self.base, path, shot)
 
     def test_headers_on_every_response(self):
         for path in ("/", "/api/home", "/static/app.js", "/host?name=alpha",
@@ -448,7 +389,7 @@ class WebPagesTest(nvtest.CollectorCase, unittest.TestCase):
         self.assertEqual(classes, {p: expected_class(r) for p, r in PAIRS.items()})
 
     def test_host_timeline_points_loss_and_route_change(self):
-        dom = self.load(f"/host?name=alpha&range=3h", "web-host.png")
+        dom = self.load("/host?name=alpha&range=3h", "web-host.png")
         svg = re.search(r'(<svg class="timeline"[^>]*data-target="gw"[^>]*>)(.*?)</svg>',
                         dom, re.S)
         self.assertIsNotNone(svg, "a timeline for target gw")
@@ -465,7 +406,7 @@ class WebPagesTest(nvtest.CollectorCase, unittest.TestCase):
                          [FIRST_RUN + ROUTE_CHANGE_RUN * RUN_EVERY])
         # Read again, the routes come from the collector's cache (the runs
         # are read without hops): the same mark.
-        again = self.get(f"/host?name=alpha&range=3h")[1]
+        again = self.get("/host?name=alpha&range=3h")[1]
         self.assertEqual(re.findall(r'<line class="route-change" data-at="(\d+)"', again),
                          changes)
         self.assertIn("resolution: raw", dom)
