@@ -309,6 +309,41 @@ std::string SpeedBucketsSql() {
          " FROM b GROUP BY bucket ORDER BY bucket DESC LIMIT $8";
 }
 
+// The routes `runs` name (route_id), each once, into `out.routes`: what a
+// timeline needs to mark route changes without a run's hops. A run whose
+// route retention has just deleted (a late run of a day about to go) names
+// none.
+void AddRoutes(pqxx::read_transaction& tx, int64_t agent_id,
+               std::vector<v1::StoredPathRun>& runs,
+               v1::PathHistoryResponse& out) {
+  std::set<int64_t> ids;
+  for (const v1::StoredPathRun& s : runs) {
+    if (s.route_id() != 0) ids.insert(static_cast<int64_t>(s.route_id()));
+  }
+  if (ids.empty()) return;
+  for (const auto& row : tx.exec_params(
+           "SELECT id, hops FROM path_routes WHERE agent_id = $1"
+           " AND id = ANY($2::bigint[]) ORDER BY id",
+           agent_id,
+           PgIntArray(std::vector<int64_t>(ids.begin(), ids.end())))) {
+    const pqxx::binarystring bytes(row[1]);
+    absl::StatusOr<std::vector<v1::PathHop>> hops =
+        history::UnpackPathRoute(std::string_view(
+            reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+    if (!hops.ok()) {
+      throw std::runtime_error(absl::StrCat(
+          "path route ", row[0].as<int64_t>(), ": ", hops.status().message()));
+    }
+    v1::PathRoute* r = out.add_routes();
+    r->set_id(row[0].as<int64_t>());
+    for (v1::PathHop& h : *hops) *r->add_hops() = std::move(h);
+    ids.erase(row[0].as<int64_t>());
+  }
+  for (v1::StoredPathRun& s : runs) {
+    if (ids.count(static_cast<int64_t>(s.route_id())) > 0) s.clear_route_id();
+  }
+}
+
 // The newest `limit` runs of one target in [from, until) with their hops,
 // oldest first: path_runs_agent_target_at read backwards. A run stored
 // since migration 0018 is rebuilt from its row, its route (each route read
@@ -469,7 +504,7 @@ absl::StatusOr<v1::PathHistoryResponse> PgStore::PathHistory(
           pqxx::result rows = tx.exec_params(
               "SELECT seq, " + EpochMicrosSql("started_at") +
                   ", resolved_address, destination_reached, loss_percent,"
-                  " avg_ms, best_ms, worst_ms, error FROM path_runs"
+                  " avg_ms, best_ms, worst_ms, error, route_id FROM path_runs"
                   " WHERE agent_id = $1 AND target = $2"
                   "  AND started_at >= to_timestamp($3 / 1e6)"
                   "  AND started_at < to_timestamp($4 / 1e6)"
@@ -494,8 +529,12 @@ absl::StatusOr<v1::PathHistoryResponse> PgStore::PathHistory(
             d->set_best_ms(row[6].as<double>());
             d->set_worst_ms(row[7].as<double>());
             run->set_error(row[8].as<std::string>());
+            if (q.with_routes && !row[9].is_null()) {
+              s.set_route_id(row[9].as<int64_t>());
+            }
             raw.push_back(std::move(s));
           }
+          if (q.with_routes) AddRoutes(tx, id, raw, out);
         } else if (plan.raw) {
           raw = PathRunsWithHops(tx, id, agent, target, plan.raw_from_us,
                                  q.until_us, q.limit);

@@ -194,6 +194,45 @@ TEST_F(PathRoutesTest, RunsKeepNoPayloadAndReadBackAsSent) {
   EXPECT_EQ(bare[0].run().hops_size(), 0);
   EXPECT_NEAR(bare[0].run().destination().avg_ms(),
               sent[0].path().destination().avg_ms(), 1e-9);
+  EXPECT_EQ(bare[0].route_id(), 0u) << "no route ids unless asked";
+  // Asked, each run names its route and the answer holds the two routes
+  // once: a timeline marks the route changes with no hops read.
+  Store::HistoryQuery q;
+  q.until_us = (kD0 + 30 * kDay) * kUs;
+  q.limit = 10000;
+  q.resolution = v1::RESOLUTION_RAW;
+  q.without_hops = true;
+  q.with_routes = true;
+  auto routed = store_->PathHistory("a1", "internet", q);
+  ASSERT_THAT(routed, IsOk());
+  ASSERT_EQ(routed->runs_size(), 144);
+  ASSERT_EQ(routed->routes_size(), 2);
+  std::map<uint64_t, const v1::PathRoute*> by_id;
+  for (const v1::PathRoute& r : routed->routes()) by_id[r.id()] = &r;
+  for (int i = 0; i < 144; ++i) {
+    const v1::StoredPathRun& run = routed->runs(i);
+    EXPECT_EQ(run.run().hops_size(), 0);
+    ASSERT_EQ(by_id.count(run.route_id()), 1u) << i;
+    // Runs of the same route share its id; a change is a new id.
+    if (i > 0) {
+      EXPECT_EQ(run.route_id() == routed->runs(i - 1).route_id(),
+                (i / 10) % 2 == ((i - 1) / 10) % 2)
+          << i;
+    }
+    const v1::PathRoute& r = *by_id[run.route_id()];
+    const v1::PathRun& p = sent[i].path();
+    ASSERT_EQ(r.hops_size(), p.hops_size());
+    for (int h = 0; h < r.hops_size(); ++h) {
+      EXPECT_EQ(r.hops(h).ttl(), p.hops(h).ttl());
+      EXPECT_EQ(r.hops(h).is_destination(), p.hops(h).is_destination());
+      ASSERT_EQ(r.hops(h).addresses_size(), p.hops(h).addresses_size());
+      for (int a = 0; a < r.hops(h).addresses_size(); ++a) {
+        EXPECT_EQ(r.hops(h).addresses(a).address(),
+                  p.hops(h).addresses(a).address());
+      }
+      EXPECT_EQ(r.hops(h).sent(), 0u) << "no figures in a route";
+    }
+  }
   // A resend changes nothing.
   ASSERT_THAT(store_->StoreResults("a1", {sent[5]}), IsOk());
   EXPECT_EQ(Count("SELECT count(*) FROM path_runs"), 144);
