@@ -299,16 +299,21 @@ PathRouteIds WritePathRoutes(
            "  FROM (SELECT n, a, decode(x, 'hex') AS h, t FROM"
            "   unnest($1::bigint[], $2::text[], $3::bigint[])"
            "   WITH ORDINALITY AS u(a, x, t, n)) v),"
+           " e AS (SELECT c.n, r.id, r.last_used FROM c"
+           "  LEFT JOIN path_routes r ON r.agent_id = c.a AND r.digest = c.d),"
+           // Only routes that are new or a day unused go through the
+           // INSERT: one that is there and current (nearly every run's) is
+           // only read, neither locked nor written.
            " ins AS ("
            "  INSERT INTO path_routes AS r (agent_id, digest, hops, last_used)"
-           "  SELECT a, d, h, t FROM c"
+           "  SELECT a, d, h, t FROM c JOIN e USING (n)"
+           "  WHERE e.id IS NULL OR e.last_used < c.t - interval '1 day'"
            "  ON CONFLICT (agent_id, digest) DO UPDATE"
            "   SET last_used = EXCLUDED.last_used"
            "   WHERE r.last_used < EXCLUDED.last_used - interval '1 day'"
            "  RETURNING agent_id, digest, id)"
-           " SELECT c.n, COALESCE(i.id, r.id) FROM c"
-           " LEFT JOIN ins i ON i.agent_id = c.a AND i.digest = c.d"
-           " LEFT JOIN path_routes r ON r.agent_id = c.a AND r.digest = c.d",
+           " SELECT c.n, COALESCE(i.id, e.id) FROM c JOIN e USING (n)"
+           " LEFT JOIN ins i ON i.agent_id = c.a AND i.digest = c.d",
            PgIntArray(agents), PgTextArray(hex), PgIntArray(ats))) {
     ids[*keys.at(row[0].as<size_t>() - 1)] = row[1].as<int64_t>();
   }

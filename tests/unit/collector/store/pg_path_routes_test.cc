@@ -142,6 +142,18 @@ class PathRoutesTest : public ::testing::Test {
                 IsOk());
     return n;
   }
+  // Each route's row version (ctid, xmax): changed by a write or a lock.
+  std::string Versions() {
+    std::string out;
+    EXPECT_THAT(store_->WithConnection([&](pqxx::connection& c) {
+      pqxx::read_transaction tx(c);
+      out = tx.exec1("SELECT string_agg(id || ' ' || ctid::text || ' ' ||"
+                     " xmax::text, ',' ORDER BY id) FROM path_routes")[0]
+                .as<std::string>();
+    }),
+                IsOk());
+    return out;
+  }
   std::vector<v1::StoredPathRun> History(const std::string& agent,
                                          bool without_hops = false) {
     Store::HistoryQuery q;
@@ -301,12 +313,16 @@ TEST_F(PathRoutesTest, RetentionDeletesRoutesNoKeptRunNames) {
                   " to_timestamp(" + day9 + ")"),
             2);
   // Within a day it does not move: the row is not rewritten every run.
+  const std::string versions = Versions();
   ASSERT_THAT(store_->StoreResults(
                   "a1", {PathResult(5, kD0 + 9 * kDay + 3600, 1)}),
               IsOk());
   EXPECT_EQ(Count("SELECT count(*) FROM path_routes WHERE last_used >"
                   " to_timestamp(" + day9 + " + 120)"),
             0);
+  // Nor locked: a current route is only read (no row lock, no WAL): its
+  // row version's xmax is what it was.
+  EXPECT_EQ(Versions(), versions);
   Store::RetentionPolicy policy;  // raw: 7 days
   // Day 8: day 0's runs go (raw_cut is day 1); no route is a day older
   // than the cut.
