@@ -224,6 +224,7 @@ grpc::Status QueryService::PathHistory(grpc::ServerContext* ctx,
     return s;
   }
   q.without_hops = req->without_hops();
+  q.with_routes = req->with_routes();
   auto r = store_.PathHistory(req->host(), req->target(), q);
   if (!r.ok()) return StoreError(r.status());
   *resp = std::move(*r);

@@ -6,6 +6,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "collector/store/path_pack.h"
 #include "common/pg_time.h"
 
 namespace netvigil::collector {
@@ -258,20 +259,97 @@ void WriteFileBook(pqxx::work& tx, const FileBook& book) {
   }
 }
 
+// The route ids of a batch's path runs (migration 0018), by agent and packed
+// route: each distinct route of an agent in one statement, made where it is
+// new, its last_used moved forward where it is a day old. A run the pack
+// cannot hold (history::PackPathFigures) has none: it keeps its payload.
+using PathRouteIds = std::map<std::pair<int64_t, std::string>, int64_t>;
+
+PathRouteIds WritePathRoutes(
+    pqxx::work& tx,
+    const std::vector<std::pair<int64_t, const v1::Result*>>& items) {
+  // The newest start of each (agent, route).
+  std::map<std::pair<int64_t, std::string>, int64_t> newest;
+  for (const auto& [agent, r] : items) {
+    if (!r->has_path() || !history::PackPathFigures(r->path()).ok()) continue;
+    const int64_t at = r->path().has_started_at()
+                           ? ProtoTimeToEpochMicros(r->path().started_at())
+                           : SnapshotTime(*r);
+    auto [it, fresh] =
+        newest.try_emplace({agent, history::PackPathRoute(r->path())}, at);
+    if (!fresh) it->second = std::max(it->second, at);
+  }
+  PathRouteIds ids;
+  if (newest.empty()) return ids;
+  std::vector<int64_t> agents, ats;
+  std::vector<std::string> hex;
+  std::vector<const std::pair<int64_t, std::string>*> keys;
+  for (const auto& [k, at] : newest) {
+    agents.push_back(k.first);
+    hex.push_back(absl::BytesToHexString(k.second));
+    ats.push_back(at);
+    keys.push_back(&k);
+  }
+  // The routes that exist are read from the statement's snapshot; those it
+  // makes come from RETURNING. The agents' rows are locked by the batch, so
+  // no other transaction makes the same agent's routes meanwhile.
+  for (const auto& row : tx.exec_params(
+           "WITH c AS ("
+           "  SELECT n, a, h, sha256(h) AS d, to_timestamp(t / 1e6) AS t"
+           "  FROM (SELECT n, a, decode(x, 'hex') AS h, t FROM"
+           "   unnest($1::bigint[], $2::text[], $3::bigint[])"
+           "   WITH ORDINALITY AS u(a, x, t, n)) v),"
+           " e AS (SELECT c.n, r.id, r.last_used FROM c"
+           "  LEFT JOIN path_routes r ON r.agent_id = c.a AND r.digest = c.d),"
+           // Only routes that are new or a day unused go through the
+           // INSERT: one that is there and current (nearly every run's) is
+           // only read, neither locked nor written.
+           " ins AS ("
+           "  INSERT INTO path_routes AS r (agent_id, digest, hops, last_used)"
+           "  SELECT a, d, h, t FROM c JOIN e USING (n)"
+           "  WHERE e.id IS NULL OR e.last_used < c.t - interval '1 day'"
+           "  ON CONFLICT (agent_id, digest) DO UPDATE"
+           "   SET last_used = EXCLUDED.last_used"
+           "   WHERE r.last_used < EXCLUDED.last_used - interval '1 day'"
+           "  RETURNING agent_id, digest, id)"
+           " SELECT c.n, COALESCE(i.id, e.id) FROM c JOIN e USING (n)"
+           " LEFT JOIN ins i ON i.agent_id = c.a AND i.digest = c.d",
+           PgIntArray(agents), PgTextArray(hex), PgIntArray(ats))) {
+    ids[*keys.at(row[0].as<size_t>() - 1)] = row[1].as<int64_t>();
+  }
+  return ids;
+}
+
 void WritePath(pqxx::work& tx, int64_t agent_id, int64_t seq,
-               const v1::PathRun& run, int64_t at_us) {
+               const v1::PathRun& run, int64_t at_us,
+               const PathRouteIds& routes) {
   const v1::PathHop& d = run.destination();
+  // The hops: the route's id and the packed figures, or neither (the
+  // result then keeps its payload, pg_store.cc).
+  // Route ids start at 1: 0 is "none" (NULL in both columns).
+  int64_t route_id = 0;
+  std::string figures;
+  if (absl::StatusOr<std::string> f = history::PackPathFigures(run); f.ok()) {
+    auto it = routes.find({agent_id, history::PackPathRoute(run)});
+    if (it != routes.end()) {
+      route_id = it->second;
+      figures = std::move(*f);
+    }
+  }
   tx.exec_params(
       "INSERT INTO path_runs (agent_id, seq, target, resolved_address,"
       "  started_at, destination_reached, loss_percent, avg_ms, best_ms,"
-      "  worst_ms, hop_count, error)"
+      "  worst_ms, hop_count, error, route_id, figures)"
       " VALUES ($1, $2, $3, $4, to_timestamp($5 / 1e6), $6, $7, $8, $9, $10,"
-      "  $11, $12) ON CONFLICT DO NOTHING",
+      "  $11, $12, NULLIF($13::bigint, 0),"
+      "  CASE WHEN $13::bigint = 0 THEN NULL ELSE $14::bytea END)"
+      " ON CONFLICT DO NOTHING",
       agent_id, seq, run.target(), run.resolved_address(),
       run.has_started_at() ? ProtoTimeToEpochMicros(run.started_at()) : at_us,
       run.destination_reached(),
       run.destination_reached() || d.sent() > 0 ? d.loss_percent() : 100.0,
-      d.avg_ms(), d.best_ms(), d.worst_ms(), run.hops_size(), run.error());
+      d.avg_ms(), d.best_ms(), d.worst_ms(), run.hops_size(), run.error(),
+      route_id, pqxx::binarystring(figures));
 }
 
 void WriteSpeed(pqxx::work& tx, int64_t agent_id, int64_t seq,
@@ -393,6 +471,7 @@ void HistoryBatch::Flush() {
   if (!socket_agents.empty()) LoadSockets(tx_, socket_agents, sockets);
   if (!file_agents.empty()) LoadFiles(tx_, file_agents, files);
 
+  const PathRouteIds routes = WritePathRoutes(tx_, items_);
   for (const auto& [agent, r] : items_) {
     const int64_t seq = static_cast<int64_t>(r->seq());
     const int64_t at = SnapshotTime(*r);
@@ -420,7 +499,7 @@ void HistoryBatch::Flush() {
           files.Apply(agent, seq, at, gone_at, model::FileFactsOf(r->files()));
         break;
       case v1::Result::kPath:
-        WritePath(tx_, agent, seq, r->path(), at);
+        WritePath(tx_, agent, seq, r->path(), at, routes);
         break;
       case v1::Result::kSpeed:
         WriteSpeed(tx_, agent, seq, r->speed(), at);

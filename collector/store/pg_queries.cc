@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <set>
 #include <pqxx/pqxx>
 #include <stdexcept>
 #include <tuple>
@@ -9,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "collector/store/history_mapping.h"
+#include "collector/store/path_pack.h"
 #include "collector/store/pg_store.h"
 #include "common/pg_time.h"
 #include "common/wire_kinds.h"
@@ -307,6 +309,135 @@ std::string SpeedBucketsSql() {
          " FROM b GROUP BY bucket ORDER BY bucket DESC LIMIT $8";
 }
 
+// The routes `runs` name (route_id), each once, into `out.routes`: what a
+// timeline needs to mark route changes without a run's hops. A run whose
+// route retention has just deleted (a late run of a day about to go) names
+// none.
+void AddRoutes(pqxx::read_transaction& tx, int64_t agent_id,
+               std::vector<v1::StoredPathRun>& runs,
+               v1::PathHistoryResponse& out) {
+  std::set<int64_t> ids;
+  for (const v1::StoredPathRun& s : runs) {
+    if (s.route_id() != 0) ids.insert(static_cast<int64_t>(s.route_id()));
+  }
+  if (ids.empty()) return;
+  for (const auto& row : tx.exec_params(
+           "SELECT id, hops FROM path_routes WHERE agent_id = $1"
+           " AND id = ANY($2::bigint[]) ORDER BY id",
+           agent_id,
+           PgIntArray(std::vector<int64_t>(ids.begin(), ids.end())))) {
+    const pqxx::binarystring bytes(row[1]);
+    absl::StatusOr<std::vector<v1::PathHop>> hops =
+        history::UnpackPathRoute(std::string_view(
+            reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+    if (!hops.ok()) {
+      throw std::runtime_error(absl::StrCat(
+          "path route ", row[0].as<int64_t>(), ": ", hops.status().message()));
+    }
+    v1::PathRoute* r = out.add_routes();
+    r->set_id(row[0].as<int64_t>());
+    for (v1::PathHop& h : *hops) *r->add_hops() = std::move(h);
+    ids.erase(row[0].as<int64_t>());
+  }
+  for (v1::StoredPathRun& s : runs) {
+    if (ids.count(static_cast<int64_t>(s.route_id())) > 0) s.clear_route_id();
+  }
+}
+
+// The newest `limit` runs of one target in [from, until) with their hops,
+// oldest first: path_runs_agent_target_at read backwards. A run stored
+// since migration 0018 is rebuilt from its row, its route (each route read
+// and unpacked once) and its packed figures; one stored before, or one the
+// pack could not hold, from its result's payload fetched by primary key (a
+// subquery: a join let the planner add a sort and a cache of the payloads
+// that never hits). A run whose payload or route is gone is left out; an
+// unreadable route or figures fail the read naming the run.
+std::vector<v1::StoredPathRun> PathRunsWithHops(pqxx::read_transaction& tx,
+                                                int64_t id,
+                                                const std::string& agent,
+                                                const std::string& target,
+                                                int64_t from_us,
+                                                int64_t until_us,
+                                                uint32_t limit) {
+  pqxx::result rows = tx.exec_params(
+      "SELECT x.seq, x.route_id, x.figures, CASE WHEN x.figures IS NULL THEN"
+      "  (SELECT r.payload FROM results r"
+      "   WHERE r.agent_id = $1 AND r.seq = x.seq) END, " +
+          EpochMicrosSql("x.started_at") +
+          ", x.resolved_address, x.destination_reached, x.error FROM ("
+          "  SELECT seq, started_at, route_id, figures, resolved_address,"
+          "   destination_reached, error FROM path_runs"
+          "  WHERE agent_id = $1 AND target = $2"
+          "   AND started_at >= to_timestamp($3 / 1e6)"
+          "   AND started_at < to_timestamp($4 / 1e6)"
+          "  ORDER BY started_at DESC LIMIT $5) x"
+          " ORDER BY x.started_at DESC",
+      id, target, from_us, until_us, static_cast<int64_t>(limit));
+  std::map<int64_t, std::vector<v1::PathHop>> routes;
+  std::set<int64_t> found;
+  for (const auto& row : rows) {
+    if (!row[2].is_null()) routes[row[1].as<int64_t>()];
+  }
+  if (!routes.empty()) {
+    std::vector<int64_t> ids;
+    for (const auto& [route, hops] : routes) ids.push_back(route);
+    for (const auto& row :
+         tx.exec_params("SELECT id, hops FROM path_routes"
+                        " WHERE agent_id = $1 AND id = ANY($2::bigint[])",
+                        id, PgIntArray(ids))) {
+      const pqxx::binarystring bytes(row[1]);
+      absl::StatusOr<std::vector<v1::PathHop>> hops =
+          history::UnpackPathRoute(std::string_view(
+              reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+      if (!hops.ok()) {
+        throw std::runtime_error(absl::StrCat(
+            "path route ", row[0].as<int64_t>(), ": ", hops.status().message()));
+      }
+      routes[row[0].as<int64_t>()] = *std::move(hops);
+      found.insert(row[0].as<int64_t>());
+    }
+  }
+  std::vector<v1::StoredPathRun> out;
+  // Returned oldest first.
+  for (auto it = rows.rbegin(); it != rows.rend(); ++it) {
+    const pqxx::row& row = *it;
+    v1::StoredPathRun s;
+    s.set_agent(agent);
+    s.set_seq(row[0].as<int64_t>());
+    s.set_resolution(v1::RESOLUTION_RAW);
+    if (!row[2].is_null()) {
+      v1::PathRun* run = s.mutable_run();
+      run->set_target(target);
+      *run->mutable_started_at() = EpochMicrosToProtoTime(row[4].as<int64_t>());
+      run->set_resolved_address(row[5].as<std::string>());
+      run->set_destination_reached(row[6].as<bool>());
+      run->set_error(row[7].as<std::string>());
+      const int64_t route = row[1].as<int64_t>();
+      const pqxx::binarystring bytes(row[2]);
+      // A route retention deleted while a late run (of a day retention is
+      // about to drop) took it: left out, as a run whose result is gone.
+      if (found.count(route) == 0) continue;
+      absl::Status st = history::UnpackPathFigures(
+                    std::string_view(
+                        reinterpret_cast<const char*>(bytes.data()),
+                        bytes.size()),
+                    routes[route], *run);
+      if (!st.ok()) {
+        throw std::runtime_error(absl::StrCat("path run ", s.seq(), " (route ",
+                                              route, "): ", st.message()));
+      }
+    } else {
+      if (row[3].is_null()) continue;  // its result is gone
+      v1::Result r;
+      pqxx::binarystring bytes(row[3]);
+      if (!r.ParseFromArray(bytes.data(), bytes.size())) continue;
+      *s.mutable_run() = std::move(*r.mutable_path());
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 }  // namespace
 
 #define NV_REQUIRE_READY() \
@@ -373,7 +504,7 @@ absl::StatusOr<v1::PathHistoryResponse> PgStore::PathHistory(
           pqxx::result rows = tx.exec_params(
               "SELECT seq, " + EpochMicrosSql("started_at") +
                   ", resolved_address, destination_reached, loss_percent,"
-                  " avg_ms, best_ms, worst_ms, error FROM path_runs"
+                  " avg_ms, best_ms, worst_ms, error, route_id FROM path_runs"
                   " WHERE agent_id = $1 AND target = $2"
                   "  AND started_at >= to_timestamp($3 / 1e6)"
                   "  AND started_at < to_timestamp($4 / 1e6)"
@@ -398,38 +529,15 @@ absl::StatusOr<v1::PathHistoryResponse> PgStore::PathHistory(
             d->set_best_ms(row[6].as<double>());
             d->set_worst_ms(row[7].as<double>());
             run->set_error(row[8].as<std::string>());
+            if (q.with_routes && !row[9].is_null()) {
+              s.set_route_id(row[9].as<int64_t>());
+            }
             raw.push_back(std::move(s));
           }
+          if (q.with_routes) AddRoutes(tx, id, raw, out);
         } else if (plan.raw) {
-          // The newest `limit` runs in the range, newest first straight from
-          // path_runs_agent_target_at read backwards, each run's payload
-          // fetched by primary key (a subquery: a join let the planner add a
-          // sort and a cache of the payloads that never hits).
-          pqxx::result rows = tx.exec_params(
-              "SELECT x.seq, (SELECT r.payload FROM results r"
-              "  WHERE r.agent_id = $1 AND r.seq = x.seq) FROM ("
-              "  SELECT seq, started_at FROM path_runs"
-              "  WHERE agent_id = $1 AND target = $2"
-              "   AND started_at >= to_timestamp($3 / 1e6)"
-              "   AND started_at < to_timestamp($4 / 1e6)"
-              "  ORDER BY started_at DESC LIMIT $5) x"
-              " ORDER BY x.started_at DESC",
-              id, target, plan.raw_from_us, q.until_us,
-              static_cast<int64_t>(q.limit));
-          // Returned oldest first.
-          for (auto it = rows.rbegin(); it != rows.rend(); ++it) {
-            const pqxx::row& row = *it;
-            if (row[1].is_null()) continue;  // its result is gone
-            v1::Result r;
-            pqxx::binarystring bytes(row[1]);
-            if (!r.ParseFromArray(bytes.data(), bytes.size())) continue;
-            v1::StoredPathRun s;
-            s.set_agent(agent);
-            s.set_seq(row[0].as<int64_t>());
-            *s.mutable_run() = std::move(*r.mutable_path());
-            s.set_resolution(v1::RESOLUTION_RAW);
-            raw.push_back(std::move(s));
-          }
+          raw = PathRunsWithHops(tx, id, agent, target, plan.raw_from_us,
+                                 q.until_us, q.limit);
         }
         if (plan.bucket_seconds > 0 &&
             raw.size() < static_cast<size_t>(q.limit)) {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "collector/store/history_writer.h"
 #include "collector/store/migrations.h"
+#include "collector/store/path_pack.h"
 #include "common/pg_time.h"
 #include "common/proto_time.h"
 #include "spdlog/spdlog.h"
@@ -84,6 +85,15 @@ std::set<SnapshotDay> PayloadDays(
                 row[2].as<int64_t>());
   }
   return out;
+}
+
+// A path run keeps no payload when its hops are stored packed (migration
+// 0018, history_writer.cc WritePath): the pack loses only what rounds to a
+// microsecond, so a day's first payload would add nothing (unlike a socket
+// snapshot's, whose pids and states no fact keeps). A run the pack cannot
+// hold keeps it.
+bool PathWithoutPayload(const v1::Result& r) {
+  return r.has_path() && history::PackPathFigures(r.path()).ok();
 }
 
 }  // namespace
@@ -409,8 +419,9 @@ absl::StatusOr<std::map<std::string, uint64_t>> PgStore::StoreBatch(
         kinds.emplace_back(KindOf(r));
         produced.push_back(ToPgTimestamptz(FromProtoTime(r.produced_at())));
         commands.push_back(r.command_id());
-        if (IsSnapshot(r) &&
-            !kept.insert({id, kinds.back(), UtcDay(r)}).second) {
+        if ((IsSnapshot(r) &&
+             !kept.insert({id, kinds.back(), UtcDay(r)}).second) ||
+            PathWithoutPayload(r)) {
           absl::StrAppend(&placeholders, placeholders.empty() ? "" : ",",
                           "NULL::bytea");
           continue;

@@ -119,6 +119,9 @@ class Store {
     // Path runs only: raw runs from their rows, without hops
     // (v1::PathHistoryRequest.without_hops).
     bool without_hops = false;
+    // With without_hops: each raw run's route id, and the routes once
+    // (v1::PathHistoryRequest.with_routes).
+    bool with_routes = false;
   };
   // One target's points in the range, oldest first: raw runs where they are
   // kept, hourly aggregates before the oldest raw run, coarser buckets past

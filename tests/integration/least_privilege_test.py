@@ -43,6 +43,8 @@ HISTORY_TABLES = {
     "notify_outbox",
     # Socket events packed a snapshot a row (migration 0016).
     "socket_event_sets",
+    # Path routes, each once per agent (migration 0018).
+    "path_routes",
 }
 
 
