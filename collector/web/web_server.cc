@@ -276,6 +276,7 @@ void WebServer::WarmRoutes() {
       *req.mutable_until() = Ts(until);
       req.set_limit(kRunLimit);
       req.set_without_hops(true);
+      req.set_with_routes(true);
       if (!query_.PathHistory(&ctx, &req, &t.history).ok()) continue;
       (void)RouteChangesInto(h.agent().name(), &t);
       runs += t.history.runs_size();
@@ -687,6 +688,7 @@ absl::Status WebServer::HostDataInto(const std::string& host,
       req.set_resolution(v1::RESOLUTION_HOURLY);
     } else {
       req.set_without_hops(true);
+      req.set_with_routes(true);
     }
     absl::Status s = FromGrpc(query_.PathHistory(&ctx, &req, &t->history));
     if (!s.ok()) return s;
@@ -781,10 +783,33 @@ absl::Status WebServer::RouteChangesInto(const std::string& host,
     return FromProtoTime(a->run().started_at()) <
            FromProtoTime(b->run().started_at());
   });
+  // Runs the collector stored with a route (migration 0018) name it in
+  // the answer (PathHistoryRequest.with_routes): no hops are read for
+  // them. Older runs (route_id 0) go through the RouteCache, which reads
+  // their hops once.
+  std::map<uint64_t, Route> by_id;
+  for (const auto& pr : t->history.routes()) {
+    v1::PathRun hops;
+    *hops.mutable_hops() = pr.hops();
+    by_id[pr.id()] = RouteOf(hops);
+  }
+  std::vector<Route> routes(runs.size());
+  std::vector<size_t> cached;  // indexes into runs of those without one
+  for (size_t i = 0; i < runs.size(); ++i) {
+    auto it = by_id.find(runs[i]->route_id());
+    if (runs[i]->route_id() != 0 && it != by_id.end()) {
+      routes[i] = it->second;
+    } else {
+      cached.push_back(i);
+    }
+  }
   std::vector<uint64_t> seqs;
-  for (const auto* r : runs) seqs.push_back(r->seq());
-  std::vector<size_t> missing;
-  std::vector<Route> routes = routes_.Find(host, t->target, seqs, &missing);
+  for (size_t i : cached) seqs.push_back(runs[i]->seq());
+  std::vector<size_t> missing;  // indexes into seqs
+  std::vector<Route> found =
+      seqs.empty() ? std::vector<Route>()
+                   : routes_.Find(host, t->target, seqs, &missing);
+  for (size_t k = 0; k < found.size(); ++k) routes[cached[k]] = found[k];
   if (!missing.empty()) {
     // The runs not seen before, with their hops, in one read over their
     // span (on a page seen before: the few runs since).
@@ -793,10 +818,10 @@ absl::Status WebServer::RouteChangesInto(const std::string& host,
     req.set_host(host);
     req.set_target(t->target);
     *req.mutable_since() =
-        Ts(FromProtoTime(runs[missing.front()]->run().started_at()) -
+        Ts(FromProtoTime(runs[cached[missing.front()]]->run().started_at()) -
            absl::Milliseconds(1));
     *req.mutable_until() =
-        Ts(FromProtoTime(runs[missing.back()]->run().started_at()) +
+        Ts(FromProtoTime(runs[cached[missing.back()]]->run().started_at()) +
            absl::Milliseconds(1));
     // AUTO, not RAW: RAW refuses a range that starts before the raw
     // retention by a moment, as the oldest run of a 7 d view may. The
@@ -816,11 +841,11 @@ absl::Status WebServer::RouteChangesInto(const std::string& host,
     // stored result is gone) has no route; it is remembered as such unless
     // the answer was cut at the limit.
     const bool complete = full.runs_size() < static_cast<int>(kRunLimit);
-    for (size_t i : missing) {
-      auto it = read.find(seqs[i]);
+    for (size_t k : missing) {
+      auto it = read.find(seqs[k]);
       if (it == read.end() && !complete) continue;
-      if (it != read.end()) routes[i] = it->second;
-      routes_.Put(host, t->target, seqs[i], routes[i]);
+      if (it != read.end()) routes[cached[k]] = it->second;
+      routes_.Put(host, t->target, seqs[k], routes[cached[k]]);
     }
   }
   const Route* prev = nullptr;
