@@ -43,6 +43,8 @@ HISTORY_TABLES = {
     "notify_outbox",
     # Socket events packed a snapshot a row (migration 0016).
     "socket_event_sets",
+    # Socket facts compact (migration 0019): socket_facts is a view of these.
+    "socket_fact_rows", "socket_programs",
 }
 
 
