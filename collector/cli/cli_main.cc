@@ -76,7 +76,14 @@ std::string FirstWord(int argc, char** argv) {
     if (a.rfind("-", 0) == 0) {
       const bool takes_value = a == "--socket" || a == "--timeout" ||
                                a == "--collector" || a == "--tls-dir";
-      if (takes_value) ++i;
+      if (takes_value) {
+        ++i;
+      } else if (a.find('=') == std::string::npos && a != "--json" &&
+                 a != "--help" && a != "-h" && a != "--version") {
+        // An option we do not know (`--config FILE`): its value would be
+        // taken for the command; let CLI11 name the option instead.
+        return "";
+      }
       continue;
     }
     return a;

@@ -258,6 +258,8 @@ class CliTest(unittest.TestCase):
     # (args, exit code, what stderr must say)
     BAD = [
         (["bogus"], 2, "unknown command 'bogus'"),
+        # The option is what is wrong, not its value taken for a command.
+        (["--config", "x.yaml", "overview"], 2, "--config"),
         (["path"], 2, "host is required"),
         (["--timeout", "0", "agents"], 2, "--timeout"),
         (["--timeout", "nan", "agents"], 2, "--timeout"),
