@@ -78,11 +78,36 @@ pqxx::result Exec(pqxx::work& tx, const std::string& sql,
       PgIntArray(c.rport), PgTextArray(c.exe), PgTextArray(c.name), extra...);
 }
 
-constexpr char kSocketKeyMatch[] =
-    " f.agent_id = c.agent_id AND f.key_kind = c.key_kind"
-    " AND f.proto = c.proto AND f.local_address = c.local_address"
-    " AND f.local_port = c.local_port AND f.remote_address = c.remote_address"
-    " AND f.remote_port = c.remote_port AND f.exe = c.exe";
+// Socket facts are rows of socket_fact_rows, their program an id into
+// socket_programs and their kind one byte (migration 0019).
+constexpr char kSocketKindCode[] =
+    "(CASE c.key_kind WHEN 'listener' THEN 'l' WHEN 'remote' THEN 'r'"
+    " WHEN 'inbound' THEN 'i' END)::\"char\"";
+
+constexpr char kSocketProgramJoin[] =
+    " JOIN socket_programs p ON p.agent_id = c.agent_id AND p.exe = c.exe";
+
+std::string SocketKeyMatch() {
+  return absl::StrCat(
+      " f.agent_id = c.agent_id AND f.kind = ", kSocketKindCode,
+      " AND f.proto = c.proto AND f.local_address = c.local_address"
+      " AND f.local_port = c.local_port AND f.remote_address = c.remote_address"
+      " AND f.remote_port = c.remote_port AND f.program_id = p.id");
+}
+
+// Gives each program path of `c` not yet known for its agent an id. Only
+// the new ones are inserted (an INSERT that conflicts still takes a number
+// from the identity, and a busy collector would run through them); ON
+// CONFLICT covers a race with another collector.
+void AddSocketPrograms(pqxx::work& tx, const SocketColumns& c) {
+  tx.exec_params(
+      "INSERT INTO socket_programs (agent_id, exe)"
+      " SELECT DISTINCT a, e FROM unnest($1::bigint[], $2::text[]) AS c(a, e)"
+      " WHERE NOT EXISTS (SELECT 1 FROM socket_programs p"
+      "  WHERE p.agent_id = c.a AND p.exe = c.e)"
+      " ON CONFLICT (agent_id, exe) DO NOTHING",
+      PgIntArray(c.agent), PgTextArray(c.exe));
+}
 
 std::string SocketRows(const char* extra) {
   return absl::StrCat(
@@ -102,18 +127,23 @@ void WriteSocketBook(pqxx::work& tx, const SocketBook& book) {
       cols.last.push_back(d.last_seen);
       cols.present.push_back(d.present ? 1 : 0);
     }
+    AddSocketPrograms(tx, cols);
     Exec(
         tx,
-        absl::StrCat("INSERT INTO socket_facts AS f (agent_id, key_kind, proto,"
-                     "  local_address, local_port, remote_address, remote_port,"
-                     "  exe, process_name, first_seen, last_seen, present)"
-                     " SELECT agent_id, key_kind, proto, local_address,"
-                     "  local_port, remote_address, remote_port, exe,"
-                     "  process_name, to_timestamp(x / 1e6),"
-                     "  to_timestamp(y / 1e6), z <> 0",
+        absl::StrCat("INSERT INTO socket_fact_rows AS f (agent_id, kind,"
+                     "  proto, local_address, local_port, remote_address,"
+                     "  remote_port, program_id, process_name, first_seen,"
+                     "  last_seen, present)"
+                     " SELECT c.agent_id, ",
+                     kSocketKindCode,
+                     ", c.proto, c.local_address,"
+                     "  c.local_port, c.remote_address, c.remote_port, p.id,"
+                     "  c.process_name, to_timestamp(c.x / 1e6),"
+                     "  to_timestamp(c.y / 1e6), c.z <> 0",
                      SocketRows("$10::bigint[], $11::bigint[], $12::int[]"),
-                     " ON CONFLICT (agent_id, key_kind, proto, local_address,"
-                     "  local_port, remote_address, remote_port, exe)"
+                     kSocketProgramJoin,
+                     " ON CONFLICT (agent_id, kind, proto, remote_port,"
+                     "  local_port, program_id, remote_address, local_address)"
                      " DO UPDATE SET present = EXCLUDED.present,"
                      "  process_name = EXCLUDED.process_name,"
                      "  last_seen = CASE WHEN EXCLUDED.present THEN"
@@ -135,11 +165,11 @@ void WriteSocketBook(pqxx::work& tx, const SocketBook& book) {
     }
     if (!gone.agent.empty()) {
       Exec(tx,
-           absl::StrCat("UPDATE socket_facts f SET"
+           absl::StrCat("UPDATE socket_fact_rows f SET"
                         "  last_seen = to_timestamp(c.y / 1e6)",
                         SocketRows("$10::bigint[], $11::bigint[],"
                                    " $12::int[]"),
-                        " WHERE", kSocketKeyMatch),
+                        kSocketProgramJoin, " WHERE", SocketKeyMatch()),
            gone, PgIntArray(gone.first), PgIntArray(gone.last),
            PgIntArray(gone.present));
     }

@@ -624,13 +624,21 @@ absl::StatusOr<v1::SocketChangesResponse> PgStore::SocketChanges(
                      EpochMicrosSql("COALESCE(f.first_seen, e.at)") + ", " +
                      EpochMicrosSql("COALESCE(f.last_seen, e.at)") +
                      ", COALESCE(f.present, false), " + EpochMicrosSql("e.at") +
-                     ", e.change FROM socket_events e LEFT JOIN socket_facts f"
-                     " ON f.agent_id = e.agent_id AND f.key_kind = e.key_kind"
-                     " AND f.proto = e.proto"
-                     " AND f.local_address = e.local_address"
-                     " AND f.local_port = e.local_port"
-                     " AND f.remote_address = e.remote_address"
-                     " AND f.remote_port = e.remote_port AND f.exe = e.exe"
+                     // The fact by its key in the tables of migration
+                     // 0019 (through the socket_facts view the kind is an
+                     // expression the key index cannot use).
+                     ", e.change FROM socket_events e LEFT JOIN LATERAL"
+                     " (SELECT f.first_seen, f.last_seen, f.present"
+                     "  FROM socket_programs p JOIN socket_fact_rows f"
+                     "  ON f.agent_id = p.agent_id AND f.program_id = p.id"
+                     "  WHERE p.agent_id = e.agent_id AND p.exe = e.exe"
+                     "  AND f.kind = (CASE e.key_kind WHEN 'listener' THEN 'l'"
+                     "   WHEN 'remote' THEN 'r' WHEN 'inbound' THEN 'i'"
+                     "   END)::\"char\" AND f.proto = e.proto"
+                     "  AND f.local_address = e.local_address"
+                     "  AND f.local_port = e.local_port"
+                     "  AND f.remote_address = e.remote_address"
+                     "  AND f.remote_port = e.remote_port) f ON true"
                      " WHERE e.agent_id = $1 AND e.at >= to_timestamp($2 / 1e6)"
                      " ORDER BY e.at, e.id",
                  id, since_us)) {
@@ -682,20 +690,26 @@ absl::StatusOr<v1::SocketChangesResponse> PgStore::SocketChanges(
             keys.exe.push_back(exe);
           }
           for (const auto& row : tx.exec_params(
-                   "SELECT DISTINCT f.key_kind, f.proto, f.local_address,"
-                   " f.local_port, f.remote_address, f.remote_port, f.exe, " +
+                   "SELECT DISTINCT c.key_kind, c.proto, c.local_address,"
+                   " c.local_port, c.remote_address, c.remote_port, c.exe, " +
                        EpochMicrosSql("f.first_seen") + ", " +
                        EpochMicrosSql("f.last_seen") +
                        ", f.present FROM unnest($2::text[], $3::smallint[],"
                        " $4::text[], $5::int[], $6::text[], $7::int[],"
                        " $8::text[]) AS c(key_kind, proto, local_address,"
                        " local_port, remote_address, remote_port, exe)"
-                       " JOIN socket_facts f ON f.agent_id = $1"
-                       " AND f.key_kind = c.key_kind AND f.proto = c.proto"
+                       // Migration 0019's tables, by the key index.
+                       " JOIN socket_programs p ON p.agent_id = $1"
+                       " AND p.exe = c.exe"
+                       " JOIN socket_fact_rows f ON f.agent_id = $1"
+                       " AND f.kind = (CASE c.key_kind WHEN 'listener'"
+                       " THEN 'l' WHEN 'remote' THEN 'r' WHEN 'inbound'"
+                       " THEN 'i' END)::\"char\" AND f.proto = c.proto"
                        " AND f.local_address = c.local_address"
                        " AND f.local_port = c.local_port"
                        " AND f.remote_address = c.remote_address"
-                       " AND f.remote_port = c.remote_port AND f.exe = c.exe",
+                       " AND f.remote_port = c.remote_port"
+                       " AND f.program_id = p.id",
                    id, PgTextArray(keys.kind), PgIntArray(keys.proto),
                    PgTextArray(keys.laddr), PgIntArray(keys.lport),
                    PgTextArray(keys.raddr), PgIntArray(keys.rport),

@@ -296,8 +296,11 @@ absl::StatusOr<Store::RetentionStats> PgStore::ApplyRetention(
     // a fact that comes back is new again, with a fresh first_seen.
     stats.facts_deleted = tx.exec_params(
                                 // first_seen finds them (0017's index);
-                                // last_seen decides.
-                                "DELETE FROM socket_facts WHERE NOT present"
+                                // last_seen decides. Their programs stay
+                                // (socket_programs: a path an agent ran,
+                                // a few hundred rows).
+                                "DELETE FROM socket_fact_rows WHERE NOT"
+                                " present"
                                 " AND first_seen < to_timestamp($1 / 1e6)"
                                 " AND last_seen < to_timestamp($1 / 1e6)",
                                 facts_us)

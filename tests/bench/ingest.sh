@@ -8,6 +8,9 @@
 #
 #   tests/bench/ingest.sh BUILD_DIR [AGENTS] [SECONDS] [SOCKETS_PER_SNAPSHOT] [INTERVAL_S]
 #
+# COLLECTOR_BIN=PATH runs another collector binary (an older build, for a
+# before/after on the same machine at the same moment).
+#
 # Defaults are the target: 1000 agents, one result every 3 s each,
 # for 300 s. The load generator makes 17 of every 20 results a socket
 # snapshot (every 10th is a path run, one in 20 a file snapshot), so a
@@ -75,7 +78,7 @@ probes:
   speed:
     enabled: false
 YAML
-"$build/collector/netvigil-collector" --config "$dir/collector.yaml" --insecure >"$dir/collector.log" 2>&1 &
+"${COLLECTOR_BIN:-$build/collector/netvigil-collector}" --config "$dir/collector.yaml" --insecure >"$dir/collector.log" 2>&1 &
 collector_pid=$!
 for _ in $(seq 100); do grep -q database_ready "$dir/collector.log" && break; sleep 0.2; done
 rss_max=0

@@ -20,7 +20,10 @@
 // of real time, until --plan-until. The socket table is a desktop's:
 // --sockets connections that each live a while, to the host's usual
 // endpoints, plus a connection to an endpoint never seen before every
-// --plan-new-remote-s simulated seconds.
+// --plan-new-remote-s simulated seconds (the adversarial desktop); with
+// --plan-pool, a realistic one: that connection goes to an endpoint drawn
+// by Zipf popularity from a pool, and only --plan-never-seen-share of them
+// somewhere never seen before (README "Sizing" says why).
 //
 // The report (JSON on stdout, at the end) gives per agent the range of
 // sequence numbers produced, so a test can check that every one is in the
@@ -31,6 +34,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <deque>
 #include <map>
@@ -77,6 +81,19 @@ struct Options {
   int64_t plan_start = 0;
   int64_t plan_until = 0;
   double plan_new_remote_s = 5;
+  // Plan mode's realistic desktop (0: off, every new connection goes to an
+  // endpoint never seen before, the adversarial desktop): the new
+  // connection every --plan-new-remote-s goes to one of --plan-pool
+  // endpoints drawn by Zipf popularity (rank k with weight 1/k^s), except a
+  // --plan-never-seen-share of them, which go somewhere never seen before.
+  int plan_pool = 0;
+  double plan_zipf_s = 1.0;
+  double plan_never_seen_share = 0.02;
+  // With --plan-pool: the first snapshot also holds a connection to every
+  // endpoint of the pool (gone by the next one), standing for the months a
+  // real desktop has run before: each has been met once, so the measured
+  // day's never-seen endpoints are the steady state's, not a first week's.
+  bool plan_pool_learned = false;
 };
 
 google::protobuf::Timestamp Now() {
@@ -175,7 +192,18 @@ class Host {
   void DesktopSockets(int64_t t) {
     std::uniform_int_distribution<int64_t> short_life(20, 180),
         long_life(60, 3600);
-    if (last_snapshot_ == 0) last_snapshot_ = t;
+    if (last_snapshot_ == 0) {
+      last_snapshot_ = t;
+      if (o_.plan_pool_learned) {
+        while (until_.size() < conns_.size()) {
+          until_.push_back(t + long_life(rng_));
+        }
+        for (int k = 0; k < o_.plan_pool; ++k) {
+          conns_.push_back(PopularEndpoint(k));
+          until_.push_back(t + 1);
+        }
+      }
+    }
     std::vector<Conn> kept;
     std::vector<int64_t> kept_until;
     for (size_t i = 0; i < conns_.size(); ++i) {
@@ -185,7 +213,13 @@ class Host {
     }
     new_remote_credit_ += (t - last_snapshot_) / o_.plan_new_remote_s;
     last_snapshot_ = t;
+    std::uniform_real_distribution<double> u(0, 1);
     for (; new_remote_credit_ >= 1; new_remote_credit_ -= 1) {
+      if (o_.plan_pool > 0 && u(rng_) >= o_.plan_never_seen_share) {
+        kept.push_back(PopularEndpoint(ZipfRank()));
+        kept_until.push_back(t + short_life(rng_));
+        continue;
+      }
       Conn c = NewEndpoint();
       c.remote = absl::StrCat("100.", 64 + fresh_ / 65536 % 64, ".",
                               fresh_ / 256 % 256, ".", fresh_ % 256);
@@ -202,6 +236,42 @@ class Host {
     }
     conns_ = std::move(kept);
     until_ = std::move(kept_until);
+  }
+
+  // A rank of --plan-pool drawn with probability proportional to
+  // 1/rank^s (0-based here): a few endpoints take most connections, a long
+  // tail is met now and then.
+  size_t ZipfRank() {
+    if (zipf_cdf_.empty()) {
+      double sum = 0;
+      for (int k = 1; k <= o_.plan_pool; ++k) {
+        sum += 1.0 / std::pow(static_cast<double>(k), o_.plan_zipf_s);
+        zipf_cdf_.push_back(sum);
+      }
+    }
+    const double x = std::uniform_real_distribution<double>(
+        0, zipf_cdf_.back())(rng_);
+    return std::min<size_t>(
+        std::lower_bound(zipf_cdf_.begin(), zipf_cdf_.end(), x) -
+            zipf_cdf_.begin(),
+        zipf_cdf_.size() - 1);
+  }
+
+  // The endpoint of popularity rank `rank`: the same program, address and
+  // port every time (and on every host: they share the internet's popular
+  // places), from a new ephemeral port.
+  Conn PopularEndpoint(size_t rank) {
+    static const char* kExes[] = {
+        "/usr/bin/firefox", "/usr/bin/ssh",      "/usr/lib/slack/slack",
+        "/usr/bin/curl",    "/usr/sbin/chronyd", "/usr/bin/python3.11"};
+    static const uint32_t kPorts[] = {443, 443, 443, 80, 22, 993, 5222, 8443};
+    const uint64_t h = rank * 0x9E3779B97F4A7C15ull;
+    return Conn{kExes[(h >> 32) % 6],
+                absl::StrCat("172.", 16 + rank / 65536 % 16, ".",
+                             rank / 256 % 256, ".", rank % 256),
+                kPorts[(h >> 40) % 8],
+                std::uniform_int_distribution<uint32_t>(32768, 60999)(rng_),
+                static_cast<uint32_t>(1000 + (h >> 32) % 6 * 7)};
   }
 
   void Speed(v1::SpeedResult& s, int64_t t) {
@@ -330,6 +400,7 @@ class Host {
   std::vector<int64_t> until_;
   int64_t sim_now_ = 0, last_snapshot_ = 0, fresh_ = 0;
   double new_remote_credit_ = 0;
+  std::vector<double> zipf_cdf_;  // plan mode, realistic desktop
 };
 
 struct Totals {
@@ -662,6 +733,20 @@ int Main(int argc, char** argv) {
   app.add_option("--plan-new-remote-s", o.plan_new_remote_s,
                  "plan mode: simulated seconds between brand-new endpoints")
       ->check(CLI::Range(0.1, 86400.0));
+  app.add_option("--plan-pool", o.plan_pool,
+                 "plan mode: endpoints the new connections are drawn from by"
+                 " Zipf popularity (0: each one never seen before)")
+      ->check(CLI::Range(0, 10000000));
+  app.add_option("--plan-zipf-s", o.plan_zipf_s,
+                 "plan mode: the Zipf exponent of --plan-pool")
+      ->check(CLI::Range(0.0, 5.0));
+  app.add_option("--plan-never-seen-share", o.plan_never_seen_share,
+                 "plan mode with --plan-pool: share of new connections that"
+                 " go somewhere never seen before")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_flag("--plan-pool-learned", o.plan_pool_learned,
+               "plan mode with --plan-pool: the first snapshot meets every"
+               " endpoint of the pool once (a desktop that has run for months)");
   CLI11_PARSE(app, argc, argv);
 
   const int nconn = !o.tls_dir.empty()  ? o.agents

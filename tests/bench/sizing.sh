@@ -9,11 +9,18 @@
 # of warm-up (the learning period is set to 20 s of real time) and then one
 # whole simulated UTC day, which is what is measured: bytes per agent-day
 # of every table (pg_total_relation_size of the table and its partitions,
-# delta over the day), rows per agent-day, and the CPU the collector and
-# PostgreSQL spent on it. Then the retention of that day's partitions is
-# timed.
+# delta over the day), rows per agent-day, the endpoints first seen in the
+# day, and the CPU the collector and PostgreSQL spent on it. Then the
+# retention of that day's partitions is timed.
 #
 #   tests/bench/sizing.sh BUILD_DIR [AGENTS] [INTERVAL_S] [NEW_REMOTE_S]
+#
+# The desktop is the adversarial one (every new connection to an endpoint
+# never seen before) unless POOL is set: then it is the realistic one
+# (README "Sizing"): each new connection goes to one of POOL endpoints by
+# Zipf popularity (exponent ZIPF_S, default 1.0), NEVER_SEEN (default 0.02)
+# of them somewhere never seen before, and the first snapshot meets the
+# whole pool once (a desktop that has run for months; LEARNED=0: not).
 #
 # Defaults: 4 agents, a result every 0.03 s each (about 130 results/s in
 # all: a simulated day in about 2.5 min here), a new endpoint every 5 s.
@@ -23,6 +30,12 @@ build=$(realpath "${1:?usage: $0 BUILD_DIR [AGENTS] [INTERVAL_S] [NEW_REMOTE_S]}
 agents=${2:-4}
 interval=${3:-0.03}
 new_remote=${4:-5}
+realistic=()
+if [ -n "${POOL:-}" ]; then
+  realistic=(--plan-pool "$POOL" --plan-zipf-s "${ZIPF_S:-1.0}"
+             --plan-never-seen-share "${NEVER_SEEN:-0.02}")
+  [ "${LEARNED:-1}" = 1 ] && realistic+=(--plan-pool-learned)
+fi
 src=$(cd "$(dirname "$0")/../.." && pwd)
 pgc="$src/deploy/pgcluster.sh"
 nice ninja -C "$build" -j2 netvigil-collector netvigil-loadgen >/dev/null
@@ -90,7 +103,7 @@ pg_cpu() {
   echo "$total"
 }
 
-tables="results path_runs speed_results socket_events socket_event_sets file_events socket_facts file_facts path_hourly speed_hourly probe_state gaps alerts alert_events analysis_state agents"
+tables="results path_runs speed_results socket_events socket_event_sets file_events socket_fact_rows socket_programs file_facts path_hourly speed_hourly probe_state gaps alerts alert_events analysis_state agents"
 snapshot() {  # FILE: table size rows, per line
   for t in $tables; do
     psql_pg -c "SELECT '$t', CASE WHEN (SELECT relkind FROM pg_class WHERE oid = '$t'::regclass) = 'p' THEN (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('$t')) ELSE pg_total_relation_size('$t') END, (SELECT count(*) FROM $t)"
@@ -103,7 +116,7 @@ progress() {  # the sum over agents of their newest result's time, seconds
 t_start=$(date +%s.%N)
 "$build/tests/bench/netvigil-loadgen" --collector "127.0.0.1:$port" --agents "$agents" \
   --interval "$interval" --sockets 300 --duration 86400 --drain-timeout 300 \
-  --plan-start "$plan_start" --plan-until "$plan_until" --plan-new-remote-s "$new_remote" \
+  --plan-start "$plan_start" --plan-until "$plan_until" --plan-new-remote-s "$new_remote" "${realistic[@]}" \
   >"$dir/report.json" 2>"$dir/loadgen.log" &
 loadgen_pid=$!
 
@@ -126,9 +139,15 @@ c1=$(cpu_of "$collector_pid"); g1=$(pg_cpu); w1=$(date +%s.%N)
 # What a payload costs, by kind: its bytes and what PostgreSQL stores.
 psql_pg -c "SELECT kind, count(*), count(payload), round(avg(octet_length(payload))), round(avg(pg_column_size(payload))) FROM results GROUP BY kind ORDER BY kind" >"$dir/payloads.txt"
 
-# Where socket_facts' bytes are (the table itself, its indexes) and how
-# many of its updates were heap-only (migration 0017).
-psql_pg -c "SELECT pg_relation_size('socket_facts'), pg_indexes_size('socket_facts'), n_tup_upd, n_tup_hot_upd, n_dead_tup, autovacuum_count FROM pg_stat_user_tables WHERE relname = 'socket_facts'" >"$dir/facts.txt"
+# Endpoints never seen before the measured day: socket facts (a fact is an
+# endpoint a program reaches, or a listener) first seen in it, per agent.
+psql_pg -c "SELECT count(*) FILTER (WHERE key_kind = 'remote'), count(*) FROM socket_facts WHERE first_seen >= to_timestamp($day) AND first_seen < to_timestamp($day + 86400)" >"$dir/never_seen.txt"
+
+# Where socket facts' bytes are (the table itself, its key index, its
+# first_seen index), how many facts there are, and how many of its updates
+# were heap-only (migration 0017). Socket facts are socket_fact_rows with
+# their programs in socket_programs (migration 0019; socket_facts is a view).
+psql_pg -c "SELECT pg_relation_size('socket_fact_rows'), pg_relation_size('socket_fact_rows_pkey'), pg_relation_size('socket_fact_rows_first_seen'), (SELECT count(*) FROM socket_fact_rows), n_tup_upd, n_tup_hot_upd, n_dead_tup, autovacuum_count FROM pg_stat_user_tables WHERE relname = 'socket_fact_rows'" >"$dir/facts.txt"
 
 # The retention of the measured day: its partitions of the six day tables
 # dropped in one transaction, as the retention pass does.
@@ -136,7 +155,7 @@ drop_ms=$(psql_pg -c "\\timing on" -c "BEGIN; SELECT nv_drop_partitions('results
   | awk '/^Time:/ {s += $2} END {printf "%.1f", s}')
 
 /usr/bin/python3 - "$dir" "$agents" "$p0" "$p1" "$c0" "$c1" "$g0" "$g1" "$w0" "$w1" "$drop_ms" "$interval" "$new_remote" <<'PY'
-import json, sys
+import json, os, sys
 d, agents = sys.argv[1], int(sys.argv[2])
 p0, p1, c0, c1, g0, g1, w0, w1, drop_ms = map(float, sys.argv[3:12])
 interval, new_remote = sys.argv[12], sys.argv[13]
@@ -150,6 +169,7 @@ a, b = load(f"{d}/mark.txt"), load(f"{d}/end.txt")
 rep = json.load(open(f"{d}/report.json"))
 agent_days = (p1 - p0) / 86400
 print(f"agents={agents} interval_s={interval} new_remote_every_s={new_remote} "
+      f"desktop={os.environ.get('POOL') and 'realistic pool=%s zipf_s=%s never_seen=%s learned=%s' % (os.environ['POOL'], os.environ.get('ZIPF_S', '1.0'), os.environ.get('NEVER_SEEN', '0.02'), os.environ.get('LEARNED', '1')) or 'adversarial'} "
       f"produced={rep['produced']} acked={rep['acked']} all_acked={rep['all_acked']}")
 print(f"measured: {agent_days:.2f} agent-days after 3 simulated hours of warm-up, "
       f"in {w1 - w0:.0f} s of real time")
@@ -168,8 +188,12 @@ print(f"cpu per agent-day: collector {(c1 - c0) / agent_days:.1f} s, postgresql 
 print("payloads by kind: kind results kept avg_bytes avg_stored_bytes")
 for line in open(f"{d}/payloads.txt"):
     print("  " + line.strip().replace("|", " "))
-heap, idx, upd, hot, dead, av = open(f"{d}/facts.txt").read().strip().split("|")
-print(f"socket_facts at the end: table {int(heap)} bytes, indexes {int(idx)} bytes; "
+remote_new, facts_new = open(f"{d}/never_seen.txt").read().strip().split("|")
+print(f"never-seen endpoints in the measured day: {int(remote_new) / agent_days:.0f} per agent-day "
+      f"({int(facts_new) / agent_days:.0f} socket facts first seen, any kind)")
+heap, key, first, n, upd, hot, dead, av = map(int, open(f"{d}/facts.txt").read().strip().split("|"))
+print(f"socket facts at the end: {n} facts; table {heap} bytes ({heap / max(n, 1):.0f} a fact), "
+      f"key index {key} ({key / max(n, 1):.0f}), first_seen index {first} ({first / max(n, 1):.0f}); "
       f"{upd} updates, {hot} heap-only; {dead} dead rows; autovacuumed {av} times")
 print(f"retention of the measured day's partitions (6 tables, {agents} agents): {drop_ms:.1f} ms")
 PY

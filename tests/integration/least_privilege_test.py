@@ -45,6 +45,8 @@ HISTORY_TABLES = {
     "socket_event_sets",
     # Path routes, each once per agent (migration 0018).
     "path_routes",
+    # Socket facts compact (migration 0019): socket_facts is a view of these.
+    "socket_fact_rows", "socket_programs",
 }
 
 
