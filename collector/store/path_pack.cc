@@ -110,8 +110,7 @@ double Ms(double us) { return us / 1000; }
 // FillHop): a hop whose loss is this stores none.
 double DerivedLoss(uint32_t sent, uint32_t received) {
   return sent == 0 ? 0.0
-                   : 100.0 * (sent - std::min<uint32_t>(sent, received)) /
-                         sent;
+                   : 100.0 * (sent - std::min<uint32_t>(sent, received)) / sent;
 }
 
 bool HasUnknownFields(const google::protobuf::Message& m) {
@@ -206,9 +205,9 @@ absl::StatusOr<std::string> PackPathFigures(const v1::PathRun& run) {
   if (run.has_finished_at()) {
     const int64_t finished_us = ProtoTimeToEpochMicros(run.finished_at());
     // Both are within 0001..9999: no overflow.
-    PutVarint(ZigZag(run.has_started_at() ? finished_us - started_us
-                                          : finished_us),
-              out);
+    PutVarint(
+        ZigZag(run.has_started_at() ? finished_us - started_us : finished_us),
+        out);
   }
   PutVarint(run.ip_version(), out);
   PutVarint(run.count(), out);
@@ -227,14 +226,14 @@ absl::StatusOr<std::string> PackPathFigures(const v1::PathRun& run) {
         !Micros(h.last_ms(), kPathPackMaxMs, last) ||
         !Micros(h.stdev_ms(), kPathPackMaxMs, stdev)) {
       return CannotPack(absl::StrCat("a figure of TTL ", h.ttl(),
-                                     " is not a number in 0..",
-                                     kPathPackMaxMs, " ms"));
+                                     " is not a number in 0..", kPathPackMaxMs,
+                                     " ms"));
     }
     const bool replies = best | avg | worst | last | stdev;
     const bool loss = h.loss_percent() != DerivedLoss(h.sent(), h.received());
-    const bool each =
-        !(h.addresses_size() == 0 ||
-          (h.addresses_size() == 1 && h.addresses(0).received() == h.received()));
+    const bool each = !(
+        h.addresses_size() == 0 ||
+        (h.addresses_size() == 1 && h.addresses(0).received() == h.received()));
     PutVarint((replies ? kReplies : 0) | (loss ? kLoss : 0) |
                   (h.errors_size() > 0 ? kErrors : 0) |
                   (each ? kAddressReplies : 0),
@@ -286,17 +285,17 @@ absl::Status UnpackPathFigures(std::string_view figures,
     if (!r.Varint(v)) return Bad("figures: cut short");
     // In double, then clamped by EpochMicrosToProtoTime: a hostile value
     // cannot overflow.
-    const double us = static_cast<double>(UnZigZag(v)) +
-                      ((flags & kStarted)
-                           ? static_cast<double>(
-                                 ProtoTimeToEpochMicros(run.started_at()))
-                           : 0.0);
+    const double us =
+        static_cast<double>(UnZigZag(v)) +
+        ((flags & kStarted)
+             ? static_cast<double>(ProtoTimeToEpochMicros(run.started_at()))
+             : 0.0);
     const double lo = static_cast<double>(std::numeric_limits<int64_t>::min());
     const double hi = static_cast<double>(std::numeric_limits<int64_t>::max());
-    *run.mutable_finished_at() = EpochMicrosToProtoTime(
-        us <= lo ? std::numeric_limits<int64_t>::min()
-        : us >= hi ? std::numeric_limits<int64_t>::max()
-                   : static_cast<int64_t>(us));
+    *run.mutable_finished_at() =
+        EpochMicrosToProtoTime(us <= lo   ? std::numeric_limits<int64_t>::min()
+                               : us >= hi ? std::numeric_limits<int64_t>::max()
+                                          : static_cast<int64_t>(us));
   }
   if (!(flags & kStarted)) run.clear_started_at();
   uint32_t ip_version, count, max_ttl, payload_bytes, socket_kind;
@@ -310,9 +309,8 @@ absl::Status UnpackPathFigures(std::string_view figures,
     return Bad("figures: bad socket kind");
   }
   if (n != route.size()) {
-    return absl::DataLossError(absl::StrCat("packed path figures: ", n,
-                                            " hops for a route of ",
-                                            route.size()));
+    return absl::DataLossError(absl::StrCat(
+        "packed path figures: ", n, " hops for a route of ", route.size()));
   }
   if (destination > n) return Bad("figures: bad destination");
   run.set_ip_version(ip_version);

@@ -2,8 +2,8 @@
 #include <algorithm>
 #include <limits>
 #include <map>
-#include <set>
 #include <pqxx/pqxx>
+#include <set>
 #include <stdexcept>
 #include <tuple>
 #include <vector>
@@ -331,8 +331,8 @@ void AddRoutes(pqxx::read_transaction& tx, int64_t agent_id,
         history::UnpackPathRoute(std::string_view(
             reinterpret_cast<const char*>(bytes.data()), bytes.size()));
     if (!hops.ok()) {
-      throw std::runtime_error(absl::StrCat(
-          "path route ", row[0].as<int64_t>(), ": ", hops.status().message()));
+      throw std::runtime_error(absl::StrCat("path route ", row[0].as<int64_t>(),
+                                            ": ", hops.status().message()));
     }
     v1::PathRoute* r = out.add_routes();
     r->set_id(row[0].as<int64_t>());
@@ -352,13 +352,10 @@ void AddRoutes(pqxx::read_transaction& tx, int64_t agent_id,
 // subquery: a join let the planner add a sort and a cache of the payloads
 // that never hits). A run whose payload or route is gone is left out; an
 // unreadable route or figures fail the read naming the run.
-std::vector<v1::StoredPathRun> PathRunsWithHops(pqxx::read_transaction& tx,
-                                                int64_t id,
-                                                const std::string& agent,
-                                                const std::string& target,
-                                                int64_t from_us,
-                                                int64_t until_us,
-                                                uint32_t limit) {
+std::vector<v1::StoredPathRun> PathRunsWithHops(
+    pqxx::read_transaction& tx, int64_t id, const std::string& agent,
+    const std::string& target, int64_t from_us, int64_t until_us,
+    uint32_t limit) {
   pqxx::result rows = tx.exec_params(
       "SELECT x.seq, x.route_id, x.figures, CASE WHEN x.figures IS NULL THEN"
       "  (SELECT r.payload FROM results r"
@@ -390,8 +387,9 @@ std::vector<v1::StoredPathRun> PathRunsWithHops(pqxx::read_transaction& tx,
           history::UnpackPathRoute(std::string_view(
               reinterpret_cast<const char*>(bytes.data()), bytes.size()));
       if (!hops.ok()) {
-        throw std::runtime_error(absl::StrCat(
-            "path route ", row[0].as<int64_t>(), ": ", hops.status().message()));
+        throw std::runtime_error(absl::StrCat("path route ",
+                                              row[0].as<int64_t>(), ": ",
+                                              hops.status().message()));
       }
       routes[row[0].as<int64_t>()] = *std::move(hops);
       found.insert(row[0].as<int64_t>());
@@ -418,10 +416,9 @@ std::vector<v1::StoredPathRun> PathRunsWithHops(pqxx::read_transaction& tx,
       // about to drop) took it: left out, as a run whose result is gone.
       if (found.count(route) == 0) continue;
       absl::Status st = history::UnpackPathFigures(
-                    std::string_view(
-                        reinterpret_cast<const char*>(bytes.data()),
-                        bytes.size()),
-                    routes[route], *run);
+          std::string_view(reinterpret_cast<const char*>(bytes.data()),
+                           bytes.size()),
+          routes[route], *run);
       if (!st.ok()) {
         throw std::runtime_error(absl::StrCat("path run ", s.seq(), " (route ",
                                               route, "): ", st.message()));

@@ -280,11 +280,11 @@ absl::StatusOr<Store::RetentionStats> PgStore::ApplyRetention(
     // Routes (migration 0018) no kept run can name: a run keeps its route's
     // last_used within a day of its start, and every run left starts at or
     // after raw_cut.
-    stats.rows_deleted +=
-        tx.exec_params("DELETE FROM path_routes WHERE last_used <"
-                       " to_timestamp($1 / 1e6) - interval '1 day'",
-                       raw_us)
-            .affected_rows();
+    stats.rows_deleted += tx.exec_params(
+                                "DELETE FROM path_routes WHERE last_used <"
+                                " to_timestamp($1 / 1e6) - interval '1 day'",
+                                raw_us)
+                              .affected_rows();
     drop("speed_results", raw_us);
     drop("results", results_us);
     drop("socket_events", events_us);

@@ -11,9 +11,9 @@
 #include "absl/strings/str_cat.h"
 #include "common/pg_time.h"
 #include "gmock/gmock.h"
-#include "gtest/gtest-spi.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
+#include "gtest/gtest-spi.h"
 #include "gtest/gtest.h"
 
 namespace netvigil::collector::history {
@@ -229,7 +229,9 @@ TEST(PathPackTest, WhatThePackCannotHoldIsRefused) {
   r.set_interval_s(std::numeric_limits<double>::infinity());
   EXPECT_TRUE(refused(r));
   r = SomeRun();
-  r.mutable_hops(0)->GetReflection()->MutableUnknownFields(r.mutable_hops(0))
+  r.mutable_hops(0)
+      ->GetReflection()
+      ->MutableUnknownFields(r.mutable_hops(0))
       ->AddVarint(99, 1);
   EXPECT_TRUE(refused(r));
 }

@@ -147,8 +147,9 @@ class PathRoutesTest : public ::testing::Test {
     std::string out;
     EXPECT_THAT(store_->WithConnection([&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
-      out = tx.exec1("SELECT string_agg(id || ' ' || ctid::text || ' ' ||"
-                     " xmax::text, ',' ORDER BY id) FROM path_routes")[0]
+      out = tx.exec1(
+                  "SELECT string_agg(id || ' ' || ctid::text || ' ' ||"
+                  " xmax::text, ',' ORDER BY id) FROM path_routes")[0]
                 .as<std::string>();
     }),
                 IsOk());
@@ -180,8 +181,8 @@ TEST_F(PathRoutesTest, RunsKeepNoPayloadAndReadBackAsSent) {
     sent.push_back(PathResult(1 + i, kD0 + i * 600, (i / 10) % 2));
   }
   for (size_t i = 0; i < sent.size(); i += 16) {
-    std::vector<v1::Result> batch(
-        sent.begin() + i, sent.begin() + std::min(sent.size(), i + 16));
+    std::vector<v1::Result> batch(sent.begin() + i,
+                                  sent.begin() + std::min(sent.size(), i + 16));
     ASSERT_THAT(store_->StoreResults("a1", batch), IsOk());
   }
   EXPECT_EQ(Count("SELECT count(*) FROM results WHERE kind = 'path'"), 144);
@@ -302,23 +303,25 @@ TEST_F(PathRoutesTest, RetentionDeletesRoutesNoKeptRunNames) {
   ASSERT_THAT(store_->StoreResults(
                   "a1", {PathResult(1, kD0, 1), PathResult(2, kD0 + 60, 2)}),
               IsOk());
-  ASSERT_THAT(store_->StoreResults("a1", {PathResult(3, kD0 + 9 * kDay, 1),
-                                          PathResult(4, kD0 + 9 * kDay + 60,
-                                                     3)}),
-              IsOk());
+  ASSERT_THAT(
+      store_->StoreResults("a1", {PathResult(3, kD0 + 9 * kDay, 1),
+                                  PathResult(4, kD0 + 9 * kDay + 60, 3)}),
+      IsOk());
   EXPECT_EQ(Count("SELECT count(*) FROM path_routes"), 3);
   // Route 1's last_used moved to day 9 (more than a day on).
   const std::string day9 = std::to_string(kD0 + 9 * kDay);
   EXPECT_EQ(Count("SELECT count(*) FROM path_routes WHERE last_used >="
-                  " to_timestamp(" + day9 + ")"),
+                  " to_timestamp(" +
+                  day9 + ")"),
             2);
   // Within a day it does not move: the row is not rewritten every run.
   const std::string versions = Versions();
-  ASSERT_THAT(store_->StoreResults(
-                  "a1", {PathResult(5, kD0 + 9 * kDay + 3600, 1)}),
-              IsOk());
+  ASSERT_THAT(
+      store_->StoreResults("a1", {PathResult(5, kD0 + 9 * kDay + 3600, 1)}),
+      IsOk());
   EXPECT_EQ(Count("SELECT count(*) FROM path_routes WHERE last_used >"
-                  " to_timestamp(" + day9 + " + 120)"),
+                  " to_timestamp(" +
+                  day9 + " + 120)"),
             0);
   // Nor locked: a current route is only read (no row lock, no WAL): its
   // row version's xmax is what it was.
@@ -326,15 +329,15 @@ TEST_F(PathRoutesTest, RetentionDeletesRoutesNoKeptRunNames) {
   Store::RetentionPolicy policy;  // raw: 7 days
   // Day 8: day 0's runs go (raw_cut is day 1); no route is a day older
   // than the cut.
-  ASSERT_THAT(store_->ApplyRetention(policy,
-                                     absl::FromUnixSeconds(kD0 + 8 * kDay + 1)),
-              IsOk());
+  ASSERT_THAT(
+      store_->ApplyRetention(policy, absl::FromUnixSeconds(kD0 + 8 * kDay + 1)),
+      IsOk());
   EXPECT_EQ(Count("SELECT count(*) FROM path_runs"), 3);
   EXPECT_EQ(Count("SELECT count(*) FROM path_routes"), 3);
   // Day 9: route 2, last used on day 0, goes; routes 1 and 3 stay.
-  ASSERT_THAT(store_->ApplyRetention(policy,
-                                     absl::FromUnixSeconds(kD0 + 9 * kDay + 1)),
-              IsOk());
+  ASSERT_THAT(
+      store_->ApplyRetention(policy, absl::FromUnixSeconds(kD0 + 9 * kDay + 1)),
+      IsOk());
   EXPECT_EQ(Count("SELECT count(*) FROM path_routes"), 2);
   EXPECT_EQ(Count("SELECT count(*) FROM path_runs"), 3);
   const auto runs = History("a1");
