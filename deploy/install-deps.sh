@@ -15,7 +15,7 @@ PACKAGES=(
   libgrpc++-dev libgrpc-dev libabsl-dev
   libpqxx-dev libpq-dev libspdlog-dev libfmt-dev
   libsqlite3-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
-  libsystemd-dev libssl-dev
+  libsystemd-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev googletest
   clang-14 libclang-rt-14-dev
   # run: the database, the classic tools the agent supervises or is checked

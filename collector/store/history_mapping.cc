@@ -1,5 +1,7 @@
 #include "collector/store/history_mapping.h"
 
+#include <zlib.h>
+
 #include <map>
 #include <string>
 #include <string_view>
@@ -14,6 +16,12 @@ namespace netvigil::collector {
 namespace {
 
 constexpr char kPackFormat = 1;
+constexpr char kPackFormatDeflated = 2;
+// Below this a deflated value is not smaller (its header and check).
+constexpr size_t kMinToCompress = 64;
+// No snapshot's events come near this (a snapshot is bounded by
+// validation); a larger stated length is refused before it is allocated.
+constexpr uint64_t kMaxPlainSize = 64u << 20;
 
 void PutVarint(uint64_t v, std::string& out) {
   while (v >= 0x80) {
@@ -62,7 +70,10 @@ class Reader {
 
 namespace history {
 
-std::string PackSocketEvents(const std::vector<PackedSocketEvent>& events) {
+// Format 1, uncompressed: the string table, the count, nine varints an
+// event.
+std::string PackSocketEventsPlain(
+    const std::vector<PackedSocketEvent>& events) {
   std::vector<const std::string*> table;
   std::map<std::string_view, uint64_t> index;
   auto idx = [&](const std::string& s) {
@@ -92,11 +103,61 @@ std::string PackSocketEvents(const std::vector<PackedSocketEvent>& events) {
   return out + body;
 }
 
+std::string PackSocketEvents(const std::vector<PackedSocketEvent>& events) {
+  std::string plain = PackSocketEventsPlain(events);
+  // Format 2: format 1 deflated (zlib, with its Adler-32 check), with the
+  // plain length before it. A snapshot's events are about 800 bytes of
+  // digits, repeated indexes and ports, which deflate halves (README
+  // "Storage"); rows below a page's TOAST threshold are never compressed
+  // by PostgreSQL itself. Kept plain when that is not smaller.
+  if (plain.size() < kMinToCompress) return plain;
+  uLongf bound = compressBound(plain.size());
+  std::string z(bound, '\0');
+  if (compress2(reinterpret_cast<Bytef*>(z.data()), &bound,
+                reinterpret_cast<const Bytef*>(plain.data()), plain.size(),
+                Z_DEFAULT_COMPRESSION) != Z_OK) {
+    return plain;
+  }
+  z.resize(bound);
+  std::string out(1, kPackFormatDeflated);
+  PutVarint(plain.size(), out);
+  out += z;
+  return out.size() < plain.size() ? out : plain;
+}
+
 absl::StatusOr<std::vector<PackedSocketEvent>> UnpackSocketEvents(
     std::string_view packed) {
+  if (!packed.empty() && packed[0] == kPackFormatDeflated) {
+    Reader r(packed.substr(1));
+    uint64_t plain_size = 0;
+    // Bounded before anything is allocated: deflate does not expand past
+    // about 1,032 to 1, and no snapshot's events come near the cap.
+    if (!r.Varint(plain_size) || plain_size == 0 ||
+        plain_size > kMaxPlainSize ||
+        plain_size > 1100 * static_cast<uint64_t>(packed.size())) {
+      return absl::DataLossError(
+          "packed socket events: bad length of the deflated events");
+    }
+    const std::string_view z = packed.substr(packed.size() - r.left());
+    std::string plain(plain_size, '\0');
+    uLongf got = plain_size;
+    uLong used = z.size();
+    if (uncompress2(reinterpret_cast<Bytef*>(plain.data()), &got,
+                    reinterpret_cast<const Bytef*>(z.data()), &used) != Z_OK ||
+        got != plain_size || used != z.size()) {
+      return absl::DataLossError(
+          "packed socket events: the deflated events do not inflate to "
+          "their length");
+    }
+    if (plain[0] != kPackFormat) {  // one level only
+      return absl::DataLossError(
+          "packed socket events: deflated value is not format 1");
+    }
+    return UnpackSocketEvents(plain);
+  }
   if (packed.empty() || packed[0] != kPackFormat) {
     return absl::DataLossError(
-        "packed socket events: not format 1 (first byte)");
+        "packed socket events: not format 1 or 2 (first byte)");
   }
   Reader r(packed.substr(1));
   uint64_t n = 0;

@@ -209,12 +209,17 @@ struct PackedSocketEvent {
 // as nine varints: change, kind, local address, remote address, exe and
 // process name as indexes into the table, proto and the ports zigzagged).
 // About 30 bytes an event where a socket_events row with its index took
-// about 200.
+// about 200. Format 2 (what PackSocketEvents writes when it is smaller): a
+// version byte (2), format 1's length as a varint, then format 1 deflated
+// in zlib's format (with its Adler-32 check): about half the bytes.
 std::string PackSocketEvents(const std::vector<PackedSocketEvent>& events);
-// The inverse. What is read is bounded by its own length (counts and
-// indexes are checked against what is left and the table's size): a value
-// that is not format 1 or is cut short is an error naming what is wrong,
-// never a crash.
+// Format 1 always (for tests and for reading what it holds).
+std::string PackSocketEventsPlain(const std::vector<PackedSocketEvent>& events);
+// The inverse, of either format. What is read is bounded by its own length
+// (counts and indexes are checked against what is left and the table's
+// size; a deflated value's stated length is capped and must be what it
+// inflates to, with no bytes after): a value that is neither format or is
+// cut short is an error naming what is wrong, never a crash.
 absl::StatusOr<std::vector<PackedSocketEvent>> UnpackSocketEvents(
     std::string_view packed);
 

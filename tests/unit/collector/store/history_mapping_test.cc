@@ -4,6 +4,8 @@
 // database is history_writer_test's.
 #include "collector/store/history_mapping.h"
 
+#include <zlib.h>
+
 #include <limits>
 #include <string>
 #include <vector>
@@ -197,7 +199,7 @@ TEST(PackSocketEventsTest, RoundTripsEveryFieldInOrder) {
 
 TEST(PackSocketEventsTest, RepeatedTextIsStoredOnce) {
   const std::vector<PackedSocketEvent> events = SomeEvents();
-  const std::string packed = PackSocketEvents(events);
+  const std::string packed = PackSocketEventsPlain(events);
   // 40 events naming the same program: its path once, not forty times.
   size_t n = 0;
   for (size_t at = packed.find("/usr/lib/firefox/firefox");
@@ -209,6 +211,70 @@ TEST(PackSocketEventsTest, RepeatedTextIsStoredOnce) {
   EXPECT_LT(packed.size(), 40u * 30) << "about 30 bytes an event or less";
 }
 
+TEST(PackSocketEventsTest, DeflatedWhenSmallerAndReadBackAsWritten) {
+  // A desktop snapshot's events: distinct remote addresses, a few
+  // programs, the same ports (what the sizing benchmark's desktop makes).
+  std::vector<PackedSocketEvent> events;
+  for (int i = 0; i < 30; ++i) {
+    PackedSocketEvent e;
+    e.change = i % 3 ? "appeared" : "gone";
+    e.kind = "remote";
+    e.proto = 6;
+    e.local_address = "192.168.1.10";
+    e.remote_address = absl::StrCat(23 + i * 7 % 200, ".", i * 37 % 256, ".",
+                                    i * 11 % 256, ".", 1 + i * 53 % 254);
+    e.remote_port = i % 4 ? 443 : 80;
+    e.exe = i % 2 ? "/usr/lib/firefox/firefox" : "/usr/bin/ssh";
+    e.process_name = i % 2 ? "firefox" : "ssh";
+    events.push_back(e);
+  }
+  const std::string plain = PackSocketEventsPlain(events);
+  const std::string packed = PackSocketEvents(events);
+  EXPECT_EQ(plain[0], '\1');
+  EXPECT_EQ(packed[0], '\2');
+  EXPECT_LT(packed.size(), plain.size() * 3 / 4) << plain.size();
+  auto back = UnpackSocketEvents(packed);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, events);
+  auto back_plain = UnpackSocketEvents(plain);
+  ASSERT_TRUE(back_plain.ok()) << back_plain.status();
+  EXPECT_EQ(*back_plain, events) << "format 1 (rows written before) reads";
+  // Too small to gain: format 1.
+  EXPECT_EQ(PackSocketEvents({events[0]})[0], '\1');
+}
+TEST(PackSocketEventsTest, ADeflatedValueIsCheckedBeforeItIsTrusted) {
+  std::vector<PackedSocketEvent> events = SomeEvents();
+  const std::string packed = PackSocketEvents(events);
+  ASSERT_EQ(packed[0], '\2');
+  // Bytes after the deflated stream.
+  EXPECT_FALSE(UnpackSocketEvents(packed + "x").ok());
+  // A stated length past the cap, or not what it inflates to.
+  EXPECT_FALSE(UnpackSocketEvents(std::string("\2\xff\xff\xff\xff\x0f", 6) +
+                                  packed.substr(3))
+                   .ok());
+  std::string longer = packed;
+  longer[1] = static_cast<char>(longer[1] + 1);
+  EXPECT_FALSE(UnpackSocketEvents(longer).ok());
+  // A deflated value that holds another deflated value: one level only.
+  std::string nested = PackSocketEventsPlain(events);
+  nested[0] = '\2';
+  uLongf bound = compressBound(nested.size());
+  std::string z(bound, '\0');
+  ASSERT_EQ(compress2(reinterpret_cast<Bytef*>(z.data()), &bound,
+                      reinterpret_cast<const Bytef*>(nested.data()),
+                      nested.size(), Z_DEFAULT_COMPRESSION),
+            Z_OK);
+  z.resize(bound);
+  std::string twice(1, '\2');
+  for (uint64_t n = nested.size();; n >>= 7) {
+    if (n < 0x80) {
+      twice += static_cast<char>(n);
+      break;
+    }
+    twice += static_cast<char>((n & 0x7f) | 0x80);
+  }
+  EXPECT_FALSE(UnpackSocketEvents(twice + z).ok());
+}
 TEST(PackSocketEventsTest, AnythingElseIsAnErrorNotACrash) {
   const std::string packed = PackSocketEvents(SomeEvents());
   EXPECT_FALSE(UnpackSocketEvents("").ok());
