@@ -103,7 +103,7 @@ pg_cpu() {
   echo "$total"
 }
 
-tables="results path_runs speed_results socket_events socket_event_sets file_events socket_fact_rows socket_programs file_facts path_hourly speed_hourly probe_state gaps alerts alert_events analysis_state agents"
+tables="results path_runs speed_results socket_events socket_event_sets file_events socket_fact_rows socket_programs path_routes file_facts path_hourly speed_hourly probe_state gaps alerts alert_events analysis_state agents"
 snapshot() {  # FILE: table size rows, per line
   for t in $tables; do
     psql_pg -c "SELECT '$t', CASE WHEN (SELECT relkind FROM pg_class WHERE oid = '$t'::regclass) = 'p' THEN (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('$t')) ELSE pg_total_relation_size('$t') END, (SELECT count(*) FROM $t)"
