@@ -243,9 +243,12 @@ int main(int argc, char** argv) {
   // The host page's other reads (beside its Overview and paths): its
   // alerts, socket changes and file access over the range, and the
   // rendering of the page from what was read.
-  for (const auto& [range, span] :
+  for (const auto& range_span :
        std::vector<std::pair<std::string, absl::Duration>>{
            {"1d", absl::Hours(24)}, {"1y", absl::Hours(24 * 365)}}) {
+    // Not a structured binding: C++17 lets no lambda capture one.
+    const std::string& range = range_span.first;
+    const absl::Duration span = range_span.second;
     const bool year = range == "1y";
     size_t events = 0;
     Stats st = Time(year ? 1 : warmup, year ? 10 : iterations, [&](int i) {
@@ -276,9 +279,8 @@ int main(int argc, char** argv) {
       Die(s.ToString());
     }
     size_t bytes = 0;
-    Stats render = Time(year ? 1 : warmup, year ? 10 : iterations, [&](int) {
-      bytes = web::RenderHost(d).size();
-    });
+    Stats render = Time(year ? 1 : warmup, year ? 10 : iterations,
+                        [&](int) { bytes = web::RenderHost(d).size(); });
     Report(absl::StrCat("render host ", range).c_str(), render, 0,
            absl::StrCat("body_bytes=", bytes));
   }
@@ -298,8 +300,8 @@ int main(int argc, char** argv) {
         std::string("/host?name=host03&range=7d"),
         std::string("/host?name=host03&range=1y")}) {
     size_t bytes = 0;
-    const bool long_range = absl::EndsWith(path, "=7d") ||
-                            absl::EndsWith(path, "=1y");
+    const bool long_range =
+        absl::EndsWith(path, "=7d") || absl::EndsWith(path, "=1y");
     const int n = long_range ? std::max(5, iterations / 10) : iterations;
     Stats st = Time(long_range ? 1 : warmup, n, [&](int) {
       auto r = client.Get(path.c_str());
