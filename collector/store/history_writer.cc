@@ -128,28 +128,27 @@ void WriteSocketBook(pqxx::work& tx, const SocketBook& book) {
       cols.present.push_back(d.present ? 1 : 0);
     }
     AddSocketPrograms(tx, cols);
-    Exec(
-        tx,
-        absl::StrCat("INSERT INTO socket_fact_rows AS f (agent_id, kind,"
-                     "  proto, local_address, local_port, remote_address,"
-                     "  remote_port, program_id, process_name, first_seen,"
-                     "  last_seen, present)"
-                     " SELECT c.agent_id, ",
-                     kSocketKindCode,
-                     ", c.proto, c.local_address,"
-                     "  c.local_port, c.remote_address, c.remote_port, p.id,"
-                     "  c.process_name, to_timestamp(c.x / 1e6),"
-                     "  to_timestamp(c.y / 1e6), c.z <> 0",
-                     SocketRows("$10::bigint[], $11::bigint[], $12::int[]"),
-                     kSocketProgramJoin,
-                     " ON CONFLICT (agent_id, kind, proto, remote_port,"
-                     "  local_port, program_id, remote_address, local_address)"
-                     " DO UPDATE SET present = EXCLUDED.present,"
-                     "  process_name = EXCLUDED.process_name,"
-                     "  last_seen = CASE WHEN EXCLUDED.present THEN"
-                     "   f.last_seen ELSE EXCLUDED.last_seen END"),
-        cols, PgIntArray(cols.first), PgIntArray(cols.last),
-        PgIntArray(cols.present));
+    Exec(tx,
+         absl::StrCat("INSERT INTO socket_fact_rows AS f (agent_id, kind,"
+                      "  proto, local_address, local_port, remote_address,"
+                      "  remote_port, program_id, process_name, first_seen,"
+                      "  last_seen, present)"
+                      " SELECT c.agent_id, ",
+                      kSocketKindCode,
+                      ", c.proto, c.local_address,"
+                      "  c.local_port, c.remote_address, c.remote_port, p.id,"
+                      "  c.process_name, to_timestamp(c.x / 1e6),"
+                      "  to_timestamp(c.y / 1e6), c.z <> 0",
+                      SocketRows("$10::bigint[], $11::bigint[], $12::int[]"),
+                      kSocketProgramJoin,
+                      " ON CONFLICT (agent_id, kind, proto, remote_port,"
+                      "  local_port, program_id, remote_address, local_address)"
+                      " DO UPDATE SET present = EXCLUDED.present,"
+                      "  process_name = EXCLUDED.process_name,"
+                      "  last_seen = CASE WHEN EXCLUDED.present THEN"
+                      "   f.last_seen ELSE EXCLUDED.last_seen END"),
+         cols, PgIntArray(cols.first), PgIntArray(cols.last),
+         PgIntArray(cols.present));
     // Facts that went are last seen at the snapshot before the one that
     // missed them: the statement above writes that for those still gone;
     // this one for those that came back in the same batch (rare). One new

@@ -249,8 +249,8 @@ class Host {
         zipf_cdf_.push_back(sum);
       }
     }
-    const double x = std::uniform_real_distribution<double>(
-        0, zipf_cdf_.back())(rng_);
+    const double x =
+        std::uniform_real_distribution<double>(0, zipf_cdf_.back())(rng_);
     return std::min<size_t>(
         std::lower_bound(zipf_cdf_.begin(), zipf_cdf_.end(), x) -
             zipf_cdf_.begin(),
@@ -744,9 +744,10 @@ int Main(int argc, char** argv) {
                  "plan mode with --plan-pool: share of new connections that"
                  " go somewhere never seen before")
       ->check(CLI::Range(0.0, 1.0));
-  app.add_flag("--plan-pool-learned", o.plan_pool_learned,
-               "plan mode with --plan-pool: the first snapshot meets every"
-               " endpoint of the pool once (a desktop that has run for months)");
+  app.add_flag(
+      "--plan-pool-learned", o.plan_pool_learned,
+      "plan mode with --plan-pool: the first snapshot meets every"
+      " endpoint of the pool once (a desktop that has run for months)");
   CLI11_PARSE(app, argc, argv);
 
   const int nconn = !o.tls_dir.empty()  ? o.agents

@@ -606,14 +606,15 @@ TEST_F(StoreRetentionTest, AFactNamesItsProgramByIdAndReadsAsBefore) {
   Connect("a2");
   const int64_t t = kD0 + 3600;
   const std::string curl = "/usr/bin/curl", ssh = "/usr/bin/ssh";
-  ASSERT_THAT(store_->StoreResults(
-                  "a1", {Sockets(1, t,
-                                 {Sock("198.51.100.1", 443, curl),
-                                  Sock("198.51.100.2", 22, ssh)})}),
-              IsOk());
-  ASSERT_THAT(store_->StoreResults(
-                  "a1", {Sockets(2, t + 60, {Sock("198.51.100.1", 443, curl)})}),
-              IsOk());
+  ASSERT_THAT(
+      store_->StoreResults("a1", {Sockets(1, t,
+                                          {Sock("198.51.100.1", 443, curl),
+                                           Sock("198.51.100.2", 22, ssh)})}),
+      IsOk());
+  ASSERT_THAT(
+      store_->StoreResults(
+          "a1", {Sockets(2, t + 60, {Sock("198.51.100.1", 443, curl)})}),
+      IsOk());
   ASSERT_THAT(store_->StoreResults(
                   "a1", {Sockets(3, t + 120,
                                  {Sock("198.51.100.1", 443, curl),
@@ -629,8 +630,7 @@ TEST_F(StoreRetentionTest, AFactNamesItsProgramByIdAndReadsAsBefore) {
   EXPECT_EQ(Count("SELECT count(DISTINCT program_id) FROM socket_fact_rows"
                   " WHERE agent_id = 1"),
             2);
-  EXPECT_EQ(Count("SELECT count(*) FROM socket_fact_rows WHERE kind = 'r'"),
-            4);
+  EXPECT_EQ(Count("SELECT count(*) FROM socket_fact_rows WHERE kind = 'r'"), 4);
   // The view keeps the old columns.
   EXPECT_EQ(Value("SELECT string_agg(key_kind || ' ' || exe || ' ' ||"
                   " remote_address, ',' ORDER BY remote_address) FROM"
