@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "collector/store/pack_codec.h"
 #include "common/pg_time.h"
 
 namespace netvigil::collector {
@@ -23,48 +24,10 @@ constexpr size_t kMinToCompress = 64;
 // validation); a larger stated length is refused before it is allocated.
 constexpr uint64_t kMaxPlainSize = 64u << 20;
 
-void PutVarint(uint64_t v, std::string& out) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
-uint64_t ZigZag(int64_t v) {
-  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
-}
-
-int64_t UnZigZag(uint64_t v) {
-  return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
-}
-
-// Reads from a packed value, never past its end.
-class Reader {
- public:
-  explicit Reader(std::string_view in) : in_(in) {}
-  size_t left() const { return in_.size() - pos_; }
-  bool Varint(uint64_t& v) {
-    v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (pos_ >= in_.size()) return false;
-      const uint8_t b = static_cast<uint8_t>(in_[pos_++]);
-      v |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if ((b & 0x80) == 0) return true;
-    }
-    return false;  // more than ten bytes: not a varint
-  }
-  bool Bytes(size_t n, std::string& out) {
-    if (n > left()) return false;
-    out.assign(in_.substr(pos_, n));
-    pos_ += n;
-    return true;
-  }
-
- private:
-  std::string_view in_;
-  size_t pos_ = 0;
-};
+using pack::PutVarint;
+using pack::Reader;
+using pack::UnZigZag;
+using pack::ZigZag;
 
 }  // namespace
 
