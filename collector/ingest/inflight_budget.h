@@ -5,19 +5,24 @@
 // may not take the last `small_reserve` bytes, so one agent's (or a few
 // agents') maximum-size messages never hold up everybody's small results.
 // A reader over budget waits before parsing; its stream stops reading and
-// gRPC's flow control stops the agent. Nothing in flight: one message
-// always passes, however large (so a message above a budget is never
-// stuck). Thread-safe.
+// gRPC's flow control stops the agent. Waiters are served in arrival order:
+// a release hands the freed bytes to the first waiters they fit, each woken
+// on a condition variable of its own (no waiter polls the budget, and none
+// is woken to find its bytes still do not fit). Nothing in flight: one
+// message always passes, however large (so a message above a budget is
+// never stuck). Thread-safe.
 #ifndef NETVIGIL_COLLECTOR_INGEST_INFLIGHT_BUDGET_H_
 #define NETVIGIL_COLLECTOR_INGEST_INFLIGHT_BUDGET_H_
 
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "common/monotonic_wait.h"
 
 namespace netvigil::collector {
 
@@ -54,22 +59,40 @@ class InflightBudget : public std::enable_shared_from_this<InflightBudget> {
   }
   explicit InflightBudget(InflightBudgetOptions options) : options_(options) {}
 
-  // Waits until `bytes` for `agent` fit; null when `give_up` returns true
-  // first (it is asked every 200 ms). `*waited` says whether it waited.
+  // Waits until `bytes` for `agent` are granted (in arrival order); null
+  // when `give_up` returns true first (asked before waiting and then once a
+  // second). `*waited` says whether it waited.
   std::shared_ptr<Reservation> Acquire(const std::string& agent, size_t bytes,
                                        const std::function<bool()>& give_up,
                                        bool* waited = nullptr);
   size_t used();
   int64_t waits();
+  // Readers waiting now.
+  size_t waiting();
 
  private:
-  bool Fits(const std::string& agent, size_t bytes)
+  struct Waiter {
+    Waiter(const std::string& a, size_t b, bool l)
+        : agent(a), bytes(b), large(l) {}
+    const std::string& agent;
+    const size_t bytes;
+    const bool large;
+    bool granted = false;
+    MonotonicCondVar granted_cv;  // a wall clock step cannot stretch it
+  };
+  enum class Fit { kYes, kAgentFull, kTotalFull };
+  Fit Check(const std::string& agent, size_t bytes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Take(const std::string& agent, size_t bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Grants the queue's waiters, first come first served, while they fit.
+  void GrantLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Release(const std::string& agent, size_t bytes);
 
   const InflightBudgetOptions options_;
   absl::Mutex mu_;
-  absl::CondVar freed_;
+  std::list<Waiter*> queue_ ABSL_GUARDED_BY(mu_);
+  size_t large_waiting_ ABSL_GUARDED_BY(mu_) = 0;
   size_t used_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t waits_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, size_t> by_agent_ ABSL_GUARDED_BY(mu_);

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "collector/ingest/inflight_budget.h"
 #include "collector/ingest/message_precheck.h"
 #include "gmock/gmock.h"
@@ -230,15 +232,126 @@ TEST(InflightBudgetTest, AWaiterProceedsWhenAReservationGoes) {
   EXPECT_EQ(budget->used(), 5u);
 }
 
-TEST(InflightBudgetTest, ManyWaitersEachProceedOnceTheirBytesFitNeverOver) {
-  // A full budget with 200 readers waiting (a thousand agents' streams in
-  // the ingest benchmark): as reservations go one by one, every waiter
-  // gets in exactly once, and the budget is never exceeded meanwhile.
+// A budget of 40 bytes, every message small, one agent may take it all.
+InflightBudgetOptions FortyBytesNoneLarge() {
   InflightBudgetOptions o;
   o.total = 40;
   o.per_agent = 40;
   o.large = 1000;
+  return o;
+}
+
+// Starts Acquire(agent, bytes) on a thread of its own and returns once it
+// waits (the budget's queue has grown by one), so arrival order is known.
+class Waiting {
+ public:
+  Waiting(std::shared_ptr<InflightBudget> budget, std::string agent,
+          size_t bytes, std::vector<std::string>* order, absl::Mutex* mu)
+      : budget_(std::move(budget)) {
+    const size_t before = budget_->waiting();
+    thread_ = std::thread([this, agent, bytes, order, mu] {
+      got_ = budget_->Acquire(agent, bytes, [this] { return give_up_.load(); });
+      absl::MutexLock l(mu);
+      order->push_back(agent);
+    });
+    for (int i = 0; i < 5000 && budget_->waiting() == before; ++i) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+  }
+  ~Waiting() {
+    give_up_ = true;
+    thread_.join();
+  }
+  void GiveUp() { give_up_ = true; }
+  std::shared_ptr<InflightBudget::Reservation> Join() {
+    thread_.join();
+    thread_ = std::thread([] {});
+    return std::move(got_);
+  }
+
+ private:
+  std::shared_ptr<InflightBudget> budget_;
+  std::atomic<bool> give_up_{false};
+  std::shared_ptr<InflightBudget::Reservation> got_;
+  std::thread thread_;
+};
+
+TEST(InflightBudgetTest, WaitersAreServedInArrivalOrderAndSmallOnesDoNotJump) {
+  auto budget = InflightBudget::Create(FortyBytesNoneLarge());
+  std::vector<std::shared_ptr<InflightBudget::Reservation>> held;
+  for (int i = 0; i < 7; ++i) held.push_back(budget->Acquire("h", 5, nullptr));
+  absl::Mutex mu;
+  std::vector<std::string> order;
+  Waiting first(budget, "first", 10, &order, &mu);
+  // 2 bytes would fit (35 + 2 <= 40), but "first" came before it.
+  Waiting second(budget, "second", 2, &order, &mu);
+  Waiting third(budget, "third", 10, &order, &mu);
+  EXPECT_EQ(budget->waiting(), 3u);
+  held.pop_back();  // 30 used: "first" fits (40); "second" then does not
+  auto r1 = first.Join();
+  ASSERT_NE(r1, nullptr);
+  EXPECT_EQ(budget->used(), 40u);
+  EXPECT_EQ(budget->waiting(), 2u);
+  held.pop_back();  // 35: "second" (37); "third" does not (47)
+  auto r2 = second.Join();
+  ASSERT_NE(r2, nullptr);
+  EXPECT_EQ(budget->used(), 37u);
+  EXPECT_EQ(budget->waiting(), 1u);
+  r1.reset();  // 27: "third" (37)
+  auto r3 = third.Join();
+  ASSERT_NE(r3, nullptr);
+  EXPECT_EQ(budget->used(), 37u);
+  absl::MutexLock l(&mu);
+  EXPECT_THAT(order, ::testing::ElementsAre("first", "second", "third"));
+}
+
+TEST(InflightBudgetTest,
+     AWaiterHeldByItsOwnAgentOrTheLargeLimitHoldsNoOneElse) {
+  InflightBudgetOptions o;
+  o.total = 100;
+  o.per_agent = 30;
+  o.large = 20;
+  o.small_reserve = 40;
   auto budget = InflightBudget::Create(o);
+  auto a = budget->Acquire("a", 25, nullptr);  // large, a's own limit near
+  auto b = budget->Acquire("b", 30, nullptr);  // large: 55 of the 60 large
+  absl::Mutex mu;
+  std::vector<std::string> order;
+  Waiting a2(budget, "a", 10, &order, &mu);     // a's limit (35 > 30)
+  Waiting large(budget, "c", 20, &order, &mu);  // the large limit (75 > 60)
+  auto small = budget->Acquire("d", 19, [] { return true; });
+  ASSERT_NE(small, nullptr) << "a small result waited behind others' limits";
+  EXPECT_EQ(budget->used(), 74u);
+  a.reset();  // a's own limit frees: a2 (59); 79 large would still be over 60
+  auto a2_got = a2.Join();
+  EXPECT_NE(a2_got, nullptr);
+  EXPECT_EQ(budget->waiting(), 1u);
+  b.reset();  // 29 + 20 = 49 <= 60
+  auto large_got = large.Join();
+  EXPECT_NE(large_got, nullptr);
+  EXPECT_EQ(budget->used(), 49u);  // d 19, a2 10, c 20
+  EXPECT_EQ(budget->waiting(), 0u);
+}
+
+TEST(InflightBudgetTest, AWaiterThatGivesUpLetsThoseBehindItIn) {
+  auto budget = InflightBudget::Create(FortyBytesNoneLarge());
+  auto held = budget->Acquire("h", 35, nullptr);
+  absl::Mutex mu;
+  std::vector<std::string> order;
+  Waiting big(budget, "big", 20, &order, &mu);
+  Waiting small(budget, "small", 5, &order, &mu);
+  big.GiveUp();  // no release: its leaving alone must let "small" in
+  EXPECT_EQ(big.Join(), nullptr);
+  auto small_got = small.Join();
+  EXPECT_NE(small_got, nullptr);
+  EXPECT_EQ(budget->used(), 40u);
+}
+
+TEST(InflightBudgetTest, ManyWaitersEachProceedOnceTheirBytesFitNeverOver) {
+  // A full budget with 200 readers waiting (a thousand agents' streams in
+  // the ingest benchmark): as reservations go one by one, every waiter
+  // gets in exactly once, and the budget is never exceeded meanwhile.
+  auto budget = InflightBudget::Create(FortyBytesNoneLarge());
   std::vector<std::shared_ptr<InflightBudget::Reservation>> held;
   for (int i = 0; i < 4; ++i) held.push_back(budget->Acquire("h", 10, nullptr));
   ASSERT_EQ(budget->used(), 40u);
