@@ -17,6 +17,7 @@
 #include "agent/sys/descriptors.h"
 #include "common/logging.h"
 #include "common/pki.h"
+#include "common/process_setup.h"
 #include "common/systemd_notify.h"
 #include "common/version.h"
 #include "spdlog/spdlog.h"
@@ -88,6 +89,7 @@ int RunAgent(const netvigil::agent::AgentOptions& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  netvigil::SetUpProcess();
   CLI::App app{
       "netvigil-agent: path, sockets, files and speed probes for "
       "this host"};

@@ -17,6 +17,7 @@
 #include "collector/pg_parts.h"
 #include "common/collector_config.h"
 #include "common/logging.h"
+#include "common/process_setup.h"
 #include "common/systemd_notify.h"
 #include "common/version.h"
 #include "spdlog/spdlog.h"
@@ -105,6 +106,7 @@ int main(int argc, char** argv) {
   // process: 641 MiB RSS against 428 MiB with these, same test
   // (tests/integration/hardening_memory_test.py). Blocks of 1 MiB and more
   // go straight back to the kernel; the collector also trims every 5 s.
+  netvigil::SetUpProcess();
   mallopt(M_ARENA_MAX, 2);
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
   mallopt(M_TRIM_THRESHOLD, 4 << 20);

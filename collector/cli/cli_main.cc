@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "collector/cli/commands.h"
 #include "collector/cli/query_client.h"
+#include "common/process_setup.h"
 #include "common/utf8.h"
 #include "common/version.h"
 #include "common/wire_kinds.h"
@@ -119,6 +120,7 @@ CLI::Validator Seconds(double lo, double hi) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  netvigil::SetUpProcess();
   using namespace netvigil::cli;
   CLI::App app{
       "netvigil: what changed on the home network, where, and since "

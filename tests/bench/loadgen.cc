@@ -50,6 +50,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/process_setup.h"
 #include "common/proto_time.h"
 #include "common/tls_client.h"
 #include "google/protobuf/util/time_util.h"
@@ -853,4 +854,7 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace netvigil::loadgen
 
-int main(int argc, char** argv) { return netvigil::loadgen::Main(argc, argv); }
+int main(int argc, char** argv) {
+  netvigil::SetUpProcess();
+  return netvigil::loadgen::Main(argc, argv);
+}
