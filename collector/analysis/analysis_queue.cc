@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "common/process_setup.h"
 #include "spdlog/spdlog.h"
 
 namespace netvigil::collector {
@@ -11,6 +12,7 @@ AnalysisQueue::AnalysisQueue(Fn fn, size_t capacity, size_t max_batch)
     : fn_(std::move(fn)),
       capacity_(capacity == 0 ? 1 : capacity),
       max_batch_(max_batch == 0 ? 1 : max_batch),
+      release_thread_([this] { ReleaseLoop(); }),
       thread_([this] { Loop(); }) {}
 
 void AnalysisQueue::Stop() {
@@ -24,6 +26,12 @@ void AnalysisQueue::Stop() {
     changed_.SignalAll();
   }
   thread_.join();
+  {
+    absl::MutexLock l(&release_mu_);
+    release_stop_ = true;
+    release_changed_.SignalAll();
+  }
+  release_thread_.join();
   if (dropped > 0) {
     spdlog::warn(
         "analysis_queue_dropped results={} note=\"stored, not "
@@ -47,6 +55,7 @@ size_t AnalysisQueue::size() {
 }
 
 void AnalysisQueue::Loop() {
+  NameThisThread("nv-analysis");
   // The analysis' own cost, logged every 10 s (the ingest benchmark reads
   // it): time in `fn_` per batch and per result, on the monotonic clock.
   using Steady = std::chrono::steady_clock;
@@ -56,11 +65,11 @@ void AnalysisQueue::Loop() {
   double busy_ms = 0, max_ms = 0;
   std::vector<Item> batch;
   for (;;) {
-    batch.clear();
+    Release(batch);
     {
       absl::MutexLock l(&mu_);
       while (!stop_ && queue_.empty()) changed_.Wait(&mu_);
-      if (stop_) return;
+      if (stop_) break;
       while (!queue_.empty() && batch.size() < max_batch_) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -90,6 +99,42 @@ void AnalysisQueue::Loop() {
       batches = results = 0;
       busy_ms = max_ms = 0;
     }
+  }
+}
+
+void AnalysisQueue::Release(std::vector<Item>& batch) {
+  // More than this waiting to be let go: the release thread is starved,
+  // and the analysis frees its own (the budget they hold bounds memory
+  // either way; this bounds the release thread's backlog).
+  constexpr size_t kMaxWaiting = 16;
+  if (batch.empty()) return;
+  {
+    absl::MutexLock l(&release_mu_);
+    if (!release_stop_ && to_release_.size() < kMaxWaiting) {
+      to_release_.push_back(std::move(batch));
+      batch = {};
+      release_changed_.Signal();
+      return;
+    }
+  }
+  batch.clear();
+}
+
+void AnalysisQueue::ReleaseLoop() {
+  NameThisThread("nv-release");
+  LowerThisThreadsPriority(5);  // below the analysis
+  for (;;) {
+    std::vector<Item> batch;
+    {
+      absl::MutexLock l(&release_mu_);
+      while (!release_stop_ && to_release_.empty()) {
+        release_changed_.Wait(&release_mu_);
+      }
+      if (to_release_.empty()) return;
+      batch = std::move(to_release_.front());
+      to_release_.pop_front();
+    }
+    batch.clear();  // the results, and with them their share of the budget
   }
 }
 
