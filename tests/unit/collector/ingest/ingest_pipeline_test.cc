@@ -1,7 +1,8 @@
 // The ingest pipeline (collector/ingest/ingest_pipeline.h) on the fake
 // store: acknowledged only after the commit, an outage holds every ack
-// back and loses nothing, a slow store holds the streams within the byte
-// budgets, a result the database refuses is never acknowledged.
+// back and loses nothing, a busy writer gathers a batch (group commit),
+// a slow store holds the streams within the byte budgets, a result the database
+// refuses is never acknowledged.
 #include "collector/ingest/ingest_pipeline.h"
 
 #include <atomic>
@@ -148,6 +149,34 @@ TEST(IngestPipelineTest, AcknowledgesOnlyAfterTheCommit) {
     EXPECT_LE(s.acked_through, s.committed_when_sent);
   }
   EXPECT_THAT(Seqs(store.Committed("a")), ElementsAre(1, 2, 3));
+}
+
+TEST(IngestPipelineTest, ABusyWriterGathersABatchAnIdleOneCommitsAtOnce) {
+  FakeStore store;
+  Connect(store, "a");
+  Recorder rec(store, "a");
+  IngestPipelineOptions options = FastRetries();
+  options.shards = 1;
+  options.linger = absl::Seconds(3);
+  options.linger_results = 8;
+  IngestPipeline pipeline(options, store);
+  auto session = rec.Session();
+  // Idle: the first result does not wait for company.
+  const absl::Time t0 = absl::Now();
+  ASSERT_TRUE(pipeline.Submit(session, Result(1), [] { return false; }));
+  ASSERT_TRUE(rec.AwaitAck(1, kWait));
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(2));
+  EXPECT_EQ(store.commits(), 1);
+  // Busy (it committed a moment ago): the next results wait for each other
+  // and go in one transaction, not eight.
+  for (uint64_t seq = 2; seq <= 9; ++seq) {
+    ASSERT_TRUE(pipeline.Submit(session, Result(seq), [] { return false; }));
+  }
+  ASSERT_TRUE(rec.AwaitAck(9, kWait));
+  EXPECT_EQ(store.commits(), 2);
+  EXPECT_EQ(store.max_batch_results(), 8u);
+  EXPECT_THAT(Seqs(store.Committed("a")),
+              ElementsAre(1, 2, 3, 4, 5, 6, 7, 8, 9));
 }
 
 TEST(IngestPipelineTest, AnOutageHoldsEveryAckAndLosesNothing) {
