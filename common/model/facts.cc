@@ -3,6 +3,9 @@
 #include <arpa/inet.h>
 
 #include <cstring>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -44,7 +47,36 @@ std::string OwnerOf(const v1::ProcessRef& p) {
   return "?";
 }
 
+namespace {
+
+// Whether `a` is an IPv4 address as inet_ntop writes it: four decimal
+// numbers of at most 255 without leading zeros. The common case, and then
+// CanonicalAddress needs no trip through inet_pton and inet_ntop (three
+// of them a socket were a tenth of the analysis' time).
+bool IsCanonicalIpv4(absl::string_view a) {
+  size_t i = 0;
+  for (int part = 1;; ++part) {
+    const size_t start = i;
+    int value = 0;
+    while (i < a.size() && i - start < 4 && a[i] >= '0' && a[i] <= '9') {
+      value = value * 10 + (a[i] - '0');
+      ++i;
+    }
+    const size_t digits = i - start;
+    if (digits == 0 || digits > 3 || (digits > 1 && a[start] == '0') ||
+        value > 255) {
+      return false;
+    }
+    if (i == a.size()) return part == 4;
+    if (part == 4 || a[i] != '.') return false;
+    ++i;
+  }
+}
+
+}  // namespace
+
 std::string CanonicalAddress(absl::string_view address) {
+  if (IsCanonicalIpv4(address)) return std::string(address);
   // Longer than any literal: not one (and inet_pton needs a terminated copy).
   if (address.empty() || address.size() > INET6_ADDRSTRLEN) {
     return std::string(address);
@@ -122,30 +154,39 @@ SocketFacts SocketFactsOf(const v1::SocketSnapshot& snap,
     return port >= options.ephemeral_port_min &&
            port <= options.ephemeral_port_max;
   };
-  auto unconnected = [](const v1::SocketEntry& s) {
-    return IsWildcardAddress(CanonicalAddress(s.remote_address())) &&
-           s.remote_port() == 0;
+  // `remote` is the socket's remote address, canonical.
+  auto unconnected = [](const v1::SocketEntry& s, const std::string& remote) {
+    return IsWildcardAddress(remote) && s.remote_port() == 0;
   };
   // A UDP socket that is unconnected and bound to a fixed port serves.
-  auto listener = [&](const v1::SocketEntry& s) {
+  auto listener = [&](const v1::SocketEntry& s, const std::string& remote) {
     if (s.proto() == v1::TRANSPORT_TCP) return s.state() == "LISTEN";
-    return s.proto() == v1::TRANSPORT_UDP && unconnected(s) &&
+    return s.proto() == v1::TRANSPORT_UDP && unconnected(s, remote) &&
            s.local_port() != 0 && !ephemeral(s.local_port());
   };
+  // Once a socket: canonical remote addresses, and which sockets serve.
+  std::vector<std::string> remotes;
+  std::vector<bool> listeners;
+  remotes.reserve(snap.sockets_size());
+  listeners.reserve(snap.sockets_size());
   // Ports something listens on: a connection to one of them is inbound.
   std::set<std::pair<v1::Transport, uint32_t>> listening;
   for (const v1::SocketEntry& s : snap.sockets()) {
-    if (listener(s)) listening.insert({s.proto(), s.local_port()});
+    remotes.push_back(CanonicalAddress(s.remote_address()));
+    listeners.push_back(listener(s, remotes.back()));
+    if (listeners.back()) listening.insert({s.proto(), s.local_port()});
   }
   SocketFacts out;
-  for (const v1::SocketEntry& s : snap.sockets()) {
+  for (int i = 0; i < snap.sockets_size(); ++i) {
+    const v1::SocketEntry& s = snap.sockets(i);
+    std::string& remote = remotes[i];
     SocketFact f;
     f.proto = s.proto();
-    if (listener(s)) {
+    if (listeners[i]) {
       f.kind = SocketFactKind::kListener;
       f.local_address = CanonicalAddress(s.local_address());
       f.local_port = s.local_port();
-    } else if (unconnected(s) || s.state() == "LISTEN" ||
+    } else if (unconnected(s, remote) || s.state() == "LISTEN" ||
                s.remote_port() == 0) {
       continue;  // A client's unconnected UDP socket: nothing to key.
     } else if (s.processes().empty() && Closing(s.state())) {
@@ -153,10 +194,10 @@ SocketFacts SocketFactsOf(const v1::SocketSnapshot& snap,
     } else if (listening.count({s.proto(), s.local_port()}) > 0) {
       f.kind = SocketFactKind::kInbound;
       f.local_port = s.local_port();
-      f.remote_address = CanonicalAddress(s.remote_address());
+      f.remote_address = std::move(remote);
     } else {
       f.kind = SocketFactKind::kRemote;
-      f.remote_address = CanonicalAddress(s.remote_address());
+      f.remote_address = std::move(remote);
       f.remote_port = s.remote_port();
     }
     if (s.processes().empty()) {

@@ -2,6 +2,12 @@
 // diff. These are the decisions history and alerts used to make apart.
 #include "common/model/facts.h"
 
+#include <arpa/inet.h>
+
+#include <cstring>
+#include <random>
+
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -49,6 +55,52 @@ TEST(CanonicalAddressTest, OneSpellingPerAddress) {
   EXPECT_EQ(CanonicalAddress("*"), "*");
   EXPECT_EQ(CanonicalAddress("host.example"), "host.example");
   EXPECT_EQ(CanonicalAddress(std::string(300, 'a')), std::string(300, 'a'));
+}
+
+// CanonicalAddress answers what inet_pton and inet_ntop answer, for any
+// string (its dotted-quad fast path included): seeded random strings near
+// IPv4 and IPv6 literals, and their edge cases.
+std::string ReferenceCanonical(const std::string& text) {
+  if (text.empty() || text.size() > INET6_ADDRSTRLEN) return text;
+  char buf[INET6_ADDRSTRLEN];
+  in_addr a4;
+  if (inet_pton(AF_INET, text.c_str(), &a4) == 1) {
+    return inet_ntop(AF_INET, &a4, buf, sizeof(buf));
+  }
+  in6_addr a6;
+  if (inet_pton(AF_INET6, text.c_str(), &a6) == 1) {
+    if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+      std::memcpy(&a4, &a6.s6_addr[12], 4);
+      return inet_ntop(AF_INET, &a4, buf, sizeof(buf));
+    }
+    return inet_ntop(AF_INET6, &a6, buf, sizeof(buf));
+  }
+  return text;
+}
+
+TEST(CanonicalAddressTest, AgreesWithInetPtonAndNtopOnAnyString) {
+  for (const char* edge :
+       {"0.0.0.0", "255.255.255.255", "256.1.1.1", "1.2.3", "1.2.3.4.",
+        ".1.2.3.4", "1..2.3", "01.2.3.4", "1.2.3.04", "1.2.3.4 ", "1.2.3.4.5",
+        "1000.1.1.1", "0.0.0.00", "9.9.9.9", "::1", "::ffff:1.2.3.4"}) {
+    EXPECT_EQ(CanonicalAddress(edge), ReferenceCanonical(edge)) << edge;
+  }
+  std::mt19937 rng(20261206);
+  const std::string alphabet = "0123456789.:abf";
+  for (int i = 0; i < 200000; ++i) {
+    std::string text;
+    if (i % 2 == 0) {
+      // Near a dotted quad: four numbers, then perhaps one character off.
+      text = absl::StrCat(rng() % 300, ".", rng() % 300, ".", rng() % 300, ".",
+                          rng() % 300);
+      if (rng() % 3 == 0) text[rng() % text.size()] = alphabet[rng() % 15];
+      if (rng() % 5 == 0) text.insert(rng() % text.size(), "0");
+    } else {
+      const size_t n = rng() % 20;
+      for (size_t j = 0; j < n; ++j) text += alphabet[rng() % alphabet.size()];
+    }
+    ASSERT_EQ(CanonicalAddress(text), ReferenceCanonical(text)) << text;
+  }
 }
 
 TEST(CanonicalAddressTest, PrivateMeansTheLan) {
