@@ -72,7 +72,8 @@ int Run(const std::string& config_path, bool insecure) {
   }
   // The production wiring, in this one place: PostgreSQL behind the store
   // seams, the real clock, and the configured listeners.
-  netvigil::collector::PgParts pg(config.database_dsn, analysis);
+  netvigil::collector::PgParts pg(config.database_dsn, analysis,
+                                  config.database_read_dsn);
   netvigil::collector::Collector collector(
       config, analysis, insecure,
       pg.Parts(netvigil::RealClock(),

@@ -10,8 +10,10 @@ constexpr int kStorePoolSize = 6;  // 4 ingest writers, queries, analysis
 
 }  // namespace
 
-PgParts::PgParts(const std::string& dsn, const AnalysisOptions& analysis)
+PgParts::PgParts(const std::string& dsn, const AnalysisOptions& analysis,
+                 const std::string& read_dsn)
     : store_(dsn, kStorePoolSize) {
+  store_.SetReadDsn(read_dsn, kStorePoolSize);
   model::FactOptions facts;
   facts.ephemeral_port_min = analysis.ephemeral_port_min;
   facts.ephemeral_port_max = analysis.ephemeral_port_max;

@@ -20,7 +20,10 @@ class PgParts {
  public:
   // Does not connect (the first use does). The store's history decides
   // sameness with the analysis' ephemeral port range.
-  PgParts(const std::string& dsn, const AnalysisOptions& analysis);
+  // `read_dsn`, when not empty, is where the Query service reads
+  // (PgStore::SetReadDsn).
+  PgParts(const std::string& dsn, const AnalysisOptions& analysis,
+          const std::string& read_dsn = "");
 
   // Parts for a Collector: these stores, migrations as its database
   // preparation, `clock` and `host`. This object must outlive the

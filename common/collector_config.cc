@@ -352,6 +352,7 @@ absl::StatusOr<CollectorConfig> ParseCollectorConfig(absl::string_view yaml,
   {
     YamlFields db = top.Map("database");
     db.String("dsn", &c.database_dsn);
+    db.String("read_dsn", &c.database_read_dsn);
     db.Finish();
   }
   {

@@ -30,6 +30,8 @@ struct CollectorConfig {
 
   // database
   std::string database_dsn = "host=/var/run/postgresql dbname=netvigil";
+  // Where the Query service reads (a streaming replica); empty: database_dsn.
+  std::string database_read_dsn;
 
   // listen
   std::string agent_listen = "0.0.0.0:7411";

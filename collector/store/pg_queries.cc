@@ -18,7 +18,7 @@
 namespace netvigil::collector {
 namespace {
 
-// Thrown inside a WithConnection body for a clean NOT_FOUND.
+// Thrown inside a WithReadConnection body for a clean NOT_FOUND.
 struct NotFound {
   std::string message;
 };
@@ -35,7 +35,8 @@ absl::StatusOr<T> Run(PgStore& store, bool ready,
                       const std::function<T(pqxx::read_transaction&)>& fn) {
   T out{};
   absl::Status not_found;
-  absl::Status s = store.WithConnection([&](pqxx::connection& c) {
+  // People's reads: on the read replica when one is configured.
+  absl::Status s = store.WithReadConnection([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     try {
       out = fn(tx);

@@ -99,17 +99,24 @@ bool PathWithoutPayload(const v1::Result& r) {
 }  // namespace
 
 PgStore::PgStore(std::string dsn, int pool_size)
-    : dsn_(std::move(dsn)),
-      free_slots_(pool_size),
+    : main_(std::move(dsn), pool_size),
       facts_cache_(std::make_unique<PresentFactsCache>()) {}
 
 PgStore::~PgStore() = default;
 
-std::unique_ptr<pqxx::connection> PgStore::Take() {
+void PgStore::SetReadDsn(std::string dsn, int pool_size) {
+  if (dsn.empty()) {
+    reads_.reset();
+  } else {
+    reads_ = std::make_unique<Pool>(std::move(dsn), pool_size);
+  }
+}
+
+std::unique_ptr<pqxx::connection> PgStore::Pool::Take() {
   absl::MutexLock l(&mu_);
   mu_.Await(absl::Condition(
-      +[](PgStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) {
-        return s->free_slots_ > 0 || !s->idle_.empty();
+      +[](Pool* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
+        return p->free_ > 0 || !p->idle_.empty();
       },
       this));
   if (!idle_.empty()) {
@@ -117,26 +124,36 @@ std::unique_ptr<pqxx::connection> PgStore::Take() {
     idle_.pop_back();
     return c;
   }
-  --free_slots_;
+  --free_;
   return nullptr;  // The caller connects.
 }
 
-void PgStore::Give(std::unique_ptr<pqxx::connection> c) {
+void PgStore::Pool::Give(std::unique_ptr<pqxx::connection> c) {
   absl::MutexLock l(&mu_);
   if (c) {
     idle_.push_back(std::move(c));
   } else {
-    ++free_slots_;
+    ++free_;
   }
 }
 
 absl::Status PgStore::WithConnection(
     const std::function<void(pqxx::connection&)>& fn) {
-  std::unique_ptr<pqxx::connection> c = Take();
+  return WithPool(main_, fn);
+}
+
+absl::Status PgStore::WithReadConnection(
+    const std::function<void(pqxx::connection&)>& fn) {
+  return WithPool(reads_ ? *reads_ : main_, fn);
+}
+
+absl::Status PgStore::WithPool(
+    Pool& pool, const std::function<void(pqxx::connection&)>& fn) {
+  std::unique_ptr<pqxx::connection> c = pool.Take();
   absl::Status status;
   try {
     if (!c || !c->is_open()) {
-      c = std::make_unique<pqxx::connection>(dsn_);
+      c = std::make_unique<pqxx::connection>(pool.dsn());
     }
     fn(*c);
   } catch (const pqxx::broken_connection& e) {
@@ -158,7 +175,7 @@ absl::Status PgStore::WithConnection(
     status =
         absl::InternalError(absl::StrCat("database client error: ", e.what()));
   }
-  Give(std::move(c));
+  pool.Give(std::move(c));
   return status;
 }
 

@@ -29,6 +29,14 @@ class PgStore final : public Store {
   PgStore(std::string dsn, int pool_size);
   ~PgStore() override;
 
+  // The Query service's reads (CLI, dashboard, /metrics: every method of
+  // pg_queries.cc) go to `dsn`, a pool of `pool_size` of their own: a
+  // streaming replica, so that people's reads do not compete with the
+  // ingest (README, "Where one machine stops"). Such reads may lag the
+  // ingest by the replica's delay. Empty: the main database. Call before
+  // the first use.
+  void SetReadDsn(std::string dsn, int pool_size);
+
   // Which UDP ports are ephemeral, for the fact model (the analysis' own
   // options, so history and alerts decide sameness alike). Call before the
   // first StoreBatch.
@@ -91,11 +99,32 @@ class PgStore final : public Store {
   // Runs `fn` with a pooled connection, turning libpqxx exceptions into a
   // Status (UNAVAILABLE for a broken connection). For store code only.
   absl::Status WithConnection(const std::function<void(pqxx::connection&)>& fn);
+  // The same on the read pool (SetReadDsn), or the main one without it.
+  absl::Status WithReadConnection(
+      const std::function<void(pqxx::connection&)>& fn);
 
  private:
+  // Connections to one database, made on first use, at most `size`.
+  class Pool {
+   public:
+    Pool(std::string dsn, int size) : dsn_(std::move(dsn)), free_(size) {}
+    const std::string& dsn() const { return dsn_; }
+    // An idle connection, or null when the caller is to connect (a slot is
+    // its own then); waits while every slot is in use.
+    std::unique_ptr<pqxx::connection> Take();
+    // Back to the pool; null gives the slot back.
+    void Give(std::unique_ptr<pqxx::connection> c);
+
+   private:
+    const std::string dsn_;
+    absl::Mutex mu_;
+    std::vector<std::unique_ptr<pqxx::connection>> idle_ ABSL_GUARDED_BY(mu_);
+    int free_ ABSL_GUARDED_BY(mu_);
+  };
+  absl::Status WithPool(Pool& pool,
+                        const std::function<void(pqxx::connection&)>& fn);
+
   model::FactOptions fact_options_;
-  std::unique_ptr<pqxx::connection> Take();
-  void Give(std::unique_ptr<pqxx::connection> c);
 
   absl::Status NotReady();
   absl::Status MigrateOnce();
@@ -104,14 +133,12 @@ class PgStore final : public Store {
   // the DEFAULT partition).
   absl::Status EnsurePartitionsFor(const std::vector<IngestItem>& items);
 
-  const std::string dsn_;
+  Pool main_;
+  std::unique_ptr<Pool> reads_;  // null: reads use main_
   std::atomic<bool> ready_{false};
   absl::Mutex reason_mu_;
   std::string not_ready_reason_ ABSL_GUARDED_BY(reason_mu_) =
       "migrations not applied yet";
-  absl::Mutex mu_;
-  std::vector<std::unique_ptr<pqxx::connection>> idle_ ABSL_GUARDED_BY(mu_);
-  int free_slots_ ABSL_GUARDED_BY(mu_);
   // Partitions EnsurePartitions made or found: days since the epoch (day
   // tables) and -1 - months since the epoch (month tables).
   absl::Mutex partitions_mu_;

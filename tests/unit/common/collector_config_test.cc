@@ -20,6 +20,7 @@ TEST(CollectorConfigTest, AnEmptyMappingGivesDefaults) {
   auto c = ParseCollectorConfig("{}\n", "empty.yaml");
   ASSERT_THAT(c, IsOk());
   EXPECT_EQ(c->agent_listen, "0.0.0.0:7411");
+  EXPECT_EQ(c->database_read_dsn, "") << "reads go to database.dsn";
   EXPECT_EQ(c->heartbeat_interval, absl::Seconds(5));
   EXPECT_TRUE(c->plan.path().enabled());
   EXPECT_EQ(c->plan.path().targets_size(), 0) << "no default external target";
@@ -32,6 +33,7 @@ TEST(CollectorConfigTest, FullFileSetsEveryField) {
   auto c = ParseCollectorConfig(ReadFixture("config/full.yaml"), "full.yaml");
   ASSERT_THAT(c, IsOk());
   EXPECT_EQ(c->database_dsn, "host=/tmp/pg dbname=nv");
+  EXPECT_EQ(c->database_read_dsn, "host=/tmp/replica dbname=nv");
   EXPECT_EQ(c->agent_listen, "127.0.0.1:9000");
   EXPECT_EQ(c->query_socket, "/tmp/q.sock");
   EXPECT_EQ(c->heartbeat_timeout, absl::Seconds(9));
