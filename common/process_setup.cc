@@ -17,10 +17,16 @@ void SetUpProcess() {
 }
 
 void LowerThisThreadsPriority(int by) {
-  const auto tid = static_cast<id_t>(syscall(SYS_gettid));
+  // On Linux PRIO_PROCESS names one thread: the process id is the main
+  // thread's.
   errno = 0;
+  const int main_nice = getpriority(PRIO_PROCESS, static_cast<id_t>(getpid()));
+  if (errno != 0) return;
+  const auto tid = static_cast<id_t>(syscall(SYS_gettid));
   const int now = getpriority(PRIO_PROCESS, tid);
-  if (errno == 0) setpriority(PRIO_PROCESS, tid, std::min(19, now + by));
+  if (errno != 0) return;
+  const int target = std::min(19, main_nice + by);
+  if (now < target) setpriority(PRIO_PROCESS, tid, target);
 }
 
 void NameThisThread(const char* name) {

@@ -11,9 +11,13 @@ namespace netvigil {
 // on: they are where a lock-order mistake would be caught.
 void SetUpProcess();
 
-// Lowers the calling thread's priority `by` nice steps (at most to 19). An
-// unprivileged process may lower a thread's priority but never raise it
-// again, so this is for threads that keep that role for life.
+// Sets the calling thread's priority `by` nice steps below the main
+// thread's (at most 19), unless it is that low already. Relative to the
+// main thread, not to the caller's own: a thread inherits the nice of the
+// thread that made it, and gRPC's pools make threads from their threads,
+// so a relative step would compound. An unprivileged process may lower a
+// thread's priority but never raise it again, so this is for threads that
+// keep that role for life.
 void LowerThisThreadsPriority(int by);
 
 // Names the calling thread for top -H, perf and gdb (at most 15 bytes).

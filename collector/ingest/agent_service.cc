@@ -21,7 +21,7 @@
 namespace netvigil::collector {
 namespace {
 
-// Readers of agents' streams run kReaderNice above the collector's nice (an
+// Readers of agents' streams run kReaderNice steps below the main thread (an
 // unprivileged process may lower its threads' priority, never raise it): when
 // the machine is short of CPU, the threads that commit and analyse what was
 // read go first, and the readers, with their bytes unparsed,
