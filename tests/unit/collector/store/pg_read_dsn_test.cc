@@ -70,16 +70,16 @@ TEST(PgReadDsnTest, ReadsGoToTheReplicaAndEverythingElseToTheDatabase) {
     ASSERT_THAT(store.Migrate(), IsOk());
     v1::Hello hello;
     hello.set_agent_name("a");
-    ASSERT_THAT(store.AgentConnected(hello, "s", absl::FromUnixSeconds(kT0))
-                    .status(),
-                IsOk());
+    ASSERT_THAT(
+        store.AgentConnected(hello, "s", absl::FromUnixSeconds(kT0)).status(),
+        IsOk());
     ASSERT_THAT(Store(store, 1, "198.18.0.1"), IsOk());
   }  // its connections close: the copy needs the database to itself
   const std::string replica_dsn =
       absl::StrReplaceAll(pg->dsn(), {{"dbname=netvigil", "dbname=replica"}});
   {
-    pqxx::connection admin(
-        absl::StrReplaceAll(pg->dsn(), {{"dbname=netvigil", "dbname=postgres"}}));
+    pqxx::connection admin(absl::StrReplaceAll(
+        pg->dsn(), {{"dbname=netvigil", "dbname=postgres"}}));
     pqxx::nontransaction(admin).exec0(
         "CREATE DATABASE replica TEMPLATE netvigil");
   }
